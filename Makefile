@@ -1,0 +1,64 @@
+# Two commands do everything on a fresh machine: `make demo` and `make test`.
+# Both bootstrap .venv first through `make setup`, which is idempotent and rebuilds only
+# what changed (stamp files in .venv/).
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+export MUJOCO_GL ?= osmesa
+export PYOPENGL_PLATFORM ?= osmesa
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+export PYTHONDONTWRITEBYTECODE := 1
+
+PKG_SOURCES := $(shell find posevla_ros posevla_core launch config bin msg -type f \
+                 -not -name '*.pyc' -not -path '*/__pycache__/*' 2>/dev/null) \
+               CMakeLists.txt package.xml scripts/build_msgs.sh
+
+.PHONY: setup demo test test-fast bench checkpoint clean help
+help:
+	@echo "make demo        closed-loop MuJoCo demo with the shipped checkpoint"
+	@echo "make test        the whole test suite"
+	@echo "make test-fast   the fast subset (no slow sim/training tests)"
+	@echo "make bench       benchmarks (JSON + table in bench_results/)"
+	@echo "make checkpoint  retrain the shipped checkpoint from generated sim data"
+
+setup: $(VENV)/.stamp-pkg
+
+$(VENV)/.stamp-venv:
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade "pip==25.3" "setuptools==80.9.0" "wheel==0.45.1"
+	touch $@
+
+$(VENV)/.stamp-apt: requirements/apt.txt scripts/apt_deps.sh | $(VENV)/.stamp-venv
+	scripts/apt_deps.sh
+	touch $@
+
+$(VENV)/.stamp-req: requirements/venv.txt $(VENV)/.stamp-venv $(VENV)/.stamp-apt
+	$(PY) -m pip install -q -r requirements/venv.txt 2>&1 | grep -v "is ignored: it is neither" || true
+	$(PY) -m pip check >/dev/null 2>&1 || $(PY) -m pip check | grep -v -i "torchvision" || true
+	$(PY) -c "import torch, rclpy, pinocchio, mujoco, transformers" 
+	touch $@
+
+$(VENV)/.stamp-pkg: $(VENV)/.stamp-req $(PKG_SOURCES)
+	scripts/build_msgs.sh $(VENV)
+	touch $@
+
+demo: setup
+	$(PY) -m posevla_ros.cli demo --out runs/demo
+
+test: setup
+	$(PY) -m pytest -m "slow or not slow" test
+
+test-fast: setup
+	$(PY) -m pytest test
+
+bench: setup
+	$(PY) -m posevla_core.bench --out bench_results
+
+checkpoint: setup
+	$(PY) -m posevla_ros.cli make-checkpoint --out checkpoints/demo
+
+clean:
+	rm -rf build $(VENV)

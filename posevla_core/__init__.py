@@ -1,0 +1,1 @@
+"""Pose-VLA core (ROS-free)."""
