@@ -1,0 +1,65 @@
+"""Typed results and targets of Pose-VLA. Everything here is in the camera OPTICAL frame
+(x right, y down, z forward, meters) unless a name says otherwise."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from posevla_core import se3
+
+
+@dataclass
+class Pose:
+    """A 6-DoF pose: position in meters and an (x, y, z, w) unit quaternion."""
+
+    position: np.ndarray
+    quat_xyzw: np.ndarray
+
+    def __post_init__(self) -> None:
+        self.position = np.asarray(self.position, dtype=np.float64).reshape(3)
+        q = np.asarray(self.quat_xyzw, dtype=np.float64).reshape(4)
+        n = np.linalg.norm(q)
+        self.quat_xyzw = q / n if n > 0 else q
+
+    def matrix(self) -> np.ndarray:
+        return se3.make_T(self.position, self.quat_xyzw)
+
+    @classmethod
+    def from_matrix(cls, T: np.ndarray) -> "Pose":
+        p, q = se3.split_T(T)
+        return cls(p, q)
+
+    def is_finite(self) -> bool:
+        return bool(np.all(np.isfinite(self.position)) and np.all(np.isfinite(self.quat_xyzw))
+                    and np.linalg.norm(self.quat_xyzw) > 0.5)
+
+
+@dataclass
+class Waypoint:
+    """A future end-effector pose with the gripper opening (0.0 closed .. 1.0 open)."""
+
+    pose: Pose
+    gripper: float
+
+
+@dataclass
+class PoseTarget:
+    """What the model predicts for one observation: the grounded object, then waypoints."""
+
+    category: str
+    box_uv: tuple[float, float]
+    object_pose: Pose
+    waypoints: list[Waypoint] = field(default_factory=list)
+
+
+@dataclass
+class Prediction(PoseTarget):
+    """A decoded model output. `valid` is False when decoding could not produce a usable
+    prediction (never raised at a robot: the caller must then not move)."""
+
+    waypoint_dt: float = 0.0
+    token_ids: list[int] = field(default_factory=list)
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    valid: bool = True
+    clipped: list[str] = field(default_factory=list)
