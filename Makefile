@@ -12,7 +12,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export PYTHONDONTWRITEBYTECODE := 1
 
-PKG_SOURCES := $(shell find posevla_ros posevla_core launch config bin msg -type f \
+PKG_SOURCES := $(shell find posevla_ros posevla_core launch config bin msg srv -type f \
                  -not -name '*.pyc' -not -path '*/__pycache__/*' 2>/dev/null) \
                CMakeLists.txt package.xml scripts/build_msgs.sh
 
