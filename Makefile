@@ -41,6 +41,16 @@ $(VENV)/.stamp-req: requirements/venv.txt $(VENV)/.stamp-venv $(VENV)/.stamp-apt
 	$(PY) -c "import torch, rclpy, pinocchio, mujoco, transformers" 
 	touch $@
 
+# The real lerobot package lives in its own venv (torch conflict, see requirements/lerobot.txt);
+# tests use it to load the datasets we write. `make test` builds it; `make test-fast` does not.
+LEROBOT_VENV := .venv-lerobot
+$(LEROBOT_VENV)/.stamp: requirements/lerobot.txt
+	$(PYTHON) -m venv $(LEROBOT_VENV)
+	$(LEROBOT_VENV)/bin/pip install -q -r requirements/lerobot.txt 2>&1 | grep -v "is ignored: it is neither" || true
+	$(LEROBOT_VENV)/bin/pip install -q --no-deps lerobot==0.4.4 2>&1 | grep -v "is ignored: it is neither" || true
+	$(LEROBOT_VENV)/bin/python -c "from lerobot.datasets.lerobot_dataset import LeRobotDataset"
+	touch $@
+
 $(VENV)/.stamp-pkg: $(VENV)/.stamp-req $(PKG_SOURCES)
 	scripts/build_msgs.sh $(VENV)
 	touch $@
@@ -48,7 +58,7 @@ $(VENV)/.stamp-pkg: $(VENV)/.stamp-req $(PKG_SOURCES)
 demo: setup
 	$(PY) -m posevla_ros.cli demo --out runs/demo
 
-test: setup
+test: setup $(LEROBOT_VENV)/.stamp
 	$(PY) -m pytest -m "slow or not slow" test
 
 test-fast: setup

@@ -1,1 +1,210 @@
-def main(): return 0
+"""executor_node: PosePrediction (camera frame) -> base frame -> safety -> IK -> trajectory.
+
+``ExecutorCore`` (no ROS) does the work for one prediction: staleness, finiteness,
+camera->base, workspace box, then ``backends.plan_joint_path`` (IK within limits, joint
+jumps, FK of every point vs its target <= 5 mm / 3 deg, timing). The node only moves data:
+the prediction callback hands the message to a newest-wins worker thread, which looks up
+the transform (``tf.CameraToBase``), runs the core, publishes ``/posevla/target_poses`` and
+sends the plan through the backend. Every refusal is logged (throttled) with its reason and
+sends nothing.
+
+Services: ``/posevla/stop`` (hold the measured position, ignore predictions) and
+``/posevla/resume`` (accept predictions again; also calls the policy's
+``policy_resume_service`` so one call resumes the whole pipeline).
+"""
+from __future__ import annotations
+
+import sys
+import threading
+from dataclasses import dataclass, field
+
+import numpy as np
+from geometry_msgs.msg import PoseArray
+from rclpy.node import Node
+from rclpy.qos import QoSProfile
+from sensor_msgs.msg import JointState
+from std_srvs.srv import Trigger
+
+from posevla_ros import backends
+from posevla_ros import conversions as conv
+from posevla_ros import params as P
+from posevla_ros import safety
+from posevla_ros.msg import PosePrediction
+from posevla_ros.runner import KeyedThrottle, LatestWorker
+from posevla_ros.tf import CameraToBase
+
+TOPIC_PREDICTION = "/posevla/prediction"
+TOPIC_JOINT_STATES = "/joint_states"
+TOPIC_TARGET_POSES = "/posevla/target_poses"
+SRV_STOP = "/posevla/stop"
+SRV_RESUME = "/posevla/resume"
+
+
+@dataclass
+class ExecResult:
+    ok: bool
+    reason: str = ""
+    key: str = ""                                       # log-throttle group of the reason
+    targets: list = field(default_factory=list)         # base-frame 4x4 per waypoint (if transformed)
+    plan: backends.JointPlan | None = None
+
+
+def load_kinematics(p: dict):
+    from posevla_core.kinematics import RobotKinematics
+
+    return RobotKinematics(p["robot_description_file"], p["ee_link"], list(p["joint_names"]))
+
+
+class ExecutorCore:
+    """ROS-free executor logic. ``kin``: a RobotKinematics; ``p``: executor params dict."""
+
+    def __init__(self, kin, p: dict) -> None:
+        self.kin, self.p = kin, p
+        self.limits = safety.SafetyLimits.from_params(p)
+        vel = np.asarray(kin.velocity_limits, dtype=float) * float(p["velocity_scale"])
+        acc = np.full(len(vel), float(p["max_joint_acceleration"]))
+        self.motion = backends.MotionLimits(vel, acc)
+        self.gate = safety.SafetyGate()
+
+    def process(self, pred, T_base_cam: np.ndarray | None, q_current, age_s: float,
+                tf_reason: str = "") -> ExecResult:
+        """pred: core Prediction in the camera frame; returns targets and (if ok) a plan."""
+        checks = [("stopped", self.gate.check()),
+                  ("stale", safety.check_stale(age_s, self.limits)),
+                  ("non_finite", safety.check_prediction_finite(pred)),
+                  ("no_transform", (tf_reason or "no camera->base transform") if T_base_cam is None
+                   else safety.check_transform(T_base_cam))]
+        for key, reason in checks:
+            if reason:
+                return ExecResult(False, reason, key)
+        targets = [T_base_cam @ w.pose.matrix() for w in pred.waypoints]
+        reason = safety.check_workspace(np.array([T[:3, 3] for T in targets]), self.limits)
+        if reason:
+            return ExecResult(False, reason, "workspace", targets)
+        if q_current is None:
+            return ExecResult(False, f"no joint state yet for {list(self.p['joint_names'])} "
+                                     f"(subscribe {TOPIC_JOINT_STATES})", "no_joint_states", targets)
+        plan = backends.plan_joint_path(self.kin, targets, [w.gripper for w in pred.waypoints],
+                                        np.asarray(q_current, dtype=float), self.limits, self.motion,
+                                        pred.waypoint_dt, list(self.p["joint_names"]))
+        if not plan.ok:
+            return ExecResult(False, plan.reason, "plan", targets, plan)
+        return ExecResult(True, "", "", targets, plan)
+
+
+def joint_state_positions(msg, joint_names) -> np.ndarray | None:
+    """Positions of ``joint_names`` from a JointState (None if any is missing / not finite)."""
+    idx = {n: i for i, n in enumerate(msg.name)}
+    try:
+        q = np.array([msg.position[idx[n]] for n in joint_names], dtype=float)
+    except (KeyError, IndexError):
+        return None
+    return q if np.all(np.isfinite(q)) else None
+
+
+class ExecutorNode(Node):
+    """See the module docstring. ``kinematics``: an already-built RobotKinematics (optional)."""
+
+    def __init__(self, kinematics=None, node_name: str = "executor_node", **kwargs) -> None:
+        super().__init__(node_name, **kwargs)
+        P.declare_all(self, P.EXECUTOR_PARAMS)
+        self.p = P.read_all(self, P.EXECUTOR_PARAMS)
+        self._log = KeyedThrottle(self.get_logger(), self.p["log_throttle_s"])
+        self.core = ExecutorCore(kinematics if kinematics is not None else load_kinematics(self.p), self.p)
+        self.camera_to_base = CameraToBase.from_params(self, self.p)
+        self.backend = backends.make_backend(self, self.p)
+        self._q_lock = threading.Lock()
+        self._q: np.ndarray | None = None
+        self.sent = 0
+        self.last_result: ExecResult | None = None
+
+        self.pub_targets = self.create_publisher(PoseArray, TOPIC_TARGET_POSES, QoSProfile(depth=10))
+        self.create_subscription(PosePrediction, TOPIC_PREDICTION, self._on_prediction, QoSProfile(depth=10))
+        self.create_subscription(JointState, TOPIC_JOINT_STATES, self._on_joint_state, QoSProfile(depth=10))
+        self.create_service(Trigger, SRV_STOP, self._on_stop)
+        self.create_service(Trigger, SRV_RESUME, self._on_resume)
+        self._policy_resume = (self.create_client(Trigger, self.p["policy_resume_service"])
+                               if self.p["policy_resume_service"] else None)
+        self.worker = LatestWorker(self._process, "posevla-executor",
+                                   on_error=lambda e, tb: self._log("error", f"executor error: {e!r}\n{tb}", "error"))
+        self.get_logger().info(f"executor_node ready: backend={self.backend.name} "
+                               f"({self.backend.transport}), camera->base from {self.camera_to_base.source}")
+
+    # callbacks: hand data on
+    def _on_prediction(self, msg) -> None:
+        self.worker.submit(msg)
+
+    def _on_joint_state(self, msg) -> None:
+        q = joint_state_positions(msg, self.p["joint_names"])
+        if q is not None:
+            with self._q_lock:
+                self._q = q
+
+    def _on_stop(self, _req, resp):
+        self.core.gate.stop()
+        self.backend.hold(self.joint_positions())
+        resp.success, resp.message = True, "stopped: holding position, predictions ignored"
+        self.get_logger().warn("STOP requested: holding position")
+        return resp
+
+    def _on_resume(self, _req, resp):
+        self.core.gate.resume()
+        if self._policy_resume is not None and self._policy_resume.service_is_ready():
+            self._policy_resume.call_async(Trigger.Request())
+        resp.success, resp.message = True, "resumed"
+        self.get_logger().info("resume requested")
+        return resp
+
+    def joint_positions(self) -> np.ndarray | None:
+        with self._q_lock:
+            return None if self._q is None else self._q.copy()
+
+    # worker thread
+    def _process(self, msg) -> None:
+        pred = conv.msg_to_prediction(msg)
+        age = self.get_clock().now().nanoseconds * 1e-9 - conv.stamp_to_sec(msg.header.stamp)
+        T, tf_reason = self.camera_to_base.lookup(msg.header.frame_id, msg.header.stamp)
+        res = self.core.process(pred, T, self.joint_positions(), age, tf_reason)
+        self.last_result = res
+        if res.targets:
+            arr = PoseArray()
+            arr.header.frame_id = self.p["base_frame"]
+            arr.header.stamp = msg.header.stamp
+            arr.poses = [conv.matrix_to_pose_msg(T_) for T_ in res.targets]
+            self.pub_targets.publish(arr)
+        if not res.ok:
+            self._log(res.key, f"no motion: {res.reason}")
+            return
+        if self.core.gate.stopped:  # a stop that came in while planning
+            return
+        self.backend.send(res.plan)
+        self.sent += 1
+
+    def destroy_node(self):
+        self.worker.stop()
+        return super().destroy_node()
+
+
+def main(argv: list[str] | None = None) -> int:
+    import rclpy
+    from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+
+    rclpy.init(args=argv if argv is not None else sys.argv)
+    node = None
+    try:
+        node = ExecutorNode()
+        ex = MultiThreadedExecutor(num_threads=2)
+        ex.add_node(node)
+        ex.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

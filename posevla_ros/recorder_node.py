@@ -1,1 +1,617 @@
-def main(): return 0
+"""recorder_node: synced RGB-D + CameraInfo + joint states + camera extrinsics + instruction
+-> LeRobot v3.0 episodes (``posevla_core.data.LeRobotWriter``), optionally raw topics as MCAP.
+
+Data flow: color image, depth and CameraInfo are paired by stamp (``policy_node.StampSync``,
+or message_filters on a ROS install); each synced set gets the /joint_states message
+nearest in time (within ``joint_state_slop_s``) and the latest camera pose, and is handed to
+ONE writer thread. Everything that touches the dataset (decode, FK, add_frame, save,
+discard) runs on that thread in arrival order, so ROS callbacks stay instant and the writer
+is never used concurrently.
+
+``EpisodeRecorder`` (no ROS) turns observations into LeRobot frames:
+- subsampled to ``fps`` by stamp;
+- ``observation.state`` = arm joint positions, ``observation.gripper`` = finger opening
+  0 (closed) .. 1 (open), ``observation.ee_pose_base`` = FK (xyz + quat xyzw),
+  ``observation.ee_pose_camera`` = the same pose in the camera optical frame,
+  ``observation.camera_intrinsics`` (K row-major, 9), ``observation.camera_to_base``
+  (pose of the camera optical frame in the base frame, 7);
+- ``action`` = the NEXT recorded frame's [joint positions, gripper] (absolute joint-position
+  action; a frame is written when its successor arrives, the last one gets its own state).
+
+Services (std_srvs/Trigger): ``/recorder/start``, ``/recorder/stop`` (save),
+``/recorder/discard``. Status: JSON std_msgs/String on ``/recorder/status`` every
+``status_period_s`` plus a log line per episode.
+
+Crash safety is the writer's contract: a saved episode is on disk for good; after a SIGKILL
+the episode in progress is either complete or absent (see posevla_core.data).
+"""
+from __future__ import annotations
+
+import collections
+import concurrent.futures as cf
+import json
+import queue
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from posevla_core import se3
+from posevla_ros import params as P
+from posevla_ros.teleop import gripper_opening, joint_vector
+
+TOPIC_RGB = "/camera/color/image_raw"
+TOPIC_DEPTH = "/camera/aligned_depth_to_color/image_raw"
+TOPIC_INFO = "/camera/color/camera_info"
+TOPIC_JOINT_STATES = "/joint_states"
+TOPIC_INSTRUCTION = "/posevla/instruction"
+TOPIC_STATUS = "/recorder/status"
+SRV_START, SRV_STOP, SRV_DISCARD = "/recorder/start", "/recorder/stop", "/recorder/discard"
+
+_EXEC = {s.name: s for s in P.EXECUTOR_PARAMS}
+RECORDER_PARAMS: list[P.ParamSpec] = [
+    P.ParamSpec("root", "data/demos", "dataset directory (LeRobot v3.0); created if absent", read_only=True),
+    P.ParamSpec("repo_id", "posevla/demos", "LeRobot repo_id stored in the dataset", read_only=True),
+    P.ParamSpec("fps", 10.0, "recorded frames per second (subsampled by image stamp)", 0.1, 200.0,
+                read_only=True),
+    P.ParamSpec("use_depth", True, "record the aligned depth image"),
+    P.ParamSpec("sync_slop_s", 0.05, "max stamp spread of RGB / depth / CameraInfo", 0.0, 10.0),
+    P.ParamSpec("joint_state_slop_s", 0.1, "max |stamp(joint_states) - stamp(image)|", 0.0, 10.0),
+    P.ParamSpec("instruction", "", "instruction when none came on /posevla/instruction"),
+    P.ParamSpec("camera_pose_topic", "/sim/camera_pose",
+                "geometry_msgs/PoseStamped of the camera optical frame in base_frame (sim); "
+                "empty = tf2 / camera_to_base.* params (real arm)"),
+    P.ParamSpec("max_episode_s", 0.0, "auto-stop (save) an episode after this long; 0 = never", 0.0, 1e6),
+    P.ParamSpec("mcap", False, "also write the raw topics of each episode as MCAP (mcap/ subdir)"),
+    P.ParamSpec("status_period_s", 1.0, "period of /recorder/status", 0.05, 60.0),
+    P.ParamSpec("max_pending_frames", 30, "frames waiting for the writer before new ones are dropped",
+                1, 10000),
+] + [_EXEC[n] for n in ("base_frame", "use_tf", "camera_to_base.translation", "camera_to_base.rotation_xyzw",
+                        "robot_description_file", "ee_link", "joint_names", "gripper_joint_names",
+                        "gripper_open_position", "gripper_closed_position")]
+
+
+# ---------------------------------------------------------------------------- core (no ROS)
+@dataclass
+class Observation:
+    """One synced, decoded observation. ``T_base_cam``: pose of the camera optical frame in
+    the base frame (4x4)."""
+
+    stamp: float
+    rgb: np.ndarray                      # HxWx3 uint8
+    depth: np.ndarray | None             # HxW float32 meters, NaN = no reading
+    K: np.ndarray                        # 3x3
+    q: np.ndarray                        # arm joint positions
+    gripper: float                       # 0 closed .. 1 open
+    T_base_cam: np.ndarray               # 4x4
+
+
+def pose7(T: np.ndarray) -> np.ndarray:
+    p, q = se3.split_T(T)
+    return np.concatenate([p, q]).astype(np.float32)
+
+
+class EpisodeRecorder:
+    """Episodes of Observations -> LeRobotWriter frames (see module docstring). NOT thread
+    safe: call it from one thread. ``fk(q) -> 4x4`` base-frame end-effector pose."""
+
+    def __init__(self, writer, fk: Callable[[np.ndarray], np.ndarray], fps: float,
+                 use_depth: bool = True, max_episode_s: float = 0.0) -> None:
+        self.writer, self.fk = writer, fk
+        self.period = 1.0 / float(fps)
+        self.use_depth, self.max_episode_s = use_depth, float(max_episode_s)
+        self.recording = False
+        self.instruction = ""
+        self.frames = 0
+        self.saved: list[int] = []
+        self.discarded = 0
+        self.skipped = 0                 # observations dropped by the fps subsampling
+        self.rejected: collections.Counter = collections.Counter()
+        self._pending: dict | None = None
+        self._last_stamp: float | None = None
+        self._t0: float | None = None
+
+    # ---- episode control
+    def start(self, instruction: str) -> str:
+        if self.recording:
+            raise RuntimeError(f"already recording an episode ({self.frames} frames); stop or discard it first")
+        if not instruction.strip():
+            raise ValueError("no instruction: publish one on /posevla/instruction or set the "
+                             "'instruction' parameter")
+        self.writer.start_episode(instruction)
+        self.recording, self.instruction, self.frames = True, instruction, 0
+        self._pending, self._last_stamp, self._t0 = None, None, None
+        return f"recording episode {len(self.saved)}: {instruction!r}"
+
+    def stop(self) -> int:
+        """Save the episode; returns its index in the dataset."""
+        if not self.recording:
+            raise RuntimeError("not recording")
+        if self._pending is not None:
+            self._flush(self._pending["_self_action"])
+        if self.frames == 0:
+            self.writer.discard_episode()
+            self.recording = False
+            raise RuntimeError("episode has no frames (no synced camera + joint state data?); discarded")
+        idx = self.writer.save_episode()
+        idx = int(idx) if idx is not None else len(self.saved)
+        self.saved.append(idx)
+        self.recording = False
+        return idx
+
+    def discard(self) -> None:
+        if not self.recording:
+            raise RuntimeError("not recording")
+        self.writer.discard_episode()
+        self.recording, self._pending, self.frames = False, None, 0
+        self.discarded += 1
+
+    def elapsed(self) -> float:
+        return 0.0 if self._t0 is None or self._last_stamp is None else self._last_stamp - self._t0
+
+    def should_autostop(self) -> bool:
+        return self.recording and self.max_episode_s > 0 and self.elapsed() >= self.max_episode_s
+
+    # ---- frames
+    def add(self, obs: Observation) -> bool:
+        """Record ``obs`` if recording and due by fps; returns True if it was taken."""
+        if not self.recording:
+            return False
+        if self._last_stamp is not None and obs.stamp < self._last_stamp + self.period - 1e-6:
+            self.skipped += 1
+            return False
+        reason = self._check(obs)
+        if reason:
+            self.rejected[reason] += 1
+            return False
+        frame = self._features(obs)
+        state = np.concatenate([obs.q, [obs.gripper]]).astype(np.float32)
+        if self._pending is not None:
+            self._flush(state)
+        frame["_self_action"] = state
+        self._pending = frame
+        if self._t0 is None:
+            self._t0 = obs.stamp
+        self._last_stamp = obs.stamp
+        return True
+
+    def _check(self, obs: Observation) -> str:
+        if obs.rgb.ndim != 3 or obs.rgb.shape[2] != 3:
+            return "rgb is not HxWx3"
+        if self.use_depth and (obs.depth is None or obs.depth.shape != obs.rgb.shape[:2]):
+            return "depth missing or not aligned to color"
+        if not (np.all(np.isfinite(obs.q)) and np.isfinite(obs.gripper)):
+            return "non-finite joint state"
+        if not np.all(np.isfinite(obs.T_base_cam)):
+            return "non-finite camera pose"
+        return ""
+
+    def _features(self, obs: Observation) -> dict:
+        T_base_ee = np.asarray(self.fk(obs.q), dtype=float)
+        T_cam_ee = se3.inv_T(obs.T_base_cam) @ T_base_ee
+        f = {
+            "observation.images.color": np.ascontiguousarray(obs.rgb, dtype=np.uint8),
+            "observation.state": np.asarray(obs.q, dtype=np.float32),
+            "observation.ee_pose_base": pose7(T_base_ee),
+            "observation.ee_pose_camera": pose7(T_cam_ee),
+            "observation.gripper": np.array([obs.gripper], dtype=np.float32),
+            "observation.camera_intrinsics": np.asarray(obs.K, dtype=np.float32).reshape(9),
+            "observation.camera_to_base": pose7(obs.T_base_cam),
+            "task": self.instruction,
+        }
+        if self.use_depth:
+            f["observation.depth"] = np.asarray(obs.depth, dtype=np.float32)
+        return f
+
+    def _flush(self, action: np.ndarray) -> None:
+        frame = self._pending
+        self._pending = None
+        frame.pop("_self_action", None)
+        frame["action"] = np.asarray(action, dtype=np.float32)
+        self.writer.add_frame(frame)
+        self.frames += 1
+
+    def status(self) -> dict:
+        return {"state": "recording" if self.recording else "idle", "instruction": self.instruction,
+                "frames": self.frames + (1 if self._pending is not None else 0),
+                "elapsed_s": round(self.elapsed(), 3), "episodes_saved": len(self.saved),
+                "episodes_discarded": self.discarded, "rejected": dict(self.rejected)}
+
+
+class SerialWorker:
+    """One thread running submitted callables in order. ``call`` waits for the result
+    (exceptions re-raised); ``post`` does not wait and drops the item when more than
+    ``max_pending`` posts are queued (counted in ``dropped``)."""
+
+    def __init__(self, name: str = "recorder-writer", max_pending: int = 30,
+                 on_error: Callable[[BaseException], None] | None = None) -> None:
+        self._q: queue.Queue = queue.Queue()
+        self.max_pending, self._on_error = int(max_pending), on_error
+        self._posted = 0
+        self._lock = threading.Lock()
+        self.dropped = 0
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+        self._thread.start()
+
+    def post(self, fn: Callable[[], Any]) -> bool:
+        with self._lock:
+            if self._posted >= self.max_pending:
+                self.dropped += 1
+                return False
+            self._posted += 1
+        self._q.put((fn, None, True))
+        return True
+
+    def call(self, fn: Callable[[], Any], timeout: float = 60.0) -> Any:
+        fut: cf.Future = cf.Future()
+        self._q.put((fn, fut, False))
+        return fut.result(timeout)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._q.put(None)
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        while True:
+            item = self._q.get()
+            if item is None:
+                return
+            fn, fut, posted = item
+            try:
+                res = fn()
+                if fut is not None:
+                    fut.set_result(res)
+            except BaseException as e:  # noqa: BLE001 - reported to the caller / logger
+                if fut is not None:
+                    fut.set_exception(e)
+                elif self._on_error is not None:
+                    self._on_error(e)
+            finally:
+                if posted:
+                    with self._lock:
+                        self._posted -= 1
+
+
+def make_writer(root: str, fps: float, repo_id: str, use_depth: bool):
+    """The project's LeRobot v3.0 writer (posevla_core.data)."""
+    from posevla_core.data import LeRobotWriter
+
+    kwargs = {"repo_id": repo_id, "use_depth": use_depth}
+    import inspect
+
+    accepted = inspect.signature(LeRobotWriter).parameters
+    return LeRobotWriter(root, int(round(fps)), **{k: v for k, v in kwargs.items() if k in accepted})
+
+
+# ---------------------------------------------------------------------------- MCAP (optional)
+def _msgdef(msg_type: str, share_dirs: list[Path]) -> str:
+    """ROS 2 concatenated message definition (the 'ros2msg' schema MCAP readers expect)."""
+    import re
+
+    def find(t: str) -> tuple[str, str]:
+        pkg, _, name = t.replace("/msg/", "/").partition("/")
+        for d in share_dirs:
+            f = d / pkg / "msg" / f"{name}.msg"
+            if f.is_file():
+                return f"{pkg}/msg/{name}", f.read_text()
+        raise FileNotFoundError(f"no .msg file for {t}")
+
+    primitives = {"bool", "byte", "char", "float32", "float64", "int8", "uint8", "int16", "uint16",
+                  "int32", "uint32", "int64", "uint64", "string", "wstring"}
+    out, seen, todo = [], set(), [msg_type]
+    while todo:
+        t = todo.pop(0)
+        full, text = find(t)
+        if full in seen:
+            continue
+        seen.add(full)
+        if out:
+            out.append("=" * 80 + f"\nMSG: {full}")
+        out.append(text.strip())
+        pkg = full.split("/")[0]
+        for line in text.splitlines():
+            line = line.split("#", 1)[0].strip()
+            if not line:
+                continue
+            ftype = re.split(r"[\s\[<]", line, 1)[0]
+            if ftype in primitives:
+                continue
+            todo.append(ftype if "/" in ftype else f"{pkg}/{ftype}")
+    return "\n".join(out) + "\n"
+
+
+class McapEpisodeWriter:
+    """Raw serialized topics of one episode into ``<dir>/episode_XXXXXX.mcap`` (closed on
+    stop; a file cut by a crash is still readable up to its last chunk with mcap recover)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.dir = Path(directory)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._writer = self._file = None
+        self._schemas: dict[str, int] = {}
+        self._channels: dict[str, int] = {}
+        self._share = self._share_dirs()
+
+    @staticmethod
+    def _share_dirs() -> list[Path]:
+        import os
+
+        dirs = [Path(p) / "share" for p in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep) if p]
+        dirs.append(Path(sys.prefix) / "share")
+        return [d for d in dirs if d.is_dir()]
+
+    def open(self, index: int) -> Path:
+        from mcap.writer import Writer
+
+        path = self.dir / f"episode_{index:06d}.mcap"
+        self._file = open(path, "wb")
+        self._writer = Writer(self._file)
+        self._writer.start(profile="ros2", library="posevla_ros recorder")
+        self._schemas, self._channels = {}, {}
+        return path
+
+    def write(self, topic: str, msg_type: str, data: bytes, log_time_ns: int) -> None:
+        if self._writer is None:
+            return
+        if topic not in self._channels:
+            if msg_type not in self._schemas:
+                self._schemas[msg_type] = self._writer.register_schema(
+                    name=msg_type, encoding="ros2msg", data=_msgdef(msg_type, self._share).encode())
+            self._channels[topic] = self._writer.register_channel(
+                topic=topic, message_encoding="cdr", schema_id=self._schemas[msg_type])
+        self._writer.add_message(channel_id=self._channels[topic], log_time=log_time_ns,
+                                 publish_time=log_time_ns, data=data)
+
+    def close(self, keep: bool = True) -> None:
+        if self._writer is None:
+            return
+        self._writer.finish()
+        self._file.close()
+        if not keep:
+            Path(self._file.name).unlink(missing_ok=True)
+        self._writer = self._file = None
+
+
+# ---------------------------------------------------------------------------- node
+try:
+    from rclpy.node import Node as _RosNode
+except ImportError:  # pragma: no cover - posevla_core-only installs
+    _RosNode = object
+
+
+class RecorderNode(_RosNode):
+    """See the module docstring. ``writer`` / ``fk``: prebuilt objects (tests, runner)."""
+
+    def __init__(self, writer=None, fk=None, node_name: str = "recorder_node", **kwargs) -> None:
+        from geometry_msgs.msg import PoseStamped
+        from rclpy.qos import QoSProfile, qos_profile_sensor_data
+        from sensor_msgs.msg import CameraInfo, Image, JointState
+        from std_msgs.msg import String
+        from std_srvs.srv import Trigger
+
+        from posevla_ros.policy_node import HAVE_MESSAGE_FILTERS, StampSync
+        from posevla_ros.runner import KeyedThrottle
+        from posevla_ros.tf import CameraToBase
+
+        super().__init__(node_name, **kwargs)
+        P.declare_all(self, RECORDER_PARAMS)
+        self.p = p = P.read_all(self, RECORDER_PARAMS)
+        self._log = KeyedThrottle(self.get_logger(), 5.0)
+        if fk is None:
+            from posevla_core.kinematics import RobotKinematics
+
+            fk = RobotKinematics(p["robot_description_file"], p["ee_link"], list(p["joint_names"])).fk
+        Path(p["root"]).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        if writer is None:
+            writer = make_writer(str(Path(p["root"]).expanduser()), p["fps"], p["repo_id"], p["use_depth"])
+        self.writer = writer
+        self.core = EpisodeRecorder(writer, fk, p["fps"], p["use_depth"], p["max_episode_s"])
+        self.worker = SerialWorker(max_pending=p["max_pending_frames"],
+                                   on_error=lambda e: self._log("write", f"recording a frame failed: {e!r}", "error"))
+        self.camera_to_base = CameraToBase.from_params(self, p)
+        self._lock = threading.Lock()
+        self._joint_msgs: collections.deque = collections.deque(maxlen=200)
+        self._T_cam: np.ndarray | None = None
+        self._instruction = p["instruction"]
+        self.mcap = McapEpisodeWriter(Path(p["root"]).expanduser() / "mcap") if p["mcap"] else None
+
+        self.pub_status = self.create_publisher(String, TOPIC_STATUS, QoSProfile(depth=10))
+        self.create_subscription(JointState, TOPIC_JOINT_STATES, self._on_joint_state, QoSProfile(depth=50))
+        self.create_subscription(String, TOPIC_INSTRUCTION, self._on_instruction, QoSProfile(depth=10))
+        if p["camera_pose_topic"]:
+            self.create_subscription(PoseStamped, p["camera_pose_topic"], self._on_camera_pose, QoSProfile(depth=10))
+        streams = [(Image, TOPIC_RGB), (CameraInfo, TOPIC_INFO)]
+        if p["use_depth"]:
+            streams.append((Image, TOPIC_DEPTH))
+        if HAVE_MESSAGE_FILTERS:
+            import message_filters
+
+            subs = [message_filters.Subscriber(self, t, n, qos_profile=qos_profile_sensor_data) for t, n in streams]
+            self._sync = message_filters.ApproximateTimeSynchronizer(subs, queue_size=10, slop=p["sync_slop_s"])
+            self._sync.registerCallback(self._on_frame)
+        else:
+            self._sync = StampSync(len(streams), p["sync_slop_s"], self._on_frame)
+            for i, (t, n) in enumerate(streams):
+                self.create_subscription(t, n, lambda m, i=i: self._sync.add(i, m), qos_profile_sensor_data)
+        if self.mcap is not None:
+            for t, n in streams + [(JointState, TOPIC_JOINT_STATES), (String, TOPIC_INSTRUCTION)]:
+                tname = f"{t.__module__.split('.')[0]}/msg/{t.__name__}"
+                self.create_subscription(t, n, lambda data, n=n, tname=tname: self._on_raw(n, tname, data),
+                                         qos_profile_sensor_data if t in (Image, CameraInfo) else QoSProfile(depth=50),
+                                         raw=True)
+        self.create_service(Trigger, SRV_START, self._srv(self.start))
+        self.create_service(Trigger, SRV_STOP, self._srv(self.stop))
+        self.create_service(Trigger, SRV_DISCARD, self._srv(self.discard))
+        self.create_timer(p["status_period_s"], self._publish_status)
+        self.get_logger().info(f"recorder_node ready: dataset {p['root']} at {p['fps']} fps, camera pose from "
+                               f"{p['camera_pose_topic'] or self.camera_to_base.source}, mcap={p['mcap']}")
+
+    # ---- callbacks: hand data on
+    def _on_joint_state(self, msg) -> None:
+        with self._lock:
+            self._joint_msgs.append(msg)
+
+    def _on_instruction(self, msg) -> None:
+        self._instruction = msg.data
+
+    def _on_camera_pose(self, msg) -> None:
+        from posevla_ros import conversions as conv
+
+        T = conv.msg_to_pose(msg.pose).matrix()
+        with self._lock:
+            self._T_cam = T
+
+    def _on_raw(self, topic: str, tname: str, data: bytes) -> None:
+        if self.core.recording:
+            t = self.get_clock().now().nanoseconds
+            self.worker.post(lambda: self.mcap.write(topic, tname, data, t))
+
+    def _on_frame(self, rgb, info, depth=None) -> None:
+        if not self.core.recording:
+            return
+        from posevla_ros import conversions as conv
+
+        t = conv.stamp_to_sec(rgb.header.stamp)
+        js = self._nearest_joint_state(t)
+        with self._lock:
+            T_cam = self._T_cam
+        if T_cam is None and not self.p["camera_pose_topic"]:
+            T_cam, reason = self.camera_to_base.lookup(rgb.header.frame_id, rgb.header.stamp)
+            if T_cam is None:
+                self._log("no_transform", f"not recording: {reason}")
+                return
+        if js is None or T_cam is None:
+            self._log("unsynced", "not recording a frame: no joint state within joint_state_slop_s "
+                                  f"of the image, or no camera pose yet ({self.p['camera_pose_topic']})")
+            return
+        self.worker.post(lambda: self._record(rgb, info, depth, js, T_cam))
+
+    def _nearest_joint_state(self, t: float):
+        from posevla_ros import conversions as conv
+
+        with self._lock:
+            msgs = list(self._joint_msgs)
+        best = min(msgs, key=lambda m: abs(conv.stamp_to_sec(m.header.stamp) - t), default=None)
+        if best is None or abs(conv.stamp_to_sec(best.header.stamp) - t) > self.p["joint_state_slop_s"]:
+            return None
+        return best
+
+    def _srv(self, fn):
+        def handler(_req, resp):
+            try:
+                resp.message, resp.success = fn(), True
+            except Exception as e:  # noqa: BLE001 - reported to the caller
+                resp.message, resp.success = str(e), False
+            (self.get_logger().info if resp.success else self.get_logger().warn)(resp.message)
+            return resp
+        return handler
+
+    # ---- writer thread
+    def _record(self, rgb, info, depth, js, T_cam) -> None:
+        from posevla_ros import conversions as conv
+
+        img = conv.image_to_rgb(rgb)
+        K = conv.camera_info_to_K(info, img.shape[1], img.shape[0])
+        d = conv.image_to_depth(depth) if depth is not None else None
+        p = self.p
+        q = joint_vector(js.name, js.position, p["joint_names"])
+        g = gripper_opening(js.name, js.position, p["gripper_joint_names"], p["gripper_open_position"],
+                            p["gripper_closed_position"])
+        if q is None:
+            raise ValueError(f"joint_states lack {p['joint_names']}")
+        obs = Observation(conv.stamp_to_sec(rgb.header.stamp), img, d, K, q, 1.0 if g is None else g, T_cam)
+        self.core.add(obs)
+        if self.core.should_autostop():
+            idx = self.core.stop()
+            self._close_mcap(True)
+            self.get_logger().info(f"max_episode_s reached: saved episode {idx}")
+
+    def _close_mcap(self, keep: bool) -> None:
+        if self.mcap is not None:
+            self.mcap.close(keep)
+
+    # ---- episode control (any thread; runs on the writer thread)
+    def start(self, instruction: str | None = None) -> str:
+        text = instruction if instruction is not None else self._instruction
+
+        def op():
+            msg = self.core.start(text)
+            if self.mcap is not None:
+                self.mcap.open(len(self.core.saved) + self.core.discarded)
+            return msg
+        return self.worker.call(op)
+
+    def stop(self) -> str:
+        def op():
+            n = self.core.frames + (1 if self.core._pending is not None else 0)
+            idx = self.core.stop()
+            self._close_mcap(True)
+            return f"saved episode {idx} ({n} frames)"
+        return self.worker.call(op, timeout=300.0)
+
+    def discard(self) -> str:
+        def op():
+            self.core.discard()
+            self._close_mcap(False)
+            return "discarded the episode"
+        return self.worker.call(op)
+
+    def status(self) -> dict:
+        s = self.core.status()
+        s.update(dropped=self.worker.dropped if self.worker else 0, root=self.p["root"],
+                 last_instruction=self._instruction)
+        return s
+
+    def _publish_status(self) -> None:
+        from std_msgs.msg import String
+
+        self.pub_status.publish(String(data=json.dumps(self.status())))
+
+    def close(self) -> None:
+        """Finish: discard an unsaved episode, close the writer (idempotent)."""
+        def op():
+            if self.core.recording:
+                self.core.discard()
+                self._close_mcap(False)
+            if hasattr(self.writer, "close"):
+                self.writer.close()
+        if self.worker is not None:
+            try:
+                self.worker.call(op, timeout=120.0)
+            finally:
+                self.worker.stop()
+                self.worker = None
+
+    def destroy_node(self):
+        self.close()
+        return super().destroy_node()
+
+
+def main(argv: list[str] | None = None) -> int:
+    import rclpy
+    from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+
+    rclpy.init(args=argv if argv is not None else sys.argv)
+    node = None
+    try:
+        node = RecorderNode()
+        ex = MultiThreadedExecutor(num_threads=2)
+        ex.add_node(node)
+        ex.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,206 @@
+"""Execution backends of the executor, and the joint-space planning they share.
+
+``plan_joint_path`` (no ROS) turns base-frame target poses into a checked, timed joint
+trajectory: IK (pinocchio, ``posevla_core.kinematics.RobotKinematics``) seeded from the
+current joint state and then from the previous point, joint limits, joint jumps, FK of
+every point against its target, then time parameterization under velocity and
+acceleration limits (``posevla_core.trajectory``), never faster than the model's
+``waypoint_dt``. Any failure returns ``JointPlan(ok=False, reason=...)`` and nothing moves.
+
+Backends send a ``JointPlan``:
+- ``JointTrajectoryBackend`` (``backend: joint_trajectory``): a
+  ``control_msgs/FollowJointTrajectory`` action goal when control_msgs imports and
+  ``controller_action`` is set, else ``trajectory_msgs/JointTrajectory`` on
+  ``controller_topic`` (ros2_control joint_trajectory_controller). The gripper goes as a
+  JointTrajectory of the finger joint(s) on ``gripper_topic`` with the same times.
+- ``MoveItBackend`` (``backend: moveit``): moveit_py (``moveit.planning.MoveItPy``) plans
+  from the current state through each checked IK configuration as a joint-space goal of
+  ``moveit_group`` (MoveIt adds collision checking) and executes; needs a MoveIt config
+  (robot_description, SRDF, kinematics, controllers) loaded as parameters of the node
+  MoveItPy creates. Only on a ROS install with MoveIt 2; it is not importable here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from posevla_ros import safety
+
+try:
+    from control_msgs.action import FollowJointTrajectory
+
+    HAVE_CONTROL_MSGS = True
+except ImportError:  # wheel-based venv: JointTrajectory topic
+    FollowJointTrajectory = None
+    HAVE_CONTROL_MSGS = False
+
+
+@dataclass
+class JointPlan:
+    ok: bool
+    reason: str = ""
+    targets: list = field(default_factory=list)        # 4x4 base-frame targets
+    positions: np.ndarray | None = None                # [N, dof]
+    times: np.ndarray | None = None                    # [N] time_from_start, strictly increasing
+    grippers: np.ndarray | None = None                 # [N] 0 closed .. 1 open
+    fk_errors: list = field(default_factory=list)      # (m, rad) per point
+
+
+@dataclass
+class MotionLimits:
+    velocity: np.ndarray            # [dof] rad/s (already scaled)
+    acceleration: np.ndarray        # [dof] rad/s^2
+
+
+def time_parameterize(q_start: np.ndarray, qs: np.ndarray, limits: MotionLimits, min_dt: float) -> np.ndarray:
+    """time_from_start of each point of ``qs`` (from ``q_start`` at t=0)."""
+    from posevla_core.trajectory import time_parameterize as core_tp
+
+    return np.asarray(core_tp(np.vstack([q_start, qs]), limits.velocity, limits.acceleration,
+                              min_dt=min_dt))[1:]
+
+
+def plan_joint_path(kin, targets: list[np.ndarray], grippers, q_start: np.ndarray,
+                    limits: safety.SafetyLimits, motion: MotionLimits, waypoint_dt: float,
+                    joint_names=None) -> JointPlan:
+    """IK + all joint-space safety checks + timing. See the module docstring."""
+    q_start = np.asarray(q_start, dtype=float)
+    qs, seed = [], q_start
+    for i, T in enumerate(targets):
+        q, ok, info = kin.ik(T, seed)
+        if not ok:
+            return JointPlan(False, f"IK failed for waypoint {i} ({info}): unreachable", targets)
+        qs.append(np.asarray(q, dtype=float))
+        seed = qs[-1]
+    Q = np.asarray(qs)
+    for reason in (safety.check_joint_limits(Q, np.asarray(kin.lower), np.asarray(kin.upper), joint_names),
+                   safety.check_joint_jumps(q_start, Q, limits, joint_names),
+                   safety.check_fk_match(kin.fk, Q, targets, limits)):
+        if reason:
+            return JointPlan(False, reason, targets, Q)
+    times = time_parameterize(q_start, Q, motion, max(float(waypoint_dt), 1e-3))
+    if not (np.all(np.isfinite(times)) and times[0] > 0 and np.all(np.diff(times) > 0)):
+        return JointPlan(False, f"time parameterization failed: {times}", targets, Q)
+    errs = [safety.pose_error(kin.fk(q), T) for q, T in zip(Q, targets)]
+    return JointPlan(True, "", targets, Q, np.asarray(times, dtype=float),
+                     np.clip(np.asarray(grippers, dtype=float), 0.0, 1.0), errs)
+
+
+def _duration(t: float):
+    from builtin_interfaces.msg import Duration
+
+    ns = int(round(t * 1e9))
+    return Duration(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
+
+
+def joint_trajectory_msg(joint_names, positions: np.ndarray, times: np.ndarray, stamp=None):
+    """trajectory_msgs/JointTrajectory, one point per row, time_from_start = times.
+    ``stamp`` None/zero means "start now" for joint_trajectory_controller."""
+    from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+    msg = JointTrajectory()
+    if stamp is not None:
+        msg.header.stamp = stamp
+    msg.joint_names = list(joint_names)
+    for q, t in zip(np.asarray(positions, dtype=float), np.asarray(times, dtype=float)):
+        msg.points.append(JointTrajectoryPoint(positions=[float(x) for x in np.atleast_1d(q)],
+                                               time_from_start=_duration(float(t))))
+    return msg
+
+
+def gripper_positions(grippers: np.ndarray, n_joints: int, open_pos: float, closed_pos: float) -> np.ndarray:
+    g = np.clip(np.asarray(grippers, dtype=float), 0.0, 1.0)
+    return np.repeat((closed_pos + g * (open_pos - closed_pos))[:, None], n_joints, axis=1)
+
+
+class JointTrajectoryBackend:
+    """Publishes a JointPlan (see module docstring). ``hold(q)`` commands the current state."""
+
+    name = "joint_trajectory"
+
+    def __init__(self, node, p: dict) -> None:
+        from rclpy.qos import QoSProfile
+        from trajectory_msgs.msg import JointTrajectory
+
+        self.node, self.p = node, p
+        self.joint_names = list(p["joint_names"])
+        self.arm_pub = node.create_publisher(JointTrajectory, p["controller_topic"], QoSProfile(depth=10))
+        self.gripper_pub = (node.create_publisher(JointTrajectory, p["gripper_topic"], QoSProfile(depth=10))
+                            if p["gripper_topic"] and p["gripper_joint_names"] else None)
+        self.action = None
+        self._goal_handle = None
+        if HAVE_CONTROL_MSGS and p["controller_action"]:
+            from rclpy.action import ActionClient
+
+            self.action = ActionClient(node, FollowJointTrajectory, p["controller_action"])
+        self.transport = "FollowJointTrajectory action" if self.action else "JointTrajectory topic"
+
+    def send(self, plan: JointPlan) -> None:
+        arm = joint_trajectory_msg(self.joint_names, plan.positions, plan.times)
+        if self.action is not None:
+            if not self.action.server_is_ready():
+                raise RuntimeError(f"action server {self.p['controller_action']} is not available")
+            goal = FollowJointTrajectory.Goal(trajectory=arm)
+            fut = self.action.send_goal_async(goal)
+            fut.add_done_callback(lambda f: setattr(self, "_goal_handle", f.result()))
+        else:
+            self.arm_pub.publish(arm)
+        if self.gripper_pub is not None:
+            names = list(self.p["gripper_joint_names"])
+            pos = gripper_positions(plan.grippers, len(names), self.p["gripper_open_position"],
+                                    self.p["gripper_closed_position"])
+            self.gripper_pub.publish(joint_trajectory_msg(names, pos, plan.times))
+
+    def hold(self, q_current) -> None:
+        """Stop: cancel an active action goal, command the measured position."""
+        if self._goal_handle is not None:
+            self._goal_handle.cancel_goal_async()
+            self._goal_handle = None
+        if q_current is not None:
+            self.arm_pub.publish(joint_trajectory_msg(self.joint_names, [q_current], [0.1]))
+
+
+class MoveItBackend:
+    """moveit_py backend (see module docstring)."""
+
+    name = "moveit"
+
+    def __init__(self, node, p: dict) -> None:
+        try:
+            from moveit.core.robot_state import RobotState
+            from moveit.planning import MoveItPy
+        except ImportError as e:
+            raise RuntimeError("backend 'moveit' needs moveit_py (MoveIt 2 on a ROS install); "
+                               "use backend:=joint_trajectory here") from e
+        self._RobotState = RobotState
+        self.node, self.p = node, p
+        self.moveit = MoveItPy(node_name=f"{node.get_name()}_moveit_py")
+        self.arm = self.moveit.get_planning_component(p["moveit_group"])
+        self.transport = f"moveit_py group {p['moveit_group']}"
+
+    def send(self, plan: JointPlan) -> None:
+        model = self.moveit.get_robot_model()
+        for q in plan.positions:
+            goal = self._RobotState(model)
+            goal.set_joint_group_positions(self.p["moveit_group"], np.asarray(q, dtype=float))
+            self.arm.set_start_state_to_current_state()
+            self.arm.set_goal_state(robot_state=goal)
+            result = self.arm.plan()
+            if not result:
+                raise RuntimeError("MoveIt planning failed")
+            self.moveit.execute(result.trajectory, controllers=[])
+
+    def hold(self, q_current) -> None:
+        try:
+            self.moveit.get_trajectory_execution_manager().stop_execution()
+        except Exception:  # noqa: BLE001 - moveit_py versions differ
+            pass
+
+
+def make_backend(node, p: dict):
+    if p["backend"] == "joint_trajectory":
+        return JointTrajectoryBackend(node, p)
+    if p["backend"] == "moveit":
+        return MoveItBackend(node, p)
+    raise ValueError(f"unknown backend {p['backend']!r} (joint_trajectory | moveit)")

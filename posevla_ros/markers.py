@@ -1,0 +1,57 @@
+"""rviz2 markers of a PosePrediction: the waypoint path, the gripper state at each
+waypoint (green open .. red closed), and the grounded object (cube + category label).
+Everything in the prediction's own (camera) frame and stamp."""
+from __future__ import annotations
+
+import copy
+
+NS_PATH, NS_GRIPPER, NS_OBJECT, NS_LABEL = "posevla/path", "posevla/gripper", "posevla/object", "posevla/label"
+
+
+def _color(r, g, b, a=1.0):
+    from std_msgs.msg import ColorRGBA
+
+    return ColorRGBA(r=float(r), g=float(g), b=float(b), a=float(a))
+
+
+def prediction_markers(pred_msg, lifetime_s: float = 0.0):
+    """PosePrediction -> visualization_msgs/MarkerArray (first marker DELETEALL)."""
+    from builtin_interfaces.msg import Duration
+    from geometry_msgs.msg import Point
+    from visualization_msgs.msg import Marker, MarkerArray
+
+    header = pred_msg.header
+    life = Duration(sec=int(lifetime_s), nanosec=int((lifetime_s % 1) * 1e9))
+    out = MarkerArray()
+    out.markers.append(Marker(header=header, action=Marker.DELETEALL))
+
+    pts = [Point(x=w.pose.position.x, y=w.pose.position.y, z=w.pose.position.z) for w in pred_msg.waypoints]
+    path = Marker(header=header, ns=NS_PATH, id=0, type=Marker.LINE_STRIP, action=Marker.ADD, lifetime=life)
+    path.pose.orientation.w = 1.0
+    path.scale.x = 0.005
+    path.color = _color(0.1, 0.5, 1.0)
+    path.points = pts
+    out.markers.append(path)
+
+    grip = Marker(header=header, ns=NS_GRIPPER, id=0, type=Marker.SPHERE_LIST, action=Marker.ADD, lifetime=life)
+    grip.pose.orientation.w = 1.0
+    grip.scale.x = grip.scale.y = grip.scale.z = 0.02
+    grip.points = pts
+    grip.colors = [_color(1.0 - g, g, 0.0) for g in (min(1.0, max(0.0, w.gripper)) for w in pred_msg.waypoints)]
+    out.markers.append(grip)
+
+    obj = Marker(header=header, ns=NS_OBJECT, id=0, type=Marker.CUBE, action=Marker.ADD, lifetime=life)
+    obj.pose = pred_msg.object_pose
+    obj.scale.x = obj.scale.y = obj.scale.z = 0.05
+    obj.color = _color(1.0, 0.8, 0.0, 0.6)
+    out.markers.append(obj)
+
+    label = Marker(header=header, ns=NS_LABEL, id=0, type=Marker.TEXT_VIEW_FACING, action=Marker.ADD,
+                   lifetime=life)
+    label.pose = copy.deepcopy(pred_msg.object_pose)
+    label.pose.position.y -= 0.06  # above the object in the optical frame (y down)
+    label.scale.z = 0.04
+    label.color = _color(1.0, 1.0, 1.0)
+    label.text = pred_msg.category or "?"
+    out.markers.append(label)
+    return out

@@ -1,0 +1,289 @@
+"""Evaluation results -> summary.json, results.jsonl, PNG plots, a GIF of a rollout and an
+HTML report. No ROS here: the evaluator node hands over plain records and frames.
+
+One episode record (a dict, one line of results.jsonl)::
+
+    {"episode": 0, "seed": 1000, "task": "pick", "instruction": "pick up the red cube",
+     "success": true, "time_to_success_s": 7.4, "duration_s": 7.4, "timeout": false,
+     "reason": "success predicate", "num_frames": 74, "dataset_episode_index": 0}
+
+``summarize`` turns the records into the summary (success rate with a Wilson 95 % score
+interval, time-to-success statistics); ``write_report`` writes every artifact.
+"""
+from __future__ import annotations
+
+import html
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
+    """Wilson score interval of a binomial proportion (95 % for the default z).
+    n == 0 gives the uninformative (0, 1)."""
+    if n < 0 or successes < 0 or successes > n:
+        raise ValueError(f"need 0 <= successes <= n, got {successes}/{n}")
+    if n == 0:
+        return 0.0, 1.0
+    p = successes / n
+    z2 = z * z
+    denom = 1.0 + z2 / n
+    center = (p + z2 / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / denom
+    # clamp rounding noise; the exact bounds are 0 / 1 at p = 0 / 1
+    lo = 0.0 if successes == 0 else max(0.0, center - half)
+    hi = 1.0 if successes == n else min(1.0, center + half)
+    return lo, hi
+
+
+def summarize(records: list[dict], task: str, **extra: Any) -> dict:
+    """The summary.json content. ``extra`` (checkpoint, seed, ...) is copied in."""
+    n = len(records)
+    k = sum(1 for r in records if r.get("success"))
+    lo, hi = wilson_interval(k, n)
+    tts = [float(r["time_to_success_s"]) for r in records
+           if r.get("success") and r.get("time_to_success_s") is not None]
+    summary = {
+        "task": task,
+        "episodes": n,
+        "successes": k,
+        "success_rate": (k / n) if n else 0.0,
+        "ci95": [lo, hi],
+        "ci_method": "wilson",
+        "time_to_success_s": {
+            "mean": float(np.mean(tts)) if tts else None,
+            "median": float(np.median(tts)) if tts else None,
+            "min": float(np.min(tts)) if tts else None,
+            "max": float(np.max(tts)) if tts else None,
+        },
+        "timeouts": sum(1 for r in records if r.get("timeout")),
+        "per_episode": list(records),
+    }
+    summary.update(extra)
+    return summary
+
+
+@dataclass
+class EpisodeMedia:
+    """What the report shows of one episode beyond its record: downscaled RGB frames
+    (uint8 HxWx3) and time series (``t`` seconds from the episode start)."""
+
+    frames: list = field(default_factory=list)
+    t: list = field(default_factory=list)                 # [T] seconds
+    joints: list = field(default_factory=list)            # [T][dof] rad
+    ee_xyz: list = field(default_factory=list)            # [T][3] m, base frame (may be empty)
+    gripper: list = field(default_factory=list)           # [T] 0 closed .. 1 open
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_success(summary: dict, path: Path) -> Path:
+    plt = _plt()
+    recs = summary["per_episode"]
+    fig, ax = plt.subplots(figsize=(6, 3))
+    xs = np.arange(len(recs))
+    ys = [1 if r.get("success") else 0 for r in recs]
+    ax.bar(xs, ys, color=["tab:green" if y else "tab:red" for y in ys], width=0.8)
+    lo, hi = summary["ci95"]
+    rate = summary["success_rate"]
+    ax.axhline(rate, color="k", lw=1.5, label=f"success rate {rate:.2f}")
+    ax.axhspan(lo, hi, color="gray", alpha=0.25, label=f"Wilson 95% [{lo:.2f}, {hi:.2f}]")
+    ax.set_ylim(0, 1.05)
+    ax.set_xlabel("episode")
+    ax.set_ylabel("success")
+    ax.set_title(f"{summary['task']}: {summary['successes']}/{summary['episodes']}")
+    ax.legend(loc="upper right", fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path
+
+
+def plot_time_to_success(summary: dict, path: Path) -> Path:
+    plt = _plt()
+    recs = summary["per_episode"]
+    fig, ax = plt.subplots(figsize=(6, 3))
+    for i, r in enumerate(recs):
+        t = r.get("time_to_success_s") if r.get("success") else r.get("duration_s")
+        ax.bar(i, t or 0.0, color="tab:green" if r.get("success") else "tab:red", width=0.8)
+    ax.set_xlabel("episode")
+    ax.set_ylabel("seconds")
+    ax.set_title("time to success (green) / episode length without success (red)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path
+
+
+def plot_episode(media: EpisodeMedia, record: dict, path: Path) -> Path:
+    plt = _plt()
+    t = np.asarray(media.t, dtype=float)
+    rows = 1 + int(len(media.ee_xyz) == len(t) and len(t) > 0) + int(len(media.gripper) == len(t) and len(t) > 0)
+    fig, axes = plt.subplots(rows, 1, figsize=(6, 1.8 * rows + 0.4), sharex=True, squeeze=False)
+    axes = axes[:, 0]
+    if len(media.joints) == len(t) and len(t):
+        axes[0].plot(t, np.asarray(media.joints, dtype=float), lw=1)
+    axes[0].set_ylabel("joints (rad)")
+    row = 1
+    if rows > 1 and len(media.ee_xyz) == len(t) and len(t):
+        xyz = np.asarray(media.ee_xyz, dtype=float)
+        for j, name in enumerate("xyz"):
+            axes[row].plot(t, xyz[:, j], label=name)
+        axes[row].set_ylabel("ee (m)")
+        axes[row].legend(fontsize=6, loc="upper right")
+        row += 1
+    if row < rows:
+        axes[row].plot(t, np.asarray(media.gripper, dtype=float), color="k")
+        axes[row].set_ylabel("gripper")
+        axes[row].set_ylim(-0.05, 1.05)
+    if record.get("success") and record.get("time_to_success_s") is not None:
+        for ax in axes:
+            ax.axvline(record["time_to_success_s"], color="tab:green", ls="--")
+    axes[-1].set_xlabel("t (s)")
+    axes[0].set_title(f"episode {record.get('episode')}: {'success' if record.get('success') else 'failure'}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=72)
+    plt.close(fig)
+    return path
+
+
+def write_gif(frames: list, path: Path, fps: float = 4.0, max_side: int = 240) -> Path | None:
+    """Animated GIF of RGB uint8 frames (downscaled so the longer side is <= max_side)."""
+    from PIL import Image
+
+    if not frames:
+        return None
+    imgs = []
+    for f in frames:
+        im = Image.fromarray(np.asarray(f, dtype=np.uint8))
+        s = max_side / max(im.size)
+        if s < 1:
+            im = im.resize((max(1, round(im.size[0] * s)), max(1, round(im.size[1] * s))))
+        imgs.append(im.convert("P", palette=Image.ADAPTIVE))
+    imgs[0].save(path, save_all=True, append_images=imgs[1:], duration=int(1000 / fps), loop=0)
+    return path
+
+
+def write_thumbnail(frame, path: Path, max_side: int = 160) -> Path:
+    from PIL import Image
+
+    im = Image.fromarray(np.asarray(frame, dtype=np.uint8))
+    im.thumbnail((max_side, max_side))
+    im.save(path)
+    return path
+
+
+def write_results(out_dir: str | Path, summary: dict) -> tuple[Path, Path]:
+    """results.jsonl (one record per line) and summary.json."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    jl = out / "results.jsonl"
+    jl.write_text("".join(json.dumps(r, default=_json_default) + "\n" for r in summary["per_episode"]))
+    sj = out / "summary.json"
+    sj.write_text(json.dumps(summary, indent=2, default=_json_default))
+    return jl, sj
+
+
+def _json_default(o):
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    return str(o)
+
+
+def write_report(out_dir: str | Path, summary: dict, media: dict[int, EpisodeMedia] | None = None,
+                 gif_episode: int | None = None) -> Path:
+    """All artifacts under ``out_dir``: summary.json, results.jsonl, plots/*.png,
+    media/ep_XXX_{first,last}.png, rollout.gif (``gif_episode``, default: the first
+    successful episode with frames, else the first with frames) and report.html.
+    Returns the report path. ``summary['artifacts']`` lists what was written."""
+    out = Path(out_dir)
+    (out / "plots").mkdir(parents=True, exist_ok=True)
+    (out / "media").mkdir(parents=True, exist_ok=True)
+    media = media or {}
+    arts: dict[str, Any] = {"plots": [], "gif": None}
+    arts["plots"].append(str(plot_success(summary, out / "plots" / "success.png").relative_to(out)))
+    arts["plots"].append(str(plot_time_to_success(summary, out / "plots" / "time_to_success.png").relative_to(out)))
+    rows = []
+    for rec in summary["per_episode"]:
+        i = int(rec["episode"])
+        m = media.get(i)
+        cells = {"thumb": "", "plot": ""}
+        if m is not None and m.frames:
+            a = write_thumbnail(m.frames[0], out / "media" / f"ep_{i:03d}_first.png")
+            b = write_thumbnail(m.frames[-1], out / "media" / f"ep_{i:03d}_last.png")
+            cells["thumb"] = (f'<img src="{a.relative_to(out)}"> <img src="{b.relative_to(out)}">')
+        if m is not None and len(m.t):
+            p = plot_episode(m, rec, out / "plots" / f"episode_{i:03d}.png")
+            cells["plot"] = f'<img src="{p.relative_to(out)}" width="360">'
+        rows.append((rec, cells))
+    if gif_episode is None:
+        with_frames = [r["episode"] for r in summary["per_episode"] if media.get(r["episode"]) and media[r["episode"]].frames]
+        good = [e for e in with_frames if next(r for r in summary["per_episode"] if r["episode"] == e).get("success")]
+        gif_episode = (good or with_frames or [None])[0]
+    if gif_episode is not None and media.get(gif_episode) and media[gif_episode].frames:
+        g = write_gif(media[gif_episode].frames, out / "rollout.gif")
+        arts["gif"] = str(g.relative_to(out))
+        arts["gif_episode"] = int(gif_episode)
+    summary["artifacts"] = arts
+    write_results(out, summary)
+    path = out / "report.html"
+    path.write_text(_html(summary, rows))
+    summary["artifacts"]["report"] = "report.html"
+    write_results(out, summary)
+    return path
+
+
+def _fmt(x, nd=2):
+    return "-" if x is None else (f"{x:.{nd}f}" if isinstance(x, float) else html.escape(str(x)))
+
+
+def _html(summary: dict, rows) -> str:
+    lo, hi = summary["ci95"]
+    tts = summary["time_to_success_s"]
+    meta = {k: v for k, v in summary.items()
+            if k not in ("per_episode", "artifacts", "time_to_success_s", "ci95") and not isinstance(v, (dict, list))}
+    head = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{_fmt(v, 3)}</td></tr>" for k, v in meta.items())
+    body = []
+    for rec, cells in rows:
+        ok = rec.get("success")
+        body.append(
+            f'<tr class="{"ok" if ok else "fail"}"><td>{rec["episode"]}</td><td>{_fmt(rec.get("seed"))}</td>'
+            f'<td>{html.escape(str(rec.get("instruction", "")))}</td><td>{"yes" if ok else "no"}</td>'
+            f'<td>{_fmt(rec.get("time_to_success_s"))}</td><td>{_fmt(rec.get("duration_s"))}</td>'
+            f'<td>{html.escape(str(rec.get("reason", "")))}</td><td>{cells["thumb"]}</td><td>{cells["plot"]}</td></tr>')
+    arts = summary.get("artifacts", {})
+    gif = f'<h2>Rollout (episode {arts.get("gif_episode")})</h2><img src="{arts["gif"]}">' if arts.get("gif") else ""
+    plots = "".join(f'<img src="{p}">' for p in arts.get("plots", []))
+    return f"""<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>Pose-VLA evaluation: {html.escape(summary['task'])}</title>
+<style>body{{font-family:sans-serif;margin:1.5em}} table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:3px 6px;vertical-align:top}} tr.ok td:nth-child(4){{color:green}}
+tr.fail td:nth-child(4){{color:#b00}}</style></head><body>
+<h1>Pose-VLA evaluation: {html.escape(summary['task'])}</h1>
+<p><b>Success rate {summary['success_rate']:.3f}</b> ({summary['successes']}/{summary['episodes']}),
+Wilson 95% interval [{lo:.3f}, {hi:.3f}]. Time to success: mean {_fmt(tts['mean'])} s,
+median {_fmt(tts['median'])} s. Timeouts: {summary.get('timeouts', 0)}.</p>
+<table>{head}</table>
+<h2>Plots</h2>{plots}
+{gif}
+<h2>Episodes</h2>
+<table><tr><th>#</th><th>seed</th><th>instruction</th><th>success</th><th>time to success (s)</th>
+<th>duration (s)</th><th>end</th><th>first / last frame</th><th>trajectory</th></tr>
+{''.join(body)}</table>
+</body></html>
+"""

@@ -1,0 +1,294 @@
+"""executor_node: camera-frame predictions + known extrinsics -> hand-computed base-frame
+PoseArray and a JointTrajectory whose pinocchio FK matches every target; every unsafe
+prediction (workspace, NaN, unreachable, stale, stopped, joint jump) sends nothing."""
+import math
+
+import numpy as np
+import pytest
+from geometry_msgs.msg import PoseArray
+from rclpy.executors import MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rclpy.qos import QoSProfile
+from scipy.spatial.transform import Rotation
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Header
+from std_srvs.srv import Trigger
+from trajectory_msgs.msg import JointTrajectory
+
+from posevla_core import se3
+from posevla_core.types import Pose, Prediction, Waypoint
+from posevla_ros import conversions as conv
+from posevla_ros import params as P
+from posevla_ros.executor_node import ExecutorCore, ExecutorNode, load_kinematics
+from posevla_ros.msg import PosePrediction
+
+PARAMS = dict(P.defaults(P.EXECUTOR_PARAMS), use_tf=False)
+# camera 1.2 m in front of the robot, 0.6 m up, looking back at it and slightly down
+T_BASE_CAM = se3.make_T([1.2, 0.05, 0.6], Rotation.from_euler("xyz", [-110, 0, 90], degrees=True).as_quat())
+PARAMS["camera_to_base.translation"], PARAMS["camera_to_base.rotation_xyzw"] = se3.split_T(T_BASE_CAM)
+PARAMS["camera_to_base.translation"] = PARAMS["camera_to_base.translation"].tolist()
+PARAMS["camera_to_base.rotation_xyzw"] = PARAMS["camera_to_base.rotation_xyzw"].tolist()
+Q_HOME = np.array([0.0, -0.3, 0.0, -2.2, 0.0, 1.9, 0.785])
+FRAME = "camera_color_optical_frame"
+
+
+@pytest.fixture(scope="module")
+def kin():
+    return load_kinematics(PARAMS)
+
+
+@pytest.fixture(scope="module")
+def targets(kin):
+    """Reachable base-frame targets: FK of joint configs near home."""
+    steps = [np.zeros(7), np.array([0.1, 0.1, 0, 0.1, 0, -0.05, 0]), np.array([0.2, 0.2, 0, 0.15, 0, -0.1, 0.1])]
+    return [kin.fk(Q_HOME + d) for d in steps]
+
+
+def prediction(targets_base, grippers=(1.0, 1.0, 0.0), dt=0.5) -> Prediction:
+    cam_from_base = se3.inv_T(T_BASE_CAM)
+    wps = [Waypoint(Pose.from_matrix(cam_from_base @ T), g) for T, g in zip(targets_base, grippers)]
+    return Prediction("cube", (0.5, 0.5), Pose([0, 0, 1.0], [0, 0, 0, 1]), wps, waypoint_dt=dt)
+
+
+def check_plan(kin, plan, targets):
+    assert plan.positions.shape == (len(targets), 7)
+    assert np.all(np.diff(np.concatenate([[0.0], plan.times])) > 0)
+    for q, T in zip(plan.positions, targets):
+        T_fk = kin.fk(q)
+        assert np.linalg.norm(T_fk[:3, 3] - T[:3, 3]) <= 0.005
+        assert se3.rotation_angle_between(se3.split_T(T_fk)[1], se3.split_T(T)[1]) <= math.radians(3)
+        assert np.all(q >= kin.lower - 1e-9) and np.all(q <= kin.upper + 1e-9)
+
+
+# ---------------------------------------------------------------- core (no ROS)
+def test_core_plans_and_matches(kin, targets):
+    core = ExecutorCore(kin, PARAMS)
+    res = core.process(prediction(targets), T_BASE_CAM, Q_HOME, age_s=0.1)
+    assert res.ok, res.reason
+    for got, want in zip(res.targets, targets):
+        assert np.allclose(got, want, atol=1e-6)
+    check_plan(kin, res.plan, targets)
+    assert np.allclose(res.plan.grippers, [1.0, 1.0, 0.0])
+    assert res.plan.times[0] >= 0.5 - 1e-9  # never faster than the model's waypoint_dt
+
+
+def _shifted(targets, i, dp):
+    out = [T.copy() for T in targets]
+    out[i][:3, 3] += dp
+    return out
+
+
+@pytest.mark.parametrize("case,key", [("workspace", "workspace"), ("nan", "non_finite"), ("unreachable", "plan"),
+                                      ("stale", "stale"), ("stopped", "stopped"), ("no_tf", "no_transform"),
+                                      ("jump", "plan"), ("no_joint_state", "no_joint_states")])
+def test_core_refuses(kin, targets, case, key):
+    core = ExecutorCore(kin, dict(PARAMS, max_joint_jump=0.05) if case == "jump" else PARAMS)
+    pred, T, q, age = prediction(targets), T_BASE_CAM, Q_HOME, 0.1
+    if case == "workspace":
+        pred = prediction(_shifted(targets, 2, [0.0, 0.0, -0.2 - targets[2][2, 3]]))  # below the table
+    elif case == "nan":
+        pred.waypoints[1].pose.position[0] = np.nan
+    elif case == "unreachable":  # inside the box, beyond the arm's reach
+        pred = prediction(_shifted(targets, 2, [0.84, 0.55, 0.75] - targets[2][:3, 3]))
+    elif case == "stale":
+        age = 10.0
+    elif case == "stopped":
+        core.gate.stop()
+    elif case == "no_tf":
+        T = None
+    # case "jump": the targets are ~0.1 rad apart in joint space, the limit is 0.05 rad
+    elif case == "no_joint_state":
+        q = None
+    res = core.process(pred, T, q, age)
+    assert not res.ok and res.key == key and res.reason, res
+    assert res.plan is None or not res.plan.ok
+
+
+# ---------------------------------------------------------------- node over DDS
+class Harness:
+    def __init__(self, ctx, kin, **params):
+        p = {k: v for k, v in PARAMS.items()}
+        p.update(params)
+        self.node = ExecutorNode(kinematics=kin, context=ctx,
+                                 parameter_overrides=[Parameter(k, value=v) for k, v in p.items()])
+        self.io = Node("executor_test_io", context=ctx)
+        self.pub_pred = self.io.create_publisher(PosePrediction, "/posevla/prediction", QoSProfile(depth=100))
+        self.pub_js = self.io.create_publisher(JointState, "/joint_states", QoSProfile(depth=10))
+        self.poses, self.arm, self.gripper = [], [], []
+        self.io.create_subscription(PoseArray, "/posevla/target_poses", self.poses.append, QoSProfile(depth=100))
+        self.io.create_subscription(JointTrajectory, PARAMS["controller_topic"], self.arm.append, QoSProfile(depth=100))
+        self.io.create_subscription(JointTrajectory, PARAMS["gripper_topic"], self.gripper.append, QoSProfile(depth=100))
+        self.ex = MultiThreadedExecutor(num_threads=3, context=ctx)
+        self.ex.add_node(self.node)
+        self.ex.add_node(self.io)
+
+    def ready(self, spin_until):
+        names = PARAMS["joint_names"] + PARAMS["gripper_joint_names"]
+        js = JointState(name=list(reversed(names)), position=list(reversed(list(Q_HOME) + [0.04, 0.04])))
+        self.pub_js.publish(js)
+        return spin_until(self.ex, lambda: self.pub_pred.get_subscription_count() > 0 and
+                          self.node.joint_positions() is not None or (self.pub_js.publish(js) and False), 30)
+
+    def send(self, pred: Prediction, stamp=None):
+        header = Header(frame_id=FRAME, stamp=stamp or self.io.get_clock().now().to_msg())
+        self.pub_pred.publish(conv.prediction_to_msg(pred, header, "pick", 10.0))
+        return header.stamp
+
+    def settle(self, spin_until):
+        spin_until(self.ex, lambda: False, 0.3)
+        ok = spin_until(self.ex, self.node.worker.idle, 60)
+        spin_until(self.ex, lambda: False, 0.2)
+        return ok
+
+    def call(self, spin_until, name):
+        cli = self.io.create_client(Trigger, name)
+        assert spin_until(self.ex, cli.service_is_ready, 30)
+        fut = cli.call_async(Trigger.Request())
+        assert spin_until(self.ex, fut.done, 30)
+        return fut.result()
+
+    def close(self):
+        self.ex.shutdown()
+        self.node.destroy_node()
+        self.io.destroy_node()
+
+
+@pytest.fixture
+def harness(ros_context, kin, spin_until):
+    h = Harness(ros_context, kin)
+    assert h.ready(spin_until)
+    yield h
+    h.close()
+
+
+def test_node_sends_checked_trajectory(harness, spin_until, kin, targets):
+    stamp = harness.send(prediction(targets))
+    assert spin_until(harness.ex, lambda: harness.arm and harness.gripper and harness.poses, 60)
+    pa = harness.poses[0]
+    assert pa.header.frame_id == "base_link" and (pa.header.stamp.sec, pa.header.stamp.nanosec) == \
+        (stamp.sec, stamp.nanosec)
+    for m, T in zip(pa.poses, targets):
+        p = conv.msg_to_pose(m)
+        assert np.allclose(p.position, T[:3, 3], atol=1e-6)
+        assert np.allclose(Pose.from_matrix(T).matrix()[:3, :3], p.matrix()[:3, :3], atol=1e-6)
+    traj = harness.arm[0]
+    assert list(traj.joint_names) == PARAMS["joint_names"] and len(traj.points) == len(targets)
+    times = [pt.time_from_start.sec + 1e-9 * pt.time_from_start.nanosec for pt in traj.points]
+    assert all(b > a for a, b in zip([0.0] + times, times))
+    for pt, T in zip(traj.points, targets):
+        T_fk = kin.fk(np.array(pt.positions))
+        assert np.linalg.norm(T_fk[:3, 3] - T[:3, 3]) <= 0.005
+        assert se3.rotation_angle_between(se3.split_T(T_fk)[1], se3.split_T(T)[1]) <= math.radians(3)
+    g = harness.gripper[0]
+    assert list(g.joint_names) == PARAMS["gripper_joint_names"]
+    assert [list(pt.positions) for pt in g.points] == [[0.04, 0.04], [0.04, 0.04], [0.0, 0.0]]
+    assert [pt.time_from_start for pt in g.points] == [pt.time_from_start for pt in traj.points]
+
+
+def test_stop_resume(harness, spin_until, targets):
+    assert harness.call(spin_until, "/posevla/stop").success
+    assert spin_until(harness.ex, lambda: harness.arm, 30)  # the hold command
+    hold = harness.arm.pop()
+    assert len(hold.points) == 1 and np.allclose(hold.points[0].positions, Q_HOME)
+    harness.send(prediction(targets))
+    assert harness.settle(spin_until) and harness.arm == []
+    assert harness.node.last_result.key == "stopped"
+    assert harness.call(spin_until, "/posevla/resume").success
+    harness.send(prediction(targets))
+    assert spin_until(harness.ex, lambda: harness.arm, 60)
+
+
+def test_unsafe_predictions_send_nothing(harness, spin_until, targets):
+    bad = [prediction(_shifted(targets, 1, [0.0, 2.0, 0.0])),
+           prediction(_shifted(targets, 2, [0.84, 0.55, 0.75] - targets[2][:3, 3]))]
+    nan = prediction(targets)
+    nan.waypoints[0].pose.quat_xyzw[:] = np.nan
+    bad.append(nan)
+    for pred in bad:
+        harness.send(pred)
+        assert harness.settle(spin_until)
+    harness.send(prediction(targets), stamp=conv.sec_to_stamp(1.0))  # stale
+    assert harness.settle(spin_until)
+    assert harness.arm == [] and harness.gripper == []
+    assert {"workspace", "plan", "non_finite", "stale"} <= set(harness.node._log.counts)
+
+
+def test_1000_malformed_predictions_of_every_kind(harness, spin_until, targets):
+    good = prediction(targets)
+    kinds = []
+
+    def k_empty(i):
+        m = conv.prediction_to_msg(good, Header(frame_id=FRAME), "", 0.0)
+        m.waypoints = []
+        return m
+
+    def k_nan(i):
+        m = conv.prediction_to_msg(good, Header(frame_id=FRAME), "", 0.0)
+        setattr(m.waypoints[i % 3].pose.position, "xyz"[i % 3], [float("nan"), float("inf"), -float("inf")][i % 3])
+        return m
+
+    def k_zero_quat(i):
+        m = conv.prediction_to_msg(good, Header(frame_id=FRAME), "", 0.0)
+        m.waypoints[i % 3].pose.orientation.x = m.waypoints[i % 3].pose.orientation.w = 0.0
+        m.waypoints[i % 3].pose.orientation.y = m.waypoints[i % 3].pose.orientation.z = 0.0
+        return m
+
+    def k_far(i):
+        m = conv.prediction_to_msg(good, Header(frame_id=FRAME), "", 0.0)
+        m.waypoints[i % 3].pose.position.z = 1e3 * (i + 1)
+        return m
+
+    def k_bad_dt(i):
+        m = conv.prediction_to_msg(good, Header(frame_id=FRAME), "", 0.0)
+        m.waypoint_dt = [float("nan"), -1.0][i % 2]
+        return m
+
+    def k_gripper(i):
+        m = conv.prediction_to_msg(good, Header(frame_id=FRAME), "", 0.0)
+        m.waypoints[0].gripper = float("nan")
+        return m
+
+    kinds = [k_empty, k_nan, k_zero_quat, k_far, k_bad_dt, k_gripper]
+    for kind in kinds:
+        for i in range(1000):
+            m = kind(i)
+            m.header.stamp = harness.io.get_clock().now().to_msg()
+            harness.pub_pred.publish(m)
+        spin_until(harness.ex, lambda: False, 0.05)
+    # the malformed JointStates never replace the last good one
+    harness.pub_js.publish(JointState(name=["panda_joint1"], position=[float("nan")]))
+    assert harness.settle(spin_until)
+    assert harness.arm == []
+    assert np.allclose(harness.node.joint_positions(), Q_HOME)
+    harness.send(good)
+    assert spin_until(harness.ex, lambda: harness.arm, 60), "executor stopped answering good input"
+
+
+@pytest.mark.slow
+def test_executor_process(ros_context, node_process, spin_until, targets):
+    """`python -m posevla_ros.executor_node --ros-args -p ...` in its own process."""
+    args = []
+    for k in ("use_tf", "camera_to_base.translation", "camera_to_base.rotation_xyzw"):
+        v = PARAMS[k]
+        args += ["-p", f"{k}:={str(v).lower() if isinstance(v, bool) else v}"]
+    proc = node_process("posevla_ros.executor_node", *args)
+    io = Node("executor_proc_io", context=ros_context)
+    arm = []
+    io.create_subscription(JointTrajectory, PARAMS["controller_topic"], arm.append, QoSProfile(depth=10))
+    pub = io.create_publisher(PosePrediction, "/posevla/prediction", QoSProfile(depth=10))
+    js_pub = io.create_publisher(JointState, "/joint_states", QoSProfile(depth=10))
+    ex = MultiThreadedExecutor(context=ros_context)
+    ex.add_node(io)
+    assert spin_until(ex, lambda: pub.get_subscription_count() > 0 or not proc.alive(), 120), proc.output()
+    for _ in range(60):
+        if arm or not proc.alive():
+            break
+        js_pub.publish(JointState(name=PARAMS["joint_names"], position=list(Q_HOME)))
+        spin_until(ex, lambda: False, 0.3)
+        header = Header(frame_id=FRAME, stamp=io.get_clock().now().to_msg())
+        pub.publish(conv.prediction_to_msg(prediction(targets), header, "pick", 1.0))
+        spin_until(ex, lambda: arm, 2.0)
+    assert arm, proc.output()
+    assert len(arm[0].points) == len(targets)
+    io.destroy_node()

@@ -1,0 +1,64 @@
+"""package.xml parses with catkin_pkg and declares what the code imports."""
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+# import name -> rosdep key. Modules that only exist on a ROS install are imported inside
+# try/except; they still must be declared so rosdep installs them there.
+ROS_IMPORTS = {
+    "rclpy": "rclpy", "std_msgs": "std_msgs", "geometry_msgs": "geometry_msgs", "sensor_msgs": "sensor_msgs",
+    "trajectory_msgs": "trajectory_msgs", "std_srvs": "std_srvs", "visualization_msgs": "visualization_msgs",
+    "rosgraph_msgs": "rosgraph_msgs", "builtin_interfaces": "builtin_interfaces",
+    "rcl_interfaces": "rcl_interfaces", "tf2_ros": "tf2_ros", "cv_bridge": "cv_bridge",
+    "message_filters": "message_filters", "control_msgs": "control_msgs", "launch": "launch",
+    "launch_ros": "launch_ros", "moveit": "moveit_py", "ament_index_python": "ament_index_python",
+    "numpy": "python3-numpy", "scipy": "python3-scipy", "yaml": "python3-yaml", "pinocchio": "pinocchio",
+}
+# always present with rclpy (transitive run deps of rclpy), need not be listed
+IMPLIED = {"builtin_interfaces", "rcl_interfaces", "ament_index_python"}
+
+
+@pytest.fixture(scope="module")
+def package():
+    from catkin_pkg.package import parse_package
+
+    return parse_package(str(REPO / "package.xml"))
+
+
+def _imports(paths):
+    found = set()
+    for path in paths:
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                found.update(a.name.split(".")[0] for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                found.add(node.module.split(".")[0])
+    return found
+
+
+def test_parses_and_valid(package):
+    package.validate()
+    assert package.name == "posevla_ros"
+    assert package.get_build_type() == "ament_cmake"
+    assert any("@" in m.email for m in package.maintainers)
+
+
+def test_declares_what_the_code_imports(package):
+    deps = {d.name for d in package.build_depends + package.exec_depends + package.buildtool_depends}
+    files = list((REPO / "posevla_ros").glob("*.py")) + list((REPO / "launch").glob("*.py")) \
+        + list((REPO / "posevla_core").rglob("*.py"))
+    imported = _imports(files)
+    missing = sorted(ROS_IMPORTS[m] for m in imported if m in ROS_IMPORTS and m not in IMPLIED
+                     and ROS_IMPORTS[m] not in deps)
+    assert not missing, f"package.xml lacks <exec_depend> for: {missing}"
+
+
+def test_message_deps(package):
+    deps = {d.name for d in package.build_depends}
+    assert {"std_msgs", "geometry_msgs"} <= deps
+    assert "rosidl_interface_packages" in [g.name for g in package.member_of_groups]
+    assert sys.version_info >= (3, 10)

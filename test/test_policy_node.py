@@ -1,0 +1,275 @@
+"""policy_node over real DDS with a tiny random PoseVLA: every supported encoding gives
+exactly one PosePrediction carrying the image's frame_id and stamp; bad, stale and
+malformed input and a crashing model give none and leave the node answering good input."""
+import numpy as np
+import pytest
+from rclpy.executors import MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rclpy.qos import QoSProfile, qos_profile_sensor_data
+from sensor_msgs.msg import CameraInfo, Image
+from std_msgs.msg import String
+from std_srvs.srv import Trigger
+from visualization_msgs.msg import MarkerArray
+
+from posevla_ros import conversions as conv
+from posevla_ros.msg import PosePrediction
+from posevla_ros.policy_node import FrameError, PolicyCore, PolicyNode, RawFrame
+
+H, W = 48, 64
+K = np.array([[60.0, 0, W / 2], [0, 60.0, H / 2], [0, 0, 1]])
+FRAME = "camera_color_optical_frame"
+RNG = np.random.default_rng(1)
+RGB = RNG.integers(0, 256, (H, W, 3), dtype=np.uint8)
+DEPTH = RNG.uniform(0.4, 1.5, (H, W)).astype(np.float32)
+
+
+def padded(msg: Image, pad: int) -> Image:
+    rows = np.frombuffer(bytes(msg.data), np.uint8).reshape(msg.height, msg.step)
+    out = np.zeros((msg.height, msg.step + pad), np.uint8)
+    out[:, :msg.step] = rows
+    msg.data, msg.step = out.tobytes(), msg.step + pad
+    return msg
+
+
+def color_msg(kind: str) -> Image:
+    if kind == "rgb8":
+        return conv.rgb_to_image(RGB)
+    if kind == "bgr8_padded":
+        return padded(conv.rgb_to_image(RGB, encoding="bgr8"), 13)
+    if kind == "mono8":
+        m = Image(height=H, width=W, encoding="mono8", step=W, data=RGB[..., 1].tobytes())
+        return m
+    raise ValueError(kind)
+
+
+class Harness:
+    """A PolicyNode plus a test node that publishes camera data and records outputs."""
+
+    def __init__(self, ctx, model, **params):
+        overrides = dict(rate_hz=0.0, max_image_age_s=5.0, use_depth=True, sync_slop_s=0.01)
+        overrides.update(params)
+        self.policy = PolicyNode(model=model, context=ctx,
+                                 parameter_overrides=[Parameter(k, value=v) for k, v in overrides.items()])
+        self.io = Node("policy_test_io", context=ctx)
+        self.pub_rgb = self.io.create_publisher(Image, "/camera/color/image_raw", qos_profile_sensor_data)
+        self.pub_depth = self.io.create_publisher(Image, "/camera/aligned_depth_to_color/image_raw",
+                                                  qos_profile_sensor_data)
+        self.pub_info = self.io.create_publisher(CameraInfo, "/camera/color/camera_info", qos_profile_sensor_data)
+        self.pub_instr = self.io.create_publisher(String, "/posevla/instruction", QoSProfile(depth=10))
+        self.preds, self.markers = [], []
+        self.io.create_subscription(PosePrediction, "/posevla/prediction", self.preds.append, QoSProfile(depth=100))
+        self.io.create_subscription(MarkerArray, "/posevla/markers", self.markers.append, QoSProfile(depth=100))
+        self.ex = MultiThreadedExecutor(num_threads=3, context=ctx)
+        self.ex.add_node(self.policy)
+        self.ex.add_node(self.io)
+
+    def now(self):
+        return self.io.get_clock().now().to_msg()
+
+    def connected(self, spin_until):
+        return spin_until(self.ex, lambda: all(p.get_subscription_count() > 0 for p in
+                                               (self.pub_rgb, self.pub_depth, self.pub_info, self.pub_instr))
+                          and self.io.count_publishers("/posevla/prediction") > 0, 30)
+
+    def instruct(self, spin_until, text="pick up the red cube"):
+        self.pub_instr.publish(String(data=text))
+        return spin_until(self.ex, lambda: self.policy._instruction == text, 30)
+
+    def send(self, rgb: Image, depth: Image | None = None, info: CameraInfo | None = None, stamp=None):
+        stamp = stamp or self.now()
+        info = info or conv.K_to_camera_info(K, W, H)
+        for m in (rgb, depth, info):
+            if m is not None:
+                m.header.stamp, m.header.frame_id = stamp, FRAME
+        self.pub_info.publish(info)
+        if depth is not None:
+            self.pub_depth.publish(depth)
+        self.pub_rgb.publish(rgb)
+        return stamp
+
+    def settle(self, spin_until):
+        """Spin until the worker has nothing left (all frames processed or dropped)."""
+        spin_until(self.ex, lambda: False, 0.3)
+        return spin_until(self.ex, self.policy.worker.idle, 60)
+
+    def close(self):
+        self.ex.shutdown()
+        self.policy.destroy_node()
+        self.io.destroy_node()
+
+
+@pytest.fixture
+def harness(ros_context, tiny_model, spin_until):
+    h = Harness(ros_context, tiny_model)
+    assert h.connected(spin_until) and h.instruct(spin_until)
+    yield h
+    h.close()
+
+
+@pytest.mark.parametrize("color", ["rgb8", "bgr8_padded", "mono8"])
+@pytest.mark.parametrize("depth_enc", ["16UC1", "32FC1"])
+def test_one_prediction_per_frame(harness, spin_until, color, depth_enc):
+    stamp = harness.send(color_msg(color), conv.depth_to_image(DEPTH, encoding=depth_enc))
+    assert spin_until(harness.ex, lambda: harness.preds, 120), "no prediction"
+    assert harness.settle(spin_until)
+    assert len(harness.preds) == 1
+    p = harness.preds[0]
+    assert p.header.frame_id == FRAME
+    assert (p.header.stamp.sec, p.header.stamp.nanosec) == (stamp.sec, stamp.nanosec)
+    assert p.instruction == "pick up the red cube" and len(p.waypoints) > 0 and p.inference_ms > 0
+    assert spin_until(harness.ex, lambda: harness.markers, 30)
+    assert harness.markers[-1].markers[1].header.frame_id == FRAME
+
+
+def test_pause_resume(harness, spin_until):
+    cli_pause = harness.io.create_client(Trigger, "/posevla/pause")
+    cli_resume = harness.io.create_client(Trigger, "/posevla/resume_policy")
+    for cli in (cli_pause, cli_resume):
+        assert spin_until(harness.ex, cli.service_is_ready, 30)
+    fut = cli_pause.call_async(Trigger.Request())
+    assert spin_until(harness.ex, fut.done, 30) and fut.result().success
+    harness.send(color_msg("rgb8"), conv.depth_to_image(DEPTH))
+    assert harness.settle(spin_until) and harness.preds == []
+    fut = cli_resume.call_async(Trigger.Request())
+    assert spin_until(harness.ex, fut.done, 30) and fut.result().success
+    harness.send(color_msg("rgb8"), conv.depth_to_image(DEPTH))
+    assert spin_until(harness.ex, lambda: harness.preds, 120)
+
+
+def test_stale_and_no_instruction(ros_context, tiny_model, spin_until):
+    h = Harness(ros_context, tiny_model, max_image_age_s=0.5)
+    try:
+        assert h.connected(spin_until)
+        h.send(color_msg("rgb8"), conv.depth_to_image(DEPTH))  # no instruction yet
+        assert h.settle(spin_until) and h.preds == []
+        assert h.policy._log.counts.get("no_instruction", 0) >= 1
+        assert h.instruct(spin_until)
+        old = h.io.get_clock().now().nanoseconds * 1e-9 - 10.0
+        h.send(color_msg("rgb8"), conv.depth_to_image(DEPTH), stamp=conv.sec_to_stamp(old))
+        assert h.settle(spin_until) and h.preds == []
+        assert h.policy._log.counts.get("stale", 0) >= 1
+    finally:
+        h.close()
+
+
+def _malformed_frames():
+    good_d = conv.depth_to_image(DEPTH)
+    info = conv.K_to_camera_info(K, W, H)
+    out = []
+
+    def rgb(**kw):
+        m = conv.rgb_to_image(RGB)
+        for k, v in kw.items():
+            setattr(m, k, v)
+        return m
+
+    def dep(**kw):
+        m = conv.depth_to_image(DEPTH)
+        for k, v in kw.items():
+            setattr(m, k, v)
+        return m
+
+    bad_info = conv.K_to_camera_info(K, W, H)
+    bad_info.k = [float("nan")] * 9
+    small_info = conv.K_to_camera_info(K, W // 2, H // 2)
+    kinds = [
+        lambda i: (rgb(encoding=["yuv422", "16UC1", "", "jpeg"][i % 4]), good_d, info),
+        lambda i: (rgb(step=i % (3 * W)), good_d, info),
+        lambda i: (rgb(data=bytes(i % 50)), good_d, info),
+        lambda i: (rgb(height=0, width=0, data=b""), good_d, info),
+        lambda i: (rgb(height=100000, width=100000), good_d, info),
+        lambda i: (rgb(), dep(encoding="rgb8"), info),
+        lambda i: (rgb(), dep(data=bytes(i % 97)), info),
+        lambda i: (rgb(), dep(height=H // 2), info),
+        lambda i: (rgb(), None, info),
+        lambda i: (rgb(), good_d, bad_info),
+        lambda i: (rgb(), good_d, small_info),
+        lambda i: (rgb(), good_d, CameraInfo()),
+    ]
+    for kind in kinds:
+        out.append([kind(i) for i in range(1000)])
+    return out
+
+
+def test_core_rejects_1000_malformed_frames_of_every_kind(tiny_model):
+    core = PolicyCore(tiny_model, use_depth=True, max_image_age_s=0.0)
+    for frames in _malformed_frames():
+        for rgb, depth, info in frames:
+            with pytest.raises(FrameError):
+                core.decode(RawFrame(rgb, info, depth))
+
+
+def test_node_survives_malformed_flood_and_crashing_model(harness, spin_until):
+    for frames in _malformed_frames():
+        for rgb, depth, info in frames:
+            harness.send(rgb, depth, info)
+        spin_until(harness.ex, lambda: False, 0.05)
+    assert harness.settle(spin_until)
+    assert harness.preds == []
+    assert harness.instruct(spin_until, "   ")  # a blank instruction: no prediction
+    harness.send(color_msg("rgb8"), conv.depth_to_image(DEPTH))
+    assert harness.settle(spin_until) and harness.preds == []
+    assert harness.instruct(spin_until)
+    harness.send(color_msg("bgr8_padded"), conv.depth_to_image(DEPTH, encoding="16UC1"))
+    assert spin_until(harness.ex, lambda: harness.preds, 120), "node stopped answering good input"
+
+    class Crashing:
+        def predict(self, *a, **k):
+            raise RuntimeError("CUDA out of memory (simulated)")
+
+    good_model, harness.policy.core.model = harness.policy.core.model, Crashing()
+    n = len(harness.preds)
+    harness.send(color_msg("rgb8"), conv.depth_to_image(DEPTH))
+    assert harness.settle(spin_until) and len(harness.preds) == n
+    assert harness.policy._log.counts.get("model_error", 0) == 1
+    harness.policy.core.model = good_model
+    harness.send(color_msg("rgb8"), conv.depth_to_image(DEPTH))
+    assert spin_until(harness.ex, lambda: len(harness.preds) > n, 120)
+
+
+def test_no_depth_mode(ros_context, tiny_model, spin_until):
+    h = Harness(ros_context, tiny_model, use_depth=False)
+    try:
+        assert spin_until(h.ex, lambda: h.pub_rgb.get_subscription_count() > 0 and
+                          h.pub_info.get_subscription_count() > 0, 30) and h.instruct(spin_until)
+        h.send(color_msg("rgb8"))
+        assert spin_until(h.ex, lambda: h.preds, 120)
+    finally:
+        h.close()
+
+
+def test_missing_checkpoint_is_a_clear_error(ros_context, tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        PolicyNode(context=ros_context, parameter_overrides=[Parameter("checkpoint", value=str(tmp_path / "x"))])
+
+
+@pytest.mark.slow
+def test_policy_node_process(ros_context, tiny_model, tmp_path, node_process, spin_until):
+    """`python -m posevla_ros.policy_node --ros-args -p checkpoint:=...` in its own process."""
+    ckpt = tmp_path / "ckpt"
+    tiny_model.save_pretrained(str(ckpt))
+    proc = node_process("posevla_ros.policy_node", "-p", f"checkpoint:={ckpt}", "-p", "device:=cpu",
+                        "-p", "instruction:=pick up the cube", "-p", "max_image_age_s:=30.0")
+    io = Node("policy_proc_io", context=ros_context)
+    preds = []
+    io.create_subscription(PosePrediction, "/posevla/prediction", preds.append, QoSProfile(depth=10))
+    pubs = {t: io.create_publisher(T, n, qos_profile_sensor_data) for t, T, n in [
+        ("rgb", Image, "/camera/color/image_raw"), ("d", Image, "/camera/aligned_depth_to_color/image_raw"),
+        ("i", CameraInfo, "/camera/color/camera_info")]}
+    ex = MultiThreadedExecutor(context=ros_context)
+    ex.add_node(io)
+    assert spin_until(ex, lambda: all(p.get_subscription_count() for p in pubs.values()) or not proc.alive(), 120), \
+        proc.output()
+    for _ in range(100):
+        if preds or not proc.alive():
+            break
+        stamp = io.get_clock().now().to_msg()
+        msgs = {"rgb": conv.rgb_to_image(RGB), "d": conv.depth_to_image(DEPTH), "i": conv.K_to_camera_info(K, W, H)}
+        for k, m in msgs.items():
+            m.header.stamp, m.header.frame_id = stamp, FRAME
+            pubs[k].publish(m)
+        spin_until(ex, lambda: preds, 2.0)
+    assert preds, proc.output()
+    assert preds[0].header.frame_id == FRAME
+    io.destroy_node()
