@@ -25,7 +25,7 @@ import re
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
@@ -63,6 +63,9 @@ EVALUATOR_PARAMS: list[P.ParamSpec] = [
                 "(guards against a stalled /clock)", 1.0, 1e4),
     P.ParamSpec("frame_period_s", 0.5, "report frames (GIF, thumbnails) every this many seconds", 0.01, 60.0),
     P.ParamSpec("keyboard", False, "operator keys in this terminal (y success, b failure, q quit)"),
+    P.ParamSpec("keep_failures", True, "record failed rollouts too (false: discard them)"),
+    P.ParamSpec("target_successes", 0, "> 0: stop after this many successes (episodes = max attempts)",
+                0, 100000),
 ] + [_EXEC[n] for n in ("robot_description_file", "ee_link", "joint_names", "gripper_joint_names",
                         "gripper_open_position", "gripper_closed_position")]
 
@@ -81,6 +84,7 @@ class EpisodeIO(Protocol):
     def outcome(self) -> str | None: ...                             # 'success' | 'failure' | None
     def record_start(self, instruction: str) -> None: ...
     def record_stop(self) -> int | None: ...                         # dataset episode index
+    def record_discard(self) -> None: ...
     def media_begin(self, episode: int) -> None: ...
     def media_end(self, episode: int) -> None: ...
 
@@ -97,6 +101,8 @@ class LoopConfig:
     record: bool = True
     max_wall_factor: float = 30.0
     default_instruction: str = ""
+    keep_failures: bool = True          # False: failed rollouts are discarded (demo collection)
+    target_successes: int = 0           # > 0: stop once this many succeeded (episodes = max attempts)
 
 
 class EvaluationLoop:
@@ -113,6 +119,8 @@ class EvaluationLoop:
     def run(self) -> list[dict]:
         for i in range(self.cfg.episodes):
             if self._abort.is_set():
+                break
+            if self.cfg.target_successes and sum(r["success"] for r in self.records) >= self.cfg.target_successes:
                 break
             rec = self.run_episode(i)
             self.records.append(rec)
@@ -174,7 +182,10 @@ class EvaluationLoop:
                 self.log(f"could not hold the robot after episode {i}: {e}")
             if recording:
                 try:
-                    rec["dataset_episode_index"] = io.record_stop()
+                    if rec["success"] or cfg.keep_failures:
+                        rec["dataset_episode_index"] = io.record_stop()
+                    else:
+                        io.record_discard()
                 except Exception as e:  # noqa: BLE001
                     self.log(f"saving rollout {i} failed: {e}")
             try:
@@ -265,7 +276,9 @@ class EvaluatorNode(_RosNode):
     construction with ``autostart``); ``done`` is set when the report is written and
     ``summary`` holds it. The executor must spin in other threads (MultiThreadedExecutor)."""
 
-    def __init__(self, node_name: str = "evaluator_node", autostart: bool = True, fk=None, **kwargs) -> None:
+    def __init__(self, node_name: str = "evaluator_node", autostart: bool = True, fk=None,
+                 on_hold: Callable[[], None] | None = None, on_release: Callable[[], None] | None = None,
+                 **kwargs) -> None:
         from rclpy.callback_groups import ReentrantCallbackGroup
         from rclpy.qos import QoSProfile, qos_profile_sensor_data
         from sensor_msgs.msg import Image, JointState
@@ -289,6 +302,7 @@ class EvaluatorNode(_RosNode):
         self.done = threading.Event()
         self._operator: str | None = None           # 'success' | 'failure' from keys / services
         self._recorder_instruction = ""
+        self.on_hold, self.on_release = on_hold, on_release      # in-process drivers (scripted expert)
         self._g = ReentrantCallbackGroup()
         Tr = Trigger
 
@@ -301,7 +315,7 @@ class EvaluatorNode(_RosNode):
         self.cli_pause = client(Tr, p["pause_service"])
         self.cli_resume = client(Tr, p["resume_service"])
         pre = p["recorder_prefix"].rstrip("/")
-        self.cli_rec = {k: client(Tr, f"{pre}/{k}") for k in ("start", "stop")} if p["record"] else {}
+        self.cli_rec = {k: client(Tr, f"{pre}/{k}") for k in ("start", "stop", "discard")} if p["record"] else {}
         self.pub_instruction = self.create_publisher(String, TOPIC_INSTRUCTION, QoSProfile(depth=10))
         self.create_subscription(Image, TOPIC_RGB, self._on_image, qos_profile_sensor_data)
         self.create_subscription(JointState, TOPIC_JOINT_STATES, self._on_joint_state, QoSProfile(depth=10))
@@ -311,7 +325,8 @@ class EvaluatorNode(_RosNode):
         cfg = LoopConfig(task=p["task"], episodes=p["episodes"], seed=p["seed"], timeout_s=p["timeout_s"],
                          settle_s=p["settle_s"], success_poll_hz=p["success_poll_hz"],
                          instruction_period_s=p["instruction_period_s"], record=p["record"],
-                         max_wall_factor=p["max_wall_factor"], default_instruction=p["instruction"])
+                         max_wall_factor=p["max_wall_factor"], default_instruction=p["instruction"],
+                         keep_failures=p["keep_failures"], target_successes=p["target_successes"])
         self.loop = EvaluationLoop(_RosEpisodeIO(self), cfg, log=self.get_logger().info)
         self._thread: threading.Thread | None = None
         self.get_logger().info(f"evaluator_node: {cfg.episodes} episodes of {cfg.task!r} from seed {cfg.seed}, "
@@ -434,11 +449,20 @@ class _RosEpisodeIO:
         return r.message
 
     def hold(self) -> None:
+        if self.n.on_hold is not None:
+            self.n.on_hold()
         self._trigger(self.n.cli_stop, "hold the robot")
         self._trigger(self.n.cli_pause, "pause the policy")
 
     def release(self) -> None:
+        end = time.monotonic() + self.n.p["service_timeout_s"]
+        while self.now() <= 0.0:                 # sim time: wait for the first /clock
+            if time.monotonic() > end:
+                raise RuntimeError("the node clock is at 0: no /clock (use_sim_time without a sim?)")
+            time.sleep(0.05)
         self._trigger(self.n.cli_resume, "resume robot + policy")
+        if self.n.on_release is not None:
+            self.n.on_release()
 
     def reset(self, seed: int, task: str) -> str:
         self.n._operator = None
@@ -483,6 +507,9 @@ class _RosEpisodeIO:
         msg = self._trigger(self.n.cli_rec.get("stop"), "save the rollout")
         m = re.search(r"episode (\d+)", msg)
         return int(m.group(1)) if m else None
+
+    def record_discard(self) -> None:
+        self._trigger(self.n.cli_rec.get("discard"), "discard the rollout")
 
     def media_begin(self, episode: int) -> None:
         self.n.media.begin(episode, self.now())

@@ -33,7 +33,6 @@ import json
 import queue
 import sys
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -416,7 +415,7 @@ class RecorderNode(_RosNode):
         self.camera_to_base = CameraToBase.from_params(self, p)
         self._lock = threading.Lock()
         self._joint_msgs: collections.deque = collections.deque(maxlen=200)
-        self._T_cam: np.ndarray | None = None
+        self._cam_poses: collections.deque = collections.deque(maxlen=50)   # (stamp s, T_base_cam)
         self._instruction = p["instruction"]
         self.mcap = McapEpisodeWriter(Path(p["root"]).expanduser() / "mcap") if p["mcap"] else None
 
@@ -464,7 +463,7 @@ class RecorderNode(_RosNode):
 
         T = conv.msg_to_pose(msg.pose).matrix()
         with self._lock:
-            self._T_cam = T
+            self._cam_poses.append((conv.stamp_to_sec(msg.header.stamp), T))
 
     def _on_raw(self, topic: str, tname: str, data: bytes) -> None:
         if self.core.recording:
@@ -478,8 +477,7 @@ class RecorderNode(_RosNode):
 
         t = conv.stamp_to_sec(rgb.header.stamp)
         js = self._nearest_joint_state(t)
-        with self._lock:
-            T_cam = self._T_cam
+        T_cam = self._camera_pose_at(t)
         if T_cam is None and not self.p["camera_pose_topic"]:
             T_cam, reason = self.camera_to_base.lookup(rgb.header.frame_id, rgb.header.stamp)
             if T_cam is None:
@@ -490,6 +488,13 @@ class RecorderNode(_RosNode):
                                   f"of the image, or no camera pose yet ({self.p['camera_pose_topic']})")
             return
         self.worker.post(lambda: self._record(rgb, info, depth, js, T_cam))
+
+    def _camera_pose_at(self, t: float) -> np.ndarray | None:
+        """The newest camera pose stamped no later than the image (+ joint_state_slop_s):
+        after a sim reset moves the camera, frames never get the previous pose."""
+        with self._lock:
+            poses = [(ts, T) for ts, T in self._cam_poses if ts <= t + self.p["joint_state_slop_s"]]
+        return max(poses, key=lambda e: e[0])[1] if poses else None
 
     def _nearest_joint_state(self, t: float):
         from posevla_ros import conversions as conv

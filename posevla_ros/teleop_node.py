@@ -26,7 +26,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 
@@ -317,3 +317,203 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+# ---------------------------------------------------------------------------- scripted expert
+def interpolate_targets(T_from: np.ndarray, T_to: np.ndarray, max_step_m: float = 0.03,
+                        max_step_rad: float = 0.2) -> list[np.ndarray]:
+    """Targets from T_from (exclusive) to T_to (inclusive), straight line + slerp, each step
+    at most ``max_step_m`` / ``max_step_rad`` (keeps IK continuous and joint jumps small)."""
+    from scipy.spatial.transform import Rotation, Slerp
+
+    dp = np.linalg.norm(T_to[:3, 3] - T_from[:3, 3])
+    R = Rotation.from_matrix(np.stack([T_from[:3, :3], T_to[:3, :3]]))
+    ang = (R[0].inv() * R[1]).magnitude()
+    n = max(1, int(np.ceil(max(dp / max_step_m, ang / max_step_rad))))
+    slerp = Slerp([0.0, 1.0], R)
+    out = []
+    for s in np.linspace(0.0, 1.0, n + 1)[1:]:
+        Tm = np.eye(4)
+        Tm[:3, :3] = slerp([s]).as_matrix()[0]
+        Tm[:3, 3] = (1 - s) * T_from[:3, 3] + s * T_to[:3, 3]
+        out.append(Tm)
+    return out
+
+
+class ExpertDriver:
+    """Drives the arm with a scripted expert through ``TeleopNode.send_targets`` (the
+    executor's checks). ``plan_fn() -> [(T_base_ee 4x4, gripper), ...]`` is called once per
+    episode at ``release``; waypoints are interpolated and sent one segment at a time, the
+    next one when the arm has (nearly) reached the previous or its time is up."""
+
+    def __init__(self, teleop: "TeleopNode", plan_fn: Callable[[], list], fk: Callable,
+                 settle_tol_rad: float = 0.02, gripper_wait_s: float = 0.8) -> None:
+        self.teleop, self.plan_fn, self.fk = teleop, plan_fn, fk
+        self.settle_tol_rad, self.gripper_wait_s = settle_tol_rad, gripper_wait_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.errors: list[str] = []
+
+    def release(self) -> None:
+        self.hold()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="expert-driver", daemon=True)
+        self._thread.start()
+
+    def hold(self) -> None:
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=10.0)
+        self._thread = None
+
+    def _wait_reached(self, q_goal: np.ndarray, timeout_s: float) -> None:
+        end = time.monotonic() + timeout_s
+        while not self._stop.is_set() and time.monotonic() < end:
+            q = self.teleop.joint_positions()
+            if q is not None and np.max(np.abs(q - q_goal)) < self.settle_tol_rad:
+                return
+            time.sleep(0.02)
+
+    def _run(self) -> None:
+        try:
+            waypoints = self.plan_fn()
+        except Exception as e:  # noqa: BLE001
+            self.errors.append(f"expert plan failed: {e!r}")
+            return
+        q = self.teleop.joint_positions()
+        if q is None:
+            self.errors.append("no joint state")
+            return
+        T_cur, g_cur = self.fk(q), None
+        for T_goal, g in waypoints:
+            if self._stop.is_set():
+                return
+            if g_cur is not None and abs(g - g_cur) > 0.5:     # gripper change: in place, then wait
+                res = self.teleop.send_targets([T_cur], [g])
+                if not res.ok:
+                    self.errors.append(res.reason)
+                    return
+                self._stop.wait(self.gripper_wait_s)
+            g_cur = g
+            targets = interpolate_targets(T_cur, np.asarray(T_goal, dtype=float))
+            res = self.teleop.send_targets(targets, [g] * len(targets), dt=0.1)
+            if not res.ok:
+                self.errors.append(res.reason)
+                return
+            self._wait_reached(res.plan.positions[-1], float(res.plan.times[-1]) * 3.0 + 2.0)
+            T_cur = np.asarray(T_goal, dtype=float)
+
+
+def make_expert_plan(sim_node) -> Callable[[], list]:
+    """plan_fn for ExpertDriver from the in-process sim node's scripted expert
+    (posevla_core.sim.expert): base-frame (T, gripper) waypoints for the current episode."""
+    from posevla_core.sim import expert as E
+
+    def plan():
+        sim = getattr(sim_node, "sim", None) or getattr(sim_node, "env", None)
+        with getattr(sim_node, "lock", threading.Lock()):
+            wps = E.expert_waypoints(sim)
+        out = []
+        for w in wps:
+            if hasattr(w, "pose"):
+                out.append((w.pose.matrix(), float(w.gripper)))
+            else:
+                T_, g = w
+                out.append((np.asarray(T_, dtype=float), float(g)))
+        return out
+    return plan
+
+
+# ---------------------------------------------------------------------------- posevla collect
+def collect_main(teleop: str, task: str, episodes: int, out: str, seed: int = 0, robot: str = "panda",
+                 fps: float = 10.0, mcap: bool = False, timeout_s: float | None = None, sim: bool = True,
+                 max_attempts: int | None = None, overrides: dict | None = None) -> dict:
+    """`posevla collect`: record ``episodes`` demos into the LeRobot dataset ``out``.
+
+    In sim (``sim=True``): sim + teleop + recorder + an evaluator loop in collection mode:
+    each episode resets the sim (seed + i, ``task`` as the sim task), records, ends at the
+    success predicate (or the operator: e = success, x = failure) or the timeout; failed
+    episodes are discarded, so ``out`` holds ``episodes`` successful demos (at most
+    ``max_attempts`` tries). ``teleop='scripted'``: the sim expert drives.
+    On a real arm (``sim=False``): teleop + recorder; the operator starts / saves / discards
+    episodes with the keys (or the /recorder/* services); ``task`` is the instruction.
+    Returns a summary dict (also in <out>/collect_summary.json)."""
+    import json
+
+    import rclpy
+
+    from posevla_ros.evaluator_node import EVALUATOR_PARAMS, EvaluatorNode, _params, node_overrides, spin_graph
+    from posevla_ros.recorder_node import RECORDER_PARAMS, RecorderNode
+    from posevla_ros.runner import build_nodes
+
+    if teleop not in ("keyboard", "joy", "leader", "scripted"):
+        raise ValueError(f"unknown teleop {teleop!r} (keyboard | joy | leader | scripted)")
+    if teleop == "scripted" and not sim:
+        raise ValueError("teleop 'scripted' needs the sim (its expert reads the sim state)")
+    out_dir = Path(out).expanduser()
+    ov = {k: dict(v) for k, v in (overrides or {}).items()}
+    timeout_s = float(timeout_s if timeout_s is not None else (30.0 if teleop == "scripted" else 300.0))
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx)
+    built: list = []
+    try:
+        sim_node = None
+        if sim:
+            sim_node = build_nodes(["sim"], robot, dict(ov.get("sim", {})), context=ctx)[0]
+            built.append(sim_node)
+        t_ov = dict(ov.get("teleop", {}), mode="none" if teleop == "scripted" else teleop,
+                    use_sim_time=sim, recorder_prefix="" if sim else "/recorder")
+        tele = TeleopNode(context=ctx, parameter_overrides=_params(
+            node_overrides(TELEOP_PARAMS, "teleop.yaml", "teleop_node", robot, t_ov)))
+        built.append(tele)
+        r_ov = dict(ov.get("recorder", {}), root=str(out_dir), fps=float(fps), mcap=bool(mcap), use_sim_time=sim,
+                    camera_pose_topic="/sim/camera_pose" if sim else "")
+        if not sim:
+            r_ov["instruction"] = task
+        rec = RecorderNode(context=ctx, parameter_overrides=_params(
+            node_overrides(RECORDER_PARAMS, "recorder.yaml", "recorder_node", robot, r_ov)))
+        built.append(rec)
+        if not sim:
+            tele.get_logger().info(f"collecting {episodes} episodes of {task!r}: n/Enter start, e save, "
+                                   f"x discard, q quit")
+            spin_graph(built, lambda: tele.quit_requested or len(rec.core.saved) >= episodes, context=ctx)
+            summary = {"episodes_saved": len(rec.core.saved), "discarded": rec.core.discarded,
+                       "task": task, "out": str(out_dir)}
+        else:
+            driver = None
+            if teleop == "scripted":
+                driver = ExpertDriver(tele, make_expert_plan(sim_node), tele.core.fk)
+            e_ov = dict(ov.get("evaluator", {}), task=task, episodes=int(max_attempts or 3 * episodes + 2),
+                        target_successes=int(episodes), seed=int(seed), timeout_s=timeout_s,
+                        out=str(out_dir / "collect_log"), keep_failures=False, record=True,
+                        stop_service="", pause_service="", resume_service="", use_sim_time=True)
+            ev = EvaluatorNode(context=ctx, parameter_overrides=_params(
+                node_overrides(EVALUATOR_PARAMS, "evaluator.yaml", "evaluator_node", robot, e_ov)),
+                on_hold=driver.hold if driver else None, on_release=driver.release if driver else None)
+            built.append(ev)
+
+            def on_event(e: str) -> None:
+                if e == "stop":
+                    ev._operator = "success"
+                elif e == "discard":
+                    ev._operator = "failure"
+                elif e == "quit":
+                    ev.loop.abort()
+            tele.on_event = on_event
+            spin_graph(built, ev.done.is_set, context=ctx)
+            s = ev.summary or {"successes": 0, "episodes": 0, "per_episode": []}
+            summary = {"episodes_saved": len(rec.core.saved), "attempts": s["episodes"],
+                       "successes": s["successes"], "task": task, "seed": seed, "out": str(out_dir),
+                       "per_episode": s["per_episode"],
+                       "expert_errors": list(driver.errors) if driver else []}
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "collect_summary.json").write_text(json.dumps(summary, indent=2, default=str))
+        return summary
+    finally:
+        for n in reversed(built):
+            try:
+                n.destroy_node()
+            except Exception:  # noqa: BLE001 - best-effort teardown
+                pass
+        if ctx.ok():
+            rclpy.shutdown(context=ctx)

@@ -4,8 +4,6 @@ and the evaluator node over real DDS against a small scripted world node that se
 from __future__ import annotations
 
 import json
-import math
-import threading
 
 import numpy as np
 import pytest
@@ -157,6 +155,20 @@ def test_episode_loop_success_timeout_and_errors():
     # the instruction is re-published during a long episode
     n_instr = sum(1 for c in io.calls if c == ("instruction", "pick object 101"))
     assert n_instr >= 5
+
+
+def test_collection_mode_discards_failures_and_stops_at_target():
+    io = ScriptedIO({0: 1.0, 1: None, 2: 0.5, 3: 0.5})
+    io.discards = 0
+
+    def record_discard():
+        io.calls.append(("record_discard",))
+    io.record_discard = record_discard
+    cfg = LoopConfig(episodes=10, seed=0, timeout_s=2.0, settle_s=0.0, keep_failures=False, target_successes=2)
+    recs = EvaluationLoop(io, cfg, log=lambda s: None).run()
+    assert [r["success"] for r in recs] == [True, False, True]          # stopped at 2 successes
+    assert [r["dataset_episode_index"] for r in recs] == [0, None, 1]
+    assert io.calls.count(("record_discard",)) == 1
 
 
 def test_episode_loop_abort():

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -230,9 +231,25 @@ def _kin_or_skip():
         pytest.skip(f"Panda kinematics not available yet: {e}")
 
 
+def _have_real_writer_and_kin() -> bool:
+    try:
+        from posevla_core.data import LeRobotWriter  # noqa: F401
+        from posevla_core.kinematics import RobotKinematics  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def test_recorder_node_over_dds(ros_context, tmp_path, spin_until):
-    _writer_or_skip()
-    kin = _kin_or_skip()
+    """Real DDS: synced topics in, Trigger services, status topic, MCAP out. With the project's
+    LeRobotWriter + Panda kinematics when present (else the call-recording ListWriter + toy FK,
+    which still checks the node's plumbing)."""
+    from posevla_ros import conversions as conv
+
+    if not conv.HAVE_CV_BRIDGE:
+        pytest.importorskip("posevla_core.image", reason="image decoding (posevla_core.image) not available yet")
+    real = _have_real_writer_and_kin()
+    writer, fk_fn = (None, _kin_or_skip().fk) if real else (ListWriter(), fk)
     from rclpy.executors import MultiThreadedExecutor
     from rclpy.node import Node
     from rclpy.parameter import Parameter
@@ -242,7 +259,7 @@ def test_recorder_node_over_dds(ros_context, tmp_path, spin_until):
     from posevla_ros.recorder_node import RecorderNode
 
     root = tmp_path / "ds"
-    rec = RecorderNode(context=ros_context, fk=kin.fk, parameter_overrides=[
+    rec = RecorderNode(context=ros_context, fk=fk_fn, writer=writer, parameter_overrides=[
         Parameter("root", value=str(root)), Parameter("fps", value=10.0), Parameter("mcap", value=True),
         Parameter("status_period_s", value=0.2)])
     src = Node("fake_camera", context=ros_context)
@@ -254,10 +271,20 @@ def test_recorder_node_over_dds(ros_context, tmp_path, spin_until):
     ex = MultiThreadedExecutor(num_threads=4, context=ros_context)
     ex.add_node(rec)
     ex.add_node(src)
+    spinner = threading.Thread(target=ex.spin, daemon=True)
+    spinner.start()
+
+    def wait(pred, timeout):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end and not pred():
+            time.sleep(0.02)
+        return pred()
 
     def call(name):
+        done = threading.Event()
         fut = clients[name].call_async(Trigger.Request())
-        assert spin_until(ex, fut.done, 60.0)
+        fut.add_done_callback(lambda _f: done.set())
+        assert done.wait(60.0)
         return fut.result()
 
     t = [100.0]
@@ -266,16 +293,20 @@ def test_recorder_node_over_dds(ros_context, tmp_path, spin_until):
         for _ in range(n):
             t[0] += 0.05
             cam.publish(t[0])
-            ex.spin_once(timeout_sec=0.02)
+            time.sleep(0.02)
+
+    def settled():
+        return wait(lambda: rec.worker._posted == 0, 30) and time.sleep(0.3) is None and \
+            wait(lambda: rec.worker._posted == 0, 30)
 
     try:
-        assert spin_until(ex, lambda: all(c.service_is_ready() for c in clients.values()), 20.0)
+        assert wait(lambda: all(c.service_is_ready() for c in clients.values()), 20.0)
         pub_instr.publish(String(data="pick up the red cube"))
-        assert spin_until(ex, lambda: statuses and statuses[-1]["last_instruction"] == "pick up the red cube", 20)
+        assert wait(lambda: statuses and statuses[-1]["last_instruction"] == "pick up the red cube", 20)
         assert call("start").success
         assert not call("start").success                      # already recording
-        feed(40)                                              # 2 s at 20 Hz -> ~20 frames at 10 fps
-        assert spin_until(ex, lambda: rec.worker._posted == 0, 30)
+        feed(40)                                              # 2 s of stamps at 20 Hz -> ~20 frames at 10 fps
+        assert settled()
         r = call("stop")
         assert r.success and "saved episode 0" in r.message, r.message
         assert call("start").success
@@ -283,19 +314,29 @@ def test_recorder_node_over_dds(ros_context, tmp_path, spin_until):
         assert call("discard").success
         assert not call("stop").success                       # nothing to stop
         pub_instr.publish(String(data="put the cube in the bin"))
-        assert spin_until(ex, lambda: statuses and statuses[-1]["last_instruction"].startswith("put"), 20)
+        assert wait(lambda: statuses and statuses[-1]["last_instruction"].startswith("put"), 20)
         assert call("start").success
         feed(20)
-        assert spin_until(ex, lambda: rec.worker._posted == 0, 30)
+        assert settled()
         assert "saved episode 1" in call("stop").message
-        assert spin_until(ex, lambda: statuses and statuses[-1]["episodes_saved"] == 2, 20)
+        assert wait(lambda: statuses and statuses[-1]["episodes_saved"] == 2, 20)
     finally:
+        ex.shutdown()
+        spinner.join(10)
         rec.destroy_node()
         src.destroy_node()
-        ex.shutdown()
-    ds = _read_dataset(root)
-    assert ds.num_episodes == 2
-    assert 15 <= ds.episode_length(0) <= 21 and 7 <= ds.episode_length(1) <= 11
+    if real:
+        ds = _read_dataset(root)
+        lengths = [ds.episode_length(i) for i in range(ds.num_episodes)]
+    else:
+        lengths = [len(e) for e in writer.episodes]
+        assert writer.tasks == ["pick up the red cube", "pick up the red cube", "put the cube in the bin"]
+        f = writer.episodes[0][3]
+        assert f["observation.camera_to_base"][:3] == pytest.approx([1.2, 0.0, 0.8])
+        assert f["observation.gripper"][0] == pytest.approx(1.0)
+        assert f["observation.images.color"].shape == (48, 64, 3)
+    assert len(lengths) == 2
+    assert 15 <= lengths[0] <= 21 and 7 <= lengths[1] <= 11, lengths
     # MCAP: one file per kept episode, discarded episode removed, readable with the mcap reader
     from mcap.reader import make_reader
 
