@@ -167,7 +167,9 @@ class PoseVLA(nn.Module):
         mask = torch.cat([pmask, torch.ones(B, S, dtype=torch.bool, device=self.device)], dim=1).long()
         hidden = self.lm.model(inputs_embeds=embeds, attention_mask=mask).last_hidden_state[:, prefix.shape[1]:]
         logits = self.lm.lm_head(hidden).float() + self.step_bias[:S]
-        logp = F.log_softmax(logits, dim=-1)
+        # Tokens outside the step's block have log-prob -inf; clamp so that 0-weight terms
+        # (soft labels, ignored steps) stay 0 instead of 0 * inf = NaN.
+        logp = F.log_softmax(logits, dim=-1).clamp(min=-1e4)
         sup = labels != IGNORE
         tgt = labels.clamp(min=0)
         nll = -logp.gather(-1, tgt[..., None])[..., 0]
@@ -180,10 +182,12 @@ class PoseVLA(nn.Module):
             lo, hi = self.step_lo[:S][None, :, None], self.step_hi[:S][None, :, None]
             inside = (idx >= lo) & (idx < hi)
             ww = w * inside
-            ww = ww / ww.sum(-1, keepdim=True)
-            soft = -(logp.gather(-1, idx.clamp(0, logp.shape[-1] - 1)) * ww).sum(-1)
+            ww = ww / ww.sum(-1, keepdim=True).clamp(min=1e-9)   # ignored steps: all zero
+            # KL(soft || p) rather than cross-entropy: same gradient, but 0 at a perfect fit.
+            ent = (ww * ww.clamp(min=1e-12).log()).sum(-1)
+            soft = -(logp.gather(-1, idx.clamp(0, logp.shape[-1] - 1)) * ww).sum(-1) + ent
             nll = torch.where(self.step_ordinal[:S][None], soft, nll)
-        loss = (nll * sup).sum() / sup.sum().clamp(min=1)
+        loss = torch.where(sup, nll, 0.0).sum() / sup.sum().clamp(min=1)
         with torch.no_grad():
             acc = ((logits.argmax(-1) == tgt) & sup).sum() / sup.sum().clamp(min=1)
         return loss, {"loss": float(loss.detach()), "token_acc": float(acc)}

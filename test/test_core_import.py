@@ -1,0 +1,26 @@
+"""posevla_core must stay ROS-free: importing any of its modules never imports rclpy."""
+import pkgutil
+import subprocess
+import sys
+from pathlib import Path
+
+import posevla_core
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def all_core_modules() -> list[str]:
+    return sorted(m.name for m in pkgutil.walk_packages(posevla_core.__path__, "posevla_core."))
+
+
+def test_no_core_module_imports_rclpy():
+    mods = all_core_modules()
+    assert "posevla_core.model" in mods and "posevla_core.tokens" in mods
+    code = ("import importlib, sys\n"
+            f"for m in {mods!r}:\n"
+            "    importlib.import_module(m)\n"
+            "bad = sorted(k for k in sys.modules if k.split('.')[0] in ('rclpy', 'rosidl_runtime_py', 'posevla_ros'))\n"
+            "print('ROS:', bad)\n"
+            "sys.exit(1 if bad else 0)\n")
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]

@@ -1,0 +1,48 @@
+"""Geometry prior: back-projection, robust per-patch aggregation, additive wiring."""
+import numpy as np
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from posevla_core.config import GeometryConfig
+from posevla_core.geometry import GeometryPrior, backproject, patch_points, project
+
+K = np.array([[100.0, 0, 7.5], [0, 120.0, 7.5], [0, 0, 1]])
+
+
+def test_backproject_hand_computed():
+    depth = np.full((16, 16), 2.0, np.float32)
+    p = backproject(depth, K)
+    # Pixel (u=11.5 -> use u=11, v=3): x = (11 - 7.5) * 2 / 100, y = (3 - 7.5) * 2 / 120.
+    np.testing.assert_allclose(p[3, 11], [0.07, -0.075, 2.0], atol=1e-6)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(0, 15), st.integers(0, 15), st.floats(0.3, 5.0))
+def test_project_inverts_backproject(u, v, z):
+    depth = np.full((16, 16), z, np.float32)
+    uv = project(backproject(depth, K)[v, u], K)
+    np.testing.assert_allclose(uv, [u, v], atol=1e-3)
+
+
+def test_patch_median_ignores_holes_and_flags_empty_patches():
+    depth = np.full((16, 16), 1.0, np.float32)
+    depth[0:8, 0:8] = np.nan                 # patch 0: no reading at all
+    depth[0:8, 8:16] = 0.0
+    depth[0:2, 8:10] = 1.5                   # patch 1: few valid pixels
+    depth[8, 8] = 50.0                       # patch 3: one flying pixel
+    xyz, ok = patch_points(depth, K, 8, min_valid_fraction=0.05)
+    assert xyz.shape == (4, 3) and ok.tolist() == [False, True, True, True]
+    assert xyz[1, 2] == 1.5 and xyz[3, 2] == 1.0     # the median shrugs off the outlier
+    assert np.all(xyz[0] == 0)
+
+
+def test_prior_is_added_and_no_depth_embedding_is_used():
+    prior = GeometryPrior(GeometryConfig(), 32)
+    xyz = torch.tensor([[[0.1, 0.0, 1.0], [0.3, 0.0, 1.0]]])
+    emb = prior(xyz, torch.tensor([[True, False]]), 1, 2)
+    assert torch.equal(emb[0, 1], prior.no_depth)
+    assert not torch.equal(emb[0, 0], prior.no_depth)
+    emb2 = prior(xyz + 0.05, torch.tensor([[True, True]]), 1, 2)
+    assert not torch.allclose(emb[0, 0], emb2[0, 0])
+    assert torch.equal(prior(None, None, 2, 3)[1, 2], prior.no_depth)
