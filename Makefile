@@ -65,7 +65,7 @@ test-fast: setup
 	$(PY) -m pytest test
 
 bench: setup
-	$(PY) -m posevla_core.bench --out bench_results
+	$(PY) -m benchmarks.run --out bench_results
 
 checkpoint: setup
 	$(PY) -m posevla_ros.cli make-checkpoint --out checkpoints/demo

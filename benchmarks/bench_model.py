@@ -1,0 +1,86 @@
+"""Model benchmark: what the KV cache buys, what the grammar constraint costs, tokens/s.
+
+All numbers come from one run on the same inputs, interleaved, so ratios are meaningful
+even on a noisy shared machine. Model: the shipped demo checkpoint when present, else a
+random model of the default config (same size and decode length).
+
+    python -m benchmarks.bench_model --out bench_results
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _load_model():
+    from posevla_core.config import PoseVLAConfig
+    from posevla_core.model import PoseVLA
+
+    ckpt = REPO / "checkpoints" / "demo"
+    if (ckpt / "model.safetensors").exists():
+        return PoseVLA.from_pretrained(ckpt, device="cpu"), str(ckpt)
+    torch.manual_seed(0)
+    return PoseVLA(PoseVLAConfig()).eval(), "random default config"
+
+
+def run(out_dir: str | Path = "bench_results", repeats: int = 15) -> dict:
+    model, source = _load_model()
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 255, (224, 224, 3), dtype=np.uint8)
+    depth = rng.uniform(0.6, 1.4, (224, 224)).astype(np.float32)
+    K = np.array([[220.0, 0, 111.5], [0, 220.0, 111.5], [0, 0, 1]])
+    instr = "pick up the red cube"
+    modes = {"cache+constrained": dict(use_cache=True, constrained=True),
+             "cache+unconstrained": dict(use_cache=True, constrained=False),
+             "no_cache+constrained": dict(use_cache=False, constrained=True)}
+    for kw in modes.values():   # warm-up (also fills the instruction cache)
+        model.predict(rgb, depth, K, instr, **kw)
+    times: dict[str, list[float]] = {k: [] for k in modes}
+    tokens = model.tokenizer.seq_len
+    for _ in range(repeats):
+        for name, kw in modes.items():
+            t = time.perf_counter()
+            model.predict(rgb, depth, K, instr, **kw)
+            times[name].append((time.perf_counter() - t) * 1e3)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    res = {
+        "model": source, "parameters": model.num_parameters(), "tokens_per_prediction": tokens,
+        "threads": torch.get_num_threads(), "repeats": repeats,
+        "median_ms": med,
+        "kv_cache_speedup": med["no_cache+constrained"] / med["cache+constrained"],
+        "constraint_overhead_pct": 100.0 * (med["cache+constrained"] / med["cache+unconstrained"] - 1.0),
+        "tokens_per_s": tokens / (med["cache+constrained"] / 1e3),
+    }
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "bench_model.json").write_text(json.dumps(res, indent=2))
+    print(f"\nModel benchmark ({source}, {res['parameters'] / 1e6:.2f} M params, {tokens} pose tokens, "
+          f"{res['threads']} threads, median of {repeats})")
+    print(f"  {'mode':<24}{'predict ms':>12}")
+    for k, v in med.items():
+        print(f"  {k:<24}{v:>12.1f}")
+    print(f"  KV-cache speed-up          {res['kv_cache_speedup']:.2f}x")
+    print(f"  constraint overhead        {res['constraint_overhead_pct']:+.1f} %  (goal <= 5 %)")
+    print(f"  tokens/s (cache+constr.)   {res['tokens_per_s']:.0f}")
+    return res
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default="bench_results")
+    ap.add_argument("--repeats", type=int, default=15)
+    a = ap.parse_args(argv)
+    run(a.out, a.repeats)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
