@@ -117,6 +117,9 @@ class ExecutorNode(Node):
         self._q: np.ndarray | None = None
         self.sent = 0
         self.last_result: ExecResult | None = None
+        if self.p["execution_mode"] not in ("replace", "complete"):
+            raise ValueError(f"execution_mode must be 'replace' or 'complete', not {self.p['execution_mode']!r}")
+        self._busy_until = -1.0     # complete mode: node-clock time when the last plan (+ settle) ends
 
         self.pub_targets = self.create_publisher(PoseArray, TOPIC_TARGET_POSES, QoSProfile(depth=10))
         self.create_subscription(PosePrediction, TOPIC_PREDICTION, self._on_prediction, QoSProfile(depth=10))
@@ -161,8 +164,12 @@ class ExecutorNode(Node):
 
     # worker thread
     def _process(self, msg) -> None:
+        now = self.get_clock().now().nanoseconds * 1e-9
+        if self.p["execution_mode"] == "complete" and self._busy_until > 0:
+            if now < self._busy_until or conv.stamp_to_sec(msg.header.stamp) < self._busy_until:
+                return  # still executing, or the image predates the end of the last motion
         pred = conv.msg_to_prediction(msg)
-        age = self.get_clock().now().nanoseconds * 1e-9 - conv.stamp_to_sec(msg.header.stamp)
+        age = now - conv.stamp_to_sec(msg.header.stamp)
         T, tf_reason = self.camera_to_base.lookup(msg.header.frame_id, msg.header.stamp)
         res = self.core.process(pred, T, self.joint_positions(), age, tf_reason)
         self.last_result = res
@@ -179,6 +186,8 @@ class ExecutorNode(Node):
             return
         self.backend.send(res.plan)
         self.sent += 1
+        if res.plan.times is not None and len(res.plan.times):
+            self._busy_until = now + float(res.plan.times[-1]) + float(self.p["settle_time_s"])
 
     def destroy_node(self):
         self.worker.stop()

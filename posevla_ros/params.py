@@ -89,6 +89,11 @@ EXECUTOR_PARAMS: list[ParamSpec] = [
     ParamSpec("policy_resume_service", "/posevla/resume_policy",
               "/posevla/resume also calls this service (the policy's un-pause); empty = don't"),
     ParamSpec("log_throttle_s", 5.0, "throttle period of repeated warnings (seconds)", 0.0, 3600.0),
+    ParamSpec("execution_mode", "replace",
+              "replace: a new prediction replaces the running trajectory (receding horizon); "
+              "complete: finish the running trajectory, then act only on predictions made from "
+              "images taken after it ended (keyframe plans)"),
+    ParamSpec("settle_time_s", 0.5, "complete mode: wait this long after a trajectory ends", 0.0, 60.0),
 ]
 
 NODE_PARAMS = {"policy_node": POLICY_PARAMS, "executor_node": EXECUTOR_PARAMS}
