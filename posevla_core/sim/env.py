@@ -1,0 +1,284 @@
+"""SimEnv: the MuJoCo Panda table-top scene behind the sim node (no rclpy).
+
+    env = SimEnv(width=224, height=224)
+    spec = env.reset(seed, task="pick")        # EpisodeSpec(instruction, task, target, container, seed)
+    env.send_arm_trajectory(names, times, positions)      # replaces the running one
+    env.send_gripper_trajectory(names, times, positions)  # finger joint positions (m)
+    env.step(dt)                                # advances sim time by ~dt
+    rgb, depth, K = env.render()                # HxWx3 uint8, HxW float32 meters, 3x3
+    T = env.camera_pose_in_base()               # 4x4 pose of the OPTICAL frame (x right, y down, z fwd)
+    env.success(); env.grounding_labels()       # (category, (u, v) in [0,1], Pose in camera frame)
+    env.close()
+
+Base frame = panda_link0 = MuJoCo world. K follows the ROS / OpenCV convention (pixel
+centers at integer coordinates, cx = (W-1)/2); normalized box centers are (u+0.5)/W.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from posevla_core import se3
+from posevla_core.sim import scene, tasks
+from posevla_core.sim.controller import TrajectoryFollower
+from posevla_core.sim.tasks import EpisodeSpec
+from posevla_core.types import Pose
+
+OPTICAL_FROM_MJCAM = np.diag([1.0, -1.0, -1.0])
+CAMERA_NOMINAL_POS = np.array([1.2, 0.45, 0.55])
+CAMERA_NOMINAL_TARGET = np.array([0.5, 0.0, 0.05])
+PARK_Z = -0.7
+
+
+def nominal_camera_pose() -> np.ndarray:
+    """Optical-frame pose in base of the un-randomized camera (config/robots/panda.yaml)."""
+    from scipy.spatial.transform import Rotation
+
+    qw, qx, qy, qz = scene.look_at_quat(CAMERA_NOMINAL_POS, CAMERA_NOMINAL_TARGET)
+    T = np.eye(4)
+    T[:3, :3] = Rotation.from_quat([qx, qy, qz, qw]).as_matrix() @ OPTICAL_FROM_MJCAM
+    T[:3, 3] = CAMERA_NOMINAL_POS
+    return T
+
+
+class SimEnv:
+    def __init__(self, width: int = 224, height: int = 224, default_task: str = "pick",
+                 camera_jitter: bool = True) -> None:
+        import mujoco
+
+        self._mj = mujoco
+        self.model = scene.build_model()
+        self.data = mujoco.MjData(self.model)
+        self.width, self.height = int(width), int(height)
+        self.default_task = default_task
+        self.camera_jitter = camera_jitter
+        m = self.model
+        jid = lambda n: mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, n)  # noqa: E731
+        self.arm_joint_names = list(scene.ARM_JOINTS)
+        self.finger_joint_names = list(scene.FINGER_JOINTS)
+        self.joint_names = self.arm_joint_names + self.finger_joint_names
+        self._qadr = np.array([m.jnt_qposadr[jid(n)] for n in self.joint_names])
+        self._dadr = np.array([m.jnt_dofadr[jid(n)] for n in self.joint_names])
+        self._act = np.array([mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_ACTUATOR, f"act_{n}")
+                              for n in self.joint_names])
+        self._cam = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_CAMERA, scene.CAMERA_NAME)
+        self._ee = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, "panda_grasptarget")
+        self._body = {n: mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, n)
+                      for n in scene.object_names() + scene.bin_names()}
+        self._fingers_geoms = {g for g in range(m.ngeom)
+                               if m.body(m.geom_bodyid[g]).name in ("panda_leftfinger", "panda_rightfinger")}
+        self.arm = TrajectoryFollower(self.arm_joint_names, scene.HOME_Q)
+        self.gripper = TrajectoryFollower(self.finger_joint_names, [scene.FINGER_OPEN] * 2)
+        self._renderer = None
+        self.spec: EpisodeSpec | None = None
+        self._lift_since: float | None = None
+        self._success_latched = False
+
+    # ------------------------------------------------------------------ episode
+    def reset(self, seed: int = 0, task: str | None = None) -> EpisodeSpec:
+        mj, m, d = self._mj, self.model, self.data
+        spec = tasks.sample_episode(int(seed), task or self.default_task)
+        rng = np.random.default_rng([int(seed), 7])
+        mj.mj_resetData(m, d)
+        q_arm = scene.HOME_Q + rng.uniform(-0.05, 0.05, 7)
+        d.qpos[self._qadr] = np.concatenate([q_arm, [scene.FINGER_OPEN] * 2])
+        # objects: park all, then place the episode's ones
+        for k, name in enumerate(scene.object_names()):
+            self._set_free(name, [-1.5, -1.0 + 0.15 * k, PARK_Z + scene.OBJECT_HALF], 0.0)
+        for name, (x, y, yaw) in spec.objects.items():
+            self._set_free(name, [x, y, scene.OBJECT_HALF + 1e-4], yaw)
+        for k, name in enumerate(scene.bin_names()):
+            mid = m.body_mocapid[self._body[name]]
+            d.mocap_pos[mid] = [-1.5, 1.0 + 0.3 * k, -0.74]
+            d.mocap_quat[mid] = [1, 0, 0, 0]
+        for name, (x, y) in spec.bins.items():
+            d.mocap_pos[m.body_mocapid[self._body[name]]] = [x, y, 0.0]
+        # camera
+        pos, target = CAMERA_NOMINAL_POS.copy(), CAMERA_NOMINAL_TARGET.copy()
+        if self.camera_jitter:
+            pos = pos + rng.uniform(-0.04, 0.04, 3)
+            target = target + rng.uniform(-0.03, 0.03, 3)
+        m.cam_pos[self._cam] = pos
+        m.cam_quat[self._cam] = scene.look_at_quat(pos, target)
+        self.arm.reset(q_arm)
+        self.gripper.reset([scene.FINGER_OPEN] * 2)
+        d.ctrl[self._act] = np.concatenate([q_arm, [scene.FINGER_OPEN] * 2])
+        mj.mj_forward(m, d)
+        self.spec = spec
+        self._lift_since = None
+        self._success_latched = False
+        self.step(0.3)  # settle objects
+        return spec
+
+    def _set_free(self, name: str, pos, yaw: float) -> None:
+        m, d = self.model, self.data
+        j = m.body_jntadr[self._body[name]]
+        a, v = m.jnt_qposadr[j], m.jnt_dofadr[j]
+        d.qpos[a:a + 3] = pos
+        d.qpos[a + 3:a + 7] = [math.cos(yaw / 2), 0, 0, math.sin(yaw / 2)]
+        d.qvel[v:v + 6] = 0
+
+    # ------------------------------------------------------------------ control
+    @property
+    def time(self) -> float:
+        return float(self.data.time)
+
+    def send_arm_trajectory(self, names, times, positions, velocities=None) -> None:
+        self.arm.set_trajectory(self.time, list(names), times, positions, velocities)
+
+    def send_gripper_trajectory(self, names, times, positions, velocities=None) -> None:
+        """Finger joint positions (m). Naming only one finger moves both (mimic joint)."""
+        names = list(names)
+        P = np.asarray(positions, dtype=float).reshape(len(times), len(names))
+        if len(names) == 1 and names[0] in self.finger_joint_names:
+            names, P = list(self.finger_joint_names), np.repeat(P, 2, axis=1)
+        self.gripper.set_trajectory(self.time, names, times, np.clip(P, 0.0, scene.FINGER_OPEN))
+
+    def trajectory_active(self) -> bool:
+        return self.arm.active(self.time) or self.gripper.active(self.time)
+
+    def step(self, dt: float) -> None:
+        mj, m, d = self._mj, self.model, self.data
+        n = max(1, int(round(dt / m.opt.timestep)))
+        for _ in range(n):
+            t = d.time
+            d.ctrl[self._act[:7]] = self.arm.setpoint(t)
+            d.ctrl[self._act[7:]] = self.gripper.setpoint(t)
+            mj.mj_step(m, d)
+            self._update_success()
+
+    # ------------------------------------------------------------------ state
+    def joint_state(self) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """(names, positions, velocities) of the 7 arm joints + 2 finger joints."""
+        return (list(self.joint_names), self.data.qpos[self._qadr].copy(), self.data.qvel[self._dadr].copy())
+
+    def arm_q(self) -> np.ndarray:
+        return self.data.qpos[self._qadr[:7]].copy()
+
+    def finger_q(self) -> np.ndarray:
+        return self.data.qpos[self._qadr[7:]].copy()
+
+    def ee_pose(self) -> np.ndarray:
+        T = np.eye(4)
+        T[:3, :3] = self.data.xmat[self._ee].reshape(3, 3)
+        T[:3, 3] = self.data.xpos[self._ee]
+        return T
+
+    def object_pose(self, name: str) -> np.ndarray:
+        """4x4 pose of an object / bin body in the base frame."""
+        b = self._body[name]
+        T = np.eye(4)
+        T[:3, :3] = self.data.xmat[b].reshape(3, 3)
+        T[:3, 3] = self.data.xpos[b]
+        return T
+
+    def object_names(self) -> list[str]:
+        return list(self.spec.objects) if self.spec else []
+
+    def fingers_touch(self, name: str) -> bool:
+        d, m = self.data, self.model
+        b = self._body[name]
+        for i in range(d.ncon):
+            c = d.contact[i]
+            g1, g2 = c.geom1, c.geom2
+            if (m.geom_bodyid[g1] == b and g2 in self._fingers_geoms) or \
+               (m.geom_bodyid[g2] == b and g1 in self._fingers_geoms):
+                return True
+        return False
+
+    def _update_success(self) -> None:
+        if self.spec is None or self._success_latched:
+            return
+        p = self.data.xpos[self._body[self.spec.target]]
+        if self.spec.task == "pick":
+            if p[2] - scene.OBJECT_HALF >= tasks.LIFT_HEIGHT:
+                if self._lift_since is None:
+                    self._lift_since = self.time
+                elif self.time - self._lift_since >= tasks.LIFT_HOLD_S:
+                    self._success_latched = True
+            else:
+                self._lift_since = None
+
+    def success(self) -> bool:
+        """pick: latched once the target was held >= 5 cm up for 0.5 s; put: target in the bin now."""
+        if self.spec is None:
+            return False
+        if self.spec.task == "pick":
+            return self._success_latched
+        b = self._body[self.spec.container]
+        j = self.model.body_jntadr[self._body[self.spec.target]]
+        v = np.linalg.norm(self.data.qvel[self.model.jnt_dofadr[j]:self.model.jnt_dofadr[j] + 3])
+        return tasks.in_bin(self.data.xpos[self._body[self.spec.target]], self.data.xpos[b]) and v < 0.05
+
+    # ------------------------------------------------------------------ camera
+    def camera_pose_in_base(self) -> np.ndarray:
+        """4x4 pose of the camera OPTICAL frame (x right, y down, z forward) in base."""
+        mj = self._mj
+        mj.mj_kinematics(self.model, self.data) if self.data.time == 0 else None
+        T = np.eye(4)
+        # cam_xmat is updated by mj_forward / mj_step; recompute from the model to be safe
+        qw, qx, qy, qz = self.model.cam_quat[self._cam]
+        from scipy.spatial.transform import Rotation
+
+        T[:3, :3] = Rotation.from_quat([qx, qy, qz, qw]).as_matrix() @ OPTICAL_FROM_MJCAM
+        T[:3, 3] = self.model.cam_pos[self._cam]
+        return T
+
+    def intrinsics(self) -> np.ndarray:
+        fovy = math.radians(float(self.model.cam_fovy[self._cam]))
+        f = 0.5 * self.height / math.tan(fovy / 2)
+        return np.array([[f, 0, (self.width - 1) / 2], [0, f, (self.height - 1) / 2], [0, 0, 1.0]])
+
+    def render(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(rgb HxWx3 uint8, depth HxW float32 meters along the optical axis, K 3x3)."""
+        mj = self._mj
+        if self._renderer is None:
+            self._renderer = mj.Renderer(self.model, self.height, self.width)
+        r = self._renderer
+        r.disable_depth_rendering()
+        r.update_scene(self.data, camera=self._cam)
+        rgb = r.render().copy()
+        r.enable_depth_rendering()
+        r.update_scene(self.data, camera=self._cam)
+        depth = r.render().astype(np.float32).copy()
+        r.disable_depth_rendering()
+        far = self.model.stat.extent * self.model.vis.map.zfar
+        depth[(depth <= 0) | (depth >= 0.99 * far)] = np.nan
+        return rgb, depth, self.intrinsics()
+
+    def project(self, p_base) -> tuple[float, float, float]:
+        """(u, v) normalized in [0, 1] (may fall outside) and depth z of a base-frame point."""
+        pc = se3.transform_points(se3.inv_T(self.camera_pose_in_base()), np.asarray(p_base, float))
+        K = self.intrinsics()
+        u = K[0, 0] * pc[0] / pc[2] + K[0, 2]
+        v = K[1, 1] * pc[1] / pc[2] + K[1, 2]
+        return (u + 0.5) / self.width, (v + 0.5) / self.height, float(pc[2])
+
+    def grounding_labels(self, obj: str | None = None) -> tuple[str, tuple[float, float], Pose]:
+        """(category, (u, v) normalized box center = projected object center, object Pose in
+        the camera optical frame) of ``obj`` (default: the episode's target)."""
+        name = obj or self.spec.target
+        T_base_obj = self.object_pose(name)
+        u, v, _ = self.project(T_base_obj[:3, 3])
+        T_cam_obj = se3.inv_T(self.camera_pose_in_base()) @ T_base_obj
+        return tasks.category_of(name), (float(u), float(v)), Pose.from_matrix(T_cam_obj)
+
+    def close(self) -> None:
+        if self._renderer is not None:
+            try:
+                self._renderer.close()
+            finally:
+                self._renderer = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001
+            pass

@@ -1,0 +1,141 @@
+"""Scripted expert: a 6-keyframe plan in the base frame, executed with IK + the sim's
+trajectory follower.
+
+    plan = plan_keyframes(env)   # [(T_base 4x4 of panda_grasptarget, gripper 0 closed .. 1 open)] x 6
+    pick: pre-grasp (10 cm above, open), grasp (open), grasp (closed), lift 15 cm (closed) x 3
+    put:  pre-grasp (open), grasp (open), grasp (closed), lift (closed),
+          above container (closed), above container (open)
+    ok = run_expert(env)         # executes the plan, returns env.success()
+
+Grasps are top-down (hand z = -z base); the fingers close along a face normal of a cube
+(the yaw of the four, mod 90 deg, closest to the current hand yaw) and keep the current
+hand yaw for a cylinder.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from posevla_core.sim import scene
+
+PRE_GRASP = 0.10
+LIFT = 0.15
+ABOVE_BIN = 0.12      # grasptarget above the bin floor top (object bottom clears the walls)
+MIN_SEGMENT_S = 0.8
+GRIPPER_SEGMENT_S = 0.6
+VEL_SCALE = 0.5
+MAX_ACC = 2.0
+
+_KIN = {}
+
+
+def default_kinematics():
+    if "panda" not in _KIN:
+        from posevla_core.kinematics import RobotKinematics
+
+        _KIN["panda"] = RobotKinematics("posevla://panda", "panda_grasptarget", scene.ARM_JOINTS)
+    return _KIN["panda"]
+
+
+def _wrap(a: float) -> float:
+    return (a + math.pi) % (2 * math.pi) - math.pi
+
+
+def _hand_y_yaw(T: np.ndarray) -> float:
+    y = T[:3, 1]
+    return math.atan2(y[1], y[0])
+
+
+def topdown(pos, y_yaw: float) -> np.ndarray:
+    """Grasp pose: z down, hand y (finger closing axis) at yaw ``y_yaw``."""
+    z = np.array([0.0, 0.0, -1.0])
+    y = np.array([math.cos(y_yaw), math.sin(y_yaw), 0.0])
+    x = np.cross(y, z)
+    T = np.eye(4)
+    T[:3, :3] = np.stack([x, y, z], axis=1)
+    T[:3, 3] = pos
+    return T
+
+
+def grasp_yaw(obj_yaw: float, current_yaw: float, symmetric_step: float | None) -> float:
+    """Finger-axis yaw: for a cube the one of obj_yaw + k*90 deg closest to the current
+    hand yaw (mod 180: the gripper is symmetric); for a round object the current yaw."""
+    if symmetric_step is None:
+        cand = current_yaw
+    else:
+        k = round(_wrap(current_yaw - obj_yaw) / symmetric_step)
+        cand = obj_yaw + k * symmetric_step
+    # keep it within +-90 deg of the home hand yaw (-90 deg) to stay away from joint7 limits
+    home = -math.pi / 2
+    d = _wrap(cand - home)
+    if d > math.pi / 2:
+        cand -= math.pi
+    elif d < -math.pi / 2:
+        cand += math.pi
+    return _wrap(cand)
+
+
+def plan_keyframes(env) -> list[tuple[np.ndarray, float]]:
+    spec = env.spec
+    T_obj = env.object_pose(spec.target)
+    p = T_obj[:3, 3].copy()
+    R = T_obj[:3, :3]
+    obj_yaw = math.atan2(R[1, 0], R[0, 0])
+    shape = spec.target.split("_")[1]
+    cur = _hand_y_yaw(env.ee_pose())
+    yaw = grasp_yaw(obj_yaw, cur, math.pi / 2 if shape == "cube" else None)
+    grasp = p.copy()
+    grasp[2] = max(p[2], scene.OBJECT_HALF)  # object center height on the table
+    T_grasp = topdown(grasp, yaw)
+    T_pre = topdown(grasp + [0, 0, PRE_GRASP], yaw)
+    T_lift = topdown(grasp + [0, 0, LIFT], yaw)
+    if spec.task == "pick":
+        return [(T_pre, 1.0), (T_grasp, 1.0), (T_grasp, 0.0), (T_lift, 0.0), (T_lift, 0.0), (T_lift, 0.0)]
+    b = env.object_pose(spec.container)[:3, 3]
+    T_above = topdown([b[0], b[1], scene.BIN_HEIGHT + ABOVE_BIN], yaw)
+    return [(T_pre, 1.0), (T_grasp, 1.0), (T_grasp, 0.0), (T_lift, 0.0), (T_above, 0.0), (T_above, 1.0)]
+
+
+def expert_waypoints(sim) -> list[tuple[np.ndarray, float]]:
+    """Alias used by posevla_ros.teleop_node (base-frame (T, gripper) waypoints)."""
+    return plan_keyframes(sim)
+
+
+def run_expert(env, kin=None, settle_s: float = 0.3, final_wait_s: float = 1.0, max_time_s: float = 30.0,
+               on_step=None, step_dt: float = 0.02) -> bool:
+    """Execute plan_keyframes(env) on ``env``; returns env.success() at the end.
+    ``on_step(env)`` is called every ``step_dt`` of sim time (e.g. to record frames)."""
+    from posevla_core.trajectory import time_parameterize
+
+    kin = kin or default_kinematics()
+    plan = plan_keyframes(env)
+    vmax = kin.velocity_limits * VEL_SCALE
+    q = env.arm.goal()
+    g_prev = 1.0 if env.finger_q().mean() > 0.5 * scene.FINGER_OPEN else 0.0
+    T_prev = None
+    t_end = env.time + max_time_s
+
+    def run_until(t_stop: float) -> None:
+        while env.time < t_stop and env.time < t_end:
+            env.step(step_dt)
+            if on_step is not None:
+                on_step(env)
+
+    for T, g in plan:
+        if T_prev is None or not np.allclose(T, T_prev, atol=1e-6):
+            q_new, ok, info = kin.ik(T, q)
+            if not ok:
+                return False
+            times = time_parameterize(np.vstack([q, q_new]), vmax, MAX_ACC, min_dt=MIN_SEGMENT_S)
+            env.send_arm_trajectory(scene.ARM_JOINTS, times[1:], q_new[None])
+            run_until(env.time + float(times[-1]) + settle_s)
+            q = q_new
+        if g != g_prev:
+            pos = scene.FINGER_OPEN * g + scene.FINGER_CLOSED * (1 - g)
+            env.send_gripper_trajectory(scene.FINGER_JOINTS, [GRIPPER_SEGMENT_S], [[pos, pos]])
+            run_until(env.time + GRIPPER_SEGMENT_S + settle_s)
+            g_prev = g
+        T_prev = T
+    run_until(env.time + final_wait_s)
+    return env.success()

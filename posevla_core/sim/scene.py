@@ -1,0 +1,210 @@
+"""The MJCF scene: the Panda URDF (sim/assets.py) loaded through MjSpec, plus a table
+(top at z = 0, the robot base panda_link0 = base_link at the world origin), colored
+objects (cubes, cylinders), open bins (mocap bodies, moved at reset), lights, an RGB-D
+camera (pose set per episode) and position actuators (arm: 7, fingers: 2).
+
+Object bodies are all in the model; an episode places the ones it uses on the table and
+parks the rest out of view (see tasks.py).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+ARM_JOINTS = [f"panda_joint{i}" for i in range(1, 8)]
+FINGER_JOINTS = ["panda_finger_joint1", "panda_finger_joint2"]
+HOME_Q = np.array([0.0, -0.785, 0.0, -2.356, 0.0, 1.571, 0.785])
+FINGER_OPEN = 0.04
+FINGER_CLOSED = 0.0
+
+COLORS = {
+    "red": (0.85, 0.12, 0.1, 1.0),
+    "green": (0.1, 0.7, 0.2, 1.0),
+    "blue": (0.1, 0.25, 0.9, 1.0),
+    "yellow": (0.95, 0.85, 0.1, 1.0),
+}
+SHAPES = ("cube", "cylinder")
+OBJECT_HALF = 0.0225          # 4.5 cm cube / cylinder diameter and height
+BIN_COLORS = {
+    "white": (0.92, 0.92, 0.9, 1.0),
+    "black": (0.12, 0.12, 0.12, 1.0),
+    "purple": (0.55, 0.2, 0.7, 1.0),
+}
+BIN_INNER_HALF = 0.07         # 14 x 14 cm inside
+BIN_WALL = 0.008
+BIN_HEIGHT = 0.05
+TABLE_HALF = (0.65, 0.75, 0.02)   # x, y, thickness/2
+TABLE_CENTER_XY = (0.35, 0.0)
+CAMERA_NAME = "rgbd"
+CAMERA_FOVY = 50.0            # degrees
+
+# arm PD (position actuators) and fingers
+ARM_KP = np.array([4500, 4500, 3500, 3500, 2000, 2000, 2000], dtype=float)
+ARM_KV = np.array([450, 450, 350, 350, 200, 200, 200], dtype=float)
+ARM_FORCE = np.array([87, 87, 87, 87, 12, 12, 12], dtype=float) * 3.0
+FINGER_KP = 1500.0
+FINGER_FORCE = 40.0
+
+
+def object_names() -> list[str]:
+    return [f"{c}_{s}" for c in COLORS for s in SHAPES]
+
+
+def bin_names() -> list[str]:
+    return [f"{c}_bin" for c in BIN_COLORS]
+
+
+def _mj():
+    import mujoco
+
+    return mujoco
+
+
+def build_spec():
+    """MjSpec of the whole scene (not compiled)."""
+    mujoco = _mj()
+    from posevla_core.sim.assets import panda_mujoco_urdf_path
+
+    spec = mujoco.MjSpec.from_file(str(panda_mujoco_urdf_path()))
+    spec.modelname = "posevla_panda_scene"
+    opt = spec.option
+    opt.timestep = 0.002
+    opt.integrator = mujoco.mjtIntegrator.mjINT_IMPLICITFAST
+    opt.cone = mujoco.mjtCone.mjCONE_ELLIPTIC
+    opt.impratio = 10.0
+    spec.visual.global_.offwidth = 640
+    spec.visual.global_.offheight = 480
+    spec.visual.map.znear = 0.01
+    spec.visual.quality.shadowsize = 1024
+    spec.stat.extent = 2.0
+
+    # robot: collision geoms hidden (group 3), visual ones colored; gravity compensation
+    for g in spec.geoms:
+        if g.contype == 0 and g.conaffinity == 0:
+            g.group = 1
+            g.rgba = [0.93, 0.93, 0.93, 1.0]
+        else:
+            g.group = 3
+            g.friction = [1.0, 0.01, 0.001]
+    for b in spec.bodies:
+        if b.name.startswith("panda_"):
+            b.gravcomp = 1.0
+    for name in ("panda_leftfinger", "panda_rightfinger"):
+        body = spec.body(name)
+        for g in body.geoms:
+            if g.group == 1:
+                g.rgba = [0.25, 0.25, 0.25, 1.0]
+        # explicit finger pads: a box on the inner face of each fingertip, high friction
+        sgn = 1.0 if name == "panda_leftfinger" else -1.0
+        body.add_geom(name=f"{name}_pad", type=mujoco.mjtGeom.mjGEOM_BOX,
+                      size=[0.008, 0.0035, 0.011], pos=[0.0, sgn * 0.0055, 0.0445],
+                      friction=[1.5, 0.02, 0.002], condim=4, rgba=[0.2, 0.2, 0.2, 1.0], group=1,
+                      solref=[0.01, 1.0], solimp=[0.95, 0.99, 0.001, 0.5, 2.0], mass=0.0)
+        body.mass = 0.1
+        body.fullinertia = [1e-4, 1e-4, 1e-4, 0, 0, 0]
+        body.explicitinertial = True
+    hand = spec.body("panda_hand")
+    hand.mass = 0.73
+    hand.fullinertia = [1e-3, 2.5e-3, 1.7e-3, 0, 0, 0]
+    hand.explicitinertial = True
+    for j in spec.joints:
+        if j.name in ARM_JOINTS:
+            j.armature = 0.1
+            j.damping = [1.0, 0.0, 0.0]
+        elif j.name in FINGER_JOINTS:
+            j.armature = 0.01
+            j.damping = [5.0, 0.0, 0.0]
+    # grasp target as a site too (for rendering/debug)
+    spec.body("panda_grasptarget").add_site(name="grasptarget", size=[0.005, 0, 0], rgba=[1, 0, 0, 0], group=5)
+
+    wb = spec.worldbody
+    # floor, table
+    wb.add_geom(name="floor", type=mujoco.mjtGeom.mjGEOM_PLANE, size=[3, 3, 0.1],
+                pos=[0, 0, -0.75], rgba=[0.45, 0.45, 0.48, 1])
+    tx, ty = TABLE_CENTER_XY
+    wb.add_geom(name="table", type=mujoco.mjtGeom.mjGEOM_BOX, size=list(TABLE_HALF),
+                pos=[tx, ty, -TABLE_HALF[2]], rgba=[0.62, 0.48, 0.34, 1], friction=[0.8, 0.01, 0.001])
+    for i, (sx, sy) in enumerate([(1, 1), (1, -1), (-1, 1), (-1, -1)]):
+        wb.add_geom(name=f"table_leg{i}", type=mujoco.mjtGeom.mjGEOM_BOX, size=[0.03, 0.03, 0.365],
+                    pos=[tx + sx * (TABLE_HALF[0] - 0.05), ty + sy * (TABLE_HALF[1] - 0.05), -0.04 - 0.365],
+                    rgba=[0.35, 0.27, 0.2, 1])
+    # lights
+    wb.add_light(name="key", pos=[0.6, 0.4, 1.6], dir=[-0.1, -0.2, -1], diffuse=[0.7, 0.7, 0.7],
+                 specular=[0.1, 0.1, 0.1], castshadow=True)
+    wb.add_light(name="fill", pos=[1.4, -0.6, 1.0], dir=[-0.6, 0.4, -0.6], diffuse=[0.35, 0.35, 0.35],
+                 specular=[0, 0, 0], castshadow=False)
+    spec.visual.headlight.ambient = [0.25, 0.25, 0.25]
+    spec.visual.headlight.diffuse = [0.2, 0.2, 0.2]
+
+    # objects (parked at build; tasks place them)
+    for k, name in enumerate(object_names()):
+        color, shape = name.split("_")
+        b = wb.add_body(name=name, pos=[-1.5, -1.0 + 0.15 * k, -0.7])
+        b.add_freejoint(name=f"{name}_free")
+        common = dict(name=f"{name}_geom", rgba=list(COLORS[color]), friction=[1.2, 0.01, 0.001],
+                      condim=4, density=600.0, solref=[0.01, 1.0])
+        if shape == "cube":
+            b.add_geom(type=mujoco.mjtGeom.mjGEOM_BOX, size=[OBJECT_HALF] * 3, **common)
+        else:
+            b.add_geom(type=mujoco.mjtGeom.mjGEOM_CYLINDER, size=[OBJECT_HALF, OBJECT_HALF, 0], **common)
+    # bins: mocap bodies (static, moved at reset)
+    for k, name in enumerate(bin_names()):
+        rgba = list(BIN_COLORS[name.split("_")[0]])
+        b = wb.add_body(name=name, pos=[-1.5, 1.0 + 0.3 * k, -0.74], mocap=True)
+        h, w, H = BIN_INNER_HALF, BIN_WALL, BIN_HEIGHT
+        b.add_geom(name=f"{name}_floor", type=mujoco.mjtGeom.mjGEOM_BOX, size=[h + w, h + w, w / 2],
+                   pos=[0, 0, w / 2], rgba=rgba)
+        for i, (px, py, sx, sy) in enumerate([(h + w / 2, 0, w / 2, h + w), (-h - w / 2, 0, w / 2, h + w),
+                                              (0, h + w / 2, h, w / 2), (0, -h - w / 2, h, w / 2)]):
+            b.add_geom(name=f"{name}_wall{i}", type=mujoco.mjtGeom.mjGEOM_BOX, size=[sx, sy, H / 2],
+                       pos=[px, py, H / 2], rgba=rgba)
+    # camera (pose overwritten per episode through model.cam_pos / cam_quat)
+    wb.add_camera(name=CAMERA_NAME, pos=[1.2, 0.45, 0.55], fovy=CAMERA_FOVY)
+
+    # actuators
+    for i, j in enumerate(ARM_JOINTS):
+        a = spec.add_actuator(name=f"act_{j}", target=j, trntype=mujoco.mjtTrn.mjTRN_JOINT)
+        a.set_to_position(kp=float(ARM_KP[i]), kv=float(ARM_KV[i]))
+        a.forcelimited = mujoco.mjtLimited.mjLIMITED_TRUE
+        a.forcerange = [-ARM_FORCE[i], ARM_FORCE[i]]
+        a.ctrlrange = [-10, 10]
+        a.ctrllimited = mujoco.mjtLimited.mjLIMITED_FALSE
+    for j in FINGER_JOINTS:
+        a = spec.add_actuator(name=f"act_{j}", target=j, trntype=mujoco.mjtTrn.mjTRN_JOINT)
+        a.set_to_position(kp=FINGER_KP, kv=30.0)
+        a.forcelimited = mujoco.mjtLimited.mjLIMITED_TRUE
+        a.forcerange = [-FINGER_FORCE, FINGER_FORCE]
+        a.ctrllimited = mujoco.mjtLimited.mjLIMITED_FALSE
+    return spec
+
+
+_CACHE: dict = {}
+
+
+def build_model():
+    """Compiled MjModel of the scene (a fresh copy each call; the XML compile is cached)."""
+    mujoco = _mj()
+    if "xml" not in _CACHE:
+        import warnings
+
+        spec = build_spec()
+        with warnings.catch_warnings():  # the wheel's link5/6 OBJ lack some texture coords
+            warnings.filterwarnings("ignore", message=".*texture coordinate.*")
+            model = spec.compile()
+        _CACHE["xml"] = spec.to_xml()
+        return model
+    return mujoco.MjModel.from_xml_string(_CACHE["xml"])
+
+
+def look_at_quat(pos, target, up=(0.0, 0.0, 1.0)) -> np.ndarray:
+    """MuJoCo camera quaternion (w, x, y, z): camera looks along -z, y up."""
+    pos, target = np.asarray(pos, float), np.asarray(target, float)
+    z = pos - target
+    z /= np.linalg.norm(z)
+    x = np.cross(np.asarray(up, float), z)
+    x /= np.linalg.norm(x)
+    y = np.cross(z, x)
+    R = np.stack([x, y, z], axis=1)
+    from scipy.spatial.transform import Rotation
+
+    qx, qy, qz, qw = Rotation.from_matrix(R).as_quat()
+    return np.array([qw, qx, qy, qz])
