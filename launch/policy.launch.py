@@ -24,6 +24,8 @@ ARGS = {
     "use_sim_time": ("false", "use /clock"),
     "backend": ("joint_trajectory", "joint_trajectory | moveit"),
     "rviz": ("false", "start rviz2 with config/rviz/posevla.rviz"),
+    "camera_pose_topic": ("", "PoseStamped of a moving camera (sim: /sim/camera_pose); empty = tf2 / calibration"),
+    "execution_mode": ("replace", "replace (receding horizon) | complete (finish each keyframe plan first)"),
 }
 
 
@@ -41,7 +43,9 @@ def _nodes(context):
     if get("checkpoint"):
         policy_overrides["checkpoint"] = get("checkpoint")
     executor_overrides = dict(P.robot_executor_params(get("robot")), backend=get("backend"),
-                              use_sim_time=sim_time)
+                              use_sim_time=sim_time, execution_mode=get("execution_mode"))
+    if get("camera_pose_topic"):
+        executor_overrides["camera_pose_topic"] = get("camera_pose_topic")
     return [
         Node(package="posevla_ros", executable="policy_node", name="policy_node", output="screen",
              parameters=[str(share / "config" / "policy.yaml"), policy_overrides],

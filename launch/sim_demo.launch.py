@@ -31,6 +31,8 @@ def generate_launch_description() -> LaunchDescription:
                           "backend": LaunchConfiguration("backend"),
                           "rviz": LaunchConfiguration("rviz"),
                           "camera_ns": "/camera",
+                          "camera_pose_topic": "/sim/camera_pose",   # the sim moves its camera per episode
+                          "execution_mode": "complete",              # one keyframe plan per episode
                           "use_sim_time": "true"}.items())
     return LaunchDescription(
         [DeclareLaunchArgument(k, default_value=v, description=d) for k, (v, d) in ARGS.items()]

@@ -155,6 +155,10 @@ class PoseVLA(nn.Module):
         mask = torch.cat([m.to(dev), torch.ones(B, patches.shape[1], dtype=torch.bool, device=dev)], dim=1)
         return prefix, mask
 
+    def forward(self, batch: dict) -> tuple[torch.Tensor, dict]:
+        """Training forward = the loss (so that DDP/FSDP wrappers see a normal forward call)."""
+        return self.compute_loss(batch)
+
     def compute_loss(self, batch: dict) -> tuple[torch.Tensor, dict]:
         """Next-token loss on the pose tokens (prefix masked), restricted per grammar step."""
         prefix, pmask = self.encode_prefix(batch)

@@ -576,7 +576,8 @@ def evaluate_main(checkpoint: str | None, task: str, episodes: int, out: str, se
     try:
         sim_ov = dict(ov.get("sim", {}), use_sim_time=False)
         pol_ov = dict(ov.get("policy", {}), use_depth=bool(use_depth), use_sim_time=True)
-        exe_ov = dict(ov.get("executor", {}), use_sim_time=True, use_tf=False)
+        exe_ov = dict({"execution_mode": "complete"}, **ov.get("executor", {}), use_sim_time=True, use_tf=False,
+                      camera_pose_topic="/sim/camera_pose")
         built += build_nodes(["sim"], robot, sim_ov, context=ctx)
         built += build_nodes(["policy"], robot, pol_ov, checkpoint=checkpoint, context=ctx, model=model)
         built += build_nodes(["executor"], robot, exe_ov, context=ctx)

@@ -62,6 +62,8 @@ EXECUTOR_PARAMS: list[ParamSpec] = [
               "static pose of the camera optical frame in base_frame: [x, y, z] meters"),
     ParamSpec("camera_to_base.rotation_xyzw", [0.0, 0.0, 0.0, 1.0],
               "static pose of the camera optical frame in base_frame: quaternion [x, y, z, w]"),
+    ParamSpec("camera_pose_topic", "", "PoseStamped of the camera optical frame in base_frame for a camera "
+              "that moves (sim: /sim/camera_pose); empty = tf2 / camera_to_base.*", read_only=True),
     ParamSpec("robot_description_file", "posevla://panda", "URDF path (or posevla://<robot>)",
               read_only=True),
     ParamSpec("ee_link", "panda_grasptarget", "end-effector link the waypoints refer to", read_only=True),

@@ -190,21 +190,10 @@ class EpisodeRecorder:
         return ""
 
     def _features(self, obs: Observation) -> dict:
-        T_base_ee = np.asarray(self.fk(obs.q), dtype=float)
-        T_cam_ee = se3.inv_T(obs.T_base_cam) @ T_base_ee
-        f = {
-            "observation.images.color": np.ascontiguousarray(obs.rgb, dtype=np.uint8),
-            "observation.state": np.asarray(obs.q, dtype=np.float32),
-            "observation.ee_pose_base": pose7(T_base_ee),
-            "observation.ee_pose_camera": pose7(T_cam_ee),
-            "observation.gripper": np.array([obs.gripper], dtype=np.float32),
-            "observation.camera_intrinsics": np.asarray(obs.K, dtype=np.float32).reshape(9),
-            "observation.camera_to_base": pose7(obs.T_base_cam),
-            "task": self.instruction,
-        }
-        if self.use_depth:
-            f["observation.depth"] = np.asarray(obs.depth, dtype=np.float32)
-        return f
+        from posevla_core.data.lerobot import demo_frame
+
+        return demo_frame(obs.rgb, obs.depth if self.use_depth else None, obs.K, obs.q, obs.gripper,
+                          np.asarray(self.fk(obs.q), dtype=float), obs.T_base_cam, self.instruction)
 
     def _flush(self, action: np.ndarray) -> None:
         frame = self._pending

@@ -12,7 +12,8 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 LAUNCH = REPO / "launch"
 EXPECTED_ARGS = {
-    "policy.launch.py": {"robot", "checkpoint", "camera_ns", "use_sim_time", "backend", "rviz"},
+    "policy.launch.py": {"robot", "checkpoint", "camera_ns", "use_sim_time", "backend", "rviz",
+                         "camera_pose_topic", "execution_mode"},
     "sim_demo.launch.py": {"robot", "checkpoint", "backend", "rviz"},
 }
 EXPECTED_EXECUTABLES = {

@@ -1,0 +1,114 @@
+"""Every training source -> a list of ``Sample`` (image, depth, K, instruction, camera-frame target).
+
+- grounding shards  -> object targets only (the waypoint tokens are not supervised);
+- motion shards     -> object + T waypoints resampled from the trajectory (``motion.py``);
+- LeRobot datasets  -> embodiment samples: every recorded frame, its T future end-effector
+  poses (``observation.ee_pose_base`` at t + k*dt, into the frame's camera via
+  ``observation.camera_to_base``) and gripper states. Object annotations
+  (``annotation.*``, written by the sim generator) supervise the grounding tokens when present;
+  demos without them (teleop on a real arm) supervise only the waypoints.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from posevla_core.config import TokenizerConfig
+from posevla_core.data.motion import pose7_to_T, waypoints_from_trajectory
+from posevla_core.data.shards import DataFormatError, Sample, grounding_target, iter_shard_samples, read_meta
+from posevla_core.types import Pose, PoseTarget
+
+STAGES = ("grounding", "motion", "embodiment")
+
+
+@dataclass
+class SourceConfig:
+    frame_stride: int = 1            # embodiment: use every n-th recorded frame
+    open_threshold: float = 0.8      # embodiment: gripper opening >= this counts as "open"
+    max_samples: int = 0             # 0 = all
+
+
+def detect_format(root: str | Path) -> str:
+    root = Path(root)
+    if (root / "meta.json").is_file():
+        return read_meta(root)["kind"]
+    if (root / "meta" / "info.json").is_file():
+        return "lerobot"
+    if not root.exists():
+        raise DataFormatError(f"{root}: data directory does not exist")
+    raise DataFormatError(f"{root}: neither a shard dataset (meta.json) nor a LeRobot dataset (meta/info.json)")
+
+
+def load_samples(root: str | Path, stage: str, tok: TokenizerConfig, cfg: SourceConfig = SourceConfig(),
+                 progress: bool = True) -> list[Sample]:
+    """All samples of ``root`` for ``stage``; the dataset kind must fit the stage."""
+    if stage not in STAGES:
+        raise ValueError(f"stage must be one of {STAGES}, not {stage!r}")
+    kind = detect_format(root)
+    allowed = {"grounding": ("grounding", "motion", "lerobot"), "motion": ("motion", "lerobot"),
+               "embodiment": ("lerobot", "motion")}[stage]
+    if kind not in allowed:
+        raise DataFormatError(f"{root}: a {kind} dataset cannot train the {stage} stage (needs {allowed})")
+    if kind == "lerobot":
+        out = embodiment_samples(root, tok, cfg, progress=progress)
+        if stage == "grounding":
+            out = [s for s in out if s.supervise_grounding]
+            for s in out:
+                s.target = PoseTarget(s.target.category, s.target.box_uv, s.target.object_pose)
+    else:
+        out = []
+        it = iter_shard_samples(root)
+        for s in tqdm(it, desc=f"load {Path(root).name}", disable=not progress, leave=False):
+            target = grounding_target(s)
+            if kind == "motion" and stage != "grounding":
+                target.waypoints = waypoints_from_trajectory(
+                    s["traj_t"], pose7_to_T(s["traj_ee_base"]), s["traj_gripper"], pose7_to_T(s["camera_to_base"]),
+                    float(s["t0"]), tok.num_waypoints, tok.waypoint_dt)
+            out.append(Sample(s["rgb"], s["depth"], s["K"], s["instruction"], target, True, s["source"]))
+            if cfg.max_samples and len(out) >= cfg.max_samples:
+                break
+    if not out:
+        raise DataFormatError(f"{root}: no usable {stage} samples")
+    return out
+
+
+def embodiment_samples(root: str | Path, tok: TokenizerConfig, cfg: SourceConfig = SourceConfig(),
+                       progress: bool = True) -> list[Sample]:
+    from posevla_core.data.lerobot import LeRobotReader
+
+    reader = LeRobotReader(root)
+    need = ("observation.images.color", "observation.ee_pose_base", "observation.gripper",
+            "observation.camera_intrinsics", "observation.camera_to_base")
+    missing = [k for k in need if k not in reader.features]
+    if missing:
+        raise DataFormatError(f"{Path(root) / 'meta' / 'info.json'}: features {missing} are missing; "
+                              "record with posevla_ros recorder_node")
+    cats = reader.info.get("annotation_categories")
+    out: list[Sample] = []
+    for e in tqdm(range(reader.num_episodes), desc=f"load {Path(root).name}", disable=not progress, leave=False):
+        ep = reader.read_episode(e)
+        t = ep["frame_index"].astype(np.float64) / reader.fps    # exact, unlike float32 timestamps
+        T_base_ee = pose7_to_T(ep["observation.ee_pose_base"])
+        grip = ep["observation.gripper"].reshape(-1)
+        annotated = cats is not None and "annotation.object_pose_camera" in ep
+        for i in range(0, ep["length"], max(1, cfg.frame_stride)):
+            T_base_cam = pose7_to_T(ep["observation.camera_to_base"][i])
+            wps = waypoints_from_trajectory(t, T_base_ee, grip, T_base_cam, float(t[i]), tok.num_waypoints,
+                                            tok.waypoint_dt, cfg.open_threshold)
+            if annotated:
+                p7 = ep["annotation.object_pose_camera"][i]
+                cat = cats[int(ep["annotation.category_index"][i])]
+                uv = tuple(float(x) for x in ep["annotation.box_uv"][i])
+            else:   # placeholder grounding; its tokens are not supervised
+                p7, cat, uv = np.r_[0, 0, 1.0, 0, 0, 0, 1], tok.categories[-1], (0.5, 0.5)
+            target = PoseTarget(cat, uv, Pose(p7[:3], p7[3:]), wps)
+            depth = ep["observation.depth"][i] if "observation.depth" in ep else None
+            K = ep["observation.camera_intrinsics"][i].reshape(3, 3).astype(np.float64)
+            out.append(Sample(ep["observation.images.color"][i], depth, K, ep["task"], target, annotated,
+                              f"{root}#ep{e}/frame{i}"))
+            if cfg.max_samples and len(out) >= cfg.max_samples:
+                return out
+    return out

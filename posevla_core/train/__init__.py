@@ -1,0 +1,105 @@
+"""Training of Pose-VLA: ``train_main`` (one stage) and ``eval_offline_main``.
+
+    posevla train --stage grounding --data data/grounding --out runs/g
+    posevla train --stage motion --data data/motion --init runs/g --out runs/m
+    posevla train --stage embodiment --data data/demos --init runs/m --out runs/e
+    accelerate launch --config_file config/accelerate/ddp_cpu.yaml -m posevla_core.train --stage ...
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from posevla_core.train.config import STAGES, TrainConfig, stage_defaults
+from posevla_core.train.trainer import Interrupted, Trainer, split_indices
+
+__all__ = ["STAGES", "TrainConfig", "Trainer", "Interrupted", "train_main", "eval_offline_main", "load_split"]
+
+
+def load_split(data_dir: str | Path | list, cfg: TrainConfig, tok, progress: bool = True):
+    """(train, val) sample lists of one or several data directories."""
+    from posevla_core.data.sources import SourceConfig, load_samples
+
+    dirs = data_dir if isinstance(data_dir, (list, tuple)) else [data_dir]
+    scfg = SourceConfig(frame_stride=cfg.frame_stride, open_threshold=cfg.open_threshold, max_samples=cfg.max_samples)
+    train, val = [], []
+    for d in dirs:
+        samples = load_samples(d, cfg.stage, tok, scfg, progress=progress)
+        tr, va = split_indices(len(samples), cfg.val_fraction)
+        train += [samples[i] for i in tr]
+        val += [samples[i] for i in va]
+    return train, val
+
+
+def _tokenizer_config(init, cfg: TrainConfig):
+    from posevla_core.config import PoseVLAConfig
+
+    if init:
+        meta = json.loads((Path(init) / "config.json").read_text())
+        return PoseVLAConfig.from_dict(meta["posevla"]).tokens
+    return PoseVLAConfig.from_dict({**PoseVLAConfig().to_dict(), **cfg.model}).tokens
+
+
+def train_main(stage: str, data_dir, out_dir: str, init: str | None = None, steps: int | None = None,
+               config_file: str | None = None, resume: bool = True, stop_at: int | None = None,
+               progress: bool = True, **overrides) -> dict:
+    """Train one stage. ``config_file``: YAML of TrainConfig fields (config/train/<stage>.yaml
+    is used when it exists and none is given); ``steps`` and ``overrides`` win over the file.
+    An existing ``out_dir/resume`` continues the interrupted run unless ``resume`` is False."""
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    if config_file is None:
+        default = Path(__file__).resolve().parents[2] / "config" / "train" / f"{stage}.yaml"
+        config_file = str(default) if default.is_file() else None
+    if config_file:
+        cfg = TrainConfig.from_file(config_file, stage=stage, steps=steps, **overrides)
+    else:
+        base = stage_defaults(stage).to_dict()
+        base.update(overrides)
+        if steps is not None:
+            base["steps"] = steps
+        cfg = TrainConfig(**base)
+    if cfg.stage != stage:
+        raise ValueError(f"{config_file} is for stage {cfg.stage!r}, not {stage!r}")
+    if init and not Path(init).is_dir():
+        raise FileNotFoundError(f"--init checkpoint {init} does not exist")
+    if not resume:
+        import shutil
+
+        shutil.rmtree(Path(out_dir) / "resume", ignore_errors=True)
+    tok = _tokenizer_config(init, cfg)
+    train, val = load_split(data_dir, cfg, tok, progress=progress)
+    trainer = Trainer(cfg, train, val, out_dir, init=init, progress=progress)
+    if trainer.acc.is_main_process and progress:
+        print(f"[posevla train] stage={stage} train={len(train)} val={len(val)} steps={cfg.steps} "
+              f"batch={cfg.batch_size} processes={trainer.acc.num_processes} device={trainer.acc.device}")
+    return trainer.fit(stop_at=stop_at)
+
+
+def eval_offline_main(checkpoint: str, data_dir, out_json: str | None = None, stage: str | None = None,
+                      limit: int = 0, progress: bool = True) -> dict:
+    """Greedy-decode every sample of ``data_dir`` (all of it, no split) and report metrics."""
+    import torch
+
+    from posevla_core.data.sources import SourceConfig, detect_format, load_samples
+    from posevla_core.model import PoseVLA
+    from posevla_core.train.metrics import aggregate, format_table, sample_metrics
+    from tqdm.auto import tqdm
+
+    model = PoseVLA.from_pretrained(checkpoint, device="auto")
+    kind = detect_format(data_dir)
+    stage = stage or {"grounding": "grounding", "motion": "motion", "lerobot": "embodiment"}[kind]
+    samples = load_samples(data_dir, stage, model.cfg.tokens, SourceConfig(max_samples=limit), progress=progress)
+    rows = []
+    with torch.no_grad():
+        for k in tqdm(range(0, len(samples), 16), desc="eval-offline", disable=not progress):
+            chunk = samples[k:k + 16]
+            preds = model.predict_batch([{"rgb": s.rgb, "depth": s.depth, "K": s.K, "instruction": s.instruction}
+                                         for s in chunk])
+            rows += [sample_metrics(p, s) for p, s in zip(preds, chunk)]
+    m = {"stage": stage, "checkpoint": str(checkpoint), "data": str(data_dir), **aggregate(rows)}
+    print(format_table({k: v for k, v in m.items() if k not in ("checkpoint", "data")},
+                       f"offline metrics: {checkpoint} on {data_dir}"))
+    if out_json:
+        Path(out_json).parent.mkdir(parents=True, exist_ok=True)
+        Path(out_json).write_text(json.dumps(m, indent=1))
+    return m

@@ -1,0 +1,293 @@
+"""The shipped demo checkpoint, reproducibly: sim data for the three stages, then training.
+
+``make checkpoint`` = ``posevla make-checkpoint --out checkpoints/demo``:
+
+1. grounding data: randomized scenes (objects, bins, camera pose jittered), the rendered RGB-D
+   frame, and for the instructed object and a distractor its category, 2D box and 6-DoF pose
+   in the camera frame, straight from the simulator's state (``ShardWriter``, kind grounding);
+2. motion data: the scripted expert's trajectory for the episode's instruction (its keyframes
+   on a fixed clock of ``waypoint_dt`` seconds, base frame) with the camera extrinsics
+   (``ShardWriter``, kind motion);
+3. embodiment data: the expert executed in MuJoCo physics on the same fixed clock, recorded as
+   LeRobot demos with the recorder's schema (``demo_frame``) plus object annotations;
+4. train grounding -> motion -> embodiment with ``train_main``; copy the final model, its
+   curves and offline metrics into ``out_dir``.
+
+Scene seeds: training data uses seeds >= 100000; evaluation (``posevla demo``) uses 1000+.
+"""
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from posevla_core.types import Pose
+
+TRAIN_SEED_BASE = 100_000
+
+
+@dataclass
+class PipelineConfig:
+    grounding_scenes: int = 1200
+    motion_scenes: int = 1500
+    demo_episodes: int = 60
+    demo_fps: int = 5
+    grounding_steps: int = 1500
+    motion_steps: int = 1500
+    embodiment_steps: int = 800
+    batch_size: int = 32
+    width: int = 224
+    height: int = 224
+
+    @classmethod
+    def quick(cls) -> "PipelineConfig":
+        return cls(grounding_scenes=24, motion_scenes=24, demo_episodes=2, grounding_steps=20, motion_steps=20,
+                   embodiment_steps=10, batch_size=8, width=96, height=96)
+
+
+def sim_categories() -> list[str]:
+    from posevla_core.sim import scene, tasks
+
+    return [tasks.category_of(n) for n in scene.object_names() + scene.bin_names()] + ["object"]
+
+
+def model_overrides() -> dict:
+    """The demo model: the default PoseVLAConfig with the sim's object categories."""
+    from posevla_core.config import PoseVLAConfig
+
+    d = PoseVLAConfig().to_dict()
+    d["tokens"]["categories"] = sim_categories()
+    return {"tokens": d["tokens"]}
+
+
+def _box_xyxy(env, name: str) -> np.ndarray:
+    """Pixel box of the object's bounding cube (projected corners)."""
+    from posevla_core.sim import scene
+
+    T = env.object_pose(name)
+    is_bin = name.endswith("_bin")
+    half = np.array([scene.BIN_INNER_HALF + scene.BIN_WALL] * 2 + [scene.BIN_HEIGHT / 2]) if is_bin \
+        else np.full(3, scene.OBJECT_HALF)
+    c = T[:3, 3] + (np.array([0, 0, scene.BIN_HEIGHT / 2]) if is_bin else 0.0)
+    pts = []
+    for sx in (-1, 1):
+        for sy in (-1, 1):
+            for sz in (-1, 1):
+                u, v, _ = env.project(c + T[:3, :3] @ (half * [sx, sy, sz]))
+                pts.append((u * env.width, v * env.height))
+    pts = np.array(pts)
+    return np.r_[pts.min(0), pts.max(0)]
+
+
+def _ground(env, name: str) -> dict:
+    cat, (u, v), pose = env.grounding_labels(name)
+    return {"category": cat, "box_uv": np.array([u, v]), "box_xyxy": _box_xyxy(env, name),
+            "object_pose": np.r_[pose.position, pose.quat_xyzw]}
+
+
+def _pose7(T: np.ndarray) -> np.ndarray:
+    p = Pose.from_matrix(T)
+    return np.r_[p.position, p.quat_xyzw]
+
+
+def generate_grounding(out: str | Path, scenes: int, seed: int = 0, width: int = 224, height: int = 224,
+                       progress: bool = True) -> Path:
+    from posevla_core.data.shards import ShardWriter
+    from posevla_core.sim import tasks
+    from posevla_core.sim.env import SimEnv
+
+    rng = np.random.default_rng([seed, 1])
+    with SimEnv(width=width, height=height) as env, ShardWriter(out, "grounding", extra_meta={
+            "generator": "posevla_core.train.pipeline.generate_grounding", "seed": seed}) as w:
+        for i in tqdm(range(scenes), desc="grounding data", disable=not progress):
+            spec = env.reset(seed=TRAIN_SEED_BASE + seed * 10_000_000 + i)
+            rgb, depth, K = env.render()
+            w.add(rgb=rgb, depth=depth, K=K, instruction=spec.instruction, **_ground(env, spec.target))
+            others = [n for n in list(spec.objects) + list(spec.bins) if n != spec.target]
+            if others:
+                name = others[int(rng.integers(len(others)))]
+                obj = tasks.category_of(name)
+                instr = f"pick up the {obj}" if not name.endswith("_bin") else f"find the {obj}"
+                w.add(rgb=rgb, depth=depth, K=K, instruction=instr, **_ground(env, name))
+    return Path(out)
+
+
+def expert_clock(env, dt: float) -> tuple[np.ndarray, list[np.ndarray], list[float]]:
+    """The expert's plan on a fixed clock: times 0, dt, .., 6 dt; base-frame poses; gripper."""
+    from posevla_core.sim.expert import plan_keyframes
+
+    plan = plan_keyframes(env)
+    times = dt * np.arange(len(plan) + 1)
+    return times, [env.ee_pose()] + [T for T, _ in plan], [1.0] + [float(g) for _, g in plan]
+
+
+def generate_motion(out: str | Path, scenes: int, dt: float, seed: int = 0, width: int = 224, height: int = 224,
+                    progress: bool = True) -> Path:
+    from posevla_core.data.shards import ShardWriter
+    from posevla_core.sim.env import SimEnv
+
+    with SimEnv(width=width, height=height) as env, ShardWriter(out, "motion", extra_meta={
+            "generator": "posevla_core.train.pipeline.generate_motion", "waypoint_dt": dt, "seed": seed}) as w:
+        for i in tqdm(range(scenes), desc="motion data", disable=not progress):
+            spec = env.reset(seed=TRAIN_SEED_BASE + 5_000_000 + seed * 10_000_000 + i)
+            rgb, depth, K = env.render()
+            times, poses, grip = expert_clock(env, dt)
+            w.add(rgb=rgb, depth=depth, K=K, instruction=spec.instruction, **_ground(env, spec.target),
+                  traj_t=times, traj_ee_base=np.stack([_pose7(T) for T in poses]), traj_gripper=np.array(grip),
+                  camera_to_base=_pose7(env.camera_pose_in_base()), t0=0.0)
+    return Path(out)
+
+
+def run_clocked_expert(env, dt: float, on_frame, fps: int, kin=None, hold_s: float = 1.0) -> bool:
+    """Execute the expert's keyframes in physics, reaching keyframe k at t_start + k*dt
+    (joint-space cubic segments of exactly dt; gripper moves at the start of its segment).
+    ``on_frame(env)`` is called every 1/fps s of sim time (first at t_start)."""
+    from posevla_core.sim import scene
+    from posevla_core.sim.expert import GRIPPER_SEGMENT_S, default_kinematics, plan_keyframes
+
+    kin = kin or default_kinematics()
+    plan = plan_keyframes(env)
+    q = env.arm_q()
+    g_prev = 1.0
+    period = 1.0 / fps
+    t_start = env.time
+    next_frame = t_start
+
+    def run_until(t_stop: float) -> None:
+        nonlocal next_frame
+        while env.time < t_stop - 1e-9:
+            if env.time >= next_frame - 1e-9:
+                on_frame(env)
+                next_frame += period
+            env.step(min(period, max(next_frame - env.time, 1e-3)))
+
+    for k, (T, g) in enumerate(plan, start=1):
+        q_new, ok, _ = kin.ik(T, q)
+        if not ok:
+            return False
+        if not np.allclose(q_new, q, atol=1e-4):
+            env.send_arm_trajectory(scene.ARM_JOINTS, [dt], q_new[None])
+        if g != g_prev:
+            pos = scene.FINGER_OPEN * g + scene.FINGER_CLOSED * (1 - g)
+            env.send_gripper_trajectory(scene.FINGER_JOINTS, [min(GRIPPER_SEGMENT_S, dt)], [[pos, pos]])
+            g_prev = g
+        q = q_new
+        run_until(t_start + k * dt)
+    run_until(t_start + len(plan) * dt + hold_s + 1e-6)
+    return env.success()
+
+
+def generate_demos(out: str | Path, episodes: int, dt: float, fps: int = 5, seed: int = 0, width: int = 224,
+                   height: int = 224, progress: bool = True) -> dict:
+    """Expert demos in physics -> LeRobot (recorder schema + ``annotation.*``). Failed
+    rollouts are discarded, as a person collecting demos would."""
+    from posevla_core.data.lerobot import LeRobotWriter, demo_frame
+    from posevla_core.sim import scene
+    from posevla_core.sim.env import SimEnv
+
+    cats = sim_categories()
+    writer = LeRobotWriter(out, fps, repo_id="posevla/sim_demos", robot_type="panda",
+                           extra_info={"annotation_categories": cats, "generator": "posevla_core.train.pipeline",
+                                       "waypoint_dt": dt})
+    saved = failed = 0
+    bar = tqdm(total=episodes, desc="expert demos", disable=not progress)
+    i = 0
+    with SimEnv(width=width, height=height) as env:
+        while saved < episodes and i < 3 * episodes + 5:
+            spec = env.reset(seed=TRAIN_SEED_BASE + 9_000_000 + seed * 10_000_000 + i)
+            i += 1
+            writer.start_episode(spec.instruction)
+            frames: list[dict] = []
+
+            def on_frame(e):
+                rgb, depth, K = e.render()
+                T_cam = e.camera_pose_in_base()
+                f = demo_frame(rgb, depth, K, e.arm_q(), float(e.finger_q().mean() / scene.FINGER_OPEN),
+                               e.ee_pose(), T_cam, spec.instruction)
+                g = _ground(e, spec.target)
+                f["annotation.object_pose_camera"] = g["object_pose"].astype(np.float32)
+                f["annotation.box_uv"] = g["box_uv"].astype(np.float32)
+                f["annotation.category_index"] = np.array([cats.index(g["category"])], np.int64)
+                frames.append(f)
+
+            ok = run_clocked_expert(env, dt, on_frame, fps)
+            if not ok:
+                writer.discard_episode()
+                failed += 1
+                continue
+            for k, f in enumerate(frames):   # action = the next frame's joint + gripper state
+                nxt = frames[min(k + 1, len(frames) - 1)]
+                f["action"] = np.r_[nxt["observation.state"], nxt["observation.gripper"]].astype(np.float32)
+                writer.add_frame(f)
+            writer.save_episode()
+            saved += 1
+            bar.update(1)
+    bar.close()
+    writer.close()
+    return {"saved": saved, "failed": failed}
+
+
+def make_checkpoint(out_dir: str, work_dir: str | None = None, quick: bool = False, seed: int = 0,
+                    progress: bool = True) -> dict:
+    """Generate the data and train the three stages; ``out_dir`` receives the final model,
+    ``curves_<stage>.png``, ``metrics_<stage>.jsonl`` and ``offline_metrics.json``."""
+    from posevla_core.config import PoseVLAConfig
+    from posevla_core.train import train_main
+
+    pc = PipelineConfig.quick() if quick else PipelineConfig()
+    work = Path(work_dir or Path(out_dir).parent / "_work")
+    work.mkdir(parents=True, exist_ok=True)
+    dt = PoseVLAConfig().tokens.waypoint_dt
+    t0 = time.perf_counter()
+    report: dict = {"pipeline": pc.__dict__, "seed": seed, "timings_s": {}}
+    data = {"grounding": work / "grounding", "motion": work / "motion", "embodiment": work / "demos"}
+    if not (data["grounding"] / "meta.json").exists():
+        shutil.rmtree(data["grounding"], ignore_errors=True)
+        generate_grounding(data["grounding"], pc.grounding_scenes, seed, pc.width, pc.height, progress)
+    if not (data["motion"] / "meta.json").exists():
+        shutil.rmtree(data["motion"], ignore_errors=True)
+        generate_motion(data["motion"], pc.motion_scenes, dt, seed, pc.width, pc.height, progress)
+    if not (data["embodiment"] / "meta" / "info.json").exists():
+        report["demos"] = generate_demos(data["embodiment"], pc.demo_episodes, dt, pc.demo_fps, seed, pc.width,
+                                         pc.height, progress)
+    report["timings_s"]["data"] = round(time.perf_counter() - t0, 1)
+    init = None
+    steps = {"grounding": pc.grounding_steps, "motion": pc.motion_steps, "embodiment": pc.embodiment_steps}
+    results = {}
+    for stage in ("grounding", "motion", "embodiment"):
+        t1 = time.perf_counter()
+        sdir = work / f"stage_{stage}"
+        extra = {"model": model_overrides()} if init is None else {}
+        srcs = [data["motion"], data["embodiment"]] if stage == "embodiment" else data[stage]
+        results[stage] = train_main(stage, srcs, str(sdir), init=init, steps=steps[stage],
+                                    batch_size=pc.batch_size, progress=progress, seed=seed,
+                                    eval_every=max(1, steps[stage] // 5), save_every=max(1, steps[stage] // 5),
+                                    **extra)
+        report["timings_s"][stage] = round(time.perf_counter() - t1, 1)
+        init = str(sdir)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for f in ("config.json", "model.safetensors", "pose_vocab.json"):
+        if (Path(init) / f).exists():
+            shutil.copy2(Path(init) / f, out / f)
+    for f in Path(init).iterdir():
+        if f.name.startswith(("vocab", "pose_")) and f.is_file():
+            shutil.copy2(f, out / f.name)
+    if (Path(init) / "text_tokenizer").is_dir():
+        shutil.copytree(Path(init) / "text_tokenizer", out / "text_tokenizer", dirs_exist_ok=True)
+    for stage in results:
+        sdir = work / f"stage_{stage}"
+        for src, dst in (("curves.png", f"curves_{stage}.png"), ("metrics.jsonl", f"metrics_{stage}.jsonl")):
+            if (sdir / src).exists():
+                shutil.copy2(sdir / src, out / dst)
+    report["offline_metrics"] = {s: r.get("val", {}) for s, r in results.items()}
+    report["timings_s"]["total"] = round(time.perf_counter() - t0, 1)
+    (out / "offline_metrics.json").write_text(json.dumps(report["offline_metrics"], indent=1))
+    (out / "training_report.json").write_text(json.dumps(report, indent=1, default=str))
+    return report

@@ -1,0 +1,251 @@
+"""One trainer for the three Pose-VLA stages.
+
+The loop is deliberately plain (nanoGPT-like) and runs under HF ``accelerate``: the same code
+trains on a laptop CPU, on one GPU with bf16 autocast, or with ``accelerate launch`` on many
+processes (DDP, or FSDP via config/accelerate/fsdp.yaml).
+
+Determinism and exact resume. The batch of step ``s`` is a pure function of (seed, s): the
+sample indices come from a per-epoch permutation seeded with (seed, epoch) and the
+augmentation of each item from (seed, s, index). A resume therefore needs only the weights,
+the optimizer and scheduler state and the step number (``out/resume``), and an interrupted
+run continues the very same loss curve.
+
+Outputs in ``out/``: the model (``config.json`` + ``model.safetensors``, loadable with
+``PoseVLA.from_pretrained``), ``train_config.json``, ``metrics.jsonl`` (one JSON per log /
+eval), ``curves.png`` and ``offline_metrics.json`` (validation metrics of the final model).
+"""
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from posevla_core.config import PoseVLAConfig
+from posevla_core.data.augment import AugmentConfig, color_jitter, random_crop_resize
+from posevla_core.data.shards import Sample
+from posevla_core.model import IGNORE, PoseVLA
+from posevla_core.train.config import TrainConfig
+from posevla_core.train.metrics import aggregate, format_table, sample_metrics
+
+RESUME_DIR = "resume"
+
+
+class Interrupted(RuntimeError):
+    """Raised by ``stop_at`` (tests) to emulate a killed run after a checkpoint."""
+
+
+def split_indices(n: int, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """Every k-th sample is validation (deterministic, spread over the whole dataset)."""
+    if n < 2 or val_fraction <= 0:
+        return np.arange(n), np.arange(0)
+    k = max(2, int(round(1.0 / val_fraction)))
+    idx = np.arange(n)
+    return idx[idx % k != k - 1], idx[idx % k == k - 1]
+
+
+def batch_indices(train_idx: np.ndarray, step: int, batch_size: int, seed: int) -> np.ndarray:
+    """Global batch of ``step``: consecutive slices of per-epoch seeded permutations."""
+    n = len(train_idx)
+    out = []
+    pos = step * batch_size
+    while len(out) < batch_size:
+        epoch, off = divmod(pos, n)
+        perm = np.random.default_rng([seed, epoch]).permutation(n)
+        take = min(batch_size - len(out), n - off)
+        out.extend(perm[off:off + take])
+        pos += take
+    return train_idx[np.asarray(out)]
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    """Linear warmup then cosine decay to lr * min_lr_ratio (as a multiplier of cfg.lr)."""
+    if step < cfg.warmup_steps:
+        return (step + 1) / max(1, cfg.warmup_steps)
+    t = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+    return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
+
+
+def make_item(model: PoseVLA, s: Sample, rng: np.random.Generator | None, cfg: TrainConfig) -> dict:
+    """Sample -> model example (augmented when ``rng`` is given)."""
+    rgb, depth, K, target = s.rgb, s.depth, s.K, s.target
+    if rng is not None:
+        rgb, depth, K, target = random_crop_resize(rng, rgb, depth, K, target, AugmentConfig())
+        rgb = color_jitter(rng, rgb)
+        if cfg.depth_dropout > 0 and rng.random() < cfg.depth_dropout:
+            depth = None
+    ex = model.make_example(rgb, depth, K, s.instruction, target)
+    if not s.supervise_grounding:
+        ex["labels"][: model.tokenizer.num_grounding_steps] = IGNORE
+    return ex
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig, train_samples: list[Sample], val_samples: list[Sample],
+                 out_dir: str | Path, init: str | Path | None = None, progress: bool = True) -> None:
+        from accelerate import Accelerator
+        from accelerate.utils import set_seed
+
+        self.cfg, self.out = cfg, Path(out_dir)
+        mp = cfg.mixed_precision
+        if mp == "auto":
+            mp = "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
+        self.acc = Accelerator(mixed_precision=mp, cpu=not torch.cuda.is_available())
+        set_seed(cfg.seed)
+        self.train_samples, self.val_samples = train_samples, val_samples
+        if init:
+            model = PoseVLA.from_pretrained(init, device="cpu")
+        else:
+            model = PoseVLA(PoseVLAConfig.from_dict({**PoseVLAConfig().to_dict(), **cfg.model}), device="cpu")
+        self.raw = model
+        decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "patch_pos" not in n]
+        no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "patch_pos" not in n)]
+        opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                                 {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=cfg.betas)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_at(s, cfg))
+        self.model, self.opt, self.sched = self.acc.prepare(model, opt, sched)
+        self.raw.to(self.acc.device)
+        self.step = 0
+        self.progress = progress and self.acc.is_main_process
+        self.train_idx = np.arange(len(train_samples))
+
+    # ---- checkpoints
+    def save_resume(self) -> None:
+        if not self.acc.is_main_process:
+            return
+        d = self.out / RESUME_DIR
+        tmp = self.out / (RESUME_DIR + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        self.acc.unwrap_model(self.model).save_pretrained(tmp)
+        torch.save({"optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(), "step": self.step},
+                   tmp / "train_state.pt")
+        (tmp / "train_config.json").write_text(json.dumps(self.cfg.to_dict(), indent=1))
+        shutil.rmtree(d, ignore_errors=True)
+        tmp.rename(d)
+
+    def try_resume(self) -> bool:
+        d = self.out / RESUME_DIR
+        if not (d / "train_state.pt").is_file():
+            return False
+        from safetensors.torch import load_file
+
+        self.acc.unwrap_model(self.model).load_state_dict(load_file(str(d / "model.safetensors")))
+        st = torch.load(d / "train_state.pt", map_location="cpu", weights_only=True)
+        self.opt.load_state_dict(st["optimizer"])
+        self.sched.load_state_dict(st["scheduler"])
+        self.step = int(st["step"])
+        return True
+
+    # ---- one step
+    def batch_at(self, step: int) -> dict:
+        idx = batch_indices(self.train_idx, step, self.cfg.batch_size, self.cfg.seed)
+        mine = idx[self.acc.process_index::self.acc.num_processes]
+        rngs = [np.random.default_rng([self.cfg.seed, step, int(i)]) if self.cfg.augment else None for i in mine]
+        return PoseVLA.collate([make_item(self.raw, self.train_samples[i], r, self.cfg) for i, r in zip(mine, rngs)])
+
+    def train_step(self) -> dict:
+        self.model.train()
+        batch = self.batch_at(self.step)
+        with self.acc.autocast():
+            loss, info = self.model(batch)
+        self.acc.backward(loss)
+        gn = self.acc.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip) if self.cfg.grad_clip > 0 else None
+        self.opt.step()
+        self.sched.step()
+        self.opt.zero_grad(set_to_none=True)
+        self.step += 1
+        loss_all = self.acc.reduce(loss.detach().float(), reduction="mean")
+        out = {"step": self.step, "loss": float(loss_all), "token_acc": info["token_acc"],
+               "lr": float(self.sched.get_last_lr()[0])}
+        if gn is not None:
+            out["grad_norm"] = float(gn)
+        return out
+
+    # ---- evaluation
+    @torch.no_grad()
+    def evaluate(self, samples: list[Sample] | None = None, limit: int | None = None) -> dict:
+        samples = self.val_samples if samples is None else samples
+        samples = samples[: (limit or self.cfg.max_val_samples)]
+        if not samples:
+            return {}
+        model = self.acc.unwrap_model(self.model)
+        model.eval()
+        losses, rows = [], []
+        for k in range(0, len(samples), 16):
+            chunk = samples[k:k + 16]
+            batch = PoseVLA.collate([make_item(model, s, None, self.cfg) for s in chunk])
+            loss, _ = model.compute_loss(batch)
+            losses.append(float(loss) * len(chunk))
+            preds = model.predict_batch([{"rgb": s.rgb, "depth": s.depth, "K": s.K, "instruction": s.instruction}
+                                         for s in chunk])
+            rows += [sample_metrics(p, s) for p, s in zip(preds, chunk)]
+        m = aggregate(rows)
+        m["val_loss"] = sum(losses) / len(samples)
+        return m
+
+    # ---- the loop
+    def fit(self, stop_at: int | None = None) -> dict:
+        cfg = self.cfg
+        self.out.mkdir(parents=True, exist_ok=True)
+        resumed = self.try_resume()
+        log_path = self.out / "metrics.jsonl"
+        if self.acc.is_main_process:
+            if resumed and log_path.exists():    # drop log lines written after the checkpoint
+                keep = [ln for ln in log_path.read_text().splitlines() if json.loads(ln).get("step", 0) <= self.step]
+                log_path.write_text("".join(ln + "\n" for ln in keep))
+            elif not resumed:
+                log_path.write_text("")
+            (self.out / "train_config.json").write_text(json.dumps(self.cfg.to_dict(), indent=1))
+        bar = tqdm(total=cfg.steps, initial=self.step, desc=f"train {cfg.stage}", disable=not self.progress,
+                   dynamic_ncols=True)
+        t0, last = time.perf_counter(), None
+        while self.step < cfg.steps:
+            rec = self.train_step()
+            last = rec
+            bar.update(1)
+            bar.set_postfix(loss=f"{rec['loss']:.3f}", acc=f"{rec['token_acc']:.2f}")
+            if self.step % cfg.log_every == 0 or self.step == cfg.steps:
+                rec["time_s"] = round(time.perf_counter() - t0, 2)
+                self._log(rec)
+            if cfg.eval_every and self.step % cfg.eval_every == 0 and self.step < cfg.steps:
+                if self.acc.is_main_process:
+                    self._log({"step": self.step, **{f"val/{k}": v for k, v in self.evaluate().items()}})
+            if cfg.save_every and self.step % cfg.save_every == 0 and self.step < cfg.steps:
+                self.save_resume()
+                self.acc.wait_for_everyone()
+            if stop_at is not None and self.step >= stop_at:
+                bar.close()
+                raise Interrupted(f"stopped at step {self.step}")
+        bar.close()
+        return self.finish(last)
+
+    def finish(self, last: dict | None) -> dict:
+        self.acc.wait_for_everyone()
+        result = {"stage": self.cfg.stage, "steps": self.step, "final_loss": last["loss"] if last else None}
+        if self.acc.is_main_process:
+            model = self.acc.unwrap_model(self.model)
+            model.save_pretrained(self.out, extra={"training": {"stage": self.cfg.stage, "steps": self.step}})
+            val = self.evaluate()
+            if val:
+                self._log({"step": self.step, **{f"val/{k}": v for k, v in val.items()}})
+            (self.out / "offline_metrics.json").write_text(json.dumps({"stage": self.cfg.stage, **val}, indent=1))
+            result["val"] = val
+            from posevla_core.train.plots import plot_curves
+
+            plot_curves(self.out / "metrics.jsonl", self.out / "curves.png", title=f"Pose-VLA {self.cfg.stage}")
+            if not self.cfg.keep_resume_state:
+                shutil.rmtree(self.out / RESUME_DIR, ignore_errors=True)
+            if val:
+                print(format_table(val, f"validation ({self.cfg.stage}, {len(self.val_samples)} held-out samples)"))
+        self.acc.wait_for_everyone()
+        return result
+
+    def _log(self, rec: dict) -> None:
+        if self.acc.is_main_process:
+            with open(self.out / "metrics.jsonl", "a") as f:
+                f.write(json.dumps(rec) + "\n")
