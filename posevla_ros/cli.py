@@ -58,8 +58,16 @@ def _cmd_evaluate(a: argparse.Namespace) -> int:
 def _cmd_demo(a: argparse.Namespace) -> int:
     from posevla_ros.demo import demo_main
 
-    summary = demo_main(episodes=a.episodes, seed=a.seed, out=a.out, task=a.task, checkpoint=a.checkpoint)
+    summary = demo_main(episodes=a.episodes, seed=a.seed, out=a.out, task=a.task, checkpoint=a.checkpoint,
+                        timeout_s=a.timeout, use_depth=not a.no_depth)
     return 0 if summary.get("episodes", 0) > 0 else 1
+
+
+def _cmd_expert(a: argparse.Namespace) -> int:
+    from posevla_ros.demo import expert_main
+
+    expert_main(episodes=a.episodes, seed=a.seed, task=a.task, out=a.out)
+    return 0
 
 
 def _cmd_make_checkpoint(a: argparse.Namespace) -> int:
@@ -124,7 +132,16 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", default="runs/demo")
     d.add_argument("--task", default="pick")
     d.add_argument("--checkpoint", default=default_ckpt)
+    d.add_argument("--no-depth", action="store_true", help="ablation: the policy gets no depth image")
+    d.add_argument("--timeout", type=float, default=40.0, help="seconds (sim time) per episode")
     d.set_defaults(func=_cmd_demo)
+
+    x = sub.add_parser("expert", help="the scripted expert on the same held-out seeds (a baseline for demo)")
+    x.add_argument("--episodes", type=int, default=10)
+    x.add_argument("--seed", type=int, default=1000)
+    x.add_argument("--task", default="pick")
+    x.add_argument("--out", default="runs/expert")
+    x.set_defaults(func=_cmd_expert)
 
     m = sub.add_parser("make-checkpoint", help="regenerate data and retrain the shipped checkpoint")
     m.add_argument("--out", default=default_ckpt)

@@ -13,14 +13,15 @@ from posevla_ros.params import resolve_checkpoint
 
 
 def demo_main(episodes: int = 10, seed: int = 1000, out: str = "runs/demo", task: str = "pick",
-              checkpoint: str | None = None, timeout_s: float = 40.0) -> dict:
+              checkpoint: str | None = None, timeout_s: float = 40.0, use_depth: bool = True) -> dict:
     from posevla_ros.evaluator_node import evaluate_main
 
     ckpt = resolve_checkpoint(checkpoint)
     print(f"[demo] checkpoint {ckpt}\n[demo] task family '{task}', {episodes} held-out episodes "
           f"from seed {seed}; report in {out}/")
     summary = evaluate_main(checkpoint=str(ckpt), task=task, episodes=episodes, out=out, seed=seed,
-                            timeout_s=timeout_s)
+                            timeout_s=timeout_s, use_depth=use_depth)
+    summary["use_depth"] = bool(use_depth)
     lo, hi = summary.get("ci95", (float("nan"), float("nan")))
     print("\n episode  seed   result    time_s  instruction")
     for rec in summary.get("per_episode", []):
@@ -30,4 +31,29 @@ def demo_main(episodes: int = 10, seed: int = 1000, out: str = "runs/demo", task
           f"(95% Wilson interval {lo:.0%}..{hi:.0%})")
     print(f"[demo] wrote {Path(out) / 'summary.json'} and {Path(out) / 'report.html'}")
     Path(out, "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    return summary
+
+
+def expert_main(episodes: int = 10, seed: int = 1000, task: str = "pick", out: str = "runs/expert") -> dict:
+    """The scripted expert (privileged sim state, posevla_core.sim.expert) on the demo's seeds:
+    the upper bound the learned policy is compared with."""
+    from tqdm.auto import tqdm
+
+    from posevla_core.sim.env import SimEnv
+    from posevla_core.sim.expert import run_expert
+    from posevla_ros.report import summarize
+
+    recs = []
+    with SimEnv() as env:
+        for i in tqdm(range(episodes), desc=f"expert {task}"):
+            spec = env.reset(seed=seed + i, task=task)
+            ok = bool(run_expert(env))
+            recs.append({"episode": i, "seed": seed + i, "instruction": spec.instruction, "success": ok,
+                         "outcome": "success" if ok else "failure"})
+    summary = summarize(recs, task)
+    Path(out).mkdir(parents=True, exist_ok=True)
+    Path(out, "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    lo, hi = summary["ci95"]
+    print(f"[expert] success {summary['successes']}/{summary['episodes']} = {summary['success_rate']:.0%} "
+          f"(95% Wilson interval {lo:.0%}..{hi:.0%})")
     return summary

@@ -607,22 +607,10 @@ def evaluate_main(checkpoint: str | None, task: str, episodes: int, out: str, se
 
 
 def main(argv: list[str] | None = None) -> int:
-    import rclpy
-    from rclpy.executors import ExternalShutdownException
+    from posevla_ros.node_main import run_node
 
-    rclpy.init(args=argv if argv is not None else sys.argv)
-    node = None
-    try:
-        node = EvaluatorNode()
-        spin_graph([node], node.done.is_set)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
-    return 0 if node is not None and node.summary is not None else 1
+    return run_node(EvaluatorNode, argv, done=lambda n: n.done.is_set(),
+                    exit_code=lambda n: 0 if n.summary is not None else 1)
 
 
 if __name__ == "__main__":

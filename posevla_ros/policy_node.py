@@ -252,27 +252,9 @@ class PolicyNode(Node):
 
 
 def main(argv: list[str] | None = None) -> int:
-    import rclpy
-    from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+    from posevla_ros.node_main import run_node
 
-    rclpy.init(args=argv if argv is not None else sys.argv)
-    node = None
-    try:
-        node = PolicyNode()
-        ex = MultiThreadedExecutor(num_threads=2)
-        ex.add_node(node)
-        ex.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except FileNotFoundError as e:
-        print(f"policy_node: {e}", file=sys.stderr)
-        return 1
-    finally:
-        if node is not None:
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
-    return 0
+    return run_node(PolicyNode, argv)
 
 
 if __name__ == "__main__":

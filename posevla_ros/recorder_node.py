@@ -89,11 +89,6 @@ class Observation:
     T_base_cam: np.ndarray               # 4x4
 
 
-def pose7(T: np.ndarray) -> np.ndarray:
-    p, q = se3.split_T(T)
-    return np.concatenate([p, q]).astype(np.float32)
-
-
 class EpisodeRecorder:
     """Episodes of Observations -> LeRobotWriter frames (see module docstring). NOT thread
     safe: call it from one thread. ``fk(q) -> 4x4`` base-frame end-effector pose."""
@@ -587,24 +582,9 @@ class RecorderNode(_RosNode):
 
 
 def main(argv: list[str] | None = None) -> int:
-    import rclpy
-    from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+    from posevla_ros.node_main import run_node
 
-    rclpy.init(args=argv if argv is not None else sys.argv)
-    node = None
-    try:
-        node = RecorderNode()
-        ex = MultiThreadedExecutor(num_threads=2)
-        ex.add_node(node)
-        ex.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
-    return 0
+    return run_node(RecorderNode, argv)
 
 
 if __name__ == "__main__":

@@ -255,25 +255,10 @@ class SimNode(Node):
         return super().destroy_node()
 
 
-def main(args=None) -> int:
-    import rclpy
-    from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+def main(argv: list[str] | None = None) -> int:
+    from posevla_ros.node_main import run_node
 
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = SimNode()
-        ex = MultiThreadedExecutor(num_threads=2)
-        ex.add_node(node)
-        ex.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
-    return 0
+    return run_node(SimNode, argv)
 
 
 if __name__ == "__main__":

@@ -295,24 +295,9 @@ class TeleopNode(_RosNode):
 
 
 def main(argv: list[str] | None = None) -> int:
-    import rclpy
-    from rclpy.executors import ExternalShutdownException
+    from posevla_ros.node_main import run_node
 
-    from posevla_ros.evaluator_node import spin_graph
-
-    rclpy.init(args=argv if argv is not None else sys.argv)
-    node = None
-    try:
-        node = TeleopNode()
-        spin_graph([node], lambda: node.quit_requested, num_threads=2)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
-    return 0
+    return run_node(TeleopNode, argv, done=lambda n: n.quit_requested)
 
 
 if __name__ == "__main__":

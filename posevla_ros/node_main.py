@@ -1,0 +1,37 @@
+"""The one ``main()`` of every node executable (``ros2 run posevla_ros <node>``)."""
+from __future__ import annotations
+
+import sys
+from typing import Callable
+
+
+def run_node(factory: Callable[[], object], argv: list[str] | None = None, num_threads: int = 2,
+             done: Callable[[object], bool] | None = None, exit_code: Callable[[object], int] | None = None) -> int:
+    """rclpy.init, build the node, spin a MultiThreadedExecutor until Ctrl-C / shutdown (or
+    ``done(node)``), then clean up. A bad checkpoint or config is one clear line on stderr
+    and exit status 1, not a traceback."""
+    import rclpy
+    from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+
+    rclpy.init(args=argv if argv is not None else sys.argv)
+    node = None
+    try:
+        node = factory()
+        ex = MultiThreadedExecutor(num_threads=num_threads)
+        ex.add_node(node)
+        if done is None:
+            ex.spin()
+        else:
+            while rclpy.ok() and not done(node):
+                ex.spin_once(timeout_sec=0.1)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except (FileNotFoundError, ValueError) as e:
+        print(f"{getattr(factory, '__name__', 'node')}: {e}", file=sys.stderr)
+        return 1
+    finally:
+        if node is not None:
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+    return 0 if exit_code is None or node is None else exit_code(node)
