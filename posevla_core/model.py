@@ -45,6 +45,18 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return torch.device(device)
 
 
+def sincos_2d(side: int, dim: int) -> torch.Tensor:
+    """(1, side*side, dim) fixed 2D sin-cos embedding of a row-major patch grid."""
+    if dim % 4:
+        raise ValueError(f"sincos_2d needs dim divisible by 4, got {dim}")
+    q = dim // 4
+    freqs = 1.0 / (100.0 ** (torch.arange(q, dtype=torch.float32) / q))
+    ys, xs = torch.meshgrid(torch.arange(side, dtype=torch.float32), torch.arange(side, dtype=torch.float32),
+                            indexing="ij")
+    ax, ay = xs.reshape(-1, 1) * freqs, ys.reshape(-1, 1) * freqs
+    return torch.cat([ax.sin(), ax.cos(), ay.sin(), ay.cos()], dim=1)[None] * 0.5
+
+
 class PoseVLA(nn.Module):
     def __init__(self, cfg: PoseVLAConfig, device: str | torch.device = "cpu") -> None:
         super().__init__()
@@ -63,6 +75,9 @@ class PoseVLA(nn.Module):
             nn.Conv2d(64, d, p // 4, stride=p // 4),
         )
         self.patch_pos = nn.Parameter(torch.randn(1, cfg.num_patches, d) * 0.02)
+        # Fixed 2D sin-cos grid position (as in ViT-MAE) under the learned one: "where in the
+        # image" is available from step 0, which grounding (box center, object pose) needs.
+        self.register_buffer("patch_grid", sincos_2d(cfg.image_size // cfg.patch_size, d), persistent=False)
         self.geometry = GeometryPrior(cfg.geometry, d)
         b = cfg.backbone
         lm_cfg = LlamaConfig(vocab_size=self.tokenizer.vocab_size, hidden_size=d, num_hidden_layers=b.num_layers,
@@ -146,7 +161,7 @@ class PoseVLA(nn.Module):
         dev = self.device
         img = batch["image"].to(dev, non_blocking=True).float().div_(255.0).sub_(0.5).div_(0.25)
         B = img.shape[0]
-        patches = self.patch_embed(img).flatten(2).transpose(1, 2) + self.patch_pos
+        patches = self.patch_embed(img).flatten(2).transpose(1, 2) + self.patch_pos + self.patch_grid
         xyz, valid = batch["xyz"].to(dev).float(), batch["valid"].to(dev)
         patches = patches + self.geometry(xyz, valid, B, patches.shape[1])
         h, m = self.text.encode(batch["instruction"])

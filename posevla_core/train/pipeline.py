@@ -63,7 +63,9 @@ def model_overrides() -> dict:
 
     d = PoseVLAConfig().to_dict()
     d["tokens"]["categories"] = sim_categories()
-    return {"tokens": d["tokens"]}
+    # 4.5 cm objects are ~10 px in the 224 px sim camera: keep the resolution (192 px input)
+    # and the token count (16 px patches -> 12 x 12) of the default model.
+    return {"tokens": d["tokens"], "image_size": 192, "patch_size": 16}
 
 
 def _box_xyxy(env, name: str) -> np.ndarray:
