@@ -94,6 +94,7 @@ class PoseVLAConfig:
     patch_size: int = 8                     # (image_size / patch_size)^2 vision tokens
     text_encoder: str = "minilm"            # "minilm": frozen pretrained all-MiniLM-L6-v2
     max_text_tokens: int = 16               # instruction tokens kept (padded/truncated)
+    heatmap_loss_weight: float = 0.5        # auxiliary "which patch holds the object" loss; 0 = off
     label_smoothing_bins: float = 1.0       # sigma (in bins) of soft targets for ordinal tokens; 0 = hard
     format_version: int = 1
 

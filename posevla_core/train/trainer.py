@@ -160,8 +160,8 @@ class Trainer:
         self.opt.zero_grad(set_to_none=True)
         self.step += 1
         loss_all = self.acc.reduce(loss.detach().float(), reduction="mean")
-        out = {"step": self.step, "loss": float(loss_all), "token_acc": info["token_acc"],
-               "lr": float(self.sched.get_last_lr()[0])}
+        out = {"step": self.step, "loss": float(loss_all), "lr": float(self.sched.get_last_lr()[0]),
+               **{k: v for k, v in info.items() if k != "loss"}}
         if gn is not None:
             out["grad_norm"] = float(gn)
         return out
