@@ -1,8 +1,10 @@
 """Pose-VLA, top to bottom in one file.
 
     instruction --MiniLM (frozen)--> text tokens --Linear--> prefix[0:L]
-    RGB --conv stem/patchify--> patch embeddings + 2D position embeddings
-        + GeometryPrior(depth, K) (added)                  --> prefix[L:L+N]
+    RGB --conv stem (FiLM by the instruction)--> 1/4-res features --patchify--> patch tokens
+        + 2D position embeddings + GeometryPrior(depth, K) (added)      --> prefix[L+1:L+1+N]
+    1/4-res features --1x1 conv--> grounding heatmap --soft-argmax--> (u, v), 3D point under it
+        --> one pointer token                                           --> prefix[L]
     [prefix, BOS, pose tokens...] --transformers LlamaForCausalLM--> next pose token
 
 Inputs are the image the camera saw, its depth and intrinsics, and the instruction; the
@@ -14,6 +16,7 @@ by fifty.
 """
 from __future__ import annotations
 
+import math
 import json
 import shutil
 import time
@@ -43,6 +46,25 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if str(device).startswith("cuda") and not torch.cuda.is_available():
         raise RuntimeError(f"device {device!r} requested but CUDA is not available (use 'cpu' or 'auto')")
     return torch.device(device)
+
+
+UV_FREQS = 8
+STEM_STRIDE = 4          # the image stem's two stride-2 convs
+
+
+def stem_points(depth: np.ndarray | None, K: np.ndarray, stride: int, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """3D point (camera frame) at the center pixel of every stride x stride cell: (3, S, S)
+    float32 (0 where invalid) and a (S, S) validity mask. No depth: all invalid."""
+    S = size // stride
+    if depth is None:
+        return np.zeros((3, S, S), np.float32), np.zeros((S, S), bool)
+    c = stride // 2
+    z = depth[c::stride, c::stride][:S, :S].astype(np.float64)
+    v, u = np.mgrid[c:size:stride, c:size:stride][:, :S, :S].astype(np.float64)
+    ok = np.isfinite(z) & (z > 0)
+    z = np.where(ok, z, 0.0)
+    xyz = np.stack([(u - K[0, 2]) * z / K[0, 0], (v - K[1, 2]) * z / K[1, 1], z]).astype(np.float32)
+    return xyz, ok
 
 
 def sincos_2d(side: int, dim: int) -> torch.Tensor:
@@ -84,8 +106,15 @@ class PoseVLA(nn.Module):
         self.film = nn.Linear(InstructionEncoder.dim, 2 * 64)
         nn.init.zeros_(self.film.weight)
         nn.init.zeros_(self.film.bias)
-        # Dense grounding head: which patch holds the instructed object (auxiliary loss only).
-        self.heat = nn.Linear(d, 1)
+        # Grounding pointer. A 1x1 conv scores every cell of the FiLM'ed 1/4-resolution feature
+        # map for "this is the instructed object" (trained by a dense auxiliary loss); its
+        # softmax gives a soft-argmax pixel (u, v) and, with depth, the 3D point under it. One
+        # extra prefix token carries them (plus the patch features under the peak) to the
+        # decoder, so reading off the object's box and position is a lookup, not a search.
+        self.heat = nn.Conv2d(64, 1, 1)
+        self.pointer_uv = nn.Linear(4 * UV_FREQS, d)
+        self.pointer_geometry = GeometryPrior(cfg.geometry, d)
+        self.pointer_embed = nn.Parameter(torch.randn(d) * 0.02)
         self.geometry = GeometryPrior(cfg.geometry, d)
         b = cfg.backbone
         lm_cfg = LlamaConfig(vocab_size=self.tokenizer.vocab_size, hidden_size=d, num_hidden_layers=b.num_layers,
@@ -140,10 +169,12 @@ class PoseVLA(nn.Module):
         rgb_r, depth_r, K_r = resize_with_intrinsics(rgb_c, depth_c, K_c, self.cfg.image_size)
         xyz, valid = patch_points(depth_r, K_r, self.cfg.patch_size, self.cfg.geometry.min_valid_fraction)
         n = self.cfg.num_patches
+        xyz_map, valid_map = stem_points(depth_r, K_r, STEM_STRIDE, self.cfg.image_size)
         ex = {
             "image": np.ascontiguousarray(rgb_r.transpose(2, 0, 1)),
             "xyz": xyz if xyz is not None else np.zeros((n, 3), np.float32),
             "valid": valid if valid is not None else np.zeros(n, bool),
+            "xyz_map": xyz_map, "valid_map": valid_map,
             "instruction": instruction,
             "crop": np.array([x0, y0, s, W, H], np.float64),
         }
@@ -159,7 +190,7 @@ class PoseVLA(nn.Module):
     @staticmethod
     def collate(examples: list[dict]) -> dict:
         out = {"instruction": [e["instruction"] for e in examples]}
-        for k in ("image", "xyz", "valid", "crop", "labels"):
+        for k in ("image", "xyz", "valid", "xyz_map", "valid_map", "crop", "labels"):
             if k in examples[0]:
                 out[k] = torch.from_numpy(np.stack([e[k] for e in examples]))
         return out
@@ -179,25 +210,48 @@ class PoseVLA(nn.Module):
         patches = self.patch_embed[4](x).flatten(2).transpose(1, 2) + self.patch_pos + self.patch_grid
         xyz, valid = batch["xyz"].to(dev).float(), batch["valid"].to(dev)
         patches = patches + self.geometry(xyz, valid, B, patches.shape[1])
+        heat = self.heat(x).flatten(1).float()                          # (B, S*S)
+        pointer = self._pointer(heat, patches, batch)
         text = self.text_proj(h)
-        prefix = torch.cat([text, patches], dim=1)
-        mask = torch.cat([m, torch.ones(B, patches.shape[1], dtype=torch.bool, device=dev)], dim=1)
-        return (prefix, mask, patches) if return_patches else (prefix, mask)
+        prefix = torch.cat([text, pointer[:, None], patches], dim=1)
+        mask = torch.cat([m, torch.ones(B, 1 + patches.shape[1], dtype=torch.bool, device=dev)], dim=1)
+        return (prefix, mask, heat) if return_patches else (prefix, mask)
 
-    def heatmap_loss(self, patches: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Cross-entropy over patches: the one holding the labeled 2D box center."""
+    def _pointer(self, heat: torch.Tensor, patches: torch.Tensor, batch: dict) -> torch.Tensor:
+        dev, B = self.device, heat.shape[0]
+        S = self.cfg.image_size // STEM_STRIDE
+        p = heat.softmax(-1)
+        g = (torch.arange(S, device=dev, dtype=torch.float32) + 0.5) / S
+        pv = p.view(B, S, S)
+        uv = torch.stack([(pv.sum(1) * g).sum(-1), (pv.sum(2) * g).sum(-1)], dim=-1)      # soft-argmax in [0, 1]
+        k = (2.0 ** torch.arange(UV_FREQS, device=dev)) * math.pi
+        ang = uv[..., None] * k
+        uv_feat = torch.cat([ang.sin(), ang.cos()], dim=-1).flatten(1)
+        vm = batch["valid_map"].to(dev).flatten(1).float()
+        w = p * vm
+        ws = w.sum(-1, keepdim=True)
+        xyz = (batch["xyz_map"].to(dev).float().flatten(2) * w[:, None]).sum(-1) / ws.clamp(min=1e-6)
+        has = (ws[:, 0] > 0.05).detach()
+        geo = self.pointer_geometry(xyz[:, None], has[:, None], B, 1)[:, 0]
+        side = self.cfg.image_size // self.cfg.patch_size
+        r = S // side
+        pp = pv.view(B, side, r, side, r).sum((2, 4)).flatten(1)           # mass per patch
+        pooled = (pp[..., None] * patches).sum(1)
+        return self.pointer_uv(uv_feat) + geo + pooled + self.pointer_embed
+
+    def heatmap_loss(self, heat: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy over the stem grid: the cell holding the labeled 2D box center."""
         tok = self.tokenizer
         box0, nb = tok.blocks["box"].start, self.cfg.tokens.box_bins
         sup = (labels[:, 1] != IGNORE) & (labels[:, 2] != IGNORE)
         if not bool(sup.any()):
-            return patches.sum() * 0.0
-        side = self.cfg.image_size // self.cfg.patch_size
+            return heat.sum() * 0.0
+        side = self.cfg.image_size // STEM_STRIDE
         u = ((labels[:, 1] - box0).float() + 0.5) / nb
         v = ((labels[:, 2] - box0).float() + 0.5) / nb
         col = (u * side).long().clamp(0, side - 1)
         row = (v * side).long().clamp(0, side - 1)
-        logits = self.heat(patches)[..., 0].float()
-        return F.cross_entropy(logits[sup], (row * side + col)[sup])
+        return F.cross_entropy(heat[sup], (row * side + col)[sup])
 
     def forward(self, batch: dict) -> tuple[torch.Tensor, dict]:
         """Training forward = the loss (so that DDP/FSDP wrappers see a normal forward call)."""
@@ -205,7 +259,7 @@ class PoseVLA(nn.Module):
 
     def compute_loss(self, batch: dict) -> tuple[torch.Tensor, dict]:
         """Next-token loss on the pose tokens (prefix masked), restricted per grammar step."""
-        prefix, pmask, patches = self.encode_prefix(batch, return_patches=True)
+        prefix, pmask, heat_logits = self.encode_prefix(batch, return_patches=True)
         labels = batch["labels"].to(self.device)
         B, S = labels.shape
         inp = torch.cat([torch.full((B, 1), BOS, device=self.device, dtype=torch.long),
@@ -236,7 +290,7 @@ class PoseVLA(nn.Module):
             soft = -(logp.gather(-1, idx.clamp(0, logp.shape[-1] - 1)) * ww).sum(-1) + ent
             nll = torch.where(self.step_ordinal[:S][None], soft, nll)
         token_loss = torch.where(sup, nll, 0.0).sum() / sup.sum().clamp(min=1)
-        heat = self.heatmap_loss(patches, labels) if self.cfg.heatmap_loss_weight > 0 else token_loss * 0.0
+        heat = self.heatmap_loss(heat_logits, labels) if self.cfg.heatmap_loss_weight > 0 else token_loss * 0.0
         loss = token_loss + self.cfg.heatmap_loss_weight * heat
         with torch.no_grad():
             acc = ((logits.argmax(-1) == tgt) & sup).sum() / sup.sum().clamp(min=1)
