@@ -49,6 +49,7 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 
 
 UV_FREQS = 8
+POINTER_WINDOW = 5
 STEM_STRIDE = 4          # the image stem's two stride-2 convs
 
 
@@ -218,25 +219,36 @@ class PoseVLA(nn.Module):
         return (prefix, mask, heat) if return_patches else (prefix, mask)
 
     def _pointer(self, heat: torch.Tensor, patches: torch.Tensor, batch: dict) -> torch.Tensor:
+        """Soft-argmax in a WINDOW x WINDOW window around the heatmap's peak (a global soft-argmax
+        is pulled toward the image center by the diffuse tail), the depth-weighted 3D point in
+        that window, and the patch tokens weighted by the heatmap mass."""
         dev, B = self.device, heat.shape[0]
         S = self.cfg.image_size // STEM_STRIDE
-        p = heat.softmax(-1)
-        g = (torch.arange(S, device=dev, dtype=torch.float32) + 0.5) / S
-        pv = p.view(B, S, S)
-        uv = torch.stack([(pv.sum(1) * g).sum(-1), (pv.sum(2) * g).sum(-1)], dim=-1)      # soft-argmax in [0, 1]
+        W = POINTER_WINDOW
+        peak = heat.detach().argmax(-1)
+        r0 = (peak // S - W // 2).clamp(0, S - W)
+        c0 = (peak % S - W // 2).clamp(0, S - W)
+        offs = torch.arange(W, device=dev)
+        rows = (r0[:, None] + offs)[:, :, None].expand(B, W, W)
+        cols = (c0[:, None] + offs)[:, None, :].expand(B, W, W)
+        idx = (rows * S + cols).reshape(B, -1)
+        p = heat.gather(1, idx).softmax(-1)                                   # (B, W*W)
+        u = ((cols.reshape(B, -1).float() + 0.5) / S * p).sum(-1)
+        v = ((rows.reshape(B, -1).float() + 0.5) / S * p).sum(-1)
         k = (2.0 ** torch.arange(UV_FREQS, device=dev)) * math.pi
-        ang = uv[..., None] * k
+        ang = torch.stack([u, v], dim=-1)[..., None] * k
         uv_feat = torch.cat([ang.sin(), ang.cos()], dim=-1).flatten(1)
-        vm = batch["valid_map"].to(dev).flatten(1).float()
+        vm = batch["valid_map"].to(dev).flatten(1).float().gather(1, idx)
+        pts = batch["xyz_map"].to(dev).float().flatten(2).gather(2, idx[:, None].expand(B, 3, -1))
         w = p * vm
         ws = w.sum(-1, keepdim=True)
-        xyz = (batch["xyz_map"].to(dev).float().flatten(2) * w[:, None]).sum(-1) / ws.clamp(min=1e-6)
+        xyz = (pts * w[:, None]).sum(-1) / ws.clamp(min=1e-6)
         has = (ws[:, 0] > 0.05).detach()
         geo = self.pointer_geometry(xyz[:, None], has[:, None], B, 1)[:, 0]
         side = self.cfg.image_size // self.cfg.patch_size
         r = S // side
-        pp = pv.view(B, side, r, side, r).sum((2, 4)).flatten(1)           # mass per patch
-        pooled = (pp[..., None] * patches).sum(1)
+        mass = heat.softmax(-1).view(B, side, r, side, r).sum((2, 4)).flatten(1)   # per patch
+        pooled = (mass[..., None] * patches).sum(1)
         return self.pointer_uv(uv_feat) + geo + pooled + self.pointer_embed
 
     def heatmap_loss(self, heat: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -38,9 +38,9 @@ class PipelineConfig:
     motion_scenes: int = 1500
     demo_episodes: int = 60
     demo_fps: int = 5
-    grounding_steps: int = 1500
-    motion_steps: int = 1500
-    embodiment_steps: int = 800
+    grounding_steps: int = 1200
+    motion_steps: int = 1200
+    embodiment_steps: int = 600
     batch_size: int = 32
     width: int = 224
     height: int = 224
