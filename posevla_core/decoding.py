@@ -14,12 +14,14 @@ import torch
 @torch.no_grad()
 def greedy_decode(lm, prefix_embeds: torch.Tensor, prefix_mask: torch.Tensor, bos_embed: torch.Tensor,
                   embed_tokens, step_bias: torch.Tensor, use_cache: bool = True,
-                  constrained: bool = True) -> torch.Tensor:
+                  constrained: bool = True, extra_logits: torch.Tensor | None = None) -> torch.Tensor:
     """Decode ``step_bias.shape[0]`` tokens for a batch.
 
     lm: a transformers causal LM called with inputs_embeds.
     prefix_embeds (B, P, D), prefix_mask (B, P) bool; bos_embed (D,); embed_tokens: ids -> embeds;
-    step_bias (S, V): 0 for allowed tokens, -inf elsewhere.
+    step_bias (S, V): 0 for allowed tokens, -inf elsewhere (the grammar; off if not constrained).
+    extra_logits (B, S, V): part of the model's own logits computed outside the LM (the
+    pointer prior of model.py), always added.
     Returns (B, S) token ids.
     """
     B = prefix_embeds.shape[0]
@@ -36,6 +38,8 @@ def greedy_decode(lm, prefix_embeds: torch.Tensor, prefix_mask: torch.Tensor, bo
         else:
             res = lm(inputs_embeds=embeds, attention_mask=mask, use_cache=False, logits_to_keep=1)
         logits = res.logits[:, -1].float()
+        if extra_logits is not None:
+            logits = logits + extra_logits[:, s]
         if constrained:
             logits = logits + step_bias[s]
         tok = logits.argmax(dim=-1)

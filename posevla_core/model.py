@@ -116,6 +116,7 @@ class PoseVLA(nn.Module):
         self.pointer_uv = nn.Linear(4 * UV_FREQS, d)
         self.pointer_geometry = GeometryPrior(cfg.geometry, d)
         self.pointer_embed = nn.Parameter(torch.randn(d) * 0.02)
+        self._init_pointer_prior()
         self.geometry = GeometryPrior(cfg.geometry, d)
         b = cfg.backbone
         lm_cfg = LlamaConfig(vocab_size=self.tokenizer.vocab_size, hidden_size=d, num_hidden_layers=b.num_layers,
@@ -134,6 +135,46 @@ class PoseVLA(nn.Module):
         self.register_buffer("step_hi", torch.as_tensor(self.tokenizer.step_hi), persistent=False)
         self.register_buffer("step_ordinal", torch.as_tensor(self.tokenizer.step_ordinal), persistent=False)
         self.to(device)
+
+    def _init_pointer_prior(self) -> None:
+        """Copy prior of the ordinal pose tokens (a pointer-generator style copy mechanism).
+
+        For the box-center steps and every position step, the logits get an additive
+        ``-0.5 * ((bin_center - anchor - offset) / sigma)^2`` where the anchor is the pointer's
+        (u, v) or 3D point and ``offset`` / ``sigma`` are learned per step (a waypoint is the
+        object plus a learned mean offset). The decoder learns the residual: what the prior
+        cannot know (which object when the heatmap is unsure, the bin above the container,
+        rotations). Without depth the position steps get no prior.
+        """
+        tok, c = self.tokenizer, self.cfg.tokens
+        S, V = tok.seq_len, tok.vocab_size
+        centers = torch.zeros(S, V)
+        anchor = torch.full((S,), -1, dtype=torch.long)
+        log_sigma = torch.zeros(S)
+        for s, (name, block) in enumerate(tok.steps):
+            lo, hi = tok.allowed_range(s)
+            if block == "box":
+                anchor[s] = 0 if name == "box_u" else 1
+                centers[s, lo:hi] = (torch.arange(hi - lo) + 0.5) / c.box_bins
+                log_sigma[s] = math.log(0.03)
+            elif block == "position":
+                a = "xyz".index(name[-1])
+                anchor[s] = 2 + a
+                pmin, pmax = c.position_min[a], c.position_max[a]
+                centers[s, lo:hi] = pmin + (torch.arange(hi - lo) + 0.5) * (pmax - pmin) / c.position_bins
+                log_sigma[s] = math.log(0.05)
+        self.register_buffer("prior_centers", centers, persistent=False)
+        self.register_buffer("prior_anchor", anchor, persistent=False)
+        self.prior_offset = nn.Parameter(torch.zeros(S))
+        self.prior_log_sigma = nn.Parameter(log_sigma)
+
+    def pointer_prior(self, anchors: torch.Tensor, has: torch.Tensor) -> torch.Tensor:
+        """(B, S, V) additive logits from the pointer's anchors (B, 5) = (u, v, x, y, z)."""
+        idx = self.prior_anchor.clamp(min=0)
+        a = anchors[:, idx] + self.prior_offset                          # (B, S)
+        use = (self.prior_anchor >= 0)[None] & has[:, idx]               # (B, S)
+        z = (self.prior_centers[None] - a[..., None]) / self.prior_log_sigma.exp()[None, :, None]
+        return torch.where(use[..., None], -0.5 * z * z, torch.zeros_like(z))
 
     @property
     def device(self) -> torch.device:
@@ -197,7 +238,7 @@ class PoseVLA(nn.Module):
         return out
 
     # ---- the network ------------------------------------------------------------------------
-    def encode_prefix(self, batch: dict, return_patches: bool = False):
+    def encode_prefix(self, batch: dict, return_aux: bool = False):
         """(prefix embeddings, mask) = [instruction tokens, image patch tokens]."""
         dev = self.device
         img = batch["image"].to(dev, non_blocking=True).float().div_(255.0).sub_(0.5).div_(0.25)
@@ -212,11 +253,13 @@ class PoseVLA(nn.Module):
         xyz, valid = batch["xyz"].to(dev).float(), batch["valid"].to(dev)
         patches = patches + self.geometry(xyz, valid, B, patches.shape[1])
         heat = self.heat(x).flatten(1).float()                          # (B, S*S)
-        pointer = self._pointer(heat, patches, batch)
+        pointer, anchors, has = self._pointer(heat, patches, batch)
         text = self.text_proj(h)
         prefix = torch.cat([text, pointer[:, None], patches], dim=1)
         mask = torch.cat([m, torch.ones(B, 1 + patches.shape[1], dtype=torch.bool, device=dev)], dim=1)
-        return (prefix, mask, heat) if return_patches else (prefix, mask)
+        if not return_aux:
+            return prefix, mask
+        return prefix, mask, {"heat": heat, "prior": self.pointer_prior(anchors, has)}
 
     def _pointer(self, heat: torch.Tensor, patches: torch.Tensor, batch: dict) -> torch.Tensor:
         """Soft-argmax in a WINDOW x WINDOW window around the heatmap's peak (a global soft-argmax
@@ -249,7 +292,10 @@ class PoseVLA(nn.Module):
         r = S // side
         mass = heat.softmax(-1).view(B, side, r, side, r).sum((2, 4)).flatten(1)   # per patch
         pooled = (mass[..., None] * patches).sum(1)
-        return self.pointer_uv(uv_feat) + geo + pooled + self.pointer_embed
+        token = self.pointer_uv(uv_feat) + geo + pooled + self.pointer_embed
+        anchors = torch.cat([torch.stack([u, v], dim=-1), xyz], dim=-1)
+        has = torch.cat([torch.ones(B, 2, dtype=torch.bool, device=dev), has[:, None].expand(B, 3)], dim=-1)
+        return token, anchors, has
 
     def heatmap_loss(self, heat: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Cross-entropy over the stem grid: the cell holding the labeled 2D box center."""
@@ -271,7 +317,7 @@ class PoseVLA(nn.Module):
 
     def compute_loss(self, batch: dict) -> tuple[torch.Tensor, dict]:
         """Next-token loss on the pose tokens (prefix masked), restricted per grammar step."""
-        prefix, pmask, heat_logits = self.encode_prefix(batch, return_patches=True)
+        prefix, pmask, aux = self.encode_prefix(batch, return_aux=True)
         labels = batch["labels"].to(self.device)
         B, S = labels.shape
         inp = torch.cat([torch.full((B, 1), BOS, device=self.device, dtype=torch.long),
@@ -280,7 +326,7 @@ class PoseVLA(nn.Module):
         embeds = torch.cat([prefix, emb], dim=1)
         mask = torch.cat([pmask, torch.ones(B, S, dtype=torch.bool, device=self.device)], dim=1).long()
         hidden = self.lm.model(inputs_embeds=embeds, attention_mask=mask).last_hidden_state[:, prefix.shape[1]:]
-        logits = self.lm.lm_head(hidden).float() + self.step_bias[:S]
+        logits = self.lm.lm_head(hidden).float() + self.step_bias[:S] + aux["prior"][:, :S]
         # Tokens outside the step's block have log-prob -inf; clamp so that 0-weight terms
         # (soft labels, ignored steps) stay 0 instead of 0 * inf = NaN.
         logp = F.log_softmax(logits, dim=-1).clamp(min=-1e4)
@@ -302,7 +348,7 @@ class PoseVLA(nn.Module):
             soft = -(logp.gather(-1, idx.clamp(0, logp.shape[-1] - 1)) * ww).sum(-1) + ent
             nll = torch.where(self.step_ordinal[:S][None], soft, nll)
         token_loss = torch.where(sup, nll, 0.0).sum() / sup.sum().clamp(min=1)
-        heat = self.heatmap_loss(heat_logits, labels) if self.cfg.heatmap_loss_weight > 0 else token_loss * 0.0
+        heat = self.heatmap_loss(aux["heat"], labels) if self.cfg.heatmap_loss_weight > 0 else token_loss * 0.0
         loss = token_loss + self.cfg.heatmap_loss_weight * heat
         with torch.no_grad():
             acc = ((logits.argmax(-1) == tgt) & sup).sum() / sup.sum().clamp(min=1)
@@ -324,11 +370,11 @@ class PoseVLA(nn.Module):
         t0 = time.perf_counter()
         batch = self.collate([self.make_example(it["rgb"], it.get("depth"), it["K"], it["instruction"]) for it in items])
         t1 = time.perf_counter()
-        prefix, pmask = self.encode_prefix(batch)
+        prefix, pmask, aux = self.encode_prefix(batch, return_aux=True)
         t2 = time.perf_counter()
         emb = self.lm.get_input_embeddings()
         ids = greedy_decode(self.lm, prefix, pmask, emb.weight[BOS], emb, self.step_bias,
-                            use_cache=use_cache, constrained=constrained)
+                            use_cache=use_cache, constrained=constrained, extra_logits=aux["prior"])
         if self.device.type == "cuda":
             torch.cuda.synchronize()
         t3 = time.perf_counter()
