@@ -140,7 +140,9 @@ class PoseVLA(nn.Module):
         """Copy prior of the ordinal pose tokens (a pointer-generator style copy mechanism).
 
         For the box-center steps and every position step, the logits get an additive
-        ``-0.5 * ((bin_center - anchor - offset) / sigma)^2`` where the anchor is the pointer's
+        ``-amp * log(1 + 0.5 * ((bin_center - anchor - offset) / sigma)^2)`` (a Cauchy log-density:
+        heavy tails, so the few samples where the pointer picked the wrong object neither drag
+        the learned offsets nor stop the decoder from overriding the prior), where the anchor is the pointer's
         (u, v) or 3D point and ``offset`` / ``sigma`` are learned per step (a waypoint is the
         object plus a learned mean offset). The decoder learns the residual: what the prior
         cannot know (which object when the heatmap is unsure, the bin above the container,
@@ -156,17 +158,18 @@ class PoseVLA(nn.Module):
             if block == "box":
                 anchor[s] = 0 if name == "box_u" else 1
                 centers[s, lo:hi] = (torch.arange(hi - lo) + 0.5) / c.box_bins
-                log_sigma[s] = math.log(0.03)
+                log_sigma[s] = math.log(0.01)
             elif block == "position":
                 a = "xyz".index(name[-1])
                 anchor[s] = 2 + a
                 pmin, pmax = c.position_min[a], c.position_max[a]
                 centers[s, lo:hi] = pmin + (torch.arange(hi - lo) + 0.5) * (pmax - pmin) / c.position_bins
-                log_sigma[s] = math.log(0.05)
+                log_sigma[s] = math.log(0.01)
         self.register_buffer("prior_centers", centers, persistent=False)
         self.register_buffer("prior_anchor", anchor, persistent=False)
         self.prior_offset = nn.Parameter(torch.zeros(S))
         self.prior_log_sigma = nn.Parameter(log_sigma)
+        self.prior_log_amp = nn.Parameter(torch.full((S,), math.log(3.0)))
 
     def pointer_prior(self, anchors: torch.Tensor, has: torch.Tensor) -> torch.Tensor:
         """(B, S, V) additive logits from the pointer's anchors (B, 5) = (u, v, x, y, z)."""
@@ -174,7 +177,8 @@ class PoseVLA(nn.Module):
         a = anchors[:, idx] + self.prior_offset                          # (B, S)
         use = (self.prior_anchor >= 0)[None] & has[:, idx]               # (B, S)
         z = (self.prior_centers[None] - a[..., None]) / self.prior_log_sigma.exp()[None, :, None]
-        return torch.where(use[..., None], -0.5 * z * z, torch.zeros_like(z))
+        logp = -self.prior_log_amp.exp()[None, :, None] * torch.log1p(0.5 * z * z)
+        return torch.where(use[..., None], logp, torch.zeros_like(z))
 
     @property
     def device(self) -> torch.device:
