@@ -111,3 +111,26 @@ def test_bad_inputs_raise(model):
         model.predict(rgb, depth[:10], K, "x")
     with pytest.raises(ValueError, match="intrinsics"):
         model.predict(rgb, depth, np.zeros((3, 3)), "x")
+
+
+def test_pointer_prior_peaks_at_the_anchor(model):
+    """The copy prior of each ordinal step peaks at the bin of its anchor (offset 0 at init) and
+    is off (zero) for position steps when there is no depth."""
+    tok = model.tokenizer
+    anchors = torch.tensor([[0.30, 0.70, 0.05, -0.10, 0.90]])
+    with torch.no_grad():
+        pr = model.pointer_prior(anchors, torch.tensor([[True, True, True, True, True]]))
+        pr_nodepth = model.pointer_prior(anchors, torch.tensor([[True, True, False, False, False]]))
+    for s, (name, block) in enumerate(tok.steps):
+        lo, hi = tok.allowed_range(s)
+        if block == "box":
+            want = 0.30 if name == "box_u" else 0.70
+            assert int(pr[0, s, lo:hi].argmax()) == tok._quantize(want, 0.0, 1.0, model.cfg.tokens.box_bins)[0]
+        elif block == "position":
+            a = "xyz".index(name[-1])
+            c = model.cfg.tokens
+            want = tok._quantize(float(anchors[0, 2 + a]), c.position_min[a], c.position_max[a], c.position_bins)[0]
+            assert int(pr[0, s, lo:hi].argmax()) == want
+            assert torch.all(pr_nodepth[0, s] == 0)
+        else:
+            assert torch.all(pr[0, s] == 0)
