@@ -228,14 +228,14 @@ class TeleopNode(_RosNode):
             while not self._stop.is_set():
                 k = term.read_key(0.1)
                 if k:
-                    self.handle(self.keys.map(k))
+                    self.handle_command(self.keys.map(k))
 
     def _rate_loop(self) -> None:
         period = 1.0 / self.p["rate_hz"]
         while not self._stop.wait(period):
             if self.mode == "joy" and self._joy is not None:
                 axes, buttons = self._joy
-                self.handle(self.joy.map(axes, buttons, period))
+                self.handle_command(self.joy.map(axes, buttons, period))
             elif self.mode == "leader" and self._leader is not None:
                 q, g, why = self.leader.map(*self._leader)
                 if q is None:
@@ -246,7 +246,7 @@ class TeleopNode(_RosNode):
                 if res is not None and not res.ok:
                     self._log(res.key or "refused", f"no motion: {res.reason}")
 
-    def handle(self, cmd: T.TeleopCommand):
+    def handle_command(self, cmd: T.TeleopCommand):
         """Apply one command (any thread); episode events go to the recorder services."""
         with self._lock:
             res = self.core.apply(cmd)
