@@ -25,7 +25,8 @@ def demo_main(episodes: int = 10, seed: int = 1000, out: str = "runs/demo", task
     lo, hi = summary.get("ci95", (float("nan"), float("nan")))
     print("\n episode  seed   result    time_s  instruction")
     for rec in summary.get("per_episode", []):
-        print(f" {rec.get('episode', '?'):>7}  {rec.get('seed', '?'):>5}  {rec.get('outcome', '?'):<8}"
+        result = "success" if rec.get("success") else ("timeout" if rec.get("timeout") else "failure")
+        print(f" {rec.get('episode', '?'):>7}  {rec.get('seed', '?'):>5}  {result:<8}"
               f"  {rec.get('duration_s', float('nan')):6.1f}  {rec.get('instruction', '')}")
     print(f"\n[demo] success {summary['successes']}/{summary['episodes']} = {summary['success_rate']:.0%} "
           f"(95% Wilson interval {lo:.0%}..{hi:.0%})")
