@@ -274,7 +274,7 @@ def _wait_future(fut, timeout: float, what: str):
 class EvaluatorNode(_RosNode):
     """See the module docstring. The episodes run on a thread started by ``start()`` (or at
     construction with ``autostart``); ``done`` is set when the report is written and
-    ``summary`` holds it. The executor must spin in other threads (MultiThreadedExecutor)."""
+    ``summary`` holds it. The executor spins in another thread (any executor kind)."""
 
     def __init__(self, node_name: str = "evaluator_node", autostart: bool = True, fk=None,
                  on_hold: Callable[[], None] | None = None, on_release: Callable[[], None] | None = None,
@@ -520,10 +520,10 @@ class _RosEpisodeIO:
 
 # ---------------------------------------------------------------------------- in-process graph
 def spin_graph(nodes: list, until: Callable[[], bool], num_threads: int = 6, context=None) -> None:
-    """Spin already-built nodes on one MultiThreadedExecutor until ``until()``."""
-    from rclpy.executors import MultiThreadedExecutor
+    """Spin already-built nodes on one executor (``runner.make_executor``) until ``until()``."""
+    from posevla_ros.runner import make_executor
 
-    ex = MultiThreadedExecutor(num_threads=num_threads, context=context)
+    ex = make_executor(context, num_threads)
     for n in nodes:
         ex.add_node(n)
     try:

@@ -292,3 +292,31 @@ def test_executor_process(ros_context, node_process, spin_until, targets):
     assert arm, proc.output()
     assert len(arm[0].points) == len(targets)
     io.destroy_node()
+
+
+def test_make_executor_choice(monkeypatch):
+    """Events executor where rclpy has it, the multi-threaded one on request, a clear error
+    on a typo."""
+    import rclpy
+    from rclpy.executors import MultiThreadedExecutor
+
+    from posevla_ros.runner import make_executor
+
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx)
+    try:
+        monkeypatch.setenv("POSEVLA_EXECUTOR", "multi-threaded")
+        assert isinstance(make_executor(ctx, 2), MultiThreadedExecutor)
+        monkeypatch.setenv("POSEVLA_EXECUTOR", "event")
+        with pytest.raises(ValueError, match="POSEVLA_EXECUTOR"):
+            make_executor(ctx)
+        monkeypatch.delenv("POSEVLA_EXECUTOR")
+        ex = make_executor(ctx)
+        try:
+            from rclpy.experimental import EventsExecutor  # noqa: F401
+        except ImportError:
+            assert isinstance(ex, MultiThreadedExecutor)
+        else:
+            assert not isinstance(ex, MultiThreadedExecutor) and hasattr(ex, "spin_once")
+    finally:
+        rclpy.shutdown(context=ctx)
