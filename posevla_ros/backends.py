@@ -87,6 +87,38 @@ def plan_joint_path(kin, targets: list[np.ndarray], grippers, q_start: np.ndarra
                      np.clip(np.asarray(grippers, dtype=float), 0.0, 1.0), errs)
 
 
+def add_gripper_dwell(plan: JointPlan, dwell_s: float) -> JointPlan:
+    """Hold the arm for ``dwell_s`` wherever the gripper opens or closes. The arm reaches
+    the waypoint with the gripper as before, the gripper switches while the arm stands
+    still, and the rest of the path starts ``dwell_s`` later. Without it the next waypoint
+    (often a lift) starts while the fingers are still closing and the object slips out;
+    the scripted expert and real gripper actions (which report completion) wait the same way."""
+    if not plan.ok or dwell_s <= 0 or plan.grippers is None or len(plan.grippers) == 0:
+        return plan
+    g = np.asarray(plan.grippers, dtype=float)
+    prev = np.r_[g[0], g[:-1]]
+    switch = np.abs(g - prev) > 0.5
+    if not switch.any():
+        return plan
+    switch_s = min(0.2, 0.25 * float(dwell_s))   # gripper command ramp inside the dwell
+    Q, T, G, errs = [], [], [], []
+    shift = 0.0
+
+    def add(i: int, t: float, grip: float) -> None:
+        Q.append(plan.positions[i]); T.append(t); G.append(grip)
+        errs.append(plan.fk_errors[i] if i < len(plan.fk_errors) else None)
+
+    for i in range(len(g)):
+        t_i = float(plan.times[i]) + shift
+        if switch[i]:   # arrive with the old gripper state, switch, hold, then go on
+            add(i, t_i, prev[i])
+            add(i, t_i + switch_s, g[i])
+            shift += float(dwell_s)
+            t_i = float(plan.times[i]) + shift
+        add(i, t_i, g[i])
+    return JointPlan(True, plan.reason, plan.targets, np.asarray(Q), np.asarray(T), np.asarray(G), errs)
+
+
 def _duration(t: float):
     from builtin_interfaces.msg import Duration
 

@@ -89,6 +89,7 @@ class ExecutorCore:
                                         pred.waypoint_dt, list(self.p["joint_names"]))
         if not plan.ok:
             return ExecResult(False, plan.reason, "plan", targets, plan)
+        plan = backends.add_gripper_dwell(plan, float(self.p.get("gripper_dwell_s", 0.0)))
         return ExecResult(True, "", "", targets, plan)
 
 
@@ -120,6 +121,7 @@ class ExecutorNode(Node):
         if self.p["execution_mode"] not in ("replace", "complete"):
             raise ValueError(f"execution_mode must be 'replace' or 'complete', not {self.p['execution_mode']!r}")
         self._busy_until = -1.0     # complete mode: node-clock time when the last plan (+ settle) ends
+        self._busy_since = -1.0     # ... and when it was sent (a clock earlier than this jumped back)
 
         self.pub_targets = self.create_publisher(PoseArray, TOPIC_TARGET_POSES, QoSProfile(depth=10))
         self.create_subscription(PosePrediction, TOPIC_PREDICTION, self._on_prediction, QoSProfile(depth=10))
@@ -146,12 +148,14 @@ class ExecutorNode(Node):
     def _on_stop(self, _req, resp):
         self.core.gate.stop()
         self.backend.hold(self.joint_positions())
+        self._busy_until = self._busy_since = -1.0    # the held plan is over
         resp.success, resp.message = True, "stopped: holding position, predictions ignored"
         self.get_logger().warn("STOP requested: holding position")
         return resp
 
     def _on_resume(self, _req, resp):
         self.core.gate.resume()
+        self._busy_until = self._busy_since = -1.0
         if self._policy_resume is not None and self._policy_resume.service_is_ready():
             self._policy_resume.call_async(Trigger.Request())
         resp.success, resp.message = True, "resumed"
@@ -166,7 +170,9 @@ class ExecutorNode(Node):
     def _process(self, msg) -> None:
         now = self.get_clock().now().nanoseconds * 1e-9
         if self.p["execution_mode"] == "complete" and self._busy_until > 0:
-            if now < self._busy_until or conv.stamp_to_sec(msg.header.stamp) < self._busy_until:
+            if now < self._busy_since:   # the clock went back (sim reset, bag loop): that plan is gone
+                self._busy_until = self._busy_since = -1.0
+            elif now < self._busy_until or conv.stamp_to_sec(msg.header.stamp) < self._busy_until:
                 return  # still executing, or the image predates the end of the last motion
         pred = conv.msg_to_prediction(msg)
         age = now - conv.stamp_to_sec(msg.header.stamp)
@@ -187,6 +193,7 @@ class ExecutorNode(Node):
         self.backend.send(res.plan)
         self.sent += 1
         if res.plan.times is not None and len(res.plan.times):
+            self._busy_since = now
             self._busy_until = now + float(res.plan.times[-1]) + float(self.p["settle_time_s"])
 
     def destroy_node(self):

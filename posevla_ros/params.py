@@ -96,6 +96,7 @@ EXECUTOR_PARAMS: list[ParamSpec] = [
               "complete: finish the running trajectory, then act only on predictions made from "
               "images taken after it ended (keyframe plans)"),
     ParamSpec("settle_time_s", 0.5, "complete mode: wait this long after a trajectory ends", 0.0, 60.0),
+    ParamSpec("gripper_dwell_s", 0.8, "hold the arm this long where the gripper opens/closes", 0.0, 10.0),
 ]
 
 NODE_PARAMS = {"policy_node": POLICY_PARAMS, "executor_node": EXECUTOR_PARAMS}

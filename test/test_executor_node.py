@@ -63,7 +63,7 @@ def check_plan(kin, plan, targets):
 
 # ---------------------------------------------------------------- core (no ROS)
 def test_core_plans_and_matches(kin, targets):
-    core = ExecutorCore(kin, PARAMS)
+    core = ExecutorCore(kin, dict(PARAMS, gripper_dwell_s=0.0))
     res = core.process(prediction(targets), T_BASE_CAM, Q_HOME, age_s=0.1)
     assert res.ok, res.reason
     for got, want in zip(res.targets, targets):
@@ -71,6 +71,27 @@ def test_core_plans_and_matches(kin, targets):
     check_plan(kin, res.plan, targets)
     assert np.allclose(res.plan.grippers, [1.0, 1.0, 0.0])
     assert res.plan.times[0] >= 0.5 - 1e-9  # never faster than the model's waypoint_dt
+
+
+def test_gripper_dwell_holds_the_arm_while_the_gripper_switches(kin, targets):
+    """Waypoint 2 closes the gripper: the arm arrives open, the gripper closes while the arm
+    stands still for gripper_dwell_s, and the later timing is unchanged but shifted."""
+    base = ExecutorCore(kin, dict(PARAMS, gripper_dwell_s=0.0)).process(
+        prediction(targets), T_BASE_CAM, Q_HOME, age_s=0.1).plan
+    res = ExecutorCore(kin, dict(PARAMS, gripper_dwell_s=0.8)).process(
+        prediction(targets), T_BASE_CAM, Q_HOME, age_s=0.1)
+    assert res.ok, res.reason
+    plan = res.plan
+    assert np.allclose(plan.grippers, [1.0, 1.0, 1.0, 0.0, 0.0])
+    assert np.all(np.diff(plan.times) > 0)
+    assert np.allclose(plan.positions[2:], base.positions[2])          # holds the grasp pose
+    assert math.isclose(plan.times[2], base.times[2]) and math.isclose(plan.times[4], base.times[2] + 0.8)
+    assert len(plan.fk_errors) == len(plan.times)
+    from posevla_ros.backends import add_gripper_dwell
+
+    assert add_gripper_dwell(base, 0.0) is base
+    no_switch = type(base)(True, "", base.targets, base.positions, base.times, np.ones(3), base.fk_errors)
+    assert add_gripper_dwell(no_switch, 0.8) is no_switch
 
 
 def _shifted(targets, i, dp):
