@@ -1,6 +1,6 @@
 """Running nodes: the in-process launch-graph runner (``posevla run policy --robot panda``,
-``make demo``), the executor choice (``make_executor``) and two small helpers the nodes share (a newest-wins worker thread and a
-keyed log throttle).
+``make demo``), the executor choice (``make_executor``) and two small helpers the nodes
+share (a newest-wins worker thread and a keyed log throttle).
 
 ``run_graph`` is the stand-in for ``ros2 launch posevla_ros policy.launch.py`` where
 ros2launch is not installed (the wheel-based venv): it reads the SAME parameter files the

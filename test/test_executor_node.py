@@ -194,16 +194,19 @@ def test_node_sends_checked_trajectory(harness, spin_until, kin, targets):
         assert np.allclose(p.position, T[:3, 3], atol=1e-6)
         assert np.allclose(Pose.from_matrix(T).matrix()[:3, :3], p.matrix()[:3, :3], atol=1e-6)
     traj = harness.arm[0]
-    assert list(traj.joint_names) == PARAMS["joint_names"] and len(traj.points) == len(targets)
+    # waypoint 2 closes the gripper: the arm arrives there open, closes, holds (gripper_dwell_s)
+    per_point = [targets[0], targets[1], targets[2], targets[2], targets[2]]
+    assert list(traj.joint_names) == PARAMS["joint_names"] and len(traj.points) == len(per_point)
     times = [pt.time_from_start.sec + 1e-9 * pt.time_from_start.nanosec for pt in traj.points]
     assert all(b > a for a, b in zip([0.0] + times, times))
-    for pt, T in zip(traj.points, targets):
+    assert math.isclose(times[4] - times[2], PARAMS["gripper_dwell_s"], abs_tol=1e-6)
+    for pt, T in zip(traj.points, per_point):
         T_fk = kin.fk(np.array(pt.positions))
         assert np.linalg.norm(T_fk[:3, 3] - T[:3, 3]) <= 0.005
         assert se3.rotation_angle_between(se3.split_T(T_fk)[1], se3.split_T(T)[1]) <= math.radians(3)
     g = harness.gripper[0]
     assert list(g.joint_names) == PARAMS["gripper_joint_names"]
-    assert [list(pt.positions) for pt in g.points] == [[0.04, 0.04], [0.04, 0.04], [0.0, 0.0]]
+    assert [list(pt.positions) for pt in g.points] == [[0.04, 0.04]] * 3 + [[0.0, 0.0]] * 2
     assert [pt.time_from_start for pt in g.points] == [pt.time_from_start for pt in traj.points]
 
 
@@ -311,7 +314,7 @@ def test_executor_process(ros_context, node_process, spin_until, targets):
         pub.publish(conv.prediction_to_msg(prediction(targets), header, "pick", 1.0))
         spin_until(ex, lambda: arm, 2.0)
     assert arm, proc.output()
-    assert len(arm[0].points) == len(targets)
+    assert len(arm[0].points) == len(targets) + 2      # + the gripper dwell at waypoint 2
     io.destroy_node()
 
 
