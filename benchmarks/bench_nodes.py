@@ -1,7 +1,8 @@
 """Node-graph benchmark: what do the ROS nodes add on top of the model?
 
 - end-to-end latency: Image/depth/CameraInfo publish -> JointTrajectory received, through
-  a real policy_node and executor_node over DDS (one process, MultiThreadedExecutor),
+  a real policy_node and executor_node over DDS (one process, on the executor every
+  posevla process uses: ``runner.make_executor``; POSEVLA_EXECUTOR picks the kind),
 - bare ``model.predict()`` on the same decoded inputs, interleaved in the same run,
 - ratio of the medians (goal <= 1.10),
 - executor time per prediction (camera->base, safety, IK, FK checks, timing).
@@ -64,7 +65,6 @@ def _load_model():
 
 def run(out_dir: str | Path, n: int = 20, warmup: int = 3) -> dict:
     import rclpy
-    from rclpy.executors import MultiThreadedExecutor
     from rclpy.parameter import Parameter
     from rclpy.qos import QoSProfile, qos_profile_sensor_data
     from scipy.spatial.transform import Rotation
@@ -78,6 +78,7 @@ def run(out_dir: str | Path, n: int = 20, warmup: int = 3) -> dict:
     from posevla_ros import params as P
     from posevla_ros.executor_node import ExecutorNode, load_kinematics
     from posevla_ros.policy_node import PolicyNode
+    from posevla_ros.runner import make_executor
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -112,7 +113,8 @@ def run(out_dir: str | Path, n: int = 20, warmup: int = 3) -> dict:
         received: list[float] = []
         io.create_subscription(JointTrajectory, ex_params["controller_topic"],
                                lambda m: received.append(time.perf_counter()), QoSProfile(depth=10))
-        ex = MultiThreadedExecutor(num_threads=4, context=ctx)
+        ex = make_executor(ctx, 4)
+        executor_kind = type(ex).__name__
         for node in (policy, executor, io):
             ex.add_node(node)
 
@@ -160,7 +162,7 @@ def run(out_dir: str | Path, n: int = 20, warmup: int = 3) -> dict:
 
     med = statistics.median
     result = {
-        "model": model_name, "frames": n, "image": [H, W],
+        "model": model_name, "frames": n, "image": [H, W], "ros_executor": executor_kind,
         "e2e_ms_median": med(e2e), "e2e_ms_p90": float(np.percentile(e2e, 90)),
         "predict_ms_median": med(bare), "predict_ms_p90": float(np.percentile(bare, 90)),
         "ratio_e2e_over_predict": med(e2e) / med(bare), "ratio_goal": 1.10,
