@@ -137,6 +137,7 @@ class Harness:
         self.pub_pred = self.io.create_publisher(PosePrediction, "/posevla/prediction", QoSProfile(depth=100))
         self.pub_js = self.io.create_publisher(JointState, "/joint_states", QoSProfile(depth=10))
         self.poses, self.arm, self.gripper = [], [], []
+        self.n_sent = 0     # predictions sent through send(): settle() waits until the node has taken each
         self.io.create_subscription(PoseArray, "/posevla/target_poses", self.poses.append, QoSProfile(depth=100))
         self.io.create_subscription(JointTrajectory, PARAMS["controller_topic"], self.arm.append, QoSProfile(depth=100))
         self.io.create_subscription(JointTrajectory, PARAMS["gripper_topic"], self.gripper.append, QoSProfile(depth=100))
@@ -154,11 +155,16 @@ class Harness:
     def send(self, pred: Prediction, stamp=None):
         header = Header(frame_id=FRAME, stamp=stamp or self.io.get_clock().now().to_msg())
         self.pub_pred.publish(conv.prediction_to_msg(pred, header, "pick", 10.0))
+        self.n_sent += 1
         return header.stamp
 
     def settle(self, spin_until):
+        """Spin until every prediction from send() reached the node's worker (processed or
+        replaced by a newer one) and the worker is idle. A fixed spin alone raced DDS delivery
+        on a loaded CI machine."""
+        w = self.node.worker
         spin_until(self.ex, lambda: False, 0.3)
-        ok = spin_until(self.ex, self.node.worker.idle, 60)
+        ok = spin_until(self.ex, lambda: w.processed + w.dropped >= self.n_sent and w.idle(), 60)
         spin_until(self.ex, lambda: False, 0.2)
         return ok
 
