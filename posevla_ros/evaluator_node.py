@@ -519,25 +519,6 @@ class _RosEpisodeIO:
 
 
 # ---------------------------------------------------------------------------- in-process graph
-def spin_graph(nodes: list, until: Callable[[], bool], num_threads: int = 6, context=None) -> None:
-    """Spin already-built nodes on one executor (``runner.make_executor``) until ``until()``."""
-    from posevla_ros.runner import make_executor
-
-    ex = make_executor(context, num_threads)
-    for n in nodes:
-        ex.add_node(n)
-    try:
-        while (context is None or context.ok()) and not until():
-            ex.spin_once(timeout_sec=0.1)
-    finally:
-        for n in nodes:
-            try:
-                ex.remove_node(n)
-            except Exception:  # noqa: BLE001
-                pass
-        ex.shutdown()
-
-
 def _params(values: dict[str, Any]):
     from rclpy.parameter import Parameter
 
@@ -565,7 +546,7 @@ def evaluate_main(checkpoint: str | None, task: str, episodes: int, out: str, se
     import rclpy
 
     from posevla_ros.recorder_node import RECORDER_PARAMS, RecorderNode
-    from posevla_ros.runner import build_nodes
+    from posevla_ros.runner import build_nodes, spin_nodes
 
     out_dir = Path(out).expanduser()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -592,7 +573,7 @@ def evaluate_main(checkpoint: str | None, task: str, episodes: int, out: str, se
                                  checkpoint=str(checkpoint or ""), use_sim_time=True))
         evaluator = EvaluatorNode(context=ctx, parameter_overrides=_params(ev))
         built.append(evaluator)
-        spin_graph(built, evaluator.done.is_set, context=ctx)
+        spin_nodes(built, evaluator.done.is_set, ctx, num_threads=6)
         if evaluator.summary is None:
             raise RuntimeError("evaluation failed (see the evaluator_node log)")
         return evaluator.summary

@@ -7,22 +7,19 @@ from typing import Callable
 
 def run_node(factory: Callable[[], object], argv: list[str] | None = None, num_threads: int = 2,
              done: Callable[[object], bool] | None = None, exit_code: Callable[[object], int] | None = None) -> int:
-    """rclpy.init, build the node, spin it (``runner.make_executor``) until Ctrl-C / shutdown (or
+    """rclpy.init, build the node, spin it (``runner.spin_nodes``) until Ctrl-C / shutdown (or
     ``done(node)``), then clean up. A bad checkpoint or config is one clear line on stderr
     and exit status 1, not a traceback."""
     import rclpy
     from rclpy.executors import ExternalShutdownException
 
-    from posevla_ros.runner import make_executor
+    from posevla_ros.runner import spin_nodes
 
     rclpy.init(args=argv if argv is not None else sys.argv)
     node = None
     try:
         node = factory()
-        ex = make_executor(None, num_threads)
-        ex.add_node(node)
-        while rclpy.ok() and not (done is not None and done(node)):
-            ex.spin_once(timeout_sec=0.1)
+        spin_nodes([node], None if done is None else (lambda: done(node)), num_threads=num_threads)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except (FileNotFoundError, ValueError) as e:

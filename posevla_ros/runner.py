@@ -205,6 +205,28 @@ def make_executor(context=None, num_threads: int = 4):
     return MultiThreadedExecutor(num_threads=num_threads, context=context)
 
 
+def spin_nodes(nodes: list, until: Callable[[], bool] | None = None, context=None, num_threads: int = 4) -> None:
+    """Spin already-built ``nodes`` on one executor (``make_executor``) until their context
+    shuts down or ``until()`` returns True; the nodes are taken off the executor again (the
+    caller destroys them). The one spin loop of every posevla process: node executables,
+    ``run_graph``, and the in-process demo/evaluate/collect graphs."""
+    import rclpy
+
+    ex = make_executor(context, num_threads)
+    for n in nodes:
+        ex.add_node(n)
+    try:
+        while rclpy.ok(context=context) and not (until is not None and until()):
+            ex.spin_once(timeout_sec=0.1)
+    finally:
+        for n in nodes:
+            try:
+                ex.remove_node(n)
+            except Exception:  # noqa: BLE001 - best-effort teardown
+                pass
+        ex.shutdown()
+
+
 def run_graph(nodes: list[str], robot: str = "panda", overrides: dict | None = None,
               checkpoint: str | None = None, model=None, until: Callable[[], bool] | None = None,
               num_threads: int = 4) -> int:
@@ -216,23 +238,17 @@ def run_graph(nodes: list[str], robot: str = "panda", overrides: dict | None = N
     context = rclpy.Context()
     rclpy.init(context=context)
     built: list = []
-    executor = make_executor(context, num_threads)
     try:
         built = build_nodes(nodes, robot, overrides, checkpoint, context=context, model=model)
-        for n in built:
-            executor.add_node(n)
-        while context.ok() and not (until is not None and until()):
-            executor.spin_once(timeout_sec=0.1)
+        spin_nodes(built, until, context, num_threads)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
         for n in built:
             try:
-                executor.remove_node(n)
                 n.destroy_node()
             except Exception:  # noqa: BLE001 - best-effort teardown
                 pass
-        executor.shutdown()
         if context.ok():
             rclpy.shutdown(context=context)
     return 0

@@ -427,9 +427,9 @@ def collect_main(teleop: str, task: str, episodes: int, out: str, seed: int = 0,
 
     import rclpy
 
-    from posevla_ros.evaluator_node import EVALUATOR_PARAMS, EvaluatorNode, _params, node_overrides, spin_graph
+    from posevla_ros.evaluator_node import EVALUATOR_PARAMS, EvaluatorNode, _params, node_overrides
     from posevla_ros.recorder_node import RECORDER_PARAMS, RecorderNode
-    from posevla_ros.runner import build_nodes
+    from posevla_ros.runner import build_nodes, spin_nodes
 
     if teleop not in ("keyboard", "joy", "leader", "scripted"):
         raise ValueError(f"unknown teleop {teleop!r} (keyboard | joy | leader | scripted)")
@@ -461,7 +461,7 @@ def collect_main(teleop: str, task: str, episodes: int, out: str, seed: int = 0,
         if not sim:
             tele.get_logger().info(f"collecting {episodes} episodes of {task!r}: n/Enter start, e save, "
                                    f"x discard, q quit")
-            spin_graph(built, lambda: tele.quit_requested or len(rec.core.saved) >= episodes, context=ctx)
+            spin_nodes(built, lambda: tele.quit_requested or len(rec.core.saved) >= episodes, ctx, num_threads=6)
             summary = {"episodes_saved": len(rec.core.saved), "discarded": rec.core.discarded,
                        "task": task, "out": str(out_dir)}
         else:
@@ -485,7 +485,7 @@ def collect_main(teleop: str, task: str, episodes: int, out: str, seed: int = 0,
                 elif e == "quit":
                     ev.loop.abort()
             tele.on_event = on_event
-            spin_graph(built, ev.done.is_set, context=ctx)
+            spin_nodes(built, ev.done.is_set, ctx, num_threads=6)
             s = ev.summary or {"successes": 0, "episodes": 0, "per_episode": []}
             summary = {"episodes_saved": len(rec.core.saved), "attempts": s["episodes"],
                        "successes": s["successes"], "task": task, "seed": seed, "out": str(out_dir),
