@@ -2,6 +2,7 @@
 PoseArray and a JointTrajectory whose pinocchio FK matches every target; every unsafe
 prediction (workspace, NaN, unreachable, stale, stopped, joint jump) sends nothing."""
 import math
+import time
 
 import numpy as np
 import pytest
@@ -160,13 +161,18 @@ class Harness:
 
     def settle(self, spin_until):
         """Spin until every prediction from send() reached the node's worker (processed or
-        replaced by a newer one) and the worker is idle. A fixed spin alone raced DDS delivery
-        on a loaded CI machine."""
+        replaced by a newer one), the worker is idle, and no further message came in for
+        0.3 s (a flood published directly is still arriving while the worker idles between
+        messages). A fixed spin alone raced DDS delivery on a loaded CI machine."""
         w = self.node.worker
-        spin_until(self.ex, lambda: False, 0.3)
-        ok = spin_until(self.ex, lambda: w.processed + w.dropped >= self.n_sent and w.idle(), 60)
-        spin_until(self.ex, lambda: False, 0.2)
-        return ok
+        taken = lambda: w.processed + w.dropped  # noqa: E731
+        end = time.monotonic() + 60
+        while time.monotonic() < end:
+            before = taken()
+            spin_until(self.ex, lambda: False, 0.3)
+            if taken() == before and taken() >= self.n_sent and w.idle():
+                return True
+        return False
 
     def call(self, spin_until, name):
         cli = self.io.create_client(Trigger, name)
@@ -291,8 +297,14 @@ def test_1000_malformed_predictions_of_every_kind(harness, spin_until, targets):
     assert harness.settle(spin_until)
     assert harness.arm == []
     assert np.allclose(harness.node.joint_positions(), Q_HOME)
-    harness.send(good)
-    assert spin_until(harness.ex, lambda: harness.arm, 60), "executor stopped answering good input"
+    # liveness: a fresh good prediction still moves the arm. Each try is stamped anew, because
+    # on a loaded CI machine one try once reached the worker 2.75 s late and was (rightly)
+    # refused as stale; that is the staleness check working, not the executor dying.
+    for _ in range(10):
+        harness.send(good)
+        if spin_until(harness.ex, lambda: harness.arm, 6):
+            break
+    assert harness.arm, f"executor stopped answering good input: {harness.node.last_result}"
 
 
 @pytest.mark.slow
