@@ -91,16 +91,25 @@ def test_loss_masks_grounding_only_targets_and_decreases():
     batch = m.collate(exs)
     opt = torch.optim.AdamW(m.parameters(), lr=3e-3)
     first = None
-    for _ in range(60):
+    # Train to a fit (every supervised token is the argmax under teacher forcing), not for a
+    # fixed step count: after a fixed 60 steps the loss was mid-bump on some CPUs (other
+    # float kernels) and the decoded z was 3 bins off.
+    for _ in range(300):
         loss, logs = m.compute_loss(batch)
         first = first if first is not None else loss.item()
+        if logs["token_acc"] == 1.0 and loss.item() < 0.05 * first:
+            break
         opt.zero_grad()
         loss.backward()
         opt.step()
-    assert loss.item() < 0.3 * first
+    assert logs["token_acc"] == 1.0 and loss.item() < 0.05 * first, logs
+    # teacher-forced argmax right at every step => greedy decoding reproduces the labels
     p = m.predict(rgb, depth, K, "pick up the red cube")
+    assert p.token_ids == batch["labels"][0].tolist()
     assert p.category == "cube"
-    assert np.abs(p.object_pose.position - pose.position).max() < 0.05
+    c = m.tokenizer.cfg
+    half_bin = (np.array(c.position_max) - c.position_min) / c.position_bins / 2
+    assert np.all(np.abs(p.object_pose.position - pose.position) <= half_bin + 1e-9)
 
 
 def test_bad_inputs_raise(model):
