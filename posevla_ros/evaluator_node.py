@@ -546,7 +546,7 @@ def evaluate_main(checkpoint: str | None, task: str, episodes: int, out: str, se
     import rclpy
 
     from posevla_ros.recorder_node import RECORDER_PARAMS, RecorderNode
-    from posevla_ros.runner import build_nodes, spin_nodes
+    from posevla_ros.runner import build_nodes, close_graph, spin_nodes
 
     out_dir = Path(out).expanduser()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -578,13 +578,7 @@ def evaluate_main(checkpoint: str | None, task: str, episodes: int, out: str, se
             raise RuntimeError("evaluation failed (see the evaluator_node log)")
         return evaluator.summary
     finally:
-        for n in reversed(built):
-            try:
-                n.destroy_node()
-            except Exception:  # noqa: BLE001 - best-effort teardown
-                pass
-        if ctx.ok():
-            rclpy.shutdown(context=ctx)
+        close_graph(built, ctx)
 
 
 def main(argv: list[str] | None = None) -> int:

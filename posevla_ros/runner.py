@@ -227,6 +227,20 @@ def spin_nodes(nodes: list, until: Callable[[], bool] | None = None, context=Non
         ex.shutdown()
 
 
+def close_graph(nodes: list, context) -> None:
+    """Destroy ``nodes`` (last built first; a failing destroy does not stop the rest) and shut
+    their context down: the teardown of every in-process graph."""
+    import rclpy
+
+    for n in reversed(nodes):
+        try:
+            n.destroy_node()
+        except Exception:  # noqa: BLE001 - best-effort teardown
+            pass
+    if context.ok():
+        rclpy.shutdown(context=context)
+
+
 def run_graph(nodes: list[str], robot: str = "panda", overrides: dict | None = None,
               checkpoint: str | None = None, model=None, until: Callable[[], bool] | None = None,
               num_threads: int = 4) -> int:
@@ -244,11 +258,5 @@ def run_graph(nodes: list[str], robot: str = "panda", overrides: dict | None = N
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
-        for n in built:
-            try:
-                n.destroy_node()
-            except Exception:  # noqa: BLE001 - best-effort teardown
-                pass
-        if context.ok():
-            rclpy.shutdown(context=context)
+        close_graph(built, context)
     return 0

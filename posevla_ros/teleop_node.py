@@ -429,7 +429,7 @@ def collect_main(teleop: str, task: str, episodes: int, out: str, seed: int = 0,
 
     from posevla_ros.evaluator_node import EVALUATOR_PARAMS, EvaluatorNode, _params, node_overrides
     from posevla_ros.recorder_node import RECORDER_PARAMS, RecorderNode
-    from posevla_ros.runner import build_nodes, spin_nodes
+    from posevla_ros.runner import build_nodes, close_graph, spin_nodes
 
     if teleop not in ("keyboard", "joy", "leader", "scripted"):
         raise ValueError(f"unknown teleop {teleop!r} (keyboard | joy | leader | scripted)")
@@ -495,10 +495,4 @@ def collect_main(teleop: str, task: str, episodes: int, out: str, seed: int = 0,
         (out_dir / "collect_summary.json").write_text(json.dumps(summary, indent=2, default=str))
         return summary
     finally:
-        for n in reversed(built):
-            try:
-                n.destroy_node()
-            except Exception:  # noqa: BLE001 - best-effort teardown
-                pass
-        if ctx.ok():
-            rclpy.shutdown(context=ctx)
+        close_graph(built, ctx)
