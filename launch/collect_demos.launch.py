@@ -31,12 +31,6 @@ ARGS = {
 }
 
 
-def camera_remappings(camera_ns: str) -> list[tuple[str, str]]:
-    ns = "/" + camera_ns.strip("/") if camera_ns.strip("/") else ""
-    return [(f"/camera/{t}", f"{ns}/{t}") for t in
-            ("color/image_raw", "color/camera_info", "aligned_depth_to_color/image_raw")]
-
-
 def _nodes(context):
     get = lambda name: LaunchConfiguration(name).perform(context)  # noqa: E731
     truthy = lambda name: get(name).lower() in ("1", "true", "yes")  # noqa: E731
@@ -57,7 +51,7 @@ def _nodes(context):
              emulate_tty=True, parameters=[str(share / "config" / "teleop.yaml"), teleop]),
         Node(package="posevla_ros", executable="recorder_node", name="recorder_node", output="screen",
              parameters=[str(share / "config" / "recorder.yaml"), recorder],
-             remappings=camera_remappings(get("camera_ns"))),
+             remappings=P.camera_remappings(get("camera_ns"))),
     ]
     if sim:
         nodes.insert(0, Node(package="posevla_ros", executable="sim_node", name="sim_node", output="screen",

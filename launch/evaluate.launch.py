@@ -53,9 +53,7 @@ def _nodes(context):
                      checkpoint=get("checkpoint"), use_sim_time=sim)
     if not sim:
         evaluator.update(reset_service="", success_service="", keyboard=True)
-    ns = "/" + get("camera_ns").strip("/")
-    remap = [(f"/camera/{t}", f"{ns}/{t}") for t in
-             ("color/image_raw", "color/camera_info", "aligned_depth_to_color/image_raw")]
+    remap = P.camera_remappings(get("camera_ns"))
     nodes = [
         Node(package="posevla_ros", executable="recorder_node", name="recorder_node", output="screen",
              parameters=[str(share / "config" / "recorder.yaml"), recorder], remappings=remap),

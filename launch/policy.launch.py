@@ -29,12 +29,6 @@ ARGS = {
 }
 
 
-def camera_remappings(camera_ns: str) -> list[tuple[str, str]]:
-    ns = "/" + camera_ns.strip("/") if camera_ns.strip("/") else ""
-    return [(f"/camera/{t}", f"{ns}/{t}") for t in
-            ("color/image_raw", "color/camera_info", "aligned_depth_to_color/image_raw")]
-
-
 def _nodes(context):
     get = lambda name: LaunchConfiguration(name).perform(context)  # noqa: E731
     sim_time = get("use_sim_time").lower() in ("1", "true", "yes")
@@ -49,7 +43,7 @@ def _nodes(context):
     return [
         Node(package="posevla_ros", executable="policy_node", name="policy_node", output="screen",
              parameters=[str(share / "config" / "policy.yaml"), policy_overrides],
-             remappings=camera_remappings(get("camera_ns"))),
+             remappings=P.camera_remappings(get("camera_ns"))),
         Node(package="posevla_ros", executable="executor_node", name="executor_node", output="screen",
              parameters=[str(share / "config" / "executor.yaml"), executor_overrides]),
     ]

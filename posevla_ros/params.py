@@ -194,6 +194,14 @@ def share_dir() -> Path:
         return REPO_ROOT
 
 
+def camera_remappings(camera_ns: str) -> list[tuple[str, str]]:
+    """Launch remappings from the nodes' /camera/... topics to a camera driver's namespace
+    (RealSense-style names: color/image_raw, color/camera_info, aligned_depth_to_color/image_raw)."""
+    ns = "/" + camera_ns.strip("/") if camera_ns.strip("/") else ""
+    return [(f"/camera/{t}", f"{ns}/{t}") for t in
+            ("color/image_raw", "color/camera_info", "aligned_depth_to_color/image_raw")]
+
+
 def config_path(name: str) -> Path:
     """config/<name> (e.g. 'policy.yaml', 'robots/panda.yaml')."""
     return share_dir() / "config" / name

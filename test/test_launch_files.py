@@ -3,7 +3,6 @@ inspected; here (no launch_ros) a static check parses them: every Node executabl
 installed by CMakeLists.txt from bin/, every config file and included launch file must exist,
 and the documented launch arguments must be declared."""
 import ast
-import importlib.util
 import re
 from pathlib import Path
 
@@ -104,17 +103,16 @@ def test_config_files_exist():
 
 
 def test_camera_remappings():
-    spec = importlib.util.spec_from_file_location("policy_launch_src", LAUNCH / "policy.launch.py")
-    src = (LAUNCH / "policy.launch.py").read_text()
-    # the helper is pure Python: evaluate it without the launch imports
-    tree = ast.parse(src)
-    fn = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "camera_remappings")
-    ns: dict = {}
-    exec(compile(ast.Module([fn], []), str(spec.origin), "exec"), ns)
-    assert ns["camera_remappings"]("/wrist_cam/") == [
-        ("/camera/color/image_raw", "/wrist_cam/color/image_raw"),
-        ("/camera/color/camera_info", "/wrist_cam/color/camera_info"),
-        ("/camera/aligned_depth_to_color/image_raw", "/wrist_cam/aligned_depth_to_color/image_raw")]
+    from posevla_ros import params as P
+
+    want = [("/camera/color/image_raw", "/wrist_cam/color/image_raw"),
+            ("/camera/color/camera_info", "/wrist_cam/color/camera_info"),
+            ("/camera/aligned_depth_to_color/image_raw", "/wrist_cam/aligned_depth_to_color/image_raw")]
+    assert P.camera_remappings("/wrist_cam/") == P.camera_remappings("wrist_cam") == want
+    assert P.camera_remappings("/camera")[0] == ("/camera/color/image_raw", "/camera/color/image_raw")
+    # the launch files that take camera_ns remap through this one helper
+    for name in ("policy.launch.py", "collect_demos.launch.py", "evaluate.launch.py"):
+        assert "P.camera_remappings(get(\"camera_ns\"))" in (LAUNCH / name).read_text(), name
 
 
 @pytest.mark.skipif(not _have_launch_ros(), reason="launch_ros not importable (wheel-based venv)")
