@@ -78,7 +78,7 @@ def run(out_dir: str | Path, n: int = 20, warmup: int = 3) -> dict:
     from posevla_ros import params as P
     from posevla_ros.executor_node import ExecutorNode, load_kinematics
     from posevla_ros.policy_node import PolicyNode
-    from posevla_ros.runner import make_executor
+    from posevla_ros.runner import close_graph, make_executor
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -99,6 +99,7 @@ def run(out_dir: str | Path, n: int = 20, warmup: int = 3) -> dict:
 
     ctx = rclpy.Context()
     rclpy.init(context=ctx)
+    nodes, ex = [], None
     try:
         policy = PolicyNode(model=model, context=ctx, parameter_overrides=[
             Parameter("rate_hz", value=0.0), Parameter("instruction", value=instruction),
@@ -106,6 +107,7 @@ def run(out_dir: str | Path, n: int = 20, warmup: int = 3) -> dict:
         executor = ExecutorNode(kinematics=kin, context=ctx, parameter_overrides=[
             Parameter(k, value=v) for k, v in P.typed_overrides(P.EXECUTOR_PARAMS, ex_params).items()])
         io = rclpy.create_node("bench_io", context=ctx)
+        nodes = [policy, executor, io]
         pubs = [io.create_publisher(Image, "/camera/color/image_raw", qos_profile_sensor_data),
                 io.create_publisher(Image, "/camera/aligned_depth_to_color/image_raw", qos_profile_sensor_data),
                 io.create_publisher(CameraInfo, "/camera/color/camera_info", qos_profile_sensor_data)]
@@ -115,7 +117,7 @@ def run(out_dir: str | Path, n: int = 20, warmup: int = 3) -> dict:
                                lambda m: received.append(time.perf_counter()), QoSProfile(depth=10))
         ex = make_executor(ctx, 4)
         executor_kind = type(ex).__name__
-        for node in (policy, executor, io):
+        for node in nodes:
             ex.add_node(node)
 
         def spin_until(pred, timeout):
@@ -154,11 +156,10 @@ def run(out_dir: str | Path, n: int = 20, warmup: int = 3) -> dict:
             res = executor.core.process(pred, T_base_cam, Q_HOME, 0.0)
             exec_ms.append((time.perf_counter() - t0) * 1000.0)
             assert res.ok, res.reason
-        ex.shutdown()
-        for node in (policy, executor, io):
-            node.destroy_node()
     finally:
-        rclpy.shutdown(context=ctx)
+        if ex is not None:
+            ex.shutdown()
+        close_graph(nodes, ctx)
 
     med = statistics.median
     result = {
