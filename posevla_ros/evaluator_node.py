@@ -32,9 +32,9 @@ from typing import Any, Callable, Protocol
 import numpy as np
 
 from posevla_ros import params as P
+from posevla_ros.topics import INSTRUCTION_QOS, TOPIC_INSTRUCTION
 from posevla_ros import report as R
 
-TOPIC_INSTRUCTION = "/posevla/instruction"
 TOPIC_RGB = "/camera/color/image_raw"
 TOPIC_JOINT_STATES = "/joint_states"
 TOPIC_RECORDER_STATUS = "/recorder/status"
@@ -316,7 +316,7 @@ class EvaluatorNode(_RosNode):
         self.cli_resume = client(Tr, p["resume_service"])
         pre = p["recorder_prefix"].rstrip("/")
         self.cli_rec = {k: client(Tr, f"{pre}/{k}") for k in ("start", "stop", "discard")} if p["record"] else {}
-        self.pub_instruction = self.create_publisher(String, TOPIC_INSTRUCTION, QoSProfile(depth=10))
+        self.pub_instruction = self.create_publisher(String, TOPIC_INSTRUCTION, INSTRUCTION_QOS)
         self.create_subscription(Image, TOPIC_RGB, self._on_image, qos_profile_sensor_data)
         self.create_subscription(JointState, TOPIC_JOINT_STATES, self._on_joint_state, QoSProfile(depth=10))
         self.create_subscription(String, TOPIC_RECORDER_STATUS, self._on_recorder_status, QoSProfile(depth=10))

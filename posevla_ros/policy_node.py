@@ -32,6 +32,7 @@ from posevla_ros import conversions as conv
 from posevla_ros import params as P
 from posevla_ros.markers import prediction_markers
 from posevla_ros.msg import PosePrediction
+from posevla_ros.topics import INSTRUCTION_QOS, TOPIC_INSTRUCTION
 from posevla_ros.runner import KeyedThrottle, LatestWorker
 
 try:
@@ -45,7 +46,6 @@ except ImportError:  # wheel-based venv: StampSync
 TOPIC_RGB = "/camera/color/image_raw"
 TOPIC_DEPTH = "/camera/aligned_depth_to_color/image_raw"
 TOPIC_INFO = "/camera/color/camera_info"
-TOPIC_INSTRUCTION = "/posevla/instruction"
 TOPIC_PREDICTION = "/posevla/prediction"
 TOPIC_MARKERS = "/posevla/markers"
 SRV_PAUSE = "/posevla/pause"
@@ -187,7 +187,7 @@ class PolicyNode(Node):
 
         self.pub_pred = self.create_publisher(PosePrediction, TOPIC_PREDICTION, QoSProfile(depth=10))
         self.pub_markers = self.create_publisher(MarkerArray, TOPIC_MARKERS, QoSProfile(depth=10))
-        self.create_subscription(String, TOPIC_INSTRUCTION, self._on_instruction, QoSProfile(depth=10))
+        self.create_subscription(String, TOPIC_INSTRUCTION, self._on_instruction, INSTRUCTION_QOS)
         self.create_service(Trigger, SRV_PAUSE, self._on_pause)
         self.create_service(Trigger, self.p["resume_service"], self._on_resume)
 

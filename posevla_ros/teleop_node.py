@@ -35,7 +35,6 @@ from posevla_ros import params as P
 from posevla_ros import teleop as T
 
 TOPIC_JOINT_STATES = "/joint_states"
-TOPIC_INSTRUCTION = "/posevla/instruction"
 
 TELEOP_PARAMS: list[P.ParamSpec] = [
     P.ParamSpec("mode", "keyboard", "keyboard | joy | leader | scripted | none", read_only=True),

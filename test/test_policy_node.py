@@ -14,6 +14,7 @@ from visualization_msgs.msg import MarkerArray
 
 from posevla_ros import conversions as conv
 from posevla_ros.msg import PosePrediction
+from posevla_ros.topics import INSTRUCTION_QOS, TOPIC_INSTRUCTION
 from posevla_ros.policy_node import FrameError, PolicyCore, PolicyNode, RawFrame
 
 H, W = 48, 64
@@ -56,7 +57,7 @@ class Harness:
         self.pub_depth = self.io.create_publisher(Image, "/camera/aligned_depth_to_color/image_raw",
                                                   qos_profile_sensor_data)
         self.pub_info = self.io.create_publisher(CameraInfo, "/camera/color/camera_info", qos_profile_sensor_data)
-        self.pub_instr = self.io.create_publisher(String, "/posevla/instruction", QoSProfile(depth=10))
+        self.pub_instr = self.io.create_publisher(String, TOPIC_INSTRUCTION, INSTRUCTION_QOS)
         self.preds, self.markers = [], []
         self.io.create_subscription(PosePrediction, "/posevla/prediction", self.preds.append, QoSProfile(depth=100))
         self.io.create_subscription(MarkerArray, "/posevla/markers", self.markers.append, QoSProfile(depth=100))

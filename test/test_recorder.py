@@ -17,6 +17,7 @@ import pytest
 
 from posevla_core import se3
 from posevla_ros import params as P
+from posevla_ros.topics import INSTRUCTION_QOS, TOPIC_INSTRUCTION
 from posevla_ros.recorder_node import RECORDER_PARAMS, EpisodeRecorder, Observation, SerialWorker, _msgdef
 
 REPO = Path(__file__).resolve().parent.parent
@@ -264,7 +265,7 @@ def test_recorder_node_over_dds(ros_context, tmp_path, spin_until):
         Parameter("status_period_s", value=0.2)])
     src = Node("fake_camera", context=ros_context)
     cam = FakeCamera(src, None)
-    pub_instr = src.create_publisher(String, "/posevla/instruction", 10)
+    pub_instr = src.create_publisher(String, TOPIC_INSTRUCTION, INSTRUCTION_QOS)
     statuses = []
     src.create_subscription(String, "/recorder/status", lambda m: statuses.append(json.loads(m.data)), 10)
     clients = {k: src.create_client(Trigger, f"/recorder/{k}") for k in ("start", "stop", "discard")}
