@@ -4,6 +4,11 @@ Each subcommand parses its own flags and hands them to a function that lives wit
 concern it drives (training in posevla_core.train, nodes in posevla_ros.runner, ...).
 Imports are lazy so that `posevla --help` is instant and `posevla train` on a GPU box
 without ROS never imports rclpy.
+
+Files: config/, launch/ and the shipped checkpoint are found through
+``posevla_ros.params.share_dir()`` (works from any directory, after ``make setup``, ``pip
+install .`` or colcon); relative ``--out`` / ``--data`` paths are relative to the current
+directory. A bad config or a missing file is one line on stderr and exit status 1.
 """
 from __future__ import annotations
 
@@ -12,14 +17,22 @@ import json
 import sys
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-
 
 def _cmd_run(a: argparse.Namespace) -> int:
+    from posevla_ros import params as P
+    from posevla_ros.param_schema import ConfigError, parse_text, unknown_key_error
     from posevla_ros.runner import run_graph
 
-    overrides = dict(kv.split("=", 1) for kv in a.param)
+    bad = [kv for kv in a.param if "=" not in kv]
+    if bad:
+        raise ConfigError(f"-p {bad[0]!r}: expected NAME=VALUE")
+    overrides = {k: parse_text(v) for k, v in (kv.split("=", 1) for kv in a.param)}
     nodes = {"policy": ["policy", "executor"], "sim-demo": ["sim", "policy", "executor"]}.get(a.graph, [a.graph])
+    if "sim" not in nodes:   # each -p must name a parameter of some node of the graph
+        known = {"use_sim_time"} | {s.name for n in nodes for s in P.NODE_PARAMS[f"{n}_node"]}
+        for k in overrides:
+            if k not in known:
+                raise unknown_key_error(k, known, f"-p {k}")
     return run_graph(nodes, robot=a.robot, overrides=overrides, checkpoint=a.checkpoint) or 0
 
 
@@ -48,9 +61,10 @@ def _cmd_collect(a: argparse.Namespace) -> int:
 
 def _cmd_evaluate(a: argparse.Namespace) -> int:
     from posevla_ros.evaluator_node import evaluate_main
+    from posevla_ros.params import resolve_checkpoint
 
-    summary = evaluate_main(checkpoint=a.checkpoint, task=a.task, episodes=a.episodes, out=a.out,
-                            seed=a.seed, robot=a.robot, use_depth=not a.no_depth, timeout_s=a.timeout)
+    summary = evaluate_main(checkpoint=str(resolve_checkpoint(a.checkpoint)), task=a.task, episodes=a.episodes,
+                            out=a.out, seed=a.seed, robot=a.robot, use_depth=not a.no_depth, timeout_s=a.timeout)
     print(json.dumps({k: summary[k] for k in ("task", "episodes", "successes", "success_rate", "ci95")}))
     return 0
 
@@ -73,14 +87,15 @@ def _cmd_expert(a: argparse.Namespace) -> int:
 def _cmd_make_checkpoint(a: argparse.Namespace) -> int:
     from posevla_core.train.pipeline import make_checkpoint
 
-    make_checkpoint(out_dir=a.out, work_dir=a.work, quick=a.quick, seed=a.seed)
+    from posevla_ros.params import default_checkpoint
+
+    make_checkpoint(out_dir=a.out or str(default_checkpoint()), work_dir=a.work, quick=a.quick, seed=a.seed)
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="posevla", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="cmd", required=True)
-    default_ckpt = str(REPO_ROOT / "checkpoints" / "demo")
 
     r = sub.add_parser("run", help="run nodes in one process (where `ros2 launch` is not available)")
     r.add_argument("graph", choices=["policy", "executor", "sim", "sim-demo"],
@@ -116,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=_cmd_collect)
 
     v = sub.add_parser("evaluate", help="evaluate a checkpoint over K episodes")
-    v.add_argument("--checkpoint", default=default_ckpt)
+    v.add_argument("--checkpoint", default="", help="default: the shipped demo checkpoint")
     v.add_argument("--task", required=True)
     v.add_argument("--episodes", type=int, default=10)
     v.add_argument("--out", required=True)
@@ -131,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--seed", type=int, default=1000, help="first held-out seed")
     d.add_argument("--out", default="runs/demo")
     d.add_argument("--task", default="pick")
-    d.add_argument("--checkpoint", default=default_ckpt)
+    d.add_argument("--checkpoint", default="", help="default: the shipped demo checkpoint")
     d.add_argument("--no-depth", action="store_true", help="ablation: the policy gets no depth image")
     d.add_argument("--timeout", type=float, default=40.0, help="seconds (sim time) per episode")
     d.set_defaults(func=_cmd_demo)
@@ -144,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     x.set_defaults(func=_cmd_expert)
 
     m = sub.add_parser("make-checkpoint", help="regenerate data and retrain the shipped checkpoint")
-    m.add_argument("--out", default=default_ckpt)
+    m.add_argument("--out", default=None, help="default: the shipped checkpoint directory")
     m.add_argument("--work", default="runs/make_checkpoint")
     m.add_argument("--seed", type=int, default=0)
     m.add_argument("--quick", action="store_true", help="tiny data and steps (smoke test)")
@@ -153,8 +168,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from posevla_ros.param_schema import ConfigError
+
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except (ConfigError, FileNotFoundError) as e:
+        print(f"posevla {args.cmd}: error: {e}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

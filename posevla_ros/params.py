@@ -126,7 +126,12 @@ def declare_all(node, specs: list[ParamSpec]) -> None:
     for s in specs:
         try:
             node.declare_parameter(s.name, s.default, _descriptor(s))
-        except InvalidParameterValueException as e:
+        except InvalidParameterValueException as e:   # say it the way read_all would
+            given = getattr(node, "_parameter_overrides", {}).get(s.name)
+            try:
+                check_value(s, given.value if given is not None else None)
+            except ConfigError as ce:
+                raise ConfigError(f"{node.get_name()}: {ce}") from None
             raise ConfigError(f"{node.get_name()}: parameter {s.name}: {e}".replace("\n", " ")) from None
 
 

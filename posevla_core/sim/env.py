@@ -46,9 +46,9 @@ def nominal_camera_pose() -> np.ndarray:
 class SimEnv:
     def __init__(self, width: int = 224, height: int = 224, default_task: str = "pick",
                  camera_jitter: bool = True) -> None:
-        import mujoco
+        from posevla_core.sim.gl import import_mujoco
 
-        self._mj = mujoco
+        self._mj = mujoco = import_mujoco()
         self.model = scene.build_model()
         self.data = mujoco.MjData(self.model)
         self.width, self.height = int(width), int(height)

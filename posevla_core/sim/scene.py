@@ -54,9 +54,9 @@ def bin_names() -> list[str]:
 
 
 def _mj():
-    import mujoco
+    from posevla_core.sim.gl import import_mujoco
 
-    return mujoco
+    return import_mujoco()
 
 
 def build_spec():
