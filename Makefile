@@ -24,7 +24,7 @@ help:
 	@echo "make bench       benchmarks (JSON + table in bench_results/)"
 	@echo "make checkpoint  retrain the shipped checkpoint from generated sim data"
 
-setup: $(VENV)/.stamp-pkg
+setup: $(VENV)/.stamp-pkg $(VENV)/.stamp-cli
 
 $(VENV)/.stamp-venv:
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,16 @@ $(LEROBOT_VENV)/.stamp: requirements/lerobot.txt
 
 $(VENV)/.stamp-pkg: $(VENV)/.stamp-req $(PKG_SOURCES)
 	scripts/build_msgs.sh $(VENV)
+	touch $@
+
+# The `posevla` console script, and this checkout as the posevla_ros / posevla_core that the
+# venv imports from any directory (editable: edits are live). -I: the messages' CMake
+# install registers an egg-info of the same name, which pip would otherwise "uninstall"
+# by deleting the whole posevla_ros directory, generated messages included.
+$(VENV)/.stamp-cli: setup.py $(VENV)/.stamp-pkg
+	$(PY) -m pip install -q --no-deps --no-build-isolation -I -e . 2>&1 | grep -v "is ignored: it is neither" || true
+	test -x $(VENV)/bin/posevla
+	cd / && $(CURDIR)/$(VENV)/bin/posevla --help >/dev/null
 	touch $@
 
 demo: setup

@@ -196,19 +196,18 @@ def load_params_file(path: str | Path, node_name: str) -> dict[str, Any]:
 
 def _share_candidates() -> list[Path]:
     """Where config/, launch/ and checkpoints/ may live, in order: this checkout (source
-    tree or editable install), the ament index (colcon, a sourced ROS install), and
-    ``share/posevla_ros`` under the running Python's prefixes (``make setup``'s CMake install
-    into the venv and ``pip install .`` both put it there; no environment variable needed)."""
-    out = [REPO_ROOT]
+    tree or editable install); ``share/posevla_ros`` next to the installed package, up to
+    the install prefix (``pip install --target DIR`` -> DIR; a venv or colcon prefix is
+    three levels above lib/pythonX.Y/site-packages; the copy that belongs to this code wins
+    over any other install); the ament index; the running Python's prefix."""
+    out = [REPO_ROOT] + [d / "share" / PACKAGE for d in (REPO_ROOT, *REPO_ROOT.parents[:3])]
     try:
         from ament_index_python.packages import get_package_share_directory
 
         out.append(Path(get_package_share_directory(PACKAGE)))
-    except Exception:  # noqa: BLE001 - no ament index entry: try the prefixes
+    except Exception:  # noqa: BLE001 - no ament index entry: try the prefix
         pass
-    for prefix in dict.fromkeys([sys.prefix, sys.base_prefix, str(REPO_ROOT)]):
-        out.append(Path(prefix) / "share" / PACKAGE)
-    return out
+    return out + [Path(sys.prefix) / "share" / PACKAGE]
 
 
 def share_dir() -> Path:
