@@ -38,17 +38,21 @@ def _cmd_run(a: argparse.Namespace) -> int:
 
 def _cmd_train(a: argparse.Namespace) -> int:
     from posevla_core.train import train_main
+    from posevla_ros.params import resolve_checkpoint
 
-    train_main(stage=a.stage, data_dir=a.data, out_dir=a.out, init=a.init, steps=a.steps,
+    init = str(resolve_checkpoint(a.init)) if a.init else None
+    train_main(stage=a.stage, data_dir=a.data, out_dir=a.out, init=init, steps=a.steps,
                config_file=a.config)
     return 0
 
 
 def _cmd_eval_offline(a: argparse.Namespace) -> int:
     from posevla_core.train import eval_offline_main
+    from posevla_ros.params import resolve_checkpoint
 
-    out = a.out or str(Path(a.checkpoint) / "eval_offline.json")
-    eval_offline_main(checkpoint=a.checkpoint, data_dir=a.data, out_json=out)
+    ckpt = resolve_checkpoint(a.checkpoint)
+    out = a.out or str(ckpt / "eval_offline.json")
+    eval_offline_main(checkpoint=str(ckpt), data_dir=a.data, out_json=out)
     return 0
 
 

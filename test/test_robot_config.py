@@ -125,3 +125,10 @@ def test_cli_refuses_bad_robot_config(tmp_path):
     _one_line_error(r, r"^posevla run: error: robot config .*max_joint_jump: expected a number, got '1.5 rad'")
     r = _run(["-m", "posevla_ros.cli", "run", "policy", "-p", "max_joint_jmp=1"], cwd=tmp_path)
     _one_line_error(r, r"unknown parameter 'max_joint_jmp' \(did you mean 'max_joint_jump'\?\)")
+
+
+@pytest.mark.parametrize("node,file", [("policy_node", "policy.yaml"), ("executor_node", "executor.yaml")])
+def test_shipped_node_params_files_are_valid(node, file):
+    values = P.load_params_file(P.config_path(file), node)
+    typed = P.typed_overrides(P.NODE_PARAMS[node], values, strict=True)
+    assert typed and set(typed) == set(values)
