@@ -5,11 +5,16 @@ MuJoCo reads ``MUJOCO_GL`` once, at import. Unset, it uses GLFW, which on a mach
 no display prints a GLFW error and then aborts the whole process (exit 134) at the first
 render. ``select_gl_backend()`` (run by ``import_mujoco()``, the only place this repo
 imports mujoco, so modules that never render, like kinematics, pay nothing) keeps an
-explicit ``MUJOCO_GL``, keeps GLFW when a display exists, and otherwise picks EGL when
-it can create a context, else OSMesa. The EGL probe runs in a child process because a
-failing EGL driver can abort the process that tries it; the choice is written into
-``os.environ``, so child processes (node executables) inherit it without probing again.
-PyOpenGL needs the matching ``PYOPENGL_PLATFORM``, which is set with it.
+explicit ``MUJOCO_GL``, keeps GLFW when a display exists, and otherwise picks OSMesa when
+libOSMesa is installed (requirements/apt.txt), else EGL when a probe can make a context.
+The choice is written into ``os.environ``, so child processes (node executables) inherit
+it without probing again. PyOpenGL needs the matching ``PYOPENGL_PLATFORM``, set with it.
+
+Why OSMesa before EGL: the sim renders from more than one thread (sim_node's stepping
+thread and its reset service), and an EGL context that is current in one thread cannot be
+made current in another: with EGL, `posevla demo` here failed every reset with
+EGL_BAD_ACCESS from eglMakeCurrent, while OSMesa renders the same pixels. The EGL probe
+runs in a child process because a failing EGL driver can abort the process that tries it.
 """
 from __future__ import annotations
 
@@ -35,7 +40,7 @@ def _egl_works(timeout_s: float = 60.0) -> bool:
 
 def select_gl_backend() -> str:
     """The MuJoCo GL backend for this process (set in ``os.environ`` when it was unset):
-    the given ``MUJOCO_GL``, else "glfw" with a display, else "egl" or "osmesa"."""
+    the given ``MUJOCO_GL``, else "glfw" with a display, else "osmesa", else "egl"."""
     chosen = os.environ.get("MUJOCO_GL", "").strip().lower()
     if chosen:
         if chosen in ("egl", "osmesa"):
@@ -43,7 +48,7 @@ def select_gl_backend() -> str:
         return chosen
     if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
         return "glfw"
-    chosen = "egl" if _egl_works() else "osmesa"
+    chosen = "osmesa" if ctypes.util.find_library("OSMesa") or not _egl_works() else "egl"
     os.environ["MUJOCO_GL"] = chosen
     os.environ.setdefault("PYOPENGL_PLATFORM", chosen)
     return chosen
