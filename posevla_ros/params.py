@@ -94,11 +94,11 @@ EXECUTOR_PARAMS: list[ParamSpec] = [
     ParamSpec("settle_time_s", 0.5, "complete mode: wait this long after a trajectory ends", 0.0, 60.0),
     ParamSpec("gripper_dwell_s", 0.8, "hold the arm this long where the gripper opens/closes", 0.0, 10.0),
     ParamSpec("dry_run", False, "plan and publish /posevla/target_poses, but send no motion (first "
-              "runs on a new robot)"),
+              "runs on a new robot); read once at start", read_only=True),
     ParamSpec("deadman_topic", "", "std_msgs/Bool heartbeat (true = operator present); motion only while "
               "a true message is fresher than deadman_timeout_s; empty = no deadman", read_only=True),
     ParamSpec("deadman_timeout_s", 0.5, "deadman heartbeat freshness (seconds); going stale stops the arm",
-              0.01, 60.0),
+              0.01, 60.0, read_only=True),
 ]
 
 NODE_PARAMS = {"policy_node": POLICY_PARAMS, "executor_node": EXECUTOR_PARAMS}
