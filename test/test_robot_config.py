@@ -132,3 +132,19 @@ def test_shipped_node_params_files_are_valid(node, file):
     values = P.load_params_file(P.config_path(file), node)
     typed = P.typed_overrides(P.NODE_PARAMS[node], values, strict=True)
     assert typed and set(typed) == set(values)
+
+
+def test_executor_executable_takes_an_empty_gripper_list(tmp_path, node_process):
+    """`gripper_joint_names: []` from a params file (rcl hands rclpy an untyped value) and
+    from -p: the executor starts without a gripper instead of an AttributeError traceback."""
+    import time
+
+    pf = tmp_path / "executor.yaml"
+    pf.write_text("executor_node:\n  ros__parameters:\n    gripper_joint_names: []\n    use_tf: false\n")
+    for args in (["--params-file", str(pf)], ["-p", "gripper_joint_names:=[]", "-p", "use_tf:=false"]):
+        proc = node_process("posevla_ros.executor_node", *args)
+        end = time.monotonic() + 120
+        while proc.alive() and "ready" not in proc.output() and time.monotonic() < end:
+            time.sleep(0.2)
+        assert "gripper: none" in proc.output() and proc.alive(), proc.output()
+        assert proc.stop() == 0 and "Traceback" not in proc.log_path.read_text()
