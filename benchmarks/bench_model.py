@@ -17,14 +17,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-REPO = Path(__file__).resolve().parent.parent
 
 
 def _load_model():
     from posevla_core.config import PoseVLAConfig
     from posevla_core.model import PoseVLA
 
-    ckpt = REPO / "checkpoints" / "demo"
+    from posevla_core.paths import default_checkpoint
+
+    ckpt = default_checkpoint()
     if (ckpt / "model.safetensors").exists():
         return PoseVLA.from_pretrained(ckpt, device="cpu"), str(ckpt)
     torch.manual_seed(0)

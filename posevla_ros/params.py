@@ -5,8 +5,8 @@ A node calls ``declare_all(self, POLICY_PARAMS)`` in its constructor and then
 ``read_all(self, POLICY_PARAMS)`` to get a plain dict; everything else in the node works
 on that dict, so tests can build the same logic objects without ROS.
 
-Where files live: ``share_dir()`` is the installed ``share/posevla_ros`` on a ROS install
-(ament index) and the repository root when running from a checkout. Node defaults live in
+Where files live: ``share_dir()`` (``posevla_core.paths``) is the checkout, else the
+installed ``share/posevla_ros`` (pip, colcon, the venv's CMake install). Node defaults live in
 ``config/policy.yaml`` / ``config/executor.yaml`` (ROS params-file format); a robot lives in
 ``config/robots/<robot>.yaml`` and is turned into executor parameters by
 ``robot_executor_params``.
@@ -14,17 +14,15 @@ Where files live: ``share_dir()`` is the installed ``share/posevla_ros`` on a RO
 from __future__ import annotations
 
 import math
-import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from posevla_core.paths import default_checkpoint, share_dir  # noqa: F401 - the one home, used as P.share_dir
 from posevla_ros.param_schema import (ConfigError, ParamSpec, check_min_max, check_value, did_you_mean,
                                       unknown_key_error)
 
-PACKAGE = "posevla_ros"
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 PANDA_ARM_JOINTS = [f"panda_joint{i}" for i in range(1, 8)]
 PANDA_FINGER_JOINTS = ["panda_finger_joint1", "panda_finger_joint2"]
@@ -194,34 +192,6 @@ def load_params_file(path: str | Path, node_name: str) -> dict[str, Any]:
     return out
 
 
-def _share_candidates() -> list[Path]:
-    """Where config/, launch/ and checkpoints/ may live, in order: this checkout (source
-    tree or editable install); ``share/posevla_ros`` next to the installed package, up to
-    the install prefix (``pip install --target DIR`` -> DIR; a venv or colcon prefix is
-    three levels above lib/pythonX.Y/site-packages; the copy that belongs to this code wins
-    over any other install); the ament index; the running Python's prefix."""
-    out = [REPO_ROOT] + [d / "share" / PACKAGE for d in (REPO_ROOT, *REPO_ROOT.parents[:3])]
-    try:
-        from ament_index_python.packages import get_package_share_directory
-
-        out.append(Path(get_package_share_directory(PACKAGE)))
-    except Exception:  # noqa: BLE001 - no ament index entry: try the prefix
-        pass
-    return out + [Path(sys.prefix) / "share" / PACKAGE]
-
-
-def share_dir() -> Path:
-    """The package's share directory (the one function that decides where config/,
-    launch/ and checkpoints/ are): the first of ``_share_candidates`` that holds
-    config/robots. Raises a clear error when none does."""
-    for d in _share_candidates():
-        if (d / "config" / "robots").is_dir():
-            return d
-    raise FileNotFoundError(f"posevla_ros share directory not found (looked in "
-                            f"{[str(d) for d in _share_candidates()]}); install with `make setup`, "
-                            f"colcon, or `pip install .`")
-
-
 def camera_remappings(camera_ns: str) -> list[tuple[str, str]]:
     """Launch remappings from the nodes' /camera/... topics to a camera driver's namespace
     (RealSense-style names: color/image_raw, color/camera_info, aligned_depth_to_color/image_raw)."""
@@ -233,10 +203,6 @@ def camera_remappings(camera_ns: str) -> list[tuple[str, str]]:
 def config_path(name: str) -> Path:
     """config/<name> (e.g. 'policy.yaml', 'robots/panda.yaml')."""
     return share_dir() / "config" / name
-
-
-def default_checkpoint() -> Path:
-    return share_dir() / "checkpoints" / "demo"
 
 
 def resolve_checkpoint(value: str) -> Path:

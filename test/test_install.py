@@ -37,8 +37,12 @@ def run(args, cwd, env, timeout=300):
 
 def test_share_dir_of_a_pip_target_install(tmp_path):
     """`pip install --no-deps . --target DIR`: share/posevla_ros lands in DIR and is found."""
-    target = tmp_path / "site"
-    r = run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", str(REPO),
+    import shutil
+
+    src, target = tmp_path / "src", tmp_path / "site"   # pip builds in the source tree: use a copy
+    shutil.copytree(REPO, src, ignore=shutil.ignore_patterns(".*", "build", "runs", "data", "bench_results",
+                                                             "*.egg-info", "__pycache__"))
+    r = run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", str(src),
              "--target", str(target)], cwd=tmp_path, env=dict(os.environ), timeout=600)
     assert r.returncode == 0, r.stderr
     assert (target / "share/posevla_ros/config/robots/xarm6.yaml").is_file()

@@ -48,8 +48,13 @@ def train_main(stage: str, data_dir, out_dir: str, init: str | None = None, step
     An existing ``out_dir/resume`` continues the interrupted run unless ``resume`` is False."""
     overrides = {k: v for k, v in overrides.items() if v is not None}
     if config_file is None:
-        default = Path(__file__).resolve().parents[2] / "config" / "train" / f"{stage}.yaml"
-        config_file = str(default) if default.is_file() else None
+        from posevla_core.paths import share_dir
+
+        try:
+            default = share_dir() / "config" / "train" / f"{stage}.yaml"
+        except FileNotFoundError:      # core-only install without the share files: stage defaults
+            default = None
+        config_file = str(default) if default is not None and default.is_file() else None
     if config_file:
         cfg = TrainConfig.from_file(config_file, stage=stage, steps=steps, **overrides)
     else:
