@@ -105,6 +105,24 @@ class CharucoBoardSpec:
         return T
 
 
+def board_texture(spec: CharucoBoardSpec, px_per_square: int = 160, margin_squares: float = 0.5):
+    """Write the board image (RGB PNG, generated now) for the sim's textured plate.
+    Returns (png path, (half width, half height) of the printed area in m, margin included)."""
+    from posevla_core.sim.assets import cache_dir
+
+    cv2 = _cv2()
+    img = spec.image(px_per_square, margin_squares)
+    key = f"{spec.squares_x}x{spec.squares_y}_{spec.square_length:g}_{spec.marker_length:g}_{spec.dictionary}"
+    path = cache_dir() / f"charuco_{key}_{px_per_square}_{margin_squares:g}.png"
+    if not path.is_file():
+        tmp = path.with_suffix(f".{np.random.randint(1 << 30)}.png")   # atomic: parallel tests share the cache
+        cv2.imwrite(str(tmp), cv2.cvtColor(img, cv2.COLOR_GRAY2BGR))
+        tmp.replace(path)
+    w, h = spec.size_m
+    m = margin_squares * spec.square_length
+    return path, (w / 2 + m, h / 2 + m)
+
+
 @dataclass
 class BoardDetection:
     """One image's board pose and the corners it came from."""
@@ -421,6 +439,26 @@ class PosePlan:
     max_tilt_deg: float = 25.0
     max_roll_deg: float = 35.0
     base_roll_rad: float = 0.0           # roll of F about its z that the arm reaches most easily
+
+
+def eye_to_hand_plan(T_base_camera_guess: np.ndarray, T_gripper_board: np.ndarray, distance: float = 0.6,
+                     spread: tuple[float, float, float] = (0.07, 0.08, 0.06), **kw) -> PosePlan:
+    """Poses that hold the board (its printed face's normal = +z of ``T_gripper_board``)
+    ``distance`` m in front of a roughly known fixed camera, facing it."""
+    T = np.asarray(T_base_camera_guess, float)
+    center = T[:3, 3] + distance * T[:3, 2]
+    return PosePlan(tuple(center), spread, tuple(T[:3, 3]), np.asarray(T_gripper_board, float), **kw)
+
+
+def eye_in_hand_plan(board_center_in_base, T_gripper_camera_guess: np.ndarray, distance: float = 0.45,
+                     spread: tuple[float, float, float] = (0.15, 0.15, 0.06), max_tilt_deg: float = 6.0,
+                     **kw) -> PosePlan:
+    """Poses that put a roughly known wrist camera ``distance`` m above a board lying
+    face up at ``board_center_in_base``, looking at it from a spread of positions (the
+    viewing directions differ by the spread, so the tilt off the board stays small)."""
+    c = np.asarray(board_center_in_base, float)
+    return PosePlan(tuple(c + [0.0, 0.0, distance]), spread, tuple(c), np.asarray(T_gripper_camera_guess, float),
+                    max_tilt_deg=max_tilt_deg, **kw)
 
 
 def plan_arm_poses(kin, plan: PosePlan, n: int, q_seed, seed: int = 0, max_tries: int = 40,
