@@ -488,3 +488,21 @@ def plan_arm_poses(kin, plan: PosePlan, n: int, q_seed, seed: int = 0, max_tries
         raise CalibrationError(f"IK reached only {len(out)} of {n} calibration poses in {tries} tries: "
                                f"move the board/camera region (plan center {plan.center}) within reach")
     return out
+
+
+def sim_pose_plan(mode: str, kin, q) -> PosePlan:
+    """The calibration pose plan of the MuJoCo scene (posevla_core.sim.scene): the board
+    mount and the camera guess come from the scene's nominal layout (the camera's pose
+    per episode is jittered, so the plan knows it only roughly, as on a real robot).
+    ``kin`` is the Panda's RobotKinematics; its ee_link is the gripper frame."""
+    from posevla_core.sim import scene
+    from posevla_core.sim.env import OPTICAL_FROM_MJCAM, nominal_camera_pose
+
+    T_ee_hand = se3.inv_T(kin.fk(q)) @ kin.fk_link(q, "panda_hand")
+    if mode == "eye-to-hand":
+        pos, _ = scene.BOARD_ON_HAND     # plate frame = hand axes: its printed face looks along hand +z
+        return eye_to_hand_plan(nominal_camera_pose(), T_ee_hand @ se3.make_T(pos, [0, 0, 0, 1]))
+    pos, (w, x, y, z) = scene.WRIST_CAMERA
+    T_hand_cam = se3.make_T(pos, [x, y, z, w])
+    T_hand_cam[:3, :3] = T_hand_cam[:3, :3] @ OPTICAL_FROM_MJCAM
+    return eye_in_hand_plan(scene.BOARD_ON_TABLE[0], T_ee_hand @ T_hand_cam)

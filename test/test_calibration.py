@@ -145,24 +145,20 @@ def _sim_calibration(mode: str, n: int, seed: int):
     """The sim end to end without ROS: a ChArUco plate on the hand (eye-to-hand) or on the
     table with a wrist camera (eye-in-hand), the arm driven to ``n`` planned poses, board
     detected in 640x480 renders, gripper poses from pinocchio FK of the measured joints."""
-    from posevla_core.calibration import eye_in_hand_plan, eye_to_hand_plan, plan_arm_poses
+    from posevla_core.calibration import plan_arm_poses, sim_pose_plan
     from posevla_core.kinematics import RobotKinematics
     from posevla_core.sim import scene
-    from posevla_core.sim.env import SimEnv, nominal_camera_pose
+    from posevla_core.sim.env import SimEnv
 
     kin = RobotKinematics("posevla://panda", "panda_grasptarget", scene.ARM_JOINTS)
     with SimEnv(640, 480, calibration=mode, board=BOARD) as env:
         env.reset(seed)
         q = env.arm_q()
-        T_hand_ee = se3.inv_T(kin.fk_link(q, "panda_hand")) @ kin.fk(q)
-        if mode == "eye-to-hand":
-            truth = env.camera_pose_in_base()          # jittered per seed; the plan only knows the nominal one
-            T_ee_plate = se3.inv_T(T_hand_ee) @ se3.make_T(scene.BOARD_ON_HAND[0], [0, 0, 0, 1])
-            plan = eye_to_hand_plan(nominal_camera_pose(), T_ee_plate)
-        else:
-            truth = se3.inv_T(env.ee_pose()) @ env.camera_pose_in_base()
-            guess = truth @ se3.make_T([0.02, -0.02, 0.01], Rotation.from_euler("xy", [3, -3], degrees=True).as_quat())
-            plan = eye_in_hand_plan(scene.BOARD_ON_TABLE[0], guess)
+        # truth: the camera in base (jittered per seed; the plan knows only the nominal pose)
+        # or the wrist camera in the gripper frame
+        truth = env.camera_pose_in_base() if mode == "eye-to-hand" else \
+            se3.inv_T(env.ee_pose()) @ env.camera_pose_in_base()
+        plan = sim_pose_plan(mode, kin, q)
         views = []
         for q_target in plan_arm_poses(kin, plan, n, q, seed=seed):
             env.send_arm_trajectory(scene.ARM_JOINTS, [2.0], [q_target])
