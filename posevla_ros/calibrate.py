@@ -158,30 +158,35 @@ def _joint_vector(msg, names: list[str]) -> tuple[np.ndarray, np.ndarray | None]
     return q, v
 
 
-def _move_and_settle(lst: CalibrationListener, names, q_now, q_target, limits: dict, kin, cfg) -> None:
-    """Send one JointTrajectory to ``q_target`` (timed within the robot's limits) and wait
-    until the joints stop (velocities ~0 for 0.2 s). Time is the /joint_states stamps' clock
-    (sim time in the sim, which may run slower than the wall): give up ``settle_timeout_s``
-    after the trajectory's end in that clock, or when joint states stop coming."""
+def _move(lst: CalibrationListener, names, q_now, q_target, limits: dict, kin) -> float:
+    """Send one JointTrajectory to ``q_target``, timed within the robot's limits; returns
+    the /joint_states-clock time at which it ends."""
     from posevla_core.trajectory import time_parameterize
     from posevla_ros.backends import joint_trajectory_msg
 
     vmax = kin.velocity_limits * float(limits.get("velocity_scale", 0.3))
     amax = float(limits.get("max_joint_acceleration", 2.0))
     t_end = float(time_parameterize(np.stack([q_now, q_target]), vmax, amax, min_dt=1.0)[-1])
-    lst.pub.publish(joint_trajectory_msg(names, np.asarray([q_target]), np.array([t_end])))
     t0 = _stamp(lst.joints)
-    state = {"still_since": None, "gave_up": False, "seen": t0, "wall": time.monotonic()}
+    lst.pub.publish(joint_trajectory_msg(names, np.asarray([q_target]), np.array([t_end])))
+    return t0 + t_end
+
+
+def _wait_still(lst: CalibrationListener, names, not_before: float, cfg) -> None:
+    """Wait until the joints stop (velocities ~0 for 0.2 s) at or after ``not_before``. Time
+    is the /joint_states stamps' clock (sim time in the sim, which may run slower than the
+    wall): give up ``settle_timeout_s`` later in that clock, or when joint states stop."""
+    state = {"still_since": None, "gave_up": False, "seen": _stamp(lst.joints), "wall": time.monotonic()}
 
     def settled() -> bool:
         t = _stamp(lst.joints)
         if t > state["seen"]:
             state["seen"], state["wall"] = t, time.monotonic()
         elif time.monotonic() - state["wall"] > cfg.topic_timeout_s:
-            raise CalibrationError(f"/joint_states stopped for {cfg.topic_timeout_s:.0f} s while the arm moved")
-        if t < t0 + t_end:
+            raise CalibrationError(f"/joint_states stopped for {cfg.topic_timeout_s:.0f} s")
+        if t < not_before:
             return False
-        if t > t0 + t_end + cfg.settle_timeout_s:
+        if t > not_before + cfg.settle_timeout_s:
             state["gave_up"] = True
             return True
         _, v = _joint_vector(lst.joints, names)
@@ -192,8 +197,7 @@ def _move_and_settle(lst: CalibrationListener, names, q_now, q_target, limits: d
         return t - state["still_since"] >= 0.2
     lst.wait_for(settled, float("inf"), "settled arm")
     if state["gave_up"]:
-        lst.node.get_logger().warn(f"arm still moving {cfg.settle_timeout_s:.0f} s after its trajectory; "
-                                   "using the pose it reached")
+        lst.node.get_logger().warn(f"arm still moving after {cfg.settle_timeout_s:.0f} s; using the pose it reached")
 
 
 def _grab(lst: CalibrationListener, names, kin, after: float, cfg: CalibrateConfig) -> tuple[CalibrationView, dict]:
@@ -289,10 +293,12 @@ def calibrate_main(cfg: CalibrateConfig, input_fn=input) -> dict:
         bar = tqdm(total=cfg.poses, desc="collecting views", unit="view")
         for k in range(cfg.poses):
             if targets is not None:
-                _move_and_settle(lst, names, q_now, targets[k], limits, kin, cfg)
+                t_end = _move(lst, names, q_now, targets[k], limits, kin)
             else:
                 bar.clear()
                 input_fn(f"[calibrate] pose {k + 1}/{cfg.poses}: move the arm, let it stop, press Enter ")
+                t_end = _stamp(lst.joints)
+            _wait_still(lst, names, t_end, cfg)
             after = _stamp(lst.joints)
             view, extra = _grab(lst, names, kin, after, cfg)
             q_now = view.joints

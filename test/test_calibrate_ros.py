@@ -81,3 +81,56 @@ def test_calibrate_over_ros_in_the_sim(tmp_path, mode):
     else:
         assert not (tmp_path / "panda.yaml").exists()
         assert "--frame-id panda_grasptarget" in summary["static_transform_command"]
+
+
+@pytest.mark.slow
+def test_calibrate_real_mode_operator_moves_the_arm(tmp_path, ros_context):
+    """Real-arm mode: calibrate never moves the arm; a scripted operator does (here by
+    driving a sim_node that stands in for the robot), pressing Enter at each pose."""
+    import threading
+    import time
+
+    from posevla_core.calibration import CharucoBoardSpec, plan_arm_poses, sim_pose_plan
+    from posevla_core.kinematics import RobotKinematics
+    from posevla_core.sim import scene
+    from posevla_core.sim.env import SimEnv
+    from posevla_ros.calibrate import calibrate_main
+    from posevla_ros.runner import spin_nodes
+    from posevla_ros.sim_node import SimNode
+    from rclpy.parameter import Parameter
+
+    env = SimEnv(640, 480, calibration="eye-to-hand", board=CharucoBoardSpec())
+    robot = SimNode("robot_stand_in", env=env, context=ros_context,
+                    parameter_overrides=[Parameter("width", value=640), Parameter("height", value=480),
+                                         Parameter("image_rate_hz", value=5.0), Parameter("seed", value=4)])
+    stop = threading.Event()
+    spinner = threading.Thread(target=spin_nodes, args=([robot], stop.is_set, ros_context), daemon=True)
+    spinner.start()
+    try:
+        kin = RobotKinematics("posevla://panda", "panda_grasptarget", scene.ARM_JOINTS)
+        with robot.lock:
+            q0, truth = env.arm_q(), env.camera_pose_in_base()
+        targets = iter(plan_arm_poses(kin, sim_pose_plan("eye-to-hand", kin, q0), 6, q0, seed=4))
+        prompts = []
+
+        def operator(prompt: str) -> str:
+            prompts.append(prompt)
+            with robot.lock:
+                env.send_arm_trajectory(scene.ARM_JOINTS, [2.0], [next(targets)])
+                t_done = env.time + 2.5
+            while True:
+                with robot.lock:
+                    if env.time >= t_done:
+                        return ""
+                time.sleep(0.05)
+
+        summary = calibrate_main(CalibrateConfig(poses=6, sim=False, out=str(tmp_path)), input_fn=operator)
+    finally:
+        stop.set()
+        spinner.join(timeout=5.0)
+        robot.destroy_node()
+    assert len(prompts) == 6 and "press Enter" in prompts[0]
+    T = se3.make_T(summary["translation"], summary["rotation_xyzw"])
+    mm = 1000.0 * np.linalg.norm(T[:3, 3] - truth[:3, 3])
+    deg = np.degrees(Rotation.from_matrix(T[:3, :3].T @ truth[:3, :3]).magnitude())
+    assert mm < 5.0 and deg < 0.5, summary
