@@ -30,8 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from posevla_core import se3
-from posevla_core.calibration import (CalibrationError, CalibrationView, CharucoBoardSpec, HandEyeResult,
-                                      detect_board)
+from posevla_core.calibration import CalibrationError, CalibrationView, CharucoBoardSpec, detect_board
 
 
 @dataclass

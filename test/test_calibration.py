@@ -10,10 +10,11 @@ from hypothesis import strategies as st
 from scipy.spatial.transform import Rotation
 
 from posevla_core import se3
-from posevla_core.calibration import (BoardDetection, CalibrationError, CalibrationView, CharucoBoardSpec,
-                                      aim_frame, detect_board, project, solve_hand_eye)
 
 cv2 = pytest.importorskip("cv2")
+
+from posevla_core.calibration import (BoardDetection, CalibrationError, CalibrationView,  # noqa: E402
+                                      CharucoBoardSpec, aim_frame, detect_board, project, solve_hand_eye)
 
 BOARD = CharucoBoardSpec()
 K = np.array([[515.0, 0, 319.5], [0, 515.0, 239.5], [0, 0, 1.0]])
@@ -43,7 +44,7 @@ def synthetic_views(mode: str, n: int, seed: int, px_noise: float = 0.0):
         p = np.array([rng.uniform(-0.08, 0.08), rng.uniform(-0.06, 0.06), rng.uniform(0.45, 0.7)])
         # board centre frame: +z away from the camera (OpenCV board z points into the board)
         F = aim_frame(p, p * 2.0, tilt_deg=rng.uniform(5, 30), tilt_dir_rad=rng.uniform(0, 6.3),
-                      roll_rad=rng.uniform(-0.6, 0.6))
+                      roll_rad=rng.uniform(-0.6, 0.6), up=(0.0, -1.0, 0.0))   # camera y is down
         C = F @ se3.inv_T(center)              # T_cam_board
         G = X @ C @ se3.inv_T(Tb) if mode == "eye-to-hand" else Tb @ se3.inv_T(C) @ se3.inv_T(X)
         img = project(C, obj, K, None) + rng.normal(0, px_noise, (len(obj), 2))
