@@ -256,6 +256,8 @@ def calibrate_main(cfg: CalibrateConfig, input_fn=input) -> dict:
     names = list(robot_cfg["joint_names"])
     kin = RobotKinematics(robot_cfg["robot_description_file"], robot_cfg["ee_link"], names)
     gripper_link = cfg.gripper_link or robot_cfg["ee_link"]
+    if not kin.model.existFrame(gripper_link):
+        raise CalibrationError(f"--gripper-link {gripper_link!r} is not a link of {kin.urdf_path}")
     base_frame = robot_cfg.get("base_frame", "base_link")
     controller_topic = robot_cfg.get("controller_topic", "/arm_controller/joint_trajectory")
     limits = robot_cfg.get("limits", {}) or {}
@@ -323,16 +325,17 @@ def calibrate_main(cfg: CalibrateConfig, input_fn=input) -> dict:
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     X = result.T
-    if cfg.mode == "eye-in-hand" and gripper_link != robot_cfg["ee_link"]:
-        # express the camera in another link of the hand (e.g. the flange): same joints, rigid offset
-        q = views[result.used[0]].joints
-        X = se3.inv_T(kin.fk_link(q, gripper_link)) @ kin.fk(q) @ X
-        summary["gripper_link"] = gripper_link
     if cfg.sim:
         err = _sim_error(cfg.mode, X, [views[i] for i in result.used], [extras[i] for i in result.used])
         if err:
             summary.update(err)
             print(f"[calibrate] sim ground truth: error {err['sim_error_mm']:.2f} mm, {err['sim_error_deg']:.3f} deg")
+    if cfg.mode == "eye-in-hand" and gripper_link != robot_cfg["ee_link"]:
+        # express the camera in another link of the hand (e.g. the flange): same joints, rigid offset
+        q = views[result.used[0]].joints
+        X = se3.inv_T(kin.fk_link(q, gripper_link)) @ kin.fk(q) @ X
+        pos, quat = se3.split_T(X)
+        summary.update(gripper_link=gripper_link, translation=pos.tolist(), rotation_xyzw=quat.tolist())
     if cfg.mode == "eye-to-hand":
         src = robot_config_path(cfg.robot)
         dst = src if cfg.write else out / src.name

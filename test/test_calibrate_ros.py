@@ -65,12 +65,26 @@ def test_bad_input_is_one_clear_line(capsys, argv, message):
     assert err.startswith("posevla calibrate: ") and message in err and "\n" not in err
 
 
+def test_no_robot_topics_is_one_clear_error(tmp_path):
+    from posevla_core.calibration import CalibrationError
+    from posevla_ros.calibrate import calibrate_main
+
+    with pytest.raises(CalibrationError, match="no /joint_states within 1 s"):
+        calibrate_main(CalibrateConfig(poses=3, out=str(tmp_path), topic_timeout_s=1.0))
+    with pytest.raises(CalibrationError, match="not a link"):
+        calibrate_main(CalibrateConfig(mode="eye-in-hand", gripper_link="tool99", out=str(tmp_path)))
+    assert not any(tmp_path.iterdir())
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["eye-to-hand", "eye-in-hand"])
 def test_calibrate_over_ros_in_the_sim(tmp_path, mode):
     from posevla_ros.calibrate import calibrate_main
 
-    summary = calibrate_main(CalibrateConfig(mode=mode, poses=6, sim=True, out=str(tmp_path), seed=2))
+    # eye-in-hand: the camera reported in panda_hand (the sim mounts it there at scene.WRIST_CAMERA)
+    link = "panda_hand" if mode == "eye-in-hand" else ""
+    summary = calibrate_main(CalibrateConfig(mode=mode, poses=6, sim=True, out=str(tmp_path), seed=2,
+                                             gripper_link=link))
     assert summary["sim_error_mm"] < 5.0 and summary["sim_error_deg"] < 0.5, summary
     assert summary["views_used"] >= 5
     assert (tmp_path / "calibration.json").is_file() and "AX=XB" in (tmp_path / "report.txt").read_text()
@@ -81,7 +95,10 @@ def test_calibrate_over_ros_in_the_sim(tmp_path, mode):
         assert "--frame-id base_link --child-frame-id camera_color_optical_frame" in summary["static_transform_command"]
     else:
         assert not (tmp_path / "panda.yaml").exists()
-        assert "--frame-id panda_grasptarget" in summary["static_transform_command"]
+        from posevla_core.sim import scene
+
+        assert "--frame-id panda_hand" in summary["static_transform_command"]
+        np.testing.assert_allclose(summary["translation"], scene.WRIST_CAMERA[0], atol=0.005)
 
 
 @pytest.mark.slow
