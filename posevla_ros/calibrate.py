@@ -253,6 +253,9 @@ def calibrate_main(cfg: CalibrateConfig, input_fn=input) -> dict:
     missing = [k for k in ("robot_description_file", "ee_link", "joint_names") if not robot_cfg.get(k)]
     if missing:
         raise CalibrationError(f"robot config {robot_config_path(cfg.robot)} lacks {missing}")
+    if cfg.sim and robot_cfg["robot_description_file"] != "posevla://panda":
+        raise CalibrationError(f"--sim simulates the Panda only; robot {cfg.robot!r} is "
+                               f"{robot_cfg['robot_description_file']}")
     names = list(robot_cfg["joint_names"])
     kin = RobotKinematics(robot_cfg["robot_description_file"], robot_cfg["ee_link"], names)
     gripper_link = cfg.gripper_link or robot_cfg["ee_link"]
@@ -292,7 +295,8 @@ def calibrate_main(cfg: CalibrateConfig, input_fn=input) -> dict:
             print(f"[calibrate] {cfg.mode}: move the arm to {cfg.poses} poses in turn; at each the board "
                   f"must be fully in view, seen from a different direction (tilt 15-40 deg between poses).")
         bar = tqdm(total=cfg.poses, desc="collecting views", unit="view")
-        for k in range(cfg.poses):
+        while len(views) < cfg.poses:
+            k = len(views)
             if targets is not None:
                 t_end = _move(lst, names, q_now, targets[k], limits, kin)
             else:
@@ -300,9 +304,11 @@ def calibrate_main(cfg: CalibrateConfig, input_fn=input) -> dict:
                 input_fn(f"[calibrate] pose {k + 1}/{cfg.poses}: move the arm, let it stop, press Enter ")
                 t_end = _stamp(lst.joints)
             _wait_still(lst, names, t_end, cfg)
-            after = _stamp(lst.joints)
-            view, extra = _grab(lst, names, kin, after, cfg)
+            view, extra = _grab(lst, names, kin, _stamp(lst.joints), cfg)
             q_now = view.joints
+            if targets is None and view.detection is None:   # the operator can fix it: ask again
+                bar.write(f"[calibrate] {view.rejected}: move the arm so that the whole board is in view")
+                continue
             views.append(view)
             extras.append(extra)
             bar.set_postfix_str(f"{view.detection.n_corners} corners" if view.detection else "no board")
