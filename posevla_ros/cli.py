@@ -87,6 +87,12 @@ def _cmd_expert(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_calibrate(a: argparse.Namespace) -> int:
+    from posevla_ros.calibrate import cli_main
+
+    return cli_main(a)
+
+
 def _cmd_make_checkpoint(a: argparse.Namespace) -> int:
     from posevla_core.train.pipeline import make_checkpoint
 
@@ -160,6 +166,23 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--task", default="pick")
     x.add_argument("--out", default="runs/expert")
     x.set_defaults(func=_cmd_expert)
+
+    k = sub.add_parser("calibrate", help="hand-eye calibration with a ChArUco board (writes camera_to_base)")
+    k.add_argument("--robot", default="panda", help="config/robots/<robot>.yaml or a YAML path")
+    k.add_argument("--mode", default="eye-to-hand", choices=["eye-to-hand", "eye-in-hand"],
+                   help="eye-to-hand: fixed camera, board on the gripper; eye-in-hand: wrist camera, board fixed")
+    k.add_argument("--poses", type=int, default=12, help="number of arm poses (views)")
+    k.add_argument("--sim", action="store_true", help="MuJoCo sim with a board; the arm is moved for you")
+    k.add_argument("--board", default="5x5", help="ChArUco squares, XxY")
+    k.add_argument("--square", type=float, default=0.04, help="square side (m), measured on the print")
+    k.add_argument("--marker", type=float, default=0.03, help="marker side (m), measured on the print")
+    k.add_argument("--dictionary", default="DICT_5X5_100", help="cv2.aruco dictionary of the board")
+    k.add_argument("--out", default="runs/calibrate", help="report, calibration.json and the YAML copy")
+    k.add_argument("--write", action="store_true", help="write camera_to_base into the robot YAML in place")
+    k.add_argument("--camera-ns", default="/camera", help="camera topics namespace (<ns>/color/image_raw)")
+    k.add_argument("--gripper-link", default="", help="eye-in-hand: report the camera in this link (default ee_link)")
+    k.add_argument("--seed", type=int, default=0, help="sim episode and pose sampling seed")
+    k.set_defaults(func=_cmd_calibrate)
 
     m = sub.add_parser("make-checkpoint", help="regenerate data and retrain the shipped checkpoint")
     m.add_argument("--out", default=None, help="default: the shipped checkpoint directory")
