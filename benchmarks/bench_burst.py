@@ -119,7 +119,8 @@ def wait_subscribed(pubs, timeout: float = 60.0) -> bool:
 
 def good_until_answer(io: Io, pubs, timeout: float, period: float = 0.1):
     """Publish good frames every ``period`` s until one is answered. Returns (time to answer
-    from the first good frame, latency of the answered frame) or (None, None)."""
+    from the first good frame, latency of the answered frame, whether the first frame was
+    the one answered) or (None, None, False)."""
     sent: dict[tuple[int, int], float] = {}
     t_first = None
     end = time.monotonic() + timeout
@@ -128,7 +129,7 @@ def good_until_answer(io: Io, pubs, timeout: float, period: float = 0.1):
             hit = [(k, io.received[k]) for k in sent if k in io.received]
         if hit:
             k, t_rx = min(hit, key=lambda e: e[1])
-            return t_rx - t_first, t_rx - sent[k]
+            return t_rx - t_first, t_rx - sent[k], sent[k] == t_first
         st = io.stamp()
         rgb, info, d = io.frame(st)
         t = time.monotonic()
@@ -138,7 +139,7 @@ def good_until_answer(io: Io, pubs, timeout: float, period: float = 0.1):
         sent[(st.sec, st.nanosec)] = t
         t_first = t if t_first is None else t_first
         time.sleep(period)
-    return None, None
+    return None, None, False
 
 
 def main(argv=None) -> int:
@@ -180,7 +181,7 @@ def main(argv=None) -> int:
     try:
         burst_node, burst_pubs = io.publishers("burst_pub")
         assert wait_subscribed(burst_pubs, 120), "policy_node did not subscribe"
-        _, lat = good_until_answer(io, burst_pubs, 120)
+        _, lat, _ = good_until_answer(io, burst_pubs, 120)
         assert lat is not None, "policy_node never answered a first frame"
         stream_stop = threading.Event()
         if a.stream_hz > 0:
@@ -221,11 +222,12 @@ def main(argv=None) -> int:
                 continue
             node, pubs = io.publishers(f"good_pub_{i}")
             wait_subscribed(pubs, 30)
-            tta, lat = good_until_answer(io, pubs, a.timeout)
+            tta, lat, first = good_until_answer(io, pubs, a.timeout)
             node.destroy_node()
-            res["tries"].append({"burst_s": round(t_burst, 2), "time_to_answer_s": tta, "latency_s": lat})
+            res["tries"].append({"burst_s": round(t_burst, 2), "time_to_answer_s": tta, "latency_s": lat,
+                                 "first_frame_answered": first})
             print(f"try {i}: burst {a.burst} msgs in {t_burst:.2f} s; time to answer "
-                  f"{'none' if tta is None else f'{tta:.3f} s'}", flush=True)
+                  f"{'none' if tta is None else f'{tta:.3f} s'}; first good frame answered: {first}", flush=True)
         stream_stop.set()
         # steady 30 Hz stream
         node, pubs = io.publishers("steady_pub")
@@ -257,7 +259,8 @@ def main(argv=None) -> int:
         log.close()
     t = [r["time_to_answer_s"] for r in res["tries"]]
     done = sorted(x for x in t if x is not None)
-    res["summary"] = {"n": len(t), "answered": len(done), "over_2s": sum(1 for x in t if x is None or x > 2),
+    res["summary"] = {"n": len(t), "answered": len(done),
+                      "first_frame_answered": sum(1 for r in res["tries"] if r.get("first_frame_answered")), "over_2s": sum(1 for x in t if x is None or x > 2),
                       "median_s": statistics.median(done) if done else None, "max_s": done[-1] if done else None,
                       "policy_exit": proc.returncode, "policy_log": str(tmp / "policy.log")}
     print("summary:", res["summary"], flush=True)
