@@ -7,7 +7,7 @@ from sensor_msgs.msg import CameraInfo, Image
 
 from posevla_ros import conversions as conv
 from posevla_ros import params as P
-from posevla_ros.policy_node import StampSync
+from posevla_ros.timesync import StampSync
 from posevla_ros.runner import LatestWorker
 
 RNG = np.random.default_rng(0)
