@@ -154,6 +154,11 @@ def main(argv=None) -> int:
     ap.add_argument("--stream-hz", type=float, default=0.0,
                     help="also run a steady good RGB-D stream at this rate through every try (0: none)")
     ap.add_argument("--full-model", action="store_true", help="a random model of the default (demo) size")
+    ap.add_argument("--match-wait-s", type=float, default=0.0,
+                    help="wait this long after the new publishers see the subscription (the policy's "
+                         "reader may match a new writer later than the writer matches the reader)")
+    ap.add_argument("--same-publishers", action="store_true",
+                    help="send the good frames through the burst's publishers instead of new ones")
     ap.add_argument("--graph", action="store_true", help="run `posevla run policy` (policy + executor)")
     ap.add_argument("--out", default=None, help="write the numbers as JSON here")
     a = ap.parse_args(argv)
@@ -220,10 +225,12 @@ def main(argv=None) -> int:
                 print(f"try {i}: burst {a.burst} msgs in {t_burst:.2f} s; time to answer "
                       f"{'none' if tta is None else f'{tta:.3f} s'}", flush=True)
                 continue
-            node, pubs = io.publishers(f"good_pub_{i}")
+            node, pubs = (None, burst_pubs) if a.same_publishers else io.publishers(f"good_pub_{i}")
             wait_subscribed(pubs, 30)
+            time.sleep(a.match_wait_s)
             tta, lat, first = good_until_answer(io, pubs, a.timeout)
-            node.destroy_node()
+            if node is not None:
+                node.destroy_node()
             res["tries"].append({"burst_s": round(t_burst, 2), "time_to_answer_s": tta, "latency_s": lat,
                                  "first_frame_answered": first})
             print(f"try {i}: burst {a.burst} msgs in {t_burst:.2f} s; time to answer "
