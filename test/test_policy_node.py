@@ -356,7 +356,7 @@ def test_answers_a_good_frame_within_2s_after_a_burst_without_depth(ros_context,
             received.setdefault((msg.header.stamp.sec, msg.header.stamp.nanosec), time.monotonic())
 
     io.create_subscription(PosePrediction, "/posevla/prediction", on_pred, QoSProfile(depth=100))
-    pub_instr = io.create_publisher(String, "/posevla/instruction", QoSProfile(depth=10))
+    pub_instr = io.create_publisher(String, TOPIC_INSTRUCTION, INSTRUCTION_QOS)
     burst_pubs = camera_publishers(io)
     spun = Spun([policy, io], ros_context)
     latencies = []
