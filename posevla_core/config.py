@@ -61,6 +61,7 @@ class GeometryConfig:
     max_frequency: float = 32.0             # cycles per meter of the highest band (~3 cm period)
     hidden: int = 128                       # MLP width
     min_valid_fraction: float = 0.05        # a patch with fewer valid depth pixels counts as empty
+    use_rays: bool = False                  # the paper's per-pixel ray prior K^-1 [u, v, 1] (off in old configs)
 
     def __post_init__(self) -> None:
         if self.num_frequencies < 1 or self.max_frequency <= 0:
