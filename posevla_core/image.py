@@ -71,6 +71,18 @@ def decode_depth(data, height: int, width: int, encoding: str, step: int | None 
     return d
 
 
+def check_frame(rgb: np.ndarray, depth: np.ndarray | None, K) -> np.ndarray:
+    """One clear error for a malformed camera frame; returns K as float64."""
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise ValueError(f"rgb must be HxWx3 uint8, got {rgb.dtype} {rgb.shape}")
+    if depth is not None and depth.shape != rgb.shape[:2]:
+        raise ValueError(f"depth {depth.shape} does not match the image {rgb.shape[:2]}")
+    K = np.asarray(K, dtype=np.float64)
+    if K.shape != (3, 3) or not np.all(np.isfinite(K)) or K[0, 0] <= 0 or K[1, 1] <= 0:
+        raise ValueError(f"invalid camera intrinsics K: {K.tolist()}")
+    return K
+
+
 def scale_intrinsics(K: np.ndarray, sx: float, sy: float) -> np.ndarray:
     K2 = np.array(K, dtype=np.float64).copy()
     K2[0, 0] *= sx

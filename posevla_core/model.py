@@ -30,7 +30,7 @@ from torch import nn
 from posevla_core.config import PoseVLAConfig
 from posevla_core.decoding import grammar_bias, greedy_decode
 from posevla_core.geometry import GeometryPrior, PixelPrior, patch_points, ray_map
-from posevla_core.image import center_square_crop, resize_with_intrinsics
+from posevla_core.image import center_square_crop, check_frame, resize_with_intrinsics
 from posevla_core.policy import CONFIG_FILE, PosePolicy, prediction_from_tokens, resolve_device
 from posevla_core.text import InstructionEncoder
 from posevla_core.tokens import BOS, PAD, PoseTokenizer
@@ -82,20 +82,15 @@ class SmallProcessor:
         self.cfg, self.tokenizer = cfg, tokenizer
 
     def make_example(self, rgb: np.ndarray, depth: np.ndarray | None, K: np.ndarray, instruction: str,
-                     target: PoseTarget | None = None) -> dict:
+                     target: PoseTarget | None = None, rng: np.random.Generator | None = None) -> dict:
         """One model input (numpy) from a camera frame, and its token targets when given.
 
         The image is center-cropped to a square and resized to cfg.image_size; K follows.
         A target's box center is mapped into the model image. Targets without waypoints
-        (grounding data) supervise the grounding steps only (the rest is IGNORE).
+        (grounding data) supervise the grounding steps only (the rest is IGNORE). ``rng`` is
+        unused: this model's depth dropout is the trainer's ``depth_dropout``.
         """
-        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
-            raise ValueError(f"rgb must be HxWx3 uint8, got {rgb.dtype} {rgb.shape}")
-        if depth is not None and depth.shape != rgb.shape[:2]:
-            raise ValueError(f"depth {depth.shape} does not match the image {rgb.shape[:2]}")
-        K = np.asarray(K, dtype=np.float64)
-        if K.shape != (3, 3) or not np.all(np.isfinite(K)) or K[0, 0] <= 0 or K[1, 1] <= 0:
-            raise ValueError(f"invalid camera intrinsics K: {K.tolist()}")
+        K = check_frame(rgb, depth, K)
         H, W = rgb.shape[:2]
         s = min(H, W)
         x0, y0 = (W - s) // 2, (H - s) // 2
