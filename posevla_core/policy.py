@@ -48,11 +48,22 @@ class PosePolicy(nn.Module):
     tokenizer: Any
 
     # ---- checkpoints
+    @staticmethod
+    def config_from(overrides: dict):
+        """The architecture's default config with ``overrides`` applied (has ``.tokens``)."""
+        raise NotImplementedError
+
+    @classmethod
+    def build(cls, overrides: dict, base: str | None = None) -> "PosePolicy":
+        """A new model to train (``base``: a pretrained backbone directory, where the architecture has one)."""
+        raise NotImplementedError
+
     @classmethod
     def from_pretrained(cls, directory: str | Path, device: str | torch.device = "auto") -> "PosePolicy":
         raise NotImplementedError
 
-    def save_pretrained(self, directory: str | Path, extra: dict | None = None) -> Path:
+    def save_pretrained(self, directory: str | Path, extra: dict | None = None,
+                        state_dict: dict[str, torch.Tensor] | None = None) -> Path:
         raise NotImplementedError
 
     # ---- training

@@ -26,8 +26,11 @@ def _cmd_run(a: argparse.Namespace) -> int:
 def _cmd_train(a: argparse.Namespace) -> int:
     from posevla_core.train import train_main
 
+    model = {k: v for k, v in (("lora_rank", a.lora_rank), ("freeze_vision", a.freeze_vision or None),
+                               ("gradient_checkpointing", a.gradient_checkpointing or None)) if v is not None}
     train_main(stage=a.stage, data_dir=a.data, out_dir=a.out, init=a.init, steps=a.steps,
-               config_file=a.config)
+               config_file=a.config, architecture=a.model, base=a.base, mixed_precision=a.mixed_precision,
+               batch_size=a.batch_size, lr=a.lr, model_overrides=model)
     return 0
 
 
@@ -98,6 +101,16 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--init", default=None, help="checkpoint to start from")
     t.add_argument("--steps", type=int, default=None)
     t.add_argument("--config", default=None, help="training config file (YAML/JSON) with overrides")
+    t.add_argument("--model", default=None, choices=["small", "paligemma"],
+                   help="backbone to train from scratch / --base (default small; with --init the checkpoint decides)")
+    t.add_argument("--base", default=None, help="paligemma: local Hugging Face PaliGemma directory (never downloaded)")
+    t.add_argument("--mixed-precision", default=None, choices=["auto", "no", "bf16", "fp16"],
+                   help="autocast (default auto: bf16 on CUDA, fp32 on CPU)")
+    t.add_argument("--batch-size", type=int, default=None)
+    t.add_argument("--lr", type=float, default=None)
+    t.add_argument("--lora-rank", type=int, default=None, help="paligemma: LoRA rank (needs peft); 0 = full fine-tune")
+    t.add_argument("--freeze-vision", action="store_true", help="paligemma: do not train the vision tower")
+    t.add_argument("--gradient-checkpointing", action="store_true", help="paligemma: activation checkpointing")
     t.set_defaults(func=_cmd_train)
 
     e = sub.add_parser("eval-offline", help="metrics of a checkpoint on a dataset")
