@@ -38,7 +38,9 @@ def random_paligemma(shape: str = "tiny", seed: int = 0, device: str = "cpu", dt
     tok = PreTrainedTokenizerFast(tokenizer_object=tk, pad_token="<pad>", eos_token="<eos>", bos_token="<bos>",
                                   unk_token="<unk>")
     width = s["text"]["hidden_size"]
-    cfg = PaliGemmaConfig(vision_config=dict(model_type="siglip_vision_model", projection_dim=width, **s["vision"]),
+    # vision_use_head=False as in the released PaliGemma configs (its pooling head is unused).
+    cfg = PaliGemmaConfig(vision_config=dict(model_type="siglip_vision_model", projection_dim=width, vision_use_head=False,
+                                             **s["vision"]),
                           text_config=dict(model_type="gemma", vocab_size=s["vocab_rows"] or len(vocab), **s["text"]),
                           projection_dim=width, image_token_index=vocab.index("<image>"))
     torch.manual_seed(seed)

@@ -24,14 +24,11 @@ def _cmd_run(a: argparse.Namespace) -> int:
 
 
 def _cmd_train(a: argparse.Namespace) -> int:
-    from posevla_core.train import train_main
+    # One flag set for `posevla train` and `accelerate launch -m posevla_core.train`: the
+    # arguments go to posevla_core.train's own parser (imported only now: it pulls in torch).
+    from posevla_core.train.__main__ import main as train_cli
 
-    model = {k: v for k, v in (("lora_rank", a.lora_rank), ("freeze_vision", a.freeze_vision or None),
-                               ("gradient_checkpointing", a.gradient_checkpointing or None)) if v is not None}
-    train_main(stage=a.stage, data_dir=a.data, out_dir=a.out, init=a.init, steps=a.steps,
-               config_file=a.config, architecture=a.model, base=a.base, mixed_precision=a.mixed_precision,
-               batch_size=a.batch_size, lr=a.lr, model_overrides=model)
-    return 0
+    return train_cli(a.train_args, prog="posevla train")
 
 
 def _cmd_eval_offline(a: argparse.Namespace) -> int:
@@ -94,23 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override a node parameter, e.g. -p backend=joint_trajectory")
     r.set_defaults(func=_cmd_run)
 
-    t = sub.add_parser("train", help="train one Pose-VLA stage")
-    t.add_argument("--stage", required=True, choices=["grounding", "motion", "embodiment"])
-    t.add_argument("--data", required=True)
-    t.add_argument("--out", required=True)
-    t.add_argument("--init", default=None, help="checkpoint to start from")
-    t.add_argument("--steps", type=int, default=None)
-    t.add_argument("--config", default=None, help="training config file (YAML/JSON) with overrides")
-    t.add_argument("--model", default=None, choices=["small", "paligemma"],
-                   help="backbone to train from scratch / --base (default small; with --init the checkpoint decides)")
-    t.add_argument("--base", default=None, help="paligemma: local Hugging Face PaliGemma directory (never downloaded)")
-    t.add_argument("--mixed-precision", default=None, choices=["auto", "no", "bf16", "fp16"],
-                   help="autocast (default auto: bf16 on CUDA, fp32 on CPU)")
-    t.add_argument("--batch-size", type=int, default=None)
-    t.add_argument("--lr", type=float, default=None)
-    t.add_argument("--lora-rank", type=int, default=None, help="paligemma: LoRA rank (needs peft); 0 = full fine-tune")
-    t.add_argument("--freeze-vision", action="store_true", help="paligemma: do not train the vision tower")
-    t.add_argument("--gradient-checkpointing", action="store_true", help="paligemma: activation checkpointing")
+    t = sub.add_parser("train", help="train one Pose-VLA stage (small model or PaliGemma)", add_help=False,
+                       description="all arguments go to `python -m posevla_core.train`; see `posevla train --help`")
+    t.add_argument("train_args", nargs=argparse.REMAINDER)
     t.set_defaults(func=_cmd_train)
 
     e = sub.add_parser("eval-offline", help="metrics of a checkpoint on a dataset")
@@ -166,6 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["train"]:     # delegated whole, so that `posevla train --help` is the trainer's help
+        return _cmd_train(argparse.Namespace(train_args=argv[1:]))
     args = build_parser().parse_args(argv)
     return int(args.func(args) or 0)
 

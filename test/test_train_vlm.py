@@ -85,3 +85,34 @@ def test_cli_train_paligemma_and_eval_offline(tmp_path, capsys):
     assert meta["posevla"]["freeze_vision"] and meta["posevla"]["gradient_checkpointing"]
     assert main(["eval-offline", "--checkpoint", str(out), "--data", str(data)]) == 0
     assert json.loads((out / "eval_offline.json").read_text())["num_samples"] == 8
+
+
+def test_two_process_ddp_wraps_the_paligemma_model(tmp_path):
+    """accelerate launch (config/accelerate/ddp_cpu.yaml: 2 gloo processes) trains the VLM and
+    writes a checkpoint that load_policy reads."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import yaml
+
+    repo = Path(__file__).resolve().parent.parent
+    accelerate = Path(sys.executable).parent / "accelerate"
+    accelerate = str(accelerate) if accelerate.exists() else shutil.which("accelerate")
+    assert accelerate, "accelerate CLI not installed"
+    base = make_tiny_paligemma(tmp_path / "paligemma")
+    data = write_grounding(tmp_path / "g", 12)
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text(yaml.safe_dump({"stage": "grounding", "steps": 3, "batch_size": 4, "warmup_steps": 1,
+                                   "eval_every": 0, "save_every": 2, "max_val_samples": 1, "model": MODEL}))
+    out = tmp_path / "out"
+    env = dict(os.environ, PYTHONPATH=str(repo), OMP_NUM_THREADS="1")
+    r = subprocess.run([accelerate, "launch", "--config_file", str(repo / "config/accelerate/ddp_cpu.yaml"),
+                        "-m", "posevla_core.train", "--model", "paligemma", "--base", str(base), "--stage", "grounding",
+                        "--data", str(data), "--out", str(out), "--config", str(cfg)],
+                       cwd=repo, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert "processes=2" in r.stdout, r.stdout[-2000:]
+    assert type(load_policy(out, device="cpu")).__name__ == "PaliGemmaPoseVLA"
