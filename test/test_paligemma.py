@@ -41,6 +41,20 @@ def target(u=0.3, v=0.6):
     return PoseTarget("cube", (u, v), pose, [Waypoint(Pose([0.0, 0.1, 0.6], [0, 0, 0, 1]), 0.0)])
 
 
+def fit_one_frame(m, opt, steps=15) -> list[float]:
+    """``steps`` optimizer steps on one labeled frame; the losses."""
+    rgb, depth, K = frame()
+    b = m.processor.collate([m.processor.make_example(rgb, depth, K, INSTR, target())])
+    losses = []
+    for _ in range(steps):
+        loss, _ = m.compute_loss(b)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    return losses
+
+
 def test_pose_tokens_added_by_name_with_mean_embeddings_and_boxes_on_loc_tokens(base):
     from transformers import AutoTokenizer, PaliGemmaForConditionalGeneration
 
@@ -157,16 +171,7 @@ def test_save_load_gives_identical_tensors_and_tokens(base, tmp_path):
 def test_loss_falls_with_full_finetuning_and_frozen_vision(base):
     m = build(base, freeze_vision=True, gradient_checkpointing=True).train()
     assert not any(p.requires_grad for p in m.vlm.model.vision_tower.parameters())
-    rgb, depth, K = frame()
-    b = m.processor.collate([m.processor.make_example(rgb, depth, K, INSTR, target())])
-    opt = torch.optim.AdamW([p for p in m.parameters() if p.requires_grad], lr=3e-3)
-    losses = []
-    for _ in range(15):
-        loss, info = m.compute_loss(b)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(float(loss.detach()))
+    losses = fit_one_frame(m, torch.optim.AdamW([p for p in m.parameters() if p.requires_grad], lr=3e-3))
     assert losses[-1] < 0.5 * losses[0], losses
 
 
@@ -177,16 +182,7 @@ def test_lora_trains_adapters_and_new_rows_only(base, tmp_path):
     assert any("lora_A" in n for n in names) and not any(".q_proj.base_layer" in n for n in names)
     emb = m.vlm.get_input_embeddings().weight
     old = emb.detach().clone()
-    rgb, depth, K = frame()
-    b = m.processor.collate([m.processor.make_example(rgb, depth, K, INSTR, target())])
-    opt = torch.optim.AdamW(m.param_groups(0.01), lr=3e-3)
-    losses = []
-    for _ in range(15):
-        loss, _ = m.compute_loss(b)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(float(loss.detach()))
+    losses = fit_one_frame(m, torch.optim.AdamW(m.param_groups(0.01), lr=3e-3))
     assert losses[-1] < 0.7 * losses[0], losses
     new = m.id_map[3:]      # everything after pad/bos/eos: categories, <loc> boxes, pose bins
     box = m.tokenizer.blocks["box"]

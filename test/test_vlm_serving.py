@@ -4,18 +4,12 @@ in its own process, and `posevla demo --checkpoint` runs a closed-loop episode w
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 
 import numpy as np
 import pytest
-from rclpy.executors import MultiThreadedExecutor
-from rclpy.node import Node
-from rclpy.qos import QoSProfile, qos_profile_sensor_data
-from sensor_msgs.msg import CameraInfo, Image
 
 from posevla_core.config import TokenizerConfig, VLMConfig
-from posevla_ros import conversions as conv
-from posevla_ros.msg import PosePrediction
+from policy_probe import first_prediction
 from tiny_vlm import make_tiny_paligemma
 
 pytestmark = pytest.mark.slow
@@ -41,33 +35,14 @@ def test_policy_node_process_serves_a_paligemma_checkpoint(ros_context, vlm_chec
     assert json.loads((vlm_checkpoint / "config.json").read_text())["architecture"] == "paligemma"
     proc = node_process("posevla_ros.policy_node", "-p", f"checkpoint:={vlm_checkpoint}", "-p", "device:=cpu",
                         "-p", "instruction:=pick up the red cube", "-p", "max_image_age_s:=30.0")
-    io = Node("vlm_proc_io", context=ros_context)
-    preds = []
-    io.create_subscription(PosePrediction, "/posevla/prediction", preds.append, QoSProfile(depth=10))
-    pubs = {t: io.create_publisher(T, n, qos_profile_sensor_data) for t, T, n in [
-        ("rgb", Image, "/camera/color/image_raw"), ("d", Image, "/camera/aligned_depth_to_color/image_raw"),
-        ("i", CameraInfo, "/camera/color/camera_info")]}
-    ex = MultiThreadedExecutor(context=ros_context)
-    ex.add_node(io)
-    assert spin_until(ex, lambda: all(p.get_subscription_count() for p in pubs.values()) or not proc.alive(), 120), \
-        proc.output()
     rng = np.random.default_rng(0)
     rgb = rng.integers(0, 256, (H, W, 3), dtype=np.uint8)
     depth = rng.uniform(0.4, 1.5, (H, W)).astype(np.float32)
-    for _ in range(100):
-        if preds or not proc.alive():
-            break
-        stamp = io.get_clock().now().to_msg()
-        msgs = {"rgb": conv.rgb_to_image(rgb), "d": conv.depth_to_image(depth), "i": conv.K_to_camera_info(K, W, H)}
-        for k, m in msgs.items():
-            m.header.stamp, m.header.frame_id = stamp, FRAME
-            pubs[k].publish(m)
-        spin_until(ex, lambda: preds, 2.0)
+    preds = first_prediction(ros_context, proc, spin_until, rgb, depth, K, FRAME)
     assert preds, proc.output()
     p = preds[0]
     assert p.header.frame_id == FRAME and p.instruction == "pick up the red cube"
     assert len(p.token_ids) == 9 + 7 * 6 + 1 and len(p.waypoints) == 6
-    io.destroy_node()
 
 
 def test_demo_runs_with_a_paligemma_checkpoint(vlm_checkpoint, tmp_path):
