@@ -359,7 +359,11 @@ class PaliGemmaPoseVLA(PosePolicy):
                 raise FileNotFoundError(f"PaliGemma Pose-VLA checkpoint {d} has no {f}")
         meta = json.loads((d / CONFIG_FILE).read_text())
         cfg = VLMConfig.from_dict(meta["posevla"])
-        vlm = PaliGemmaForConditionalGeneration(PaliGemmaConfig.from_dict(meta["backbone"]))
+        from transformers.initialization import no_init_weights
+
+        with no_init_weights():      # every weight comes from the file: skip 3B random inits
+            vlm = PaliGemmaForConditionalGeneration(PaliGemmaConfig.from_dict(meta["backbone"]))
+        vlm.tie_weights()            # lm_head = embeddings, stored once in the file
         tok = AutoTokenizer.from_pretrained(str(d / TOKENIZER_DIR), local_files_only=True)
         model = cls(cfg, vlm, tok)
         missing, unexpected = load_model(model, str(d / WEIGHTS_FILE), strict=False)

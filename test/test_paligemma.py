@@ -157,6 +157,7 @@ def test_save_load_gives_identical_tensors_and_tokens(base, tmp_path):
     assert architecture_of(tmp_path / "ckpt") == "paligemma"
     m2 = load_policy(tmp_path / "ckpt", device="cpu")
     assert type(m2) is PaliGemmaPoseVLA
+    assert m2.vlm.get_output_embeddings().weight.data_ptr() == m2.vlm.get_input_embeddings().weight.data_ptr()
     s1, s2 = m.state_dict(), m2.state_dict()
     assert s1.keys() == s2.keys()
     for k in s1:
