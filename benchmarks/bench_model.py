@@ -25,10 +25,11 @@ REPO = Path(__file__).resolve().parent.parent
 def _load_model():
     from posevla_core.config import PoseVLAConfig
     from posevla_core.model import PoseVLA
+    from posevla_core.policy import load_policy
 
     ckpt = REPO / "checkpoints" / "demo"
     if (ckpt / "model.safetensors").exists():
-        return PoseVLA.from_pretrained(ckpt, device="cpu"), str(ckpt)
+        return load_policy(ckpt, device="cpu"), str(ckpt)
     torch.manual_seed(0)
     return PoseVLA(PoseVLAConfig()).eval(), "random default config"
 
