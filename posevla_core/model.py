@@ -370,6 +370,8 @@ class PoseVLA(PosePolicy):
     # ---- inference --------------------------------------------------------------------------
     @torch.no_grad()
     def predict_batch(self, items: list[dict], use_cache: bool = True, constrained: bool = True) -> list[Prediction]:
+        if any(it.get("views") for it in items):
+            raise ValueError("the small model takes one camera; more views need the paligemma backbone")
         was_training = self.training
         self.eval()
         t0 = time.perf_counter()

@@ -105,15 +105,16 @@ class VLMProcessor:
         if self.sep_id is None or self.sep_id == text_tokenizer.unk_token_id:
             raise ValueError("the VLM tokenizer has no '\\n' token (PaliGemma's prompt separator)")
 
-    def prompt_ids(self, instruction: str) -> list[int]:
-        """PaliGemma's prompt format: <image> x N, <bos>, the prompt text, '\\n'."""
+    def prompt_ids(self, instruction: str, cameras: int = 1) -> list[int]:
+        """PaliGemma's prompt format: <image> x N per camera, <bos>, the prompt text, '\\n'."""
         text = self.text_tokenizer(self.cfg.prompt.format(instruction=instruction), add_special_tokens=False).input_ids
-        return ([self.image_token_id] * self.num_image_tokens + [self.text_tokenizer.bos_token_id]
+        return ([self.image_token_id] * self.num_image_tokens * cameras + [self.text_tokenizer.bos_token_id]
                 + list(text[: self.cfg.max_prompt_tokens]) + [self.sep_id])
 
-    def make_example(self, rgb: np.ndarray, depth: np.ndarray | None, K: np.ndarray, instruction: str,
-                     target: PoseTarget | None = None, rng: np.random.Generator | None = None) -> dict:
-        """``rng`` (training): drop the ray prior and the depth prior, each with p = prior_dropout."""
+    def camera(self, rgb: np.ndarray, depth: np.ndarray | None, K: np.ndarray,
+               rng: np.random.Generator | None = None) -> dict:
+        """One camera's model inputs: letterboxed image, its ray and depth maps (each with its own
+        prior), and the letterbox transform. ``rng`` (training): drop each prior with p = prior_dropout."""
         K = check_frame(rgb, depth, K)
         H, W = rgb.shape[:2]
         S = self.image_size
@@ -122,12 +123,25 @@ class VLMProcessor:
         if rng is not None:
             use_rays = bool(rng.random() >= self.cfg.prior_dropout)
             use_depth = use_depth and bool(rng.random() >= self.cfg.prior_dropout)
-        ex = {"pixel_values": np.ascontiguousarray(img.transpose(2, 0, 1)), "rays": ray_map(K2, S, S),
-              "depth": depth_map(d if use_depth else None, S, S), "use_rays": np.bool_(use_rays),
-              "use_depth": np.bool_(use_depth), "input_ids": np.array(self.prompt_ids(instruction), np.int64),
-              "letterbox": np.array([*tf, W, H], np.float64)}
+        return {"pixel_values": np.ascontiguousarray(img.transpose(2, 0, 1)), "rays": ray_map(K2, S, S),
+                "depth": depth_map(d if use_depth else None, S, S), "use_rays": np.bool_(use_rays),
+                "use_depth": np.bool_(use_depth), "letterbox": np.array([*tf, W, H], np.float64)}
+
+    def make_example(self, rgb: np.ndarray, depth: np.ndarray | None, K: np.ndarray, instruction: str,
+                     target: PoseTarget | None = None, rng: np.random.Generator | None = None,
+                     views: list[dict] | None = None) -> dict:
+        """The first camera (rgb, depth, K) is the one whose frame the pose tokens are in; ``views``
+        are more cameras (e.g. a wrist camera: dicts with rgb, depth, K), each with its own
+        prior, their image tokens after the first camera's. Image arrays get a camera axis."""
+        cams = [self.camera(rgb, depth, K, rng)] + [self.camera(v["rgb"], v.get("depth"), v["K"], rng)
+                                                    for v in views or []]
+        ex = {k: np.stack([c[k] for c in cams]) for k in ("pixel_values", "rays", "depth", "use_rays", "use_depth")}
+        ex["letterbox"] = cams[0]["letterbox"]
+        ex["input_ids"] = np.array(self.prompt_ids(instruction, len(cams)), np.int64)
+        H, W = rgb.shape[:2]
+        S = self.image_size
         if target is not None:
-            sx, sy, x0, y0 = tf
+            sx, sy, x0, y0 = ex["letterbox"][:4]
             u, v = target.box_uv
             t2 = PoseTarget(target.category, ((u * W * sx + x0) / S, (v * H * sy + y0) / S), target.object_pose,
                             target.waypoints)
@@ -211,18 +225,24 @@ class PaliGemmaPoseVLA(PosePolicy):
 
     # ---- the network --------------------------------------------------------------------------
     def image_features(self, batch: dict) -> torch.Tensor:
-        """Vision tower -> + ray/depth prior (vision width) -> projector: (B, N, LM width)."""
+        """Vision tower -> + ray/depth prior (vision width) -> projector, per camera:
+        (B, cameras * N, LM width), cameras in prompt order."""
         dev = self.device
         vt = self.vlm.model.vision_tower
         dtype = next(vt.parameters()).dtype
-        pix = batch["pixel_values"].to(dev).float().div(127.5).sub(1.0).to(dtype)   # SigLIP: [-1, 1]
+        B = batch["pixel_values"].shape[0]
+
+        def flat(k: str, dt=None) -> torch.Tensor:          # (B, cameras, ...) -> (B * cameras, ...)
+            return batch[k].to(dev).flatten(0, 1).to(dt or batch[k].dtype)
+
+        pix = flat("pixel_values", torch.float32).div(127.5).sub(1.0).to(dtype)   # SigLIP: [-1, 1]
         feats = vt(pixel_values=pix).last_hidden_state
         if self.cfg.use_prior:
             pd = self.prior.rays.mlp[0].weight.dtype
-            geo = self.prior(batch["rays"].to(dev, pd), batch["depth"].to(dev, pd), batch["use_rays"].to(dev),
-                             batch["use_depth"].to(dev))
+            geo = self.prior(flat("rays", pd), flat("depth", pd), flat("use_rays"), flat("use_depth"))
             feats = feats + geo.to(feats.dtype)
-        return self.vlm.model.multi_modal_projector(feats)
+        proj = self.vlm.model.multi_modal_projector(feats)
+        return proj.reshape(B, -1, proj.shape[-1])
 
     def _lm(self, ids, mask, token_type, image=None, cache=None, use_cache=False, logits_to_keep=0):
         from transformers.modeling_outputs import BaseModelOutputWithPooling
@@ -258,7 +278,8 @@ class PaliGemmaPoseVLA(PosePolicy):
         self.eval()
         t0 = time.perf_counter()
         batch = self.processor.collate([self.processor.make_example(it["rgb"], it.get("depth"), it["K"],
-                                                                    it["instruction"]) for it in items])
+                                                                    it["instruction"], views=it.get("views"))
+                                        for it in items])
         dev = self.device
         t1 = time.perf_counter()
         image = self.image_features(batch)

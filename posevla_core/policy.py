@@ -87,9 +87,13 @@ class PosePolicy(nn.Module):
     # ---- inference
     @torch.no_grad()
     def predict(self, rgb: np.ndarray, depth: np.ndarray | None, K: np.ndarray, instruction: str,
-                **kw) -> Prediction:
-        """One camera frame + instruction -> camera-frame Prediction (see types.py)."""
-        return self.predict_batch([{"rgb": rgb, "depth": depth, "K": K, "instruction": instruction}], **kw)[0]
+                views: list[dict] | None = None, **kw) -> Prediction:
+        """One camera frame + instruction -> Prediction in that camera's frame (see types.py).
+        ``views``: more cameras ({"rgb", "depth", "K"} each), for backbones that take them."""
+        item = {"rgb": rgb, "depth": depth, "K": K, "instruction": instruction}
+        if views:
+            item["views"] = views
+        return self.predict_batch([item], **kw)[0]
 
     def predict_batch(self, items: list[dict], use_cache: bool = True, constrained: bool = True) -> list[Prediction]:
         raise NotImplementedError

@@ -103,7 +103,7 @@ def test_geometry_prior_is_added_before_the_projector(base):
 
     def feats(d, K_, **drop):
         b = p.collate([p.make_example(rgb, d, K_, INSTR)])
-        b.update({k: torch.tensor([v]) for k, v in drop.items()})
+        b.update({k: torch.tensor([[v]]) for k, v in drop.items()})         # (batch, camera)
         with torch.no_grad():
             return m.image_features(b)
 
@@ -115,11 +115,12 @@ def test_geometry_prior_is_added_before_the_projector(base):
     b = p.collate([p.make_example(rgb, None, K, INSTR)])
     b["use_rays"][:] = False
     with torch.no_grad():
-        plain = m.vlm.model.multi_modal_projector(vt(pixel_values=b["pixel_values"].float() / 127.5 - 1).last_hidden_state)
+        pix = b["pixel_values"][:, 0].float() / 127.5 - 1
+        plain = m.vlm.model.multi_modal_projector(vt(pixel_values=pix).last_hidden_state)
         torch.testing.assert_close(m.image_features(b), plain)        # both dropped: the pretrained path
     # In training each prior is dropped with p = 0.5, decided by the data rng.
     drops = [p.make_example(rgb, depth, K, INSTR, rng=np.random.default_rng(i)) for i in range(200)]
-    assert 60 < sum(not e["use_rays"] for e in drops) < 140 and 60 < sum(not e["use_depth"] for e in drops) < 140
+    assert 60 < sum(not e["use_rays"][0] for e in drops) < 140 and 60 < sum(not e["use_depth"][0] for e in drops) < 140
 
 
 def test_decoding_parses_cache_equals_no_cache_and_batch_equals_single(base):
@@ -204,3 +205,37 @@ def test_lora_trains_adapters_and_new_rows_only(base, tmp_path):
 def test_missing_base_directory_is_clear(tmp_path):
     with pytest.raises(FileNotFoundError, match="never downloaded"):
         PaliGemmaPoseVLA.from_base(tmp_path / "paligemma-3b-pt-224")
+
+
+def test_a_second_camera_gets_its_own_image_tokens_and_prior(base):
+    """Scene + wrist camera: image tokens for both in the prompt, each camera's own ray/depth
+    prior, the pose tokens in the first camera's frame; the loss trains with both."""
+    m = build(base).eval()
+    p = m.processor
+    rgb, depth, K = frame()
+    wrist = {"rgb": frame(3, 24, 32)[0], "depth": None, "K": np.array([[20.0, 0, 15.5], [0, 20.0, 11.5], [0, 0, 1]])}
+    ex = p.make_example(rgb, depth, K, INSTR, target(), views=[wrist])
+    assert ex["pixel_values"].shape[0] == 2 and list(ex["use_depth"]) == [True, False]
+    assert ex["input_ids"].tolist().count(m.vlm.config.image_token_id) == 2 * p.num_image_tokens
+    b = p.collate([ex])
+    with torch.no_grad():
+        f = m.image_features(b)
+        single = m.image_features(p.collate([p.make_example(rgb, depth, K, INSTR)]))
+    assert f.shape[1] == 2 * p.num_image_tokens
+    torch.testing.assert_close(f[:, : p.num_image_tokens], single)       # the scene camera's tokens unchanged
+    wrist2 = dict(wrist, K=wrist["K"] * [[1.4], [1.4], [1]])
+    with torch.no_grad():
+        f2 = m.image_features(p.collate([p.make_example(rgb, depth, K, INSTR, views=[wrist2])]))
+    assert not torch.allclose(f[:, p.num_image_tokens:], f2[:, p.num_image_tokens:])   # the wrist's own rays
+    pred = m.predict(rgb, depth, K, INSTR, views=[wrist])
+    assert pred.valid and m.tokenizer.is_valid(pred.token_ids)
+    m.train()
+    opt = torch.optim.AdamW(m.param_groups(0.0), lr=3e-3)
+    losses = []
+    for _ in range(10):
+        loss, _ = m.compute_loss(b)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    assert losses[-1] < 0.7 * losses[0], losses
