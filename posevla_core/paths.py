@@ -48,3 +48,17 @@ def share_dir() -> Path:
 def default_checkpoint() -> Path:
     """The shipped demo checkpoint directory."""
     return share_dir() / "checkpoints" / "demo"
+
+
+def resolve_checkpoint(value: str) -> Path:
+    """The checkpoint directory for a ``checkpoint`` value: empty = the shipped one; a relative
+    path is relative to the current directory, else to the share directory (so
+    ``checkpoints/demo`` names the shipped checkpoint from anywhere). Clear error if absent."""
+    path = Path(value).expanduser() if value else default_checkpoint()
+    if value and not path.is_dir() and not path.is_absolute() and (share_dir() / path).is_dir():
+        path = share_dir() / path
+    if not path.is_dir():
+        hint = (" (the shipped demo checkpoint is missing: run `make checkpoint` or pass "
+                "checkpoint:=/path/to/ckpt)") if not value else ""
+        raise FileNotFoundError(f"checkpoint directory {path} does not exist{hint}")
+    return path

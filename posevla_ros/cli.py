@@ -36,13 +36,11 @@ def _cmd_run(a: argparse.Namespace) -> int:
 
 
 def _cmd_train(a: argparse.Namespace) -> int:
-    from posevla_core.train import train_main
-    from posevla_ros.params import resolve_checkpoint
+    # One flag set for `posevla train` and `accelerate launch -m posevla_core.train`: the
+    # arguments go to posevla_core.train's own parser (imported only now: it pulls in torch).
+    from posevla_core.train.__main__ import main as train_cli
 
-    init = str(resolve_checkpoint(a.init)) if a.init else None
-    train_main(stage=a.stage, data_dir=a.data, out_dir=a.out, init=init, steps=a.steps,
-               config_file=a.config)
-    return 0
+    return train_cli(a.train_args, prog="posevla train")
 
 
 def _cmd_eval_offline(a: argparse.Namespace) -> int:
@@ -115,13 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override a node parameter, e.g. -p backend=joint_trajectory")
     r.set_defaults(func=_cmd_run)
 
-    t = sub.add_parser("train", help="train one Pose-VLA stage")
-    t.add_argument("--stage", required=True, choices=["grounding", "motion", "embodiment"])
-    t.add_argument("--data", required=True)
-    t.add_argument("--out", required=True)
-    t.add_argument("--init", default=None, help="checkpoint to start from")
-    t.add_argument("--steps", type=int, default=None)
-    t.add_argument("--config", default=None, help="training config file (YAML/JSON) with overrides")
+    t = sub.add_parser("train", help="train one Pose-VLA stage (small model or PaliGemma)", add_help=False,
+                       description="all arguments go to `python -m posevla_core.train`; see `posevla train --help`")
+    t.add_argument("train_args", nargs=argparse.REMAINDER)
     t.set_defaults(func=_cmd_train)
 
     e = sub.add_parser("eval-offline", help="metrics of a checkpoint on a dataset")
@@ -196,7 +190,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from posevla_ros.param_schema import ConfigError
 
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    train = argv[:1] == ["train"]     # delegated whole, so that `posevla train --help` is the trainer's help
+    args = argparse.Namespace(cmd="train", train_args=argv[1:], func=_cmd_train) if train \
+        else build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except (ConfigError, FileNotFoundError) as e:

@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from posevla_core.paths import default_checkpoint, share_dir  # noqa: F401 - the one home, used as P.share_dir
+from posevla_core.paths import default_checkpoint, resolve_checkpoint, share_dir  # noqa: F401 - the one home, used as P.*
 from posevla_ros.param_schema import (ConfigError, ParamSpec, check_min_max, check_value, did_you_mean,
                                       unknown_key_error)
 
@@ -203,20 +203,6 @@ def camera_remappings(camera_ns: str) -> list[tuple[str, str]]:
 def config_path(name: str) -> Path:
     """config/<name> (e.g. 'policy.yaml', 'robots/panda.yaml')."""
     return share_dir() / "config" / name
-
-
-def resolve_checkpoint(value: str) -> Path:
-    """The checkpoint directory for a ``checkpoint`` value: empty = the shipped one; a relative
-    path is relative to the current directory, else to the share directory (so
-    ``checkpoints/demo`` names the shipped checkpoint from anywhere). Clear error if absent."""
-    path = Path(value).expanduser() if value else default_checkpoint()
-    if value and not path.is_dir() and not path.is_absolute() and (share_dir() / path).is_dir():
-        path = share_dir() / path
-    if not path.is_dir():
-        hint = (" (the shipped demo checkpoint is missing: run `make checkpoint` or pass "
-                "checkpoint:=/path/to/ckpt)") if not value else ""
-        raise FileNotFoundError(f"checkpoint directory {path} does not exist{hint}")
-    return path
 
 
 def robot_config_path(robot: str) -> Path:

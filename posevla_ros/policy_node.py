@@ -120,9 +120,9 @@ class PolicyCore:
 
 
 def load_model(checkpoint: str, device: str):
-    from posevla_core.model import PoseVLA
+    from posevla_core.policy import load_policy
 
-    return PoseVLA.from_pretrained(str(P.resolve_checkpoint(checkpoint)), device=device)
+    return load_policy(str(P.resolve_checkpoint(checkpoint)), device=device)
 
 
 class PolicyNode(Node):
