@@ -45,6 +45,14 @@ __all__ = ["PoseVLA", "SmallProcessor", "IGNORE", "CONFIG_FILE", "WEIGHTS_FILE",
 UV_FREQS = 8
 POINTER_WINDOW = 5
 STEM_STRIDE = 4          # the image stem's two stride-2 convs
+STEM_CHANNELS = (32, 64)                 # widths of the two stride-2 convs (FiLM and the heatmap act on the second)
+IMAGE_MEAN, IMAGE_STD = 0.5, 0.25        # pixel normalization after scaling to [0, 1]
+INIT_STD = 0.02                          # learned position / pointer embeddings
+MAX_POSITIONS = 1024                     # decoder positions (prefix + pose tokens)
+PRIOR_SIGMA_INIT = 0.01                  # copy prior: initial Cauchy scale (box units / meters)
+PRIOR_AMP_INIT = 3.0                     # copy prior: initial amplitude
+POINTER_MIN_DEPTH_MASS = 0.05            # heatmap mass on valid depth below this: no 3D anchor
+SOFT_LABEL_RADIUS = 3                    # soft labels cover target +- this many bins
 
 
 def stem_points(depth: np.ndarray | None, K: np.ndarray, stride: int, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -144,18 +152,18 @@ class PoseVLA(PosePolicy):
         self.text_proj = nn.Linear(InstructionEncoder.dim, d)
         p = cfg.patch_size
         self.patch_embed = nn.Sequential(
-            nn.Conv2d(3, 32, 3, stride=2, padding=1), nn.GELU(),
-            nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.GELU(),
-            nn.Conv2d(64, d, p // 4, stride=p // 4),
+            nn.Conv2d(3, STEM_CHANNELS[0], 3, stride=2, padding=1), nn.GELU(),
+            nn.Conv2d(STEM_CHANNELS[0], STEM_CHANNELS[1], 3, stride=2, padding=1), nn.GELU(),
+            nn.Conv2d(STEM_CHANNELS[1], d, p // STEM_STRIDE, stride=p // STEM_STRIDE),
         )
-        self.patch_pos = nn.Parameter(torch.randn(1, cfg.num_patches, d) * 0.02)
+        self.patch_pos = nn.Parameter(torch.randn(1, cfg.num_patches, d) * INIT_STD)
         # Fixed 2D sin-cos grid position (as in ViT-MAE) under the learned one: "where in the
         # image" is available from step 0, which grounding (box center, object pose) needs.
         self.register_buffer("patch_grid", sincos_2d(cfg.image_size // cfg.patch_size, d), persistent=False)
         # FiLM (as in RT-1): the instruction scales and shifts the image features before they
         # become patch tokens, so "which pixels match 'the red cube'" is a per-channel gate the
         # stem learns in a few hundred steps instead of something attention must discover.
-        self.film = nn.Linear(InstructionEncoder.dim, 2 * 64)
+        self.film = nn.Linear(InstructionEncoder.dim, 2 * STEM_CHANNELS[1])
         nn.init.zeros_(self.film.weight)
         nn.init.zeros_(self.film.bias)
         # Grounding pointer. A 1x1 conv scores every cell of the FiLM'ed 1/4-resolution feature
@@ -163,16 +171,16 @@ class PoseVLA(PosePolicy):
         # softmax gives a soft-argmax pixel (u, v) and, with depth, the 3D point under it. One
         # extra prefix token carries them (plus the patch features under the peak) to the
         # decoder, so reading off the object's box and position is a lookup, not a search.
-        self.heat = nn.Conv2d(64, 1, 1)
+        self.heat = nn.Conv2d(STEM_CHANNELS[1], 1, 1)
         self.pointer_uv = nn.Linear(4 * UV_FREQS, d)
         self.pointer_geometry = GeometryPrior(cfg.geometry, d)
-        self.pointer_embed = nn.Parameter(torch.randn(d) * 0.02)
+        self.pointer_embed = nn.Parameter(torch.randn(d) * INIT_STD)
         self._init_pointer_prior()
         self.geometry = GeometryPrior(cfg.geometry, d)
         b = cfg.backbone
         lm_cfg = LlamaConfig(vocab_size=self.tokenizer.vocab_size, hidden_size=d, num_hidden_layers=b.num_layers,
                              num_attention_heads=b.num_heads, num_key_value_heads=b.num_heads,
-                             intermediate_size=b.intermediate_size, max_position_embeddings=1024,
+                             intermediate_size=b.intermediate_size, max_position_embeddings=MAX_POSITIONS,
                              rope_theta=b.rope_theta, attention_dropout=b.dropout, pad_token_id=PAD,
                              bos_token_id=BOS, eos_token_id=2, tie_word_embeddings=False)
         lm_cfg._attn_implementation = "sdpa"
@@ -208,18 +216,18 @@ class PoseVLA(PosePolicy):
             if block == "box":
                 anchor[s] = 0 if name == "box_u" else 1
                 centers[s, lo:hi] = (torch.arange(hi - lo) + 0.5) / c.box_bins
-                log_sigma[s] = math.log(0.01)
+                log_sigma[s] = math.log(PRIOR_SIGMA_INIT)
             elif block == "position":
                 a = "xyz".index(name[-1])
                 anchor[s] = 2 + a
                 pmin, pmax = c.position_min[a], c.position_max[a]
                 centers[s, lo:hi] = pmin + (torch.arange(hi - lo) + 0.5) * (pmax - pmin) / c.position_bins
-                log_sigma[s] = math.log(0.01)
+                log_sigma[s] = math.log(PRIOR_SIGMA_INIT)
         self.register_buffer("prior_centers", centers, persistent=False)
         self.register_buffer("prior_anchor", anchor, persistent=False)
         self.prior_offset = nn.Parameter(torch.zeros(S))
         self.prior_log_sigma = nn.Parameter(log_sigma)
-        self.prior_log_amp = nn.Parameter(torch.full((S,), math.log(3.0)))
+        self.prior_log_amp = nn.Parameter(torch.full((S,), math.log(PRIOR_AMP_INIT)))
 
     def pointer_prior(self, anchors: torch.Tensor, has: torch.Tensor) -> torch.Tensor:
         """(B, S, V) additive logits from the pointer's anchors (B, 5) = (u, v, x, y, z)."""
@@ -252,13 +260,13 @@ class PoseVLA(PosePolicy):
     def encode_prefix(self, batch: dict, return_aux: bool = False):
         """(prefix embeddings, mask) = [instruction tokens, image patch tokens]."""
         dev = self.device
-        img = batch["image"].to(dev, non_blocking=True).float().div_(255.0).sub_(0.5).div_(0.25)
+        img = batch["image"].to(dev, non_blocking=True).float().div_(255.0).sub_(IMAGE_MEAN).div_(IMAGE_STD)
         B = img.shape[0]
         h, m = self.text.encode(batch["instruction"])
         h, m = h.to(dev), m.to(dev)
         sentence = (h * m[..., None]).sum(1) / m.sum(1, keepdim=True).clamp(min=1)
         gamma, beta = self.film(sentence).chunk(2, dim=-1)
-        x = self.patch_embed[:4](img)                                  # 64 channels at 1/4 resolution
+        x = self.patch_embed[:4](img)                                  # STEM_CHANNELS[1] at 1/4 resolution
         x = x * (1 + gamma[:, :, None, None]) + beta[:, :, None, None]
         patches = self.patch_embed[4](x).flatten(2).transpose(1, 2) + self.patch_pos + self.patch_grid
         xyz, valid = batch["xyz"].to(dev).float(), batch["valid"].to(dev)
@@ -299,7 +307,7 @@ class PoseVLA(PosePolicy):
         w = p * vm
         ws = w.sum(-1, keepdim=True)
         xyz = (pts * w[:, None]).sum(-1) / ws.clamp(min=1e-6)
-        has = (ws[:, 0] > 0.05).detach()
+        has = (ws[:, 0] > POINTER_MIN_DEPTH_MASS).detach()
         geo = self.pointer_geometry(xyz[:, None], has[:, None], B, 1)[:, 0]
         side = self.cfg.image_size // self.cfg.patch_size
         r = S // side
@@ -348,7 +356,7 @@ class PoseVLA(PosePolicy):
         sigma = self.cfg.label_smoothing_bins
         if sigma > 0:
             # Gaussian soft labels over neighboring bins, only inside the step's block.
-            offs = torch.arange(-3, 4, device=self.device)
+            offs = torch.arange(-SOFT_LABEL_RADIUS, SOFT_LABEL_RADIUS + 1, device=self.device)
             w = torch.exp(-0.5 * (offs.float() / sigma) ** 2)
             idx = tgt[..., None] + offs
             lo, hi = self.step_lo[:S][None, :, None], self.step_hi[:S][None, :, None]

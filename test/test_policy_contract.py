@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from posevla_core.config import GeometryConfig, PoseVLAConfig
+from posevla_core.config import PoseVLAConfig
 from posevla_core.decoding import grammar_bias
 from posevla_core.geometry import ray_map
 from posevla_core.image import letterbox, unletterbox_uv
