@@ -155,6 +155,7 @@ class VLMConfig:
     use_prior: bool = True                  # the ray + depth pixel prior added to the vision tower's output
     prior_hidden_mult: int = 4              # prior MLP hidden width = mult * vision width (paper: 4 * 1152)
     prior_dropout: float = 0.5              # per sample and per prior (rays, depth), in training
+    max_cameras: int = 2                    # first camera + views per prediction (each: its image tokens + prior)
     freeze_vision: bool = False             # do not train the vision tower
     lora_rank: int = 0                      # 0 = full fine-tuning of the language model; > 0 = LoRA (peft)
     lora_alpha: int = 16
@@ -172,8 +173,10 @@ class VLMConfig:
                              f"PaliGemma's own <loc> tokens")
         if "{instruction}" not in self.prompt:
             raise ValueError("VLMConfig.prompt must contain '{instruction}'")
-        if not 0.0 <= self.prior_dropout < 1.0 or self.lora_rank < 0 or self.prior_hidden_mult < 1:
-            raise ValueError("VLMConfig: prior_dropout in [0, 1), lora_rank >= 0, prior_hidden_mult >= 1")
+        if not 0.0 <= self.prior_dropout < 1.0 or self.lora_rank < 0 or self.prior_hidden_mult < 1 \
+                or self.max_cameras < 1:
+            raise ValueError("VLMConfig: prior_dropout in [0, 1), lora_rank >= 0, prior_hidden_mult >= 1, "
+                             "max_cameras >= 1")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

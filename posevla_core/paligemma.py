@@ -133,6 +133,9 @@ class VLMProcessor:
         """The first camera (rgb, depth, K) is the one whose frame the pose tokens are in; ``views``
         are more cameras (e.g. a wrist camera: dicts with rgb, depth, K), each with its own
         prior, their image tokens after the first camera's. Image arrays get a camera axis."""
+        if 1 + len(views or []) > self.cfg.max_cameras:
+            raise ValueError(f"{1 + len(views or [])} cameras, but this model takes at most "
+                             f"{self.cfg.max_cameras} (VLMConfig.max_cameras)")
         cams = [self.camera(rgb, depth, K, rng)] + [self.camera(v["rgb"], v.get("depth"), v["K"], rng)
                                                     for v in views or []]
         ex = {k: np.stack([c[k] for c in cams]) for k in ("pixel_values", "rays", "depth", "use_rays", "use_depth")}
@@ -174,6 +177,7 @@ class PaliGemmaPoseVLA(PosePolicy):
         """``vlm`` must already hold the pose tokens (``from_base`` adds them); no I/O here."""
         super().__init__()
         self.cfg, self.vlm, self.text_tokenizer = cfg, vlm, text_tokenizer
+        self.max_cameras = cfg.max_cameras
         self.tokenizer = PoseTokenizer(cfg.tokens)
         vc = vlm.config.vision_config
         size, patch = int(vc.image_size), int(vc.patch_size)

@@ -44,6 +44,9 @@ class PosePolicy(nn.Module):
     (``make_example``) and batches (``collate``); ``tokenizer`` is the pose grammar."""
 
     architecture: str = ""
+    #: how many cameras one prediction takes (the first + ``len(views)``). Callers with a list of
+    #: cameras (policy_node's camera_namespaces) check it once at start, not per frame.
+    max_cameras: int = 1
     processor: Any
     tokenizer: Any
 

@@ -37,6 +37,9 @@ POLICY_PARAMS: list[ParamSpec] = [
     ParamSpec("rate_hz", 2.0, "max inference rate; 0 = as fast as the model runs", 0.0, 1000.0),
     ParamSpec("sync_slop_s", 0.05, "max stamp difference of RGB / depth / CameraInfo in one frame",
               0.0, 10.0),
+    ParamSpec("camera_namespaces", ["/camera"], "RGB-D cameras, each <ns>/color/image_raw, "
+              "<ns>/aligned_depth_to_color/image_raw, <ns>/color/camera_info, all synced; the first is "
+              "the prediction frame, the others go to the model as extra views", read_only=True, item=str),
     ParamSpec("instruction", "", "initial instruction (also set by /posevla/instruction)"),
     ParamSpec("resume_service", "/posevla/resume_policy",
               "service that un-pauses the policy (the executor's /posevla/resume forwards to it)",

@@ -1,6 +1,12 @@
-"""policy_node: camera (RGB, depth, CameraInfo) + instruction -> Pose-VLA -> PosePrediction.
+"""policy_node: camera(s) (RGB, depth, CameraInfo) + instruction -> Pose-VLA -> PosePrediction.
 
-Data flow: the three image topics (sensor-data QoS) are paired by stamp
+Cameras: ``camera_namespaces`` (default ["/camera"]); each namespace gives
+<ns>/color/image_raw, <ns>/aligned_depth_to_color/image_raw and <ns>/color/camera_info
+(``topics.camera_topics``). The FIRST camera is the prediction frame (the published header is
+its image's); the others (e.g. a wrist camera) go to the model as ``views``. A model that
+takes fewer cameras (``PosePolicy.max_cameras``) is refused at start.
+
+Data flow: all image topics of all cameras (sensor-data QoS) are paired by stamp in one set
 (``timesync.subscribe_synced``: message_filters.ApproximateTimeSynchronizer when it
 imports; else ``timesync.StampSync``, which keeps the last few messages per topic and emits
 a set whose stamps lie within ``sync_slop_s`` of each other). A synced frame is only handed to a ``LatestWorker``:
@@ -19,7 +25,7 @@ import sys
 import threading
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
@@ -34,13 +40,11 @@ from posevla_ros import conversions as conv
 from posevla_ros import params as P
 from posevla_ros.markers import prediction_markers
 from posevla_ros.msg import PosePrediction
-from posevla_ros.topics import INSTRUCTION_QOS, TOPIC_INSTRUCTION
+from posevla_ros.topics import INSTRUCTION_QOS, TOPIC_INSTRUCTION, camera_topics
 from posevla_ros.runner import KeyedThrottle, LatestWorker
 from posevla_ros.timesync import HAVE_MESSAGE_FILTERS, StampSync, subscribe_synced  # noqa: F401 (re-exported)
 
-TOPIC_RGB = "/camera/color/image_raw"
-TOPIC_DEPTH = "/camera/aligned_depth_to_color/image_raw"
-TOPIC_INFO = "/camera/color/camera_info"
+TOPIC_RGB, TOPIC_DEPTH, TOPIC_INFO = (camera_topics()[k] for k in ("rgb", "depth", "info"))   # the default camera
 TOPIC_PREDICTION = "/posevla/prediction"
 TOPIC_MARKERS = "/posevla/markers"
 SRV_PAUSE = "/posevla/pause"
@@ -60,6 +64,7 @@ class RawFrame:
     rgb: Any            # sensor_msgs/Image
     info: Any           # sensor_msgs/CameraInfo
     depth: Any = None   # sensor_msgs/Image or None
+    views: list["RawFrame"] = field(default_factory=list)   # the other cameras, in camera_namespaces order
 
 
 @dataclass
@@ -110,8 +115,15 @@ class PolicyCore:
                                                f"{TOPIC_INSTRUCTION})")
         self.check_age(frame, now_s)
         rgb, depth, K = self.decode(frame)
+        views = []
+        for i, v in enumerate(frame.views, start=2):
+            try:
+                vr, vd, vK = self.decode(v)
+            except FrameError as e:
+                raise FrameError(e.key, f"camera {i}: {e}") from e
+            views.append({"rgb": vr, "depth": vd, "K": vK})
         t0 = time.perf_counter()
-        pred = self.model.predict(rgb, depth, K, instruction)
+        pred = self.model.predict(rgb, depth, K, instruction, **({"views": views} if views else {}))
         ms = (time.perf_counter() - t0) * 1000.0
         if not getattr(pred, "valid", True):
             raise FrameError("invalid_prediction", f"the model produced no usable prediction "
@@ -139,8 +151,16 @@ class PolicyNode(Node):
         P.declare_all(self, P.POLICY_PARAMS)
         self.p = P.read_all(self, P.POLICY_PARAMS)
         self._log = KeyedThrottle(self.get_logger(), self.p["log_throttle_s"])
+        namespaces = self.p["camera_namespaces"]
+        if not namespaces:
+            raise ValueError("camera_namespaces is empty; give at least one camera (e.g. ['/camera'])")
+        cams = [camera_topics(ns) for ns in namespaces]       # ValueError on an empty name
         if model is None:
             model = load_model(self.p["checkpoint"], self.p["device"])  # clear error if missing
+        if len(cams) > getattr(model, "max_cameras", 1):
+            raise ValueError(f"camera_namespaces has {len(cams)} cameras {namespaces}, but the "
+                             f"{getattr(model, 'architecture', '') or 'loaded'} model takes at most "
+                             f"{getattr(model, 'max_cameras', 1)}")
         self.core = PolicyCore(model, self.p["use_depth"], self.p["max_image_age_s"])
         self._lock = threading.Lock()
         self._instruction = self.p["instruction"]
@@ -160,14 +180,16 @@ class PolicyNode(Node):
         rate = self.p["rate_hz"]
         self.worker = LatestWorker(self._process, "posevla-policy", 1.0 / rate if rate > 0 else 0.0,
                                    on_error=self._on_worker_error)
-        streams = [(Image, TOPIC_RGB), (CameraInfo, TOPIC_INFO)]
-        if self.p["use_depth"]:
-            streams.append((Image, TOPIC_DEPTH))
+        streams = []
+        for c in cams:      # per camera: rgb, info[, depth] (the order _on_frame splits by)
+            streams += [(Image, c["rgb"]), (CameraInfo, c["info"])]
+            streams += [(Image, c["depth"])] if self.p["use_depth"] else []
+        self._per_camera = len(streams) // len(cams)
         self._sync = subscribe_synced(self, streams, self.p["sync_slop_s"], self._on_frame, qos_profile_sensor_data)
         self.get_logger().info(
             f"policy_node ready: sync={'message_filters' if HAVE_MESSAGE_FILTERS else 'StampSync'}, "
             f"images={'cv_bridge' if conv.HAVE_CV_BRIDGE else 'posevla_core.image'}, "
-            f"use_depth={self.p['use_depth']}, rate_hz={rate}")
+            f"use_depth={self.p['use_depth']}, rate_hz={rate}, cameras={namespaces}")
 
     @property
     def instruction(self) -> str:
@@ -191,8 +213,10 @@ class PolicyNode(Node):
         with self._lock:
             self._instruction = msg.data
 
-    def _on_frame(self, rgb, info, depth=None) -> None:
-        frame = RawFrame(rgb, info, depth)
+    def _on_frame(self, *msgs) -> None:
+        n = self._per_camera
+        first, *views = [RawFrame(*msgs[i:i + n]) for i in range(0, len(msgs), n)]
+        frame = RawFrame(first.rgb, first.info, first.depth, views)
         with self._lock:
             paused = self._paused
         if paused:

@@ -12,6 +12,18 @@ from __future__ import annotations
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 TOPIC_INSTRUCTION = "/posevla/instruction"
+DEFAULT_CAMERA_NAMESPACE = "/camera"
+
+
+def camera_topics(namespace: str = DEFAULT_CAMERA_NAMESPACE) -> dict[str, str]:
+    """An RGB-D camera's topics under ``namespace`` (the realsense2_camera layout):
+    ``/camera`` -> /camera/color/image_raw, /camera/aligned_depth_to_color/image_raw,
+    /camera/color/camera_info."""
+    ns = "/" + namespace.strip().strip("/")
+    if ns == "/":
+        raise ValueError(f"camera namespace {namespace!r} is empty (e.g. /camera)")
+    return {"rgb": f"{ns}/color/image_raw", "depth": f"{ns}/aligned_depth_to_color/image_raw",
+            "info": f"{ns}/color/camera_info"}
 
 INSTRUCTION_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE,
                              durability=DurabilityPolicy.TRANSIENT_LOCAL)

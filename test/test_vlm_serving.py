@@ -8,9 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from posevla_core.config import TokenizerConfig, VLMConfig
 from policy_probe import first_prediction
-from tiny_vlm import make_tiny_paligemma
+from tiny_vlm import make_tiny_vlm_checkpoint
 
 pytestmark = pytest.mark.slow
 H, W = 48, 64
@@ -20,15 +19,7 @@ FRAME = "camera_color_optical_frame"
 
 @pytest.fixture(scope="module")
 def vlm_checkpoint(tmp_path_factory):
-    import torch
-
-    from posevla_core.paligemma import PaliGemmaPoseVLA
-
-    root = tmp_path_factory.mktemp("vlm")
-    torch.manual_seed(0)
-    tokens = TokenizerConfig(box_bins=1024, num_waypoints=6, position_bins=64, rotation_bins=63)
-    model = PaliGemmaPoseVLA.from_base(make_tiny_paligemma(root / "base"), VLMConfig(tokens=tokens))
-    return model.save_pretrained(root / "ckpt")
+    return make_tiny_vlm_checkpoint(tmp_path_factory.mktemp("vlm"))
 
 
 def test_policy_node_process_serves_a_paligemma_checkpoint(ros_context, vlm_checkpoint, node_process, spin_until):

@@ -8,3 +8,17 @@ def make_tiny_paligemma(path: str | Path, seed: int = 0) -> Path:
     from posevla_core.paligemma_random import save_random_paligemma
 
     return save_random_paligemma(path, "tiny", seed)
+
+
+def make_tiny_vlm_checkpoint(root: str | Path, num_waypoints: int = 6) -> Path:
+    """A saved PaliGemma Pose-VLA checkpoint (random tiny backbone) under ``root``/ckpt."""
+    import torch
+
+    from posevla_core.config import TokenizerConfig, VLMConfig
+    from posevla_core.paligemma import PaliGemmaPoseVLA
+
+    root = Path(root)
+    torch.manual_seed(0)
+    tokens = TokenizerConfig(box_bins=1024, num_waypoints=num_waypoints, position_bins=64, rotation_bins=63)
+    model = PaliGemmaPoseVLA.from_base(make_tiny_paligemma(root / "base"), VLMConfig(tokens=tokens))
+    return model.save_pretrained(root / "ckpt")

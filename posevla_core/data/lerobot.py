@@ -386,8 +386,20 @@ class LeRobotReader:
         return out
 
 
+#: the extra cameras a demo may hold besides the first (``observation.images.color``), in model order
+EXTRA_CAMERAS = ("wrist",)
+
+
+def camera_keys(name: str) -> dict[str, str]:
+    """Feature keys of an extra camera ``name`` (e.g. "wrist"): its color image, depth (an image
+    feature: the key ends in ``.depth``) and K (row-major, 9)."""
+    return {"rgb": f"observation.images.{name}", "depth": f"observation.{name}.depth",
+            "K": f"observation.{name}.camera_intrinsics"}
+
+
 def demo_frame(rgb: np.ndarray, depth: np.ndarray | None, K: np.ndarray, q: np.ndarray, gripper: float,
-               T_base_ee: np.ndarray, T_base_cam: np.ndarray, task: str) -> dict:
+               T_base_ee: np.ndarray, T_base_cam: np.ndarray, task: str,
+               views: dict[str, dict] | None = None) -> dict:
     """The features of one demo frame (without ``action``), shared by the ROS recorder and the
     sim data generator so that both write the same schema:
 
@@ -395,6 +407,9 @@ def demo_frame(rgb: np.ndarray, depth: np.ndarray | None, K: np.ndarray, q: np.n
     observation.state (arm joints), observation.gripper (0 closed .. 1 open),
     observation.ee_pose_base / ee_pose_camera (xyz + qxyzw), observation.camera_intrinsics
     (K row-major), observation.camera_to_base (camera optical frame in base, xyz + qxyzw).
+
+    ``views``: extra cameras by name (``EXTRA_CAMERAS``), each {"rgb", "depth" (or None), "K"},
+    stored under ``camera_keys(name)``. Poses stay in the first camera's frame.
     """
     from posevla_core import se3
 
@@ -414,4 +429,12 @@ def demo_frame(rgb: np.ndarray, depth: np.ndarray | None, K: np.ndarray, q: np.n
     }
     if depth is not None:
         f["observation.depth"] = np.asarray(depth, dtype=np.float32)
+    for name, v in (views or {}).items():
+        if name not in EXTRA_CAMERAS:
+            raise ValueError(f"unknown extra camera {name!r}; known: {list(EXTRA_CAMERAS)}")
+        keys = camera_keys(name)
+        f[keys["rgb"]] = np.ascontiguousarray(v["rgb"], dtype=np.uint8)
+        f[keys["K"]] = np.asarray(v["K"], dtype=np.float32).reshape(9)
+        if v.get("depth") is not None:
+            f[keys["depth"]] = np.asarray(v["depth"], dtype=np.float32)
     return f

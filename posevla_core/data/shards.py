@@ -85,6 +85,14 @@ class Sample:
     target: PoseTarget
     supervise_grounding: bool = True
     source: str = ""
+    views: list[dict] | None = None     # extra cameras ({"rgb", "depth", "K"}), e.g. a wrist camera
+
+    def predict_item(self) -> dict:
+        """The sample as one ``PosePolicy.predict_batch`` item (its extra cameras as ``views``)."""
+        item = {"rgb": self.rgb, "depth": self.depth, "K": self.K, "instruction": self.instruction}
+        if self.views:
+            item["views"] = self.views
+        return item
 
 
 class ShardWriter:

@@ -6,7 +6,9 @@
   poses (``observation.ee_pose_base`` at t + k*dt, into the frame's camera via
   ``observation.camera_to_base``) and gripper states. Object annotations
   (``annotation.*``, written by the sim generator) supervise the grounding tokens when present;
-  demos without them (teleop on a real arm) supervise only the waypoints.
+  demos without them (teleop on a real arm) supervise only the waypoints. An extra camera
+  (``lerobot.EXTRA_CAMERAS``, e.g. ``observation.images.wrist`` + its depth and K) becomes the
+  sample's ``views``; targets stay in the first camera's frame.
 """
 from __future__ import annotations
 
@@ -77,7 +79,7 @@ def load_samples(root: str | Path, stage: str, tok: TokenizerConfig, cfg: Source
 
 def embodiment_samples(root: str | Path, tok: TokenizerConfig, cfg: SourceConfig = SourceConfig(),
                        progress: bool = True) -> list[Sample]:
-    from posevla_core.data.lerobot import LeRobotReader
+    from posevla_core.data.lerobot import EXTRA_CAMERAS, LeRobotReader, camera_keys
 
     reader = LeRobotReader(root)
     need = ("observation.images.color", "observation.ee_pose_base", "observation.gripper",
@@ -86,6 +88,10 @@ def embodiment_samples(root: str | Path, tok: TokenizerConfig, cfg: SourceConfig
     if missing:
         raise DataFormatError(f"{Path(root) / 'meta' / 'info.json'}: features {missing} are missing; "
                               "record with posevla_ros recorder_node")
+    cams = [camera_keys(c) for c in EXTRA_CAMERAS if camera_keys(c)["rgb"] in reader.features]
+    if any(c["K"] not in reader.features for c in cams):
+        raise DataFormatError(f"{Path(root) / 'meta' / 'info.json'}: an extra camera image without its intrinsics "
+                              f"({[c['K'] for c in cams]})")
     cats = reader.info.get("annotation_categories")
     out: list[Sample] = []
     for e in tqdm(range(reader.num_episodes), desc=f"load {Path(root).name}", disable=not progress, leave=False):
@@ -107,8 +113,10 @@ def embodiment_samples(root: str | Path, tok: TokenizerConfig, cfg: SourceConfig
             target = PoseTarget(cat, uv, Pose(p7[:3], p7[3:]), wps)
             depth = ep["observation.depth"][i] if "observation.depth" in ep else None
             K = ep["observation.camera_intrinsics"][i].reshape(3, 3).astype(np.float64)
+            views = [{"rgb": ep[c["rgb"]][i], "depth": ep[c["depth"]][i] if c["depth"] in ep else None,
+                      "K": ep[c["K"]][i].reshape(3, 3).astype(np.float64)} for c in cams]
             out.append(Sample(ep["observation.images.color"][i], depth, K, ep["task"], target, annotated,
-                              f"{root}#ep{e}/frame{i}"))
+                              f"{root}#ep{e}/frame{i}", views or None))
             if cfg.max_samples and len(out) >= cfg.max_samples:
                 return out
     return out

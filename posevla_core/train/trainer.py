@@ -82,7 +82,15 @@ def make_item(model: PosePolicy, s: Sample, rng: np.random.Generator | None, cfg
         rgb = color_jitter(rng, rgb)
         if cfg.depth_dropout > 0 and rng.random() < cfg.depth_dropout:
             depth = None
-    ex = model.processor.make_example(rgb, depth, K, s.instruction, target, rng=rng)
+    views = [dict(v) for v in s.views or []]
+    if rng is not None:     # each extra camera: its own crop, jitter and depth dropout (no target in its frame)
+        for v in views:
+            v["rgb"], v["depth"], v["K"], _ = random_crop_resize(rng, v["rgb"], v.get("depth"), v["K"], None)
+            v["rgb"] = color_jitter(rng, v["rgb"])
+            if cfg.depth_dropout > 0 and rng.random() < cfg.depth_dropout:
+                v["depth"] = None
+    ex = model.processor.make_example(rgb, depth, K, s.instruction, target, rng=rng,
+                                      **({"views": views} if views else {}))
     if not s.supervise_grounding:
         ex["labels"][: model.tokenizer.num_grounding_steps] = IGNORE
     return ex
@@ -106,6 +114,11 @@ class Trainer:
         else:
             model = policy_class(cfg.architecture).build(cfg.model, cfg.base)
         self.raw = model
+        cams = {1 + len(s.views or []) for s in (*train_samples, *val_samples)}
+        if max(cams) > model.max_cameras or len(cams) > 1:
+            raise ValueError(f"the data holds samples with {sorted(cams)} cameras; a {model.architecture} model takes "
+                             f"1..{model.max_cameras}, the same number in every sample (a second camera: "
+                             f"--model paligemma)")
         opt = torch.optim.AdamW(model.param_groups(cfg.weight_decay), lr=cfg.lr, betas=cfg.betas)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_at(s, cfg))
         self.model, self.opt, self.sched = self.acc.prepare(model, opt, sched)
@@ -185,8 +198,7 @@ class Trainer:
             batch = model.processor.collate([make_item(model, s, None, self.cfg) for s in chunk])
             loss, _ = model.compute_loss(batch)
             losses.append(float(loss) * len(chunk))
-            preds = model.predict_batch([{"rgb": s.rgb, "depth": s.depth, "K": s.K, "instruction": s.instruction}
-                                         for s in chunk])
+            preds = model.predict_batch([s.predict_item() for s in chunk])
             rows += [sample_metrics(p, s) for p, s in zip(preds, chunk)]
         m = aggregate(rows)
         m["val_loss"] = sum(losses) / len(samples)

@@ -1,0 +1,154 @@
+"""Two cameras end to end (a scene camera plus a wrist camera): policy_node subscribes to a list
+of camera namespaces and serves a PaliGemma checkpoint with the second camera as a view, in the
+first camera's frame; a one-camera model with two namespaces is one clear error at start; a
+two-camera LeRobot dataset trains the PaliGemma model with both cameras."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from posevla_core import se3
+from posevla_core.config import TokenizerConfig
+from posevla_core.data import LeRobotWriter, load_samples
+from posevla_core.data.lerobot import camera_keys, demo_frame
+from posevla_ros.topics import camera_topics
+
+REPO = Path(__file__).resolve().parent.parent
+LEROBOT_PY = REPO / ".venv-lerobot" / "bin" / "python"
+H, W = 48, 64
+K = np.array([[60.0, 0, W / 2], [0, 60.0, H / 2], [0, 0, 1]])
+KW = np.array([[30.0, 0, 20.0], [0, 30.0, 15.0], [0, 0, 1]])      # the wrist camera: 40 x 30
+FRAME, WRIST_FRAME = "camera_color_optical_frame", "wrist_camera_color_optical_frame"
+INSTRUCTION = "pick up the red cube"
+
+
+def test_camera_topics_default_is_the_one_camera_layout():
+    assert camera_topics() == camera_topics("/camera") == camera_topics("camera/") == {
+        "rgb": "/camera/color/image_raw", "depth": "/camera/aligned_depth_to_color/image_raw",
+        "info": "/camera/color/camera_info"}
+    assert camera_topics("/wrist_camera")["info"] == "/wrist_camera/color/camera_info"
+    with pytest.raises(ValueError, match="empty"):
+        camera_topics("/")
+
+
+@pytest.mark.slow
+def test_policy_node_serves_paligemma_with_a_wrist_camera(ros_context, tmp_path, node_process, spin_until):
+    from policy_probe import first_prediction
+    from tiny_vlm import make_tiny_vlm_checkpoint
+
+    from posevla_core.policy import load_policy
+
+    ckpt = make_tiny_vlm_checkpoint(tmp_path / "vlm")
+    proc = node_process("posevla_ros.policy_node", "-p", f"checkpoint:={ckpt}", "-p", "device:=cpu",
+                        "-p", f"instruction:={INSTRUCTION}", "-p", "max_image_age_s:=30.0",
+                        "-p", "camera_namespaces:=[/camera, /wrist_camera]")
+    rng = np.random.default_rng(0)
+    rgb, depth = rng.integers(0, 256, (H, W, 3), dtype=np.uint8), rng.uniform(0.4, 1.5, (H, W)).astype(np.float32)
+    wrist = {"rgb": rng.integers(0, 256, (30, 40, 3), dtype=np.uint8),
+             "depth": rng.uniform(0.1, 0.5, (30, 40)).astype(np.float32), "K": KW}
+    preds = first_prediction(ros_context, proc, spin_until, rgb, depth, K, FRAME,
+                             extra=[{"ns": "/wrist_camera", "frame_id": WRIST_FRAME, **wrist}])
+    assert preds, proc.output()
+    p = preds[0]
+    assert p.header.frame_id == FRAME and p.instruction == INSTRUCTION     # the first camera's frame
+    assert "cameras=['/camera', '/wrist_camera']" in proc.output()
+    # the node fed the wrist camera as a view: the same tokens as the model called directly with it
+    model = load_policy(ckpt, device="cpu")
+    direct = model.predict(rgb, depth, K, INSTRUCTION, views=[wrist])
+    assert list(p.token_ids) == list(direct.token_ids)
+
+
+@pytest.mark.slow
+def test_one_camera_model_with_two_namespaces_is_one_error_at_start(node_process):
+    proc = node_process("posevla_ros.policy_node", "-p", "device:=cpu",
+                        "-p", "camera_namespaces:=[/camera, /wrist_camera]")
+    rc = proc.proc.wait(timeout=120)
+    out = proc.output()
+    assert rc == 1, out
+    assert "takes at most 1" in out and "Traceback" not in out, out
+    assert len([ln for ln in out.splitlines() if "takes at most" in ln]) == 1
+
+
+def two_camera_frame(rng, k: int, task: str) -> dict:
+    T_ee = se3.make_T([0.4 + 0.01 * k, 0.02 * k, 0.3], [1.0, 0, 0, 0])
+    T_cam = se3.make_T([1.0, 0.0, 0.8], [0.0, 0.7071068, 0.0, 0.7071068])
+    wrist = {"rgb": rng.integers(0, 256, (30, 40, 3), dtype=np.uint8),
+             "depth": rng.uniform(0.1, 0.5, (30, 40)).astype(np.float32), "K": KW}
+    f = demo_frame(rng.integers(0, 256, (H, W, 3), dtype=np.uint8), rng.uniform(0.4, 1.5, (H, W)).astype(np.float32),
+                   K, np.full(7, 0.1 * k), 1.0 if k < 4 else 0.3, T_ee, T_cam, task, views={"wrist": wrist})
+    f["action"] = np.zeros(8, np.float32)
+    return f
+
+
+def write_two_camera_demos(root: Path, episodes: int = 2, length: int = 8) -> Path:
+    rng = np.random.default_rng(0)
+    w = LeRobotWriter(root, 10, repo_id="test/two_cameras")
+    for _ in range(episodes):
+        w.start_episode(INSTRUCTION)
+        for k in range(length):
+            w.add_frame(two_camera_frame(rng, k, INSTRUCTION))
+        w.save_episode()
+    w.close()
+    return root
+
+
+def test_two_camera_demos_load_as_samples_with_a_view(tmp_path):
+    root = write_two_camera_demos(tmp_path / "ds", episodes=1, length=4)
+    info = json.loads((root / "meta" / "info.json").read_text())
+    keys = camera_keys("wrist")
+    assert info["features"][keys["rgb"]]["dtype"] == "image" and info["features"][keys["depth"]]["dtype"] == "image"
+    samples = load_samples(root, "embodiment", TokenizerConfig(num_waypoints=2), progress=False)
+    assert len(samples) == 4 and all(len(s.views) == 1 for s in samples)
+    v = samples[0].views[0]
+    assert v["rgb"].shape == (30, 40, 3) and v["depth"].shape == (30, 40)
+    np.testing.assert_allclose(v["K"], KW)
+    np.testing.assert_allclose(v["depth"], two_camera_frame(np.random.default_rng(0), 0, "x")
+                               ["observation.wrist.depth"], atol=1e-3)                  # 16-bit mm PNG
+    assert samples[0].predict_item()["views"] is samples[0].views
+
+
+@pytest.mark.slow
+def test_small_model_refuses_two_camera_data(tmp_path):
+    from posevla_core.train import train_main
+
+    root = write_two_camera_demos(tmp_path / "ds", episodes=1, length=4)
+    with pytest.raises(ValueError, match="cameras"):
+        train_main("embodiment", root, str(tmp_path / "out"), steps=1, batch_size=2, progress=False)
+
+
+@pytest.mark.slow
+def test_paligemma_trains_on_two_camera_demos_and_predicts_with_the_view(tmp_path):
+    from test_train_vlm import MODEL, falls, kw, losses
+    from tiny_vlm import make_tiny_paligemma
+
+    from posevla_core.policy import load_policy
+    from posevla_core.train import train_main
+
+    root = write_two_camera_demos(tmp_path / "ds")
+    base = make_tiny_paligemma(tmp_path / "paligemma")
+    out = tmp_path / "ckpt"
+    train_main("embodiment", root, str(out), steps=20, architecture="paligemma", base=str(base), model=MODEL,
+               **kw(augment=True))
+    assert falls(out), losses(out)
+    policy = load_policy(out, device="cpu")
+    s = load_samples(root, "embodiment", policy.cfg.tokens, progress=False)[0]
+    pred = policy.predict(s.rgb, s.depth, s.K, s.instruction, views=s.views)
+    assert pred.valid and len(pred.waypoints) == 2
+    with pytest.raises(ValueError, match="at most 2"):
+        policy.predict(s.rgb, s.depth, s.K, s.instruction, views=s.views * 2)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not LEROBOT_PY.is_file(), reason=".venv-lerobot (real lerobot package) not built")
+def test_real_lerobot_loads_two_camera_demos(tmp_path):
+    root = write_two_camera_demos(tmp_path / "ds", episodes=1, length=4)
+    r = subprocess.run([str(LEROBOT_PY), str(REPO / "scripts" / "check_lerobot_load.py"), str(root)],
+                       capture_output=True, text=True, timeout=300, env=dict(os.environ, HF_HUB_OFFLINE="1"))
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
+    shapes = json.loads(r.stdout.strip().splitlines()[-1])["shapes"]
+    assert shapes[camera_keys("wrist")["rgb"]] == [3, 30, 40] and shapes["observation.images.color"] == [3, H, W]
