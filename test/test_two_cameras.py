@@ -57,10 +57,82 @@ def test_policy_node_serves_paligemma_with_a_wrist_camera(ros_context, tmp_path,
     p = preds[0]
     assert p.header.frame_id == FRAME and p.instruction == INSTRUCTION     # the first camera's frame
     assert "cameras=['/camera', '/wrist_camera']" in proc.output()
-    # the node fed the wrist camera as a view: the same tokens as the model called directly with it
+    # the same tokens as the model called directly with the wrist camera as a view (that the
+    # node really passes the view: test_policy_node_feeds_the_second_namespace_as_a_view)
     model = load_policy(ckpt, device="cpu")
     direct = model.predict(rgb, depth, K, INSTRUCTION, views=[wrist])
     assert list(p.token_ids) == list(direct.token_ids)
+
+
+class RecordingPolicy:
+    """The real model, with a record of the camera inputs of every ``predict`` call (to check
+    what the node fed it: a random tiny model may answer the same tokens with or without a view)."""
+
+    def __init__(self, model) -> None:
+        self.model, self.calls = model, []
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
+
+    def predict(self, rgb, depth, K, instruction, views=None, **kw):
+        self.calls.append({"rgb": rgb, "depth": depth, "K": K, "views": views})
+        return self.model.predict(rgb, depth, K, instruction, views=views, **kw)
+
+
+@pytest.mark.slow
+def test_policy_node_feeds_the_second_namespace_as_a_view(ros_context, tmp_path, spin_until):
+    from rclpy.executors import MultiThreadedExecutor
+    from rclpy.node import Node
+    from rclpy.parameter import Parameter
+    from rclpy.qos import QoSProfile, qos_profile_sensor_data
+    from sensor_msgs.msg import CameraInfo, Image
+    from tiny_vlm import make_tiny_vlm_checkpoint
+
+    from posevla_core.policy import load_policy
+    from posevla_ros import conversions as conv
+    from posevla_ros.msg import PosePrediction
+    from posevla_ros.policy_node import PolicyNode
+
+    model = RecordingPolicy(load_policy(make_tiny_vlm_checkpoint(tmp_path / "vlm"), device="cpu"))
+    params = {"camera_namespaces": ["/camera", "/wrist_camera"], "instruction": INSTRUCTION, "rate_hz": 0.0,
+              "max_image_age_s": 30.0}
+    node = PolicyNode(model=model, context=ros_context,
+                      parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])
+    io = Node("two_camera_io", context=ros_context)
+    preds = []
+    io.create_subscription(PosePrediction, "/posevla/prediction", preds.append, QoSProfile(depth=10))
+    rng = np.random.default_rng(1)
+    cams = [("/camera", FRAME, rng.integers(0, 256, (H, W, 3), dtype=np.uint8),
+             rng.uniform(0.4, 1.5, (H, W)).astype(np.float32), K),
+            ("/wrist_camera", WRIST_FRAME, rng.integers(0, 256, (30, 40, 3), dtype=np.uint8),
+             rng.uniform(0.1, 0.5, (30, 40)).astype(np.float32), KW)]
+    pubs = {(ns, k): io.create_publisher(T, camera_topics(ns)[k], qos_profile_sensor_data)
+            for ns, *_ in cams for k, T in (("rgb", Image), ("depth", Image), ("info", CameraInfo))}
+    ex = MultiThreadedExecutor(num_threads=3, context=ros_context)
+    ex.add_node(node)
+    ex.add_node(io)
+    try:
+        assert spin_until(ex, lambda: all(p.get_subscription_count() for p in pubs.values()), 30)
+        stamp = io.get_clock().now().to_msg()
+        for ns, frame_id, rgb, depth, k in cams:
+            for key, m in (("info", conv.K_to_camera_info(k, rgb.shape[1], rgb.shape[0])),
+                           ("depth", conv.depth_to_image(depth)), ("rgb", conv.rgb_to_image(rgb))):
+                m.header.stamp, m.header.frame_id = stamp, frame_id
+                pubs[(ns, key)].publish(m)
+        assert spin_until(ex, lambda: preds, 120), node.outcomes()
+    finally:
+        ex.shutdown()
+        node.destroy_node()
+        io.destroy_node()
+    assert preds[0].header.frame_id == FRAME and len(model.calls) == 1
+    call = model.calls[0]
+    np.testing.assert_array_equal(call["rgb"], cams[0][2])
+    np.testing.assert_allclose(call["K"], K)
+    assert call["views"] is not None and len(call["views"]) == 1
+    view = call["views"][0]
+    np.testing.assert_array_equal(view["rgb"], cams[1][2])
+    np.testing.assert_array_equal(view["depth"], cams[1][3])
+    np.testing.assert_allclose(view["K"], KW)
 
 
 @pytest.mark.slow
