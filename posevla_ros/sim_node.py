@@ -6,6 +6,7 @@ Publishes (stamps = sim time)
 - ``/camera/color/image_raw`` (rgb8, frame ``camera_color_optical_frame``),
   ``/camera/aligned_depth_to_color/image_raw`` (32FC1 meters, NaN = no reading),
   ``/camera/color/camera_info`` at ``image_rate_hz`` (sim time)
+- the same three under ``wrist_camera_ns`` (frame ``wrist_camera_frame``) when it is set
 - ``/joint_states`` (7 arm + 2 finger joints) at ``joint_state_rate_hz``
 - ``/sim/camera_pose`` (geometry_msgs/PoseStamped in ``base_frame``: the optical frame's
   pose, randomized per episode); also on /tf when tf2_msgs imports
@@ -25,6 +26,8 @@ import numpy as np
 from rclpy.node import Node
 
 from posevla_core import se3
+from posevla_ros import conversions as conv
+from posevla_ros.topics import camera_topics
 
 SIM_PARAMS = [
     ("robot", "panda", "robot config name (only panda is simulated)"),
@@ -39,6 +42,8 @@ SIM_PARAMS = [
     ("base_frame", "base_link", "robot base frame"),
     ("camera_frame", "camera_color_optical_frame", "optical frame of the images"),
     ("camera_ns", "/camera", "namespace of the camera topics"),
+    ("wrist_camera_ns", "", "namespace of the wrist camera's topics (e.g. /wrist_camera); empty = none"),
+    ("wrist_camera_frame", "wrist_camera_color_optical_frame", "optical frame of the wrist camera's images"),
     ("arm_topic", "/arm_controller/joint_trajectory", "arm JointTrajectory topic"),
     ("gripper_topic", "/gripper_controller/joint_trajectory", "gripper JointTrajectory topic"),
 ]
@@ -88,6 +93,9 @@ class SimNode(Node):
         self.pub_depth = self.create_publisher(Image, f"{ns}/aligned_depth_to_color/image_raw", 5)
         self.pub_info = self.create_publisher(CameraInfo, f"{ns}/color/camera_info", 5)
         self.pub_js = self.create_publisher(JointState, "/joint_states", 20)
+        wrist = camera_topics(self.p["wrist_camera_ns"]) if self.p["wrist_camera_ns"] else {}
+        self.pub_wrist = [self.create_publisher(T, wrist[k], 5) for k, T in
+                          (("rgb", Image), ("depth", Image), ("info", CameraInfo))] if wrist else []
         self.pub_cam_pose = self.create_publisher(PoseStamped, "/sim/camera_pose", 5)
         self.pub_tf = None
         try:
@@ -183,6 +191,12 @@ class SimNode(Node):
         self.pub_depth.publish(dep)
         self.pub_info.publish(info)
         self.pub_cam_pose.publish(ps)
+        if self.pub_wrist:      # the wrist camera (wrist_camera_ns), same stamp
+            rgb, depth, K = self.env.render(wrist=True)
+            for pub, m in zip(self.pub_wrist, (conv.rgb_to_image(rgb), conv.depth_to_image(depth),
+                                               conv.K_to_camera_info(K, w, h))):
+                m.header.stamp, m.header.frame_id = stamp, self.p["wrist_camera_frame"]
+                pub.publish(m)
         if self.pub_tf is not None:
             from geometry_msgs.msg import TransformStamped
             from tf2_msgs.msg import TFMessage

@@ -76,9 +76,9 @@ class SimEnv:
         self._act = np.array([mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_ACTUATOR, f"act_{n}")
                               for n in self.joint_names])
         self._cam = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_CAMERA, scene.CAMERA_NAME)
+        self._wrist_cam = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_CAMERA, scene.WRIST_CAMERA_NAME)
         # the camera that renders: the fixed one, or the wrist one of an eye-in-hand scene
-        self._render_cam = (mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_CAMERA, scene.WRIST_CAMERA_NAME)
-                            if calibration == "eye-in-hand" else self._cam)
+        self._render_cam = self._wrist_cam if calibration == "eye-in-hand" else self._cam
         self._ee = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, "panda_grasptarget")
         self._body = {n: mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, n)
                       for n in scene.object_names() + scene.bin_names()}
@@ -237,15 +237,17 @@ class SimEnv:
         return tasks.in_bin(self.data.xpos[self._body[self.spec.target]], self.data.xpos[b]) and v < 0.05
 
     # ------------------------------------------------------------------ camera
-    def camera_pose_in_base(self) -> np.ndarray:
-        """4x4 pose of the camera OPTICAL frame (x right, y down, z forward) in base."""
+    def camera_pose_in_base(self, wrist: bool = False) -> np.ndarray:
+        """4x4 pose of the camera OPTICAL frame (x right, y down, z forward) in base (``wrist``:
+        the wrist camera's, whichever camera ``render`` uses)."""
         mj = self._mj
         mj.mj_kinematics(self.model, self.data) if self.data.time == 0 else None
         T = np.eye(4)
-        if self._render_cam != self._cam:   # wrist camera: moves with the hand
+        cam = self._wrist_cam if wrist else self._render_cam
+        if cam != self._cam:   # wrist camera: moves with the hand
             mj.mj_kinematics(self.model, self.data)
-            T[:3, :3] = self.data.cam_xmat[self._render_cam].reshape(3, 3) @ OPTICAL_FROM_MJCAM
-            T[:3, 3] = self.data.cam_xpos[self._render_cam]
+            T[:3, :3] = self.data.cam_xmat[cam].reshape(3, 3) @ OPTICAL_FROM_MJCAM
+            T[:3, 3] = self.data.cam_xpos[cam]
             return T
         # cam_xmat is updated by mj_forward / mj_step; recompute from the model to be safe
         qw, qx, qy, qz = self.model.cam_quat[self._cam]
@@ -255,27 +257,29 @@ class SimEnv:
         T[:3, 3] = self.model.cam_pos[self._cam]
         return T
 
-    def intrinsics(self) -> np.ndarray:
-        fovy = math.radians(float(self.model.cam_fovy[self._render_cam]))
+    def intrinsics(self, wrist: bool = False) -> np.ndarray:
+        fovy = math.radians(float(self.model.cam_fovy[self._wrist_cam if wrist else self._render_cam]))
         f = 0.5 * self.height / math.tan(fovy / 2)
         return np.array([[f, 0, (self.width - 1) / 2], [0, f, (self.height - 1) / 2], [0, 0, 1.0]])
 
-    def render(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(rgb HxWx3 uint8, depth HxW float32 meters along the optical axis, K 3x3)."""
+    def render(self, wrist: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(rgb HxWx3 uint8, depth HxW float32 meters along the optical axis, K 3x3) of the
+        camera (``wrist``: the wrist camera, the second camera of a two-camera episode)."""
         mj = self._mj
+        cam = self._wrist_cam if wrist else self._render_cam
         if self._renderer is None:
             self._renderer = mj.Renderer(self.model, self.height, self.width)
         r = self._renderer
         r.disable_depth_rendering()
-        r.update_scene(self.data, camera=self._render_cam)
+        r.update_scene(self.data, camera=cam)
         rgb = r.render().copy()
         r.enable_depth_rendering()
-        r.update_scene(self.data, camera=self._render_cam)
+        r.update_scene(self.data, camera=cam)
         depth = r.render().astype(np.float32).copy()
         r.disable_depth_rendering()
         far = self.model.stat.extent * self.model.vis.map.zfar
         depth[(depth <= 0) | (depth >= 0.99 * far)] = np.nan
-        return rgb, depth, self.intrinsics()
+        return rgb, depth, self.intrinsics(wrist)
 
     def project(self, p_base) -> tuple[float, float, float]:
         """(u, v) normalized in [0, 1] (may fall outside) and depth z of a base-frame point."""

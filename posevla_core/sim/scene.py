@@ -68,7 +68,8 @@ def _mj():
 def build_spec(calibration_board: tuple | None = None):
     """MjSpec of the whole scene (not compiled). ``calibration_board`` = (png path,
     (half width, half height) in m, "hand" | "table") adds a textured ChArUco plate on the
-    Panda's hand (eye-to-hand) or on the table plus a wrist camera (eye-in-hand)."""
+    Panda's hand (eye-to-hand) or on the table (eye-in-hand). Every scene has the fixed camera
+    ``CAMERA_NAME`` and the wrist camera ``WRIST_CAMERA_NAME``."""
     mujoco = _mj()
     from posevla_core.sim.assets import panda_mujoco_urdf_path
 
@@ -167,6 +168,9 @@ def build_spec(calibration_board: tuple | None = None):
                        pos=[px, py, H / 2], rgba=rgba)
     # camera (pose overwritten per episode through model.cam_pos / cam_quat)
     wb.add_camera(name=CAMERA_NAME, pos=[1.2, 0.45, 0.55], fovy=CAMERA_FOVY)
+    # wrist camera (eye-in-hand calibration; the second camera of two-camera episodes)
+    cpos, cquat = WRIST_CAMERA
+    spec.body("panda_hand").add_camera(name=WRIST_CAMERA_NAME, pos=cpos, quat=cquat, fovy=CAMERA_FOVY)
 
     # actuators
     for i, j in enumerate(ARM_JOINTS):
@@ -202,9 +206,6 @@ def _add_calibration_board(spec, png: str, half_size, mount: str) -> None:
     pos, quat = BOARD_ON_HAND if mount == "hand" else BOARD_ON_TABLE
     body.add_geom(name="charuco_board", type=mujoco.mjtGeom.mjGEOM_BOX, size=[half_size[0], half_size[1], 0.0015],
                   pos=pos, quat=quat, material="charuco", contype=0, conaffinity=0, group=1, density=0.0)
-    if mount == "table":
-        cpos, cquat = WRIST_CAMERA
-        spec.body("panda_hand").add_camera(name=WRIST_CAMERA_NAME, pos=cpos, quat=cquat, fovy=CAMERA_FOVY)
 
 
 _CACHE: dict = {}
