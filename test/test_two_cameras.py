@@ -278,3 +278,15 @@ def test_sim_node_wrist_camera_drives_a_two_camera_policy_node(ros_context, tmp_
     finally:
         ex.shutdown()
         node.destroy_node()
+
+
+@pytest.mark.slow
+def test_sim_expert_demos_with_the_wrist_camera(tmp_path):
+    pytest.importorskip("mujoco")
+    from posevla_core.train.pipeline import generate_demos
+
+    r = generate_demos(tmp_path / "demos", 1, 0.4, fps=2, width=32, height=24, progress=False, wrist=True)
+    assert r["saved"] == 1
+    samples = load_samples(tmp_path / "demos", "embodiment", TokenizerConfig(num_waypoints=2), progress=False)
+    assert samples and all(len(s.views) == 1 and s.views[0]["rgb"].shape == (24, 32, 3) for s in samples)
+    assert samples[0].supervise_grounding and not np.array_equal(samples[0].views[0]["rgb"], samples[0].rgb)

@@ -186,9 +186,10 @@ def run_clocked_expert(env, dt: float, on_frame, fps: int, kin=None, hold_s: flo
 
 
 def generate_demos(out: str | Path, episodes: int, dt: float, fps: int = 5, seed: int = 0, width: int = 224,
-                   height: int = 224, progress: bool = True) -> dict:
+                   height: int = 224, progress: bool = True, wrist: bool = False) -> dict:
     """Expert demos in physics -> LeRobot (recorder schema + ``annotation.*``). Failed
-    rollouts are discarded, as a person collecting demos would."""
+    rollouts are discarded, as a person collecting demos would. ``wrist``: also record the
+    wrist camera (``observation.images.wrist`` ..., a two-camera dataset for the paligemma model)."""
     from posevla_core.data.lerobot import LeRobotWriter, demo_frame
     from posevla_core.sim import scene
     from posevla_core.sim.env import SimEnv
@@ -210,8 +211,9 @@ def generate_demos(out: str | Path, episodes: int, dt: float, fps: int = 5, seed
             def on_frame(e):
                 rgb, depth, K = e.render()
                 T_cam = e.camera_pose_in_base()
+                views = {"wrist": dict(zip(("rgb", "depth", "K"), e.render(wrist=True)))} if wrist else None
                 f = demo_frame(rgb, depth, K, e.arm_q(), float(e.finger_q().mean() / scene.FINGER_OPEN),
-                               e.ee_pose(), T_cam, spec.instruction)
+                               e.ee_pose(), T_cam, spec.instruction, views=views)
                 g = _ground(e, spec.target)
                 f["annotation.object_pose_camera"] = g["object_pose"].astype(np.float32)
                 f["annotation.box_uv"] = g["box_uv"].astype(np.float32)
