@@ -198,9 +198,10 @@ def load_params_file(path: str | Path, node_name: str) -> dict[str, Any]:
 def camera_remappings(camera_ns: str) -> list[tuple[str, str]]:
     """Launch remappings from the nodes' /camera/... topics to a camera driver's namespace
     (RealSense-style names: color/image_raw, color/camera_info, aligned_depth_to_color/image_raw)."""
+    from posevla_ros.topics import CAMERA_STREAMS, camera_topics
+
     ns = "/" + camera_ns.strip("/") if camera_ns.strip("/") else ""
-    return [(f"/camera/{t}", f"{ns}/{t}") for t in
-            ("color/image_raw", "color/camera_info", "aligned_depth_to_color/image_raw")]
+    return [(camera_topics()[k], f"{ns}/{CAMERA_STREAMS[k]}") for k in ("rgb", "info", "depth")]
 
 
 def config_path(name: str) -> Path:

@@ -13,17 +13,17 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 
 TOPIC_INSTRUCTION = "/posevla/instruction"
 DEFAULT_CAMERA_NAMESPACE = "/camera"
+#: an RGB-D camera's topics relative to its namespace (the realsense2_camera layout)
+CAMERA_STREAMS = {"rgb": "color/image_raw", "depth": "aligned_depth_to_color/image_raw", "info": "color/camera_info"}
 
 
 def camera_topics(namespace: str = DEFAULT_CAMERA_NAMESPACE) -> dict[str, str]:
-    """An RGB-D camera's topics under ``namespace`` (the realsense2_camera layout):
-    ``/camera`` -> /camera/color/image_raw, /camera/aligned_depth_to_color/image_raw,
-    /camera/color/camera_info."""
+    """An RGB-D camera's topics under ``namespace``: ``/camera`` -> /camera/color/image_raw,
+    /camera/aligned_depth_to_color/image_raw, /camera/color/camera_info."""
     ns = "/" + namespace.strip().strip("/")
     if ns == "/":
         raise ValueError(f"camera namespace {namespace!r} is empty (e.g. /camera)")
-    return {"rgb": f"{ns}/color/image_raw", "depth": f"{ns}/aligned_depth_to_color/image_raw",
-            "info": f"{ns}/color/camera_info"}
+    return {k: f"{ns}/{t}" for k, t in CAMERA_STREAMS.items()}
 
 INSTRUCTION_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE,
                              durability=DurabilityPolicy.TRANSIENT_LOCAL)
