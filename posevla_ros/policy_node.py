@@ -155,6 +155,8 @@ class PolicyNode(Node):
         if not namespaces:
             raise ValueError("camera_namespaces is empty; give at least one camera (e.g. ['/camera'])")
         cams = [camera_topics(ns) for ns in namespaces]       # ValueError on an empty name
+        if len({c["rgb"] for c in cams}) < len(cams):
+            raise ValueError(f"camera_namespaces {namespaces} names a camera twice")
         if model is None:
             model = load_model(self.p["checkpoint"], self.p["device"])  # clear error if missing
         if len(cams) > getattr(model, "max_cameras", 1):

@@ -135,6 +135,18 @@ def test_policy_node_feeds_the_second_namespace_as_a_view(ros_context, tmp_path,
     np.testing.assert_allclose(view["K"], KW)
 
 
+@pytest.mark.parametrize("namespaces, error", [([], "empty"), (["/camera", "camera/"], "twice"),
+                                               (["/camera", "/"], "empty")])
+def test_bad_camera_namespaces_are_refused_at_start(ros_context, namespaces, error):
+    from rclpy.parameter import Parameter
+
+    from posevla_ros.policy_node import PolicyNode
+
+    p = Parameter("camera_namespaces", Parameter.Type.STRING_ARRAY, namespaces)
+    with pytest.raises(ValueError, match=error):
+        PolicyNode(model=object(), context=ros_context, parameter_overrides=[p])
+
+
 @pytest.mark.slow
 def test_one_camera_model_with_two_namespaces_is_one_error_at_start(node_process):
     proc = node_process("posevla_ros.policy_node", "-p", "device:=cpu",
