@@ -9,10 +9,19 @@ Publishes (stamps = sim time)
 - ``/joint_states`` (7 arm + 2 finger joints) at ``joint_state_rate_hz``
 - ``/sim/camera_pose`` (geometry_msgs/PoseStamped in ``base_frame``: the optical frame's
   pose, randomized per episode); also on /tf when tf2_msgs imports
+- ``/posevla/instruction`` (std_msgs/String, reliable + transient local) at every reset when
+  ``publish_instruction`` is true (sim_demo.launch.py: the policy acts with nobody typing)
 Subscribes ``/arm_controller/joint_trajectory`` and ``/gripper_controller/joint_trajectory``
 (trajectory_msgs/JointTrajectory; a new one replaces the running one, like
-joint_trajectory_controller). Services ``/sim/reset`` (posevla_ros/srv/ResetEpisode) and
+joint_trajectory_controller). Services ``/sim/reset`` (posevla_ros/srv/ResetEpisode: a task
+family or an instruction the sim can stage, see posevla_core.sim.tasks.parse_task) and
 ``/sim/success`` (std_srvs/Trigger).
+
+``mode: robot`` makes the node a hardware stand-in, the way a real arm's drivers look to
+posevla: camera + /joint_states out, trajectories in, stamps from the wall clock, the camera
+fixed at its nominal pose (config/robots/panda.yaml's camera_to_base), and NO /clock,
+/sim/camera_pose, /sim/reset or /sim/success. Real-mode collect and evaluate are tested
+against it.
 
 In-process callers (runner, teleop collect) use ``node.env`` under ``with node.lock:``.
 """
@@ -39,6 +48,8 @@ SIM_PARAMS = [
     ("base_frame", "base_link", "robot base frame"),
     ("camera_frame", "camera_color_optical_frame", "optical frame of the images"),
     ("camera_ns", "/camera", "namespace of the camera topics"),
+    ("mode", "sim", "sim | robot (a hardware stand-in: no /clock, sim services or camera pose)"),
+    ("publish_instruction", False, "publish the episode instruction on /posevla/instruction at every reset"),
     ("arm_topic", "/arm_controller/joint_trajectory", "arm JointTrajectory topic"),
     ("gripper_topic", "/gripper_controller/joint_trajectory", "gripper JointTrajectory topic"),
 ]
@@ -74,36 +85,49 @@ class SimNode(Node):
         self.p = {name: self.get_parameter(name).value for name, _, _ in SIM_PARAMS}
         if self.p["robot"] not in ("panda", "") and not str(self.p["robot"]).endswith("panda.yaml"):
             self.get_logger().warn(f"robot {self.p['robot']!r}: only the Panda is simulated; using it")
+        if self.p["mode"] not in ("sim", "robot"):
+            raise ValueError(f"sim_node mode {self.p['mode']!r}: use sim | robot")
+        self.robot_mode = self.p["mode"] == "robot"
         self.lock = threading.RLock()
         if env is None:
             from posevla_core.sim.env import SimEnv
 
-            env = SimEnv(width=int(self.p["width"]), height=int(self.p["height"]), default_task=self.p["task"])
+            env = SimEnv(width=int(self.p["width"]), height=int(self.p["height"]), default_task=self.p["task"],
+                         camera_jitter=not self.robot_mode)
         self.env = env
         self.sim = env
         self.instruction = ""
         ns = str(self.p["camera_ns"]).rstrip("/")
-        self.pub_clock = self.create_publisher(Clock, "/clock", 10)
+        self.pub_clock = None if self.robot_mode else self.create_publisher(Clock, "/clock", 10)
         self.pub_rgb = self.create_publisher(Image, f"{ns}/color/image_raw", 5)
         self.pub_depth = self.create_publisher(Image, f"{ns}/aligned_depth_to_color/image_raw", 5)
         self.pub_info = self.create_publisher(CameraInfo, f"{ns}/color/camera_info", 5)
         self.pub_js = self.create_publisher(JointState, "/joint_states", 20)
-        self.pub_cam_pose = self.create_publisher(PoseStamped, "/sim/camera_pose", 5)
-        self.pub_tf = None
-        try:
-            from tf2_msgs.msg import TFMessage
+        self.pub_cam_pose = self.pub_tf = self.pub_instruction = None
+        if not self.robot_mode:
+            self.pub_cam_pose = self.create_publisher(PoseStamped, "/sim/camera_pose", 5)
+            try:
+                from tf2_msgs.msg import TFMessage
 
-            self.pub_tf = self.create_publisher(TFMessage, "/tf", 10)
-        except ImportError:
-            pass
+                self.pub_tf = self.create_publisher(TFMessage, "/tf", 10)
+            except ImportError:
+                pass
+        if self.p["publish_instruction"]:
+            from std_msgs.msg import String
+
+            from posevla_ros.qos import instruction_qos
+
+            self.pub_instruction = self.create_publisher(String, "/posevla/instruction", instruction_qos())
         self.create_subscription(JointTrajectory, self.p["arm_topic"], self._on_arm, 10)
         self.create_subscription(JointTrajectory, self.p["gripper_topic"], self._on_gripper, 10)
-        self.create_service(ResetEpisode, "/sim/reset", self._on_reset)
-        self.create_service(Trigger, "/sim/success", self._on_success)
+        if not self.robot_mode:
+            self.create_service(ResetEpisode, "/sim/reset", self._on_reset)
+            self.create_service(Trigger, "/sim/success", self._on_success)
         self._msgs = (Clock, Image, CameraInfo, JointState, PoseStamped)
         with self.lock:
             spec = self.env.reset(int(self.p["seed"]), self.p["task"])
             self.instruction = spec.instruction
+        self._announce(spec.instruction)
         self._next_image = 0.0
         self._next_js = 0.0
         self._stop = threading.Event()
@@ -111,7 +135,18 @@ class SimNode(Node):
         self.frames_published = 0
         if start_thread:
             self._thread.start()
-        self.get_logger().info(f"sim ready: task {spec.task!r}, seed {spec.seed}: {spec.instruction!r}")
+        if self.robot_mode:
+            pos, q = se3.split_T(self.env.camera_pose_in_base())
+            self.get_logger().info(f"hardware stand-in ready (mode robot): camera_to_base translation "
+                                   f"{np.round(pos, 6).tolist()} rotation_xyzw {np.round(q, 6).tolist()}")
+        else:
+            self.get_logger().info(f"sim ready: task {spec.task!r}, seed {spec.seed}: {spec.instruction!r}")
+
+    def _announce(self, instruction: str) -> None:
+        if self.pub_instruction is not None:
+            from std_msgs.msg import String
+
+            self.pub_instruction.publish(String(data=instruction))
 
     # ----------------------------------------------------------------- physics loop
     def _loop(self) -> None:
@@ -143,8 +178,11 @@ class SimNode(Node):
 
     def _publish(self, t: float) -> None:
         Clock, Image, CameraInfo, JointState, PoseStamped = self._msgs
-        stamp = _stamp(t)
-        self.pub_clock.publish(Clock(clock=stamp))
+        if self.robot_mode:        # a robot's drivers stamp with the wall clock; the schedule stays sim time
+            stamp = self.get_clock().now().to_msg()
+        else:
+            stamp = _stamp(t)
+            self.pub_clock.publish(Clock(clock=stamp))
         if t + 1e-9 >= self._next_js:
             self._next_js = t + 1.0 / max(float(self.p["joint_state_rate_hz"]), 1e-3)
             names, q, v = self.env.joint_state()
@@ -173,15 +211,18 @@ class SimNode(Node):
         info.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
         info.p = [float(K[0, 0]), 0.0, float(K[0, 2]), 0.0, 0.0, float(K[1, 1]), float(K[1, 2]), 0.0,
                   0.0, 0.0, 1.0, 0.0]
+        self.pub_rgb.publish(img)
+        self.pub_depth.publish(dep)
+        self.pub_info.publish(info)
+        self.frames_published += 1
+        if self.pub_cam_pose is None:
+            return
         pos, q = se3.split_T(self.env.camera_pose_in_base())
         ps = PoseStamped()
         ps.header.stamp, ps.header.frame_id = stamp, self.p["base_frame"]
         ps.pose.position.x, ps.pose.position.y, ps.pose.position.z = (float(x) for x in pos)
         (ps.pose.orientation.x, ps.pose.orientation.y, ps.pose.orientation.z,
          ps.pose.orientation.w) = (float(x) for x in q)
-        self.pub_rgb.publish(img)
-        self.pub_depth.publish(dep)
-        self.pub_info.publish(info)
         self.pub_cam_pose.publish(ps)
         if self.pub_tf is not None:
             from geometry_msgs.msg import TransformStamped
@@ -194,7 +235,6 @@ class SimNode(Node):
                 ps.pose.position.x, ps.pose.position.y, ps.pose.position.z)
             tf.transform.rotation = ps.pose.orientation
             self.pub_tf.publish(TFMessage(transforms=[tf]))
-        self.frames_published += 1
 
     # ----------------------------------------------------------------- callbacks
     def _trajectory(self, msg):
@@ -232,6 +272,7 @@ class SimNode(Node):
                 self._next_js = 0.0
                 self._publish(self.env.time)
             self.instruction = spec.instruction
+            self._announce(spec.instruction)
             res.success, res.instruction = True, spec.instruction
             res.message = f"task {spec.task}, seed {spec.seed}, target {spec.target}"
         except Exception as e:  # noqa: BLE001
