@@ -154,37 +154,57 @@ class EvaluationLoop:
 class OperatorInput:
     """The operator's say on a real arm, from any thread (keys, service callbacks) to the
     loop thread: "ready" (the scene is reset, start the episode) and the outcome mark
-    ("success" / "failure"). Cleared at every episode start."""
+    ("success" / "failure"). Each is taken only when it can apply - "ready" while the loop
+    waits for it, a mark while an episode runs - and refused otherwise (the caller is told),
+    so a key pressed early never starts an episode the operator did not see coming."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._cv = threading.Condition()
+        self._state = "idle"              # idle | waiting | running
         self._mark: str | None = None
-        self._ready = threading.Event()
+        self._ready = False
 
-    def new_episode(self) -> None:
-        with self._lock:
-            self._mark = None
-        self._ready.clear()
+    def set_ready(self) -> tuple[bool, str]:
+        with self._cv:
+            if self._state != "waiting":
+                return False, f"not waiting for 'ready' (episode {self._state})"
+            self._ready = True
+            self._cv.notify_all()
+            return True, "ready: episode starting"
 
-    def mark(self, what: str) -> None:
+    def mark(self, what: str) -> tuple[bool, str]:
         if what not in ("success", "failure"):
             raise ValueError(f"unknown mark {what!r}")
-        with self._lock:
+        with self._cv:
+            if self._state != "running":
+                return False, f"no episode running to mark {what} ({self._state})"
             self._mark = what
+            return True, f"episode marked {what}"
 
     def outcome(self) -> str | None:
-        with self._lock:
+        with self._cv:
             return self._mark
 
-    def set_ready(self) -> None:
-        self._ready.set()
+    def begin(self) -> None:
+        """An episode runs from now (the sim reset it, or the operator said ready)."""
+        with self._cv:
+            self._state, self._mark = "running", None
+
+    def end(self) -> None:
+        with self._cv:
+            self._state, self._ready = "idle", False
 
     def wait_ready(self, stop: Callable[[], bool], poll_s: float = 0.1) -> bool:
-        """Block until the operator is ready (True) or ``stop()`` (False)."""
-        while not stop():
-            if self._ready.wait(poll_s):
-                return True
-        return False
+        """Wait for "ready" (True; the episode then runs) or ``stop()`` (False)."""
+        with self._cv:
+            self._state, self._ready, self._mark = "waiting", False, None
+            while not self._ready:
+                if stop():
+                    self._state = "idle"
+                    return False
+                self._cv.wait(poll_s)
+            self._state, self._ready = "running", False
+            return True
 
 
 class MediaCollector:

@@ -29,6 +29,7 @@ from typing import Callable
 
 from posevla_ros import params as P
 from posevla_ros.evaluation import EvaluationLoop, LoopConfig, MediaCollector, OperatorInput, finish
+from posevla_ros.runner import KeyedThrottle
 
 TOPIC_INSTRUCTION = "/posevla/instruction"
 TOPIC_RGB = "/camera/color/image_raw"
@@ -115,6 +116,7 @@ class EvaluatorNode(_RosNode):
         self.summary: dict | None = None
         self.done = threading.Event()
         self.operator = OperatorInput()
+        self._refusals = KeyedThrottle(self.get_logger(), 5.0)
         self._recorder_instruction = ""                  # written by the executor thread, read by the loop
         self.on_hold, self.on_release = on_hold, on_release      # in-process drivers (scripted expert)
         self._g = ReentrantCallbackGroup()
@@ -180,19 +182,26 @@ class EvaluatorNode(_RosNode):
 
     def _operator_srv(self, what: str):
         def handler(_req, resp):
-            self.operator_event(what)
-            resp.success, resp.message = True, f"evaluator: {what}"
+            resp.success, resp.message = self.operator_event(what)
             return resp
         return handler
 
-    def operator_event(self, what: str) -> None:
-        """ready | success | failure | abort, from a key or a service (any thread)."""
+    def operator_event(self, what: str) -> tuple[bool, str]:
+        """ready | success | failure | abort, from a key or a service (any thread). Returns
+        (taken, why): "ready" counts only while the loop waits for it, a mark only while an
+        episode runs."""
         if what == "ready":
-            self.operator.set_ready()
+            ok, why = self.operator.set_ready()
         elif what == "abort":
             self.loop.abort()
+            ok, why = True, "aborting after the current episode; the report is written"
         else:
-            self.operator.mark(what)
+            ok, why = self.operator.mark(what)
+        if ok:
+            self.get_logger().info(f"operator {what}: {why}")
+        else:                                   # the caller is told; retries must not flood the log
+            self._refusals(f"operator_{what}", f"operator {what} refused: {why}")
+        return ok, why
 
     # ---- run
     def start(self) -> None:
@@ -280,7 +289,6 @@ class _RosEpisodeIO:
             self.n.on_release()
 
     def reset(self, seed: int, task: str) -> str:
-        self.n.operator.new_episode()
         if self.n.cli_reset is None:
             return self._operator_reset()
         from posevla_ros.srv import ResetEpisode
@@ -288,6 +296,7 @@ class _RosEpisodeIO:
         r = self.n.call(self.n.cli_reset, ResetEpisode.Request(seed=int(seed), task=task), "reset")
         if not r.success:
             raise RuntimeError(f"reset failed: {r.message}")
+        self.n.operator.begin()
         return r.instruction
 
     def _operator_reset(self) -> str:
@@ -332,7 +341,8 @@ class _RosEpisodeIO:
     def media_begin(self, episode: int) -> None:
         self.n.media.begin(episode, self.now())
 
-    def media_end(self, episode: int) -> None:
+    def media_end(self, episode: int) -> None:       # the loop's last call of every episode
+        self.n.operator.end()
         self.n.media.end(episode)
 
 
