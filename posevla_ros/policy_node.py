@@ -187,9 +187,9 @@ class PolicyNode(Node):
 
         self.pub_pred = self.create_publisher(PosePrediction, TOPIC_PREDICTION, QoSProfile(depth=10))
         self.pub_markers = self.create_publisher(MarkerArray, TOPIC_MARKERS, QoSProfile(depth=10))
-        from posevla_ros.qos import instruction_qos
+        from posevla_ros.qos import subscribe_instruction
 
-        self.create_subscription(String, TOPIC_INSTRUCTION, self._on_instruction, instruction_qos())
+        subscribe_instruction(self, self._on_instruction)
         self.create_service(Trigger, SRV_PAUSE, self._on_pause)
         self.create_service(Trigger, self.p["resume_service"], self._on_resume)
 

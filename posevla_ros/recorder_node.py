@@ -41,7 +41,7 @@ import numpy as np
 
 from posevla_core import se3
 from posevla_ros import params as P
-from posevla_ros.qos import instruction_qos
+from posevla_ros.qos import subscribe_instruction
 from posevla_ros.teleop import gripper_opening, joint_vector
 
 TOPIC_RGB = "/camera/color/image_raw"
@@ -406,7 +406,7 @@ class RecorderNode(_RosNode):
 
         self.pub_status = self.create_publisher(String, TOPIC_STATUS, QoSProfile(depth=10))
         self.create_subscription(JointState, TOPIC_JOINT_STATES, self._on_joint_state, QoSProfile(depth=50))
-        self.create_subscription(String, TOPIC_INSTRUCTION, self._on_instruction, instruction_qos())
+        subscribe_instruction(self, self._on_instruction)
         if p["camera_pose_topic"]:
             self.create_subscription(PoseStamped, p["camera_pose_topic"], self._on_camera_pose, QoSProfile(depth=10))
         streams = [(Image, TOPIC_RGB), (CameraInfo, TOPIC_INFO)]

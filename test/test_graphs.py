@@ -204,3 +204,34 @@ def test_launch_description_matches_runner(graph, args):
         assert P.typed_overrides(G.node_param_specs(s.name), params) == s.parameters()
         remaps = [(perform_substitutions(ctx, a), perform_substitutions(ctx, b)) for a, b in n._Node__remappings]
         assert remaps == list(s.remappings)
+
+
+def test_instruction_reaches_late_and_volatile_subscribers(ros_context, spin_until):
+    """/posevla/instruction: a subscriber that starts after a transient-local publisher
+    (sim_node, evaluator) still gets the last instruction; a plain volatile publisher
+    (`ros2 topic pub` defaults) is heard too."""
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.node import Node
+    from rclpy.qos import QoSProfile
+    from std_msgs.msg import String
+
+    from posevla_ros.qos import instruction_qos, subscribe_instruction
+
+    pub_node, sub_node = Node("latched_pub", context=ros_context), Node("late_sub", context=ros_context)
+    ex = SingleThreadedExecutor(context=ros_context)
+    ex.add_node(pub_node)
+    ex.add_node(sub_node)
+    try:
+        pub_node.create_publisher(String, "/posevla/instruction", instruction_qos()).publish(
+            String(data="pick up the red cube"))
+        got: list[str] = []
+        subscribe_instruction(sub_node, lambda m: got.append(m.data))          # created after the publish
+        assert spin_until(ex, lambda: "pick up the red cube" in got, 20.0), got
+        plain = pub_node.create_publisher(String, "/posevla/instruction", QoSProfile(depth=10))
+        assert spin_until(ex, lambda: plain.get_subscription_count() >= 1, 20.0)
+        plain.publish(String(data="lift the blue cube"))
+        assert spin_until(ex, lambda: "lift the blue cube" in got, 20.0), got
+    finally:
+        sub_node.destroy_node()
+        pub_node.destroy_node()
+        ex.shutdown()

@@ -133,7 +133,7 @@ def panda():
 
 def _core(kin, p, sent):
     from posevla_ros.executor_node import ExecutorCore
-    from posevla_ros.teleop_node import TeleopCore
+    from posevla_ros.teleop_drivers import TeleopCore
 
     p = dict(p, max_prediction_age_s=0.0)
     clock = [0.0]
