@@ -220,12 +220,24 @@ def init_context(args: list[str] | None = None, context=None):
     while node threads (the policy's inference worker) were still running, and their last
     publish raised RCLError tracebacks; without them Ctrl-C is a KeyboardInterrupt in the
     spin loop and ``close_graph`` stops the nodes before the context goes down."""
+    import signal
+    import threading
+
     import rclpy
     from rclpy.signals import SignalHandlerOptions
 
+    if threading.current_thread() is threading.main_thread():
+        # SIGINT may arrive ignored (a background job of a script inherits SIG_IGN, and
+        # Python then keeps it); SIGTERM (launch's second try) gets the same clean path
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, _interrupt)
     context = context if context is not None else rclpy.Context()
     rclpy.init(args=args, context=context, signal_handler_options=SignalHandlerOptions.NO)
     return context
+
+
+def _interrupt(signum, _frame) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def run_specs(specs: list, model=None, until: Callable[[dict], bool] | None = None, num_threads: int = 4,
