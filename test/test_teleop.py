@@ -119,16 +119,11 @@ def test_raw_terminal_reads_keys_from_a_pipe():
 # ------------------------------------------------------------ through the executor's checks
 @pytest.fixture(scope="module")
 def panda():
-    pytest.importorskip("pinocchio")
-    try:
-        from posevla_ros import params as P
-        from posevla_ros.executor_node import load_kinematics
+    from posevla_ros import params as P
+    from posevla_ros.executor_node import load_kinematics
 
-        p = dict(P.defaults(P.EXECUTOR_PARAMS), **P.robot_executor_params("panda"))
-        kin = load_kinematics(p)
-    except (ImportError, FileNotFoundError) as e:
-        pytest.skip(f"Panda kinematics not available yet: {e}")
-    return kin, p
+    p = dict(P.defaults(P.EXECUTOR_PARAMS), **P.robot_executor_params("panda"))
+    return load_kinematics(p), p
 
 
 def _core(kin, p, sent):
