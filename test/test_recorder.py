@@ -17,7 +17,9 @@ import pytest
 
 from posevla_core import se3
 from posevla_ros import params as P
-from posevla_ros.recorder_node import RECORDER_PARAMS, EpisodeRecorder, Observation, SerialWorker, _msgdef
+from posevla_ros.mcap_recording import _msgdef
+from posevla_ros.recorder_node import RECORDER_PARAMS
+from posevla_ros.recording import EpisodeRecorder, Observation, SerialWorker
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -316,12 +318,24 @@ def test_recorder_node_over_dds(ros_context, tmp_path, spin_until):
     with open(files[0], "rb") as f:
         topics = {ch.topic for _, ch, _ in make_reader(f).iter_messages()}
     assert {"/camera/color/image_raw", "/joint_states"} <= topics
+    # ... and every message decodes with the ROS 2 decoder from the schemas we wrote
+    from mcap_ros2.decoder import DecoderFactory
+
+    with open(files[0], "rb") as f:
+        decoded = list(make_reader(f, decoder_factories=[DecoderFactory()]).iter_decoded_messages())
+    assert len(decoded) > 20
+    by_topic = {ch.topic: m for _, ch, _, m in decoded}
+    img = by_topic["/camera/color/image_raw"]
+    assert (img.width, img.height, img.encoding) == (64, 48, "rgb8") and len(img.data) == 64 * 48 * 3
+    js = by_topic["/joint_states"]
+    assert list(js.name) == P.PANDA_ARM_JOINTS + P.PANDA_FINGER_JOINTS and len(js.position) == 9
+    assert by_topic["/camera/color/camera_info"].k[0] == pytest.approx(60.0)
 
 
 RECORDER_SCRIPT = r"""
 import sys, time
 import numpy as np
-from posevla_ros.recorder_node import EpisodeRecorder, Observation, make_writer
+from posevla_ros.recording import EpisodeRecorder, Observation, make_writer
 from posevla_core import se3
 root, n_done = sys.argv[1], int(sys.argv[2])
 fk = lambda q: se3.make_T([float(np.sum(q)), 0.0, 0.5], [0, 0, 0, 1])
@@ -366,7 +380,7 @@ def test_sigkill_keeps_earlier_episodes(tmp_path):
     for ep in range(2):
         assert ds.episode_length(ep) == 12
     # the dataset keeps working after the crash
-    from posevla_ros.recorder_node import make_writer
+    from posevla_ros.recording import make_writer
 
     w = make_writer(str(root), 10.0, "test/crash", True)
     r = EpisodeRecorder(w, fk, 10.0)
