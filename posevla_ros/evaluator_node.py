@@ -11,7 +11,8 @@ The episode loop and media are posevla_ros.evaluation (no ROS); this node wires 
   written for the episodes done;
 - the robot is held between episodes (``/posevla/stop``, ``/posevla/pause``) and released
   with ``/posevla/resume``; the instruction goes out on ``/posevla/instruction``
-  (reliable + transient local), every rollout is recorded through ``/recorder/start|stop``.
+  (reliable + transient local), every rollout is recorded through ``/recorder/start`` and
+  ``/recorder/save`` (typed: the dataset episode index comes back as a field).
 Results: ``<out>/results.jsonl``, ``<out>/summary.json``, ``<out>/report.html`` with plots,
 thumbnails and a GIF (``posevla_ros.report``), rollouts in ``<out>/rollouts`` (LeRobot).
 
@@ -20,7 +21,6 @@ The graph around it (sim or real) is posevla_ros.graphs ("evaluate", "collect").
 from __future__ import annotations
 
 import json
-import re
 import sys
 import threading
 import time
@@ -54,7 +54,7 @@ EVALUATOR_PARAMS: list[P.ParamSpec] = [
     P.ParamSpec("success_poll_hz", 2.0, "success checks per second", 0.1, 100.0),
     P.ParamSpec("instruction_period_s", 1.0, "re-publish the instruction this often", 0.05, 60.0),
     P.ParamSpec("record", True, "record every rollout through the recorder services"),
-    P.ParamSpec("recorder_prefix", "/recorder", "recorder services <prefix>/start|stop|discard"),
+    P.ParamSpec("recorder_prefix", "/recorder", "recorder services <prefix>/start|save|discard"),
     P.ParamSpec("stop_service", "/posevla/stop", "holds the robot between episodes ('' = none)"),
     P.ParamSpec("pause_service", "/posevla/pause", "pauses the policy between episodes ('' = none)"),
     P.ParamSpec("resume_service", "/posevla/resume", "releases the robot + policy ('' = none)"),
@@ -130,7 +130,10 @@ class EvaluatorNode(_RosNode):
         self.cli_pause = client(Trigger, p["pause_service"])
         self.cli_resume = client(Trigger, p["resume_service"])
         pre = p["recorder_prefix"].rstrip("/")
-        self.cli_rec = {k: client(Trigger, f"{pre}/{k}") for k in ("start", "stop", "discard")} if p["record"] else {}
+        from posevla_ros.srv import SaveEpisode
+
+        self.cli_rec = {k: client(Trigger, f"{pre}/{k}") for k in ("start", "discard")} if p["record"] else {}
+        self.cli_save = client(SaveEpisode, f"{pre}/save") if p["record"] else None
         self.pub_instruction = self.create_publisher(String, TOPIC_INSTRUCTION, instruction_qos())
         self.create_subscription(Image, TOPIC_RGB, self._on_image, qos_profile_sensor_data)
         self.create_subscription(JointState, TOPIC_JOINT_STATES, self._on_joint_state, QoSProfile(depth=10))
@@ -331,9 +334,14 @@ class _RosEpisodeIO:
         self._trigger(self.n.cli_rec.get("start"), "start recording")
 
     def record_stop(self) -> int | None:
-        msg = self._trigger(self.n.cli_rec.get("stop"), "save the rollout")
-        m = re.search(r"episode (\d+)", msg)
-        return int(m.group(1)) if m else None
+        from posevla_ros.srv import SaveEpisode
+
+        if self.n.cli_save is None:
+            return None
+        r = self.n.call(self.n.cli_save, SaveEpisode.Request(), "save the rollout")
+        if not r.success:
+            raise RuntimeError(f"{self.n.cli_save.srv_name} failed: {r.message}")
+        return int(r.episode_index)
 
     def record_discard(self) -> None:
         self._trigger(self.n.cli_rec.get("discard"), "discard the rollout")

@@ -11,8 +11,10 @@ is never used concurrently.
 The ROS-free parts: posevla_ros.recording (``EpisodeRecorder``: observations -> LeRobot
 frames, ``SerialWorker``, the writer) and posevla_ros.mcap_recording (raw topics as MCAP).
 
-Services (std_srvs/Trigger): ``/recorder/start``, ``/recorder/stop`` (save),
-``/recorder/discard``. Status: JSON std_msgs/String on ``/recorder/status`` every
+Services (std_srvs/Trigger, for operators and teleop keys): ``/recorder/start``,
+``/recorder/stop`` (save), ``/recorder/discard``; ``/recorder/save``
+(posevla_ros/srv/SaveEpisode) saves like ``stop`` and answers the dataset episode index and
+frame count as typed fields (the evaluator's way). Status: JSON std_msgs/String on ``/recorder/status`` every
 ``status_period_s`` plus a log line per episode.
 
 Crash safety is the writer's contract: a saved episode is on disk for good; after a SIGKILL
@@ -41,6 +43,7 @@ TOPIC_JOINT_STATES = "/joint_states"
 TOPIC_INSTRUCTION = "/posevla/instruction"
 TOPIC_STATUS = "/recorder/status"
 SRV_START, SRV_STOP, SRV_DISCARD = "/recorder/start", "/recorder/stop", "/recorder/discard"
+SRV_SAVE = "/recorder/save"          # posevla_ros/srv/SaveEpisode: /recorder/stop with the episode index
 
 _EXEC = {s.name: s for s in P.EXECUTOR_PARAMS}
 RECORDER_PARAMS: list[P.ParamSpec] = [
@@ -135,6 +138,9 @@ class RecorderNode(_RosNode):
         self.create_service(Trigger, SRV_START, self._srv(self.start))
         self.create_service(Trigger, SRV_STOP, self._srv(self.stop))
         self.create_service(Trigger, SRV_DISCARD, self._srv(self.discard))
+        from posevla_ros.srv import SaveEpisode
+
+        self.create_service(SaveEpisode, SRV_SAVE, self._on_save)
         self.create_timer(p["status_period_s"], self._publish_status)
         self.get_logger().info(f"recorder_node ready: dataset {p['root']} at {p['fps']} fps, camera pose from "
                                f"{p['camera_pose_topic'] or self.camera_to_base.source}, mcap={p['mcap']}")
@@ -240,13 +246,28 @@ class RecorderNode(_RosNode):
             return msg
         return self.worker.call(op)
 
-    def stop(self) -> str:
+    def save(self) -> tuple[int, int]:
+        """Save the episode being recorded: (dataset episode index, frames). RuntimeError
+        with the reason when there is nothing to save."""
         def op():
             n = self.core.frames + (1 if self.core._pending is not None else 0)
             idx = self.core.stop()
             self._close_mcap(True)
-            return f"saved episode {idx} ({n} frames)"
+            return idx, n
         return self.worker.call(op, timeout=300.0)
+
+    def stop(self) -> str:
+        idx, n = self.save()
+        return f"saved episode {idx} ({n} frames)"
+
+    def _on_save(self, _req, resp):
+        try:
+            resp.episode_index, resp.frames = self.save()
+            resp.success, resp.message = True, f"saved episode {resp.episode_index} ({resp.frames} frames)"
+        except Exception as e:  # noqa: BLE001 - reported to the caller
+            resp.success, resp.message, resp.episode_index, resp.frames = False, str(e), -1, 0
+        (self.get_logger().info if resp.success else self.get_logger().warn)(resp.message)
+        return resp
 
     def discard(self) -> str:
         def op():

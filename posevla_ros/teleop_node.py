@@ -36,8 +36,8 @@ TOPIC_JOINT_STATES = "/joint_states"
 # episode event -> Trigger service, per ``episode_services``
 EPISODE_SERVICES = {
     "recorder": {"start": "/recorder/start", "stop": "/recorder/stop", "discard": "/recorder/discard"},
-    "evaluator": {"start": "/evaluator/ready", "stop": "/evaluator/success", "discard": "/evaluator/failure",
-                  "quit": "/evaluator/abort"},
+    "evaluator": {"start": "/evaluator/ready", "stop": "/evaluator/success", "success": "/evaluator/success",
+                  "discard": "/evaluator/failure", "failure": "/evaluator/failure", "quit": "/evaluator/abort"},
     "none": {},
 }
 
