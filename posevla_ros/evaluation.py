@@ -207,6 +207,23 @@ class OperatorInput:
             return True
 
 
+OPERATOR_KEYS = {"start": "ready", "success": "success", "failure": "failure", "quit": "abort"}  # key event -> say
+
+
+def read_operator_keys(stop: Callable[[], bool], say: Callable[[str], Any]) -> None:
+    """The operator's keys in this terminal (Enter / n ready, y success, b failure, q abort;
+    posevla_ros.teleop key bindings) until ``stop()``; ``say(what)`` takes each."""
+    from posevla_ros.teleop import KeyboardMapper, RawTerminal
+
+    mapper = KeyboardMapper()
+    with RawTerminal() as term:
+        while not stop():
+            k = term.read_key(0.1)
+            for ev in (mapper.map(k).events if k else ()):
+                if ev in OPERATOR_KEYS:
+                    say(OPERATOR_KEYS[ev])
+
+
 class MediaCollector:
     """Per-episode report media from the ROS streams: frames every ``frame_period_s`` (stamp
     time, downscaled) and joint / end-effector / gripper traces. Thread safe."""

@@ -229,16 +229,9 @@ class EvaluatorNode(_RosNode):
             self.done.set()
 
     def _keys(self) -> None:
-        from posevla_ros.teleop import KeyboardMapper, RawTerminal
+        from posevla_ros.evaluation import read_operator_keys
 
-        mapper = KeyboardMapper()
-        key_events = {"start": "ready", "success": "success", "failure": "failure", "quit": "abort"}
-        with RawTerminal() as term:
-            while not self.done.is_set():
-                k = term.read_key(0.1)
-                for ev in (mapper.map(k).events if k else ()):
-                    if ev in key_events:
-                        self.operator_event(key_events[ev])
+        read_operator_keys(self.done.is_set, self.operator_event)
 
     def call(self, cli, request, what: str):
         timeout = self.p["service_timeout_s"]
