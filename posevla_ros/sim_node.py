@@ -34,6 +34,7 @@ import numpy as np
 from rclpy.node import Node
 
 from posevla_core import se3
+from posevla_ros import conversions as conv
 
 SIM_PARAMS = [
     ("robot", "panda", "robot config name (only panda is simulated)"),
@@ -53,17 +54,6 @@ SIM_PARAMS = [
     ("arm_topic", "/arm_controller/joint_trajectory", "arm JointTrajectory topic"),
     ("gripper_topic", "/gripper_controller/joint_trajectory", "gripper JointTrajectory topic"),
 ]
-
-
-def _stamp(t: float):
-    from builtin_interfaces.msg import Time
-
-    ns = int(round(max(t, 0.0) * 1e9))
-    return Time(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
-
-
-def _duration_s(d) -> float:
-    return float(d.sec) + float(d.nanosec) * 1e-9
 
 
 class SimNode(Node):
@@ -123,7 +113,7 @@ class SimNode(Node):
         if not self.robot_mode:
             self.create_service(ResetEpisode, "/sim/reset", self._on_reset)
             self.create_service(Trigger, "/sim/success", self._on_success)
-        self._msgs = (Clock, Image, CameraInfo, JointState, PoseStamped)
+        self._msgs = (Clock, JointState)
         with self.lock:
             spec = self.env.reset(int(self.p["seed"]), self.p["task"])
             self.instruction = spec.instruction
@@ -177,11 +167,11 @@ class SimNode(Node):
             self._publish(self.env.time)
 
     def _publish(self, t: float) -> None:
-        Clock, Image, CameraInfo, JointState, PoseStamped = self._msgs
+        Clock, JointState = self._msgs
         if self.robot_mode:        # a robot's drivers stamp with the wall clock; the schedule stays sim time
             stamp = self.get_clock().now().to_msg()
         else:
-            stamp = _stamp(t)
+            stamp = conv.sec_to_stamp(max(t, 0.0))
             self.pub_clock.publish(Clock(clock=stamp))
         if t + 1e-9 >= self._next_js:
             self._next_js = t + 1.0 / max(float(self.p["joint_state_rate_hz"]), 1e-3)
@@ -194,35 +184,20 @@ class SimNode(Node):
             self._publish_camera(stamp)
 
     def _publish_camera(self, stamp) -> None:
-        Clock, Image, CameraInfo, JointState, PoseStamped = self._msgs
+        from geometry_msgs.msg import PoseStamped
+
+
         rgb, depth, K = self.env.render()
         h, w = rgb.shape[:2]
         frame = self.p["camera_frame"]
-        img = Image(height=h, width=w, encoding="rgb8", is_bigendian=0, step=w * 3,
-                    data=np.ascontiguousarray(rgb).tobytes())
-        img.header.stamp, img.header.frame_id = stamp, frame
-        dep = Image(height=h, width=w, encoding="32FC1", is_bigendian=0, step=w * 4,
-                    data=np.ascontiguousarray(depth, dtype="<f4").tobytes())
-        dep.header.stamp, dep.header.frame_id = stamp, frame
-        info = CameraInfo(height=h, width=w, distortion_model="plumb_bob")
-        info.header.stamp, info.header.frame_id = stamp, frame
-        info.d = [0.0] * 5
-        info.k = [float(x) for x in K.reshape(-1)]
-        info.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
-        info.p = [float(K[0, 0]), 0.0, float(K[0, 2]), 0.0, 0.0, float(K[1, 1]), float(K[1, 2]), 0.0,
-                  0.0, 0.0, 1.0, 0.0]
-        self.pub_rgb.publish(img)
-        self.pub_depth.publish(dep)
-        self.pub_info.publish(info)
+        self.pub_rgb.publish(conv.rgb_to_image(rgb, stamp, frame))
+        self.pub_depth.publish(conv.depth_to_image(depth, stamp, frame))
+        self.pub_info.publish(conv.K_to_camera_info(K, w, h, stamp, frame))
         self.frames_published += 1
         if self.pub_cam_pose is None:
             return
-        pos, q = se3.split_T(self.env.camera_pose_in_base())
-        ps = PoseStamped()
+        ps = PoseStamped(pose=conv.matrix_to_pose_msg(self.env.camera_pose_in_base()))
         ps.header.stamp, ps.header.frame_id = stamp, self.p["base_frame"]
-        ps.pose.position.x, ps.pose.position.y, ps.pose.position.z = (float(x) for x in pos)
-        (ps.pose.orientation.x, ps.pose.orientation.y, ps.pose.orientation.z,
-         ps.pose.orientation.w) = (float(x) for x in q)
         self.pub_cam_pose.publish(ps)
         if self.pub_tf is not None:
             from geometry_msgs.msg import TransformStamped
@@ -239,7 +214,7 @@ class SimNode(Node):
     # ----------------------------------------------------------------- callbacks
     def _trajectory(self, msg):
         names = list(msg.joint_names)
-        times = [_duration_s(pt.time_from_start) for pt in msg.points]
+        times = [conv.stamp_to_sec(pt.time_from_start) for pt in msg.points]
         pos = [list(pt.positions) for pt in msg.points]
         if any(len(p) != len(names) for p in pos):
             raise ValueError("every point needs one position per joint")
