@@ -186,7 +186,6 @@ class SimNode(Node):
     def _publish_camera(self, stamp) -> None:
         from geometry_msgs.msg import PoseStamped
 
-
         rgb, depth, K = self.env.render()
         h, w = rgb.shape[:2]
         frame = self.p["camera_frame"]
