@@ -76,12 +76,15 @@ except ImportError:  # pragma: no cover
     _RosNode = object
 
 
-def _wait_future(fut, timeout: float, what: str):
+def _wait_future(fut, timeout: float, what: str, stop=lambda: False):
+    """The future's result, or RuntimeError after ``timeout`` s or once ``stop()`` (teardown)."""
     ev = threading.Event()
     fut.add_done_callback(lambda _f: ev.set())
-    if not ev.wait(timeout):
-        fut.cancel()
-        raise RuntimeError(f"{what}: no answer within {timeout:.0f} s")
+    end = time.monotonic() + timeout
+    while not ev.wait(0.1):
+        if stop() or time.monotonic() > end:
+            fut.cancel()
+            raise RuntimeError(f"{what}: {'aborted' if stop() else f'no answer within {timeout:.0f} s'}")
     return fut.result()
 
 
@@ -115,6 +118,7 @@ class EvaluatorNode(_RosNode):
         self.media = MediaCollector(p["frame_period_s"], fk=fk)
         self.summary: dict | None = None
         self.done = threading.Event()
+        self._closing = threading.Event()
         self.operator = OperatorInput()
         self._refusals = KeyedThrottle(self.get_logger(), 5.0)
         self._recorder_instruction = ""                  # written by the executor thread, read by the loop
@@ -234,12 +238,14 @@ class EvaluatorNode(_RosNode):
         read_operator_keys(self.done.is_set, self.operator_event)
 
     def call(self, cli, request, what: str):
-        timeout = self.p["service_timeout_s"]
-        if not cli.wait_for_service(timeout_sec=timeout):
-            raise RuntimeError(f"service {cli.srv_name} is not available ({what})")
-        return _wait_future(cli.call_async(request), timeout, f"{cli.srv_name} ({what})")
+        timeout, end = self.p["service_timeout_s"], time.monotonic() + self.p["service_timeout_s"]
+        while not cli.wait_for_service(timeout_sec=0.2):
+            if self._closing.is_set() or time.monotonic() > end:
+                raise RuntimeError(f"service {cli.srv_name} is not available ({what})")
+        return _wait_future(cli.call_async(request), timeout, f"{cli.srv_name} ({what})", self._closing.is_set)
 
     def destroy_node(self):
+        self._closing.set()              # service waits give up: nobody spins for their answers now
         self.loop.abort()
         if self._thread is not None:
             self._thread.join(timeout=30.0)

@@ -78,7 +78,9 @@ class LatestWorker:
             try:
                 self._fn(item)
             except Exception as e:  # noqa: BLE001 - a bad item must not kill the worker
-                if self._on_error is not None:
+                # after stop() the node is being torn down: its last item may fail on a
+                # destroyed publisher, which is no error worth a traceback at shutdown
+                if self._on_error is not None and not self._stop:
                     self._on_error(e, traceback.format_exc())
             finally:
                 with self._cv:
@@ -182,7 +184,7 @@ def spin_nodes(nodes: list, until: Callable[[], bool] | None = None, context=Non
     for n in nodes:
         ex.add_node(n)
     try:
-        while rclpy.ok(context=context) and not (until is not None and until()):
+        while rclpy.ok(context=context) and not SHUTDOWN.is_set() and not (until is not None and until()):
             ex.spin_once(timeout_sec=0.1)
     finally:
         for n in nodes:
@@ -215,29 +217,40 @@ def close_graph(nodes: list, context) -> None:
         rclpy.shutdown(context=context)
 
 
+SHUTDOWN = threading.Event()     # set by SIGINT / SIGTERM (init_context); every spin loop ends on it
+
+
 def init_context(args: list[str] | None = None, context=None):
-    """rclpy.init without rclpy's signal handlers. With them, Ctrl-C shut the context down
-    while node threads (the policy's inference worker) were still running, and their last
-    publish raised RCLError tracebacks; without them Ctrl-C is a KeyboardInterrupt in the
-    spin loop and ``close_graph`` stops the nodes before the context goes down."""
+    """rclpy.init without rclpy's signal handlers, and our own: SIGINT / SIGTERM set
+    ``SHUTDOWN``, the spin loop (``spin_nodes``) returns, and ``close_graph`` stops the
+    nodes (their worker threads first) before the context goes down.
+
+    Why: with rclpy's handlers, Ctrl-C shut the context down while node threads (the
+    policy's inference worker) still ran, and their last publish raised RCLError
+    tracebacks; and a KeyboardInterrupt raised inside a callback that the C++
+    EventsExecutor was running came out as a pybind11 RuntimeError traceback. A second
+    signal exits at once."""
     import signal
-    import threading
 
     import rclpy
     from rclpy.signals import SignalHandlerOptions
 
     if threading.current_thread() is threading.main_thread():
-        # SIGINT may arrive ignored (a background job of a script inherits SIG_IGN, and
-        # Python then keeps it); SIGTERM (launch's second try) gets the same clean path
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        signal.signal(signal.SIGTERM, _interrupt)
+        signal.signal(signal.SIGINT, _on_signal)     # also when a script's background job inherited SIG_IGN
+        signal.signal(signal.SIGTERM, _on_signal)
     context = context if context is not None else rclpy.Context()
     rclpy.init(args=args, context=context, signal_handler_options=SignalHandlerOptions.NO)
     return context
 
 
-def _interrupt(signum, _frame) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
+def _on_signal(signum, _frame) -> None:
+    import os
+    import sys
+
+    if SHUTDOWN.is_set():
+        print(f"signal {signum} again: exiting now", file=sys.stderr, flush=True)
+        os._exit(128 + signum)
+    SHUTDOWN.set()
 
 
 def run_specs(specs: list, model=None, until: Callable[[dict], bool] | None = None, num_threads: int = 4,

@@ -235,3 +235,33 @@ def test_evaluate_real_mode(ros_context, node_process, tmp_path, tiny_model):
     assert "1/2" in (out / "report.html").read_text()
     assert json.loads((out / "summary.json").read_text())["successes"] == 1
     assert LeRobotReader(out / "rollouts").num_episodes == 2             # every rollout recorded
+
+
+@pytest.mark.slow
+def test_ctrl_c_while_the_policy_works_is_clean(ros_context, node_process, spin_until):
+    """issue 15: Ctrl-C on a policy_node busy with inference printed an RCLError traceback
+    (its worker published after the context was shut down). Now SIGINT ends the spin loop,
+    the worker stops before the node and context go: exit 0, no traceback."""
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.node import Node
+    from std_msgs.msg import String
+
+    from posevla_ros.msg import PosePrediction
+    from posevla_ros.qos import instruction_qos
+
+    _start_standin(node_process)
+    policy = node_process("posevla_ros.policy_node", "-p", "rate_hz:=0.0")      # as fast as it runs
+    node = Node("ctrl_c_probe", context=ros_context)
+    ex = SingleThreadedExecutor(context=ros_context)
+    ex.add_node(node)
+    preds: list = []
+    node.create_subscription(PosePrediction, "/posevla/prediction", preds.append, 10)
+    node.create_publisher(String, "/posevla/instruction", instruction_qos()).publish(String(data="pick up the red cube"))
+    try:
+        assert spin_until(ex, lambda: len(preds) >= 2, 180.0), policy.output()[-3000:]
+    finally:
+        node.destroy_node()
+        ex.shutdown()
+    rc = policy.stop(timeout=20.0)                     # SIGINT while predictions keep coming
+    out = policy.log_path.read_text(errors="replace")      # stop() closed the log
+    assert rc == 0 and "Traceback" not in out and "RCLError" not in out, out[-3000:]
