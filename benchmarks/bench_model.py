@@ -1,8 +1,10 @@
-"""Model benchmark: what the KV cache buys, what the grammar constraint costs, tokens/s.
+"""Model benchmark: what the KV cache buys, what the grammar constraint costs, tokens/s, and
+the PaliGemma path's prediction time as a ratio to ONE forward pass over the same sequence.
 
 All numbers come from one run on the same inputs, interleaved, so ratios are meaningful
 even on a noisy shared machine. Model: the shipped demo checkpoint when present, else a
-random model of the default config (same size and decode length).
+random model of the default config (same size and decode length). VLM path: the tiny
+random PaliGemma (posevla_core.paligemma_random) with the default pose grammar.
 
     python -m benchmarks.bench_model --out bench_results
 """
@@ -17,16 +19,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-REPO = Path(__file__).resolve().parent.parent
 
 
 def _load_model():
     from posevla_core.config import PoseVLAConfig
     from posevla_core.model import PoseVLA
+    from posevla_core.policy import load_policy
 
-    ckpt = REPO / "checkpoints" / "demo"
+    from posevla_core.paths import default_checkpoint
+
+    ckpt = default_checkpoint()
     if (ckpt / "model.safetensors").exists():
-        return PoseVLA.from_pretrained(ckpt, device="cpu"), str(ckpt)
+        return load_policy(ckpt, device="cpu"), str(ckpt)
     torch.manual_seed(0)
     return PoseVLA(PoseVLAConfig()).eval(), "random default config"
 
@@ -59,6 +63,7 @@ def run(out_dir: str | Path = "bench_results", repeats: int = 15) -> dict:
         "constraint_overhead_pct": 100.0 * (med["cache+constrained"] / med["cache+unconstrained"] - 1.0),
         "tokens_per_s": tokens / (med["cache+constrained"] / 1e3),
     }
+    res["vlm"] = run_vlm(repeats)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "bench_model.json").write_text(json.dumps(res, indent=2))
@@ -70,7 +75,50 @@ def run(out_dir: str | Path = "bench_results", repeats: int = 15) -> dict:
     print(f"  KV-cache speed-up          {res['kv_cache_speedup']:.2f}x")
     print(f"  constraint overhead        {res['constraint_overhead_pct']:+.1f} %  (goal <= 5 %)")
     print(f"  tokens/s (cache+constr.)   {res['tokens_per_s']:.0f}")
+    v = res["vlm"]
+    print(f"\nPaliGemma path ({v['model']}, {v['parameters'] / 1e6:.2f} M params, {v['sequence_tokens']} tokens: "
+          f"{v['prefix_tokens']} prefix + {v['pose_tokens']} pose)")
+    print(f"  predict (KV cache, grammar)   {v['predict_ms']:8.1f} ms")
+    print(f"  one forward, same sequence    {v['forward_ms']:8.1f} ms")
+    print(f"  predict / forward             {v['predict_over_forward']:.1f}x")
     return res
+
+
+def run_vlm(repeats: int = 15) -> dict:
+    """Prediction (preprocess + prefix + 52 cached decode steps) vs one teacher-forced forward
+    pass over the same prefix + pose tokens (preprocess included in both), interleaved."""
+    from posevla_core.paligemma import PaliGemmaPoseVLA
+    from posevla_core.paligemma_random import random_paligemma
+    from posevla_core.types import PoseTarget
+
+    vlm, tok = random_paligemma("tiny")
+    model = PaliGemmaPoseVLA.from_vlm(vlm, tok).eval()
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 255, (480, 640, 3), dtype=np.uint8)
+    depth = rng.uniform(0.6, 1.4, (480, 640)).astype(np.float32)
+    K = np.array([[600.0, 0, 319.5], [0, 600.0, 239.5], [0, 0, 1]])
+    instr = "pick up the red cube"
+    pred = model.predict(rgb, depth, K, instr)
+    target = PoseTarget(pred.category, pred.box_uv, pred.object_pose, pred.waypoints)
+    p = model.processor
+
+    def forward():
+        with torch.no_grad():
+            model.compute_loss(p.collate([p.make_example(rgb, depth, K, instr, target)]))
+
+    forward()
+    times: dict[str, list[float]] = {"predict": [], "forward": []}
+    for _ in range(repeats):
+        for name, fn in (("predict", lambda: model.predict(rgb, depth, K, instr)), ("forward", forward)):
+            t = time.perf_counter()
+            fn()
+            times[name].append((time.perf_counter() - t) * 1e3)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    prefix = len(p.prompt_ids(instr))
+    return {"model": "tiny random PaliGemma", "parameters": model.num_parameters(), "prefix_tokens": prefix,
+            "pose_tokens": model.tokenizer.seq_len, "sequence_tokens": prefix + model.tokenizer.seq_len,
+            "predict_ms": med["predict"], "forward_ms": med["forward"],
+            "predict_over_forward": med["predict"] / med["forward"]}
 
 
 def main(argv=None) -> int:

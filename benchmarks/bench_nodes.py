@@ -51,13 +51,14 @@ def _load_model():
     from posevla_ros import params as P
 
     ckpt = P.default_checkpoint()
-    from posevla_core.model import PoseVLA
-
     if ckpt.is_dir():
-        return PoseVLA.from_pretrained(str(ckpt), device="cpu"), str(ckpt)
+        from posevla_core.policy import load_policy
+
+        return load_policy(ckpt, device="cpu"), str(ckpt)
     import torch
 
     from posevla_core.config import PoseVLAConfig
+    from posevla_core.model import PoseVLA
 
     torch.manual_seed(0)
     return PoseVLA(PoseVLAConfig.tiny()).eval(), "random tiny PoseVLA"

@@ -61,6 +61,7 @@ class GeometryConfig:
     max_frequency: float = 32.0             # cycles per meter of the highest band (~3 cm period)
     hidden: int = 128                       # MLP width
     min_valid_fraction: float = 0.05        # a patch with fewer valid depth pixels counts as empty
+    use_rays: bool = False                  # the paper's per-pixel ray prior K^-1 [u, v, 1] (off in old configs)
 
     def __post_init__(self) -> None:
         if self.num_frequencies < 1 or self.max_frequency <= 0:
@@ -137,3 +138,49 @@ class PoseVLAConfig:
     @classmethod
     def from_json(cls, text: str) -> "PoseVLAConfig":
         return cls.from_dict(json.loads(text))
+
+
+LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+PALIGEMMA_LOC_TOKENS = 1024                 # <loc0000> .. <loc1023>: PaliGemma's own 2D location tokens
+
+
+@dataclass
+class VLMConfig:
+    """Pose-VLA on a pretrained PaliGemma (paligemma.py). The backbone's own Hugging Face config
+    is saved beside this one in the checkpoint; these are the Pose-VLA choices on top of it."""
+
+    tokens: TokenizerConfig = field(default_factory=lambda: TokenizerConfig(box_bins=PALIGEMMA_LOC_TOKENS))
+    prompt: str = "{instruction}"           # PaliGemma prompt text: "<image>*N <bos>{prompt}\n" -> pose tokens <eos>
+    max_prompt_tokens: int = 48             # instruction tokens kept
+    use_prior: bool = True                  # the ray + depth pixel prior added to the vision tower's output
+    prior_hidden_mult: int = 4              # prior MLP hidden width = mult * vision width (paper: 4 * 1152)
+    prior_dropout: float = 0.5              # per sample and per prior (rays, depth), in training
+    freeze_vision: bool = False             # do not train the vision tower
+    lora_rank: int = 0                      # 0 = full fine-tuning of the language model; > 0 = LoRA (peft)
+    lora_alpha: int = 16
+    lora_dropout: float = 0.0
+    lora_targets: tuple[str, ...] = LORA_TARGETS
+    gradient_checkpointing: bool = False
+    format_version: int = 1
+
+    def __post_init__(self) -> None:
+        if isinstance(self.tokens, dict):
+            self.tokens = TokenizerConfig(**self.tokens)
+        self.lora_targets = tuple(self.lora_targets)
+        if self.tokens.box_bins != PALIGEMMA_LOC_TOKENS:
+            raise ValueError(f"VLMConfig.tokens.box_bins must be {PALIGEMMA_LOC_TOKENS}: 2D locations are "
+                             f"PaliGemma's own <loc> tokens")
+        if "{instruction}" not in self.prompt:
+            raise ValueError("VLMConfig.prompt must contain '{instruction}'")
+        if not 0.0 <= self.prior_dropout < 1.0 or self.lora_rank < 0 or self.prior_hidden_mult < 1:
+            raise ValueError("VLMConfig: prior_dropout in [0, 1), lora_rank >= 0, prior_hidden_mult >= 1")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "VLMConfig":
+        unknown = set(d) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown VLMConfig keys {sorted(unknown)} (config from a newer version?)")
+        return cls(**d)

@@ -1,50 +1,80 @@
-"""Grammar-constrained greedy decoding of pose tokens with a KV cache.
+"""Grammar-constrained greedy decoding of pose tokens with a KV cache, for every backbone.
 
 The grammar has exactly one token block per step (see tokens.py), so the constraint is a
-precomputed (steps, vocab) additive mask: -inf outside the step's block. Applying it costs
-one add per step, and every decoded sequence parses, even with random weights.
+precomputed (steps, vocab) additive mask: -inf outside the step's block. ``grammar_bias``
+is the one place that mask is built; a backbone whose pose tokens are not one contiguous id
+range (PaliGemma: boxes on its own ``<loc>`` tokens, the rest appended to its vocabulary)
+passes an id map. ``constrained_greedy`` is the one decode loop: a backbone supplies a
+``step`` callable that feeds the previous token through its own KV cache.
 The no-cache and unconstrained modes exist for the benchmark (what the cache and the mask
 buy or cost); the policy always uses cache + constraint.
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
+
+
+def grammar_bias(tokenizer, vocab_size: int, id_map: torch.Tensor | None = None) -> torch.Tensor:
+    """(seq_len, vocab_size) float mask: 0 where ``tokenizer``'s grammar allows a token at a
+    step, -inf elsewhere. ``id_map[i]`` is the backbone vocabulary id of pose token ``i``
+    (identity when None)."""
+    mask = torch.as_tensor(tokenizer.step_mask())                       # (S, pose vocab) bool
+    bias = torch.full((tokenizer.seq_len, vocab_size), float("-inf"))
+    if id_map is None:
+        bias[:, : mask.shape[1]] = torch.where(mask, 0.0, float("-inf"))
+        return bias
+    for s in range(tokenizer.seq_len):
+        bias[s, id_map[mask[s]]] = 0.0
+    return bias
+
+
+@torch.no_grad()
+def constrained_greedy(step: Callable[[torch.Tensor | None], torch.Tensor], batch: int, step_bias: torch.Tensor,
+                       device, constrained: bool = True, extra_logits: torch.Tensor | None = None) -> torch.Tensor:
+    """Decode ``step_bias.shape[0]`` tokens. ``step(prev)`` returns the (B, V) logits of the
+    next token given the previously decoded (B,) ids (None at the first step)."""
+    S = step_bias.shape[0]
+    out = torch.empty(batch, S, dtype=torch.long, device=device)
+    prev = None
+    for s in range(S):
+        logits = step(prev).float()
+        if extra_logits is not None:
+            logits = logits + extra_logits[:, s]
+        if constrained:
+            logits = logits + step_bias[s]
+        prev = logits.argmax(dim=-1)
+        out[:, s] = prev
+    return out
 
 
 @torch.no_grad()
 def greedy_decode(lm, prefix_embeds: torch.Tensor, prefix_mask: torch.Tensor, bos_embed: torch.Tensor,
                   embed_tokens, step_bias: torch.Tensor, use_cache: bool = True,
                   constrained: bool = True, extra_logits: torch.Tensor | None = None) -> torch.Tensor:
-    """Decode ``step_bias.shape[0]`` tokens for a batch.
+    """Decode for a causal LM fed with ``inputs_embeds`` (the small model).
 
-    lm: a transformers causal LM called with inputs_embeds.
     prefix_embeds (B, P, D), prefix_mask (B, P) bool; bos_embed (D,); embed_tokens: ids -> embeds;
-    step_bias (S, V): 0 for allowed tokens, -inf elsewhere (the grammar; off if not constrained).
-    extra_logits (B, S, V): part of the model's own logits computed outside the LM (the
-    pointer prior of model.py), always added.
+    step_bias (S, V): see ``grammar_bias``. extra_logits (B, S, V): part of the model's own
+    logits computed outside the LM (the pointer prior of model.py), always added.
     Returns (B, S) token ids.
     """
     B = prefix_embeds.shape[0]
-    S = step_bias.shape[0]
-    embeds = torch.cat([prefix_embeds, bos_embed.expand(B, 1, -1)], dim=1)
-    mask = torch.cat([prefix_mask, prefix_mask.new_ones(B, 1)], dim=1).long()
-    out = torch.empty(B, S, dtype=torch.long, device=prefix_embeds.device)
-    past = None
-    for s in range(S):
+    state = {"embeds": torch.cat([prefix_embeds, bos_embed.expand(B, 1, -1)], dim=1),
+             "mask": torch.cat([prefix_mask, prefix_mask.new_ones(B, 1)], dim=1).long(), "past": None}
+
+    def step(prev):
+        if prev is not None:
+            state["embeds"] = torch.cat([state["embeds"], embed_tokens(prev)[:, None]], dim=1)
+            state["mask"] = torch.cat([state["mask"], state["mask"].new_ones(B, 1)], dim=1)
+        embeds, mask, past = state["embeds"], state["mask"], state["past"]
         if use_cache:
             res = lm(inputs_embeds=embeds if past is None else embeds[:, -1:], attention_mask=mask,
                      cache=past, use_cache=True, logits_to_keep=1)
-            past = res.cache
+            state["past"] = res.cache
         else:
             res = lm(inputs_embeds=embeds, attention_mask=mask, use_cache=False, logits_to_keep=1)
-        logits = res.logits[:, -1].float()
-        if extra_logits is not None:
-            logits = logits + extra_logits[:, s]
-        if constrained:
-            logits = logits + step_bias[s]
-        tok = logits.argmax(dim=-1)
-        out[:, s] = tok
-        if s + 1 < S:
-            embeds = torch.cat([embeds, embed_tokens(tok)[:, None]], dim=1)
-            mask = torch.cat([mask, mask.new_ones(B, 1)], dim=1)
-    return out
+        return res.logits[:, -1]
+
+    return constrained_greedy(step, B, step_bias, prefix_embeds.device, constrained, extra_logits)

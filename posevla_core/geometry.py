@@ -89,3 +89,51 @@ class GeometryPrior(nn.Module):
         feats = torch.cat([xyz, ang.sin().flatten(-2), ang.cos().flatten(-2)], dim=-1)
         emb = self.mlp(feats)
         return torch.where(valid[..., None], emb, self.no_depth.expand_as(emb))
+
+
+# ---- the paper's pixel prior: rays and depth, patchified at the vision patch size -------------
+RAY_CHANNELS, DEPTH_CHANNELS = 3, 2
+
+
+def ray_map(K: np.ndarray, height: int, width: int) -> np.ndarray:
+    """(3, H, W) float32 viewing rays K^-1 [u, v, 1] of every pixel center (z = 1): the camera's
+    intrinsics as an image, so a model sees K even without depth."""
+    v, u = np.mgrid[0:height, 0:width].astype(np.float64)
+    rays = np.linalg.inv(np.asarray(K, np.float64)) @ np.stack([u.ravel(), v.ravel(), np.ones(u.size)])
+    return rays.reshape(3, height, width).astype(np.float32)
+
+
+def depth_map(depth: np.ndarray | None, height: int, width: int) -> np.ndarray:
+    """(2, H, W) float32: metric depth (0 where there is no reading) and its valid mask."""
+    if depth is None:
+        return np.zeros((DEPTH_CHANNELS, height, width), np.float32)
+    ok = np.isfinite(depth) & (depth > 0)
+    return np.stack([np.where(ok, depth, 0.0), ok]).astype(np.float32)
+
+
+class PixelPrior(nn.Module):
+    """A per-pixel map (B, C, H, W) -> PixelUnshuffle(patch) -> MLP -> (B, N, width) tokens in
+    the vision tower's row-major patch order, to be ADDED to its output."""
+
+    def __init__(self, channels: int, patch: int, width: int, hidden: int) -> None:
+        super().__init__()
+        self.unshuffle = nn.PixelUnshuffle(patch)
+        self.mlp = nn.Sequential(nn.Linear(channels * patch * patch, hidden), nn.GELU(), nn.Linear(hidden, width))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.mlp(self.unshuffle(x).flatten(2).transpose(1, 2))
+
+
+class RayDepthPrior(nn.Module):
+    """Rays (3 ch) and depth + valid mask (2 ch), each through its own ``PixelPrior``; a
+    dropped prior (per sample: ``use_rays`` / ``use_depth`` False) contributes nothing."""
+
+    def __init__(self, patch: int, width: int, hidden: int) -> None:
+        super().__init__()
+        self.rays = PixelPrior(RAY_CHANNELS, patch, width, hidden)
+        self.depth = PixelPrior(DEPTH_CHANNELS, patch, width, hidden)
+
+    def forward(self, rays: torch.Tensor, depth: torch.Tensor, use_rays: torch.Tensor,
+                use_depth: torch.Tensor) -> torch.Tensor:
+        r = self.rays(rays) * use_rays[:, None, None].to(rays.dtype)
+        return r + self.depth(depth) * use_depth[:, None, None].to(depth.dtype)

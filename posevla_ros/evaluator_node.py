@@ -30,8 +30,8 @@ from typing import Callable
 from posevla_ros import params as P
 from posevla_ros.evaluation import EvaluationLoop, LoopConfig, MediaCollector, OperatorInput, finish
 from posevla_ros.runner import KeyedThrottle
+from posevla_ros.topics import INSTRUCTION_QOS, TOPIC_INSTRUCTION
 
-TOPIC_INSTRUCTION = "/posevla/instruction"
 TOPIC_RGB = "/camera/color/image_raw"
 TOPIC_JOINT_STATES = "/joint_states"
 TOPIC_RECORDER_STATUS = "/recorder/status"
@@ -102,7 +102,6 @@ class EvaluatorNode(_RosNode):
         from std_msgs.msg import String
         from std_srvs.srv import Trigger
 
-        from posevla_ros.qos import instruction_qos
         from posevla_ros.srv import ResetEpisode
 
         super().__init__(node_name, **kwargs)
@@ -138,7 +137,7 @@ class EvaluatorNode(_RosNode):
 
         self.cli_rec = {k: client(Trigger, f"{pre}/{k}") for k in ("start", "discard")} if p["record"] else {}
         self.cli_save = client(SaveEpisode, f"{pre}/save") if p["record"] else None
-        self.pub_instruction = self.create_publisher(String, TOPIC_INSTRUCTION, instruction_qos())
+        self.pub_instruction = self.create_publisher(String, TOPIC_INSTRUCTION, INSTRUCTION_QOS)
         self.create_subscription(Image, TOPIC_RGB, self._on_image, qos_profile_sensor_data)
         self.create_subscription(JointState, TOPIC_JOINT_STATES, self._on_joint_state, QoSProfile(depth=10))
         self.create_subscription(String, TOPIC_RECORDER_STATUS, self._on_recorder_status, QoSProfile(depth=10))

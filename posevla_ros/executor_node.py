@@ -8,6 +8,13 @@ the transform (``tf.CameraToBase``), runs the core, publishes ``/posevla/target_
 sends the plan through the backend. Every refusal is logged (throttled) with its reason and
 sends nothing.
 
+Operator safety: ``dry_run`` plans and publishes ``/posevla/target_poses`` but sends no
+motion. With ``deadman_topic`` set (std_msgs/Bool), motion is sent only while a ``true``
+heartbeat is fresher than ``deadman_timeout_s``; when it goes stale or turns false while a
+trajectory runs, the arm holds its measured position. An arm without a gripper
+(``gripper_joint_names: []`` or ``gripper_topic: ""``) gets no gripper commands and no
+gripper dwell; the predicted gripper values are ignored.
+
 Services: ``/posevla/stop`` (hold the measured position, ignore predictions) and
 ``/posevla/resume`` (accept predictions again; also calls the policy's
 ``policy_resume_service`` so one call resumes the whole pipeline).
@@ -16,6 +23,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,6 +31,7 @@ from geometry_msgs.msg import PoseArray
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
 from sensor_msgs.msg import JointState
+from std_msgs.msg import Bool
 from std_srvs.srv import Trigger
 
 from posevla_ros import backends
@@ -65,11 +74,14 @@ class ExecutorCore:
         acc = np.full(len(vel), float(p["max_joint_acceleration"]))
         self.motion = backends.MotionLimits(vel, acc)
         self.gate = safety.SafetyGate()
+        self.deadman = safety.Deadman(p["deadman_timeout_s"]) if p.get("deadman_topic") else None
+        self.has_gripper = bool(p["gripper_joint_names"]) and bool(p["gripper_topic"])
 
     def process(self, pred, T_base_cam: np.ndarray | None, q_current, age_s: float,
                 tf_reason: str = "") -> ExecResult:
         """pred: core Prediction in the camera frame; returns targets and (if ok) a plan."""
         checks = [("stopped", self.gate.check()),
+                  ("deadman", self.deadman.check() if self.deadman is not None else None),
                   ("stale", safety.check_stale(age_s, self.limits)),
                   ("non_finite", safety.check_prediction_finite(pred)),
                   ("no_transform", (tf_reason or "no camera->base transform") if T_base_cam is None
@@ -89,7 +101,8 @@ class ExecutorCore:
                                         pred.waypoint_dt, list(self.p["joint_names"]))
         if not plan.ok:
             return ExecResult(False, plan.reason, "plan", targets, plan)
-        plan = backends.add_gripper_dwell(plan, float(self.p.get("gripper_dwell_s", 0.0)))
+        if self.has_gripper:   # no gripper: its predicted values mean nothing, no dwell
+            plan = backends.add_gripper_dwell(plan, float(self.p.get("gripper_dwell_s", 0.0)))
         return ExecResult(True, "", "", targets, plan)
 
 
@@ -110,6 +123,8 @@ class ExecutorNode(Node):
         super().__init__(node_name, **kwargs)
         P.declare_all(self, P.EXECUTOR_PARAMS)
         self.p = P.read_all(self, P.EXECUTOR_PARAMS)
+        if kinematics is None:
+            P.check_robot_description(self.p, self.get_name())   # one clear line, before pinocchio
         self._log = KeyedThrottle(self.get_logger(), self.p["log_throttle_s"])
         self.core = ExecutorCore(kinematics if kinematics is not None else load_kinematics(self.p), self.p)
         self.camera_to_base = CameraToBase.from_params(self, self.p)
@@ -117,15 +132,18 @@ class ExecutorNode(Node):
         self._q_lock = threading.Lock()
         self._q: np.ndarray | None = None
         self.sent = 0
+        self.dry_run_plans = 0
         self.last_result: ExecResult | None = None
-        if self.p["execution_mode"] not in ("replace", "complete"):
-            raise ValueError(f"execution_mode must be 'replace' or 'complete', not {self.p['execution_mode']!r}")
         self._busy_until = -1.0     # complete mode: node-clock time when the last plan (+ settle) ends
         self._busy_since = -1.0     # ... and when it was sent (a clock earlier than this jumped back)
 
         self.pub_targets = self.create_publisher(PoseArray, TOPIC_TARGET_POSES, QoSProfile(depth=10))
         self.create_subscription(PosePrediction, TOPIC_PREDICTION, self._on_prediction, QoSProfile(depth=10))
         self.create_subscription(JointState, TOPIC_JOINT_STATES, self._on_joint_state, QoSProfile(depth=10))
+        self._moving_until = -1.0   # monotonic time when the last sent trajectory ends (deadman watch)
+        if self.core.deadman is not None:
+            self.create_subscription(Bool, self.p["deadman_topic"], self._on_deadman, QoSProfile(depth=10))
+            self.create_timer(min(0.05, self.p["deadman_timeout_s"] / 4), self._watch_deadman)
         self.create_service(Trigger, SRV_STOP, self._on_stop)
         self.create_service(Trigger, SRV_RESUME, self._on_resume)
         self._policy_resume = (self.create_client(Trigger, self.p["policy_resume_service"])
@@ -133,7 +151,10 @@ class ExecutorNode(Node):
         self.worker = LatestWorker(self._process, "posevla-executor",
                                    on_error=lambda e, tb: self._log("error", f"executor error: {e!r}\n{tb}", "error"))
         self.get_logger().info(f"executor_node ready: backend={self.backend.name} "
-                               f"({self.backend.transport}), camera->base from {self.camera_to_base.source}")
+                               f"({self.backend.transport}), camera->base from {self.camera_to_base.source}"
+                               + (", gripper: none" if not self.core.has_gripper else "")
+                               + (", DRY RUN: no motion is sent" if self.p["dry_run"] else "")
+                               + (f", deadman on {self.p['deadman_topic']}" if self.core.deadman else ""))
 
     # callbacks: hand data on
     def _on_prediction(self, msg) -> None:
@@ -144,6 +165,17 @@ class ExecutorNode(Node):
         if q is not None:
             with self._q_lock:
                 self._q = q
+
+    def _on_deadman(self, msg) -> None:
+        self.core.deadman.beat(bool(msg.data))
+
+    def _watch_deadman(self) -> None:
+        """Stop a running trajectory as soon as the deadman goes stale or is released."""
+        if self._moving_until < 0 or self.core.deadman.check() is None:
+            return
+        self._moving_until = -1.0
+        self.backend.hold(self.joint_positions())
+        self.get_logger().warn(f"deadman: {self.core.deadman.check()}: holding position")
 
     def _on_stop(self, _req, resp):
         self.core.gate.stop()
@@ -190,8 +222,16 @@ class ExecutorNode(Node):
             return
         if self.core.gate.stopped:  # a stop that came in while planning
             return
+        if self.p["dry_run"]:
+            self.dry_run_plans += 1
+            self._log("dry_run", "dry_run: a plan was made and NOT sent", "info")
+            return
+        if self.core.deadman is not None and self.core.deadman.check():   # released while planning
+            return
         self.backend.send(res.plan)
         self.sent += 1
+        if res.plan.times is not None and len(res.plan.times):
+            self._moving_until = time.monotonic() + float(res.plan.times[-1])
         if res.plan.times is not None and len(res.plan.times):
             self._busy_since = now
             self._busy_until = now + float(res.plan.times[-1]) + float(self.p["settle_time_s"])

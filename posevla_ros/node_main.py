@@ -15,7 +15,7 @@ def run_node(factory: Callable[[], object], argv: list[str] | None = None, num_t
 
     from posevla_ros.runner import init_context, spin_nodes
 
-    context = init_context(argv if argv is not None else sys.argv)   # Ctrl-C: KeyboardInterrupt, see there
+    context = init_context(argv if argv is not None else sys.argv)   # Ctrl-C ends the spin loop, see there
     node = None
     try:
         node = factory(context=context)

@@ -5,8 +5,8 @@ A node calls ``declare_all(self, POLICY_PARAMS)`` in its constructor and then
 ``read_all(self, POLICY_PARAMS)`` to get a plain dict; everything else in the node works
 on that dict, so tests can build the same logic objects without ROS.
 
-Where files live: ``share_dir()`` is the installed ``share/posevla_ros`` on a ROS install
-(ament index) and the repository root when running from a checkout. Node defaults live in
+Where files live: ``share_dir()`` (``posevla_core.paths``) is the checkout, else the
+installed ``share/posevla_ros`` (pip, colcon, the venv's CMake install). Node defaults live in
 ``config/policy.yaml`` / ``config/executor.yaml`` (ROS params-file format); a robot lives in
 ``config/robots/<robot>.yaml`` and is turned into executor parameters by
 ``robot_executor_params``.
@@ -14,35 +14,24 @@ Where files live: ``share_dir()`` is the installed ``share/posevla_ros`` on a RO
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-PACKAGE = "posevla_ros"
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from posevla_core.paths import default_checkpoint, resolve_checkpoint, share_dir  # noqa: F401 - the one home, used as P.*
+from posevla_ros.param_schema import (ConfigError, ParamSpec, check_min_max, check_value, did_you_mean,
+                                      unknown_key_error)
+
 
 PANDA_ARM_JOINTS = [f"panda_joint{i}" for i in range(1, 8)]
 PANDA_FINGER_JOINTS = ["panda_finger_joint1", "panda_finger_joint2"]
 
 
-@dataclass(frozen=True)
-class ParamSpec:
-    """One declared parameter. ``lo``/``hi`` give a descriptor range for numbers."""
-
-    name: str
-    default: Any
-    description: str
-    lo: float | None = None
-    hi: float | None = None
-    read_only: bool = False
-
-
 POLICY_PARAMS: list[ParamSpec] = [
     ParamSpec("checkpoint", "", "checkpoint directory; empty = the shipped demo checkpoint "
               "(<share>/checkpoints/demo)", read_only=True),
-    ParamSpec("device", "auto", "torch device: auto | cpu | cuda", read_only=True),
+    ParamSpec("device", "auto", "torch device: auto | cpu | cuda | cuda:N", read_only=True),
     ParamSpec("use_depth", True, "feed the aligned depth image to the model (False: RGB only)"),
     ParamSpec("max_image_age_s", 1.0, "drop frames older than this (seconds, node clock)", 0.0, 3600.0),
     ParamSpec("rate_hz", 2.0, "max inference rate; 0 = as fast as the model runs", 0.0, 1000.0),
@@ -59,16 +48,18 @@ EXECUTOR_PARAMS: list[ParamSpec] = [
     ParamSpec("base_frame", "base_link", "robot base frame of /posevla/target_poses and IK"),
     ParamSpec("use_tf", True, "camera->base from tf2 when tf2_ros imports; else camera_to_base.*"),
     ParamSpec("camera_to_base.translation", [0.0, 0.0, 0.0],
-              "static pose of the camera optical frame in base_frame: [x, y, z] meters"),
+              "static pose of the camera optical frame in base_frame: [x, y, z] meters", length=3),
     ParamSpec("camera_to_base.rotation_xyzw", [0.0, 0.0, 0.0, 1.0],
-              "static pose of the camera optical frame in base_frame: quaternion [x, y, z, w]"),
+              "static pose of the camera optical frame in base_frame: quaternion [x, y, z, w]", length=4),
     ParamSpec("camera_pose_topic", "", "PoseStamped of the camera optical frame in base_frame for a camera "
               "that moves (sim: /sim/camera_pose); empty = tf2 / camera_to_base.*", read_only=True),
     ParamSpec("robot_description_file", "posevla://panda", "URDF path (or posevla://<robot>)",
               read_only=True),
     ParamSpec("ee_link", "panda_grasptarget", "end-effector link the waypoints refer to", read_only=True),
-    ParamSpec("joint_names", PANDA_ARM_JOINTS, "arm joints, in controller order", read_only=True),
-    ParamSpec("gripper_joint_names", PANDA_FINGER_JOINTS, "finger joints of gripper_topic"),
+    ParamSpec("joint_names", PANDA_ARM_JOINTS, "arm joints, in controller order", read_only=True,
+              item=str),
+    ParamSpec("gripper_joint_names", PANDA_FINGER_JOINTS,
+              "finger joints of gripper_topic; [] = an arm without a gripper (no gripper commands)", item=str),
     ParamSpec("gripper_open_position", 0.04, "finger joint position for gripper = 1.0 (open)"),
     ParamSpec("gripper_closed_position", 0.0, "finger joint position for gripper = 0.0 (closed)"),
     ParamSpec("controller_topic", "/arm_controller/joint_trajectory",
@@ -78,10 +69,13 @@ EXECUTOR_PARAMS: list[ParamSpec] = [
               "and this is set, e.g. /arm_controller/follow_joint_trajectory)"),
     ParamSpec("gripper_topic", "/gripper_controller/joint_trajectory",
               "trajectory_msgs/JointTrajectory topic of the finger joint(s); empty = no gripper"),
-    ParamSpec("backend", "joint_trajectory", "joint_trajectory | moveit", read_only=True),
+    ParamSpec("backend", "joint_trajectory", "joint_trajectory | moveit", read_only=True,
+              choices=("joint_trajectory", "moveit")),
     ParamSpec("moveit_group", "panda_arm", "MoveIt planning group (backend: moveit)", read_only=True),
-    ParamSpec("workspace.min", [0.1, -0.6, -0.05], "workspace box min [x, y, z] in base_frame (m)"),
-    ParamSpec("workspace.max", [0.85, 0.6, 0.8], "workspace box max [x, y, z] in base_frame (m)"),
+    ParamSpec("workspace.min", [0.1, -0.6, -0.05], "workspace box min [x, y, z] in base_frame (m)",
+              length=3),
+    ParamSpec("workspace.max", [0.85, 0.6, 0.8], "workspace box max [x, y, z] in base_frame (m)",
+              length=3),
     ParamSpec("velocity_scale", 0.3, "fraction of the URDF joint velocity limits used", 0.01, 1.0),
     ParamSpec("max_joint_acceleration", 2.0, "joint acceleration limit (rad/s^2)", 0.01, 100.0),
     ParamSpec("max_joint_jump", 0.6, "max joint change between consecutive points (rad)", 0.01, 10.0),
@@ -94,18 +88,27 @@ EXECUTOR_PARAMS: list[ParamSpec] = [
     ParamSpec("execution_mode", "replace",
               "replace: a new prediction replaces the running trajectory (receding horizon); "
               "complete: finish the running trajectory, then act only on predictions made from "
-              "images taken after it ended (keyframe plans)"),
+              "images taken after it ended (keyframe plans)", choices=("replace", "complete")),
     ParamSpec("settle_time_s", 0.5, "complete mode: wait this long after a trajectory ends", 0.0, 60.0),
     ParamSpec("gripper_dwell_s", 0.8, "hold the arm this long where the gripper opens/closes", 0.0, 10.0),
+    ParamSpec("dry_run", False, "plan and publish /posevla/target_poses, but send no motion (first "
+              "runs on a new robot); read once at start", read_only=True),
+    ParamSpec("deadman_topic", "", "std_msgs/Bool heartbeat (true = operator present); motion only while "
+              "a true message is fresher than deadman_timeout_s; empty = no deadman", read_only=True),
+    ParamSpec("deadman_timeout_s", 0.5, "deadman heartbeat freshness (seconds); going stale stops the arm",
+              0.01, 60.0, read_only=True),
 ]
 
 NODE_PARAMS = {"policy_node": POLICY_PARAMS, "executor_node": EXECUTOR_PARAMS}
 
 
 def _descriptor(spec: ParamSpec):
+    """Description, read-only flag and range for ``ros2 param describe``. Typing is dynamic:
+    rclpy types an empty list as BYTE_ARRAY (and rcl an empty YAML list as NOT_SET), which a
+    statically typed string-array parameter refuses; ``read_all`` checks the types instead."""
     from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 
-    d = ParameterDescriptor(description=spec.description, read_only=spec.read_only)
+    d = ParameterDescriptor(description=spec.description, read_only=spec.read_only, dynamic_typing=True)
     if spec.lo is not None and isinstance(spec.default, float):
         d.floating_point_range = [FloatingPointRange(from_value=float(spec.lo), to_value=float(spec.hi))]
     elif spec.lo is not None and isinstance(spec.default, int) and not isinstance(spec.default, bool):
@@ -114,17 +117,44 @@ def _descriptor(spec: ParamSpec):
 
 
 def declare_all(node, specs: list[ParamSpec]) -> None:
-    """Declare every parameter of ``specs`` on ``node`` with its descriptor."""
+    """Declare every parameter of ``specs`` on ``node`` with its descriptor; an override that
+    rclpy refuses (out of range) becomes a one-line ConfigError."""
+    from rclpy.exceptions import InvalidParameterValueException
+
     for s in specs:
-        node.declare_parameter(s.name, s.default, _descriptor(s))
+        try:
+            node.declare_parameter(s.name, s.default, _descriptor(s))
+        except InvalidParameterValueException as e:   # say it the way read_all would
+            given = getattr(node, "_parameter_overrides", {}).get(s.name)
+            try:
+                check_value(s, given.value if given is not None else None)
+            except ConfigError as ce:
+                raise ConfigError(f"{node.get_name()}: {ce}") from None
+            raise ConfigError(f"{node.get_name()}: parameter {s.name}: {e}".replace("\n", " ")) from None
+
+
+# parameters rclpy itself declares or reads on every node
+_RCLPY_PARAMS = ("use_sim_time", "start_type_description_service", "start_parameter_event_publisher")
 
 
 def read_all(node, specs: list[ParamSpec]) -> dict[str, Any]:
-    """Current values of ``specs`` as a plain dict (lists as Python lists)."""
+    """Current values of ``specs`` as a plain dict, each checked against its spec
+    (``check_value``; workspace min < max). An override (``-p``, ``--params-file``, launch
+    ``parameters``) that names no declared parameter is an error, with a "did you mean"."""
+    where = node.get_name()
+    declared = set(getattr(node, "_parameters", {}))
+    for name in getattr(node, "_parameter_overrides", {}):
+        if name not in declared and name not in _RCLPY_PARAMS and not name.startswith("qos_overrides."):
+            raise unknown_key_error(name, [s.name for s in specs], where)
     out = {}
     for s in specs:
         v = node.get_parameter(s.name).value
-        out[s.name] = list(v) if isinstance(v, (list, tuple)) or hasattr(v, "tolist") else v
+        v = list(v) if isinstance(v, (list, tuple)) or hasattr(v, "tolist") else v
+        try:
+            out[s.name] = check_value(s, v)
+        except ConfigError as e:
+            raise ConfigError(f"{where}: {e}") from None
+    check_min_max(out, where)
     return out
 
 
@@ -133,29 +163,9 @@ def defaults(specs: list[ParamSpec]) -> dict[str, Any]:
 
 
 def coerce(value: Any, default: Any) -> Any:
-    """Convert ``value`` (from YAML or a ``-p name=value`` string) to the type of ``default``
-    so that it matches the declared parameter type (ints in a float list, "true", "0.5")."""
-    if isinstance(value, str) and not isinstance(default, str):
-        value = yaml.safe_load(value)
-    if isinstance(default, bool):
-        if not isinstance(value, bool):
-            raise ValueError(f"expected a bool, got {value!r}")
-        return value
-    if isinstance(default, float):
-        return float(value)
-    if isinstance(default, int):
-        return int(value)
-    if isinstance(default, list):
-        if not isinstance(value, (list, tuple)):
-            raise ValueError(f"expected a list, got {value!r}")
-        if default and isinstance(default[0], float):
-            return [float(x) for x in value]
-        if default and isinstance(default[0], str):
-            return [str(x) for x in value]
-        return list(value)
-    if isinstance(default, str):
-        return str(value)
-    return value
+    """``value`` (from YAML or a ``-p name=value`` string) typed like ``default``; raises
+    ConfigError for a value of another type ("maybe" for a bool, "1.5 rad" for a float)."""
+    return check_value(ParamSpec("value", default, ""), value)
 
 
 def flatten(d: dict, prefix: str = "") -> dict[str, Any]:
@@ -182,18 +192,6 @@ def load_params_file(path: str | Path, node_name: str) -> dict[str, Any]:
     return out
 
 
-def share_dir() -> Path:
-    """The package's share directory: the repo root in a checkout, else ament's share dir."""
-    if (REPO_ROOT / "config").is_dir() and (REPO_ROOT / "package.xml").is_file():
-        return REPO_ROOT
-    try:
-        from ament_index_python.packages import get_package_share_directory
-
-        return Path(get_package_share_directory(PACKAGE))
-    except Exception:  # noqa: BLE001 - no ament index: the checkout is all there is
-        return REPO_ROOT
-
-
 def camera_remappings(camera_ns: str) -> list[tuple[str, str]]:
     """Launch remappings from the nodes' /camera/... topics to a camera driver's namespace
     (RealSense-style names: color/image_raw, color/camera_info, aligned_depth_to_color/image_raw)."""
@@ -207,24 +205,13 @@ def config_path(name: str) -> Path:
     return share_dir() / "config" / name
 
 
-def default_checkpoint() -> Path:
-    return share_dir() / "checkpoints" / "demo"
-
-
-def resolve_checkpoint(value: str) -> Path:
-    """The checkpoint directory for the ``checkpoint`` param; raises a clear error if absent."""
-    path = Path(value).expanduser() if value else default_checkpoint()
-    if not path.is_dir():
-        hint = (" (the shipped demo checkpoint is missing: run `make checkpoint` or pass "
-                "checkpoint:=/path/to/ckpt)") if not value else ""
-        raise FileNotFoundError(f"checkpoint directory {path} does not exist{hint}")
-    return path
-
-
 def robot_config_path(robot: str) -> Path:
-    p = Path(robot)
-    if p.suffix in (".yaml", ".yml") and p.is_file():
-        return p
+    """config/robots/<robot>.yaml, or ``robot`` itself when it is a YAML file path."""
+    p = Path(robot).expanduser()
+    if p.suffix in (".yaml", ".yml"):
+        if p.is_file():
+            return p.resolve()
+        raise FileNotFoundError(f"robot config {p} not found")
     path = config_path(f"robots/{robot}.yaml")
     if not path.is_file():
         known = sorted(x.stem for x in config_path("robots").glob("*.yaml"))
@@ -234,54 +221,94 @@ def robot_config_path(robot: str) -> Path:
 
 def load_robot_config(robot: str) -> dict[str, Any]:
     """The robot config YAML as a dict (a ROS params file is unwrapped to its parameters)."""
-    data = yaml.safe_load(robot_config_path(robot).read_text()) or {}
+    path = robot_config_path(robot)
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"robot config {path}: not valid YAML ({str(e).splitlines()[0]})") from None
     if isinstance(data, dict) and len(data) == 1:
         only = next(iter(data.values()))
         if isinstance(only, dict) and "ros__parameters" in only:
-            return only["ros__parameters"]
+            data = only["ros__parameters"]
+    if not isinstance(data, dict):
+        raise ConfigError(f"robot config {path}: expected a mapping of keys to values, got {data!r}")
     return data
 
 
-# robot config key -> executor parameter (only keys present in the file are used)
+# robot config aliases -> executor parameter. Executor parameter names (dotted for nested
+# sections: camera_to_base.translation, workspace.min) are accepted as they are, and the
+# sections ``limits``, ``gripper`` and ``controllers`` only group keys (limits.max_joint_jump).
 _ROBOT_TO_EXECUTOR = {
     "urdf": "robot_description_file",
-    "robot_description_file": "robot_description_file",
-    "ee_link": "ee_link",
-    "joint_names": "joint_names",
     "arm_joint_names": "joint_names",
-    "gripper_joint_names": "gripper_joint_names",
     "finger_joint_names": "gripper_joint_names",
-    "gripper_open_position": "gripper_open_position",
-    "gripper_closed_position": "gripper_closed_position",
-    "base_frame": "base_frame",
-    "controller_topic": "controller_topic",
     "arm_controller_topic": "controller_topic",
-    "controller_action": "controller_action",
-    "gripper_topic": "gripper_topic",
     "gripper_controller_topic": "gripper_topic",
-    "moveit_group": "moveit_group",
-    "max_joint_jump": "max_joint_jump",
-    "velocity_scale": "velocity_scale",
-    "max_joint_acceleration": "max_joint_acceleration",
 }
+_ROBOT_SECTIONS = ("limits", "gripper", "controllers")
+_NOT_FROM_ROBOT = {"policy_resume_service", "log_throttle_s"}   # node settings, not robot facts
 
 
-def robot_executor_params(robot: str) -> dict[str, Any]:
+def _robot_key(key: str, specs: dict) -> str | None:
+    section, _, tail = key.partition(".")
+    if section in _ROBOT_SECTIONS and tail and "." not in tail:
+        key = tail
+    name = _ROBOT_TO_EXECUTOR.get(key, key)
+    return name if name in specs and name not in _NOT_FROM_ROBOT else None
+
+
+def robot_executor_params(robot: str, check_urdf: bool = True) -> dict[str, Any]:
     """Executor parameters from config/robots/<robot>.yaml (dotted names, typed like the
-    declared defaults). Nested sections ``camera_to_base``, ``workspace``, ``controllers``,
-    ``gripper`` and ``limits`` are understood; unknown keys are ignored."""
-    cfg = flatten(load_robot_config(robot))
+    declared ones). Strict, because this is safety configuration: an unknown key (with a
+    "did you mean"), a value of the wrong type or list length, a workspace min >= max, or
+    (``check_urdf``) a joint or ``ee_link`` missing from the URDF raises a one-line
+    ConfigError. A relative ``robot_description_file`` is relative to the YAML file."""
+    path = robot_config_path(robot)
+    where = f"robot config {path}"
     specs = {s.name: s for s in EXECUTOR_PARAMS}
     out: dict[str, Any] = {}
-    for key, value in cfg.items():
-        name = key if key in specs else _ROBOT_TO_EXECUTOR.get(key, _ROBOT_TO_EXECUTOR.get(key.split(".")[-1]))
-        if name is None or name not in specs:
-            continue
+    for key, value in flatten(load_robot_config(robot)).items():
+        name = _robot_key(key, specs)
+        if name is None:
+            known = [k for k in specs if k not in _NOT_FROM_ROBOT] + list(_ROBOT_TO_EXECUTOR)
+            raise ConfigError(f"{where}: unknown key {key!r}{did_you_mean(key, known)}")
         try:
-            out[name] = coerce(value, specs[name].default)
-        except (TypeError, ValueError):
-            continue
+            out[name] = check_value(specs[name], value)
+        except ConfigError as e:
+            raise ConfigError(f"{where}: {e}") from None
+    desc = out.get("robot_description_file")
+    if desc and "://" not in desc and not Path(desc).expanduser().is_absolute():
+        out["robot_description_file"] = str((path.parent / desc).resolve())
+    merged = dict(defaults(EXECUTOR_PARAMS), **out)
+    check_min_max(merged, where)
+    if check_urdf:
+        check_robot_description(merged, where)
     return out
+
+
+def check_robot_description(p: dict[str, Any], where: str = "executor_node") -> None:
+    """``joint_names``, ``gripper_joint_names`` and ``ee_link`` of the executor params ``p``
+    must exist in the URDF ``robot_description_file`` (parsed as XML; no kinematics built)."""
+    import xml.etree.ElementTree as ET
+
+    from posevla_core.sim.assets import resolve_robot_description
+
+    try:
+        urdf = resolve_robot_description(p["robot_description_file"])
+        root = ET.parse(urdf).getroot()
+    except (FileNotFoundError, ValueError, ET.ParseError) as e:
+        raise ConfigError(f"{where}: robot_description_file {p['robot_description_file']!r}: {e}") from None
+    joints = [j.get("name") for j in root.findall("joint")]
+    frames = [x.get("name") for x in root.findall("link")] + joints
+    for key in ("joint_names", "gripper_joint_names"):
+        for j in p[key]:
+            if j not in joints:
+                raise ConfigError(f"{where}: {key}: joint {j!r} is not in {urdf}{did_you_mean(j, joints)}")
+    if len(set(p["joint_names"])) != len(p["joint_names"]) or not p["joint_names"]:
+        raise ConfigError(f"{where}: joint_names must name each arm joint once, got {p['joint_names']}")
+    if p["ee_link"] not in frames:
+        raise ConfigError(f"{where}: ee_link {p['ee_link']!r} is not a link of {urdf}"
+                          f"{did_you_mean(p['ee_link'], frames)}")
 
 
 def typed_overrides(specs: list[ParamSpec], values: dict[str, Any], strict: bool = False) -> dict[str, Any]:
@@ -290,11 +317,11 @@ def typed_overrides(specs: list[ParamSpec], values: dict[str, Any], strict: bool
     out = {}
     for k, v in values.items():
         if k in by_name:
-            out[k] = coerce(v, by_name[k].default)
+            out[k] = check_value(by_name[k], v)
         elif k == "use_sim_time":
             out[k] = coerce(v, False)
         elif strict:
-            raise KeyError(f"unknown parameter {k!r}")
+            raise KeyError(f"unknown parameter {k!r}{did_you_mean(k, by_name)}")
     return out
 
 

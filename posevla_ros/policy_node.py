@@ -1,9 +1,9 @@
 """policy_node: camera (RGB, depth, CameraInfo) + instruction -> Pose-VLA -> PosePrediction.
 
 Data flow: the three image topics (sensor-data QoS) are paired by stamp
-(message_filters.ApproximateTimeSynchronizer when it imports; else ``StampSync`` below,
-which keeps the last few messages per topic and emits the newest set whose stamps lie
-within ``sync_slop_s`` of each other). A synced frame is only handed to a ``LatestWorker``:
+(``timesync.subscribe_synced``: message_filters.ApproximateTimeSynchronizer when it
+imports; else ``timesync.StampSync``, which keeps the last few messages per topic and emits
+a set whose stamps lie within ``sync_slop_s`` of each other). A synced frame is only handed to a ``LatestWorker``:
 decoding and inference run on that thread, the newest frame wins, frames older than
 ``max_image_age_s`` are dropped. ``PolicyCore`` (no ROS) turns one raw frame into a
 prediction; the node publishes it with the image's frame_id and stamp plus rviz markers.
@@ -18,9 +18,11 @@ import collections
 import sys
 import threading
 import time
+import traceback
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
@@ -32,20 +34,13 @@ from posevla_ros import conversions as conv
 from posevla_ros import params as P
 from posevla_ros.markers import prediction_markers
 from posevla_ros.msg import PosePrediction
+from posevla_ros.topics import INSTRUCTION_QOS, TOPIC_INSTRUCTION
 from posevla_ros.runner import KeyedThrottle, LatestWorker
-
-try:
-    import message_filters  # real ROS install
-
-    HAVE_MESSAGE_FILTERS = True
-except ImportError:  # wheel-based venv: StampSync
-    message_filters = None
-    HAVE_MESSAGE_FILTERS = False
+from posevla_ros.timesync import HAVE_MESSAGE_FILTERS, StampSync, subscribe_synced  # noqa: F401 (re-exported)
 
 TOPIC_RGB = "/camera/color/image_raw"
 TOPIC_DEPTH = "/camera/aligned_depth_to_color/image_raw"
 TOPIC_INFO = "/camera/color/camera_info"
-TOPIC_INSTRUCTION = "/posevla/instruction"
 TOPIC_PREDICTION = "/posevla/prediction"
 TOPIC_MARKERS = "/posevla/markers"
 SRV_PAUSE = "/posevla/pause"
@@ -58,45 +53,6 @@ class FrameError(Exception):
     def __init__(self, key: str, msg: str) -> None:
         super().__init__(msg)
         self.key = key
-
-
-class StampSync:
-    """Fallback approximate time sync (documented; used only without message_filters).
-
-    ``add(i, msg)`` stores msg in stream i's queue (``queue_size`` newest kept). After each
-    add, the newest combination with one message per stream whose stamps span at most
-    ``slop_s`` is passed to ``callback(*msgs)`` and everything up to it is discarded, so a
-    set is emitted once. Greedy on the newest stamp of the triggering stream: O(queue^2)."""
-
-    def __init__(self, n_streams: int, slop_s: float, callback: Callable, queue_size: int = 10) -> None:
-        self.slop_s, self._cb = slop_s, callback
-        self._q = [collections.deque(maxlen=queue_size) for _ in range(n_streams)]
-        self._lock = threading.Lock()
-
-    def add(self, index: int, msg) -> None:
-        with self._lock:
-            t = conv.stamp_to_sec(msg.header.stamp)
-            self._q[index].append((t, msg))
-            match = self._match(index, t, msg)
-            if match is None:
-                return
-            for q, (tm, _) in zip(self._q, match):
-                while q and q[0][0] <= tm:
-                    q.popleft()
-        self._cb(*[m for _, m in match])
-
-    def _match(self, index, t, msg):
-        picked = []
-        for j, q in enumerate(self._q):
-            if j == index:
-                picked.append((t, msg))
-                continue
-            best = min(q, key=lambda e: abs(e[0] - t), default=None)
-            if best is None or abs(best[0] - t) > self.slop_s:
-                return None
-            picked.append(best)
-        stamps = [p[0] for p in picked]
-        return picked if max(stamps) - min(stamps) <= self.slop_s else None
 
 
 @dataclass
@@ -164,14 +120,19 @@ class PolicyCore:
 
 
 def load_model(checkpoint: str, device: str):
-    from posevla_core.model import PoseVLA
+    from posevla_core.policy import load_policy
 
-    return PoseVLA.from_pretrained(str(P.resolve_checkpoint(checkpoint)), device=device)
+    return load_policy(str(P.resolve_checkpoint(checkpoint)), device=device)
 
 
 class PolicyNode(Node):
     """See the module docstring. ``model``: an already-built PoseVLA-like object
-    (``predict(rgb, depth, K, instruction)``) instead of loading ``checkpoint``."""
+    (``predict(rgb, depth, K, instruction)``) instead of loading ``checkpoint``.
+
+    Threads: the executor thread(s) run the subscription and service callbacks, which only
+    store the instruction / pause flag or hand a frame to the worker; the worker thread
+    runs ``_process``. What both touch (instruction, pause flag, the outcome counters)
+    is read and written under ``self._lock``."""
 
     def __init__(self, model=None, node_name: str = "policy_node", **kwargs) -> None:
         super().__init__(node_name, **kwargs)
@@ -181,74 +142,126 @@ class PolicyNode(Node):
         if model is None:
             model = load_model(self.p["checkpoint"], self.p["device"])  # clear error if missing
         self.core = PolicyCore(model, self.p["use_depth"], self.p["max_image_age_s"])
+        self._lock = threading.Lock()
         self._instruction = self.p["instruction"]
         self._paused = False
-        self.published = 0
+        # the worker's outcome per finished frame ("published", a FrameError key, "model_error")
+        # and the stamp of the last frame it finished: what tests wait on instead of quiet periods
+        self._outcomes: collections.Counter = collections.Counter()
+        self._last_done = None
+        self._closing = threading.Event()   # set by destroy_node, before the worker is stopped
 
         self.pub_pred = self.create_publisher(PosePrediction, TOPIC_PREDICTION, QoSProfile(depth=10))
         self.pub_markers = self.create_publisher(MarkerArray, TOPIC_MARKERS, QoSProfile(depth=10))
-        from posevla_ros.qos import subscribe_instruction
-
-        subscribe_instruction(self, self._on_instruction)
+        self.create_subscription(String, TOPIC_INSTRUCTION, self._on_instruction, INSTRUCTION_QOS)
         self.create_service(Trigger, SRV_PAUSE, self._on_pause)
         self.create_service(Trigger, self.p["resume_service"], self._on_resume)
 
         rate = self.p["rate_hz"]
         self.worker = LatestWorker(self._process, "posevla-policy", 1.0 / rate if rate > 0 else 0.0,
-                                   on_error=self._on_model_error)
+                                   on_error=self._on_worker_error)
         streams = [(Image, TOPIC_RGB), (CameraInfo, TOPIC_INFO)]
         if self.p["use_depth"]:
             streams.append((Image, TOPIC_DEPTH))
-        if HAVE_MESSAGE_FILTERS:
-            subs = [message_filters.Subscriber(self, t, n, qos_profile=qos_profile_sensor_data)
-                    for t, n in streams]
-            self._sync = message_filters.ApproximateTimeSynchronizer(
-                subs, queue_size=10, slop=self.p["sync_slop_s"])
-            self._sync.registerCallback(self._on_frame)
-        else:
-            self._sync = StampSync(len(streams), self.p["sync_slop_s"], self._on_frame)
-            for i, (t, n) in enumerate(streams):
-                self.create_subscription(t, n, lambda m, i=i: self._sync.add(i, m), qos_profile_sensor_data)
+        self._sync = subscribe_synced(self, streams, self.p["sync_slop_s"], self._on_frame, qos_profile_sensor_data)
         self.get_logger().info(
             f"policy_node ready: sync={'message_filters' if HAVE_MESSAGE_FILTERS else 'StampSync'}, "
             f"images={'cv_bridge' if conv.HAVE_CV_BRIDGE else 'posevla_core.image'}, "
             f"use_depth={self.p['use_depth']}, rate_hz={rate}")
 
-    # callbacks: hand data on, nothing else
+    @property
+    def instruction(self) -> str:
+        with self._lock:
+            return self._instruction
+
+    def outcomes(self) -> dict[str, int]:
+        """How the worker finished each frame so far: {"published": n, "<FrameError key>": n,
+        "model_error": n} (a copy)."""
+        with self._lock:
+            return dict(self._outcomes)
+
+    def last_done_stamp(self):
+        """(sec, nanosec) of the last synced frame the node finished with, whatever the
+        outcome (published, refused, paused); or None."""
+        with self._lock:
+            return self._last_done
+
+    # callbacks (executor thread): hand data on, nothing else
     def _on_instruction(self, msg) -> None:
-        self._instruction = msg.data
+        with self._lock:
+            self._instruction = msg.data
 
     def _on_frame(self, rgb, info, depth=None) -> None:
-        if not self._paused:
-            self.worker.submit(RawFrame(rgb, info, depth))
+        frame = RawFrame(rgb, info, depth)
+        with self._lock:
+            paused = self._paused
+        if paused:
+            self._done(frame, "paused")
+        else:
+            self.worker.submit(frame)
 
     def _on_pause(self, _req, resp):
-        self._paused, resp.success, resp.message = True, True, "policy paused"
+        with self._lock:
+            self._paused = True
+        resp.success, resp.message = True, "policy paused"
         return resp
 
     def _on_resume(self, _req, resp):
-        self._paused, resp.success, resp.message = False, True, "policy resumed"
+        with self._lock:
+            self._paused = False
+        resp.success, resp.message = True, "policy resumed"
         return resp
 
-    # worker thread
+    def _live(self) -> bool:
+        """False once the node is being destroyed or its context shut down. Ctrl-C shuts the
+        context down from rclpy's signal handling while the worker may be mid-frame; then
+        its results are dropped quietly. (Reads the context handle directly: ``Context.ok()``
+        takes the context lock, which ``Context.shutdown`` holds while it destroys nodes.)"""
+        if self._closing.is_set():
+            return False
+        try:
+            return bool(self.context.handle.ok())
+        except Exception:  # noqa: BLE001 - a destroyed handle: not live
+            return False
+
+    # worker thread (and _on_frame for frames that arrive while paused)
+    def _done(self, frame: RawFrame, outcome: str) -> None:
+        with self._lock:
+            self._outcomes[outcome] += 1
+            self._last_done = (frame.rgb.header.stamp.sec, frame.rgb.header.stamp.nanosec)
+
     def _process(self, frame: RawFrame) -> None:
-        if self._paused:
-            return
+        with self._lock:
+            paused, instruction = self._paused, self._instruction
+        if paused:      # paused while the frame waited
+            return self._done(frame, "paused")
         now = self.get_clock().now().nanoseconds * 1e-9
         try:
-            res = self.core.run(frame, self._instruction, now)
+            res = self.core.run(frame, instruction, now)
         except FrameError as e:
-            self._log(e.key, str(e))
-            return
+            if self._live():
+                self._log(e.key, str(e))
+            return self._done(frame, e.key)
+        except Exception as e:  # noqa: BLE001 - a failing model must not stop the node
+            if self._live():
+                self._log("model_error", f"model failed, no prediction: {e!r}\n{traceback.format_exc()}", "error")
+            return self._done(frame, "model_error")
         msg = conv.prediction_to_msg(res.prediction, res.header, res.instruction, res.inference_ms)
-        self.pub_pred.publish(msg)
-        self.pub_markers.publish(prediction_markers(msg))
-        self.published += 1
+        try:
+            self.pub_pred.publish(msg)
+            self.pub_markers.publish(prediction_markers(msg))
+        except _rclpy.RCLError:
+            if self._live():
+                raise
+            return self._done(frame, "shutdown")
+        self._done(frame, "published")
 
-    def _on_model_error(self, exc: BaseException, tb: str) -> None:
-        self._log("model_error", f"model failed, no prediction: {exc!r}\n{tb}", "error")
+    def _on_worker_error(self, exc: BaseException, tb: str) -> None:
+        if self._live():
+            self._log("worker_error", f"frame handling failed: {exc!r}\n{tb}", "error")
 
     def destroy_node(self):
+        self._closing.set()
         self.worker.stop()
         return super().destroy_node()
 

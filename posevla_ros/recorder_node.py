@@ -32,15 +32,14 @@ import numpy as np
 
 from posevla_ros import params as P
 from posevla_ros.mcap_recording import McapEpisodeWriter
-from posevla_ros.qos import subscribe_instruction
 from posevla_ros.recording import EpisodeRecorder, Observation, SerialWorker, make_writer
+from posevla_ros.topics import INSTRUCTION_QOS, TOPIC_INSTRUCTION
 from posevla_ros.teleop import gripper_opening, joint_vector
 
 TOPIC_RGB = "/camera/color/image_raw"
 TOPIC_DEPTH = "/camera/aligned_depth_to_color/image_raw"
 TOPIC_INFO = "/camera/color/camera_info"
 TOPIC_JOINT_STATES = "/joint_states"
-TOPIC_INSTRUCTION = "/posevla/instruction"
 TOPIC_STATUS = "/recorder/status"
 SRV_START, SRV_STOP, SRV_DISCARD = "/recorder/start", "/recorder/stop", "/recorder/discard"
 SRV_SAVE = "/recorder/save"          # posevla_ros/srv/SaveEpisode: /recorder/stop with the episode index
@@ -113,7 +112,7 @@ class RecorderNode(_RosNode):
 
         self.pub_status = self.create_publisher(String, TOPIC_STATUS, QoSProfile(depth=10))
         self.create_subscription(JointState, TOPIC_JOINT_STATES, self._on_joint_state, QoSProfile(depth=50))
-        subscribe_instruction(self, self._on_instruction)
+        self.create_subscription(String, TOPIC_INSTRUCTION, self._on_instruction, INSTRUCTION_QOS)
         if p["camera_pose_topic"]:
             self.create_subscription(PoseStamped, p["camera_pose_topic"], self._on_camera_pose, QoSProfile(depth=10))
         streams = [(Image, TOPIC_RGB), (CameraInfo, TOPIC_INFO)]

@@ -163,3 +163,33 @@ class SafetyGate:
 
     def check(self) -> str | None:
         return "stopped (call /posevla/resume)" if self.stopped else None
+
+
+class Deadman:
+    """An operator's hold-to-run switch (thread safe): motion is allowed only while the
+    last heartbeat said "go" and is younger than ``timeout_s`` (monotonic wall time: the
+    operator's hand is real whatever clock the graph runs on). A "stop" heartbeat or none
+    at all means do not move."""
+
+    def __init__(self, timeout_s: float) -> None:
+        self.timeout_s = float(timeout_s)
+        self._lock = threading.Lock()
+        self._last: float | None = None
+
+    def beat(self, go: bool, now: float | None = None) -> None:
+        import time
+
+        with self._lock:
+            self._last = (time.monotonic() if now is None else now) if go else None
+
+    def check(self, now: float | None = None) -> str | None:
+        import time
+
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            last = self._last
+        if last is None:
+            return "deadman released (no 'true' heartbeat)"
+        if now - last > self.timeout_s:
+            return f"deadman heartbeat stale: {now - last:.2f} s old > deadman_timeout_s {self.timeout_s}"
+        return None

@@ -105,9 +105,9 @@ class SimNode(Node):
         if self.p["publish_instruction"]:
             from std_msgs.msg import String
 
-            from posevla_ros.qos import instruction_qos
+            from posevla_ros.topics import INSTRUCTION_QOS, TOPIC_INSTRUCTION
 
-            self.pub_instruction = self.create_publisher(String, "/posevla/instruction", instruction_qos())
+            self.pub_instruction = self.create_publisher(String, TOPIC_INSTRUCTION, INSTRUCTION_QOS)
         self.create_subscription(JointTrajectory, self.p["arm_topic"], self._on_arm, 10)
         self.create_subscription(JointTrajectory, self.p["gripper_topic"], self._on_gripper, 10)
         if not self.robot_mode:

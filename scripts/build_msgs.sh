@@ -2,6 +2,10 @@
 # Build msg/ (rosidl) and install this package into a wheel-based ROS 2 venv.
 # Usage: scripts/build_msgs.sh VENV_DIR
 # On a real ROS 2 install use `colcon build` instead; this script is the venv path.
+# The hand-written Python is NOT copied into the venv: `make setup` installs the checkout
+# editable (pip install -e .), so edits are live everywhere; only the generated messages,
+# posevla_ros/__init__.py (which joins them to the source tree), the node executables and
+# share/posevla_ros are installed here.
 set -euo pipefail
 VENV="$(cd "$1" && pwd)"
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -28,7 +32,8 @@ link_missing /opt/python/cp311-cp311/lib/python3.11/site-packages/numpy/_core/in
 
 set +e
 cmake -S "$ROOT" -B "$BUILD" -DCMAKE_INSTALL_PREFIX="$VENV" -DPython3_EXECUTABLE="$PY" \
-  -DBUILD_TESTING=OFF -DCMAKE_BUILD_TYPE=Release > "$BUILD.configure.log" 2>&1
+  -DBUILD_TESTING=OFF -DCMAKE_BUILD_TYPE=Release -DPOSEVLA_INSTALL_PYTHON_SOURCES=OFF \
+  > "$BUILD.configure.log" 2>&1
 rc=$?
 set -e
 if [ $rc -ne 0 ]; then
@@ -45,4 +50,12 @@ if [ $rc -ne 0 ]; then
 fi
 cmake --build "$BUILD" -j2 > "$BUILD.build.log" 2>&1 || { tail -50 "$BUILD.build.log" >&2; exit 1; }
 cmake --install "$BUILD" > "$BUILD.install.log" 2>&1 || { tail -50 "$BUILD.install.log" >&2; exit 1; }
-echo "[build_msgs] installed posevla_ros into $VENV"
+# Copies of the hand-written modules from an older full install would shadow the editable
+# checkout (site-packages comes first on sys.path): remove them, keep the generated ones.
+SITE="$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+for f in "$ROOT"/posevla_ros/*.py; do
+  name="$(basename "$f")"
+  [ "$name" = "__init__.py" ] || rm -f "$SITE/posevla_ros/$name"
+done
+rm -rf "$SITE/posevla_core"
+echo "[build_msgs] installed posevla_ros messages into $VENV"

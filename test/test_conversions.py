@@ -7,7 +7,7 @@ from sensor_msgs.msg import CameraInfo, Image
 
 from posevla_ros import conversions as conv
 from posevla_ros import params as P
-from posevla_ros.policy_node import StampSync
+from posevla_ros.timesync import StampSync
 from posevla_ros.runner import LatestWorker
 
 RNG = np.random.default_rng(0)
@@ -111,9 +111,37 @@ def test_stamp_sync_pairs_within_slop():
     assert out == []
     sync.add(0, _stamped(1.51))
     sync.add(1, _stamped(1.505))
+    assert out == []             # not final: a CameraInfo stamped 1.51 may still come
+    sync.add(1, _stamped(1.52))
+    assert out == []             # nor final: a depth image stamped 1.51 may still come
+    sync.add(2, _stamped(1.53))  # every stream is now past 1.51: no tighter set can come
     assert out == [[1.51, 1.505, 1.50]]
     sync.add(2, _stamped(1.51))  # the emitted set was consumed: no duplicate
     assert len(out) == 1
+    assert sync.received == [2, 3, 3] and sync.emitted == 1
+
+
+def test_stamp_sync_equal_stamps_emit_at_once_and_never_pair_a_burst_with_later_depth():
+    """Issue 15: color + CameraInfo arrive in a burst without depth; the good frame's depth
+    then arrives before its color image (the color stream is still behind). The depth must
+    wait for its own color image, not pair with a burst image a few ms older."""
+    out = []
+    sync = StampSync(3, 0.05, lambda *m: out.append([conv.stamp_to_sec(x.header.stamp) for x in m]))
+    for i in range(1000):
+        t = 10.0 + 0.003 * i
+        sync.add(0, _stamped(t))
+        sync.add(1, _stamped(t))
+    assert out == []
+    good = 10.0 + 0.003 * 1000
+    sync.add(2, _stamped(good))       # depth first; burst color 3 ms older is within the slop
+    sync.add(1, _stamped(good))
+    assert out == []
+    sync.add(0, _stamped(good))       # its color image: the whole set has one stamp
+    assert out == [pytest.approx([good] * 3)]
+    for k in range(1, 4):             # a steady stream of equal-stamped frames: one set each
+        for i in (0, 1, 2):
+            sync.add(i, _stamped(good + k / 30))
+        assert len(out) == 1 + k and out[-1] == pytest.approx([good + k / 30] * 3)
 
 
 def test_markers():

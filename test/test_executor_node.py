@@ -362,3 +362,105 @@ def test_make_executor_choice(monkeypatch):
             assert not isinstance(ex, MultiThreadedExecutor) and hasattr(ex, "spin_once")
     finally:
         rclpy.shutdown(context=ctx)
+
+
+# ---------------------------------------------------------------- operator safety
+def test_dry_run_publishes_targets_and_moves_nothing(ros_context, kin, spin_until, targets):
+    h = Harness(ros_context, kin, dry_run=True)
+    try:
+        assert h.ready(spin_until)
+        h.send(prediction(targets))
+        assert spin_until(h.ex, lambda: h.node.dry_run_plans >= 1 and h.poses, 60)
+        assert h.settle(spin_until)
+        assert h.arm == [] and h.gripper == [] and len(h.poses[0].poses) == len(targets)
+        assert h.node.last_result.ok and h.node.sent == 0
+    finally:
+        h.close()
+
+
+def test_deadman_gates_motion_and_stops_a_running_trajectory(ros_context, kin, spin_until, targets):
+    """No heartbeat: nothing moves. Fresh `true` heartbeats: the plan is sent. Heartbeats
+    stop while it runs (a slow plan, waypoint_dt 5 s): the arm is told to hold."""
+    from std_msgs.msg import Bool
+
+    h = Harness(ros_context, kin, deadman_topic="/operator/deadman", deadman_timeout_s=0.3)
+    try:
+        beat = h.io.create_publisher(Bool, "/operator/deadman", QoSProfile(depth=10))
+        assert h.ready(spin_until)
+        h.send(prediction(targets))
+        assert h.settle(spin_until)
+        assert h.arm == [] and h.node.last_result.key == "deadman"
+        beat.publish(Bool(data=False))      # released: still nothing
+        h.send(prediction(targets))
+        assert h.settle(spin_until) and h.arm == []
+
+        def beating():
+            beat.publish(Bool(data=True))
+            return h.node.core.deadman.check() is None
+        assert spin_until(h.ex, beating, 30)
+        h.send(prediction(targets, dt=5.0))
+        assert spin_until(h.ex, lambda: beating() and h.arm, 60)
+        assert len(h.arm[0].points) > 1
+        # operator lets go: no more heartbeats -> a one-point hold at the measured position
+        assert spin_until(h.ex, lambda: len(h.arm) >= 2, 30)
+        hold = h.arm[1]
+        assert len(hold.points) == 1 and np.allclose(hold.points[0].positions, Q_HOME)
+    finally:
+        h.close()
+
+
+XARM = dict(P.defaults(P.EXECUTOR_PARAMS), **P.robot_executor_params("xarm6"), use_tf=False)
+XARM["camera_to_base.translation"], XARM["camera_to_base.rotation_xyzw"] = \
+    PARAMS["camera_to_base.translation"], PARAMS["camera_to_base.rotation_xyzw"]
+XARM_HOME = np.array([0.0, -0.5, -0.8, 0.0, 1.3, 0.0])
+
+
+def test_gripperless_6dof_arm_follows_reachable_predictions(ros_context, spin_until):
+    """The xArm6 (config/robots/xarm6.yaml + the URDF from the pybullet wheel, no gripper):
+    the real executor node builds its own kinematics from the config, sends a
+    JointTrajectory of its six joints whose FK matches every target within the executor's
+    tolerances, sends no gripper command and no gripper dwell although the prediction
+    opens and closes the gripper, and sends nothing for an unreachable prediction."""
+    from posevla_core.kinematics import RobotKinematics
+
+    kin6 = RobotKinematics(XARM["robot_description_file"], XARM["ee_link"], XARM["joint_names"])
+    goals = [kin6.fk(XARM_HOME + d) for d in (np.zeros(6), np.full(6, 0.08), np.full(6, 0.15))]
+    node = ExecutorNode(context=ros_context, parameter_overrides=[
+        Parameter(k, value=v) for k, v in P.typed_overrides(P.EXECUTOR_PARAMS, XARM).items()])
+    io = Node("xarm_test_io", context=ros_context)
+    arm, gripper = [], []
+    io.create_subscription(JointTrajectory, XARM["controller_topic"], arm.append, QoSProfile(depth=10))
+    io.create_subscription(JointTrajectory, PARAMS["gripper_topic"], gripper.append, QoSProfile(depth=10))
+    pub = io.create_publisher(PosePrediction, "/posevla/prediction", QoSProfile(depth=10))
+    js = io.create_publisher(JointState, "/joint_states", QoSProfile(depth=10))
+    ex = MultiThreadedExecutor(num_threads=3, context=ros_context)
+    ex.add_node(node)
+    ex.add_node(io)
+    try:
+        state = JointState(name=XARM["joint_names"], position=list(XARM_HOME))
+        assert spin_until(ex, lambda: js.publish(state) or (node.joint_positions() is not None
+                                                             and pub.get_subscription_count() > 0), 30)
+
+        def send(goal_list, grippers):
+            done = node.worker.processed
+            header = Header(frame_id=FRAME, stamp=io.get_clock().now().to_msg())
+            pub.publish(conv.prediction_to_msg(prediction(goal_list, grippers), header, "pick", 1.0))
+            assert spin_until(ex, lambda: node.worker.processed > done and node.worker.idle(), 60)
+
+        send(goals, (1.0, 0.0, 1.0))
+        assert spin_until(ex, lambda: arm, 30), node.last_result
+        traj = arm[0]
+        assert list(traj.joint_names) == XARM["joint_names"] and len(traj.points) == len(goals)  # no dwell
+        for pt, T in zip(traj.points, goals):
+            T_fk = kin6.fk(np.array(pt.positions))
+            assert np.linalg.norm(T_fk[:3, 3] - T[:3, 3]) <= XARM["fk_position_tolerance"]
+            assert se3.rotation_angle_between(se3.split_T(T_fk)[1], se3.split_T(T)[1]) <= \
+                math.radians(XARM["fk_rotation_tolerance_deg"])
+        far = [goals[0], goals[1], se3.make_T([0.69, 0.49, 0.59], [1.0, 0.0, 0.0, 0.0])]  # in the box, out of reach
+        send(far, (1.0, 1.0, 1.0))
+        spin_until(ex, lambda: False, 0.3)
+        assert len(arm) == 1 and gripper == [] and node.last_result.key == "plan", node.last_result
+    finally:
+        ex.shutdown()
+        node.destroy_node()
+        io.destroy_node()

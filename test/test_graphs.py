@@ -117,11 +117,11 @@ def test_cli_refuses_an_instruction_the_sim_cannot_stage(tmp_path):
     r = subprocess.run([sys.executable, "-m", "posevla_ros.cli", "evaluate", "--sim", "--task", "pick up the banana",
                         "--out", str(out)], capture_output=True, text=True, timeout=60, cwd=tmp_path, env=env)
     assert r.returncode == 1 and r.stdout == ""
-    assert r.stderr.count("\n") == 1 and r.stderr.startswith("posevla evaluate: the sim cannot stage"), r.stderr
+    assert r.stderr.count("\n") == 1 and r.stderr.startswith("posevla evaluate: error: the sim cannot stage"), r.stderr
     assert not out.exists()                                       # nothing started
     r = subprocess.run([sys.executable, "-m", "posevla_ros.cli", "collect", "--teleop", "scripted", "--task", "pick",
                         "--out", str(out)], capture_output=True, text=True, timeout=60, cwd=tmp_path, env=env)
-    assert r.returncode == 1 and r.stderr.startswith("posevla collect: teleop 'scripted' needs the sim"), r.stderr
+    assert r.returncode == 1 and r.stderr.startswith("posevla collect: error: teleop 'scripted' needs the sim"), r.stderr
 
 
 def test_runner_builds_the_spec(ros_context):
@@ -206,32 +206,29 @@ def test_launch_description_matches_runner(graph, args):
         assert remaps == list(s.remappings)
 
 
-def test_instruction_reaches_late_and_volatile_subscribers(ros_context, spin_until):
-    """/posevla/instruction: a subscriber that starts after a transient-local publisher
-    (sim_node, evaluator) still gets the last instruction; a plain volatile publisher
-    (`ros2 topic pub` defaults) is heard too."""
+def test_sim_instruction_reaches_a_policy_that_starts_later(ros_context, spin_until):
+    """sim_demo runs unattended: sim_node publishes its episode instruction latched
+    (topics.INSTRUCTION_QOS), so a subscriber created after the publish still gets it."""
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.node import Node
-    from rclpy.qos import QoSProfile
+    from rclpy.parameter import Parameter
     from std_msgs.msg import String
 
-    from posevla_ros.qos import instruction_qos, subscribe_instruction
+    from posevla_ros.sim_node import SimNode
+    from posevla_ros.topics import INSTRUCTION_QOS, TOPIC_INSTRUCTION
 
-    pub_node, sub_node = Node("latched_pub", context=ros_context), Node("late_sub", context=ros_context)
+    sim = SimNode(context=ros_context, start_thread=False, parameter_overrides=[
+        Parameter("publish_instruction", value=True), Parameter("task", value="pick up the red cube"),
+        Parameter("width", value=64), Parameter("height", value=64)])
+    late = Node("late_policy", context=ros_context)
     ex = SingleThreadedExecutor(context=ros_context)
-    ex.add_node(pub_node)
-    ex.add_node(sub_node)
+    ex.add_node(sim)
+    ex.add_node(late)
     try:
-        pub_node.create_publisher(String, "/posevla/instruction", instruction_qos()).publish(
-            String(data="pick up the red cube"))
         got: list[str] = []
-        subscribe_instruction(sub_node, lambda m: got.append(m.data))          # created after the publish
-        assert spin_until(ex, lambda: "pick up the red cube" in got, 20.0), got
-        plain = pub_node.create_publisher(String, "/posevla/instruction", QoSProfile(depth=10))
-        assert spin_until(ex, lambda: plain.get_subscription_count() >= 1, 20.0)
-        plain.publish(String(data="lift the blue cube"))
-        assert spin_until(ex, lambda: "lift the blue cube" in got, 20.0), got
+        late.create_subscription(String, TOPIC_INSTRUCTION, lambda m: got.append(m.data), INSTRUCTION_QOS)
+        assert spin_until(ex, lambda: got == ["pick up the red cube"], 20.0), got
     finally:
-        sub_node.destroy_node()
-        pub_node.destroy_node()
+        late.destroy_node()
+        sim.destroy_node()
         ex.shutdown()

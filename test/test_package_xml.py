@@ -17,6 +17,7 @@ ROS_IMPORTS = {
     "message_filters": "message_filters", "control_msgs": "control_msgs", "launch": "launch",
     "launch_ros": "launch_ros", "moveit": "moveit_py", "ament_index_python": "ament_index_python",
     "numpy": "python3-numpy", "scipy": "python3-scipy", "yaml": "python3-yaml", "pinocchio": "pinocchio",
+    "cv2": "python3-opencv",
 }
 # always present with rclpy (transitive run deps of rclpy), need not be listed
 IMPLIED = {"builtin_interfaces", "rcl_interfaces", "ament_index_python"}

@@ -1,6 +1,9 @@
 """policy_node over real DDS with a tiny random PoseVLA: every supported encoding gives
 exactly one PosePrediction carrying the image's frame_id and stamp; bad, stale and
 malformed input and a crashing model give none and leave the node answering good input."""
+import threading
+import time
+
 import numpy as np
 import pytest
 from rclpy.executors import MultiThreadedExecutor
@@ -14,7 +17,9 @@ from visualization_msgs.msg import MarkerArray
 
 from posevla_ros import conversions as conv
 from posevla_ros.msg import PosePrediction
+from posevla_ros.topics import INSTRUCTION_QOS, TOPIC_INSTRUCTION
 from posevla_ros.policy_node import FrameError, PolicyCore, PolicyNode, RawFrame
+from posevla_ros.runner import spin_nodes
 
 H, W = 48, 64
 K = np.array([[60.0, 0, W / 2], [0, 60.0, H / 2], [0, 0, 1]])
@@ -56,7 +61,7 @@ class Harness:
         self.pub_depth = self.io.create_publisher(Image, "/camera/aligned_depth_to_color/image_raw",
                                                   qos_profile_sensor_data)
         self.pub_info = self.io.create_publisher(CameraInfo, "/camera/color/camera_info", qos_profile_sensor_data)
-        self.pub_instr = self.io.create_publisher(String, "/posevla/instruction", QoSProfile(depth=10))
+        self.pub_instr = self.io.create_publisher(String, TOPIC_INSTRUCTION, INSTRUCTION_QOS)
         self.preds, self.markers = [], []
         self.io.create_subscription(PosePrediction, "/posevla/prediction", self.preds.append, QoSProfile(depth=100))
         self.io.create_subscription(MarkerArray, "/posevla/markers", self.markers.append, QoSProfile(depth=100))
@@ -74,7 +79,7 @@ class Harness:
 
     def instruct(self, spin_until, text="pick up the red cube"):
         self.pub_instr.publish(String(data=text))
-        return spin_until(self.ex, lambda: self.policy._instruction == text, 30)
+        return spin_until(self.ex, lambda: self.policy.instruction == text, 30)
 
     def send(self, rgb: Image, depth: Image | None = None, info: CameraInfo | None = None, stamp=None):
         stamp = stamp or self.now()
@@ -88,10 +93,11 @@ class Harness:
         self.pub_rgb.publish(rgb)
         return stamp
 
-    def settle(self, spin_until):
-        """Spin until the worker has nothing left (all frames processed or dropped)."""
-        spin_until(self.ex, lambda: False, 0.3)
-        return spin_until(self.ex, self.policy.worker.idle, 60)
+    def settle(self, spin_until, stamp):
+        """Spin until the node has finished with the frame stamped ``stamp`` (predicted,
+        refused or paused): waits on the node's own record, never on a quiet period."""
+        key = (stamp.sec, stamp.nanosec)
+        return spin_until(self.ex, lambda: self.policy.last_done_stamp() == key, 60)
 
     def close(self):
         self.ex.shutdown()
@@ -112,7 +118,7 @@ def harness(ros_context, tiny_model, spin_until):
 def test_one_prediction_per_frame(harness, spin_until, color, depth_enc):
     stamp = harness.send(color_msg(color), conv.depth_to_image(DEPTH, encoding=depth_enc))
     assert spin_until(harness.ex, lambda: harness.preds, 120), "no prediction"
-    assert harness.settle(spin_until)
+    assert harness.settle(spin_until, stamp)
     assert len(harness.preds) == 1
     p = harness.preds[0]
     assert p.header.frame_id == FRAME
@@ -129,8 +135,9 @@ def test_pause_resume(harness, spin_until):
         assert spin_until(harness.ex, cli.service_is_ready, 30)
     fut = cli_pause.call_async(Trigger.Request())
     assert spin_until(harness.ex, fut.done, 30) and fut.result().success
-    harness.send(color_msg("rgb8"), conv.depth_to_image(DEPTH))
-    assert harness.settle(spin_until) and harness.preds == []
+    stamp = harness.send(color_msg("rgb8"), conv.depth_to_image(DEPTH))
+    assert harness.settle(spin_until, stamp) and harness.preds == []
+    assert harness.policy.outcomes().get("paused") == 1
     fut = cli_resume.call_async(Trigger.Request())
     assert spin_until(harness.ex, fut.done, 30) and fut.result().success
     harness.send(color_msg("rgb8"), conv.depth_to_image(DEPTH))
@@ -141,13 +148,13 @@ def test_stale_and_no_instruction(ros_context, tiny_model, spin_until):
     h = Harness(ros_context, tiny_model, max_image_age_s=0.5)
     try:
         assert h.connected(spin_until)
-        h.send(color_msg("rgb8"), conv.depth_to_image(DEPTH))  # no instruction yet
-        assert h.settle(spin_until) and h.preds == []
+        stamp = h.send(color_msg("rgb8"), conv.depth_to_image(DEPTH))  # no instruction yet
+        assert h.settle(spin_until, stamp) and h.preds == []
         assert h.policy._log.counts.get("no_instruction", 0) >= 1
         assert h.instruct(spin_until)
         old = h.io.get_clock().now().nanoseconds * 1e-9 - 10.0
-        h.send(color_msg("rgb8"), conv.depth_to_image(DEPTH), stamp=conv.sec_to_stamp(old))
-        assert h.settle(spin_until) and h.preds == []
+        stamp = h.send(color_msg("rgb8"), conv.depth_to_image(DEPTH), stamp=conv.sec_to_stamp(old))
+        assert h.settle(spin_until, stamp) and h.preds == []
         assert h.policy._log.counts.get("stale", 0) >= 1
     finally:
         h.close()
@@ -201,31 +208,36 @@ def test_core_rejects_1000_malformed_frames_of_every_kind(tiny_model):
 
 
 def test_node_survives_malformed_flood_and_crashing_model(harness, spin_until):
+    """Each step waits until the node has finished with the frame it sent (its own record),
+    not for a quiet period: a frame still in flight cannot leak into the next step."""
     for frames in _malformed_frames():
         for rgb, depth, info in frames:
             harness.send(rgb, depth, info)
         spin_until(harness.ex, lambda: False, 0.05)
-    assert harness.settle(spin_until)
-    assert harness.preds == []
     assert harness.instruct(spin_until, "   ")  # a blank instruction: no prediction
-    harness.send(color_msg("rgb8"), conv.depth_to_image(DEPTH))
-    assert harness.settle(spin_until) and harness.preds == []
+    # the publishers deliver in order, so once this frame is done every flood frame is too
+    stamp = harness.send(color_msg("rgb8"), conv.depth_to_image(DEPTH))
+    assert harness.settle(spin_until, stamp), "the node never finished the frame sent after the flood"
+    assert harness.preds == []
+    assert harness.policy.outcomes().get("no_instruction", 0) >= 1
+    assert "published" not in harness.policy.outcomes()
     assert harness.instruct(spin_until)
-    harness.send(color_msg("bgr8_padded"), conv.depth_to_image(DEPTH, encoding="16UC1"))
+    stamp = harness.send(color_msg("bgr8_padded"), conv.depth_to_image(DEPTH, encoding="16UC1"))
     assert spin_until(harness.ex, lambda: harness.preds, 120), "node stopped answering good input"
+    assert harness.settle(spin_until, stamp) and len(harness.preds) == 1
 
     class Crashing:
         def predict(self, *a, **k):
             raise RuntimeError("CUDA out of memory (simulated)")
 
     good_model, harness.policy.core.model = harness.policy.core.model, Crashing()
-    n = len(harness.preds)
-    harness.send(color_msg("rgb8"), conv.depth_to_image(DEPTH))
-    assert harness.settle(spin_until) and len(harness.preds) == n
+    stamp = harness.send(color_msg("rgb8"), conv.depth_to_image(DEPTH))
+    assert harness.settle(spin_until, stamp) and len(harness.preds) == 1
+    assert harness.policy.outcomes().get("model_error") == 1
     assert harness.policy._log.counts.get("model_error", 0) == 1
     harness.policy.core.model = good_model
     harness.send(color_msg("rgb8"), conv.depth_to_image(DEPTH))
-    assert spin_until(harness.ex, lambda: len(harness.preds) > n, 120)
+    assert spin_until(harness.ex, lambda: len(harness.preds) > 1, 120)
 
 
 def test_no_depth_mode(ros_context, tiny_model, spin_until):
@@ -273,3 +285,148 @@ def test_policy_node_process(ros_context, tiny_model, tmp_path, node_process, sp
     assert preds, proc.output()
     assert preds[0].header.frame_id == FRAME
     io.destroy_node()
+
+
+# ------------------------------------------------------------------ burst (issue 15) and Ctrl-C
+class Spun:
+    """Nodes spun by ``runner.spin_nodes`` (the executor every posevla process uses) on a
+    background thread, so the test thread is free to publish and time."""
+
+    def __init__(self, nodes, ctx) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=spin_nodes, args=(nodes, self._stop.is_set, ctx), daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+
+def wait_for(pred, timeout: float) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(0.005)
+    return bool(pred())
+
+
+def camera_publishers(node):
+    return (node.create_publisher(Image, "/camera/color/image_raw", qos_profile_sensor_data),
+            node.create_publisher(Image, "/camera/aligned_depth_to_color/image_raw", qos_profile_sensor_data),
+            node.create_publisher(CameraInfo, "/camera/color/camera_info", qos_profile_sensor_data))
+
+
+def stamped(node, *msgs):
+    stamp = node.get_clock().now().to_msg()
+    for m in msgs:
+        m.header.stamp, m.header.frame_id = stamp, FRAME
+    return stamp
+
+
+def burst_color(i: int) -> tuple[Image, CameraInfo]:
+    """Color + CameraInfo of a burst without depth; every 10th pair malformed, four ways."""
+    rgb, info = conv.rgb_to_image(RGB), conv.K_to_camera_info(K, W, H)
+    bad = (i // 10) % 4 if i % 10 == 0 else -1
+    if bad == 0:
+        rgb.encoding = "yuv422"
+    elif bad == 1:
+        rgb.data = bytes(i % 50)
+    elif bad == 2:
+        rgb.height = rgb.width = 0
+    elif bad == 3:
+        info.k = [float("nan")] * 9
+    return rgb, info
+
+
+def test_answers_a_good_frame_within_2s_after_a_burst_without_depth(ros_context, tiny_model):
+    """Issue 15: ~1000 color images + CameraInfo with no depth (some malformed), then a good
+    RGB-D frame from NEW publishers must be answered within 2 s (publish -> prediction
+    received), 10 times in a row. The node runs on the production executor with production
+    sync settings; only max_image_age_s is raised so that a slow answer is measured rather
+    than refused as stale."""
+    overrides = dict(rate_hz=0.0, max_image_age_s=30.0, use_depth=True, sync_slop_s=0.05)
+    policy = PolicyNode(model=tiny_model, context=ros_context,
+                        parameter_overrides=[Parameter(k, value=v) for k, v in overrides.items()])
+    io = Node("burst_io", context=ros_context)
+    received, lock = {}, threading.Lock()
+
+    def on_pred(msg):
+        with lock:
+            received.setdefault((msg.header.stamp.sec, msg.header.stamp.nanosec), time.monotonic())
+
+    io.create_subscription(PosePrediction, "/posevla/prediction", on_pred, QoSProfile(depth=100))
+    pub_instr = io.create_publisher(String, TOPIC_INSTRUCTION, INSTRUCTION_QOS)
+    burst_pubs = camera_publishers(io)
+    spun = Spun([policy, io], ros_context)
+    latencies = []
+    try:
+        assert wait_for(lambda: all(p.get_subscription_count() for p in (*burst_pubs, pub_instr))
+                        and io.count_publishers("/posevla/prediction") > 0, 60)
+        pub_instr.publish(String(data="pick up the red cube"))
+        assert wait_for(lambda: policy.instruction == "pick up the red cube", 30)
+        for r in range(10):
+            fresh = Node(f"burst_good_{r}", context=ros_context)
+            rgb_pub, depth_pub, info_pub = camera_publishers(fresh)
+            assert wait_for(lambda: all(p.get_subscription_count() for p in (rgb_pub, depth_pub, info_pub)), 60)
+            for i in range(1000):
+                rgb, info = burst_color(i)
+                stamped(io, rgb, info)
+                burst_pubs[2].publish(info)
+                burst_pubs[0].publish(rgb)
+            rgb, depth, info = conv.rgb_to_image(RGB), conv.depth_to_image(DEPTH), conv.K_to_camera_info(K, W, H)
+            stamp = stamped(fresh, rgb, depth, info)
+            key = (stamp.sec, stamp.nanosec)
+            info_pub.publish(info)
+            depth_pub.publish(depth)
+            rgb_pub.publish(rgb)
+            t0 = time.monotonic()
+            answered = wait_for(lambda: key in received, 60)
+            fresh.destroy_node()
+            assert answered, (f"round {r}: no prediction for the good frame; node outcomes "
+                              f"{policy.outcomes()}, sync received {getattr(policy._sync, 'received', '?')}")
+            latencies.append(received[key] - t0)
+        assert policy.outcomes().get("bad_rgb", 0) + policy.outcomes().get("published", 0) >= 10
+        assert max(latencies) < 2.0, f"publish -> prediction after a burst (s): {latencies}"
+    finally:
+        spun.stop()
+        policy.destroy_node()
+        io.destroy_node()
+
+
+@pytest.mark.slow
+def test_ctrl_c_while_predicting_exits_cleanly(ros_context, tiny_model, tmp_path, node_process):
+    """Issue 15: SIGINT to `python -m posevla_ros.policy_node` while its worker is predicting:
+    exit status 0 and no traceback (the worker used to publish after the context was shut down)."""
+    ckpt = tmp_path / "ckpt"
+    tiny_model.save_pretrained(str(ckpt))
+    proc = node_process("posevla_ros.policy_node", "-p", f"checkpoint:={ckpt}", "-p", "device:=cpu",
+                        "-p", "instruction:=pick up the cube", "-p", "max_image_age_s:=30.0", "-p", "rate_hz:=0.0")
+    io = Node("policy_sigint_io", context=ros_context)
+    preds = []
+    io.create_subscription(PosePrediction, "/posevla/prediction", preds.append, QoSProfile(depth=100))
+    pubs = camera_publishers(io)
+    spun = Spun([io], ros_context)
+    stop = threading.Event()
+
+    def stream():   # frames back to back, so the worker is busy when SIGINT comes
+        while not stop.is_set():
+            rgb, depth, info = conv.rgb_to_image(RGB), conv.depth_to_image(DEPTH), conv.K_to_camera_info(K, W, H)
+            stamped(io, rgb, depth, info)
+            pubs[2].publish(info), pubs[1].publish(depth), pubs[0].publish(rgb)
+            stop.wait(0.01)
+
+    streamer = threading.Thread(target=stream, daemon=True)
+    try:
+        assert wait_for(lambda: all(p.get_subscription_count() for p in pubs) or not proc.alive(), 120), proc.output()
+        streamer.start()
+        assert wait_for(lambda: len(preds) >= 5 or not proc.alive(), 120), proc.output()
+        rc = proc.stop(timeout=30)
+    finally:
+        stop.set()
+        streamer.join(5)
+        spun.stop()
+        io.destroy_node()
+    out = proc.log_path.read_text(errors="replace")
+    assert rc == 0, out
+    assert "Traceback" not in out and "RCLError" not in out and "context is invalid" not in out, out

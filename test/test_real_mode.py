@@ -247,7 +247,7 @@ def test_ctrl_c_while_the_policy_works_is_clean(ros_context, node_process, spin_
     from std_msgs.msg import String
 
     from posevla_ros.msg import PosePrediction
-    from posevla_ros.qos import instruction_qos
+    from posevla_ros.topics import INSTRUCTION_QOS, TOPIC_INSTRUCTION
 
     _start_standin(node_process)
     policy = node_process("posevla_ros.policy_node", "-p", "rate_hz:=0.0")      # as fast as it runs
@@ -256,7 +256,7 @@ def test_ctrl_c_while_the_policy_works_is_clean(ros_context, node_process, spin_
     ex.add_node(node)
     preds: list = []
     node.create_subscription(PosePrediction, "/posevla/prediction", preds.append, 10)
-    node.create_publisher(String, "/posevla/instruction", instruction_qos()).publish(String(data="pick up the red cube"))
+    node.create_publisher(String, TOPIC_INSTRUCTION, INSTRUCTION_QOS).publish(String(data="pick up the red cube"))
     try:
         assert spin_until(ex, lambda: len(preds) >= 2, 180.0), policy.output()[-3000:]
     finally:

@@ -20,6 +20,7 @@ from posevla_ros import params as P
 from posevla_ros.mcap_recording import _msgdef
 from posevla_ros.recorder_node import RECORDER_PARAMS
 from posevla_ros.recording import EpisodeRecorder, Observation, SerialWorker
+from posevla_ros.topics import INSTRUCTION_QOS, TOPIC_INSTRUCTION
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -231,7 +232,6 @@ def test_recorder_node_over_dds(ros_context, tmp_path, spin_until):
     from std_msgs.msg import String
     from std_srvs.srv import Trigger
 
-    from posevla_ros.qos import instruction_qos
     from posevla_ros.recorder_node import RecorderNode
 
     root = tmp_path / "ds"
@@ -240,7 +240,7 @@ def test_recorder_node_over_dds(ros_context, tmp_path, spin_until):
         Parameter("status_period_s", value=0.2)])
     src = Node("fake_camera", context=ros_context)
     cam = FakeCamera(src, None)
-    pub_instr = src.create_publisher(String, "/posevla/instruction", instruction_qos())
+    pub_instr = src.create_publisher(String, TOPIC_INSTRUCTION, INSTRUCTION_QOS)
     statuses = []
     src.create_subscription(String, "/recorder/status", lambda m: statuses.append(json.loads(m.data)), 10)
     clients = {k: src.create_client(Trigger, f"/recorder/{k}") for k in ("start", "stop", "discard")}

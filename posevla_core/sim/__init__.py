@@ -6,5 +6,8 @@
 - ``controller``: joint trajectory follower (like ros2_control's joint_trajectory_controller).
 - ``env``: ``SimEnv`` (reset / step / render / camera pose / grounding labels).
 - ``expert``: scripted keyframe expert.
-Heavy imports (mujoco) happen in the submodules, not here.
+- ``gl``: ``import_mujoco()``, the one place mujoco is imported: it first picks the OpenGL
+  backend (EGL / OSMesa when headless), which MuJoCo reads only at import.
+Heavy imports (mujoco) happen in the submodules when used, not here (kinematics imports
+``assets`` without needing a renderer).
 """

@@ -6,7 +6,10 @@ mesh paths and a fixed frame ``panda_grasptarget`` (child of ``panda_hand``, 0.1
 hand z axis, between the fingertips; the wheel's file already has one, it is added if absent).
 ``panda_mujoco_urdf_path()`` is the same file plus the ``<mujoco><compiler .../></mujoco>``
 element MuJoCo needs to load it. ``resolve_robot_description("posevla://panda")`` maps the
-URI used in config/robots/panda.yaml to the URDF path; any other value is a file path.
+URI used in config/robots/panda.yaml to the URDF path; ``pybullet_data://<path>`` names a
+URDF shipped in the pybullet wheel (e.g. ``pybullet_data://xarm/xarm6_robot.urdf``), used
+through ``prepared_urdf_path`` (``package://`` mesh paths made absolute); any other value
+is a file path.
 """
 from __future__ import annotations
 
@@ -38,10 +41,13 @@ def pybullet_panda_dir() -> Path:
     return d
 
 
-def cache_dir() -> Path:
+def _cache_root() -> Path:
     root = os.environ.get("POSEVLA_CACHE")
-    base = Path(root).expanduser() if root else Path.home() / ".cache" / "posevla"
-    return base / "panda"
+    return Path(root).expanduser() if root else Path.home() / ".cache" / "posevla"
+
+
+def cache_dir() -> Path:
+    return _cache_root() / "panda"
 
 
 def _write_if_changed(path: Path, text: str) -> Path:
@@ -82,6 +88,44 @@ def panda_mujoco_urdf_path() -> Path:
 ROBOTS = {"panda": panda_urdf_path}
 
 
+def _package_dir(urdf: Path, package: str) -> Path | None:
+    """The directory of ROS package ``package`` for a URDF outside a ROS install: a folder of
+    that name next to the URDF or next to one of its parents (how description packages
+    are laid out in wheels and checkouts)."""
+    for d in [urdf.parent, *urdf.parent.parents]:
+        if (d / package).is_dir():
+            return d / package
+    return None
+
+
+def prepared_urdf_path(src: str | os.PathLike) -> Path:
+    """A copy of the URDF ``src`` (written once under the cache, like the Panda's) whose
+    ``package://<pkg>/...`` mesh paths are absolute, so rviz and MuJoCo load it without a
+    ROS package index; kinematics only need the joints and links, which stay as they are."""
+    import xml.etree.ElementTree as ET
+
+    src = Path(src)
+    tree = ET.parse(src)
+    for mesh in tree.getroot().iter("mesh"):
+        name = mesh.get("filename", "")
+        if name.startswith("package://"):
+            package, _, rest = name[len("package://"):].partition("/")
+            pkg_dir = _package_dir(src, package)
+            if pkg_dir is not None:
+                mesh.set("filename", (pkg_dir / rest).as_posix())
+    text = ET.tostring(tree.getroot(), encoding="unicode") + "\n"
+    return _write_if_changed(_cache_root() / "urdf" / src.parent.name / src.name, text)
+
+
+def _pybullet_data_urdf(rel: str) -> Path:
+    import pybullet_data
+
+    path = Path(pybullet_data.getDataPath()) / rel
+    if not path.is_file():
+        raise FileNotFoundError(f"{rel} is not in the pybullet wheel ({path})")
+    return prepared_urdf_path(path)
+
+
 def resolve_robot_description(path_or_uri: str | os.PathLike) -> Path:
     """``posevla://<robot>`` -> the generated URDF; anything else -> that file path."""
     s = str(path_or_uri)
@@ -90,6 +134,8 @@ def resolve_robot_description(path_or_uri: str | os.PathLike) -> Path:
         if name not in ROBOTS:
             raise ValueError(f"unknown robot URI {s!r} (known: {sorted('posevla://' + k for k in ROBOTS)})")
         return ROBOTS[name]()
+    if s.startswith("pybullet_data://"):
+        return _pybullet_data_urdf(s[len("pybullet_data://"):].strip("/"))
     if s.startswith("file://"):
         s = s[len("file://"):]
     p = Path(s).expanduser()

@@ -45,11 +45,23 @@ def nominal_camera_pose() -> np.ndarray:
 
 class SimEnv:
     def __init__(self, width: int = 224, height: int = 224, default_task: str = "pick",
-                 camera_jitter: bool = True) -> None:
-        import mujoco
+                 camera_jitter: bool = True, calibration: str | None = None, board=None) -> None:
+        """``calibration``: None, or "eye-to-hand" (a ChArUco plate ``board``, a
+        posevla_core.calibration.CharucoBoardSpec, on the hand; the fixed camera sees it)
+        or "eye-in-hand" (the plate on the table; images come from a wrist camera)."""
+        from posevla_core.sim.gl import import_mujoco
 
-        self._mj = mujoco
-        self.model = scene.build_model()
+        self._mj = mujoco = import_mujoco()
+        plate = None
+        if calibration is not None:
+            from posevla_core.calibration import MODES, CharucoBoardSpec, board_texture
+
+            if calibration not in MODES:
+                raise ValueError(f"calibration must be one of {MODES}, got {calibration!r}")
+            png, half = board_texture(board or CharucoBoardSpec())
+            plate = (str(png), half, "hand" if calibration == "eye-to-hand" else "table")
+        self.calibration = calibration
+        self.model = scene.build_model(plate, offscreen=(width, height))
         self.data = mujoco.MjData(self.model)
         self.width, self.height = int(width), int(height)
         self.default_task = default_task
@@ -64,6 +76,9 @@ class SimEnv:
         self._act = np.array([mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_ACTUATOR, f"act_{n}")
                               for n in self.joint_names])
         self._cam = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_CAMERA, scene.CAMERA_NAME)
+        # the camera that renders: the fixed one, or the wrist one of an eye-in-hand scene
+        self._render_cam = (mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_CAMERA, scene.WRIST_CAMERA_NAME)
+                            if calibration == "eye-in-hand" else self._cam)
         self._ee = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, "panda_grasptarget")
         self._body = {n: mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, n)
                       for n in scene.object_names() + scene.bin_names()}
@@ -87,13 +102,13 @@ class SimEnv:
         # objects: park all, then place the episode's ones
         for k, name in enumerate(scene.object_names()):
             self._set_free(name, [-1.5, -1.0 + 0.15 * k, PARK_Z + scene.OBJECT_HALF], 0.0)
-        for name, (x, y, yaw) in spec.objects.items():
+        for name, (x, y, yaw) in ({} if self.calibration else spec.objects).items():  # a clear view of the board
             self._set_free(name, [x, y, scene.OBJECT_HALF + 1e-4], yaw)
         for k, name in enumerate(scene.bin_names()):
             mid = m.body_mocapid[self._body[name]]
             d.mocap_pos[mid] = [-1.5, 1.0 + 0.3 * k, -0.74]
             d.mocap_quat[mid] = [1, 0, 0, 0]
-        for name, (x, y) in spec.bins.items():
+        for name, (x, y) in ({} if self.calibration else spec.bins).items():
             d.mocap_pos[m.body_mocapid[self._body[name]]] = [x, y, 0.0]
         # camera
         pos, target = CAMERA_NOMINAL_POS.copy(), CAMERA_NOMINAL_TARGET.copy()
@@ -227,6 +242,11 @@ class SimEnv:
         mj = self._mj
         mj.mj_kinematics(self.model, self.data) if self.data.time == 0 else None
         T = np.eye(4)
+        if self._render_cam != self._cam:   # wrist camera: moves with the hand
+            mj.mj_kinematics(self.model, self.data)
+            T[:3, :3] = self.data.cam_xmat[self._render_cam].reshape(3, 3) @ OPTICAL_FROM_MJCAM
+            T[:3, 3] = self.data.cam_xpos[self._render_cam]
+            return T
         # cam_xmat is updated by mj_forward / mj_step; recompute from the model to be safe
         qw, qx, qy, qz = self.model.cam_quat[self._cam]
         from scipy.spatial.transform import Rotation
@@ -236,7 +256,7 @@ class SimEnv:
         return T
 
     def intrinsics(self) -> np.ndarray:
-        fovy = math.radians(float(self.model.cam_fovy[self._cam]))
+        fovy = math.radians(float(self.model.cam_fovy[self._render_cam]))
         f = 0.5 * self.height / math.tan(fovy / 2)
         return np.array([[f, 0, (self.width - 1) / 2], [0, f, (self.height - 1) / 2], [0, 0, 1.0]])
 
@@ -247,10 +267,10 @@ class SimEnv:
             self._renderer = mj.Renderer(self.model, self.height, self.width)
         r = self._renderer
         r.disable_depth_rendering()
-        r.update_scene(self.data, camera=self._cam)
+        r.update_scene(self.data, camera=self._render_cam)
         rgb = r.render().copy()
         r.enable_depth_rendering()
-        r.update_scene(self.data, camera=self._cam)
+        r.update_scene(self.data, camera=self._render_cam)
         depth = r.render().astype(np.float32).copy()
         r.disable_depth_rendering()
         far = self.model.stat.extent * self.model.vis.map.zfar

@@ -36,6 +36,12 @@ TABLE_HALF = (0.65, 0.75, 0.02)   # x, y, thickness/2
 TABLE_CENTER_XY = (0.35, 0.0)
 CAMERA_NAME = "rgbd"
 CAMERA_FOVY = 50.0            # degrees
+WRIST_CAMERA_NAME = "wrist_rgbd"
+# hand-eye calibration scenes (posevla_core.calibration): where the ChArUco plate sits
+BOARD_ON_HAND = ([0.0, 0.0, 0.13], [1.0, 0.0, 0.0, 0.0])    # in panda_hand: past the fingertips, facing along them
+BOARD_ON_TABLE = ([0.5, 0.05, 0.002], [1.0, 0.0, 0.0, 0.0])  # in the world: flat on the table, facing up
+# wrist camera in panda_hand (MuJoCo camera: looks along its -z): beside the fingers, looking along them
+WRIST_CAMERA = ([0.07, 0.0, 0.03], [0.0, 1.0, 0.0, 0.0])
 
 # arm PD (position actuators) and fingers
 ARM_KP = np.array([4500, 4500, 3500, 3500, 2000, 2000, 2000], dtype=float)
@@ -54,13 +60,15 @@ def bin_names() -> list[str]:
 
 
 def _mj():
-    import mujoco
+    from posevla_core.sim.gl import import_mujoco
 
-    return mujoco
+    return import_mujoco()
 
 
-def build_spec():
-    """MjSpec of the whole scene (not compiled)."""
+def build_spec(calibration_board: tuple | None = None):
+    """MjSpec of the whole scene (not compiled). ``calibration_board`` = (png path,
+    (half width, half height) in m, "hand" | "table") adds a textured ChArUco plate on the
+    Panda's hand (eye-to-hand) or on the table plus a wrist camera (eye-in-hand)."""
     mujoco = _mj()
     from posevla_core.sim.assets import panda_mujoco_urdf_path
 
@@ -174,25 +182,51 @@ def build_spec():
         a.forcelimited = mujoco.mjtLimited.mjLIMITED_TRUE
         a.forcerange = [-FINGER_FORCE, FINGER_FORCE]
         a.ctrllimited = mujoco.mjtLimited.mjLIMITED_FALSE
+    if calibration_board is not None:
+        _add_calibration_board(spec, *calibration_board)
     return spec
+
+
+def _add_calibration_board(spec, png: str, half_size, mount: str) -> None:
+    """A thin visual-only plate whose +z face shows ``png`` (MuJoCo maps a 2D texture
+    once over each box face), mounted per BOARD_ON_HAND / BOARD_ON_TABLE."""
+    mujoco = _mj()
+    if mount not in ("hand", "table"):
+        raise ValueError(f"calibration board mount must be 'hand' or 'table', got {mount!r}")
+    spec.add_texture(name="charuco", type=mujoco.mjtTexture.mjTEXTURE_2D, file=str(png))
+    mat = spec.add_material(name="charuco", specular=0.0, shininess=0.0, reflectance=0.0)
+    mat.textures[mujoco.mjtTextureRole.mjTEXROLE_RGB] = "charuco"
+    mat.texrepeat = [1, 1]
+    mat.texuniform = False
+    body = spec.body("panda_hand") if mount == "hand" else spec.worldbody
+    pos, quat = BOARD_ON_HAND if mount == "hand" else BOARD_ON_TABLE
+    body.add_geom(name="charuco_board", type=mujoco.mjtGeom.mjGEOM_BOX, size=[half_size[0], half_size[1], 0.0015],
+                  pos=pos, quat=quat, material="charuco", contype=0, conaffinity=0, group=1, density=0.0)
+    if mount == "table":
+        cpos, cquat = WRIST_CAMERA
+        spec.body("panda_hand").add_camera(name=WRIST_CAMERA_NAME, pos=cpos, quat=cquat, fovy=CAMERA_FOVY)
 
 
 _CACHE: dict = {}
 
 
-def build_model():
-    """Compiled MjModel of the scene (a fresh copy each call; the XML compile is cached)."""
+def build_model(calibration_board: tuple | None = None, offscreen: tuple[int, int] = (640, 480)):
+    """Compiled MjModel of the scene (a fresh copy each call; the XML compile is cached).
+    ``calibration_board``: see build_spec; ``offscreen``: the largest (width, height) rendered."""
     mujoco = _mj()
-    if "xml" not in _CACHE:
+    key = ("xml", calibration_board, tuple(offscreen))
+    if key not in _CACHE:
         import warnings
 
-        spec = build_spec()
+        spec = build_spec(calibration_board)
+        spec.visual.global_.offwidth, spec.visual.global_.offheight = (max(640, int(offscreen[0])),
+                                                                      max(480, int(offscreen[1])))
         with warnings.catch_warnings():  # the wheel's link5/6 OBJ lack some texture coords
             warnings.filterwarnings("ignore", message=".*texture coordinate.*")
             model = spec.compile()
-        _CACHE["xml"] = spec.to_xml()
+        _CACHE[key] = spec.to_xml()
         return model
-    return mujoco.MjModel.from_xml_string(_CACHE["xml"])
+    return mujoco.MjModel.from_xml_string(_CACHE[key])
 
 
 def look_at_quat(pos, target, up=(0.0, 0.0, 1.0)) -> np.ndarray:

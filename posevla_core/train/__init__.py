@@ -3,6 +3,7 @@
     posevla train --stage grounding --data data/grounding --out runs/g
     posevla train --stage motion --data data/motion --init runs/g --out runs/m
     posevla train --stage embodiment --data data/demos --init runs/m --out runs/e
+    posevla train --model paligemma --base /models/paligemma-3b-pt-224 --stage grounding ...
     accelerate launch --config_file config/accelerate/ddp_cpu.yaml -m posevla_core.train --stage ...
 """
 from __future__ import annotations
@@ -32,24 +33,30 @@ def load_split(data_dir: str | Path | list, cfg: TrainConfig, tok, progress: boo
 
 
 def _tokenizer_config(init, cfg: TrainConfig):
-    from posevla_core.config import PoseVLAConfig
+    from posevla_core.policy import architecture_of, policy_class, read_meta
 
     if init:
-        meta = json.loads((Path(init) / "config.json").read_text())
-        return PoseVLAConfig.from_dict(meta["posevla"]).tokens
-    return PoseVLAConfig.from_dict({**PoseVLAConfig().to_dict(), **cfg.model}).tokens
+        return policy_class(architecture_of(init)).config_from(read_meta(init)["posevla"]).tokens
+    return policy_class(cfg.architecture).config_from(cfg.model).tokens
 
 
 def train_main(stage: str, data_dir, out_dir: str, init: str | None = None, steps: int | None = None,
                config_file: str | None = None, resume: bool = True, stop_at: int | None = None,
-               progress: bool = True, **overrides) -> dict:
+               progress: bool = True, model_overrides: dict | None = None, **overrides) -> dict:
     """Train one stage. ``config_file``: YAML of TrainConfig fields (config/train/<stage>.yaml
-    is used when it exists and none is given); ``steps`` and ``overrides`` win over the file.
+    is used when it exists and none is given); ``steps`` and ``overrides`` win over the file,
+    ``model_overrides`` are merged into its ``model`` dict (the model config when training
+    from scratch or from a ``base``).
     An existing ``out_dir/resume`` continues the interrupted run unless ``resume`` is False."""
     overrides = {k: v for k, v in overrides.items() if v is not None}
     if config_file is None:
-        default = Path(__file__).resolve().parents[2] / "config" / "train" / f"{stage}.yaml"
-        config_file = str(default) if default.is_file() else None
+        from posevla_core.paths import share_dir
+
+        try:
+            default = share_dir() / "config" / "train" / f"{stage}.yaml"
+        except FileNotFoundError:      # core-only install without the share files: stage defaults
+            default = None
+        config_file = str(default) if default is not None and default.is_file() else None
     if config_file:
         cfg = TrainConfig.from_file(config_file, stage=stage, steps=steps, **overrides)
     else:
@@ -58,6 +65,8 @@ def train_main(stage: str, data_dir, out_dir: str, init: str | None = None, step
         if steps is not None:
             base["steps"] = steps
         cfg = TrainConfig(**base)
+    if model_overrides:
+        cfg.model = {**cfg.model, **model_overrides}
     if cfg.stage != stage:
         raise ValueError(f"{config_file} is for stage {cfg.stage!r}, not {stage!r}")
     if init and not Path(init).is_dir():
@@ -81,11 +90,11 @@ def eval_offline_main(checkpoint: str, data_dir, out_json: str | None = None, st
     import torch
 
     from posevla_core.data.sources import SourceConfig, detect_format, load_samples
-    from posevla_core.model import PoseVLA
+    from posevla_core.policy import load_policy
     from posevla_core.train.metrics import aggregate, format_table, sample_metrics
     from tqdm.auto import tqdm
 
-    model = PoseVLA.from_pretrained(checkpoint, device="auto")
+    model = load_policy(checkpoint, device="auto")
     kind = detect_format(data_dir)
     stage = stage or {"grounding": "grounding", "motion": "motion", "lerobot": "embodiment"}[kind]
     samples = load_samples(data_dir, stage, model.cfg.tokens, SourceConfig(max_samples=limit), progress=progress)

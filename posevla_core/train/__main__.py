@@ -1,23 +1,42 @@
-"""``python -m posevla_core.train`` (what ``accelerate launch -m posevla_core.train`` runs)."""
+"""``python -m posevla_core.train`` (what ``accelerate launch -m posevla_core.train`` runs) and
+``posevla train``: one argument parser for both."""
 import argparse
 import sys
 
+from posevla_core.paths import resolve_checkpoint
 from posevla_core.train import STAGES, train_main
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m posevla_core.train", description=__doc__)
+def build_parser(prog: str = "python -m posevla_core.train") -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog=prog, description="Train one Pose-VLA stage.")
     ap.add_argument("--stage", required=True, choices=STAGES)
     ap.add_argument("--data", required=True, nargs="+", help="dataset directory (or several)")
     ap.add_argument("--out", required=True)
-    ap.add_argument("--init", default=None, help="checkpoint to start from")
+    ap.add_argument("--init", default=None, help="checkpoint to start from (its config.json names the backbone)")
     ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--config", default=None, help="TrainConfig YAML (default config/train/<stage>.yaml)")
     ap.add_argument("--batch-size", type=int, default=None)
+    ap.add_argument("--lr", type=float, default=None)
     ap.add_argument("--no-resume", action="store_true", help="ignore out/resume and start over")
-    a = ap.parse_args(argv)
-    train_main(a.stage, a.data if len(a.data) > 1 else a.data[0], a.out, a.init, a.steps, a.config,
-               resume=not a.no_resume, batch_size=a.batch_size)
+    ap.add_argument("--model", default=None, choices=["small", "paligemma"],
+                    help="backbone to train without --init (default small)")
+    ap.add_argument("--base", default=None, help="paligemma: local Hugging Face PaliGemma directory (never downloaded)")
+    ap.add_argument("--mixed-precision", default=None, choices=["auto", "no", "bf16", "fp16"],
+                    help="autocast (default auto: bf16 on CUDA, fp32 on CPU)")
+    ap.add_argument("--lora-rank", type=int, default=None, help="paligemma: LoRA rank (needs peft); 0 = full fine-tune")
+    ap.add_argument("--freeze-vision", action="store_true", help="paligemma: do not train the vision tower")
+    ap.add_argument("--gradient-checkpointing", action="store_true", help="paligemma: activation checkpointing")
+    return ap
+
+
+def main(argv=None, prog: str = "python -m posevla_core.train") -> int:
+    a = build_parser(prog).parse_args(argv)
+    model = {k: v for k, v in (("lora_rank", a.lora_rank), ("freeze_vision", a.freeze_vision or None),
+                               ("gradient_checkpointing", a.gradient_checkpointing or None)) if v is not None}
+    init = str(resolve_checkpoint(a.init)) if a.init else None   # checkpoints/demo works from any directory
+    train_main(a.stage, a.data if len(a.data) > 1 else a.data[0], a.out, init, a.steps, a.config,
+               resume=not a.no_resume, batch_size=a.batch_size, lr=a.lr, architecture=a.model, base=a.base,
+               mixed_precision=a.mixed_precision, model_overrides=model)
     return 0
 
 

@@ -33,7 +33,9 @@ class TrainConfig:
     open_threshold: float = 0.8          # embodiment: gripper opening that counts as open
     max_samples: int = 0                 # 0 = all
     keep_resume_state: bool = False      # keep out/resume after a finished run
-    model: dict = field(default_factory=dict)   # PoseVLAConfig overrides when training from scratch
+    model: dict = field(default_factory=dict)   # model config overrides when training from scratch / a base
+    architecture: str = "small"          # small | paligemma (ignored with an init checkpoint: its config.json decides)
+    base: str | None = None              # paligemma: local Hugging Face PaliGemma directory to start from
 
     def __post_init__(self) -> None:
         if self.stage not in STAGES:
@@ -43,6 +45,10 @@ class TrainConfig:
         if self.mixed_precision not in ("auto", "no", "bf16", "fp16"):
             raise ValueError(f"TrainConfig.mixed_precision must be auto|no|bf16|fp16, not {self.mixed_precision!r}")
         self.betas = tuple(self.betas)
+        from posevla_core.policy import ARCHITECTURES
+
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(f"TrainConfig.architecture must be one of {sorted(ARCHITECTURES)}, not {self.architecture!r}")
 
     @classmethod
     def from_file(cls, path: str | Path, **overrides) -> "TrainConfig":

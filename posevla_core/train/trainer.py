@@ -10,8 +10,11 @@ augmentation of each item from (seed, s, index). A resume therefore needs only t
 the optimizer and scheduler state and the step number (``out/resume``), and an interrupted
 run continues the very same loss curve.
 
+Any backbone of the model contract (policy.py) trains here: the small model or PaliGemma
+(``architecture`` + ``base``), from scratch/base or from an ``init`` checkpoint.
+
 Outputs in ``out/``: the model (``config.json`` + ``model.safetensors``, loadable with
-``PoseVLA.from_pretrained``), ``train_config.json``, ``metrics.jsonl`` (one JSON per log /
+``policy.load_policy``), ``train_config.json``, ``metrics.jsonl`` (one JSON per log /
 eval), ``curves.png`` and ``offline_metrics.json`` (validation metrics of the final model).
 """
 from __future__ import annotations
@@ -26,10 +29,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from posevla_core.config import PoseVLAConfig
 from posevla_core.data.augment import AugmentConfig, color_jitter, random_crop_resize
 from posevla_core.data.shards import Sample
-from posevla_core.model import IGNORE, PoseVLA
+from posevla_core.model import IGNORE
+from posevla_core.policy import PosePolicy, load_policy, policy_class
 from posevla_core.train.config import TrainConfig
 from posevla_core.train.metrics import aggregate, format_table, sample_metrics
 
@@ -71,7 +74,7 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
     return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
 
 
-def make_item(model: PoseVLA, s: Sample, rng: np.random.Generator | None, cfg: TrainConfig) -> dict:
+def make_item(model: PosePolicy, s: Sample, rng: np.random.Generator | None, cfg: TrainConfig) -> dict:
     """Sample -> model example (augmented when ``rng`` is given)."""
     rgb, depth, K, target = s.rgb, s.depth, s.K, s.target
     if rng is not None:
@@ -79,7 +82,7 @@ def make_item(model: PoseVLA, s: Sample, rng: np.random.Generator | None, cfg: T
         rgb = color_jitter(rng, rgb)
         if cfg.depth_dropout > 0 and rng.random() < cfg.depth_dropout:
             depth = None
-    ex = model.make_example(rgb, depth, K, s.instruction, target)
+    ex = model.processor.make_example(rgb, depth, K, s.instruction, target, rng=rng)
     if not s.supervise_grounding:
         ex["labels"][: model.tokenizer.num_grounding_steps] = IGNORE
     return ex
@@ -99,14 +102,11 @@ class Trainer:
         set_seed(cfg.seed)
         self.train_samples, self.val_samples = train_samples, val_samples
         if init:
-            model = PoseVLA.from_pretrained(init, device="cpu")
+            model = load_policy(init, device="cpu").train()
         else:
-            model = PoseVLA(PoseVLAConfig.from_dict({**PoseVLAConfig().to_dict(), **cfg.model}), device="cpu")
+            model = policy_class(cfg.architecture).build(cfg.model, cfg.base)
         self.raw = model
-        decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "patch_pos" not in n]
-        no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "patch_pos" not in n)]
-        opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                                 {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=cfg.betas)
+        opt = torch.optim.AdamW(model.param_groups(cfg.weight_decay), lr=cfg.lr, betas=cfg.betas)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_at(s, cfg))
         self.model, self.opt, self.sched = self.acc.prepare(model, opt, sched)
         self.raw.to(self.acc.device)
@@ -116,12 +116,13 @@ class Trainer:
 
     # ---- checkpoints
     def save_resume(self) -> None:
+        state = self.acc.get_state_dict(self.model)   # collective under FSDP: every process calls it
         if not self.acc.is_main_process:
             return
         d = self.out / RESUME_DIR
         tmp = self.out / (RESUME_DIR + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
-        self.acc.unwrap_model(self.model).save_pretrained(tmp)
+        self.raw.save_pretrained(tmp, state_dict=state)
         torch.save({"optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(), "step": self.step},
                    tmp / "train_state.pt")
         (tmp / "train_config.json").write_text(json.dumps(self.cfg.to_dict(), indent=1))
@@ -132,9 +133,12 @@ class Trainer:
         d = self.out / RESUME_DIR
         if not (d / "train_state.pt").is_file():
             return False
-        from safetensors.torch import load_file
+        from safetensors.torch import load_model
 
-        self.acc.unwrap_model(self.model).load_state_dict(load_file(str(d / "model.safetensors")))
+        missing, unexpected = load_model(self.acc.unwrap_model(self.model), str(d / "model.safetensors"), strict=False)
+        if missing or unexpected:
+            raise ValueError(f"{d} does not match the model being trained: missing {sorted(missing)[:5]}, "
+                             f"unexpected {sorted(unexpected)[:5]}")
         st = torch.load(d / "train_state.pt", map_location="cpu", weights_only=True)
         self.opt.load_state_dict(st["optimizer"])
         self.sched.load_state_dict(st["scheduler"])
@@ -146,7 +150,7 @@ class Trainer:
         idx = batch_indices(self.train_idx, step, self.cfg.batch_size, self.cfg.seed)
         mine = idx[self.acc.process_index::self.acc.num_processes]
         rngs = [np.random.default_rng([self.cfg.seed, step, int(i)]) if self.cfg.augment else None for i in mine]
-        return PoseVLA.collate([make_item(self.raw, self.train_samples[i], r, self.cfg) for i, r in zip(mine, rngs)])
+        return self.raw.processor.collate([make_item(self.raw, self.train_samples[i], r, self.cfg) for i, r in zip(mine, rngs)])
 
     def train_step(self) -> dict:
         self.model.train()
@@ -178,7 +182,7 @@ class Trainer:
         losses, rows = [], []
         for k in range(0, len(samples), 16):
             chunk = samples[k:k + 16]
-            batch = PoseVLA.collate([make_item(model, s, None, self.cfg) for s in chunk])
+            batch = model.processor.collate([make_item(model, s, None, self.cfg) for s in chunk])
             loss, _ = model.compute_loss(batch)
             losses.append(float(loss) * len(chunk))
             preds = model.predict_batch([{"rgb": s.rgb, "depth": s.depth, "K": s.K, "instruction": s.instruction}
@@ -227,9 +231,11 @@ class Trainer:
     def finish(self, last: dict | None) -> dict:
         self.acc.wait_for_everyone()
         result = {"stage": self.cfg.stage, "steps": self.step, "final_loss": last["loss"] if last else None}
+        state = self.acc.get_state_dict(self.model)
         if self.acc.is_main_process:
             model = self.acc.unwrap_model(self.model)
-            model.save_pretrained(self.out, extra={"training": {"stage": self.cfg.stage, "steps": self.step}})
+            self.raw.save_pretrained(self.out, extra={"training": {"stage": self.cfg.stage, "steps": self.step}},
+                                     state_dict=state)
             val = self.evaluate()
             if val:
                 self._log({"step": self.step, **{f"val/{k}": v for k, v in val.items()}})

@@ -1,0 +1,145 @@
+"""The one model contract every caller uses, and the one loader that picks the backbone.
+
+A Pose-VLA policy is an ``nn.Module`` that turns (rgb, depth, K, instruction) into a
+camera-frame ``Prediction`` and can train, save and load itself:
+
+    policy = load_policy("checkpoints/demo", device="auto")    # reads config.json's "architecture"
+    pred = policy.predict(rgb, depth, K, "pick up the red cube")
+
+Implementations: ``small`` (model.PoseVLA, the CPU model of the sim demo) and ``paligemma``
+(paligemma.PaliGemmaPoseVLA). A checkpoint's config.json names its architecture; a config
+without the key is a ``small`` checkpoint (every checkpoint written before the key existed).
+Nothing outside this module branches on the architecture.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from posevla_core.types import Prediction
+
+CONFIG_FILE = "config.json"
+DEFAULT_ARCHITECTURE = "small"
+# architecture name -> "module:class"; imported lazily (the VLM pulls in more of transformers).
+ARCHITECTURES = {"small": "posevla_core.model:PoseVLA", "paligemma": "posevla_core.paligemma:PaliGemmaPoseVLA"}
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"device {device!r} requested but CUDA is not available (use 'cpu' or 'auto')")
+    return torch.device(device)
+
+
+class PosePolicy(nn.Module):
+    """Base class of every backbone. Subclasses set ``architecture`` and implement the
+    abstract methods; ``processor`` turns camera frames (+ targets) into model examples
+    (``make_example``) and batches (``collate``); ``tokenizer`` is the pose grammar."""
+
+    architecture: str = ""
+    processor: Any
+    tokenizer: Any
+
+    # ---- checkpoints
+    @staticmethod
+    def config_from(overrides: dict):
+        """The architecture's default config with ``overrides`` applied (has ``.tokens``)."""
+        raise NotImplementedError
+
+    @classmethod
+    def build(cls, overrides: dict, base: str | None = None) -> "PosePolicy":
+        """A new model to train (``base``: a pretrained backbone directory, where the architecture has one)."""
+        raise NotImplementedError
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, device: str | torch.device = "auto") -> "PosePolicy":
+        raise NotImplementedError
+
+    def save_pretrained(self, directory: str | Path, extra: dict | None = None,
+                        state_dict: dict[str, torch.Tensor] | None = None) -> Path:
+        raise NotImplementedError
+
+    # ---- training
+    def compute_loss(self, batch: dict) -> tuple[torch.Tensor, dict]:
+        raise NotImplementedError
+
+    def forward(self, batch: dict) -> tuple[torch.Tensor, dict]:
+        """Training forward = the loss (so that DDP/FSDP wrappers see a normal forward call)."""
+        return self.compute_loss(batch)
+
+    def param_groups(self, weight_decay: float) -> list[dict]:
+        """AdamW groups of the trainable parameters: matrices decay, vectors do not."""
+        named = [(n, p) for n, p in self.named_parameters() if p.requires_grad]
+        decay = [p for n, p in named if p.ndim >= 2 and not self.no_decay(n)]
+        rest = [p for n, p in named if not (p.ndim >= 2 and not self.no_decay(n))]
+        return [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
+
+    def no_decay(self, name: str) -> bool:
+        return False
+
+    # ---- inference
+    @torch.no_grad()
+    def predict(self, rgb: np.ndarray, depth: np.ndarray | None, K: np.ndarray, instruction: str,
+                views: list[dict] | None = None, **kw) -> Prediction:
+        """One camera frame + instruction -> Prediction in that camera's frame (see types.py).
+        ``views``: more cameras ({"rgb", "depth", "K"} each), for backbones that take them."""
+        item = {"rgb": rgb, "depth": depth, "K": K, "instruction": instruction}
+        if views:
+            item["views"] = views
+        return self.predict_batch([item], **kw)[0]
+
+    def predict_batch(self, items: list[dict], use_cache: bool = True, constrained: bool = True) -> list[Prediction]:
+        raise NotImplementedError
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+def policy_class(architecture: str) -> type[PosePolicy]:
+    if architecture not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {architecture!r}; known: {sorted(ARCHITECTURES)}")
+    mod, name = ARCHITECTURES[architecture].split(":")
+    return getattr(importlib.import_module(mod), name)
+
+
+def read_meta(directory: str | Path) -> dict:
+    """The checkpoint's config.json ({} when there is none: the loader then reports what is missing)."""
+    f = Path(directory) / CONFIG_FILE
+    return json.loads(f.read_text()) if f.is_file() else {}
+
+
+def architecture_of(directory: str | Path) -> str:
+    return read_meta(directory).get("architecture", DEFAULT_ARCHITECTURE)
+
+
+def load_policy(directory: str | Path, device: str | torch.device = "auto") -> PosePolicy:
+    """Load any Pose-VLA checkpoint directory onto ``device``, in eval mode."""
+    d = Path(directory)
+    if not d.is_dir():
+        raise FileNotFoundError(f"checkpoint directory {d} does not exist")
+    return policy_class(architecture_of(d)).from_pretrained(d, device=device)
+
+
+def prediction_from_tokens(tokenizer, ids: list[int], to_image_uv, waypoint_dt: float,
+                           timings: dict) -> Prediction:
+    """Decoded pose-token ids -> Prediction; ``to_image_uv`` maps the model image's normalized
+    box center back into the camera image. An unparsable sequence (only possible without the
+    grammar constraint) is an invalid prediction, never an exception at a robot."""
+    if not tokenizer.is_valid(ids):
+        return Prediction("", (float("nan"), float("nan")), None, [], waypoint_dt=waypoint_dt,
+                          token_ids=ids, timings_ms=timings, valid=False)
+    t = tokenizer.decode(ids)
+    ok = t.object_pose.is_finite() and all(w.pose.is_finite() for w in t.waypoints)
+    return Prediction(t.category, to_image_uv(t.box_uv), t.object_pose, t.waypoints, waypoint_dt=waypoint_dt,
+                      token_ids=ids, timings_ms=timings, valid=ok)

@@ -1,0 +1,21 @@
+"""`make bench-gpu` refuses politely without CUDA, and its measuring code runs end to end on
+the CPU with the tiny shape (so the script is not first run, and found broken, on a GPU)."""
+import json
+
+import pytest
+import torch
+
+from benchmarks import bench_gpu
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-CUDA message")
+def test_refuses_without_cuda(capsys):
+    assert bench_gpu.main([]) == 1
+    assert "no CUDA device" in capsys.readouterr().err
+
+
+def test_tiny_shape_runs_on_cpu(tmp_path):
+    res = bench_gpu.run(tmp_path, train_steps=2, batch=2, repeats=2, lora_rank=0, shape="tiny", device="cpu")
+    saved = json.loads((tmp_path / "bench_gpu.json").read_text())
+    assert saved["predict"]["pose_tokens"] == 52 and len(res["train"]["losses"]) == 2
+    assert 0 < res["trainable_parameters"] < res["parameters"]

@@ -1,0 +1,78 @@
+"""The model contract (posevla_core/policy.py): one loader dispatching on config.json's
+architecture, the shared grammar mask, the small model's optional ray prior, and the
+letterbox that keeps K right."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from posevla_core.config import PoseVLAConfig
+from posevla_core.decoding import grammar_bias
+from posevla_core.geometry import ray_map
+from posevla_core.image import letterbox, unletterbox_uv
+from posevla_core.model import PoseVLA
+from posevla_core.policy import PosePolicy, architecture_of, load_policy
+
+
+def test_load_policy_dispatches_and_reports_bad_directories(tmp_path):
+    m = PoseVLA(PoseVLAConfig.tiny()).eval()
+    m.save_pretrained(tmp_path / "small")
+    assert json.loads((tmp_path / "small" / "config.json").read_text())["architecture"] == "small"
+    loaded = load_policy(tmp_path / "small", device="cpu")
+    assert isinstance(loaded, PosePolicy) and type(loaded) is PoseVLA
+    meta = json.loads((tmp_path / "small" / "config.json").read_text())
+    del meta["architecture"]                          # configs written before the key = small
+    (tmp_path / "small" / "config.json").write_text(json.dumps(meta))
+    assert architecture_of(tmp_path / "small") == "small" and type(load_policy(tmp_path / "small", "cpu")) is PoseVLA
+    meta["architecture"] = "qwen2.5-vl"
+    (tmp_path / "small" / "config.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="unknown architecture 'qwen2.5-vl'"):
+        load_policy(tmp_path / "small")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_policy(tmp_path / "nope")
+
+
+def test_one_grammar_mask_for_every_backbone():
+    tok = PoseVLA(PoseVLAConfig.tiny()).tokenizer
+    bias = grammar_bias(tok, tok.vocab_size)
+    assert torch.equal(torch.isfinite(bias), torch.as_tensor(tok.step_mask()))
+    perm = torch.randperm(tok.vocab_size) + 7          # pose ids scattered in a bigger vocabulary
+    mapped = grammar_bias(tok, tok.vocab_size + 7, perm)
+    assert torch.equal(torch.isfinite(mapped[:, perm]), torch.as_tensor(tok.step_mask()))
+    assert int(torch.isfinite(mapped).sum()) == int(tok.step_mask().sum())
+
+
+def test_small_model_ray_prior_is_an_option_that_carries_K():
+    cfg = PoseVLAConfig.tiny()
+    assert cfg.geometry.use_rays is False and not hasattr(PoseVLA(cfg), "ray_prior")
+    d = cfg.to_dict()
+    d["geometry"]["use_rays"] = True
+    torch.manual_seed(0)
+    m = PoseVLA(PoseVLAConfig.from_dict(d)).eval()
+    rgb = np.random.default_rng(0).integers(0, 255, (48, 64, 3), dtype=np.uint8)
+    K = np.array([[50.0, 0, 31.5], [0, 50.0, 23.5], [0, 0, 1]])
+    with torch.no_grad():
+        a, _ = m.encode_prefix(m.collate([m.make_example(rgb, None, K, "x")]))
+        b, _ = m.encode_prefix(m.collate([m.make_example(rgb, None, K * [[1.5], [1.5], [1]], "x")]))
+    assert not torch.allclose(a, b)                   # without depth, K still reaches the model
+
+
+def test_letterbox_keeps_the_whole_image_and_K():
+    rng = np.random.default_rng(0)
+    H, W, S = 480, 640, 224
+    rgb = rng.integers(0, 255, (H, W, 3), dtype=np.uint8)
+    depth = rng.uniform(0.5, 2.0, (H, W)).astype(np.float32)
+    K = np.array([[600.0, 0, 319.5], [0, 610.0, 239.5], [0, 0, 1]])
+    img, d, K2, tf = letterbox(rgb, depth, K, S)
+    assert img.shape == (S, S, 3) and d.shape == (S, S)
+    sx, sy, x0, y0 = tf
+    assert x0 == 0 and y0 == (S - 168) // 2 and np.isnan(d[0]).all() and np.isfinite(d[y0:y0 + 168]).all()
+    assert (img[:y0] == 0).all()
+    for X in ([0.1, -0.05, 1.0], [-0.5, 0.3, 1.2]):     # a 3D point projects to the same image place
+        u, v = K[0, 0] * X[0] / X[2] + K[0, 2], K[1, 1] * X[1] / X[2] + K[1, 2]
+        u2, v2 = K2[0, 0] * X[0] / X[2] + K2[0, 2], K2[1, 1] * X[1] / X[2] + K2[1, 2]
+        back = unletterbox_uv(((u2 + 0.5) / S, (v2 + 0.5) / S), tf, W, H, S)
+        assert abs(back[0] - (u + 0.5) / W) < 1e-9 and abs(back[1] - (v + 0.5) / H) < 1e-9
+    rays = ray_map(K2, S, S)
+    np.testing.assert_allclose(rays[:, 100, 50], np.linalg.inv(K2) @ [50, 100, 1], rtol=1e-6)
