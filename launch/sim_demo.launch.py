@@ -1,39 +1,15 @@
-"""Closed-loop sim demo: sim_node (MuJoCo Panda + RGB-D camera + controllers) + the same
-policy_node and executor_node as on a real arm (launch/policy.launch.py), on sim time.
+"""Closed-loop sim demo, unattended: sim_node (MuJoCo Panda + RGB-D camera + controllers)
+stages one episode and publishes its instruction on /posevla/instruction (reliable,
+transient local, so a policy that starts later still gets it); the same policy_node and
+executor_node as on a real arm act on it, on sim time.
 
-    ros2 launch posevla_ros sim_demo.launch.py robot:=panda checkpoint:=... rviz:=true
+    ros2 launch posevla_ros sim_demo.launch.py task:="pick up the red cube" rviz:=true
 
-Without ros2launch: `posevla run sim-demo --robot panda` (posevla_ros.runner).
+The nodes come from posevla_ros.graphs ("sim_demo"), the description `posevla run sim-demo`
+runs in one process. Arguments: `ros2 launch posevla_ros sim_demo.launch.py --show-args`.
 """
-from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription
-from launch.launch_description_sources import PythonLaunchDescriptionSource
-from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
-from launch_ros.actions import Node
-from launch_ros.substitutions import FindPackageShare
-
-ARGS = {
-    "robot": ("panda", "robot config: config/robots/<robot>.yaml"),
-    "checkpoint": ("", "Pose-VLA checkpoint directory; empty = the shipped demo checkpoint"),
-    "backend": ("joint_trajectory", "joint_trajectory | moveit"),
-    "rviz": ("false", "start rviz2"),
-}
+from posevla_ros.launch_graph import describe
 
 
-def generate_launch_description() -> LaunchDescription:
-    sim = Node(package="posevla_ros", executable="sim_node", name="sim_node", output="screen",
-               parameters=[{"robot": LaunchConfiguration("robot")}])  # publishes /clock
-    policy = IncludeLaunchDescription(
-        PythonLaunchDescriptionSource(PathJoinSubstitution(
-            [FindPackageShare("posevla_ros"), "launch", "policy.launch.py"])),
-        launch_arguments={"robot": LaunchConfiguration("robot"),
-                          "checkpoint": LaunchConfiguration("checkpoint"),
-                          "backend": LaunchConfiguration("backend"),
-                          "rviz": LaunchConfiguration("rviz"),
-                          "camera_ns": "/camera",
-                          "camera_pose_topic": "/sim/camera_pose",   # the sim moves its camera per episode
-                          "execution_mode": "complete",              # one keyframe plan per episode
-                          "use_sim_time": "true"}.items())
-    return LaunchDescription(
-        [DeclareLaunchArgument(k, default_value=v, description=d) for k, (v, d) in ARGS.items()]
-        + [sim, policy])
+def generate_launch_description():
+    return describe("sim_demo")

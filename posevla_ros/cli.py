@@ -17,22 +17,39 @@ import json
 import sys
 
 
+def _graph_args_ok(cmd: str, graph: str, args: dict) -> bool:
+    """Check the graph's arguments before anything starts: a bad one (an instruction the sim
+    cannot stage, a real arm without an instruction) is one line on stderr."""
+    from posevla_ros.graphs import build
+
+    try:
+        build(graph, args)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"posevla {cmd}: error: {e}", file=sys.stderr)
+        return False
+    return True
+
+
 def _cmd_run(a: argparse.Namespace) -> int:
-    from posevla_ros import params as P
+    from posevla_ros.graphs import build, node_param_specs
     from posevla_ros.param_schema import ConfigError, parse_text, unknown_key_error
     from posevla_ros.runner import run_graph
 
+    graph = a.graph.replace("-", "_")
+    args = {"robot": a.robot, "checkpoint": a.checkpoint or ""}
+    if graph == "sim_demo":
+        args.update(task=a.task, seed=a.seed)
+    if not _graph_args_ok("run", graph, args):
+        return 1
     bad = [kv for kv in a.param if "=" not in kv]
     if bad:
         raise ConfigError(f"-p {bad[0]!r}: expected NAME=VALUE")
     overrides = {k: parse_text(v) for k, v in (kv.split("=", 1) for kv in a.param)}
-    nodes = {"policy": ["policy", "executor"], "sim-demo": ["sim", "policy", "executor"]}.get(a.graph, [a.graph])
-    if "sim" not in nodes:   # each -p must name a parameter of some node of the graph
-        known = {"use_sim_time"} | {s.name for n in nodes for s in P.NODE_PARAMS[f"{n}_node"]}
-        for k in overrides:
-            if k not in known:
-                raise unknown_key_error(k, known, f"-p {k}")
-    return run_graph(nodes, robot=a.robot, overrides=overrides, checkpoint=a.checkpoint) or 0
+    known = {"use_sim_time"} | {s.name for spec in build(graph, args) for s in node_param_specs(spec.name)}
+    for k in overrides:                   # each -p must name a parameter of some node of the graph
+        if k not in known:
+            raise unknown_key_error(k, known, f"-p {k}")
+    return run_graph(graph, args, overrides=overrides) or 0
 
 
 def _cmd_train(a: argparse.Namespace) -> int:
@@ -54,18 +71,25 @@ def _cmd_eval_offline(a: argparse.Namespace) -> int:
 
 
 def _cmd_collect(a: argparse.Namespace) -> int:
-    from posevla_ros.teleop_node import collect_main
+    from posevla_ros.apps import collect_main
 
-    collect_main(teleop=a.teleop, task=a.task, episodes=a.episodes, out=a.out, seed=a.seed, robot=a.robot)
-    return 0
+    if not _graph_args_ok("collect", "collect", dict(sim=a.sim, teleop=a.teleop, task=a.task, robot=a.robot)):
+        return 1
+    summary = collect_main(teleop=a.teleop, task=a.task, episodes=a.episodes, out=a.out, seed=a.seed,
+                           robot=a.robot, sim=a.sim, timeout_s=a.timeout, fps=a.fps)
+    print(json.dumps({k: summary[k] for k in ("task", "sim", "episodes_saved", "attempts", "out")}))
+    return 0 if summary["episodes_saved"] >= a.episodes else 1
 
 
 def _cmd_evaluate(a: argparse.Namespace) -> int:
-    from posevla_ros.evaluator_node import evaluate_main
+    from posevla_ros.apps import evaluate_main
     from posevla_ros.params import resolve_checkpoint
 
+    if not _graph_args_ok("evaluate", "evaluate", dict(sim=a.sim, task=a.task, robot=a.robot)):
+        return 1
     summary = evaluate_main(checkpoint=str(resolve_checkpoint(a.checkpoint)), task=a.task, episodes=a.episodes,
-                            out=a.out, seed=a.seed, robot=a.robot, use_depth=not a.no_depth, timeout_s=a.timeout)
+                            out=a.out, sim=a.sim, seed=a.seed, robot=a.robot, use_depth=not a.no_depth,
+                            timeout_s=a.timeout)
     print(json.dumps({k: summary[k] for k in ("task", "episodes", "successes", "success_rate", "ci95")}))
     return 0
 
@@ -73,6 +97,8 @@ def _cmd_evaluate(a: argparse.Namespace) -> int:
 def _cmd_demo(a: argparse.Namespace) -> int:
     from posevla_ros.demo import demo_main
 
+    if not _graph_args_ok("demo", "evaluate", dict(sim=True, task=a.task)):
+        return 1
     summary = demo_main(episodes=a.episodes, seed=a.seed, out=a.out, task=a.task, checkpoint=a.checkpoint,
                         timeout_s=a.timeout, use_depth=not a.no_depth)
     return 0 if summary.get("episodes", 0) > 0 else 1
@@ -105,10 +131,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="cmd", required=True)
 
     r = sub.add_parser("run", help="run nodes in one process (where `ros2 launch` is not available)")
-    r.add_argument("graph", choices=["policy", "executor", "sim", "sim-demo"],
-                   help="policy = policy_node + executor_node, as launch/policy.launch.py")
+    r.add_argument("graph", choices=["policy", "sim-demo"],
+                   help="policy = policy_node + executor_node (launch/policy.launch.py); sim-demo = sim_node + "
+                        "policy + executor on one staged episode (launch/sim_demo.launch.py)")
     r.add_argument("--robot", default="panda", help="config/robots/<robot>.yaml")
     r.add_argument("--checkpoint", default=None)
+    r.add_argument("--task", default="pick", help="sim-demo: a task family or an instruction the sim can stage")
+    r.add_argument("--seed", type=int, default=1000, help="sim-demo: episode seed")
     r.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
                    help="override a node parameter, e.g. -p backend=joint_trajectory")
     r.set_defaults(func=_cmd_run)
@@ -125,22 +154,34 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=_cmd_eval_offline)
 
     c = sub.add_parser("collect", help="collect demos (teleop or scripted) into a LeRobot dataset")
-    c.add_argument("--teleop", required=True, choices=["keyboard", "joy", "leader", "scripted"])
-    c.add_argument("--task", required=True)
+    c.add_argument("--sim", action="store_true",
+                   help="start the MuJoCo sim (resets and success from the sim); without it: a real arm")
+    c.add_argument("--teleop", required=True, choices=["keyboard", "joy", "leader", "scripted"],
+                   help="scripted: the sim's expert (needs --sim)")
+    c.add_argument("--task", required=True,
+                   help="real arm: the instruction recorded with every episode; --sim: a task family "
+                        "(pick, put) or an instruction the sim can stage ('pick up the red cube')")
     c.add_argument("--episodes", type=int, default=10)
     c.add_argument("--out", required=True)
-    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--seed", type=int, default=0, help="--sim: seed of the first episode")
     c.add_argument("--robot", default="panda")
+    c.add_argument("--timeout", type=float, default=None,
+                   help="seconds per episode (default 30 scripted, 300 by hand); a timed-out episode is discarded")
+    c.add_argument("--fps", type=float, default=10.0, help="recorded frames per second")
     c.set_defaults(func=_cmd_collect)
 
     v = sub.add_parser("evaluate", help="evaluate a checkpoint over K episodes")
+    v.add_argument("--sim", action="store_true",
+                   help="start the MuJoCo sim (resets and success from the sim); without it: a real arm")
     v.add_argument("--checkpoint", default="", help="default: the shipped demo checkpoint")
-    v.add_argument("--task", required=True)
+    v.add_argument("--task", required=True,
+                   help="real arm: the instruction of every episode; --sim: a task family (pick, put) or an "
+                        "instruction the sim can stage ('pick up the red cube')")
     v.add_argument("--episodes", type=int, default=10)
     v.add_argument("--out", required=True)
-    v.add_argument("--seed", type=int, default=1000)
+    v.add_argument("--seed", type=int, default=1000, help="--sim: seed of the first episode")
     v.add_argument("--robot", default="panda")
-    v.add_argument("--timeout", type=float, default=30.0)
+    v.add_argument("--timeout", type=float, default=30.0, help="seconds per episode (sim time in sim)")
     v.add_argument("--no-depth", action="store_true", help="ablation: run the model without depth")
     v.set_defaults(func=_cmd_evaluate)
 

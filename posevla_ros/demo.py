@@ -14,13 +14,13 @@ from posevla_ros.params import resolve_checkpoint
 
 def demo_main(episodes: int = 10, seed: int = 1000, out: str = "runs/demo", task: str = "pick",
               checkpoint: str | None = None, timeout_s: float = 40.0, use_depth: bool = True) -> dict:
-    from posevla_ros.evaluator_node import evaluate_main
+    from posevla_ros.apps import evaluate_main
 
     ckpt = resolve_checkpoint(checkpoint)
     print(f"[demo] checkpoint {ckpt}\n[demo] task family '{task}', {episodes} held-out episodes "
           f"from seed {seed}; report in {out}/")
     summary = evaluate_main(checkpoint=str(ckpt), task=task, episodes=episodes, out=out, seed=seed,
-                            timeout_s=timeout_s, use_depth=use_depth)
+                            timeout_s=timeout_s, use_depth=use_depth, sim=True)
     summary["use_depth"] = bool(use_depth)
     lo, hi = summary.get("ci95", (float("nan"), float("nan")))
     print("\n episode  seed   result    time_s  instruction")

@@ -1,43 +1,41 @@
 """evaluator_node: K closed-loop episodes per task, success rate, report.
 
-Per episode (``EvaluationLoop``, no ROS; the node supplies an ``EpisodeIO``):
-  1. hold the robot (``/posevla/stop``; the policy is paused by ``/posevla/pause``),
-  2. reset: ``/sim/reset`` (posevla_ros/srv/ResetEpisode: seed, task -> instruction); on a
-     real arm (``reset_service: ''``) the operator is prompted on the terminal,
-  3. publish the instruction on ``/posevla/instruction`` (again every
-     ``instruction_period_s``), start recording (``/recorder/start``),
-  4. release the robot (``/posevla/resume``, which also resumes the policy),
-  5. poll success every 1/``success_poll_hz`` s: ``/sim/success`` (std_srvs/Trigger, success =
-     predicate true) or, on a real arm (``success_service: ''``), the operator: key ``y`` /
-     ``b`` in the terminal or the ``/evaluator/success`` / ``/evaluator/failure`` services,
-  6. end at success or ``timeout_s`` (node clock: sim time in sim), hold the robot, save the
-     rollout (``/recorder/stop``; every rollout is recorded, success or not).
+The episode loop and media are posevla_ros.evaluation (no ROS); this node wires them:
+- reset: ``/sim/reset`` (posevla_ros/srv/ResetEpisode: seed, task -> instruction); on a real
+  arm (``reset_service: ''``) the operator resets the scene and says ready:
+  ``/evaluator/ready`` (std_srvs/Trigger) or Enter / n with ``keyboard: true``;
+- outcome: ``/sim/success`` (Trigger: success = predicate true), or the operator's mark on a
+  real arm: ``/evaluator/success`` / ``/evaluator/failure`` or keys y / b; no mark before
+  ``timeout_s`` (node clock: sim time in sim) is a timeout;
+- ``/evaluator/abort`` (or key q) ends the run after the current episode; the report is
+  written for the episodes done;
+- the robot is held between episodes (``/posevla/stop``, ``/posevla/pause``) and released
+  with ``/posevla/resume``; the instruction goes out on ``/posevla/instruction``
+  (reliable + transient local), every rollout is recorded through ``/recorder/start`` and
+  ``/recorder/save`` (typed: the dataset episode index comes back as a field).
 Results: ``<out>/results.jsonl``, ``<out>/summary.json``, ``<out>/report.html`` with plots,
 thumbnails and a GIF (``posevla_ros.report``), rollouts in ``<out>/rollouts`` (LeRobot).
 
-``evaluate_main`` runs sim + policy + executor + recorder + evaluator in one process (what
-``posevla evaluate`` and ``make demo`` use); launch/evaluate.launch.py is the ROS way.
+The graph around it (sim or real) is posevla_ros.graphs ("evaluate", "collect").
 """
 from __future__ import annotations
 
 import json
-import re
 import sys
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Protocol
-
-import numpy as np
+from typing import Callable
 
 from posevla_ros import params as P
+from posevla_ros.evaluation import EvaluationLoop, LoopConfig, MediaCollector, OperatorInput, finish
+from posevla_ros.runner import KeyedThrottle
 from posevla_ros.topics import INSTRUCTION_QOS, TOPIC_INSTRUCTION
-from posevla_ros import report as R
 
 TOPIC_RGB = "/camera/color/image_raw"
 TOPIC_JOINT_STATES = "/joint_states"
 TOPIC_RECORDER_STATUS = "/recorder/status"
+OPERATOR_SERVICES = ("ready", "success", "failure", "abort")      # /evaluator/<name>, std_srvs/Trigger
 
 _EXEC = {s.name: s for s in P.EXECUTOR_PARAMS}
 EVALUATOR_PARAMS: list[P.ParamSpec] = [
@@ -49,12 +47,14 @@ EVALUATOR_PARAMS: list[P.ParamSpec] = [
     P.ParamSpec("settle_s", 0.5, "wait after the reset before releasing the robot", 0.0, 60.0),
     P.ParamSpec("out", "runs/eval", "results directory (summary.json, results.jsonl, report.html)"),
     P.ParamSpec("checkpoint", "", "checkpoint evaluated (only written into the summary)"),
-    P.ParamSpec("reset_service", "/sim/reset", "ResetEpisode service; '' = prompt the operator"),
-    P.ParamSpec("success_service", "/sim/success", "Trigger success predicate; '' = operator decides"),
+    P.ParamSpec("reset_service", "/sim/reset", "ResetEpisode service; '' = the operator resets the scene "
+                "and says ready (/evaluator/ready, or Enter with keyboard)"),
+    P.ParamSpec("success_service", "/sim/success", "Trigger success predicate; '' = the operator marks "
+                "(/evaluator/success | failure, or keys y / b)"),
     P.ParamSpec("success_poll_hz", 2.0, "success checks per second", 0.1, 100.0),
     P.ParamSpec("instruction_period_s", 1.0, "re-publish the instruction this often", 0.05, 60.0),
     P.ParamSpec("record", True, "record every rollout through the recorder services"),
-    P.ParamSpec("recorder_prefix", "/recorder", "recorder services <prefix>/start|stop|discard"),
+    P.ParamSpec("recorder_prefix", "/recorder", "recorder services <prefix>/start|save|discard"),
     P.ParamSpec("stop_service", "/posevla/stop", "holds the robot between episodes ('' = none)"),
     P.ParamSpec("pause_service", "/posevla/pause", "pauses the policy between episodes ('' = none)"),
     P.ParamSpec("resume_service", "/posevla/resume", "releases the robot + policy ('' = none)"),
@@ -62,7 +62,7 @@ EVALUATOR_PARAMS: list[P.ParamSpec] = [
     P.ParamSpec("max_wall_factor", 30.0, "an episode also ends after timeout_s * this in wall time "
                 "(guards against a stalled /clock)", 1.0, 1e4),
     P.ParamSpec("frame_period_s", 0.5, "report frames (GIF, thumbnails) every this many seconds", 0.01, 60.0),
-    P.ParamSpec("keyboard", False, "operator keys in this terminal (y success, b failure, q quit)"),
+    P.ParamSpec("keyboard", False, "operator keys in this terminal (Enter ready, y success, b failure, q quit)"),
     P.ParamSpec("keep_failures", True, "record failed rollouts too (false: discard them)"),
     P.ParamSpec("target_successes", 0, "> 0: stop after this many successes (episodes = max attempts)",
                 0, 100000),
@@ -70,204 +70,21 @@ EVALUATOR_PARAMS: list[P.ParamSpec] = [
                         "gripper_open_position", "gripper_closed_position")]
 
 
-# ---------------------------------------------------------------------------- core (no ROS)
-class EpisodeIO(Protocol):
-    """What the loop needs from the world. The node implements it with ROS services and
-    topics; every method may raise RuntimeError with a reason (the episode then fails)."""
-
-    def now(self) -> float: ...                                      # node clock, seconds
-    def sleep(self, seconds: float) -> None: ...                     # wall clock
-    def hold(self) -> None: ...                                      # stop robot + pause policy
-    def release(self) -> None: ...                                   # resume robot + policy
-    def reset(self, seed: int, task: str) -> str: ...                # -> instruction
-    def send_instruction(self, text: str) -> None: ...
-    def outcome(self) -> str | None: ...                             # 'success' | 'failure' | None
-    def record_start(self, instruction: str) -> None: ...
-    def record_stop(self) -> int | None: ...                         # dataset episode index
-    def record_discard(self) -> None: ...
-    def media_begin(self, episode: int) -> None: ...
-    def media_end(self, episode: int) -> None: ...
-
-
-@dataclass
-class LoopConfig:
-    task: str = "pick"
-    episodes: int = 10
-    seed: int = 1000
-    timeout_s: float = 30.0
-    settle_s: float = 0.5
-    success_poll_hz: float = 2.0
-    instruction_period_s: float = 1.0
-    record: bool = True
-    max_wall_factor: float = 30.0
-    default_instruction: str = ""
-    keep_failures: bool = True          # False: failed rollouts are discarded (demo collection)
-    target_successes: int = 0           # > 0: stop once this many succeeded (episodes = max attempts)
-
-
-class EvaluationLoop:
-    """Runs the episodes (module docstring) and returns one record per episode."""
-
-    def __init__(self, io: EpisodeIO, cfg: LoopConfig, log: Callable[[str], None] = print) -> None:
-        self.io, self.cfg, self.log = io, cfg, log
-        self.records: list[dict] = []
-        self._abort = threading.Event()
-
-    def abort(self) -> None:
-        self._abort.set()
-
-    def run(self) -> list[dict]:
-        for i in range(self.cfg.episodes):
-            if self._abort.is_set():
-                break
-            if self.cfg.target_successes and sum(r["success"] for r in self.records) >= self.cfg.target_successes:
-                break
-            rec = self.run_episode(i)
-            self.records.append(rec)
-            n, k = len(self.records), sum(r["success"] for r in self.records)
-            self.log(f"episode {i}: {'SUCCESS' if rec['success'] else 'failure'} ({rec['reason']}, "
-                     f"{rec['duration_s']:.1f} s); running success {k}/{n}")
-        return self.records
-
-    def run_episode(self, i: int) -> dict:
-        cfg, io = self.cfg, self.io
-        seed = cfg.seed + i
-        rec: dict[str, Any] = {"episode": i, "seed": seed, "task": cfg.task, "instruction": "",
-                               "success": False, "time_to_success_s": None, "duration_s": 0.0,
-                               "timeout": False, "reason": "", "dataset_episode_index": None}
-        recording = False
-        try:
-            io.hold()
-            instruction = io.reset(seed, cfg.task) or cfg.default_instruction
-            if not instruction.strip():
-                raise RuntimeError("the reset gave no instruction and no default 'instruction' is set")
-            rec["instruction"] = instruction
-            io.send_instruction(instruction)
-            if cfg.settle_s > 0:
-                io.sleep(cfg.settle_s)
-            io.media_begin(i)
-            if cfg.record:
-                io.record_start(instruction)
-                recording = True
-            io.release()
-            t0, w0 = io.now(), time.monotonic()
-            last_instr = t0
-            poll = 1.0 / cfg.success_poll_hz
-            while True:
-                if self._abort.is_set():
-                    rec["reason"] = "aborted"
-                    break
-                res = io.outcome()
-                t = io.now()
-                rec["duration_s"] = t - t0
-                if res == "success":
-                    rec.update(success=True, time_to_success_s=t - t0, reason="success")
-                    break
-                if res == "failure":
-                    rec["reason"] = "marked failure"
-                    break
-                if t - t0 >= cfg.timeout_s or time.monotonic() - w0 >= cfg.timeout_s * cfg.max_wall_factor:
-                    rec.update(timeout=True, reason="timeout")
-                    break
-                if t - last_instr >= cfg.instruction_period_s:
-                    io.send_instruction(instruction)
-                    last_instr = t
-                io.sleep(poll)
-        except Exception as e:  # noqa: BLE001 - an episode that cannot run is a failure with a reason
-            rec["reason"] = f"error: {e}"
-        finally:
-            try:
-                io.hold()
-            except Exception as e:  # noqa: BLE001
-                self.log(f"could not hold the robot after episode {i}: {e}")
-            if recording:
-                try:
-                    if rec["success"] or cfg.keep_failures:
-                        rec["dataset_episode_index"] = io.record_stop()
-                    else:
-                        io.record_discard()
-                except Exception as e:  # noqa: BLE001
-                    self.log(f"saving rollout {i} failed: {e}")
-            try:
-                io.media_end(i)
-            except Exception:  # noqa: BLE001 - media are best effort
-                pass
-        return rec
-
-
-# ---------------------------------------------------------------------------- media
-class MediaCollector:
-    """Per-episode report media from the ROS streams: frames every ``frame_period_s`` (stamp
-    time, downscaled) and joint / end-effector / gripper traces. Thread safe."""
-
-    def __init__(self, frame_period_s: float = 0.5, max_frames: int = 120, max_side: int = 160,
-                 fk: Callable | None = None) -> None:
-        self.frame_period_s, self.max_frames, self.max_side, self.fk = frame_period_s, max_frames, max_side, fk
-        self.media: dict[int, R.EpisodeMedia] = {}
-        self._lock = threading.Lock()
-        self._current: int | None = None
-        self._t0: float | None = None
-        self._last_frame_t = -1e18
-        self._last_joint_t = -1e18
-
-    def begin(self, episode: int, t0: float) -> None:
-        with self._lock:
-            self.media[episode] = R.EpisodeMedia()
-            self._current, self._t0 = episode, t0
-            self._last_frame_t = self._last_joint_t = -1e18
-
-    def end(self, episode: int) -> None:
-        with self._lock:
-            if self._current == episode:
-                self._current = None
-
-    def add_frame(self, t: float, rgb: np.ndarray) -> None:
-        with self._lock:
-            if self._current is None or t - self._last_frame_t < self.frame_period_s:
-                return
-            m = self.media[self._current]
-            if len(m.frames) >= self.max_frames:
-                return
-            self._last_frame_t = t
-        step = max(1, int(np.ceil(max(rgb.shape[:2]) / self.max_side)))
-        small = np.ascontiguousarray(rgb[::step, ::step])
-        with self._lock:
-            m.frames.append(small)
-
-    def add_joints(self, t: float, q: np.ndarray, gripper: float | None) -> None:
-        with self._lock:
-            if self._current is None or t - self._last_joint_t < 0.1 or self._t0 is None:
-                return
-            self._last_joint_t = t
-            m = self.media[self._current]
-            m.t.append(t - self._t0)
-            m.joints.append(np.asarray(q, dtype=float).tolist())
-            if gripper is not None:
-                m.gripper.append(float(gripper))
-            if self.fk is not None:
-                m.ee_xyz.append(np.asarray(self.fk(q))[:3, 3].tolist())
-
-
-def finish(out: str | Path, records: list[dict], task: str, media: dict | None = None, **extra) -> dict:
-    """summary.json + results.jsonl + report.html (+ plots, GIF); returns the summary."""
-    summary = R.summarize(records, task, **extra)
-    R.write_report(out, summary, media or {})
-    return summary
-
-
-# ---------------------------------------------------------------------------- node
 try:
     from rclpy.node import Node as _RosNode
 except ImportError:  # pragma: no cover
     _RosNode = object
 
 
-def _wait_future(fut, timeout: float, what: str):
+def _wait_future(fut, timeout: float, what: str, stop=lambda: False):
+    """The future's result, or RuntimeError after ``timeout`` s or once ``stop()`` (teardown)."""
     ev = threading.Event()
     fut.add_done_callback(lambda _f: ev.set())
-    if not ev.wait(timeout):
-        fut.cancel()
-        raise RuntimeError(f"{what}: no answer within {timeout:.0f} s")
+    end = time.monotonic() + timeout
+    while not ev.wait(0.1):
+        if stop() or time.monotonic() > end:
+            fut.cancel()
+            raise RuntimeError(f"{what}: {'aborted' if stop() else f'no answer within {timeout:.0f} s'}")
     return fut.result()
 
 
@@ -300,28 +117,32 @@ class EvaluatorNode(_RosNode):
         self.media = MediaCollector(p["frame_period_s"], fk=fk)
         self.summary: dict | None = None
         self.done = threading.Event()
-        self._operator: str | None = None           # 'success' | 'failure' from keys / services
-        self._recorder_instruction = ""
+        self._closing = threading.Event()
+        self.operator = OperatorInput()
+        self._refusals = KeyedThrottle(self.get_logger(), 5.0)
+        self._recorder_instruction = ""                  # written by the executor thread, read by the loop
         self.on_hold, self.on_release = on_hold, on_release      # in-process drivers (scripted expert)
         self._g = ReentrantCallbackGroup()
-        Tr = Trigger
 
         def client(srv_type, name):
             return self.create_client(srv_type, name, callback_group=self._g) if name else None
 
         self.cli_reset = client(ResetEpisode, p["reset_service"])
-        self.cli_success = client(Tr, p["success_service"])
-        self.cli_stop = client(Tr, p["stop_service"])
-        self.cli_pause = client(Tr, p["pause_service"])
-        self.cli_resume = client(Tr, p["resume_service"])
+        self.cli_success = client(Trigger, p["success_service"])
+        self.cli_stop = client(Trigger, p["stop_service"])
+        self.cli_pause = client(Trigger, p["pause_service"])
+        self.cli_resume = client(Trigger, p["resume_service"])
         pre = p["recorder_prefix"].rstrip("/")
-        self.cli_rec = {k: client(Tr, f"{pre}/{k}") for k in ("start", "stop", "discard")} if p["record"] else {}
+        from posevla_ros.srv import SaveEpisode
+
+        self.cli_rec = {k: client(Trigger, f"{pre}/{k}") for k in ("start", "discard")} if p["record"] else {}
+        self.cli_save = client(SaveEpisode, f"{pre}/save") if p["record"] else None
         self.pub_instruction = self.create_publisher(String, TOPIC_INSTRUCTION, INSTRUCTION_QOS)
         self.create_subscription(Image, TOPIC_RGB, self._on_image, qos_profile_sensor_data)
         self.create_subscription(JointState, TOPIC_JOINT_STATES, self._on_joint_state, QoSProfile(depth=10))
         self.create_subscription(String, TOPIC_RECORDER_STATUS, self._on_recorder_status, QoSProfile(depth=10))
-        self.create_service(Tr, "/evaluator/success", self._mark("success"))
-        self.create_service(Tr, "/evaluator/failure", self._mark("failure"))
+        for what in OPERATOR_SERVICES:
+            self.create_service(Trigger, f"/evaluator/{what}", self._operator_srv(what))
         cfg = LoopConfig(task=p["task"], episodes=p["episodes"], seed=p["seed"], timeout_s=p["timeout_s"],
                          settle_s=p["settle_s"], success_poll_hz=p["success_poll_hz"],
                          instruction_period_s=p["instruction_period_s"], record=p["record"],
@@ -339,10 +160,8 @@ class EvaluatorNode(_RosNode):
     def _on_image(self, msg) -> None:
         from posevla_ros import conversions as conv
 
-        if self.media._current is None:
-            return
         t = conv.stamp_to_sec(msg.header.stamp)
-        if t - self.media._last_frame_t < self.media.frame_period_s:
+        if not self.media.wants_frame(t):
             return
         try:
             self.media.add_frame(t, conv.image_to_rgb(msg))
@@ -353,7 +172,7 @@ class EvaluatorNode(_RosNode):
         from posevla_ros import conversions as conv
         from posevla_ros.teleop import gripper_opening, joint_vector
 
-        if self.media._current is None:
+        if not self.media.active:
             return
         q = joint_vector(msg.name, msg.position, self.p["joint_names"])
         if q is not None:
@@ -367,12 +186,28 @@ class EvaluatorNode(_RosNode):
         except ValueError:
             pass
 
-    def _mark(self, what: str):
+    def _operator_srv(self, what: str):
         def handler(_req, resp):
-            self._operator = what
-            resp.success, resp.message = True, f"episode marked {what}"
+            resp.success, resp.message = self.operator_event(what)
             return resp
         return handler
+
+    def operator_event(self, what: str) -> tuple[bool, str]:
+        """ready | success | failure | abort, from a key or a service (any thread). Returns
+        (taken, why): "ready" counts only while the loop waits for it, a mark only while an
+        episode runs."""
+        if what == "ready":
+            ok, why = self.operator.set_ready()
+        elif what == "abort":
+            self.loop.abort()
+            ok, why = True, "aborting after the current episode; the report is written"
+        else:
+            ok, why = self.operator.mark(what)
+        if ok:
+            self.get_logger().info(f"operator {what}: {why}")
+        else:                                   # the caller is told; retries must not flood the log
+            self._refusals(f"operator_{what}", f"operator {what} refused: {why}")
+        return ok, why
 
     # ---- run
     def start(self) -> None:
@@ -397,29 +232,19 @@ class EvaluatorNode(_RosNode):
             self.done.set()
 
     def _keys(self) -> None:
-        from posevla_ros.teleop import KeyboardMapper, RawTerminal
+        from posevla_ros.evaluation import read_operator_keys
 
-        mapper = KeyboardMapper()
-        with RawTerminal() as term:
-            while not self.done.is_set():
-                k = term.read_key(0.1)
-                if not k:
-                    continue
-                ev = mapper.map(k).events
-                if "success" in ev:
-                    self._operator = "success"
-                elif "failure" in ev:
-                    self._operator = "failure"
-                elif "quit" in ev:
-                    self.loop.abort()
+        read_operator_keys(self.done.is_set, self.operator_event)
 
     def call(self, cli, request, what: str):
-        timeout = self.p["service_timeout_s"]
-        if not cli.wait_for_service(timeout_sec=timeout):
-            raise RuntimeError(f"service {cli.srv_name} is not available ({what})")
-        return _wait_future(cli.call_async(request), timeout, f"{cli.srv_name} ({what})")
+        timeout, end = self.p["service_timeout_s"], time.monotonic() + self.p["service_timeout_s"]
+        while not cli.wait_for_service(timeout_sec=0.2):
+            if self._closing.is_set() or time.monotonic() > end:
+                raise RuntimeError(f"service {cli.srv_name} is not available ({what})")
+        return _wait_future(cli.call_async(request), timeout, f"{cli.srv_name} ({what})", self._closing.is_set)
 
     def destroy_node(self):
+        self._closing.set()              # service waits give up: nobody spins for their answers now
         self.loop.abort()
         if self._thread is not None:
             self._thread.join(timeout=30.0)
@@ -465,19 +290,23 @@ class _RosEpisodeIO:
             self.n.on_release()
 
     def reset(self, seed: int, task: str) -> str:
-        self.n._operator = None
         if self.n.cli_reset is None:
-            return self._operator_reset(seed)
+            return self._operator_reset()
         from posevla_ros.srv import ResetEpisode
 
         r = self.n.call(self.n.cli_reset, ResetEpisode.Request(seed=int(seed), task=task), "reset")
         if not r.success:
             raise RuntimeError(f"reset failed: {r.message}")
+        self.n.operator.begin()
         return r.instruction
 
-    def _operator_reset(self, seed: int) -> str:
-        print(f"\n[evaluator] reset the scene for episode seed {seed}, then press Enter ...", flush=True)
-        sys.stdin.readline()
+    def _operator_reset(self) -> str:
+        keys = "Enter, or " if self.n.p["keyboard"] else ""
+        self.n.get_logger().info(f"episode {len(self.n.loop.records)}: reset the scene, then {keys}"
+                                 f"`ros2 service call /evaluator/ready std_srvs/srv/Trigger`; mark the outcome "
+                                 f"with /evaluator/success or /evaluator/failure{' (keys y / b)' if keys else ''}")
+        if not self.n.operator.wait_ready(lambda: self.n.loop.aborted):
+            raise RuntimeError("aborted before the episode started")
         return self.n.p["instruction"]
 
     def send_instruction(self, text: str) -> None:
@@ -487,10 +316,9 @@ class _RosEpisodeIO:
 
     def outcome(self) -> str | None:
         """Operator mark first; else the success predicate (false = undecided)."""
-        if self.n._operator in ("success", "failure"):
-            return self.n._operator
-        if self.n.cli_success is None:
-            return None
+        mark = self.n.operator.outcome()
+        if mark is not None or self.n.cli_success is None:
+            return mark
         from std_srvs.srv import Trigger
 
         ok = self.n.call(self.n.cli_success, Trigger.Request(), "success check").success
@@ -504,9 +332,14 @@ class _RosEpisodeIO:
         self._trigger(self.n.cli_rec.get("start"), "start recording")
 
     def record_stop(self) -> int | None:
-        msg = self._trigger(self.n.cli_rec.get("stop"), "save the rollout")
-        m = re.search(r"episode (\d+)", msg)
-        return int(m.group(1)) if m else None
+        from posevla_ros.srv import SaveEpisode
+
+        if self.n.cli_save is None:
+            return None
+        r = self.n.call(self.n.cli_save, SaveEpisode.Request(), "save the rollout")
+        if not r.success:
+            raise RuntimeError(f"{self.n.cli_save.srv_name} failed: {r.message}")
+        return int(r.episode_index)
 
     def record_discard(self) -> None:
         self._trigger(self.n.cli_rec.get("discard"), "discard the rollout")
@@ -514,71 +347,9 @@ class _RosEpisodeIO:
     def media_begin(self, episode: int) -> None:
         self.n.media.begin(episode, self.now())
 
-    def media_end(self, episode: int) -> None:
+    def media_end(self, episode: int) -> None:       # the loop's last call of every episode
+        self.n.operator.end()
         self.n.media.end(episode)
-
-
-# ---------------------------------------------------------------------------- in-process graph
-def _params(values: dict[str, Any]):
-    from rclpy.parameter import Parameter
-
-    return [Parameter(k, value=v) for k, v in values.items()]
-
-
-def node_overrides(specs: list[P.ParamSpec], yaml_name: str, node_name: str, robot: str,
-                   overrides: dict) -> dict:
-    """config/<yaml_name> for ``node_name`` + the robot's executor params it shares + overrides."""
-    values: dict[str, Any] = {}
-    path = P.config_path(yaml_name)
-    if path.is_file():
-        values.update(P.load_params_file(path, node_name))
-    names = {s.name for s in specs}
-    values.update({k: v for k, v in P.robot_executor_params(robot).items() if k in names})
-    values.update(overrides)
-    return P.typed_overrides(specs, values)
-
-
-def evaluate_main(checkpoint: str | None, task: str, episodes: int, out: str, seed: int = 1000,
-                  robot: str = "panda", use_depth: bool = True, timeout_s: float = 30.0,
-                  model=None, record: bool = True, overrides: dict | None = None) -> dict:
-    """`posevla evaluate`: sim + policy + executor + recorder + evaluator in this process.
-    Returns the summary dict (also in <out>/summary.json). ``overrides``: {node: {param: value}}."""
-    import rclpy
-
-    from posevla_ros.recorder_node import RECORDER_PARAMS, RecorderNode
-    from posevla_ros.runner import build_nodes, close_graph, spin_nodes
-
-    out_dir = Path(out).expanduser()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    ov = {k: dict(v) for k, v in (overrides or {}).items()}
-    ctx = rclpy.Context()
-    rclpy.init(context=ctx)
-    built: list = []
-    try:
-        sim_ov = dict(ov.get("sim", {}), use_sim_time=False)
-        pol_ov = dict(ov.get("policy", {}), use_depth=bool(use_depth), use_sim_time=True)
-        exe_ov = dict({"execution_mode": "complete"}, **ov.get("executor", {}), use_sim_time=True, use_tf=False,
-                      camera_pose_topic="/sim/camera_pose")
-        built += build_nodes(["sim"], robot, sim_ov, context=ctx)
-        built += build_nodes(["policy"], robot, pol_ov, checkpoint=checkpoint, context=ctx, model=model)
-        built += build_nodes(["executor"], robot, exe_ov, context=ctx)
-        if record:
-            rec = node_overrides(RECORDER_PARAMS, "recorder.yaml", "recorder_node", robot,
-                                 dict(ov.get("recorder", {}), root=str(out_dir / "rollouts"), use_sim_time=True,
-                                      use_depth=True))
-            built.append(RecorderNode(context=ctx, parameter_overrides=_params(rec)))
-        ev = node_overrides(EVALUATOR_PARAMS, "evaluator.yaml", "evaluator_node", robot,
-                            dict(ov.get("evaluator", {}), task=task, episodes=int(episodes), seed=int(seed),
-                                 out=str(out_dir), timeout_s=float(timeout_s), record=record,
-                                 checkpoint=str(checkpoint or ""), use_sim_time=True))
-        evaluator = EvaluatorNode(context=ctx, parameter_overrides=_params(ev))
-        built.append(evaluator)
-        spin_nodes(built, evaluator.done.is_set, ctx, num_threads=6)
-        if evaluator.summary is None:
-            raise RuntimeError("evaluation failed (see the evaluator_node log)")
-        return evaluator.summary
-    finally:
-        close_graph(built, ctx)
 
 
 def main(argv: list[str] | None = None) -> int:

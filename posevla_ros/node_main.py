@@ -13,13 +13,13 @@ def run_node(factory: Callable[[], object], argv: list[str] | None = None, num_t
     import rclpy
     from rclpy.executors import ExternalShutdownException
 
-    from posevla_ros.runner import spin_nodes
+    from posevla_ros.runner import init_context, spin_nodes
 
-    rclpy.init(args=argv if argv is not None else sys.argv)
+    context = init_context(argv if argv is not None else sys.argv)   # Ctrl-C ends the spin loop, see there
     node = None
     try:
-        node = factory()
-        spin_nodes([node], None if done is None else (lambda: done(node)), num_threads=num_threads)
+        node = factory(context=context)
+        spin_nodes([node], None if done is None else (lambda: done(node)), context, num_threads=num_threads)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except (FileNotFoundError, ValueError) as e:
@@ -27,7 +27,7 @@ def run_node(factory: Callable[[], object], argv: list[str] | None = None, num_t
         return 1
     finally:
         if node is not None:
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+            node.destroy_node()                  # stops the node's threads while the context is up
+        if context.ok():
+            rclpy.shutdown(context=context)
     return 0 if exit_code is None or node is None else exit_code(node)

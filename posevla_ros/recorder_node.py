@@ -8,18 +8,13 @@ ONE writer thread. Everything that touches the dataset (decode, FK, add_frame, s
 discard) runs on that thread in arrival order, so ROS callbacks stay instant and the writer
 is never used concurrently.
 
-``EpisodeRecorder`` (no ROS) turns observations into LeRobot frames:
-- subsampled to ``fps`` by stamp;
-- ``observation.state`` = arm joint positions, ``observation.gripper`` = finger opening
-  0 (closed) .. 1 (open), ``observation.ee_pose_base`` = FK (xyz + quat xyzw),
-  ``observation.ee_pose_camera`` = the same pose in the camera optical frame,
-  ``observation.camera_intrinsics`` (K row-major, 9), ``observation.camera_to_base``
-  (pose of the camera optical frame in the base frame, 7);
-- ``action`` = the NEXT recorded frame's [joint positions, gripper] (absolute joint-position
-  action; a frame is written when its successor arrives, the last one gets its own state).
+The ROS-free parts: posevla_ros.recording (``EpisodeRecorder``: observations -> LeRobot
+frames, ``SerialWorker``, the writer) and posevla_ros.mcap_recording (raw topics as MCAP).
 
-Services (std_srvs/Trigger): ``/recorder/start``, ``/recorder/stop`` (save),
-``/recorder/discard``. Status: JSON std_msgs/String on ``/recorder/status`` every
+Services (std_srvs/Trigger, for operators and teleop keys): ``/recorder/start``,
+``/recorder/stop`` (save), ``/recorder/discard``; ``/recorder/save``
+(posevla_ros/srv/SaveEpisode) saves like ``stop`` and answers the dataset episode index and
+frame count as typed fields (the evaluator's way). Status: JSON std_msgs/String on ``/recorder/status`` every
 ``status_period_s`` plus a log line per episode.
 
 Crash safety is the writer's contract: a saved episode is on disk for good; after a SIGKILL
@@ -28,19 +23,16 @@ the episode in progress is either complete or absent (see posevla_core.data).
 from __future__ import annotations
 
 import collections
-import concurrent.futures as cf
 import json
-import queue
 import sys
 import threading
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
 
 import numpy as np
 
-from posevla_core import se3
 from posevla_ros import params as P
+from posevla_ros.mcap_recording import McapEpisodeWriter
+from posevla_ros.recording import EpisodeRecorder, Observation, SerialWorker, make_writer
 from posevla_ros.topics import INSTRUCTION_QOS, TOPIC_INSTRUCTION
 from posevla_ros.teleop import gripper_opening, joint_vector
 
@@ -50,6 +42,7 @@ TOPIC_INFO = "/camera/color/camera_info"
 TOPIC_JOINT_STATES = "/joint_states"
 TOPIC_STATUS = "/recorder/status"
 SRV_START, SRV_STOP, SRV_DISCARD = "/recorder/start", "/recorder/stop", "/recorder/discard"
+SRV_SAVE = "/recorder/save"          # posevla_ros/srv/SaveEpisode: /recorder/stop with the episode index
 
 _EXEC = {s.name: s for s in P.EXECUTOR_PARAMS}
 RECORDER_PARAMS: list[P.ParamSpec] = [
@@ -72,292 +65,6 @@ RECORDER_PARAMS: list[P.ParamSpec] = [
 ] + [_EXEC[n] for n in ("base_frame", "use_tf", "camera_to_base.translation", "camera_to_base.rotation_xyzw",
                         "robot_description_file", "ee_link", "joint_names", "gripper_joint_names",
                         "gripper_open_position", "gripper_closed_position")]
-
-
-# ---------------------------------------------------------------------------- core (no ROS)
-@dataclass
-class Observation:
-    """One synced, decoded observation. ``T_base_cam``: pose of the camera optical frame in
-    the base frame (4x4)."""
-
-    stamp: float
-    rgb: np.ndarray                      # HxWx3 uint8
-    depth: np.ndarray | None             # HxW float32 meters, NaN = no reading
-    K: np.ndarray                        # 3x3
-    q: np.ndarray                        # arm joint positions
-    gripper: float                       # 0 closed .. 1 open
-    T_base_cam: np.ndarray               # 4x4
-
-
-class EpisodeRecorder:
-    """Episodes of Observations -> LeRobotWriter frames (see module docstring). NOT thread
-    safe: call it from one thread. ``fk(q) -> 4x4`` base-frame end-effector pose."""
-
-    def __init__(self, writer, fk: Callable[[np.ndarray], np.ndarray], fps: float,
-                 use_depth: bool = True, max_episode_s: float = 0.0) -> None:
-        self.writer, self.fk = writer, fk
-        self.period = 1.0 / float(fps)
-        self.use_depth, self.max_episode_s = use_depth, float(max_episode_s)
-        self.recording = False
-        self.instruction = ""
-        self.frames = 0
-        self.saved: list[int] = []
-        self.discarded = 0
-        self.skipped = 0                 # observations dropped by the fps subsampling
-        self.rejected: collections.Counter = collections.Counter()
-        self._pending: dict | None = None
-        self._last_stamp: float | None = None
-        self._t0: float | None = None
-
-    # ---- episode control
-    def start(self, instruction: str) -> str:
-        if self.recording:
-            raise RuntimeError(f"already recording an episode ({self.frames} frames); stop or discard it first")
-        if not instruction.strip():
-            raise ValueError("no instruction: publish one on /posevla/instruction or set the "
-                             "'instruction' parameter")
-        self.writer.start_episode(instruction)
-        self.recording, self.instruction, self.frames = True, instruction, 0
-        self._pending, self._last_stamp, self._t0 = None, None, None
-        return f"recording episode {len(self.saved)}: {instruction!r}"
-
-    def stop(self) -> int:
-        """Save the episode; returns its index in the dataset."""
-        if not self.recording:
-            raise RuntimeError("not recording")
-        if self._pending is not None:
-            self._flush(self._pending["_self_action"])
-        if self.frames == 0:
-            self.writer.discard_episode()
-            self.recording = False
-            raise RuntimeError("episode has no frames (no synced camera + joint state data?); discarded")
-        idx = self.writer.save_episode()
-        idx = int(idx) if idx is not None else len(self.saved)
-        self.saved.append(idx)
-        self.recording = False
-        return idx
-
-    def discard(self) -> None:
-        if not self.recording:
-            raise RuntimeError("not recording")
-        self.writer.discard_episode()
-        self.recording, self._pending, self.frames = False, None, 0
-        self.discarded += 1
-
-    def elapsed(self) -> float:
-        return 0.0 if self._t0 is None or self._last_stamp is None else self._last_stamp - self._t0
-
-    def should_autostop(self) -> bool:
-        return self.recording and self.max_episode_s > 0 and self.elapsed() >= self.max_episode_s
-
-    # ---- frames
-    def add(self, obs: Observation) -> bool:
-        """Record ``obs`` if recording and due by fps; returns True if it was taken."""
-        if not self.recording:
-            return False
-        if self._last_stamp is not None and obs.stamp < self._last_stamp + self.period - 1e-6:
-            self.skipped += 1
-            return False
-        reason = self._check(obs)
-        if reason:
-            self.rejected[reason] += 1
-            return False
-        frame = self._features(obs)
-        state = np.concatenate([obs.q, [obs.gripper]]).astype(np.float32)
-        if self._pending is not None:
-            self._flush(state)
-        frame["_self_action"] = state
-        self._pending = frame
-        if self._t0 is None:
-            self._t0 = obs.stamp
-        self._last_stamp = obs.stamp
-        return True
-
-    def _check(self, obs: Observation) -> str:
-        if obs.rgb.ndim != 3 or obs.rgb.shape[2] != 3:
-            return "rgb is not HxWx3"
-        if self.use_depth and (obs.depth is None or obs.depth.shape != obs.rgb.shape[:2]):
-            return "depth missing or not aligned to color"
-        if not (np.all(np.isfinite(obs.q)) and np.isfinite(obs.gripper)):
-            return "non-finite joint state"
-        if not np.all(np.isfinite(obs.T_base_cam)):
-            return "non-finite camera pose"
-        return ""
-
-    def _features(self, obs: Observation) -> dict:
-        from posevla_core.data.lerobot import demo_frame
-
-        return demo_frame(obs.rgb, obs.depth if self.use_depth else None, obs.K, obs.q, obs.gripper,
-                          np.asarray(self.fk(obs.q), dtype=float), obs.T_base_cam, self.instruction)
-
-    def _flush(self, action: np.ndarray) -> None:
-        frame = self._pending
-        self._pending = None
-        frame.pop("_self_action", None)
-        frame["action"] = np.asarray(action, dtype=np.float32)
-        self.writer.add_frame(frame)
-        self.frames += 1
-
-    def status(self) -> dict:
-        return {"state": "recording" if self.recording else "idle", "instruction": self.instruction,
-                "frames": self.frames + (1 if self._pending is not None else 0),
-                "elapsed_s": round(self.elapsed(), 3), "episodes_saved": len(self.saved),
-                "episodes_discarded": self.discarded, "rejected": dict(self.rejected)}
-
-
-class SerialWorker:
-    """One thread running submitted callables in order. ``call`` waits for the result
-    (exceptions re-raised); ``post`` does not wait and drops the item when more than
-    ``max_pending`` posts are queued (counted in ``dropped``)."""
-
-    def __init__(self, name: str = "recorder-writer", max_pending: int = 30,
-                 on_error: Callable[[BaseException], None] | None = None) -> None:
-        self._q: queue.Queue = queue.Queue()
-        self.max_pending, self._on_error = int(max_pending), on_error
-        self._posted = 0
-        self._lock = threading.Lock()
-        self.dropped = 0
-        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
-        self._thread.start()
-
-    def post(self, fn: Callable[[], Any]) -> bool:
-        with self._lock:
-            if self._posted >= self.max_pending:
-                self.dropped += 1
-                return False
-            self._posted += 1
-        self._q.put((fn, None, True))
-        return True
-
-    def call(self, fn: Callable[[], Any], timeout: float = 60.0) -> Any:
-        fut: cf.Future = cf.Future()
-        self._q.put((fn, fut, False))
-        return fut.result(timeout)
-
-    def stop(self, timeout: float = 30.0) -> None:
-        self._q.put(None)
-        if self._thread is not threading.current_thread():
-            self._thread.join(timeout)
-
-    def _loop(self) -> None:
-        while True:
-            item = self._q.get()
-            if item is None:
-                return
-            fn, fut, posted = item
-            try:
-                res = fn()
-                if fut is not None:
-                    fut.set_result(res)
-            except BaseException as e:  # noqa: BLE001 - reported to the caller / logger
-                if fut is not None:
-                    fut.set_exception(e)
-                elif self._on_error is not None:
-                    self._on_error(e)
-            finally:
-                if posted:
-                    with self._lock:
-                        self._posted -= 1
-
-
-def make_writer(root: str, fps: float, repo_id: str, use_depth: bool):
-    """The project's LeRobot v3.0 writer (posevla_core.data)."""
-    from posevla_core.data import LeRobotWriter
-
-    kwargs = {"repo_id": repo_id, "use_depth": use_depth}
-    import inspect
-
-    accepted = inspect.signature(LeRobotWriter).parameters
-    return LeRobotWriter(root, int(round(fps)), **{k: v for k, v in kwargs.items() if k in accepted})
-
-
-# ---------------------------------------------------------------------------- MCAP (optional)
-def _msgdef(msg_type: str, share_dirs: list[Path]) -> str:
-    """ROS 2 concatenated message definition (the 'ros2msg' schema MCAP readers expect)."""
-    import re
-
-    def find(t: str) -> tuple[str, str]:
-        pkg, _, name = t.replace("/msg/", "/").partition("/")
-        for d in share_dirs:
-            f = d / pkg / "msg" / f"{name}.msg"
-            if f.is_file():
-                return f"{pkg}/msg/{name}", f.read_text()
-        raise FileNotFoundError(f"no .msg file for {t}")
-
-    primitives = {"bool", "byte", "char", "float32", "float64", "int8", "uint8", "int16", "uint16",
-                  "int32", "uint32", "int64", "uint64", "string", "wstring"}
-    out, seen, todo = [], set(), [msg_type]
-    while todo:
-        t = todo.pop(0)
-        full, text = find(t)
-        if full in seen:
-            continue
-        seen.add(full)
-        if out:
-            out.append("=" * 80 + f"\nMSG: {full}")
-        out.append(text.strip())
-        pkg = full.split("/")[0]
-        for line in text.splitlines():
-            line = line.split("#", 1)[0].strip()
-            if not line:
-                continue
-            ftype = re.split(r"[\s\[<]", line, 1)[0]
-            if ftype in primitives:
-                continue
-            todo.append(ftype if "/" in ftype else f"{pkg}/{ftype}")
-    return "\n".join(out) + "\n"
-
-
-class McapEpisodeWriter:
-    """Raw serialized topics of one episode into ``<dir>/episode_XXXXXX.mcap`` (closed on
-    stop; a file cut by a crash is still readable up to its last chunk with mcap recover)."""
-
-    def __init__(self, directory: Path) -> None:
-        self.dir = Path(directory)
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self._writer = self._file = None
-        self._schemas: dict[str, int] = {}
-        self._channels: dict[str, int] = {}
-        self._share = self._share_dirs()
-
-    @staticmethod
-    def _share_dirs() -> list[Path]:
-        import os
-
-        dirs = [Path(p) / "share" for p in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep) if p]
-        dirs.append(Path(sys.prefix) / "share")
-        return [d for d in dirs if d.is_dir()]
-
-    def open(self, index: int) -> Path:
-        from mcap.writer import Writer
-
-        path = self.dir / f"episode_{index:06d}.mcap"
-        self._file = open(path, "wb")
-        self._writer = Writer(self._file)
-        self._writer.start(profile="ros2", library="posevla_ros recorder")
-        self._schemas, self._channels = {}, {}
-        return path
-
-    def write(self, topic: str, msg_type: str, data: bytes, log_time_ns: int) -> None:
-        if self._writer is None:
-            return
-        if topic not in self._channels:
-            if msg_type not in self._schemas:
-                self._schemas[msg_type] = self._writer.register_schema(
-                    name=msg_type, encoding="ros2msg", data=_msgdef(msg_type, self._share).encode())
-            self._channels[topic] = self._writer.register_channel(
-                topic=topic, message_encoding="cdr", schema_id=self._schemas[msg_type])
-        self._writer.add_message(channel_id=self._channels[topic], log_time=log_time_ns,
-                                 publish_time=log_time_ns, data=data)
-
-    def close(self, keep: bool = True) -> None:
-        if self._writer is None:
-            return
-        self._writer.finish()
-        self._file.close()
-        if not keep:
-            Path(self._file.name).unlink(missing_ok=True)
-        self._writer = self._file = None
 
 
 # ---------------------------------------------------------------------------- node
@@ -430,6 +137,9 @@ class RecorderNode(_RosNode):
         self.create_service(Trigger, SRV_START, self._srv(self.start))
         self.create_service(Trigger, SRV_STOP, self._srv(self.stop))
         self.create_service(Trigger, SRV_DISCARD, self._srv(self.discard))
+        from posevla_ros.srv import SaveEpisode
+
+        self.create_service(SaveEpisode, SRV_SAVE, self._on_save)
         self.create_timer(p["status_period_s"], self._publish_status)
         self.get_logger().info(f"recorder_node ready: dataset {p['root']} at {p['fps']} fps, camera pose from "
                                f"{p['camera_pose_topic'] or self.camera_to_base.source}, mcap={p['mcap']}")
@@ -535,13 +245,28 @@ class RecorderNode(_RosNode):
             return msg
         return self.worker.call(op)
 
-    def stop(self) -> str:
+    def save(self) -> tuple[int, int]:
+        """Save the episode being recorded: (dataset episode index, frames). RuntimeError
+        with the reason when there is nothing to save."""
         def op():
             n = self.core.frames + (1 if self.core._pending is not None else 0)
             idx = self.core.stop()
             self._close_mcap(True)
-            return f"saved episode {idx} ({n} frames)"
+            return idx, n
         return self.worker.call(op, timeout=300.0)
+
+    def stop(self) -> str:
+        idx, n = self.save()
+        return f"saved episode {idx} ({n} frames)"
+
+    def _on_save(self, _req, resp):
+        try:
+            resp.episode_index, resp.frames = self.save()
+            resp.success, resp.message = True, f"saved episode {resp.episode_index} ({resp.frames} frames)"
+        except Exception as e:  # noqa: BLE001 - reported to the caller
+            resp.success, resp.message, resp.episode_index, resp.frames = False, str(e), -1, 0
+        (self.get_logger().info if resp.success else self.get_logger().warn)(resp.message)
+        return resp
 
     def discard(self) -> str:
         def op():

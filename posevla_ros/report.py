@@ -5,16 +5,14 @@ One episode record (a dict, one line of results.jsonl)::
 
     {"episode": 0, "seed": 1000, "task": "pick", "instruction": "pick up the red cube",
      "success": true, "time_to_success_s": 7.4, "duration_s": 7.4, "timeout": false,
-     "reason": "success predicate", "num_frames": 74, "dataset_episode_index": 0}
+     "reason": "success", "num_frames": 74, "dataset_episode_index": 0}
 
 ``summarize`` turns the records into the summary (success rate with a Wilson 95 % score
 interval, time-to-success statistics); ``write_report`` writes every artifact.
 """
 from __future__ import annotations
 
-import html
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,22 +20,17 @@ from typing import Any
 import numpy as np
 
 
-def wilson_interval(successes: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
-    """Wilson score interval of a binomial proportion (95 % for the default z).
+def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a binomial proportion (scipy ``binomtest(...).proportion_ci``).
     n == 0 gives the uninformative (0, 1)."""
+    from scipy.stats import binomtest
+
     if n < 0 or successes < 0 or successes > n:
         raise ValueError(f"need 0 <= successes <= n, got {successes}/{n}")
     if n == 0:
         return 0.0, 1.0
-    p = successes / n
-    z2 = z * z
-    denom = 1.0 + z2 / n
-    center = (p + z2 / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / denom
-    # clamp rounding noise; the exact bounds are 0 / 1 at p = 0 / 1
-    lo = 0.0 if successes == 0 else max(0.0, center - half)
-    hi = 1.0 if successes == n else min(1.0, center + half)
-    return lo, hi
+    ci = binomtest(int(successes), int(n)).proportion_ci(confidence_level=confidence, method="wilson")
+    return float(ci.low), float(ci.high)
 
 
 def summarize(records: list[dict], task: str, **extra: Any) -> dict:
@@ -222,14 +215,12 @@ def write_report(out_dir: str | Path, summary: dict, media: dict[int, EpisodeMed
     for rec in summary["per_episode"]:
         i = int(rec["episode"])
         m = media.get(i)
-        cells = {"thumb": "", "plot": ""}
+        cells: dict[str, Any] = {"thumbs": [], "plot": None}
         if m is not None and m.frames:
-            a = write_thumbnail(m.frames[0], out / "media" / f"ep_{i:03d}_first.png")
-            b = write_thumbnail(m.frames[-1], out / "media" / f"ep_{i:03d}_last.png")
-            cells["thumb"] = (f'<img src="{a.relative_to(out)}"> <img src="{b.relative_to(out)}">')
+            cells["thumbs"] = [str(write_thumbnail(f, out / "media" / f"ep_{i:03d}_{name}.png").relative_to(out))
+                               for f, name in ((m.frames[0], "first"), (m.frames[-1], "last"))]
         if m is not None and len(m.t):
-            p = plot_episode(m, rec, out / "plots" / f"episode_{i:03d}.png")
-            cells["plot"] = f'<img src="{p.relative_to(out)}" width="360">'
+            cells["plot"] = str(plot_episode(m, rec, out / "plots" / f"episode_{i:03d}.png").relative_to(out))
         rows.append((rec, cells))
     if gif_episode is None:
         with_frames = [r["episode"] for r in summary["per_episode"] if media.get(r["episode"]) and media[r["episode"]].frames]
@@ -248,42 +239,42 @@ def write_report(out_dir: str | Path, summary: dict, media: dict[int, EpisodeMed
     return path
 
 
-def _fmt(x, nd=2):
-    return "-" if x is None else (f"{x:.{nd}f}" if isinstance(x, float) else html.escape(str(x)))
-
-
-def _html(summary: dict, rows) -> str:
-    lo, hi = summary["ci95"]
-    tts = summary["time_to_success_s"]
-    meta = {k: v for k, v in summary.items()
-            if k not in ("per_episode", "artifacts", "time_to_success_s", "ci95") and not isinstance(v, (dict, list))}
-    head = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{_fmt(v, 3)}</td></tr>" for k, v in meta.items())
-    body = []
-    for rec, cells in rows:
-        ok = rec.get("success")
-        body.append(
-            f'<tr class="{"ok" if ok else "fail"}"><td>{rec["episode"]}</td><td>{_fmt(rec.get("seed"))}</td>'
-            f'<td>{html.escape(str(rec.get("instruction", "")))}</td><td>{"yes" if ok else "no"}</td>'
-            f'<td>{_fmt(rec.get("time_to_success_s"))}</td><td>{_fmt(rec.get("duration_s"))}</td>'
-            f'<td>{html.escape(str(rec.get("reason", "")))}</td><td>{cells["thumb"]}</td><td>{cells["plot"]}</td></tr>')
-    arts = summary.get("artifacts", {})
-    gif = f'<h2>Rollout (episode {arts.get("gif_episode")})</h2><img src="{arts["gif"]}">' if arts.get("gif") else ""
-    plots = "".join(f'<img src="{p}">' for p in arts.get("plots", []))
-    return f"""<!DOCTYPE html>
-<html><head><meta charset="utf-8"><title>Pose-VLA evaluation: {html.escape(summary['task'])}</title>
-<style>body{{font-family:sans-serif;margin:1.5em}} table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:3px 6px;vertical-align:top}} tr.ok td:nth-child(4){{color:green}}
-tr.fail td:nth-child(4){{color:#b00}}</style></head><body>
-<h1>Pose-VLA evaluation: {html.escape(summary['task'])}</h1>
-<p><b>Success rate {summary['success_rate']:.3f}</b> ({summary['successes']}/{summary['episodes']}),
-Wilson 95% interval [{lo:.3f}, {hi:.3f}]. Time to success: mean {_fmt(tts['mean'])} s,
-median {_fmt(tts['median'])} s. Timeouts: {summary.get('timeouts', 0)}.</p>
-<table>{head}</table>
-<h2>Plots</h2>{plots}
-{gif}
+_TEMPLATE = """<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>Pose-VLA evaluation: {{ s.task }}</title>
+<style>body{font-family:sans-serif;margin:1.5em} table{border-collapse:collapse}
+td,th{border:1px solid #ccc;padding:3px 6px;vertical-align:top} tr.ok td:nth-child(4){color:green}
+tr.fail td:nth-child(4){color:#b00}</style></head><body>
+<h1>Pose-VLA evaluation: {{ s.task }}</h1>
+<p><b>Success rate {{ "%.3f"|format(s.success_rate) }}</b> ({{ s.successes }}/{{ s.episodes }}),
+Wilson 95% interval [{{ "%.3f"|format(s.ci95[0]) }}, {{ "%.3f"|format(s.ci95[1]) }}].
+Time to success: mean {{ s.time_to_success_s.mean|num }} s, median {{ s.time_to_success_s.median|num }} s.
+Timeouts: {{ s.timeouts|default(0) }}.</p>
+<table>{% for k, v in meta %}<tr><th>{{ k }}</th><td>{{ v|num(3) }}</td></tr>{% endfor %}</table>
+<h2>Plots</h2>{% for p in arts.plots|default([]) %}<img src="{{ p }}">{% endfor %}
+{% if arts.gif %}<h2>Rollout (episode {{ arts.gif_episode }})</h2><img src="{{ arts.gif }}">{% endif %}
 <h2>Episodes</h2>
 <table><tr><th>#</th><th>seed</th><th>instruction</th><th>success</th><th>time to success (s)</th>
 <th>duration (s)</th><th>end</th><th>first / last frame</th><th>trajectory</th></tr>
-{''.join(body)}</table>
+{% for rec, m in rows %}<tr class="{{ 'ok' if rec.success else 'fail' }}"><td>{{ rec.episode }}</td>
+<td>{{ rec.seed|num }}</td><td>{{ rec.instruction }}</td><td>{{ 'yes' if rec.success else 'no' }}</td>
+<td>{{ rec.time_to_success_s|num }}</td><td>{{ rec.duration_s|num }}</td><td>{{ rec.reason }}</td>
+<td>{% for t in m.thumbs %}<img src="{{ t }}"> {% endfor %}</td>
+<td>{% if m.plot %}<img src="{{ m.plot }}" width="360">{% endif %}</td></tr>
+{% endfor %}</table>
 </body></html>
 """
+
+
+def _num(x, nd: int = 2) -> str:
+    return "-" if x is None else (f"{x:.{nd}f}" if isinstance(x, float) else str(x))
+
+
+def _html(summary: dict, rows) -> str:
+    """report.html from ``_TEMPLATE`` (jinja2, every value HTML-escaped)."""
+    import jinja2
+
+    env = jinja2.Environment(autoescape=True, undefined=jinja2.ChainableUndefined)
+    env.filters["num"] = _num
+    meta = [(k, v) for k, v in summary.items()
+            if k not in ("per_episode", "artifacts", "time_to_success_s", "ci95") and not isinstance(v, (dict, list))]
+    return env.from_string(_TEMPLATE).render(s=summary, meta=meta, rows=rows, arts=summary.get("artifacts", {}))

@@ -2,11 +2,11 @@
 ``make demo``), the executor choice (``make_executor``) and two small helpers the nodes
 share (a newest-wins worker thread and a keyed log throttle).
 
-``run_graph`` is the stand-in for ``ros2 launch posevla_ros policy.launch.py`` where
-ros2launch is not installed (the wheel-based venv): it reads the SAME parameter files the
-launch files pass (config/policy.yaml, config/executor.yaml, config/robots/<robot>.yaml),
-applies overrides, constructs the node classes in one process and spins them on one
-executor (``make_executor``).
+``run_graph`` / ``run_specs`` are the stand-in for ``ros2 launch`` where ros2launch is not
+installed (the wheel-based venv): they build the node graphs of posevla_ros.graphs - the
+same description the launch files are made from, so the same parameter files, values and
+remappings - construct the node classes in one process and spin them on one executor
+(``make_executor``).
 """
 from __future__ import annotations
 
@@ -78,7 +78,9 @@ class LatestWorker:
             try:
                 self._fn(item)
             except Exception as e:  # noqa: BLE001 - a bad item must not kill the worker
-                if self._on_error is not None:
+                # after stop() the node is being torn down: its last item may fail on a
+                # destroyed publisher, which is no error worth a traceback at shutdown
+                if self._on_error is not None and not self._stop:
                     self._on_error(e, traceback.format_exc())
             finally:
                 with self._cv:
@@ -109,67 +111,33 @@ class KeyedThrottle:
 
 
 # --------------------------------------------------------------------------- the graph runner
-NODE_FILES = {"policy": "policy.yaml", "executor": "executor.yaml"}
-
-
-def _node_classes() -> dict[str, tuple[str, str]]:
-    """graph name -> (module, class). The sim node is another engineer's module."""
-    return {
-        "policy": ("posevla_ros.policy_node", "PolicyNode"),
-        "executor": ("posevla_ros.executor_node", "ExecutorNode"),
-        "sim": ("posevla_ros.sim_node", "SimNode"),
-    }
-
-
-def node_parameters(name: str, robot: str, overrides: dict | None = None,
-                    checkpoint: str | None = None, sim_time: bool = False) -> dict[str, Any]:
-    """The parameter values the launch files give node ``name`` (policy | executor | sim):
-    config/<node>.yaml, then for the executor the robot config, then ``overrides`` (values
-    typed like the declared defaults; unknown names are ignored for that node).
-    ``sim_time``: the graph contains the sim, which publishes /clock (as sim_demo.launch.py)."""
-    from posevla_ros import params as P
-
-    values: dict[str, Any] = {"use_sim_time": True} if sim_time and name != "sim" else {}
-    if name in NODE_FILES:
-        values.update(P.load_params_file(P.config_path(NODE_FILES[name]), f"{name}_node"))
-    if name == "executor":
-        values.update(P.robot_executor_params(robot))
-    if name == "sim":
-        values["robot"] = robot
-    if checkpoint and name == "policy":
-        values["checkpoint"] = str(checkpoint)
-    values.update(overrides or {})
-    specs = P.NODE_PARAMS.get(f"{name}_node")
-    if specs is None:
-        return values
-    return P.typed_overrides(specs, values)
-
-
 def _to_ros_params(values: dict[str, Any]):
     from rclpy.parameter import Parameter
 
     return [Parameter(k, value=v) for k, v in values.items()]
 
 
-def build_nodes(nodes: list[str], robot: str = "panda", overrides: dict | None = None,
-                checkpoint: str | None = None, context=None, model=None) -> list:
-    """Construct the node objects of ``nodes`` with their launch-file parameters."""
-    import importlib
-
-    classes = _node_classes()
-    out = []
-    for name in nodes:
-        if name not in classes:
-            raise ValueError(f"unknown node {name!r} (known: {sorted(classes)})")
-        mod, cls = classes[name]
-        klass = getattr(importlib.import_module(mod), cls)
-        kwargs: dict[str, Any] = {"parameter_overrides": _to_ros_params(
-            node_parameters(name, robot, overrides, checkpoint, sim_time="sim" in nodes))}
-        if context is not None:
-            kwargs["context"] = context
-        if name == "policy" and model is not None:
-            kwargs["model"] = model
-        out.append(klass(**kwargs))
+def build_graph(specs: list, context=None, model=None, kwargs: dict[str, dict] | None = None) -> list:
+    """Construct the nodes of ``specs`` (posevla_ros.graphs.NodeSpec) in this process, with
+    the parameters the launch files give them and the launch remappings. ``model``: a
+    prebuilt policy model (tests); ``kwargs``: extra constructor arguments per node name.
+    If one node fails to build, the ones built so far are destroyed and the error raised."""
+    out: list = []
+    try:
+        for spec in specs:
+            kw: dict[str, Any] = {"parameter_overrides": _to_ros_params(spec.parameters())}
+            kw.update((kwargs or {}).get(spec.name, {}))
+            if spec.remappings:
+                kw["cli_args"] = ["--ros-args"] + [a for src, dst in spec.remappings if src != dst
+                                                   for a in ("-r", f"{src}:={dst}")]
+            if context is not None:
+                kw["context"] = context
+            if spec.name == "policy_node" and model is not None:
+                kw["model"] = model
+            out.append(spec.node_class()(**kw))
+    except BaseException:
+        destroy_nodes(out)
+        raise
     return out
 
 
@@ -216,7 +184,7 @@ def spin_nodes(nodes: list, until: Callable[[], bool] | None = None, context=Non
     for n in nodes:
         ex.add_node(n)
     try:
-        while rclpy.ok(context=context) and not (until is not None and until()):
+        while rclpy.ok(context=context) and not SHUTDOWN.is_set() and not (until is not None and until()):
             ex.spin_once(timeout_sec=0.1)
     finally:
         for n in nodes:
@@ -227,36 +195,103 @@ def spin_nodes(nodes: list, until: Callable[[], bool] | None = None, context=Non
         ex.shutdown()
 
 
-def close_graph(nodes: list, context) -> None:
-    """Destroy ``nodes`` (last built first; a failing destroy does not stop the rest) and shut
-    their context down: the teardown of every in-process graph."""
-    import rclpy
-
+def destroy_nodes(nodes: list) -> None:
+    """Destroy ``nodes``, last built first; a failing destroy does not stop the rest. Each
+    node's ``destroy_node`` stops its own threads before its publishers go away."""
     for n in reversed(nodes):
         try:
             n.destroy_node()
         except Exception:  # noqa: BLE001 - best-effort teardown
             pass
+
+
+def close_graph(nodes: list, context) -> None:
+    """Destroy ``nodes`` (``destroy_nodes``), then shut their context down: the teardown of
+    every in-process graph. The context must still be up while the nodes stop, so that a
+    worker finishing its last item can still publish: processes init rclpy without its
+    signal handlers (``init_context``), and Ctrl-C arrives as KeyboardInterrupt here."""
+    import rclpy
+
+    destroy_nodes(nodes)
     if context.ok():
         rclpy.shutdown(context=context)
 
 
-def run_graph(nodes: list[str], robot: str = "panda", overrides: dict | None = None,
-              checkpoint: str | None = None, model=None, until: Callable[[], bool] | None = None,
-              num_threads: int = 4) -> int:
-    """Run ``nodes`` (e.g. ["policy", "executor"] or ["sim", "policy", "executor"]) in this
-    process until Ctrl-C or ``until()`` returns True. Returns an exit code."""
+SHUTDOWN = threading.Event()     # set by SIGINT / SIGTERM (init_context); every spin loop ends on it
+
+
+def init_context(args: list[str] | None = None, context=None):
+    """rclpy.init without rclpy's signal handlers, and our own: SIGINT / SIGTERM set
+    ``SHUTDOWN``, the spin loop (``spin_nodes``) returns, and ``close_graph`` stops the
+    nodes (their worker threads first) before the context goes down.
+
+    Why: with rclpy's handlers, Ctrl-C shut the context down while node threads (the
+    policy's inference worker) still ran, and their last publish raised RCLError
+    tracebacks; and a KeyboardInterrupt raised inside a callback that the C++
+    EventsExecutor was running came out as a pybind11 RuntimeError traceback. A second
+    signal exits at once."""
+    import signal
+
     import rclpy
+    from rclpy.signals import SignalHandlerOptions
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, _on_signal)     # also when a script's background job inherited SIG_IGN
+        signal.signal(signal.SIGTERM, _on_signal)
+    context = context if context is not None else rclpy.Context()
+    rclpy.init(args=args, context=context, signal_handler_options=SignalHandlerOptions.NO)
+    return context
+
+
+def _on_signal(signum, _frame) -> None:
+    import os
+    import sys
+
+    if SHUTDOWN.is_set():
+        print(f"signal {signum} again: exiting now", file=sys.stderr, flush=True)
+        os._exit(128 + signum)
+    SHUTDOWN.set()
+
+
+def run_specs(specs: list, model=None, until: Callable[[dict], bool] | None = None, num_threads: int = 4,
+              kwargs: dict[str, dict] | None = None, after_build: Callable[[dict], None] | None = None) -> dict:
+    """Build ``specs`` in a fresh context, spin them until Ctrl-C or ``until(nodes)``, tear
+    down. ``nodes`` / the result: {node name: node} (destroyed at return; their result
+    attributes stay readable). ``after_build(nodes)`` runs before spinning (wire in-process
+    drivers)."""
     from rclpy.executors import ExternalShutdownException
 
-    context = rclpy.Context()
-    rclpy.init(context=context)
+    context = init_context()
     built: list = []
+    by_name: dict = {}
     try:
-        built = build_nodes(nodes, robot, overrides, checkpoint, context=context, model=model)
-        spin_nodes(built, until, context, num_threads)
+        built = build_graph(specs, context, model=model, kwargs=kwargs)
+        by_name = {s.name: n for s, n in zip(specs, built)}
+        if after_build is not None:
+            after_build(by_name)
+        spin_nodes(built, (lambda: until(by_name)) if until is not None else None, context, num_threads)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
         close_graph(built, context)
+    return by_name
+
+
+def run_graph(graph: str, args: dict | None = None, overrides: dict | None = None, model=None) -> int:
+    """``posevla run <graph>``: the graph of launch/<graph>.launch.py (posevla_ros.graphs) in
+    this process until Ctrl-C. ``overrides``: extra parameter values for every node that
+    declares them (``-p name=value``). Returns an exit code."""
+    import dataclasses
+
+    from posevla_ros import graphs as G
+
+    specs = G.build(graph, args)
+    if overrides:
+        specs = [dataclasses.replace(s, params=dict(s.params, **G.P.typed_overrides(
+            G.node_param_specs(s.name), overrides))) for s in specs]
+        known = {p.name for s in specs for p in G.node_param_specs(s.name)} | {"use_sim_time"}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise ValueError(f"no node of graph {graph!r} has parameter(s) {', '.join(unknown)}")
+    run_specs(specs, model=model)
     return 0

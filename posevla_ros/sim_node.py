@@ -10,10 +10,19 @@ Publishes (stamps = sim time)
 - ``/joint_states`` (7 arm + 2 finger joints) at ``joint_state_rate_hz``
 - ``/sim/camera_pose`` (geometry_msgs/PoseStamped in ``base_frame``: the optical frame's
   pose, randomized per episode); also on /tf when tf2_msgs imports
+- ``/posevla/instruction`` (std_msgs/String, reliable + transient local) at every reset when
+  ``publish_instruction`` is true (sim_demo.launch.py: the policy acts with nobody typing)
 Subscribes ``/arm_controller/joint_trajectory`` and ``/gripper_controller/joint_trajectory``
 (trajectory_msgs/JointTrajectory; a new one replaces the running one, like
-joint_trajectory_controller). Services ``/sim/reset`` (posevla_ros/srv/ResetEpisode) and
+joint_trajectory_controller). Services ``/sim/reset`` (posevla_ros/srv/ResetEpisode: a task
+family or an instruction the sim can stage, see posevla_core.sim.tasks.parse_task) and
 ``/sim/success`` (std_srvs/Trigger).
+
+``mode: robot`` makes the node a hardware stand-in, the way a real arm's drivers look to
+posevla: camera + /joint_states out, trajectories in, stamps from the wall clock, the camera
+fixed at its nominal pose (config/robots/panda.yaml's camera_to_base), and NO /clock,
+/sim/camera_pose, /sim/reset or /sim/success. Real-mode collect and evaluate are tested
+against it.
 
 In-process callers (runner, teleop collect) use ``node.env`` under ``with node.lock:``.
 """
@@ -44,20 +53,11 @@ SIM_PARAMS = [
     ("camera_ns", "/camera", "namespace of the camera topics"),
     ("wrist_camera_ns", "", "namespace of the wrist camera's topics (e.g. /wrist_camera); empty = none"),
     ("wrist_camera_frame", "wrist_camera_color_optical_frame", "optical frame of the wrist camera's images"),
+    ("mode", "sim", "sim | robot (a hardware stand-in: no /clock, sim services or camera pose)"),
+    ("publish_instruction", False, "publish the episode instruction on /posevla/instruction at every reset"),
     ("arm_topic", "/arm_controller/joint_trajectory", "arm JointTrajectory topic"),
     ("gripper_topic", "/gripper_controller/joint_trajectory", "gripper JointTrajectory topic"),
 ]
-
-
-def _stamp(t: float):
-    from builtin_interfaces.msg import Time
-
-    ns = int(round(max(t, 0.0) * 1e9))
-    return Time(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
-
-
-def _duration_s(d) -> float:
-    return float(d.sec) + float(d.nanosec) * 1e-9
 
 
 class SimNode(Node):
@@ -79,16 +79,20 @@ class SimNode(Node):
         self.p = {name: self.get_parameter(name).value for name, _, _ in SIM_PARAMS}
         if self.p["robot"] not in ("panda", "") and not str(self.p["robot"]).endswith("panda.yaml"):
             self.get_logger().warn(f"robot {self.p['robot']!r}: only the Panda is simulated; using it")
+        if self.p["mode"] not in ("sim", "robot"):
+            raise ValueError(f"sim_node mode {self.p['mode']!r}: use sim | robot")
+        self.robot_mode = self.p["mode"] == "robot"
         self.lock = threading.RLock()
         if env is None:
             from posevla_core.sim.env import SimEnv
 
-            env = SimEnv(width=int(self.p["width"]), height=int(self.p["height"]), default_task=self.p["task"])
+            env = SimEnv(width=int(self.p["width"]), height=int(self.p["height"]), default_task=self.p["task"],
+                         camera_jitter=not self.robot_mode)
         self.env = env
         self.sim = env
         self.instruction = ""
         ns = str(self.p["camera_ns"]).rstrip("/")
-        self.pub_clock = self.create_publisher(Clock, "/clock", 10)
+        self.pub_clock = None if self.robot_mode else self.create_publisher(Clock, "/clock", 10)
         self.pub_rgb = self.create_publisher(Image, f"{ns}/color/image_raw", 5)
         self.pub_depth = self.create_publisher(Image, f"{ns}/aligned_depth_to_color/image_raw", 5)
         self.pub_info = self.create_publisher(CameraInfo, f"{ns}/color/camera_info", 5)
@@ -96,22 +100,31 @@ class SimNode(Node):
         wrist = camera_topics(self.p["wrist_camera_ns"]) if self.p["wrist_camera_ns"] else {}
         self.pub_wrist = [self.create_publisher(T, wrist[k], 5) for k, T in
                           (("rgb", Image), ("depth", Image), ("info", CameraInfo))] if wrist else []
-        self.pub_cam_pose = self.create_publisher(PoseStamped, "/sim/camera_pose", 5)
-        self.pub_tf = None
-        try:
-            from tf2_msgs.msg import TFMessage
+        self.pub_cam_pose = self.pub_tf = self.pub_instruction = None
+        if not self.robot_mode:
+            self.pub_cam_pose = self.create_publisher(PoseStamped, "/sim/camera_pose", 5)
+            try:
+                from tf2_msgs.msg import TFMessage
 
-            self.pub_tf = self.create_publisher(TFMessage, "/tf", 10)
-        except ImportError:
-            pass
+                self.pub_tf = self.create_publisher(TFMessage, "/tf", 10)
+            except ImportError:
+                pass
+        if self.p["publish_instruction"]:
+            from std_msgs.msg import String
+
+            from posevla_ros.topics import INSTRUCTION_QOS, TOPIC_INSTRUCTION
+
+            self.pub_instruction = self.create_publisher(String, TOPIC_INSTRUCTION, INSTRUCTION_QOS)
         self.create_subscription(JointTrajectory, self.p["arm_topic"], self._on_arm, 10)
         self.create_subscription(JointTrajectory, self.p["gripper_topic"], self._on_gripper, 10)
-        self.create_service(ResetEpisode, "/sim/reset", self._on_reset)
-        self.create_service(Trigger, "/sim/success", self._on_success)
-        self._msgs = (Clock, Image, CameraInfo, JointState, PoseStamped)
+        if not self.robot_mode:
+            self.create_service(ResetEpisode, "/sim/reset", self._on_reset)
+            self.create_service(Trigger, "/sim/success", self._on_success)
+        self._msgs = (Clock, JointState)
         with self.lock:
             spec = self.env.reset(int(self.p["seed"]), self.p["task"])
             self.instruction = spec.instruction
+        self._announce(spec.instruction)
         self._next_image = 0.0
         self._next_js = 0.0
         self._stop = threading.Event()
@@ -119,7 +132,18 @@ class SimNode(Node):
         self.frames_published = 0
         if start_thread:
             self._thread.start()
-        self.get_logger().info(f"sim ready: task {spec.task!r}, seed {spec.seed}: {spec.instruction!r}")
+        if self.robot_mode:
+            pos, q = se3.split_T(self.env.camera_pose_in_base())
+            self.get_logger().info(f"hardware stand-in ready (mode robot): camera_to_base translation "
+                                   f"{np.round(pos, 6).tolist()} rotation_xyzw {np.round(q, 6).tolist()}")
+        else:
+            self.get_logger().info(f"sim ready: task {spec.task!r}, seed {spec.seed}: {spec.instruction!r}")
+
+    def _announce(self, instruction: str) -> None:
+        if self.pub_instruction is not None:
+            from std_msgs.msg import String
+
+            self.pub_instruction.publish(String(data=instruction))
 
     # ----------------------------------------------------------------- physics loop
     def _loop(self) -> None:
@@ -150,9 +174,12 @@ class SimNode(Node):
             self._publish(self.env.time)
 
     def _publish(self, t: float) -> None:
-        Clock, Image, CameraInfo, JointState, PoseStamped = self._msgs
-        stamp = _stamp(t)
-        self.pub_clock.publish(Clock(clock=stamp))
+        Clock, JointState = self._msgs
+        if self.robot_mode:        # a robot's drivers stamp with the wall clock; the schedule stays sim time
+            stamp = self.get_clock().now().to_msg()
+        else:
+            stamp = conv.sec_to_stamp(max(t, 0.0))
+            self.pub_clock.publish(Clock(clock=stamp))
         if t + 1e-9 >= self._next_js:
             self._next_js = t + 1.0 / max(float(self.p["joint_state_rate_hz"]), 1e-3)
             names, q, v = self.env.joint_state()
@@ -164,39 +191,28 @@ class SimNode(Node):
             self._publish_camera(stamp)
 
     def _publish_camera(self, stamp) -> None:
-        Clock, Image, CameraInfo, JointState, PoseStamped = self._msgs
+        from geometry_msgs.msg import PoseStamped
+
         rgb, depth, K = self.env.render()
         h, w = rgb.shape[:2]
         frame = self.p["camera_frame"]
-        img = Image(height=h, width=w, encoding="rgb8", is_bigendian=0, step=w * 3,
-                    data=np.ascontiguousarray(rgb).tobytes())
-        img.header.stamp, img.header.frame_id = stamp, frame
-        dep = Image(height=h, width=w, encoding="32FC1", is_bigendian=0, step=w * 4,
-                    data=np.ascontiguousarray(depth, dtype="<f4").tobytes())
-        dep.header.stamp, dep.header.frame_id = stamp, frame
-        info = CameraInfo(height=h, width=w, distortion_model="plumb_bob")
-        info.header.stamp, info.header.frame_id = stamp, frame
-        info.d = [0.0] * 5
-        info.k = [float(x) for x in K.reshape(-1)]
-        info.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
-        info.p = [float(K[0, 0]), 0.0, float(K[0, 2]), 0.0, 0.0, float(K[1, 1]), float(K[1, 2]), 0.0,
-                  0.0, 0.0, 1.0, 0.0]
-        pos, q = se3.split_T(self.env.camera_pose_in_base())
-        ps = PoseStamped()
-        ps.header.stamp, ps.header.frame_id = stamp, self.p["base_frame"]
-        ps.pose.position.x, ps.pose.position.y, ps.pose.position.z = (float(x) for x in pos)
-        (ps.pose.orientation.x, ps.pose.orientation.y, ps.pose.orientation.z,
-         ps.pose.orientation.w) = (float(x) for x in q)
-        self.pub_rgb.publish(img)
-        self.pub_depth.publish(dep)
-        self.pub_info.publish(info)
-        self.pub_cam_pose.publish(ps)
+        self.pub_rgb.publish(conv.rgb_to_image(rgb, stamp, frame))
+        self.pub_depth.publish(conv.depth_to_image(depth, stamp, frame))
+        self.pub_info.publish(conv.K_to_camera_info(K, w, h, stamp, frame))
+        self.frames_published += 1
         if self.pub_wrist:      # the wrist camera (wrist_camera_ns), same stamp
-            rgb, depth, K = self.env.render(wrist=True)
-            for pub, m in zip(self.pub_wrist, (conv.rgb_to_image(rgb), conv.depth_to_image(depth),
-                                               conv.K_to_camera_info(K, w, h))):
-                m.header.stamp, m.header.frame_id = stamp, self.p["wrist_camera_frame"]
+            rgb_w, depth_w, K_w = self.env.render(wrist=True)
+            hw, ww = rgb_w.shape[:2]
+            frame_w = self.p["wrist_camera_frame"]
+            for pub, m in zip(self.pub_wrist, (conv.rgb_to_image(rgb_w, stamp, frame_w),
+                                               conv.depth_to_image(depth_w, stamp, frame_w),
+                                               conv.K_to_camera_info(K_w, ww, hw, stamp, frame_w))):
                 pub.publish(m)
+        if self.pub_cam_pose is None:
+            return
+        ps = PoseStamped(pose=conv.matrix_to_pose_msg(self.env.camera_pose_in_base()))
+        ps.header.stamp, ps.header.frame_id = stamp, self.p["base_frame"]
+        self.pub_cam_pose.publish(ps)
         if self.pub_tf is not None:
             from geometry_msgs.msg import TransformStamped
             from tf2_msgs.msg import TFMessage
@@ -208,12 +224,11 @@ class SimNode(Node):
                 ps.pose.position.x, ps.pose.position.y, ps.pose.position.z)
             tf.transform.rotation = ps.pose.orientation
             self.pub_tf.publish(TFMessage(transforms=[tf]))
-        self.frames_published += 1
 
     # ----------------------------------------------------------------- callbacks
     def _trajectory(self, msg):
         names = list(msg.joint_names)
-        times = [_duration_s(pt.time_from_start) for pt in msg.points]
+        times = [conv.stamp_to_sec(pt.time_from_start) for pt in msg.points]
         pos = [list(pt.positions) for pt in msg.points]
         if any(len(p) != len(names) for p in pos):
             raise ValueError("every point needs one position per joint")
@@ -246,6 +261,7 @@ class SimNode(Node):
                 self._next_js = 0.0
                 self._publish(self.env.time)
             self.instruction = spec.instruction
+            self._announce(spec.instruction)
             res.success, res.instruction = True, spec.instruction
             res.message = f"task {spec.task}, seed {spec.seed}, target {spec.target}"
         except Exception as e:  # noqa: BLE001

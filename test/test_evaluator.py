@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from posevla_ros import report as R
-from posevla_ros.evaluator_node import EvaluationLoop, LoopConfig, MediaCollector, finish
+from posevla_ros.evaluation import EvaluationLoop, LoopConfig, MediaCollector, finish
 
 
 @pytest.mark.parametrize("k,n,lo,hi", [(5, 10, 0.2366, 0.7634), (0, 10, 0.0, 0.2775), (10, 10, 0.7225, 1.0),

@@ -1,25 +1,28 @@
-"""Launch files. With launch_ros (a ROS install) they are loaded and their LaunchDescription
-inspected; here (no launch_ros) a static check parses them: every Node executable must be
-installed by CMakeLists.txt from bin/, every config file and included launch file must exist,
-and the documented launch arguments must be declared."""
+"""Launch files. Each is one ``describe("<graph>")`` call (posevla_ros.launch_graph) over the
+graph description in posevla_ros.graphs; test_graphs.py compares that with the runner. Here
+a static check: the launch file names a known graph, every executable of the graph is
+installed by CMakeLists.txt from bin/, every parameter file exists, and the documented
+launch arguments are declared. With launch_ros (a ROS install) the LaunchDescription is
+loaded and its nodes inspected."""
 import ast
 import re
 from pathlib import Path
 
 import pytest
 
+from posevla_ros import graphs as G
+
 REPO = Path(__file__).resolve().parent.parent
 LAUNCH = REPO / "launch"
 EXPECTED_ARGS = {
     "policy.launch.py": {"robot", "checkpoint", "camera_ns", "use_sim_time", "backend", "rviz",
                          "camera_pose_topic", "execution_mode"},
-    "sim_demo.launch.py": {"robot", "checkpoint", "backend", "rviz"},
+    "sim_demo.launch.py": {"robot", "checkpoint", "backend", "rviz", "task"},
 }
 EXPECTED_EXECUTABLES = {
     "policy.launch.py": {"policy_node", "executor_node", "rviz2"},
-    "sim_demo.launch.py": {"sim_node"},
+    "sim_demo.launch.py": {"sim_node", "policy_node", "executor_node", "rviz2"},
 }
-EXTERNAL = {("rviz2", "rviz2")}
 
 
 def _have_launch_ros() -> bool:
@@ -38,39 +41,38 @@ def installed_executables() -> set[str]:
     return {n for n in listed if (REPO / "bin" / n).is_file()}
 
 
-def static_check(path: Path) -> tuple[list[str], dict]:
-    """Problems found in a launch file without importing launch_ros, and what it declares."""
+def spec_problems(specs) -> list[str]:
+    """Executables not installed, parameter files missing."""
+    exes, problems = installed_executables(), []
+    for s in specs:
+        if s.executable not in exes:
+            problems.append(f"executable posevla_ros/{s.executable} is not installed (bin/ + CMakeLists "
+                            f"install(PROGRAMS))")
+        problems += [f"missing file config/{f}" for f, p in zip(s.param_files, s.file_paths()) if not p.is_file()]
+    return problems
+
+
+def static_check(path: Path, graph_args: dict | None = None) -> tuple[list[str], dict]:
+    """Problems found in a launch file without importing launch_ros, and what it declares:
+    its graph's arguments and the executables of every sim / real variant of the graph."""
     tree = ast.parse(path.read_text(), str(path))
     problems, found = [], {"args": set(), "executables": set()}
-    exes = installed_executables()
     if not any(isinstance(n, ast.FunctionDef) and n.name == "generate_launch_description" for n in tree.body):
         problems.append("no generate_launch_description()")
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Node":
-            kw = {k.arg: k.value for k in node.keywords}
-            pkg = kw["package"].value if isinstance(kw.get("package"), ast.Constant) else None
-            exe = kw["executable"].value if isinstance(kw.get("executable"), ast.Constant) else None
-            if exe is None:
-                problems.append("Node without a literal executable")
-                continue
-            found["executables"].add(exe)
-            if (pkg, exe) not in EXTERNAL and (pkg != "posevla_ros" or exe not in exes):
-                problems.append(f"executable {pkg}/{exe} is not installed (bin/ + CMakeLists install(PROGRAMS))")
-        if isinstance(node, ast.Constant) and isinstance(node.value, str):
-            s = node.value.strip("/")
-            if re.fullmatch(r"[\w/.-]+\.(yaml|rviz)", s) and not (REPO / s).is_file() and \
-                    not (REPO / "config" / s).is_file():
-                problems.append(f"missing file {s}")
-            if s.endswith(".launch.py") and not (LAUNCH / Path(s).name).is_file():
-                problems.append(f"missing launch file {s}")
-    # launch arguments: DeclareLaunchArgument(name) or an ARGS dict feeding it
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "ARGS" for t in node.targets) \
-                and isinstance(node.value, ast.Dict):
-            found["args"].update(k.value for k in node.value.keys)
-        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "DeclareLaunchArgument" \
-                and node.args and isinstance(node.args[0], ast.Constant):
-            found["args"].add(node.args[0].value)
+    graphs = [c.args[0].value for c in ast.walk(tree) if isinstance(c, ast.Call)
+              and getattr(c.func, "id", None) == "describe" and c.args and isinstance(c.args[0], ast.Constant)]
+    if len(graphs) != 1 or graphs[0] not in G.GRAPHS:
+        return problems + [f"not one describe(<graph>) call of a known graph: {graphs}"], found
+    graph = graphs[0]
+    found["args"] = set(G.ARGS[graph])
+    variants = [{}] if "sim" not in G.ARGS[graph] else [{"sim": True}, {"sim": False}]
+    for v in variants:
+        a = dict({"task": "pick up the red cube"} if "task" in G.ARGS[graph] else {}, **v, **(graph_args or {}))
+        specs = G.build(graph, a)
+        problems += spec_problems(specs)
+        found["executables"] |= {s.executable for s in specs}
+    if "rviz" in G.ARGS[graph]:
+        found["executables"].add("rviz2")
     return problems, found
 
 
@@ -83,13 +85,18 @@ def test_static(name):
 
 
 def test_static_check_catches_errors(tmp_path):
-    bad = tmp_path / "bad.launch.py"
-    bad.write_text((LAUNCH / "policy.launch.py").read_text()
-                   .replace('executable="executor_node"', 'executable="executer_node"')
-                   .replace('"policy.yaml"', '"policy_params.yaml"'))
-    problems, _ = static_check(bad)
+    import dataclasses
+
+    good = G.build("policy")
+    bad = [dataclasses.replace(good[0], executable="executer_node"),
+           dataclasses.replace(good[1], param_files=("policy_params.yaml",))]
+    problems = spec_problems(bad)
     assert any("executer_node" in p for p in problems)
     assert any("policy_params.yaml" in p for p in problems)
+    wrong = tmp_path / "bad.launch.py"
+    wrong.write_text((LAUNCH / "policy.launch.py").read_text().replace('describe("policy")', 'describe("polcy")'))
+    problems, _ = static_check(wrong)
+    assert any("polcy" in p for p in problems)
 
 
 def test_config_files_exist():
@@ -110,9 +117,15 @@ def test_camera_remappings():
             ("/camera/aligned_depth_to_color/image_raw", "/wrist_cam/aligned_depth_to_color/image_raw")]
     assert P.camera_remappings("/wrist_cam/") == P.camera_remappings("wrist_cam") == want
     assert P.camera_remappings("/camera")[0] == ("/camera/color/image_raw", "/camera/color/image_raw")
-    # the launch files that take camera_ns remap through this one helper
-    for name in ("policy.launch.py", "collect_demos.launch.py", "evaluate.launch.py"):
-        assert "P.camera_remappings(get(\"camera_ns\"))" in (LAUNCH / name).read_text(), name
+    # the graphs that take camera_ns remap every camera subscriber through this one helper
+    for graph, args in (("policy", {}), ("evaluate", {"sim": False, "task": "x"}),
+                        ("collect", {"sim": False, "task": "x"})):
+        specs = {s.name: s for s in G.build(graph, dict(args, camera_ns="/wrist_cam"))}
+        for name in ("policy_node", "recorder_node"):
+            if name in specs:
+                assert list(specs[name].remappings) == want, (graph, name)
+        if "evaluator_node" in specs:
+            assert list(specs["evaluator_node"].remappings) == want[:1]
 
 
 @pytest.mark.skipif(not _have_launch_ros(), reason="launch_ros not importable (wheel-based venv)")
@@ -134,4 +147,4 @@ def test_launch_description(name):
         if isinstance(e, OpaqueFunction):
             nodes += [n for n in (e.execute(ctx) or []) if isinstance(n, Node)]
     exes = {n.node_executable for n in nodes}
-    assert EXPECTED_EXECUTABLES[name] <= exes  # sim_demo's policy/executor come via its include
+    assert EXPECTED_EXECUTABLES[name] <= exes

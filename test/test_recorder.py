@@ -17,8 +17,10 @@ import pytest
 
 from posevla_core import se3
 from posevla_ros import params as P
+from posevla_ros.mcap_recording import _msgdef
+from posevla_ros.recorder_node import RECORDER_PARAMS
+from posevla_ros.recording import EpisodeRecorder, Observation, SerialWorker
 from posevla_ros.topics import INSTRUCTION_QOS, TOPIC_INSTRUCTION
-from posevla_ros.recorder_node import RECORDER_PARAMS, EpisodeRecorder, Observation, SerialWorker, _msgdef
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -171,13 +173,6 @@ def test_config_file_matches_params():
 
 
 # ------------------------------------------------------------ with ROS and the real writer
-def _writer_or_skip():
-    try:
-        from posevla_core.data import LeRobotWriter  # noqa: F401
-    except ImportError as e:
-        pytest.skip(f"posevla_core.data.LeRobotWriter not available yet: {e}")
-
-
 class FakeCamera:
     """Publishes synthetic RGB-D + CameraInfo + joint states + camera pose with shared stamps."""
 
@@ -222,35 +217,15 @@ def _read_dataset(root: Path):
     return LeRobotReader(root)
 
 
-def _kin_or_skip():
-    try:
-        from posevla_ros.executor_node import load_kinematics
+def _panda_fk():
+    from posevla_ros.executor_node import load_kinematics
 
-        p = dict(P.defaults(P.EXECUTOR_PARAMS), **P.robot_executor_params("panda"))
-        return load_kinematics(p)
-    except (ImportError, FileNotFoundError) as e:
-        pytest.skip(f"Panda kinematics not available yet: {e}")
-
-
-def _have_real_writer_and_kin() -> bool:
-    try:
-        from posevla_core.data import LeRobotWriter  # noqa: F401
-        from posevla_core.kinematics import RobotKinematics  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return load_kinematics(dict(P.defaults(P.EXECUTOR_PARAMS), **P.robot_executor_params("panda"))).fk
 
 
 def test_recorder_node_over_dds(ros_context, tmp_path, spin_until):
-    """Real DDS: synced topics in, Trigger services, status topic, MCAP out. With the project's
-    LeRobotWriter + Panda kinematics when present (else the call-recording ListWriter + toy FK,
-    which still checks the node's plumbing)."""
-    from posevla_ros import conversions as conv
-
-    if not conv.HAVE_CV_BRIDGE:
-        pytest.importorskip("posevla_core.image", reason="image decoding (posevla_core.image) not available yet")
-    real = _have_real_writer_and_kin()
-    writer, fk_fn = (None, _kin_or_skip().fk) if real else (ListWriter(), fk)
+    """Real DDS: synced topics in, Trigger services, status topic, MCAP out, with the project's
+    LeRobotWriter and the Panda kinematics."""
     from rclpy.executors import MultiThreadedExecutor
     from rclpy.node import Node
     from rclpy.parameter import Parameter
@@ -260,7 +235,7 @@ def test_recorder_node_over_dds(ros_context, tmp_path, spin_until):
     from posevla_ros.recorder_node import RecorderNode
 
     root = tmp_path / "ds"
-    rec = RecorderNode(context=ros_context, fk=fk_fn, writer=writer, parameter_overrides=[
+    rec = RecorderNode(context=ros_context, fk=_panda_fk(), parameter_overrides=[
         Parameter("root", value=str(root)), Parameter("fps", value=10.0), Parameter("mcap", value=True),
         Parameter("status_period_s", value=0.2)])
     src = Node("fake_camera", context=ros_context)
@@ -326,16 +301,13 @@ def test_recorder_node_over_dds(ros_context, tmp_path, spin_until):
         spinner.join(10)
         rec.destroy_node()
         src.destroy_node()
-    if real:
-        ds = _read_dataset(root)
-        lengths = [ds.episode_length(i) for i in range(ds.num_episodes)]
-    else:
-        lengths = [len(e) for e in writer.episodes]
-        assert writer.tasks == ["pick up the red cube", "pick up the red cube", "put the cube in the bin"]
-        f = writer.episodes[0][3]
-        assert f["observation.camera_to_base"][:3] == pytest.approx([1.2, 0.0, 0.8])
-        assert f["observation.gripper"][0] == pytest.approx(1.0)
-        assert f["observation.images.color"].shape == (48, 64, 3)
+    ds = _read_dataset(root)
+    lengths = [ds.episode_length(i) for i in range(ds.num_episodes)]
+    assert [ds.episode_task(i) for i in range(ds.num_episodes)] == ["pick up the red cube", "put the cube in the bin"]
+    ep = ds.read_episode(0)
+    assert ep["observation.camera_to_base"][3][:3] == pytest.approx([1.2, 0.0, 0.8])
+    assert np.ravel(ep["observation.gripper"])[3] == pytest.approx(1.0)
+    assert ep["observation.images.color"].shape[1:] == (48, 64, 3)
     assert len(lengths) == 2
     assert 15 <= lengths[0] <= 21 and 7 <= lengths[1] <= 11, lengths
     # MCAP: one file per kept episode, discarded episode removed, readable with the mcap reader
@@ -346,12 +318,24 @@ def test_recorder_node_over_dds(ros_context, tmp_path, spin_until):
     with open(files[0], "rb") as f:
         topics = {ch.topic for _, ch, _ in make_reader(f).iter_messages()}
     assert {"/camera/color/image_raw", "/joint_states"} <= topics
+    # ... and every message decodes with the ROS 2 decoder from the schemas we wrote
+    from mcap_ros2.decoder import DecoderFactory
+
+    with open(files[0], "rb") as f:
+        decoded = list(make_reader(f, decoder_factories=[DecoderFactory()]).iter_decoded_messages())
+    assert len(decoded) > 20
+    by_topic = {ch.topic: m for _, ch, _, m in decoded}
+    img = by_topic["/camera/color/image_raw"]
+    assert (img.width, img.height, img.encoding) == (64, 48, "rgb8") and len(img.data) == 64 * 48 * 3
+    js = by_topic["/joint_states"]
+    assert list(js.name) == P.PANDA_ARM_JOINTS + P.PANDA_FINGER_JOINTS and len(js.position) == 9
+    assert by_topic["/camera/color/camera_info"].k[0] == pytest.approx(60.0)
 
 
 RECORDER_SCRIPT = r"""
 import sys, time
 import numpy as np
-from posevla_ros.recorder_node import EpisodeRecorder, Observation, make_writer
+from posevla_ros.recording import EpisodeRecorder, Observation, make_writer
 from posevla_core import se3
 root, n_done = sys.argv[1], int(sys.argv[2])
 fk = lambda q: se3.make_T([float(np.sum(q)), 0.0, 0.5], [0, 0, 0, 1])
@@ -377,7 +361,6 @@ for ep in range(n_done + 1):
 def test_sigkill_keeps_earlier_episodes(tmp_path):
     """A real recorder process is SIGKILLed in the middle of episode 2: episodes 0 and 1 are
     intact, episode 2 is cleanly absent (or complete), and the dataset accepts new episodes."""
-    _writer_or_skip()
     root = tmp_path / "ds"
     env = dict(os.environ, PYTHONPATH=str(REPO))
     proc = subprocess.Popen([sys.executable, "-c", RECORDER_SCRIPT, str(root), "2"], cwd=REPO, env=env,
@@ -397,7 +380,7 @@ def test_sigkill_keeps_earlier_episodes(tmp_path):
     for ep in range(2):
         assert ds.episode_length(ep) == 12
     # the dataset keeps working after the crash
-    from posevla_ros.recorder_node import make_writer
+    from posevla_ros.recording import make_writer
 
     w = make_writer(str(root), 10.0, "test/crash", True)
     r = EpisodeRecorder(w, fk, 10.0)

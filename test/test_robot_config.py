@@ -120,7 +120,7 @@ def test_executor_executable_refuses_bad_parameters(tmp_path):
 
 
 def test_cli_refuses_bad_robot_config(tmp_path):
-    r = _run(["-m", "posevla_ros.cli", "run", "executor", "--robot",
+    r = _run(["-m", "posevla_ros.cli", "run", "policy", "--robot",
               write_robot(tmp_path, limits__max_joint_jump="1.5 rad")], cwd=tmp_path)
     _one_line_error(r, r"^posevla run: error: robot config .*max_joint_jump: expected a number, got '1.5 rad'")
     r = _run(["-m", "posevla_ros.cli", "run", "policy", "-p", "max_joint_jmp=1"], cwd=tmp_path)

@@ -119,21 +119,16 @@ def test_raw_terminal_reads_keys_from_a_pipe():
 # ------------------------------------------------------------ through the executor's checks
 @pytest.fixture(scope="module")
 def panda():
-    pytest.importorskip("pinocchio")
-    try:
-        from posevla_ros import params as P
-        from posevla_ros.executor_node import load_kinematics
+    from posevla_ros import params as P
+    from posevla_ros.executor_node import load_kinematics
 
-        p = dict(P.defaults(P.EXECUTOR_PARAMS), **P.robot_executor_params("panda"))
-        kin = load_kinematics(p)
-    except (ImportError, FileNotFoundError) as e:
-        pytest.skip(f"Panda kinematics not available yet: {e}")
-    return kin, p
+    p = dict(P.defaults(P.EXECUTOR_PARAMS), **P.robot_executor_params("panda"))
+    return load_kinematics(p), p
 
 
 def _core(kin, p, sent):
     from posevla_ros.executor_node import ExecutorCore
-    from posevla_ros.teleop_node import TeleopCore
+    from posevla_ros.teleop_drivers import TeleopCore
 
     p = dict(p, max_prediction_age_s=0.0)
     clock = [0.0]
@@ -205,3 +200,38 @@ def test_leader_follow_goes_through_ik(panda):
     assert res.ok, res.reason
     dp, _ = pose_error(kin.fk(sent[-1].positions[-1]), kin.fk(q_leader))
     assert dp < 0.005 and sent[-1].grippers[-1] == pytest.approx(0.25)
+
+
+def test_teleop_episode_keys_call_the_evaluator(ros_context, panda, spin_until):
+    """Collect graphs: teleop's episode keys go to the evaluator's operator services over DDS
+    (n/Enter ready, e or y success, x or b failure, q abort)."""
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.node import Node
+    from rclpy.parameter import Parameter
+    from std_srvs.srv import Trigger
+
+    from posevla_ros.teleop_node import TeleopNode
+
+    kin, _ = panda
+    calls: list[str] = []
+    evaluator = Node("stand_in_evaluator", context=ros_context)
+    for what in ("ready", "success", "failure", "abort"):
+        evaluator.create_service(Trigger, f"/evaluator/{what}",
+                                 lambda _q, r, w=what: (calls.append(w), setattr(r, "success", True), r)[-1])
+    tele = TeleopNode(kinematics=kin, context=ros_context, parameter_overrides=[
+        Parameter("mode", value="none"), Parameter("episode_services", value="evaluator")])
+    ex = SingleThreadedExecutor(context=ros_context)
+    ex.add_node(evaluator)
+    ex.add_node(tele)
+    keys = T.KeyboardMapper()
+    try:
+        assert spin_until(ex, lambda: all(c.service_is_ready() for c in tele._episode_clients.values()), 20.0)
+        for k in "neyxbq":
+            tele.handle_command(keys.map(k))
+        assert spin_until(ex, lambda: len(calls) == 6, 20.0), calls
+        assert sorted(calls) == sorted(["ready", "success", "success", "failure", "failure", "abort"])
+        assert tele.quit_requested
+    finally:
+        tele.destroy_node()
+        evaluator.destroy_node()
+        ex.shutdown()

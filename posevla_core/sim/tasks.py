@@ -10,6 +10,7 @@ so the instruction is unambiguous); ``put`` also places two bins of different co
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -50,14 +51,58 @@ def category_of(name: str) -> str:
     return name.replace("_", " ")
 
 
+@dataclass(frozen=True)
+class TaskRequest:
+    """What a task string asks the sim to stage: a family (``pick`` / ``put``), optionally a
+    fixed target object / bin and the operator's own wording of the instruction."""
+
+    family: str
+    target: str | None = None        # "red_cube"
+    container: str | None = None     # "white_bin"
+    instruction: str | None = None   # kept verbatim as the episode instruction
+
+
+def parse_task(text: str) -> TaskRequest:
+    """A task family ("pick", "put") or a natural-language instruction the sim can stage
+    ("pick up the red cube", "put the blue cylinder in the white bin"): one known object
+    (color + shape) and, for ``put``, one known bin. ValueError with one clear line otherwise."""
+    raw = " ".join(str(text).split())
+    low = raw.lower()
+    if low in TASKS:
+        return TaskRequest(low)
+    colors = "|".join(scene.COLORS)
+    shapes = "|".join(scene.SHAPES)
+    bins = "|".join(scene.BIN_COLORS)
+    objs = re.findall(rf"\b({colors})\s+({shapes})s?\b", low)
+    bin_m = re.findall(rf"\b({bins})\s+(?:bin|box|container)\b", low)
+    known = (f"a family ({', '.join(TASKS)}) or e.g. 'pick up the red cube' / 'put the blue cylinder "
+             f"in the white bin' (colors: {', '.join(scene.COLORS)}; shapes: {', '.join(scene.SHAPES)}; "
+             f"bins: {', '.join(scene.BIN_COLORS)})")
+    if len(objs) != 1:
+        why = "names no object the sim has" if not objs else "names more than one object"
+        raise ValueError(f"the sim cannot stage {raw!r}: it {why}; use {known}")
+    target = f"{objs[0][0]}_{objs[0][1]}"
+    if len(bin_m) > 1:
+        raise ValueError(f"the sim cannot stage {raw!r}: it names more than one bin; use {known}")
+    if bin_m:
+        return TaskRequest("put", target, f"{bin_m[0]}_bin", raw)
+    if re.search(r"\b(in|into|inside|onto)\b", low):
+        raise ValueError(f"the sim cannot stage {raw!r}: it names no bin the sim has; use {known}")
+    return TaskRequest("pick", target, None, raw)
+
+
 def sample_episode(seed: int, task: str | None = None) -> EpisodeSpec:
+    """Episode ``seed`` of ``task``: a family, an instruction (``parse_task``) or None (random
+    family)."""
     rng = np.random.default_rng(seed)
     if not task:
         task = TASKS[int(rng.integers(len(TASKS)))]
-    if task not in TASKS:
-        raise ValueError(f"unknown task {task!r} (known: {TASKS})")
+    req = parse_task(task)
+    task = req.family
     names = scene.object_names()
     chosen = [names[i] for i in rng.permutation(len(names))[: 1 + int(rng.integers(2, 4))]]
+    if req.target is not None:               # the asked-for object is the target, layout otherwise as usual
+        chosen = [req.target] + [n for n in chosen if n != req.target][: len(chosen) - 1]
     target = chosen[0]
     bins: dict = {}
     container = None
@@ -72,6 +117,12 @@ def sample_episode(seed: int, task: str | None = None) -> EpisodeSpec:
             bins[b] = (x, y)
             placed.append((x, y, scene.BIN_INNER_HALF * 1.45 + 0.01))
         container = bnames[int(rng.integers(2))]
+        if req.container is not None and req.container not in bnames:
+            bnames[bnames.index(container)] = req.container
+            bins[req.container] = bins.pop(container)
+            container = req.container
+        elif req.container is not None:
+            container = req.container
     objects: dict = {}
     y_range = (-0.13, 0.13) if task == "put" else OBJ_Y
     for name in chosen:
@@ -89,6 +140,8 @@ def sample_episode(seed: int, task: str | None = None) -> EpisodeSpec:
     else:
         instruction = PUT_TEMPLATES[int(rng.integers(len(PUT_TEMPLATES)))].format(
             obj=obj, bin=category_of(container))
+    if req.instruction is not None:
+        instruction = req.instruction
     return EpisodeSpec(instruction, task, target, container, int(seed), objects, bins)
 
 

@@ -1,0 +1,293 @@
+"""The evaluation loop and its media, without ROS: what evaluator_node runs.
+
+``EvaluationLoop`` runs K episodes against an ``EpisodeIO`` (the node implements it with
+ROS services and topics; tests with plain Python). Per episode: hold the robot, reset (the
+sim's reset service, or wait for the operator's "ready"), send the instruction, start
+recording, release the robot, poll the outcome (the sim's success predicate or the
+operator's mark) until success, failure or the timeout, hold, save (or discard) the
+rollout. ``MediaCollector`` keeps report frames and joint / end-effector traces;
+``finish`` writes summary.json, results.jsonl and report.html (posevla_ros.report).
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+import numpy as np
+
+from posevla_ros import report as R
+
+
+# ---------------------------------------------------------------------------- core (no ROS)
+class EpisodeIO(Protocol):
+    """What the loop needs from the world. The node implements it with ROS services and
+    topics; every method may raise RuntimeError with a reason (the episode then fails)."""
+
+    def now(self) -> float: ...                                      # node clock, seconds
+    def sleep(self, seconds: float) -> None: ...                     # wall clock
+    def hold(self) -> None: ...                                      # stop robot + pause policy
+    def release(self) -> None: ...                                   # resume robot + policy
+    def reset(self, seed: int, task: str) -> str: ...                # -> instruction
+    def send_instruction(self, text: str) -> None: ...
+    def outcome(self) -> str | None: ...                             # 'success' | 'failure' | None
+    def record_start(self, instruction: str) -> None: ...
+    def record_stop(self) -> int | None: ...                         # dataset episode index
+    def record_discard(self) -> None: ...
+    def media_begin(self, episode: int) -> None: ...
+    def media_end(self, episode: int) -> None: ...
+
+
+@dataclass
+class LoopConfig:
+    task: str = "pick"
+    episodes: int = 10
+    seed: int = 1000
+    timeout_s: float = 30.0
+    settle_s: float = 0.5
+    success_poll_hz: float = 2.0
+    instruction_period_s: float = 1.0
+    record: bool = True
+    max_wall_factor: float = 30.0
+    default_instruction: str = ""
+    keep_failures: bool = True          # False: failed rollouts are discarded (demo collection)
+    target_successes: int = 0           # > 0: stop once this many succeeded (episodes = max attempts)
+
+
+class EvaluationLoop:
+    """Runs the episodes (module docstring) and returns one record per episode."""
+
+    def __init__(self, io: EpisodeIO, cfg: LoopConfig, log: Callable[[str], None] = print) -> None:
+        self.io, self.cfg, self.log = io, cfg, log
+        self.records: list[dict] = []
+        self._abort = threading.Event()
+
+    def abort(self) -> None:
+        self._abort.set()
+
+    @property
+    def aborted(self) -> bool:
+        return self._abort.is_set()
+
+    def run(self) -> list[dict]:
+        for i in range(self.cfg.episodes):
+            if self._abort.is_set():
+                break
+            if self.cfg.target_successes and sum(r["success"] for r in self.records) >= self.cfg.target_successes:
+                break
+            rec = self.run_episode(i)
+            self.records.append(rec)
+            n, k = len(self.records), sum(r["success"] for r in self.records)
+            self.log(f"episode {i}: {'SUCCESS' if rec['success'] else 'failure'} ({rec['reason']}, "
+                     f"{rec['duration_s']:.1f} s); running success {k}/{n}")
+        return self.records
+
+    def run_episode(self, i: int) -> dict:
+        cfg, io = self.cfg, self.io
+        seed = cfg.seed + i
+        rec: dict[str, Any] = {"episode": i, "seed": seed, "task": cfg.task, "instruction": "",
+                               "success": False, "time_to_success_s": None, "duration_s": 0.0,
+                               "timeout": False, "reason": "", "dataset_episode_index": None}
+        recording = False
+        try:
+            io.hold()
+            instruction = io.reset(seed, cfg.task) or cfg.default_instruction
+            if not instruction.strip():
+                raise RuntimeError("the reset gave no instruction and no default 'instruction' is set")
+            rec["instruction"] = instruction
+            io.send_instruction(instruction)
+            if cfg.settle_s > 0:
+                io.sleep(cfg.settle_s)
+            io.media_begin(i)
+            if cfg.record:
+                io.record_start(instruction)
+                recording = True
+            io.release()
+            t0, w0 = io.now(), time.monotonic()
+            last_instr = t0
+            poll = 1.0 / cfg.success_poll_hz
+            while True:
+                if self._abort.is_set():
+                    rec["reason"] = "aborted"
+                    break
+                res = io.outcome()
+                t = io.now()
+                rec["duration_s"] = t - t0
+                if res == "success":
+                    rec.update(success=True, time_to_success_s=t - t0, reason="success")
+                    break
+                if res == "failure":
+                    rec["reason"] = "marked failure"
+                    break
+                if t - t0 >= cfg.timeout_s or time.monotonic() - w0 >= cfg.timeout_s * cfg.max_wall_factor:
+                    rec.update(timeout=True, reason="timeout")
+                    break
+                if t - last_instr >= cfg.instruction_period_s:
+                    io.send_instruction(instruction)
+                    last_instr = t
+                io.sleep(poll)
+        except Exception as e:  # noqa: BLE001 - an episode that cannot run is a failure with a reason
+            rec["reason"] = f"error: {e}"
+        finally:
+            try:
+                io.hold()
+            except Exception as e:  # noqa: BLE001
+                self.log(f"could not hold the robot after episode {i}: {e}")
+            if recording:
+                try:
+                    if rec["success"] or cfg.keep_failures:
+                        rec["dataset_episode_index"] = io.record_stop()
+                    else:
+                        io.record_discard()
+                except Exception as e:  # noqa: BLE001
+                    self.log(f"saving rollout {i} failed: {e}")
+            try:
+                io.media_end(i)
+            except Exception:  # noqa: BLE001 - media are best effort
+                pass
+        return rec
+
+
+# ---------------------------------------------------------------------------- media
+class OperatorInput:
+    """The operator's say on a real arm, from any thread (keys, service callbacks) to the
+    loop thread: "ready" (the scene is reset, start the episode) and the outcome mark
+    ("success" / "failure"). Each is taken only when it can apply - "ready" while the loop
+    waits for it, a mark while an episode runs - and refused otherwise (the caller is told),
+    so a key pressed early never starts an episode the operator did not see coming."""
+
+    def __init__(self) -> None:
+        self._cv = threading.Condition()
+        self._state = "idle"              # idle | waiting | running
+        self._mark: str | None = None
+        self._ready = False
+
+    def set_ready(self) -> tuple[bool, str]:
+        with self._cv:
+            if self._state != "waiting":
+                return False, f"not waiting for 'ready' (episode {self._state})"
+            self._ready = True
+            self._cv.notify_all()
+            return True, "ready: episode starting"
+
+    def mark(self, what: str) -> tuple[bool, str]:
+        if what not in ("success", "failure"):
+            raise ValueError(f"unknown mark {what!r}")
+        with self._cv:
+            if self._state != "running":
+                return False, f"no episode running to mark {what} ({self._state})"
+            self._mark = what
+            return True, f"episode marked {what}"
+
+    def outcome(self) -> str | None:
+        with self._cv:
+            return self._mark
+
+    def begin(self) -> None:
+        """An episode runs from now (the sim reset it, or the operator said ready)."""
+        with self._cv:
+            self._state, self._mark = "running", None
+
+    def end(self) -> None:
+        with self._cv:
+            self._state, self._ready = "idle", False
+
+    def wait_ready(self, stop: Callable[[], bool], poll_s: float = 0.1) -> bool:
+        """Wait for "ready" (True; the episode then runs) or ``stop()`` (False)."""
+        with self._cv:
+            self._state, self._ready, self._mark = "waiting", False, None
+            while not self._ready:
+                if stop():
+                    self._state = "idle"
+                    return False
+                self._cv.wait(poll_s)
+            self._state, self._ready = "running", False
+            return True
+
+
+OPERATOR_KEYS = {"start": "ready", "success": "success", "failure": "failure", "quit": "abort"}  # key event -> say
+
+
+def read_operator_keys(stop: Callable[[], bool], say: Callable[[str], Any]) -> None:
+    """The operator's keys in this terminal (Enter / n ready, y success, b failure, q abort;
+    posevla_ros.teleop key bindings) until ``stop()``; ``say(what)`` takes each."""
+    from posevla_ros.teleop import KeyboardMapper, RawTerminal
+
+    mapper = KeyboardMapper()
+    with RawTerminal() as term:
+        while not stop():
+            k = term.read_key(0.1)
+            for ev in (mapper.map(k).events if k else ()):
+                if ev in OPERATOR_KEYS:
+                    say(OPERATOR_KEYS[ev])
+
+
+class MediaCollector:
+    """Per-episode report media from the ROS streams: frames every ``frame_period_s`` (stamp
+    time, downscaled) and joint / end-effector / gripper traces. Thread safe."""
+
+    def __init__(self, frame_period_s: float = 0.5, max_frames: int = 120, max_side: int = 160,
+                 fk: Callable | None = None) -> None:
+        self.frame_period_s, self.max_frames, self.max_side, self.fk = frame_period_s, max_frames, max_side, fk
+        self.media: dict[int, R.EpisodeMedia] = {}
+        self._lock = threading.Lock()
+        self._current: int | None = None
+        self._t0: float | None = None
+        self._last_frame_t = -1e18
+        self._last_joint_t = -1e18
+
+    def begin(self, episode: int, t0: float) -> None:
+        with self._lock:
+            self.media[episode] = R.EpisodeMedia()
+            self._current, self._t0 = episode, t0
+            self._last_frame_t = self._last_joint_t = -1e18
+
+    def end(self, episode: int) -> None:
+        with self._lock:
+            if self._current == episode:
+                self._current = None
+
+    def wants_frame(self, t: float) -> bool:
+        """Cheap pre-check before decoding an image: recording, and a frame is due at ``t``."""
+        with self._lock:
+            return self._current is not None and t - self._last_frame_t >= self.frame_period_s
+
+    @property
+    def active(self) -> bool:
+        with self._lock:
+            return self._current is not None
+
+    def add_frame(self, t: float, rgb: np.ndarray) -> None:
+        with self._lock:
+            if self._current is None or t - self._last_frame_t < self.frame_period_s:
+                return
+            m = self.media[self._current]
+            if len(m.frames) >= self.max_frames:
+                return
+            self._last_frame_t = t
+        step = max(1, int(np.ceil(max(rgb.shape[:2]) / self.max_side)))
+        small = np.ascontiguousarray(rgb[::step, ::step])
+        with self._lock:
+            m.frames.append(small)
+
+    def add_joints(self, t: float, q: np.ndarray, gripper: float | None) -> None:
+        with self._lock:
+            if self._current is None or t - self._last_joint_t < 0.1 or self._t0 is None:
+                return
+            self._last_joint_t = t
+            m = self.media[self._current]
+            m.t.append(t - self._t0)
+            m.joints.append(np.asarray(q, dtype=float).tolist())
+            if gripper is not None:
+                m.gripper.append(float(gripper))
+            if self.fk is not None:
+                m.ee_xyz.append(np.asarray(self.fk(q))[:3, 3].tolist())
+
+
+def finish(out: str | Path, records: list[dict], task: str, media: dict | None = None, **extra) -> dict:
+    """summary.json + results.jsonl + report.html (+ plots, GIF); returns the summary."""
+    summary = R.summarize(records, task, **extra)
+    R.write_report(out, summary, media or {})
+    return summary

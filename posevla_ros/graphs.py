@@ -1,0 +1,307 @@
+"""The node graphs, described once: which nodes run, with which parameter files, parameter
+values and remappings, for each way of running posevla.
+
+    policy     policy_node + executor_node                        (a real arm, or any camera)
+    sim_demo   sim_node + policy_node + executor_node             (closed loop in MuJoCo)
+    evaluate   [sim_node] + policy + executor + recorder + evaluator   (sim:=true | false)
+    collect    [sim_node] + teleop_node + recorder + evaluator    (collection mode)
+
+Both ways of starting a graph are built from ``build(graph, args)``:
+- the launch files (``launch/<graph>.launch.py``) turn each ``NodeSpec`` into a
+  ``launch_ros.actions.Node`` with ``NodeSpec.launch_kwargs()`` (posevla_ros.launch_graph);
+- the in-process runner (``posevla run|demo|evaluate|collect``, posevla_ros.runner) builds the
+  node classes with ``NodeSpec.parameters()``: the same files read the same way, then the
+  same values.
+So launch and CLI cannot disagree (they once did: the launched evaluation ran the executor
+in ``replace`` mode without the sim's camera pose and scored 0/5 where the CLI scored 19/20).
+
+No rclpy here: the parameter tables are imported from the node modules only when a graph is
+built. Arguments arrive as strings from launch and as Python values from the CLI;
+``typed_args`` makes them one typed dict. Bad arguments are a ValueError with one line.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from posevla_ros import params as P
+
+PACKAGE = "posevla_ros"
+SIM_CAMERA_POSE_TOPIC = "/sim/camera_pose"
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """One node of a graph. ``params`` are applied after ``param_files`` (config/<file>,
+    section ``name``), exactly as launch_ros applies ``parameters=[files..., params]``."""
+
+    name: str                                   # ROS node name = params-file section
+    executable: str                             # bin/<executable> (installed to lib/posevla_ros)
+    target: str                                 # "module:Class" for the in-process runner
+    param_files: tuple[str, ...] = ()           # under config/
+    params: dict = field(default_factory=dict)  # typed values
+    remappings: tuple[tuple[str, str], ...] = ()
+    tty: bool = False                           # reads keys from the terminal
+
+    def file_paths(self) -> list[Path]:
+        return [P.config_path(f) for f in self.param_files]
+
+    def parameters(self) -> dict[str, Any]:
+        """The parameter values the node starts with: files in order, then ``params``."""
+        values: dict[str, Any] = {}
+        for path in self.file_paths():
+            values.update(P.load_params_file(path, self.name))
+        values.update(self.params)
+        return P.typed_overrides(node_param_specs(self.name), values)
+
+    def launch_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of ``launch_ros.actions.Node`` for this node."""
+        return dict(package=PACKAGE, executable=self.executable, name=self.name, output="screen",
+                    emulate_tty=self.tty, parameters=[str(p) for p in self.file_paths()] + [dict(self.params)],
+                    remappings=[tuple(r) for r in self.remappings])
+
+    def node_class(self):
+        import importlib
+
+        module, cls = self.target.split(":")
+        return getattr(importlib.import_module(module), cls)
+
+
+# ------------------------------------------------------------------ parameter tables per node
+def node_param_specs(node_name: str) -> list[P.ParamSpec]:
+    """The declared parameters of ``node_name`` (imported lazily: node modules import ROS)."""
+    if node_name == "policy_node":
+        return P.POLICY_PARAMS
+    if node_name == "executor_node":
+        return P.EXECUTOR_PARAMS
+    if node_name == "sim_node":
+        from posevla_ros.sim_node import SIM_PARAMS
+
+        return [P.ParamSpec(n, d, desc) for n, d, desc in SIM_PARAMS]
+    if node_name == "recorder_node":
+        from posevla_ros.recorder_node import RECORDER_PARAMS
+
+        return RECORDER_PARAMS
+    if node_name == "evaluator_node":
+        from posevla_ros.evaluator_node import EVALUATOR_PARAMS
+
+        return EVALUATOR_PARAMS
+    if node_name == "teleop_node":
+        from posevla_ros.teleop_node import TELEOP_PARAMS
+
+        return TELEOP_PARAMS
+    raise ValueError(f"unknown node {node_name!r}")
+
+
+def _node(name: str, values: dict[str, Any], robot: str | None = None, files: tuple[str, ...] = (),
+          remappings=(), tty: bool = False) -> NodeSpec:
+    """A NodeSpec whose ``params`` are the robot config's values this node declares, then
+    ``values``, typed like the declarations."""
+    specs = node_param_specs(name)
+    merged: dict[str, Any] = {}
+    if robot is not None:
+        names = {s.name for s in specs}
+        merged.update({k: v for k, v in P.robot_executor_params(robot).items() if k in names})
+    merged.update(values)
+    short = name.removesuffix("_node")
+    cls = {"policy": "PolicyNode", "executor": "ExecutorNode", "sim": "SimNode", "recorder": "RecorderNode",
+           "evaluator": "EvaluatorNode", "teleop": "TeleopNode"}[short]
+    return NodeSpec(name, name, f"posevla_ros.{name}:{cls}", files, P.typed_overrides(specs, merged, strict=True),
+                    tuple(tuple(r) for r in remappings), tty)
+
+
+# ------------------------------------------------------------------ graph arguments
+# name -> (default, description). The launch files declare exactly these.
+_COMMON = {
+    "robot": ("panda", "robot config: config/robots/<robot>.yaml (or a path to a YAML file)"),
+    "checkpoint": ("", "Pose-VLA checkpoint directory; empty = the shipped demo checkpoint"),
+    "backend": ("joint_trajectory", "joint_trajectory | moveit"),
+    "use_depth": (True, "feed the aligned depth image to the model (false: RGB-only ablation)"),
+    "rviz": (False, "start rviz2 with config/rviz/posevla.rviz (launch only)"),
+}
+_CAMERA_NS = {"camera_ns": ("/camera", "camera driver namespace (color/image_raw, color/camera_info, "
+                                      "aligned_depth_to_color/image_raw)")}
+ARGS: dict[str, dict[str, tuple[Any, str]]] = {
+    "policy": {**_COMMON, **_CAMERA_NS,
+               "use_sim_time": (False, "use /clock"),
+               "camera_pose_topic": ("", "PoseStamped of a moving camera (sim: /sim/camera_pose); "
+                                         "empty = tf2 / the robot config's camera_to_base"),
+               "execution_mode": ("replace", "replace (receding horizon) | complete (finish each keyframe "
+                                             "plan first)")},
+    "sim_demo": {**_COMMON,
+                 "task": ("pick", "sim task: a family (pick, put) or an instruction the sim can stage "
+                                  "('pick up the red cube')"),
+                 "seed": (1000, "episode seed (object layout, camera pose)")},
+    "evaluate": {**_COMMON, **_CAMERA_NS,
+                 "sim": (True, "true: start sim_node (MuJoCo), resets and success from the sim; "
+                               "false: a real arm, the operator resets and marks success"),
+                 "task": ("pick", "sim: a family (pick, put) or an instruction the sim can stage; "
+                                  "real arm: the instruction of every episode"),
+                 "episodes": (10, "number of episodes"),
+                 "seed": (1000, "seed of the first episode (sim)"),
+                 "timeout": (30.0, "episode timeout in seconds (sim time in sim)"),
+                 "out": ("runs/eval", "results directory (summary.json, results.jsonl, report.html, "
+                                      "rollouts/)"),
+                 "execution_mode": ("complete", "executor mode: complete (keyframe plans) | replace"),
+                 "keyboard": (False, "real arm: operator keys in the evaluator's terminal "
+                                     "(Enter ready, y success, b failure, q quit)")},
+    "collect": {**{k: _COMMON[k] for k in ("robot",)}, **_CAMERA_NS,
+                "sim": (False, "true: start sim_node (MuJoCo), resets and success from the sim; "
+                               "false: a real arm, the operator resets and saves"),
+                "teleop": ("keyboard", "keyboard | joy | leader (| scripted: sim expert, in-process only)"),
+                "task": ("", "sim: a family or an instruction the sim can stage; real arm: the "
+                             "instruction recorded with every episode"),
+                "episodes": (10, "demos to save"),
+                "seed": (0, "seed of the first episode (sim)"),
+                "timeout": (0.0, "episode timeout in seconds; 0 = 30 s for the scripted expert, else 300 s"),
+                "out": ("data/demos", "LeRobot dataset directory"),
+                "fps": (10.0, "recorded frames per second"),
+                "mcap": (False, "also record raw topics as MCAP"),
+                "joy_topic": ("/joy", "sensor_msgs/Joy topic (teleop:=joy)"),
+                "leader_topic": ("/leader/joint_states", "leader arm joint states (teleop:=leader)")},
+}
+TELEOP_MODES = ("keyboard", "joy", "leader", "scripted")
+EXECUTION_MODES = ("replace", "complete")
+
+
+def typed_args(graph: str, given: dict[str, Any]) -> dict[str, Any]:
+    """``given`` (strings from launch or values from the CLI) over the graph's defaults,
+    typed like the defaults. Unknown names are an error."""
+    if graph not in ARGS:
+        raise ValueError(f"unknown graph {graph!r} (known: {', '.join(ARGS)})")
+    spec = ARGS[graph]
+    out = {k: d for k, (d, _) in spec.items()}
+    for k, v in given.items():
+        if k not in spec:
+            raise ValueError(f"graph {graph!r} has no argument {k!r} (known: {', '.join(spec)})")
+        try:
+            out[k] = P.coerce(v, spec[k][0])
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"argument {k}:={v!r}: {e}") from None
+    return out
+
+
+def launch_default(value: Any) -> str:
+    """A default as a launch argument string ('true' / 'false' for bools)."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+# ------------------------------------------------------------------ the graphs
+def _check_sim_task(task: str) -> None:
+    from posevla_core.sim.tasks import parse_task
+
+    parse_task(task)              # ValueError: one line saying what the sim can stage
+
+
+def _policy_pair(a: dict, sim: bool, execution_mode: str, camera_ns: str) -> list[NodeSpec]:
+    if execution_mode not in EXECUTION_MODES:
+        raise ValueError(f"execution_mode {execution_mode!r}: use {' | '.join(EXECUTION_MODES)}")
+    remap = P.camera_remappings(camera_ns)
+    policy = {"use_sim_time": sim, "use_depth": a["use_depth"]}
+    if a["checkpoint"]:
+        policy["checkpoint"] = a["checkpoint"]
+    executor = {"backend": a["backend"], "use_sim_time": sim, "execution_mode": execution_mode}
+    if sim:   # the sim moves its camera per episode and publishes where it is
+        executor.update(use_tf=False, camera_pose_topic=SIM_CAMERA_POSE_TOPIC)
+    elif a.get("camera_pose_topic"):
+        executor["camera_pose_topic"] = a["camera_pose_topic"]
+    return [_node("policy_node", policy, files=("policy.yaml",), remappings=remap),
+            _node("executor_node", executor, robot=a["robot"], files=("executor.yaml",))]
+
+
+def _sim(a: dict, publish_instruction: bool, task: str = "pick", seed: int = 0) -> NodeSpec:
+    return _node("sim_node", {"robot": a["robot"], "camera_ns": a.get("camera_ns", "/camera"),
+                              "task": task, "seed": seed, "publish_instruction": publish_instruction})
+
+
+def policy_graph(a: dict) -> list[NodeSpec]:
+    return _policy_pair(a, a["use_sim_time"], a["execution_mode"], a["camera_ns"])
+
+
+def sim_demo_graph(a: dict) -> list[NodeSpec]:
+    """One episode staged at start; sim_node publishes its instruction (transient local), so
+    the policy acts without anyone typing."""
+    _check_sim_task(a["task"])
+    return [_sim(a, True, a["task"], a["seed"])] + _policy_pair(a, True, "complete", "/camera")
+
+
+def _recorder(a: dict, sim: bool, root: str, **values) -> NodeSpec:
+    values.update(root=root, use_sim_time=sim, camera_pose_topic=SIM_CAMERA_POSE_TOPIC if sim else "")
+    return _node("recorder_node", values, robot=a["robot"], files=("recorder.yaml",),
+                 remappings=P.camera_remappings(a["camera_ns"]))
+
+
+def _operator_services(sim: bool) -> dict:
+    """Real arm: no sim services; the operator says 'ready' and marks the outcome."""
+    return {} if sim else {"reset_service": "", "success_service": ""}
+
+
+def evaluate_graph(a: dict) -> list[NodeSpec]:
+    sim = a["sim"]
+    if sim:
+        _check_sim_task(a["task"])
+    elif not a["task"].strip():
+        raise ValueError("task: a real arm needs the instruction (task:='pick up the red cube')")
+    out = str(a["out"])
+    camera_ns = "/camera" if sim else a["camera_ns"]
+    a = dict(a, camera_ns=camera_ns)
+    evaluator = dict(task=a["task"], instruction="" if sim else a["task"], episodes=a["episodes"],
+                     seed=a["seed"], timeout_s=a["timeout"], out=out, checkpoint=a["checkpoint"],
+                     use_sim_time=sim, keyboard=bool(a["keyboard"]) and not sim, **_operator_services(sim))
+    nodes = _policy_pair(a, sim, a["execution_mode"], camera_ns) + [
+        _recorder(a, sim, str(Path(out) / "rollouts"), use_depth=True),
+        _node("evaluator_node", evaluator, robot=a["robot"], files=("evaluator.yaml",),
+              remappings=P.camera_remappings(camera_ns)[:1], tty=not sim)]
+    return ([_sim(a, False)] if sim else []) + nodes
+
+
+def collect_timeout(a: dict) -> float:
+    return float(a["timeout"]) if a["timeout"] > 0 else (30.0 if a["teleop"] == "scripted" else 300.0)
+
+
+def collect_graph(a: dict) -> list[NodeSpec]:
+    """Collection is an evaluation loop that keeps only successes: per episode the sim resets
+    (or the operator says 'ready'), recording runs until the sim's success predicate (or
+    the operator's 'save') or the timeout; failures are discarded. Teleop's episode keys
+    go to the evaluator's operator services."""
+    sim, teleop = a["sim"], a["teleop"]
+    if teleop not in TELEOP_MODES:
+        raise ValueError(f"teleop {teleop!r}: use {' | '.join(TELEOP_MODES)}")
+    if teleop == "scripted" and not sim:
+        raise ValueError("teleop 'scripted' needs the sim (the expert reads the sim state): --sim, or sim:=true when launched")
+    if sim:
+        _check_sim_task(a["task"] or "pick")
+    elif not a["task"].strip():
+        raise ValueError("task: a real arm needs the instruction recorded with every episode "
+                         "(--task 'pick up the red cube')")
+    out = str(a["out"])
+    teleop_params = {"mode": "none" if teleop == "scripted" else teleop, "use_sim_time": sim,
+                     "episode_services": "evaluator", "joy.topic": a["joy_topic"],
+                     "leader.topic": a["leader_topic"]}
+    evaluator = dict(task=a["task"] or "pick", instruction="" if sim else a["task"],
+                     episodes=3 * int(a["episodes"]) + 2, target_successes=int(a["episodes"]),
+                     seed=a["seed"], timeout_s=collect_timeout(a), out=str(Path(out) / "collect_log"),
+                     keep_failures=False, record=True, stop_service="", pause_service="", resume_service="",
+                     use_sim_time=sim, keyboard=False, **_operator_services(sim))
+    if sim:
+        a = dict(a, camera_ns="/camera")
+    recorder = {"fps": a["fps"], "mcap": a["mcap"]}
+    if not sim:
+        recorder["instruction"] = a["task"]
+    nodes = [_node("teleop_node", teleop_params, robot=a["robot"], files=("teleop.yaml",), tty=True),
+             _recorder(a, sim, out, **recorder),
+             _node("evaluator_node", evaluator, robot=a["robot"], files=("evaluator.yaml",),
+                   remappings=P.camera_remappings(a["camera_ns"])[:1])]
+    return ([_sim(a, False)] if sim else []) + nodes
+
+
+GRAPHS: dict[str, Callable[[dict], list[NodeSpec]]] = {
+    "policy": policy_graph, "sim_demo": sim_demo_graph, "evaluate": evaluate_graph, "collect": collect_graph}
+LAUNCH_FILES = {"policy": "policy.launch.py", "sim_demo": "sim_demo.launch.py",
+                "evaluate": "evaluate.launch.py", "collect": "collect_demos.launch.py"}
+
+
+def build(graph: str, args: dict[str, Any] | None = None) -> list[NodeSpec]:
+    """The nodes of ``graph`` for ``args`` (see ARGS[graph]); ValueError on bad arguments."""
+    return GRAPHS[graph](typed_args(graph, args or {}))
