@@ -19,6 +19,10 @@ from typing import Any
 
 DEFAULT_CATEGORIES = ["cube", "cylinder", "bin", "object"]
 
+# The paper's three training stages, in order; what each supervises is in data/sources.py,
+# its training defaults in train/config.py (both import this one tuple).
+STAGES = ("grounding", "motion", "embodiment")
+
 
 @dataclass
 class TokenizerConfig:

@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-STAGES = ("grounding", "motion", "embodiment")
+from posevla_core.config import STAGES
 
 
 @dataclass
