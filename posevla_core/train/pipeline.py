@@ -18,7 +18,6 @@ Scene seeds: training data uses seeds >= 100000; evaluation (``posevla demo``) u
 from __future__ import annotations
 
 import json
-import math
 import shutil
 import time
 from dataclasses import dataclass
