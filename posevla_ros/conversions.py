@@ -102,6 +102,14 @@ def camera_info_to_K(msg, width: int | None = None, height: int | None = None) -
     return K
 
 
+def _with_header(msg, stamp, frame_id: str):
+    """Set a message's header (``stamp`` None keeps zero, "now" for most consumers)."""
+    if stamp is not None:
+        msg.header.stamp = stamp
+    msg.header.frame_id = frame_id
+    return msg
+
+
 def rgb_to_image(rgb: np.ndarray, stamp=None, frame_id: str = "", encoding: str = "rgb8"):
     """RGB uint8 HxWx3 -> sensor_msgs/Image in ``encoding`` (rgb8 or bgr8), no padding."""
     from sensor_msgs.msg import Image
@@ -110,10 +118,7 @@ def rgb_to_image(rgb: np.ndarray, stamp=None, frame_id: str = "", encoding: str 
     msg = Image(height=arr.shape[0], width=arr.shape[1], encoding=encoding, is_bigendian=0,
                 step=arr.shape[1] * 3)
     msg.data = arr.tobytes()
-    if stamp is not None:
-        msg.header.stamp = stamp
-    msg.header.frame_id = frame_id
-    return msg
+    return _with_header(msg, stamp, frame_id)
 
 
 def depth_to_image(depth_m: np.ndarray, stamp=None, frame_id: str = "", encoding: str = "32FC1"):
@@ -129,10 +134,7 @@ def depth_to_image(depth_m: np.ndarray, stamp=None, frame_id: str = "", encoding
     msg = Image(height=d.shape[0], width=d.shape[1], encoding=encoding, is_bigendian=0,
                 step=d.shape[1] * bpp)
     msg.data = np.ascontiguousarray(arr).tobytes()
-    if stamp is not None:
-        msg.header.stamp = stamp
-    msg.header.frame_id = frame_id
-    return msg
+    return _with_header(msg, stamp, frame_id)
 
 
 def K_to_camera_info(K: np.ndarray, width: int, height: int, stamp=None, frame_id: str = ""):
@@ -146,10 +148,7 @@ def K_to_camera_info(K: np.ndarray, width: int, height: int, stamp=None, frame_i
     P = np.zeros((3, 4))
     P[:3, :3] = K
     msg.p = P.ravel().tolist()
-    if stamp is not None:
-        msg.header.stamp = stamp
-    msg.header.frame_id = frame_id
-    return msg
+    return _with_header(msg, stamp, frame_id)
 
 
 # ---------------------------------------------------------------- poses
