@@ -272,7 +272,7 @@ def _mean_T(Ts: list[np.ndarray]) -> np.ndarray:
 
 
 def _rot_deg(Ra: np.ndarray, Rb: np.ndarray) -> float:
-    return float(np.degrees(Rotation.from_matrix(Ra.T @ Rb).magnitude()))
+    return float(np.degrees(se3.rotation_angle(Ra, Rb)))
 
 
 def _closed_form(mode: str, G: list[np.ndarray], C: list[np.ndarray], method: str) -> np.ndarray:

@@ -12,12 +12,14 @@ Choices the paper leaves open are made here, deliberately:
 """
 from __future__ import annotations
 
-import json
-import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 DEFAULT_CATEGORIES = ["cube", "cylinder", "bin", "object"]
+
+# The paper's three training stages, in order; what each supervises is in data/sources.py,
+# its training defaults in train/config.py (both import this one tuple).
+STAGES = ("grounding", "motion", "embodiment")
 
 
 @dataclass
@@ -48,10 +50,6 @@ class TokenizerConfig:
             raise ValueError("TokenizerConfig.num_waypoints must be >= 1")
         if not self.waypoint_dt > 0:
             raise ValueError("TokenizerConfig.waypoint_dt must be > 0 seconds")
-
-    @property
-    def rotation_range(self) -> tuple[float, float]:
-        return (-math.pi, math.pi)
 
 
 @dataclass
@@ -124,9 +122,6 @@ class PoseVLAConfig:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2)
-
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "PoseVLAConfig":
         known = {f.name for f in fields(cls)}
@@ -134,10 +129,6 @@ class PoseVLAConfig:
         if unknown:
             raise ValueError(f"unknown PoseVLAConfig keys {sorted(unknown)} (config from a newer version?)")
         return cls(**d)
-
-    @classmethod
-    def from_json(cls, text: str) -> "PoseVLAConfig":
-        return cls.from_dict(json.loads(text))
 
 
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")

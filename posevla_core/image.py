@@ -125,11 +125,16 @@ def resize_with_intrinsics(rgb: np.ndarray, depth: np.ndarray | None, K: np.ndar
     return out, d2, scale_intrinsics(K, W2 / W, H2 / H)
 
 
+def center_square_box(height: int, width: int) -> tuple[int, int, int]:
+    """(x0, y0, side) of the largest centered square of a height x width image."""
+    s = min(height, width)
+    return (width - s) // 2, (height - s) // 2, s
+
+
 def center_square_crop(rgb, depth, K):
     """The largest centered square (the model's input is square)."""
-    H, W = rgb.shape[:2]
-    s = min(H, W)
-    return crop_with_intrinsics(rgb, depth, K, (W - s) // 2, (H - s) // 2, s, s)
+    x0, y0, s = center_square_box(*rgb.shape[:2])
+    return crop_with_intrinsics(rgb, depth, K, x0, y0, s, s)
 
 
 def letterbox(rgb: np.ndarray, depth: np.ndarray | None, K: np.ndarray, size: int):

@@ -4,7 +4,7 @@ joint limits, for the arm joints ``joint_names`` (all other joints locked at 0).
     kin = RobotKinematics(urdf_path_or_uri, ee_link, joint_names)
     T = kin.fk(q)                                   # 4x4, base (URDF root) frame
     q, ok, info = kin.ik(T_target, q_seed, pos_tol=1e-3, rot_tol=1e-2)
-    kin.lower, kin.upper, kin.velocity_limits, kin.effort_limits
+    kin.lower, kin.upper, kin.velocity_limits
 
 ``urdf_path`` may be ``posevla://panda`` (see posevla_core.sim.assets).
 """
@@ -49,7 +49,6 @@ class RobotKinematics:
         self.lower = np.asarray(model.lowerPositionLimit)[self._perm].copy()
         self.upper = np.asarray(model.upperPositionLimit)[self._perm].copy()
         self.velocity_limits = np.asarray(model.velocityLimit)[self._perm].copy()
-        self.effort_limits = np.asarray(model.effortLimit)[self._perm].copy()
 
     # -- conversions between the caller's joint order and pinocchio's
     def _to_model(self, q) -> np.ndarray:

@@ -29,11 +29,11 @@ from torch import nn
 
 from posevla_core.config import PoseVLAConfig
 from posevla_core.decoding import grammar_bias, greedy_decode
-from posevla_core.geometry import GeometryPrior, PixelPrior, patch_points, ray_map
-from posevla_core.image import center_square_crop, check_frame, resize_with_intrinsics
+from posevla_core.geometry import GeometryPrior, PixelPrior, backproject, patch_points, ray_map
+from posevla_core.image import center_square_box, center_square_crop, check_frame, resize_with_intrinsics
 from posevla_core.policy import CONFIG_FILE, PosePolicy, prediction_from_tokens, resolve_device
 from posevla_core.text import InstructionEncoder
-from posevla_core.tokens import BOS, PAD, PoseTokenizer
+from posevla_core.tokens import BOS, EOS, PAD, PoseTokenizer
 from posevla_core.types import PoseTarget, Prediction
 
 IGNORE = -100
@@ -42,17 +42,41 @@ PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
 __all__ = ["PoseVLA", "SmallProcessor", "IGNORE", "CONFIG_FILE", "WEIGHTS_FILE", "VOCAB_FILE", "resolve_device"]
 
 
-UV_FREQS = 8
-POINTER_WINDOW = 5
+UV_FREQS = 8             # Fourier frequencies (2^k * pi, k < 8) of the pointer's (u, v)
+POINTER_WINDOW = 5       # stem cells per side of the pointer's soft-argmax window
 STEM_STRIDE = 4          # the image stem's two stride-2 convs
-STEM_CHANNELS = (32, 64)                 # widths of the two stride-2 convs (FiLM and the heatmap act on the second)
-IMAGE_MEAN, IMAGE_STD = 0.5, 0.25        # pixel normalization after scaling to [0, 1]
-INIT_STD = 0.02                          # learned position / pointer embeddings
-MAX_POSITIONS = 1024                     # decoder positions (prefix + pose tokens)
-PRIOR_SIGMA_INIT = 0.01                  # copy prior: initial Cauchy scale (box units / meters)
-PRIOR_AMP_INIT = 3.0                     # copy prior: initial amplitude
-POINTER_MIN_DEPTH_MASS = 0.05            # heatmap mass on valid depth below this: no 3D anchor
-SOFT_LABEL_RADIUS = 3                    # soft labels cover target +- this many bins
+STEM_CHANNELS = (32, 64)  # channels of those two convs; FiLM and the heatmap act on the second
+INIT_STD = 0.02          # learned position embeddings and the pointer token (ViT / GPT-2 init)
+PIXEL_MEAN, PIXEL_STD = 0.5, 0.25   # image normalization after /255
+PRIOR_SIGMA0 = 0.01      # copy prior's initial width: normalized (u, v) and meters alike
+PRIOR_AMP0 = 3.0         # copy prior's initial amplitude (nats at one sigma ~ amp * log 1.5)
+POINTER_MIN_DEPTH_MASS = 0.05   # the pointer has a 3D point when this much window mass has depth
+SOFT_LABEL_RADIUS = 3    # soft labels cover target +- 3 bins (3 sigma at the default 1 bin)
+LOGP_FLOOR = -1e4        # log-prob clamp: 0-weight terms stay 0, never 0 * -inf
+MAX_POSITIONS = 1024     # the decoder's position table; prefix + pose tokens stay far below
+
+
+# Parameter names of checkpoints written before the model was split into named parts
+# (checkpoints/demo is one): old prefix -> new prefix. The one place old names are read.
+LEGACY_KEYS = (
+    ("patch_embed.0.", "stem.conv1."), ("patch_embed.2.", "stem.conv2."), ("patch_embed.4.", "stem.patchify."),
+    ("patch_pos", "stem.patch_pos"), ("film.", "stem.film."),
+    ("heat.", "pointer.heat."), ("pointer_uv.", "pointer.uv."), ("pointer_geometry.", "pointer.geometry."),
+    ("pointer_embed", "pointer.embed"), ("prior_offset", "pointer.prior_offset"),
+    ("prior_log_sigma", "pointer.prior_log_sigma"), ("prior_log_amp", "pointer.prior_log_amp"),
+)
+
+
+def upgrade_state_dict(state: dict) -> dict:
+    """A state dict with pre-split parameter names -> today's names (others unchanged)."""
+    out = {}
+    for k, v in state.items():
+        for old, new in LEGACY_KEYS:
+            if k.startswith(old):
+                k = new + k[len(old):]
+                break
+        out[k] = v
+    return out
 
 
 def stem_points(depth: np.ndarray | None, K: np.ndarray, stride: int, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -62,12 +86,9 @@ def stem_points(depth: np.ndarray | None, K: np.ndarray, stride: int, size: int)
     if depth is None:
         return np.zeros((3, S, S), np.float32), np.zeros((S, S), bool)
     c = stride // 2
-    z = depth[c::stride, c::stride][:S, :S].astype(np.float64)
-    v, u = np.mgrid[c:size:stride, c:size:stride][:, :S, :S].astype(np.float64)
-    ok = np.isfinite(z) & (z > 0)
-    z = np.where(ok, z, 0.0)
-    xyz = np.stack([(u - K[0, 2]) * z / K[0, 0], (v - K[1, 2]) * z / K[1, 1], z]).astype(np.float32)
-    return xyz, ok
+    pts = backproject(depth, K)[c::stride, c::stride][:S, :S]
+    ok = np.isfinite(pts[..., 2])
+    return np.where(ok[..., None], pts, 0.0).transpose(2, 0, 1).astype(np.float32), ok
 
 
 def sincos_2d(side: int, dim: int) -> torch.Tensor:
@@ -100,8 +121,7 @@ class SmallProcessor:
         """
         K = check_frame(rgb, depth, K)
         H, W = rgb.shape[:2]
-        s = min(H, W)
-        x0, y0 = (W - s) // 2, (H - s) // 2
+        x0, y0, s = center_square_box(H, W)
         rgb_c, depth_c, K_c = center_square_crop(rgb, depth, K)
         rgb_r, depth_r, K_r = resize_with_intrinsics(rgb_c, depth_c, K_c, self.cfg.image_size)
         xyz, valid = patch_points(depth_r, K_r, self.cfg.patch_size, self.cfg.geometry.min_valid_fraction)
@@ -136,157 +156,67 @@ class SmallProcessor:
 
 
 
-class PoseVLA(PosePolicy):
-    architecture = "small"
+class VisionStem(nn.Module):
+    """RGB -> FiLM'ed 1/4-resolution features and patch tokens.
 
-    def __init__(self, cfg: PoseVLAConfig, device: str | torch.device = "cpu") -> None:
+    Two stride-2 convs, then FiLM (as in RT-1): the instruction scales and shifts the image
+    features before they become patch tokens, so "which pixels match 'the red cube'" is a
+    per-channel gate the stem learns in a few hundred steps instead of something attention
+    must discover. A patchify conv makes the tokens; a learned position embedding sits over
+    a fixed 2D sin-cos grid (as in ViT-MAE), so "where in the image" is there from step 0.
+    """
+
+    def __init__(self, cfg: PoseVLAConfig, d: int) -> None:
         super().__init__()
-        from transformers import LlamaConfig, LlamaForCausalLM
-
-        self.cfg = cfg
-        self.tokenizer = PoseTokenizer(cfg.tokens)
-        self.processor = SmallProcessor(cfg, self.tokenizer)
-        d = cfg.backbone.hidden_size
-        # Frozen text tower, deliberately not registered as a submodule (not trained, not saved).
-        self.__dict__["text"] = InstructionEncoder(cfg.max_text_tokens)
-        self.text_proj = nn.Linear(InstructionEncoder.dim, d)
+        c1, c2 = STEM_CHANNELS
         p = cfg.patch_size
-        self.patch_embed = nn.Sequential(
-            nn.Conv2d(3, STEM_CHANNELS[0], 3, stride=2, padding=1), nn.GELU(),
-            nn.Conv2d(STEM_CHANNELS[0], STEM_CHANNELS[1], 3, stride=2, padding=1), nn.GELU(),
-            nn.Conv2d(STEM_CHANNELS[1], d, p // STEM_STRIDE, stride=p // STEM_STRIDE),
-        )
+        self.conv1 = nn.Conv2d(3, c1, 3, stride=2, padding=1)
+        self.conv2 = nn.Conv2d(c1, c2, 3, stride=2, padding=1)
+        self.patchify = nn.Conv2d(c2, d, p // STEM_STRIDE, stride=p // STEM_STRIDE)
         self.patch_pos = nn.Parameter(torch.randn(1, cfg.num_patches, d) * INIT_STD)
-        # Fixed 2D sin-cos grid position (as in ViT-MAE) under the learned one: "where in the
-        # image" is available from step 0, which grounding (box center, object pose) needs.
         self.register_buffer("patch_grid", sincos_2d(cfg.image_size // cfg.patch_size, d), persistent=False)
-        # FiLM (as in RT-1): the instruction scales and shifts the image features before they
-        # become patch tokens, so "which pixels match 'the red cube'" is a per-channel gate the
-        # stem learns in a few hundred steps instead of something attention must discover.
-        self.film = nn.Linear(InstructionEncoder.dim, 2 * STEM_CHANNELS[1])
-        nn.init.zeros_(self.film.weight)
+        self.film = nn.Linear(InstructionEncoder.dim, 2 * c2)
+        nn.init.zeros_(self.film.weight)    # starts as the identity: no gate until trained
         nn.init.zeros_(self.film.bias)
-        # Grounding pointer. A 1x1 conv scores every cell of the FiLM'ed 1/4-resolution feature
-        # map for "this is the instructed object" (trained by a dense auxiliary loss); its
-        # softmax gives a soft-argmax pixel (u, v) and, with depth, the 3D point under it. One
-        # extra prefix token carries them (plus the patch features under the peak) to the
-        # decoder, so reading off the object's box and position is a lookup, not a search.
-        self.heat = nn.Conv2d(STEM_CHANNELS[1], 1, 1)
-        self.pointer_uv = nn.Linear(4 * UV_FREQS, d)
-        self.pointer_geometry = GeometryPrior(cfg.geometry, d)
-        self.pointer_embed = nn.Parameter(torch.randn(d) * INIT_STD)
-        self._init_pointer_prior()
-        self.geometry = GeometryPrior(cfg.geometry, d)
-        b = cfg.backbone
-        lm_cfg = LlamaConfig(vocab_size=self.tokenizer.vocab_size, hidden_size=d, num_hidden_layers=b.num_layers,
-                             num_attention_heads=b.num_heads, num_key_value_heads=b.num_heads,
-                             intermediate_size=b.intermediate_size, max_position_embeddings=MAX_POSITIONS,
-                             rope_theta=b.rope_theta, attention_dropout=b.dropout, pad_token_id=PAD,
-                             bos_token_id=BOS, eos_token_id=2, tie_word_embeddings=False)
-        lm_cfg._attn_implementation = "sdpa"
-        self.lm = LlamaForCausalLM(lm_cfg)
-        self.register_buffer("step_bias", grammar_bias(self.tokenizer, self.tokenizer.vocab_size), persistent=False)
-        if cfg.geometry.use_rays:
-            # The paper's ray prior (K^-1 [u, v, 1] per pixel, patchified): K counts without depth.
-            self.ray_prior = PixelPrior(3, p, d, cfg.geometry.hidden)
-        self.register_buffer("step_lo", torch.as_tensor(self.tokenizer.step_lo), persistent=False)
-        self.register_buffer("step_hi", torch.as_tensor(self.tokenizer.step_hi), persistent=False)
-        self.register_buffer("step_ordinal", torch.as_tensor(self.tokenizer.step_ordinal), persistent=False)
-        self.to(device)
 
-    def _init_pointer_prior(self) -> None:
-        """Copy prior of the ordinal pose tokens (a pointer-generator style copy mechanism).
-
-        For the box-center steps and every position step, the logits get an additive
-        ``-amp * log(1 + 0.5 * ((bin_center - anchor - offset) / sigma)^2)`` (a Cauchy log-density:
-        heavy tails, so the few samples where the pointer picked the wrong object neither drag
-        the learned offsets nor stop the decoder from overriding the prior), where the anchor is the pointer's
-        (u, v) or 3D point and ``offset`` / ``sigma`` are learned per step (a waypoint is the
-        object plus a learned mean offset). The decoder learns the residual: what the prior
-        cannot know (which object when the heatmap is unsure, the bin above the container,
-        rotations). Without depth the position steps get no prior.
-        """
-        tok, c = self.tokenizer, self.cfg.tokens
-        S, V = tok.seq_len, tok.vocab_size
-        centers = torch.zeros(S, V)
-        anchor = torch.full((S,), -1, dtype=torch.long)
-        log_sigma = torch.zeros(S)
-        for s, (name, block) in enumerate(tok.steps):
-            lo, hi = tok.allowed_range(s)
-            if block == "box":
-                anchor[s] = 0 if name == "box_u" else 1
-                centers[s, lo:hi] = (torch.arange(hi - lo) + 0.5) / c.box_bins
-                log_sigma[s] = math.log(PRIOR_SIGMA_INIT)
-            elif block == "position":
-                a = "xyz".index(name[-1])
-                anchor[s] = 2 + a
-                pmin, pmax = c.position_min[a], c.position_max[a]
-                centers[s, lo:hi] = pmin + (torch.arange(hi - lo) + 0.5) * (pmax - pmin) / c.position_bins
-                log_sigma[s] = math.log(PRIOR_SIGMA_INIT)
-        self.register_buffer("prior_centers", centers, persistent=False)
-        self.register_buffer("prior_anchor", anchor, persistent=False)
-        self.prior_offset = nn.Parameter(torch.zeros(S))
-        self.prior_log_sigma = nn.Parameter(log_sigma)
-        self.prior_log_amp = nn.Parameter(torch.full((S,), math.log(PRIOR_AMP_INIT)))
-
-    def pointer_prior(self, anchors: torch.Tensor, has: torch.Tensor) -> torch.Tensor:
-        """(B, S, V) additive logits from the pointer's anchors (B, 5) = (u, v, x, y, z)."""
-        idx = self.prior_anchor.clamp(min=0)
-        a = anchors[:, idx] + self.prior_offset                          # (B, S)
-        use = (self.prior_anchor >= 0)[None] & has[:, idx]               # (B, S)
-        z = (self.prior_centers[None] - a[..., None]) / self.prior_log_sigma.exp()[None, :, None]
-        logp = -self.prior_log_amp.exp()[None, :, None] * torch.log1p(0.5 * z * z)
-        return torch.where(use[..., None], logp, torch.zeros_like(z))
-
-    @property
-    def device(self) -> torch.device:
-        return self.patch_pos.device
-
-    def to(self, *args, **kwargs):  # keep the unregistered text tower on the same device
-        out = super().to(*args, **kwargs)
-        self.text.to(self.patch_pos.device)
-        return out
-
-    # ---- preprocessing: see SmallProcessor ----------------------------------------------------
-    def make_example(self, rgb: np.ndarray, depth: np.ndarray | None, K: np.ndarray, instruction: str,
-                     target: PoseTarget | None = None) -> dict:
-        return self.processor.make_example(rgb, depth, K, instruction, target)
-
-    @staticmethod
-    def collate(examples: list[dict]) -> dict:
-        return SmallProcessor.collate(examples)
-
-    # ---- the network ------------------------------------------------------------------------
-    def encode_prefix(self, batch: dict, return_aux: bool = False):
-        """(prefix embeddings, mask) = [instruction tokens, image patch tokens]."""
-        dev = self.device
-        img = batch["image"].to(dev, non_blocking=True).float().div_(255.0).sub_(IMAGE_MEAN).div_(IMAGE_STD)
-        B = img.shape[0]
-        h, m = self.text.encode(batch["instruction"])
-        h, m = h.to(dev), m.to(dev)
-        sentence = (h * m[..., None]).sum(1) / m.sum(1, keepdim=True).clamp(min=1)
+    def forward(self, img: torch.Tensor, sentence: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(features (B, C2, S, S) at 1/STEM_STRIDE resolution, patch tokens (B, N, d))."""
         gamma, beta = self.film(sentence).chunk(2, dim=-1)
-        x = self.patch_embed[:4](img)                                  # STEM_CHANNELS[1] at 1/4 resolution
+        x = F.gelu(self.conv2(F.gelu(self.conv1(img))))
         x = x * (1 + gamma[:, :, None, None]) + beta[:, :, None, None]
-        patches = self.patch_embed[4](x).flatten(2).transpose(1, 2) + self.patch_pos + self.patch_grid
-        xyz, valid = batch["xyz"].to(dev).float(), batch["valid"].to(dev)
-        patches = patches + self.geometry(xyz, valid, B, patches.shape[1])
-        if self.cfg.geometry.use_rays:
-            patches = patches + self.ray_prior(batch["rays"].to(dev).float())
-        heat = self.heat(x).flatten(1).float()                          # (B, S*S)
-        pointer, anchors, has = self._pointer(heat, patches, batch)
-        text = self.text_proj(h)
-        prefix = torch.cat([text, pointer[:, None], patches], dim=1)
-        mask = torch.cat([m, torch.ones(B, 1 + patches.shape[1], dtype=torch.bool, device=dev)], dim=1)
-        if not return_aux:
-            return prefix, mask
-        return prefix, mask, {"heat": heat, "prior": self.pointer_prior(anchors, has)}
+        patches = self.patchify(x).flatten(2).transpose(1, 2) + self.patch_pos + self.patch_grid
+        return x, patches
 
-    def _pointer(self, heat: torch.Tensor, patches: torch.Tensor, batch: dict) -> torch.Tensor:
+
+class GroundingPointer(nn.Module):
+    """Grounding pointer: which stem cell is the instructed object, as one prefix token.
+
+    A 1x1 conv scores every cell of the FiLM'ed 1/4-resolution feature map (trained by a
+    dense auxiliary loss); its softmax gives a soft-argmax pixel (u, v) and, with depth, the
+    3D point under it. One extra prefix token carries them (plus the patch features under the
+    peak) to the decoder, so reading off the object's box and position is a lookup, not a
+    search. ``prior`` turns the same anchors into a copy prior over the ordinal pose tokens.
+    """
+
+    def __init__(self, cfg: PoseVLAConfig, tok: PoseTokenizer, d: int) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.heat = nn.Conv2d(STEM_CHANNELS[1], 1, 1)
+        self.uv = nn.Linear(4 * UV_FREQS, d)
+        self.geometry = GeometryPrior(cfg.geometry, d)
+        self.embed = nn.Parameter(torch.randn(d) * INIT_STD)
+        self._init_prior(tok)
+
+    def heatmap(self, features: torch.Tensor) -> torch.Tensor:
+        """(B, S*S) float scores over the stem grid."""
+        return self.heat(features).flatten(1).float()
+
+    def forward(self, heat: torch.Tensor, patches: torch.Tensor, valid_map: torch.Tensor,
+                xyz_map: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Soft-argmax in a WINDOW x WINDOW window around the heatmap's peak (a global soft-argmax
         is pulled toward the image center by the diffuse tail), the depth-weighted 3D point in
         that window, and the patch tokens weighted by the heatmap mass."""
-        dev, B = self.device, heat.shape[0]
+        dev, B = heat.device, heat.shape[0]
         S = self.cfg.image_size // STEM_STRIDE
         W = POINTER_WINDOW
         peak = heat.detach().argmax(-1)
@@ -302,21 +232,145 @@ class PoseVLA(PosePolicy):
         k = (2.0 ** torch.arange(UV_FREQS, device=dev)) * math.pi
         ang = torch.stack([u, v], dim=-1)[..., None] * k
         uv_feat = torch.cat([ang.sin(), ang.cos()], dim=-1).flatten(1)
-        vm = batch["valid_map"].to(dev).flatten(1).float().gather(1, idx)
-        pts = batch["xyz_map"].to(dev).float().flatten(2).gather(2, idx[:, None].expand(B, 3, -1))
+        vm = valid_map.flatten(1).float().gather(1, idx)
+        pts = xyz_map.float().flatten(2).gather(2, idx[:, None].expand(B, 3, -1))
         w = p * vm
         ws = w.sum(-1, keepdim=True)
         xyz = (pts * w[:, None]).sum(-1) / ws.clamp(min=1e-6)
         has = (ws[:, 0] > POINTER_MIN_DEPTH_MASS).detach()
-        geo = self.pointer_geometry(xyz[:, None], has[:, None], B, 1)[:, 0]
+        geo = self.geometry(xyz[:, None], has[:, None], B, 1)[:, 0]
         side = self.cfg.image_size // self.cfg.patch_size
         r = S // side
         mass = heat.softmax(-1).view(B, side, r, side, r).sum((2, 4)).flatten(1)   # per patch
         pooled = (mass[..., None] * patches).sum(1)
-        token = self.pointer_uv(uv_feat) + geo + pooled + self.pointer_embed
+        token = self.uv(uv_feat) + geo + pooled + self.embed
         anchors = torch.cat([torch.stack([u, v], dim=-1), xyz], dim=-1)
         has = torch.cat([torch.ones(B, 2, dtype=torch.bool, device=dev), has[:, None].expand(B, 3)], dim=-1)
         return token, anchors, has
+
+    def _init_prior(self, tok: PoseTokenizer) -> None:
+        """Copy prior of the ordinal pose tokens (a pointer-generator style copy mechanism).
+
+        For the box-center steps and every position step, the logits get an additive
+        ``-amp * log(1 + 0.5 * ((bin_center - anchor - offset) / sigma)^2)`` (a Cauchy log-density:
+        heavy tails, so the few samples where the pointer picked the wrong object neither drag
+        the learned offsets nor stop the decoder from overriding the prior), where the anchor is the pointer's
+        (u, v) or 3D point and ``offset`` / ``sigma`` are learned per step (a waypoint is the
+        object plus a learned mean offset). The decoder learns the residual: what the prior
+        cannot know (which object when the heatmap is unsure, the bin above the container,
+        rotations). Without depth the position steps get no prior.
+        """
+        c = self.cfg.tokens
+        S, V = tok.seq_len, tok.vocab_size
+        centers = torch.zeros(S, V)
+        anchor = torch.full((S,), -1, dtype=torch.long)
+        log_sigma = torch.zeros(S)
+        for s, (name, block) in enumerate(tok.steps):
+            lo, hi = tok.allowed_range(s)
+            if block == "box":
+                anchor[s] = 0 if name == "box_u" else 1
+                centers[s, lo:hi] = (torch.arange(hi - lo) + 0.5) / c.box_bins
+                log_sigma[s] = math.log(PRIOR_SIGMA0)
+            elif block == "position":
+                a = "xyz".index(name[-1])
+                anchor[s] = 2 + a
+                pmin, pmax = c.position_min[a], c.position_max[a]
+                centers[s, lo:hi] = pmin + (torch.arange(hi - lo) + 0.5) * (pmax - pmin) / c.position_bins
+                log_sigma[s] = math.log(PRIOR_SIGMA0)
+        self.register_buffer("prior_centers", centers, persistent=False)
+        self.register_buffer("prior_anchor", anchor, persistent=False)
+        self.prior_offset = nn.Parameter(torch.zeros(S))
+        self.prior_log_sigma = nn.Parameter(log_sigma)
+        self.prior_log_amp = nn.Parameter(torch.full((S,), math.log(PRIOR_AMP0)))
+
+    def prior(self, anchors: torch.Tensor, has: torch.Tensor) -> torch.Tensor:
+        """(B, S, V) additive logits from the pointer's anchors (B, 5) = (u, v, x, y, z)."""
+        idx = self.prior_anchor.clamp(min=0)
+        a = anchors[:, idx] + self.prior_offset                          # (B, S)
+        use = (self.prior_anchor >= 0)[None] & has[:, idx]               # (B, S)
+        z = (self.prior_centers[None] - a[..., None]) / self.prior_log_sigma.exp()[None, :, None]
+        logp = -self.prior_log_amp.exp()[None, :, None] * torch.log1p(0.5 * z * z)
+        return torch.where(use[..., None], logp, torch.zeros_like(z))
+
+
+class PoseVLA(PosePolicy):
+    architecture = "small"
+
+    def __init__(self, cfg: PoseVLAConfig, device: str | torch.device = "cpu") -> None:
+        super().__init__()
+        from transformers import LlamaConfig, LlamaForCausalLM
+
+        self.cfg = cfg
+        self.tokenizer = PoseTokenizer(cfg.tokens)
+        self.processor = SmallProcessor(cfg, self.tokenizer)
+        d = cfg.backbone.hidden_size
+        # Frozen text tower, deliberately not registered as a submodule (not trained, not saved);
+        # it reads its weights on first use (InstructionEncoder.load), not here.
+        self.__dict__["text"] = InstructionEncoder(cfg.max_text_tokens)
+        self.text_proj = nn.Linear(InstructionEncoder.dim, d)
+        self.stem = VisionStem(cfg, d)
+        self.pointer = GroundingPointer(cfg, self.tokenizer, d)
+        self.geometry = GeometryPrior(cfg.geometry, d)
+        b = cfg.backbone
+        lm_cfg = LlamaConfig(vocab_size=self.tokenizer.vocab_size, hidden_size=d, num_hidden_layers=b.num_layers,
+                             num_attention_heads=b.num_heads, num_key_value_heads=b.num_heads,
+                             intermediate_size=b.intermediate_size, max_position_embeddings=MAX_POSITIONS,
+                             rope_theta=b.rope_theta, attention_dropout=b.dropout, pad_token_id=PAD,
+                             bos_token_id=BOS, eos_token_id=EOS, tie_word_embeddings=False)
+        lm_cfg._attn_implementation = "sdpa"
+        self.lm = LlamaForCausalLM(lm_cfg)
+        self.register_buffer("step_bias", grammar_bias(self.tokenizer, self.tokenizer.vocab_size), persistent=False)
+        if cfg.geometry.use_rays:
+            # The paper's ray prior (K^-1 [u, v, 1] per pixel, patchified): K counts without depth.
+            self.ray_prior = PixelPrior(3, cfg.patch_size, d, cfg.geometry.hidden)
+        self.register_buffer("step_lo", torch.as_tensor(self.tokenizer.step_lo), persistent=False)
+        self.register_buffer("step_hi", torch.as_tensor(self.tokenizer.step_hi), persistent=False)
+        self.register_buffer("step_ordinal", torch.as_tensor(self.tokenizer.step_ordinal), persistent=False)
+        self.to(device)
+
+    def pointer_prior(self, anchors: torch.Tensor, has: torch.Tensor) -> torch.Tensor:
+        return self.pointer.prior(anchors, has)
+
+    @property
+    def device(self) -> torch.device:
+        return self.stem.patch_pos.device
+
+    def to(self, *args, **kwargs):  # keep the unregistered text tower on the same device
+        out = super().to(*args, **kwargs)
+        self.text.to(self.stem.patch_pos.device)
+        return out
+
+    # ---- preprocessing: see SmallProcessor ----------------------------------------------------
+    def make_example(self, rgb: np.ndarray, depth: np.ndarray | None, K: np.ndarray, instruction: str,
+                     target: PoseTarget | None = None) -> dict:
+        return self.processor.make_example(rgb, depth, K, instruction, target)
+
+    @staticmethod
+    def collate(examples: list[dict]) -> dict:
+        return SmallProcessor.collate(examples)
+
+    # ---- the network ------------------------------------------------------------------------
+    def encode_prefix(self, batch: dict, return_aux: bool = False):
+        """(prefix embeddings, mask) = [instruction tokens, image patch tokens]."""
+        dev = self.device
+        img = batch["image"].to(dev, non_blocking=True).float().div_(255.0).sub_(PIXEL_MEAN).div_(PIXEL_STD)
+        B = img.shape[0]
+        h, m = self.text.encode(batch["instruction"])
+        h, m = h.to(dev), m.to(dev)
+        sentence = (h * m[..., None]).sum(1) / m.sum(1, keepdim=True).clamp(min=1)
+        x, patches = self.stem(img, sentence)
+        xyz, valid = batch["xyz"].to(dev).float(), batch["valid"].to(dev)
+        patches = patches + self.geometry(xyz, valid, B, patches.shape[1])
+        if self.cfg.geometry.use_rays:
+            patches = patches + self.ray_prior(batch["rays"].to(dev).float())
+        heat = self.pointer.heatmap(x)                                  # (B, S*S)
+        pointer, anchors, has = self.pointer(heat, patches, batch["valid_map"].to(dev), batch["xyz_map"].to(dev))
+        text = self.text_proj(h)
+        prefix = torch.cat([text, pointer[:, None], patches], dim=1)
+        mask = torch.cat([m, torch.ones(B, 1 + patches.shape[1], dtype=torch.bool, device=dev)], dim=1)
+        if not return_aux:
+            return prefix, mask
+        return prefix, mask, {"heat": heat, "prior": self.pointer.prior(anchors, has)}
 
     def heatmap_loss(self, heat: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Cross-entropy over the stem grid: the cell holding the labeled 2D box center."""
@@ -349,7 +403,7 @@ class PoseVLA(PosePolicy):
         logits = self.lm.lm_head(hidden).float() + self.step_bias[:S] + aux["prior"][:, :S]
         # Tokens outside the step's block have log-prob -inf; clamp so that 0-weight terms
         # (soft labels, ignored steps) stay 0 instead of 0 * inf = NaN.
-        logp = F.log_softmax(logits, dim=-1).clamp(min=-1e4)
+        logp = F.log_softmax(logits, dim=-1).clamp(min=LOGP_FLOOR)
         sup = labels != IGNORE
         tgt = labels.clamp(min=0)
         nll = -logp.gather(-1, tgt[..., None])[..., 0]
@@ -463,7 +517,7 @@ class PoseVLA(PosePolicy):
             raise ValueError(f"{d / CONFIG_FILE} is not a Pose-VLA config (no 'posevla' key)")
         cfg = PoseVLAConfig.from_dict(meta["posevla"])
         model = cls(cfg, device="cpu")
-        state = load_file(str(d / WEIGHTS_FILE))
+        state = upgrade_state_dict(load_file(str(d / WEIGHTS_FILE)))
         own = model.state_dict()
         missing = sorted(set(own) - set(state))
         unexpected = sorted(set(state) - set(own))

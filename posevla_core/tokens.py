@@ -64,7 +64,6 @@ class PoseTokenizer:
         self.step_lo, self.step_hi = lo, hi
         # Ordinal steps (numeric bins) get soft labels in training; category/gripper/eos do not.
         self.step_ordinal = np.array([b in ("box", "position", "rotation") for _, b in steps])
-        self.step_axis = np.array([("xyz".index(n[-1]) if b == "position" else -1) for n, b in steps])
 
     # ---- blocks and the grammar -------------------------------------------------------------
     def _range(self, block: str) -> tuple[int, int]:

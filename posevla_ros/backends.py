@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from posevla_ros import safety
+from posevla_ros.conversions import sec_to_duration
 
 try:
     from control_msgs.action import FollowJointTrajectory
@@ -119,13 +120,6 @@ def add_gripper_dwell(plan: JointPlan, dwell_s: float) -> JointPlan:
     return JointPlan(True, plan.reason, plan.targets, np.asarray(Q), np.asarray(T), np.asarray(G), errs)
 
 
-def _duration(t: float):
-    from builtin_interfaces.msg import Duration
-
-    ns = int(round(t * 1e9))
-    return Duration(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
-
-
 def joint_trajectory_msg(joint_names, positions: np.ndarray, times: np.ndarray, stamp=None):
     """trajectory_msgs/JointTrajectory, one point per row, time_from_start = times.
     ``stamp`` None/zero means "start now" for joint_trajectory_controller."""
@@ -137,7 +131,7 @@ def joint_trajectory_msg(joint_names, positions: np.ndarray, times: np.ndarray, 
     msg.joint_names = list(joint_names)
     for q, t in zip(np.asarray(positions, dtype=float), np.asarray(times, dtype=float)):
         msg.points.append(JointTrajectoryPoint(positions=[float(x) for x in np.atleast_1d(q)],
-                                               time_from_start=_duration(float(t))))
+                                               time_from_start=sec_to_duration(float(t))))
     return msg
 
 

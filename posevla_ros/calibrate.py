@@ -31,6 +31,7 @@ import numpy as np
 
 from posevla_core import se3
 from posevla_core.calibration import CalibrationError, CalibrationView, CharucoBoardSpec, detect_board
+from posevla_ros.conversions import stamp_to_sec
 
 
 @dataclass
@@ -144,7 +145,7 @@ class CalibrationListener:
 
 
 def _stamp(msg) -> float:
-    return float(msg.header.stamp.sec) + 1e-9 * float(msg.header.stamp.nanosec)
+    return stamp_to_sec(msg.header.stamp)
 
 
 def _joint_vector(msg, names: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
@@ -367,8 +368,6 @@ def calibrate_main(cfg: CalibrateConfig, input_fn=input) -> dict:
 def _sim_error(mode: str, X: np.ndarray, views: list[CalibrationView], extras: list[dict]) -> dict:
     """Distance of the result from the sim's true camera pose (/sim/camera_pose): the
     camera in base (eye-to-hand) or in the gripper, averaged over the views (eye-in-hand)."""
-    from scipy.spatial.transform import Rotation
-
     truths = []
     for v, e in zip(views, extras):
         if "T_true" in e:
@@ -377,7 +376,7 @@ def _sim_error(mode: str, X: np.ndarray, views: list[CalibrationView], extras: l
         return {}
     T = truths[0] if mode == "eye-to-hand" else truths[len(truths) // 2]
     return {"sim_error_mm": 1000.0 * float(np.linalg.norm(X[:3, 3] - T[:3, 3])),
-            "sim_error_deg": float(np.degrees(Rotation.from_matrix(X[:3, :3].T @ T[:3, :3]).magnitude()))}
+            "sim_error_deg": float(np.degrees(se3.rotation_angle(X[:3, :3], T[:3, :3])))}
 
 
 def parse_board(text: str) -> tuple[int, int]:

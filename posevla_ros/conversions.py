@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 
+from posevla_core.image import COLOR_ENCODINGS, DEPTH_ENCODINGS
 from posevla_core.types import Pose, Prediction, Waypoint
 
 try:  # a real ROS install; absent in the wheel-based venv
@@ -23,20 +24,37 @@ except Exception:  # noqa: BLE001 - ImportError, or a cv_bridge built against an
 
 HAVE_CV_BRIDGE = _BRIDGE is not None
 
-COLOR_ENCODINGS = ("rgb8", "bgr8", "rgba8", "bgra8", "mono8")
-DEPTH_ENCODINGS = ("16UC1", "mono16", "32FC1")
-
 
 # ---------------------------------------------------------------- time
 def stamp_to_sec(stamp) -> float:
+    """builtin_interfaces Time or Duration (both sec + nanosec) -> seconds."""
     return float(stamp.sec) + 1e-9 * float(stamp.nanosec)
 
 
+def _sec_nanosec(t: float) -> tuple[int, int]:
+    """Seconds -> (sec, nanosec) rounded to the nearest nanosecond, nanosec in [0, 1e9)
+    (floor division, so 1.9999999999 s is (2, 0), never (1, 1e9))."""
+    ns = int(round(float(t) * 1e9))
+    return ns // 1_000_000_000, ns % 1_000_000_000
+
+
 def sec_to_stamp(t: float):
+    """Seconds -> builtin_interfaces/Time."""
     from builtin_interfaces.msg import Time
 
-    sec = int(math.floor(t))
-    return Time(sec=sec, nanosec=int(round((t - sec) * 1e9)) % 1_000_000_000)
+    sec, nanosec = _sec_nanosec(t)
+    return Time(sec=sec, nanosec=nanosec)
+
+
+def sec_to_duration(t: float):
+    """Seconds -> builtin_interfaces/Duration (``time_from_start``, marker lifetimes)."""
+    from builtin_interfaces.msg import Duration
+
+    sec, nanosec = _sec_nanosec(t)
+    return Duration(sec=sec, nanosec=nanosec)
+
+
+duration_to_sec = stamp_to_sec   # same two fields
 
 
 # ---------------------------------------------------------------- images
@@ -84,6 +102,14 @@ def camera_info_to_K(msg, width: int | None = None, height: int | None = None) -
     return K
 
 
+def _with_header(msg, stamp, frame_id: str):
+    """Set a message's header (``stamp`` None keeps zero, "now" for most consumers)."""
+    if stamp is not None:
+        msg.header.stamp = stamp
+    msg.header.frame_id = frame_id
+    return msg
+
+
 def rgb_to_image(rgb: np.ndarray, stamp=None, frame_id: str = "", encoding: str = "rgb8"):
     """RGB uint8 HxWx3 -> sensor_msgs/Image in ``encoding`` (rgb8 or bgr8), no padding."""
     from sensor_msgs.msg import Image
@@ -92,10 +118,7 @@ def rgb_to_image(rgb: np.ndarray, stamp=None, frame_id: str = "", encoding: str 
     msg = Image(height=arr.shape[0], width=arr.shape[1], encoding=encoding, is_bigendian=0,
                 step=arr.shape[1] * 3)
     msg.data = arr.tobytes()
-    if stamp is not None:
-        msg.header.stamp = stamp
-    msg.header.frame_id = frame_id
-    return msg
+    return _with_header(msg, stamp, frame_id)
 
 
 def depth_to_image(depth_m: np.ndarray, stamp=None, frame_id: str = "", encoding: str = "32FC1"):
@@ -111,10 +134,7 @@ def depth_to_image(depth_m: np.ndarray, stamp=None, frame_id: str = "", encoding
     msg = Image(height=d.shape[0], width=d.shape[1], encoding=encoding, is_bigendian=0,
                 step=d.shape[1] * bpp)
     msg.data = np.ascontiguousarray(arr).tobytes()
-    if stamp is not None:
-        msg.header.stamp = stamp
-    msg.header.frame_id = frame_id
-    return msg
+    return _with_header(msg, stamp, frame_id)
 
 
 def K_to_camera_info(K: np.ndarray, width: int, height: int, stamp=None, frame_id: str = ""):
@@ -128,10 +148,7 @@ def K_to_camera_info(K: np.ndarray, width: int, height: int, stamp=None, frame_i
     P = np.zeros((3, 4))
     P[:3, :3] = K
     msg.p = P.ravel().tolist()
-    if stamp is not None:
-        msg.header.stamp = stamp
-    msg.header.frame_id = frame_id
-    return msg
+    return _with_header(msg, stamp, frame_id)
 
 
 # ---------------------------------------------------------------- poses

@@ -106,6 +106,48 @@ class ExecutorCore:
         return ExecResult(True, "", "", targets, plan)
 
 
+class MotionWindow:
+    """When the last sent plan runs, shared by three threads under one lock: the worker
+    (starts it after a send, asks it in complete mode), the stop / resume services (clear
+    it) and the deadman timer (ends it when it holds the arm).
+
+    ``busy`` (complete mode, node clock): from the send to the plan's end + settle time; a
+    clock earlier than the send jumped back (sim reset, bag loop) and clears it.
+    ``moving`` (monotonic wall time): until the trajectory's last point, for the deadman.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._busy_since = self._busy_until = -1.0
+        self._moving_until = -1.0
+
+    def start(self, now: float, duration_s: float, settle_s: float) -> None:
+        with self._lock:
+            self._busy_since, self._busy_until = now, now + duration_s + settle_s
+            self._moving_until = time.monotonic() + duration_s
+
+    def clear(self) -> None:
+        """A stop or resume: the held plan is over."""
+        with self._lock:
+            self._busy_since = self._busy_until = -1.0
+
+    def busy(self, now: float, stamp_s: float) -> bool:
+        """Complete mode: True while the last plan runs or when the image predates its end."""
+        with self._lock:
+            if self._busy_until <= 0:
+                return False
+            if now < self._busy_since:
+                self._busy_since = self._busy_until = -1.0
+                return False
+            return now < self._busy_until or stamp_s < self._busy_until
+
+    def take_moving(self) -> bool:
+        """True (once) when a trajectory may still be running; the deadman then holds the arm."""
+        with self._lock:
+            moving, self._moving_until = self._moving_until >= 0, -1.0
+            return moving
+
+
 def joint_state_positions(msg, joint_names) -> np.ndarray | None:
     """Positions of ``joint_names`` from a JointState (None if any is missing / not finite)."""
     idx = {n: i for i, n in enumerate(msg.name)}
@@ -134,13 +176,11 @@ class ExecutorNode(Node):
         self.sent = 0
         self.dry_run_plans = 0
         self.last_result: ExecResult | None = None
-        self._busy_until = -1.0     # complete mode: node-clock time when the last plan (+ settle) ends
-        self._busy_since = -1.0     # ... and when it was sent (a clock earlier than this jumped back)
+        self.motion = MotionWindow()
 
         self.pub_targets = self.create_publisher(PoseArray, TOPIC_TARGET_POSES, QoSProfile(depth=10))
         self.create_subscription(PosePrediction, TOPIC_PREDICTION, self._on_prediction, QoSProfile(depth=10))
         self.create_subscription(JointState, TOPIC_JOINT_STATES, self._on_joint_state, QoSProfile(depth=10))
-        self._moving_until = -1.0   # monotonic time when the last sent trajectory ends (deadman watch)
         if self.core.deadman is not None:
             self.create_subscription(Bool, self.p["deadman_topic"], self._on_deadman, QoSProfile(depth=10))
             self.create_timer(min(0.05, self.p["deadman_timeout_s"] / 4), self._watch_deadman)
@@ -171,23 +211,22 @@ class ExecutorNode(Node):
 
     def _watch_deadman(self) -> None:
         """Stop a running trajectory as soon as the deadman goes stale or is released."""
-        if self._moving_until < 0 or self.core.deadman.check() is None:
+        if self.core.deadman.check() is None or not self.motion.take_moving():
             return
-        self._moving_until = -1.0
         self.backend.hold(self.joint_positions())
         self.get_logger().warn(f"deadman: {self.core.deadman.check()}: holding position")
 
     def _on_stop(self, _req, resp):
         self.core.gate.stop()
         self.backend.hold(self.joint_positions())
-        self._busy_until = self._busy_since = -1.0    # the held plan is over
+        self.motion.clear()
         resp.success, resp.message = True, "stopped: holding position, predictions ignored"
         self.get_logger().warn("STOP requested: holding position")
         return resp
 
     def _on_resume(self, _req, resp):
         self.core.gate.resume()
-        self._busy_until = self._busy_since = -1.0
+        self.motion.clear()
         if self._policy_resume is not None and self._policy_resume.service_is_ready():
             self._policy_resume.call_async(Trigger.Request())
         resp.success, resp.message = True, "resumed"
@@ -201,11 +240,8 @@ class ExecutorNode(Node):
     # worker thread
     def _process(self, msg) -> None:
         now = self.get_clock().now().nanoseconds * 1e-9
-        if self.p["execution_mode"] == "complete" and self._busy_until > 0:
-            if now < self._busy_since:   # the clock went back (sim reset, bag loop): that plan is gone
-                self._busy_until = self._busy_since = -1.0
-            elif now < self._busy_until or conv.stamp_to_sec(msg.header.stamp) < self._busy_until:
-                return  # still executing, or the image predates the end of the last motion
+        if self.p["execution_mode"] == "complete" and self.motion.busy(now, conv.stamp_to_sec(msg.header.stamp)):
+            return  # still executing, or the image predates the end of the last motion
         pred = conv.msg_to_prediction(msg)
         age = now - conv.stamp_to_sec(msg.header.stamp)
         T, tf_reason = self.camera_to_base.lookup(msg.header.frame_id, msg.header.stamp)
@@ -231,10 +267,7 @@ class ExecutorNode(Node):
         self.backend.send(res.plan)
         self.sent += 1
         if res.plan.times is not None and len(res.plan.times):
-            self._moving_until = time.monotonic() + float(res.plan.times[-1])
-        if res.plan.times is not None and len(res.plan.times):
-            self._busy_since = now
-            self._busy_until = now + float(res.plan.times[-1]) + float(self.p["settle_time_s"])
+            self.motion.start(now, float(res.plan.times[-1]), float(self.p["settle_time_s"]))
 
     def destroy_node(self):
         self.worker.stop()

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import copy
 
+from posevla_ros.conversions import sec_to_duration
+
 NS_PATH, NS_GRIPPER, NS_OBJECT, NS_LABEL = "posevla/path", "posevla/gripper", "posevla/object", "posevla/label"
 
 
@@ -16,12 +18,11 @@ def _color(r, g, b, a=1.0):
 
 def prediction_markers(pred_msg, lifetime_s: float = 0.0):
     """PosePrediction -> visualization_msgs/MarkerArray (first marker DELETEALL)."""
-    from builtin_interfaces.msg import Duration
     from geometry_msgs.msg import Point
     from visualization_msgs.msg import Marker, MarkerArray
 
     header = pred_msg.header
-    life = Duration(sec=int(lifetime_s), nanosec=int((lifetime_s % 1) * 1e9))
+    life = sec_to_duration(lifetime_s)
     out = MarkerArray()
     out.markers.append(Marker(header=header, action=Marker.DELETEALL))
 

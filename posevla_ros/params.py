@@ -13,7 +13,6 @@ installed ``share/posevla_ros`` (pip, colcon, the venv's CMake install). Node de
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -327,8 +326,3 @@ def typed_overrides(specs: list[ParamSpec], values: dict[str, Any], strict: bool
         elif strict:
             raise KeyError(f"unknown parameter {k!r}{did_you_mean(k, by_name)}")
     return out
-
-
-def check_finite(name: str, values) -> None:
-    if any(not math.isfinite(float(x)) for x in values):
-        raise ValueError(f"parameter {name} has non-finite values: {values}")

@@ -101,12 +101,7 @@ def check_joint_jumps(q_start: np.ndarray, qs: np.ndarray, limits: SafetyLimits,
     return None
 
 
-def pose_error(T_a: np.ndarray, T_b: np.ndarray) -> tuple[float, float]:
-    """(position error m, rotation error rad) between two 4x4 poses."""
-    dp = float(np.linalg.norm(T_a[:3, 3] - T_b[:3, 3]))
-    R = T_a[:3, :3].T @ T_b[:3, :3]
-    ang = float(np.arccos(np.clip((np.trace(R) - 1.0) / 2.0, -1.0, 1.0)))
-    return dp, ang
+pose_error = se3.pose_error   # (position m, rotation rad); its one home is se3
 
 
 def check_fk_match(fk, qs: np.ndarray, targets: list[np.ndarray], limits: SafetyLimits) -> str | None:

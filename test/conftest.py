@@ -97,7 +97,8 @@ def node_process(tmp_path):
 
 @pytest.fixture(scope="session")
 def tiny_model():
-    torch = pytest.importorskip("torch")
+    import torch
+
     from posevla_core.config import PoseVLAConfig
     from posevla_core.model import PoseVLA
 

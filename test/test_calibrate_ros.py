@@ -10,10 +10,7 @@ import yaml
 from scipy.spatial.transform import Rotation
 
 from posevla_core import se3
-
-pytest.importorskip("cv2")
-
-from posevla_ros.calibrate import CalibrateConfig, static_transform_command, write_camera_to_base  # noqa: E402
+from posevla_ros.calibrate import CalibrateConfig, static_transform_command, write_camera_to_base
 from posevla_ros.params import robot_config_path  # noqa: E402
 
 T_CAM = se3.make_T([1.1, 0.4, 0.6], Rotation.from_euler("xyz", [-120, 5, 60], degrees=True).as_quat())

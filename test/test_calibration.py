@@ -3,6 +3,7 @@ views against the ground truth, bad input, board detection on a rendered board, 
 MuJoCo sim end to end (a ChArUco board on the Panda's hand, the sim's fixed camera)."""
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -10,10 +11,7 @@ from hypothesis import strategies as st
 from scipy.spatial.transform import Rotation
 
 from posevla_core import se3
-
-cv2 = pytest.importorskip("cv2")
-
-from posevla_core.calibration import (BoardDetection, CalibrationError, CalibrationView,  # noqa: E402
+from posevla_core.calibration import (BoardDetection, CalibrationError, CalibrationView,
                                       CharucoBoardSpec, aim_frame, detect_board, project, solve_hand_eye)
 
 BOARD = CharucoBoardSpec()

@@ -16,6 +16,7 @@ def test_save_load_identical_outputs(tmp_path):
     assert {"config.json", "model.safetensors", "pose_vocab.json"} <= {p.name for p in tmp_path.iterdir()}
     assert (tmp_path / "text_tokenizer" / "tokenizer.json").exists()
     m2 = PoseVLA.from_pretrained(tmp_path, device="cpu")
+    torch.testing.assert_close(m2.state_dict(), m.state_dict(), rtol=0, atol=0)   # every tensor, exactly
     rng = np.random.default_rng(0)
     rgb = rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)
     depth = rng.uniform(0.5, 1.0, (64, 64)).astype(np.float32)

@@ -209,3 +209,37 @@ def test_latest_worker_survives_errors():
     w.submit(1)
     assert w.wait_idle(10) and errors == [ZeroDivisionError] and w.processed == 2
     w.stop()
+
+
+def test_seconds_to_stamp_and_duration_carry_into_the_second():
+    from posevla_ros.conversions import duration_to_sec, sec_to_duration, sec_to_stamp, stamp_to_sec
+
+    st = sec_to_stamp(1.9999999999)
+    assert (st.sec, st.nanosec) == (2, 0)
+    d = sec_to_duration(0.25)
+    assert (d.sec, d.nanosec) == (0, 250_000_000) and duration_to_sec(d) == 0.25
+    assert abs(stamp_to_sec(sec_to_stamp(12.345678901)) - 12.345678901) < 1e-9
+
+
+def test_prediction_message_round_trip_keeps_waypoints():
+    from posevla_core.types import Pose, Prediction, Waypoint
+    from std_msgs.msg import Header
+
+    pred = Prediction("cube", (0.25, 0.75), Pose([0.1, 0, 0.8], [0, 0, 0, 1]),
+                      [Waypoint(Pose([0, 0.1 * i, 0.5], [0, 0, 0, 1]), g) for i, g in enumerate([1.0, 0.0])],
+                      waypoint_dt=0.5)
+    back = conv.msg_to_prediction(conv.prediction_to_msg(pred, Header(frame_id="cam"), "pick", 1.0))
+    assert back.valid and back.category == "cube" and [w.gripper for w in back.waypoints] == [1.0, 0.0]
+    np.testing.assert_allclose(back.waypoints[1].pose.position, [0, 0.1, 0.5])
+    np.testing.assert_allclose(back.object_pose.position, [0.1, 0, 0.8])
+    markers = prediction_markers_lifetime(pred)
+    assert (markers.sec, markers.nanosec) == (1, 500_000_000)
+
+
+def prediction_markers_lifetime(pred):
+    from std_msgs.msg import Header
+
+    from posevla_ros.markers import prediction_markers
+
+    arr = prediction_markers(conv.prediction_to_msg(pred, Header(frame_id="cam"), "pick", 1.0), lifetime_s=1.5)
+    return arr.markers[1].lifetime

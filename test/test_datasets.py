@@ -14,7 +14,8 @@ from posevla_core import se3
 from posevla_core.config import TokenizerConfig
 from posevla_core.data import DataFormatError, ShardWriter, iter_shard_samples, load_samples
 from posevla_core.data.augment import crop, random_crop_resize
-from posevla_core.data.motion import pose7_to_T, sample_poses, waypoints_from_trajectory
+from posevla_core.data.motion import waypoints_from_trajectory
+from posevla_core.se3 import interpolate_poses as sample_poses, pose7_to_T
 from posevla_core.types import Pose, PoseTarget
 
 from datagen import write_grounding, write_motion

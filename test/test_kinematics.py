@@ -32,7 +32,9 @@ def test_limits(kin):
 
 
 def test_fk_matches_mujoco(kin):
-    mujoco = pytest.importorskip("mujoco")
+    from posevla_core.sim.gl import import_mujoco
+
+    mujoco = import_mujoco()
     m = mujoco.MjModel.from_xml_path(str(assets.panda_mujoco_urdf_path()))
     d = mujoco.MjData(m)
     bid = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, "panda_grasptarget")

@@ -4,10 +4,8 @@ import math
 import numpy as np
 import pytest
 
-pytest.importorskip("mujoco")
-
-from posevla_core import se3  # noqa: E402
-from posevla_core.sim import scene, tasks  # noqa: E402
+from posevla_core import se3
+from posevla_core.sim import scene, tasks
 from posevla_core.sim.controller import TrajectoryFollower  # noqa: E402
 from posevla_core.sim.env import SimEnv  # noqa: E402
 from posevla_core.sim.expert import plan_keyframes, run_expert, expert_waypoints  # noqa: E402

@@ -26,9 +26,7 @@ def crop(rgb: np.ndarray, depth: np.ndarray | None, K: np.ndarray, target: PoseT
          x0: int, y0: int, w: int, h: int):
     """Crop [y0:y0+h, x0:x0+w]; returns (rgb, depth, K, target) with K and the box updated."""
     H, W = rgb.shape[:2]
-    if not (0 <= x0 and 0 <= y0 and w > 0 and h > 0 and x0 + w <= W and y0 + h <= H):
-        raise ValueError(f"crop {x0, y0, w, h} outside the {W}x{H} image")
-    rgb2, d2, K2 = crop_with_intrinsics(rgb, depth, K, x0, y0, w, h)
+    rgb2, d2, K2 = crop_with_intrinsics(rgb, depth, K, x0, y0, w, h)   # checks the window
     t2 = target
     if target is not None:
         u, v = target.box_uv

@@ -414,8 +414,7 @@ def demo_frame(rgb: np.ndarray, depth: np.ndarray | None, K: np.ndarray, q: np.n
     from posevla_core import se3
 
     def pose7(T):
-        p, qq = se3.split_T(T)
-        return np.concatenate([p, qq]).astype(np.float32)
+        return se3.T_to_pose7(T).astype(np.float32)
 
     f = {
         "observation.images.color": np.ascontiguousarray(rgb, dtype=np.uint8),

@@ -18,12 +18,11 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from posevla_core.config import TokenizerConfig
-from posevla_core.data.motion import pose7_to_T, waypoints_from_trajectory
+from posevla_core.config import STAGES, TokenizerConfig
+from posevla_core.data.motion import waypoints_from_trajectory
 from posevla_core.data.shards import DataFormatError, Sample, grounding_target, iter_shard_samples, read_meta
+from posevla_core.se3 import pose7_to_T
 from posevla_core.types import Pose, PoseTarget
-
-STAGES = ("grounding", "motion", "embodiment")
 
 
 @dataclass

@@ -72,9 +72,5 @@ class TrajectoryFollower:
     def active(self, t_now: float) -> bool:
         return self._times is not None and (t_now - self._t_start) < self._times[-1]
 
-    def end_time(self) -> float:
-        """Sim time at which the running trajectory ends (now-ish when idle)."""
-        return self._t_start + (float(self._times[-1]) if self._times is not None else 0.0)
-
     def goal(self) -> np.ndarray:
         return (self._qs[-1] if self._times is not None else self._hold).copy()

@@ -82,8 +82,6 @@ class SimEnv:
         self._ee = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, "panda_grasptarget")
         self._body = {n: mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, n)
                       for n in scene.object_names() + scene.bin_names()}
-        self._fingers_geoms = {g for g in range(m.ngeom)
-                               if m.body(m.geom_bodyid[g]).name in ("panda_leftfinger", "panda_rightfinger")}
         self.arm = TrajectoryFollower(self.arm_joint_names, scene.HOME_Q)
         self.gripper = TrajectoryFollower(self.finger_joint_names, [scene.FINGER_OPEN] * 2)
         self._renderer = None
@@ -151,9 +149,6 @@ class SimEnv:
             names, P = list(self.finger_joint_names), np.repeat(P, 2, axis=1)
         self.gripper.set_trajectory(self.time, names, times, np.clip(P, 0.0, scene.FINGER_OPEN))
 
-    def trajectory_active(self) -> bool:
-        return self.arm.active(self.time) or self.gripper.active(self.time)
-
     def step(self, dt: float) -> None:
         """Advance ``dt`` seconds. The joint setpoints are updated every ``CONTROL_DT``
         (a 100 Hz controller, like ros2_control's default update rate) and held in
@@ -200,17 +195,6 @@ class SimEnv:
 
     def object_names(self) -> list[str]:
         return list(self.spec.objects) if self.spec else []
-
-    def fingers_touch(self, name: str) -> bool:
-        d, m = self.data, self.model
-        b = self._body[name]
-        for i in range(d.ncon):
-            c = d.contact[i]
-            g1, g2 = c.geom1, c.geom2
-            if (m.geom_bodyid[g1] == b and g2 in self._fingers_geoms) or \
-               (m.geom_bodyid[g2] == b and g1 in self._fingers_geoms):
-                return True
-        return False
 
     def _update_success(self) -> None:
         if self.spec is None or self._success_latched:

@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-STAGES = ("grounding", "motion", "embodiment")
+from posevla_core.config import STAGES
 
 
 @dataclass
@@ -28,7 +28,7 @@ class TrainConfig:
     save_every: int = 500                # resumable checkpoint (out/resume)
     log_every: int = 10
     augment: bool = True
-    depth_dropout: float = 0.1           # train some steps without depth (the model must not need it)
+    depth_dropout: float = 0.1           # a training sample's depth is dropped with this probability (the model must not need depth)
     frame_stride: int = 1                # embodiment: every n-th recorded frame
     open_threshold: float = 0.8          # embodiment: gripper opening that counts as open
     max_samples: int = 0                 # 0 = all

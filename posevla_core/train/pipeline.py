@@ -18,7 +18,6 @@ Scene seeds: training data uses seeds >= 100000; evaluation (``posevla demo``) u
 from __future__ import annotations
 
 import json
-import math
 import shutil
 import time
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from posevla_core.types import Pose
+from posevla_core import se3
 
 TRAIN_SEED_BASE = 100_000
 
@@ -93,11 +92,6 @@ def _ground(env, name: str) -> dict:
             "object_pose": np.r_[pose.position, pose.quat_xyzw]}
 
 
-def _pose7(T: np.ndarray) -> np.ndarray:
-    p = Pose.from_matrix(T)
-    return np.r_[p.position, p.quat_xyzw]
-
-
 def generate_grounding(out: str | Path, scenes: int, seed: int = 0, width: int = 224, height: int = 224,
                        progress: bool = True) -> Path:
     from posevla_core.data.shards import ShardWriter
@@ -141,8 +135,8 @@ def generate_motion(out: str | Path, scenes: int, dt: float, seed: int = 0, widt
             rgb, depth, K = env.render()
             times, poses, grip = expert_clock(env, dt)
             w.add(rgb=rgb, depth=depth, K=K, instruction=spec.instruction, **_ground(env, spec.target),
-                  traj_t=times, traj_ee_base=np.stack([_pose7(T) for T in poses]), traj_gripper=np.array(grip),
-                  camera_to_base=_pose7(env.camera_pose_in_base()), t0=0.0)
+                  traj_t=times, traj_ee_base=se3.T_to_pose7(np.stack(poses)), traj_gripper=np.array(grip),
+                  camera_to_base=se3.T_to_pose7(env.camera_pose_in_base()), t0=0.0)
     return Path(out)
 
 
