@@ -14,6 +14,7 @@ from typing import Callable
 
 import numpy as np
 
+from posevla_core import se3
 from posevla_core.types import Pose, Prediction, Waypoint
 from posevla_ros import teleop as T
 
@@ -96,20 +97,9 @@ def interpolate_targets(T_from: np.ndarray, T_to: np.ndarray, max_step_m: float 
                         max_step_rad: float = 0.2) -> list[np.ndarray]:
     """Targets from T_from (exclusive) to T_to (inclusive), straight line + slerp, each step
     at most ``max_step_m`` / ``max_step_rad`` (keeps IK continuous and joint jumps small)."""
-    from scipy.spatial.transform import Rotation, Slerp
-
-    dp = np.linalg.norm(T_to[:3, 3] - T_from[:3, 3])
-    R = Rotation.from_matrix(np.stack([T_from[:3, :3], T_to[:3, :3]]))
-    ang = (R[0].inv() * R[1]).magnitude()
+    dp, ang = se3.pose_error(T_from, T_to)
     n = max(1, int(np.ceil(max(dp / max_step_m, ang / max_step_rad))))
-    slerp = Slerp([0.0, 1.0], R)
-    out = []
-    for s in np.linspace(0.0, 1.0, n + 1)[1:]:
-        Tm = np.eye(4)
-        Tm[:3, :3] = slerp([s]).as_matrix()[0]
-        Tm[:3, 3] = (1 - s) * T_from[:3, 3] + s * T_to[:3, 3]
-        out.append(Tm)
-    return out
+    return list(se3.interpolate_poses([0.0, 1.0], [T_from, T_to], np.linspace(0.0, 1.0, n + 1)[1:]))
 
 
 class ExpertDriver:
