@@ -310,6 +310,15 @@ class PoseVLA(PosePolicy):
         has = torch.cat([torch.ones(B, 2, dtype=torch.bool, device=dev), has[:, None].expand(B, 3)], dim=-1)
         return token, anchors, has
 
+    @property
+    def prefix_dim(self) -> int:
+        return self.cfg.backbone.hidden_size
+
+    def prefix_features(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """Decoder hidden states over [instruction, pointer, patches] (causal, as in decoding)."""
+        prefix, pmask = self.encode_prefix(batch)
+        return self.lm.model(inputs_embeds=prefix, attention_mask=pmask.long()).last_hidden_state, pmask
+
     def heatmap_loss(self, heat: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Cross-entropy over the stem grid: the cell holding the labeled 2D box center."""
         tok = self.tokenizer

@@ -224,14 +224,26 @@ class PaliGemmaPoseVLA(PosePolicy):
             feats = feats + geo.to(feats.dtype)
         return self.vlm.model.multi_modal_projector(feats)
 
-    def _lm(self, ids, mask, token_type, image=None, cache=None, use_cache=False, logits_to_keep=0):
+    def _lm(self, ids, mask, token_type, image=None, cache=None, use_cache=False, logits_to_keep=0, **kw):
         from transformers.modeling_outputs import BaseModelOutputWithPooling
 
         mm = {"image": BaseModelOutputWithPooling(pooler_output=image)} if image is not None else None
         past = cache.get_seq_length() if cache is not None else 0
         pos = mask.cumsum(-1).clamp(min=1)[:, past:]                 # PaliGemma positions are 1-based
         return self.vlm(input_ids=ids, attention_mask=mask, token_type_ids=token_type, position_ids=pos,
-                        mm_encoder_outputs=mm, cache=cache, use_cache=use_cache, logits_to_keep=logits_to_keep)
+                        mm_encoder_outputs=mm, cache=cache, use_cache=use_cache, logits_to_keep=logits_to_keep, **kw)
+
+    @property
+    def prefix_dim(self) -> int:
+        return int(self.vlm.config.text_config.hidden_size)
+
+    def prefix_features(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """Gemma's last hidden states over the prefix (image tokens + prompt, bidirectional)."""
+        dev = self.device
+        ids, mask = batch["input_ids"].to(dev), batch["attention_mask"].to(dev)
+        out = self._lm(ids, mask, torch.zeros_like(ids), image=self.image_features(batch), logits_to_keep=1,
+                       output_hidden_states=True)
+        return out.hidden_states[-1], mask.bool()
 
     def compute_loss(self, batch: dict) -> tuple[torch.Tensor, dict]:
         """Teacher-forced cross-entropy on the pose tokens, inside each grammar step's block."""

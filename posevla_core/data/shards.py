@@ -85,6 +85,7 @@ class Sample:
     target: PoseTarget
     supervise_grounding: bool = True
     source: str = ""
+    chunk: np.ndarray | None = None     # (H, 10) action chunk for the flow head (expert.py), when loaded
 
 
 class ShardWriter:

@@ -36,6 +36,8 @@ class TrainConfig:
     model: dict = field(default_factory=dict)   # model config overrides when training from scratch / a base
     architecture: str = "small"          # small | paligemma (ignored with an init checkpoint: its config.json decides)
     base: str | None = None              # paligemma: local Hugging Face PaliGemma directory to start from
+    head: str = "tokens"                 # tokens | flow (embodiment: train the flow-matching action expert, expert.py)
+    expert: dict = field(default_factory=dict)  # expert.ExpertConfig overrides (horizon, dt, frame, insulate, ...)
 
     def __post_init__(self) -> None:
         if self.stage not in STAGES:
@@ -45,6 +47,10 @@ class TrainConfig:
         if self.mixed_precision not in ("auto", "no", "bf16", "fp16"):
             raise ValueError(f"TrainConfig.mixed_precision must be auto|no|bf16|fp16, not {self.mixed_precision!r}")
         self.betas = tuple(self.betas)
+        if self.head not in ("tokens", "flow"):
+            raise ValueError(f"TrainConfig.head must be tokens | flow, not {self.head!r}")
+        if self.head == "flow" and self.stage != "embodiment":
+            raise ValueError("the flow head (action expert) trains in the embodiment stage only")
         from posevla_core.policy import ARCHITECTURES
 
         if self.architecture not in ARCHITECTURES:

@@ -83,6 +83,8 @@ def make_item(model: PosePolicy, s: Sample, rng: np.random.Generator | None, cfg
         if cfg.depth_dropout > 0 and rng.random() < cfg.depth_dropout:
             depth = None
     ex = model.processor.make_example(rgb, depth, K, s.instruction, target, rng=rng)
+    if s.chunk is not None:          # flow head: the action chunk (camera/base frame, unchanged by the crop)
+        ex["chunk"] = s.chunk
     if not s.supervise_grounding:
         ex["labels"][: model.tokenizer.num_grounding_steps] = IGNORE
     return ex
@@ -105,6 +107,10 @@ class Trainer:
             model = load_policy(init, device="cpu").train()
         else:
             model = policy_class(cfg.architecture).build(cfg.model, cfg.base)
+        if cfg.head == "flow" and getattr(model, "head", "tokens") != "flow":   # a new action expert
+            from posevla_core.expert import FlowPolicy
+
+            model = FlowPolicy.attach(model, cfg.expert, [s.chunk for s in train_samples if s.chunk is not None])
         self.raw = model
         opt = torch.optim.AdamW(model.param_groups(cfg.weight_decay), lr=cfg.lr, betas=cfg.betas)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_at(s, cfg))
@@ -135,7 +141,11 @@ class Trainer:
             return False
         from safetensors.torch import load_model
 
-        missing, unexpected = load_model(self.acc.unwrap_model(self.model), str(d / "model.safetensors"), strict=False)
+        model = self.acc.unwrap_model(self.model)
+        if hasattr(model, "load_weights"):    # a head with its own weights file (expert.FlowPolicy)
+            missing, unexpected = model.load_weights(d)
+        else:
+            missing, unexpected = load_model(model, str(d / "model.safetensors"), strict=False)
         if missing or unexpected:
             raise ValueError(f"{d} does not match the model being trained: missing {sorted(missing)[:5]}, "
                              f"unexpected {sorted(unexpected)[:5]}")
@@ -180,6 +190,7 @@ class Trainer:
         model = self.acc.unwrap_model(self.model)
         model.eval()
         losses, rows = [], []
+        metrics_of = getattr(model, "sample_metrics", sample_metrics)   # the flow head scores chunks
         for k in range(0, len(samples), 16):
             chunk = samples[k:k + 16]
             batch = model.processor.collate([make_item(model, s, None, self.cfg) for s in chunk])
@@ -187,7 +198,7 @@ class Trainer:
             losses.append(float(loss) * len(chunk))
             preds = model.predict_batch([{"rgb": s.rgb, "depth": s.depth, "K": s.K, "instruction": s.instruction}
                                          for s in chunk])
-            rows += [sample_metrics(p, s) for p, s in zip(preds, chunk)]
+            rows += [metrics_of(p, s) for p, s in zip(preds, chunk)]
         m = aggregate(rows)
         m["val_loss"] = sum(losses) / len(samples)
         return m
@@ -212,7 +223,7 @@ class Trainer:
             rec = self.train_step()
             last = rec
             bar.update(1)
-            bar.set_postfix(loss=f"{rec['loss']:.3f}", acc=f"{rec['token_acc']:.2f}")
+            bar.set_postfix(loss=f"{rec['loss']:.3f}", acc=f"{rec.get('token_acc', 0.0):.2f}")
             if self.step % cfg.log_every == 0 or self.step == cfg.steps:
                 rec["time_s"] = round(time.perf_counter() - t0, 2)
                 self._log(rec)
