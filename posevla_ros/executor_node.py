@@ -67,8 +67,9 @@ class ExecutorCore:
         self.gate = safety.SafetyGate()
 
     def process(self, pred, T_base_cam: np.ndarray | None, q_current, age_s: float,
-                tf_reason: str = "") -> ExecResult:
-        """pred: core Prediction in the camera frame; returns targets and (if ok) a plan."""
+                tf_reason: str = "", gripper_dwell: bool = True) -> ExecResult:
+        """pred: core Prediction in the camera frame; returns targets and (if ok) a plan.
+        ``gripper_dwell`` False: one plan point per waypoint (chunk mode times them itself)."""
         checks = [("stopped", self.gate.check()),
                   ("stale", safety.check_stale(age_s, self.limits)),
                   ("non_finite", safety.check_prediction_finite(pred)),
@@ -89,7 +90,8 @@ class ExecutorCore:
                                         pred.waypoint_dt, list(self.p["joint_names"]))
         if not plan.ok:
             return ExecResult(False, plan.reason, "plan", targets, plan)
-        plan = backends.add_gripper_dwell(plan, float(self.p.get("gripper_dwell_s", 0.0)))
+        if gripper_dwell:
+            plan = backends.add_gripper_dwell(plan, float(self.p.get("gripper_dwell_s", 0.0)))
         return ExecResult(True, "", "", targets, plan)
 
 
@@ -118,8 +120,14 @@ class ExecutorNode(Node):
         self._q: np.ndarray | None = None
         self.sent = 0
         self.last_result: ExecResult | None = None
-        if self.p["execution_mode"] not in ("replace", "complete"):
-            raise ValueError(f"execution_mode must be 'replace' or 'complete', not {self.p['execution_mode']!r}")
+        if self.p["execution_mode"] not in ("replace", "complete", "chunk"):
+            raise ValueError(f"execution_mode must be 'replace', 'complete' or 'chunk', not {self.p['execution_mode']!r}")
+        # ---- chunk mode (flow-head action chunks, stitched without seams): chunk_executor.py
+        self.chunks = None
+        if self.p["execution_mode"] == "chunk":
+            from posevla_ros.chunk_executor import ChunkExecution
+
+            self.chunks = ChunkExecution(self.core, self.p)
         self._busy_until = -1.0     # complete mode: node-clock time when the last plan (+ settle) ends
         self._busy_since = -1.0     # ... and when it was sent (a clock earlier than this jumped back)
 
@@ -149,6 +157,8 @@ class ExecutorNode(Node):
         self.core.gate.stop()
         self.backend.hold(self.joint_positions())
         self._busy_until = self._busy_since = -1.0    # the held plan is over
+        if self.chunks is not None:
+            self.chunks.reset()
         resp.success, resp.message = True, "stopped: holding position, predictions ignored"
         self.get_logger().warn("STOP requested: holding position")
         return resp
@@ -156,6 +166,8 @@ class ExecutorNode(Node):
     def _on_resume(self, _req, resp):
         self.core.gate.resume()
         self._busy_until = self._busy_since = -1.0
+        if self.chunks is not None:
+            self.chunks.reset()
         if self._policy_resume is not None and self._policy_resume.service_is_ready():
             self._policy_resume.call_async(Trigger.Request())
         resp.success, resp.message = True, "resumed"
@@ -177,7 +189,11 @@ class ExecutorNode(Node):
         pred = conv.msg_to_prediction(msg)
         age = now - conv.stamp_to_sec(msg.header.stamp)
         T, tf_reason = self.camera_to_base.lookup(msg.header.frame_id, msg.header.stamp)
-        res = self.core.process(pred, T, self.joint_positions(), age, tf_reason)
+        if self.chunks is not None:
+            res = self.chunks.process(pred, T, self.joint_positions(), age, tf_reason, now,
+                                      conv.stamp_to_sec(msg.header.stamp))
+        else:
+            res = self.core.process(pred, T, self.joint_positions(), age, tf_reason)
         self.last_result = res
         if res.targets:
             arr = PoseArray()
