@@ -131,6 +131,11 @@ def architecture_of(directory: str | Path) -> str:
     return read_meta(directory).get("architecture", DEFAULT_ARCHITECTURE)
 
 
+def head_of(directory: str | Path | None) -> str:
+    """The checkpoint's head ("tokens" for None and for configs without the key)."""
+    return read_meta(directory).get("head", DEFAULT_HEAD) if directory else DEFAULT_HEAD
+
+
 def load_policy(directory: str | Path, device: str | torch.device = "auto") -> PosePolicy:
     """Load any Pose-VLA checkpoint directory onto ``device``, in eval mode. config.json's
     "head" picks the head: "tokens" (default; every checkpoint before the key) or "flow"

@@ -557,7 +557,10 @@ def evaluate_main(checkpoint: str | None, task: str, episodes: int, out: str, se
     try:
         sim_ov = dict(ov.get("sim", {}), use_sim_time=False)
         pol_ov = dict(ov.get("policy", {}), use_depth=bool(use_depth), use_sim_time=True)
-        exe_ov = dict({"execution_mode": "complete"}, **ov.get("executor", {}), use_sim_time=True, use_tf=False,
+        from posevla_core.policy import head_of   # a flow head's chunks run stitched (chunk mode)
+
+        mode = "chunk" if head_of(checkpoint) == "flow" else "complete"
+        exe_ov = dict({"execution_mode": mode}, **ov.get("executor", {}), use_sim_time=True, use_tf=False,
                       camera_pose_topic="/sim/camera_pose")
         built += build_nodes(["sim"], robot, sim_ov, context=ctx)
         built += build_nodes(["policy"], robot, pol_ov, checkpoint=checkpoint, context=ctx, model=model)

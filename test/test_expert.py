@@ -70,6 +70,19 @@ def test_predict_is_a_chunk_at_the_control_period_without_tokens(tmp_path):
     assert base.frame_id == "base_link"
 
 
+def test_cached_prefix_fast_path_equals_the_training_forward():
+    m = tiny_flow(layers=2)
+    torch.nn.init.normal_(m.expert.action_out.weight, std=0.5)
+    b = batch_of(m)
+    with torch.no_grad():
+        hidden, mask = m.backbone.prefix_features(b)
+        memory, pad = m.expert.encode_memory(hidden, mask)
+        x, t = torch.randn(2, 4, 10), torch.tensor([0.2, 0.7])
+        ref = m.expert.velocity(x, t, memory, pad)
+        fast = m.expert.velocity_cached(x, t, m.expert.prefix_cache(memory), mask.bool()[:, None, None, :])
+    assert ref.abs().mean() > 0.1 and torch.allclose(ref, fast, atol=1e-5)
+
+
 def test_old_checkpoints_still_load_with_the_token_head():
     m = load_policy("checkpoints/demo", device="cpu")
     assert isinstance(m, PoseVLA) and not isinstance(m, FlowPolicy)
