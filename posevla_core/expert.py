@@ -107,15 +107,17 @@ def waypoints_to_actions(waypoints: list[Waypoint]) -> np.ndarray:
     return np.concatenate([T[:, :3, 3], rot6d_from_matrix(T[:, :3, :3]), g], axis=1).astype(np.float32)
 
 
-def actions_to_waypoints(a: np.ndarray) -> list[Waypoint]:
-    """(H, 10) actions -> waypoints (rotation re-orthonormalized, gripper clipped to [0, 1])."""
+def actions_to_waypoints(a: np.ndarray, binary_gripper: bool = False) -> list[Waypoint]:
+    """(H, 10) actions -> waypoints (rotation re-orthonormalized, gripper clipped to [0, 1], or
+    thresholded at 0.5 with ``binary_gripper``: the demos' gripper targets are open/closed)."""
     a = np.asarray(a, dtype=np.float64)
     R = matrix_from_rot6d(a[:, 3:9])
     out = []
     for k in range(len(a)):
         T = np.eye(4)
         T[:3, :3], T[:3, 3] = R[k], a[k, :3]
-        out.append(Waypoint(Pose.from_matrix(T), float(np.clip(a[k, 9], 0.0, 1.0))))
+        g = float(a[k, 9] >= 0.5) if binary_gripper else float(np.clip(a[k, 9], 0.0, 1.0))
+        out.append(Waypoint(Pose.from_matrix(T), g))
     return out
 
 
@@ -382,7 +384,7 @@ class FlowPolicy(PosePolicy):
                    "total": (t3 - t0) * 1e3}
         preds = []
         for c in chunks:
-            wps = actions_to_waypoints(c)
+            wps = actions_to_waypoints(c, binary_gripper=True)
             ok = bool(np.all(np.isfinite(c)))
             # No grounding is decoded for a chunk: object fields are neutral (identity pose).
             preds.append(Prediction("", (float("nan"), float("nan")), Pose(np.zeros(3), [0, 0, 0, 1]), wps,

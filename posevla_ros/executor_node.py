@@ -188,7 +188,10 @@ class ExecutorNode(Node):
                 return  # still executing, or the image predates the end of the last motion
         pred = conv.msg_to_prediction(msg)
         age = now - conv.stamp_to_sec(msg.header.stamp)
-        T, tf_reason = self.camera_to_base.lookup(msg.header.frame_id, msg.header.stamp)
+        if msg.header.frame_id == self.p["base_frame"]:     # base-frame waypoints (a base-frame chunk)
+            T, tf_reason = np.eye(4), ""
+        else:
+            T, tf_reason = self.camera_to_base.lookup(msg.header.frame_id, msg.header.stamp)
         if self.chunks is not None:
             res = self.chunks.process(pred, T, self.joint_positions(), age, tf_reason, now,
                                       conv.stamp_to_sec(msg.header.stamp))

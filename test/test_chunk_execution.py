@@ -103,3 +103,14 @@ def test_executor_node_chunks_have_no_seams(chunk_harness, spin_until):
         st.plan = type(h.node.chunks.stitcher.plan)(times, q, v, np.ones(len(times)), t0)
         qc, vc = st.commanded(t1)
         assert np.allclose(q1[0], qc, atol=1e-7) and np.allclose(v1[0], vc, atol=1e-6)
+
+
+def test_a_base_frame_chunk_says_so_in_its_header():
+    from std_msgs.msg import Header
+
+    pred = Prediction("", (0.5, 0.5), Pose([0, 0, 1.0], [0, 0, 0, 1]), [Waypoint(Pose([0.4, 0, 0.3], [0, 0, 0, 1]), 1.0)],
+                      waypoint_dt=0.1, frame_id="base_link")
+    msg = conv.prediction_to_msg(pred, Header(frame_id="camera_color_optical_frame"), "pick", 1.0)
+    assert msg.header.frame_id == "base_link" and list(msg.token_ids) == []
+    pred.frame_id = ""
+    assert conv.prediction_to_msg(pred, Header(frame_id="cam"), "pick", 1.0).header.frame_id == "cam"
