@@ -11,14 +11,11 @@ is the same.
 """
 from __future__ import annotations
 
-import argparse
-import json
-import statistics
-import time
 from pathlib import Path
 
-import numpy as np
 import torch
+
+from benchmarks.common import bench_main, camera_frame, interleaved_medians, write_result
 
 REPO = Path(__file__).resolve().parent.parent
 TARGET_RATIO = 2.0
@@ -41,11 +38,7 @@ def _load():
 
 def run(out_dir: str | Path = "bench_results", repeats: int = 15) -> dict:
     model, source = _load()
-    rng = np.random.default_rng(0)
-    rgb = rng.integers(0, 255, (224, 224, 3), dtype=np.uint8)
-    depth = rng.uniform(0.6, 1.4, (224, 224)).astype(np.float32)
-    K = np.array([[220.0, 0, 111.5], [0, 220.0, 111.5], [0, 0, 1]])
-    instr = "pick up the red cube"
+    rgb, depth, K, instr = camera_frame()
     batch = model.processor.collate([model.processor.make_example(rgb, depth, K, instr)])
     gen = torch.Generator().manual_seed(0)
 
@@ -60,15 +53,7 @@ def run(out_dir: str | Path = "bench_results", repeats: int = 15) -> dict:
         model.backbone.predict(rgb, depth, K, instr)
 
     fns = {"backbone_forward": backbone, "chunk": chunk, "token_head_predict": tokens}
-    for f in fns.values():       # warm-up (also fills the instruction cache)
-        f()
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(repeats):
-        for name, f in fns.items():
-            t = time.perf_counter()
-            f()
-            times[name].append((time.perf_counter() - t) * 1e3)
-    med = {k: statistics.median(v) for k, v in times.items()}
+    med = interleaved_medians(fns, repeats)
     cfg = model.cfg
     res = {"model": source, "horizon": cfg.horizon, "dt": cfg.dt, "num_steps": cfg.num_steps,
            "expert_parameters": sum(p.numel() for p in model.expert.parameters()),
@@ -76,9 +61,7 @@ def run(out_dir: str | Path = "bench_results", repeats: int = 15) -> dict:
            "chunk_over_backbone_forward": med["chunk"] / med["backbone_forward"],
            "chunk_over_token_predict": med["chunk"] / med["token_head_predict"],
            "target_chunk_over_backbone_forward": TARGET_RATIO}
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "bench_expert.json").write_text(json.dumps(res, indent=2))
+    write_result(out_dir, "bench_expert", res)
     print(f"\nAction-expert benchmark ({source}; chunk of {cfg.horizon} x {cfg.dt} s, {cfg.num_steps} Euler steps, "
           f"{res['expert_parameters'] / 1e6:.2f} M expert params, {res['threads']} threads, median of {repeats})")
     for k, v in med.items():
@@ -89,12 +72,7 @@ def run(out_dir: str | Path = "bench_results", repeats: int = 15) -> dict:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default="bench_results")
-    ap.add_argument("--repeats", type=int, default=15)
-    a = ap.parse_args(argv)
-    run(a.out, a.repeats)
-    return 0
+    return bench_main(run, __doc__, argv)
 
 
 if __name__ == "__main__":

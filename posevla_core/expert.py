@@ -159,6 +159,9 @@ class ActionExpert(nn.Module):
         self.action_in = nn.Linear(ACTION_DIM, w)
         self.token_mlp = nn.Sequential(nn.Linear(2 * w, w), nn.SiLU(), nn.Linear(w, w))
         self.position = nn.Parameter(torch.randn(cfg.horizon, w) * 0.02)
+        # The mean of the prefix states added to every action token: a direct conditioning path
+        # that trains in a few hundred steps (cross-attention alone was slow to be used at all).
+        self.pooled = nn.Linear(w, w)
         layer = nn.TransformerDecoderLayer(w, cfg.heads, cfg.ffn_mult * w, dropout=0.0, activation="gelu",
                                            batch_first=True, norm_first=True)
         self.blocks = nn.TransformerDecoder(layer, cfg.layers, norm=nn.LayerNorm(w))
@@ -173,10 +176,17 @@ class ActionExpert(nn.Module):
         self.mean.copy_(torch.tensor(self.cfg.action_mean))
         self.std.copy_(torch.tensor(self.cfg.action_std))
 
+    def _tokens(self, x: torch.Tensor, t: torch.Tensor, pooled: torch.Tensor) -> torch.Tensor:
+        temb = time_embedding(t, self.cfg.width)[:, None].expand(-1, x.shape[1], -1)
+        return self.token_mlp(torch.cat([self.action_in(x), temb], dim=-1)) + self.position + pooled[:, None]
+
+    def pool(self, memory: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
+        keep = (~pad).float()[..., None]
+        return self.pooled((memory * keep).sum(1) / keep.sum(1).clamp(min=1))
+
     def velocity(self, x: torch.Tensor, t: torch.Tensor, memory: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
         """x (B, H, 10) normalized actions at flow time t (B,); memory (B, L, w); pad (B, L) True = ignore."""
-        temb = time_embedding(t, self.cfg.width)[:, None].expand(-1, x.shape[1], -1)
-        h = self.token_mlp(torch.cat([self.action_in(x), temb], dim=-1)) + self.position
+        h = self._tokens(x, t, self.pool(memory, pad))
         h = self.blocks(h, memory, memory_key_padding_mask=pad)
         return self.action_out(h)
 
@@ -203,22 +213,21 @@ class ActionExpert(nn.Module):
         B, L, _ = x.shape
         return x.view(B, L, self.cfg.heads, -1).transpose(1, 2)
 
-    def prefix_cache(self, memory: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    def prefix_cache(self, memory: torch.Tensor, pad: torch.Tensor) -> dict:
         w = self.cfg.width
         out = []
         for layer in self.blocks.layers:
             a = layer.multihead_attn
             kv = F.linear(memory, a.in_proj_weight[w:], a.in_proj_bias[w:])
             out.append(tuple(self._heads(z) for z in kv.chunk(2, dim=-1)))
-        return out
+        return {"kv": out, "pooled": self.pool(memory, pad), "keep": ~pad[:, None, None, :]}
 
-    def velocity_cached(self, x: torch.Tensor, t: torch.Tensor, cache: list, keep: torch.Tensor) -> torch.Tensor:
-        """``velocity`` with ``prefix_cache(memory)``; keep (B, 1, 1, L) True = attend."""
-        w = self.cfg.width
-        temb = time_embedding(t, w)[:, None].expand(-1, x.shape[1], -1)
-        h = self.token_mlp(torch.cat([self.action_in(x), temb], dim=-1)) + self.position
+    def velocity_cached(self, x: torch.Tensor, t: torch.Tensor, cache: dict) -> torch.Tensor:
+        """``velocity`` with ``prefix_cache(memory, pad)``."""
+        w, keep = self.cfg.width, cache["keep"]
+        h = self._tokens(x, t, cache["pooled"])
         B, H, _ = h.shape
-        for layer, (k, v) in zip(self.blocks.layers, cache):
+        for layer, (k, v) in zip(self.blocks.layers, cache["kv"]):
             sa, ca = layer.self_attn, layer.multihead_attn
             q, k1, v1 = (self._heads(z) for z in F.linear(layer.norm1(h), sa.in_proj_weight, sa.in_proj_bias).chunk(3, -1))
             h = h + sa.out_proj(F.scaled_dot_product_attention(q, k1, v1).transpose(1, 2).reshape(B, H, w))
@@ -230,14 +239,12 @@ class ActionExpert(nn.Module):
     @torch.no_grad()
     def sample(self, hidden: torch.Tensor, mask: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """``num_steps`` Euler steps from Gaussian noise -> (B, H, 10) raw actions."""
-        memory, _ = self.encode_memory(hidden, mask)
-        cache = self.prefix_cache(memory)
-        keep = mask.bool()[:, None, None, :]
+        cache = self.prefix_cache(*self.encode_memory(hidden, mask))
         B, n = hidden.shape[0], self.cfg.num_steps
         x = torch.randn(B, self.cfg.horizon, ACTION_DIM, device=hidden.device, generator=generator)
         for i in range(n):
             t = torch.full((B,), i / n, device=hidden.device)
-            x = x + self.velocity_cached(x, t, cache, keep) / n
+            x = x + self.velocity_cached(x, t, cache) / n
         return x * self.std + self.mean
 
 
@@ -331,8 +338,44 @@ class FlowPolicy(PosePolicy):
     def no_decay(self, name: str) -> bool:
         return name.startswith("backbone.") and self.backbone.no_decay(name[len("backbone."):])
 
+    @property
+    def frozen_backbone(self) -> bool:
+        """Insulated and no token loss: training never changes the backbone (its prefix can be cached)."""
+        return self.cfg.insulate and self.cfg.token_loss_weight <= 0
+
+    @torch.no_grad()
+    def cache_prefixes(self, batch_of, n: int, batch_size: int = 32, progress: bool = True) -> dict:
+        """``prefix_features`` of items 0..n-1 (``batch_of(indices)`` -> a collated batch), on CPU."""
+        from tqdm.auto import tqdm
+
+        if not self.frozen_backbone:
+            raise ValueError("prefix caching needs a frozen backbone (insulate true, token_loss_weight 0)")
+        was = self.training
+        self.eval()
+        hs, ms = [], []
+        for k in tqdm(range(0, n, batch_size), desc="cache prefixes", disable=not progress):
+            h, m = self.backbone.prefix_features(batch_of(list(range(k, min(n, k + batch_size)))))
+            hs += list(h.float().cpu())
+            ms += list(m.cpu())
+        self.train(was)
+        L = max(len(m) for m in ms)          # left-pad to one length (PaliGemma prompts differ)
+        H = torch.zeros(n, L, hs[0].shape[-1])
+        M = torch.zeros(n, L, dtype=torch.bool)
+        for i, (h, m) in enumerate(zip(hs, ms)):
+            H[i, L - len(m):], M[i, L - len(m):] = h, m
+        return {"hidden": H, "mask": M}
+
+    def cached_batch(self, cache: dict, idx, chunks: list) -> dict:
+        zeros = np.zeros((self.cfg.horizon, ACTION_DIM), np.float32)
+        idx = torch.as_tensor(np.asarray(idx, dtype=np.int64))
+        return {"prefix_hidden": cache["hidden"][idx], "prefix_mask": cache["mask"][idx],
+                "chunk": torch.from_numpy(np.stack([zeros if c is None else c for c in chunks])),
+                "chunk_valid": torch.tensor([c is not None for c in chunks])}
+
     def prefix(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
         """The backbone's prefix states; without gradient under knowledge insulation."""
+        if "prefix_hidden" in batch:         # cached (frozen backbone)
+            return batch["prefix_hidden"].to(self.device), batch["prefix_mask"].to(self.device)
         if self.cfg.insulate:
             with torch.no_grad():
                 h, m = self.backbone.prefix_features(batch)

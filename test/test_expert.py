@@ -79,7 +79,7 @@ def test_cached_prefix_fast_path_equals_the_training_forward():
         memory, pad = m.expert.encode_memory(hidden, mask)
         x, t = torch.randn(2, 4, 10), torch.tensor([0.2, 0.7])
         ref = m.expert.velocity(x, t, memory, pad)
-        fast = m.expert.velocity_cached(x, t, m.expert.prefix_cache(memory), mask.bool()[:, None, None, :])
+        fast = m.expert.velocity_cached(x, t, m.expert.prefix_cache(memory, pad))
     assert ref.abs().mean() > 0.1 and torch.allclose(ref, fast, atol=1e-5)
 
 
@@ -203,6 +203,16 @@ def test_train_cli_head_flow_from_a_token_checkpoint(tmp_path):
         train_main("embodiment", root, str(run), init=str(init), steps=4, stop_at=3, **kw)
     r = train_main("embodiment", root, str(run), init=str(init), steps=4, **kw)
     assert r["steps"] == 4
+    # frozen backbone: prefixes cached once, only the expert trains, the backbone is unchanged
+    cached = tmp_path / "cached"
+    train_cli(["--stage", "embodiment", "--head", "flow", "--cache-prefix", "--init", str(init), "--data", str(root),
+               "--out", str(cached), "--steps", "3", "--batch-size", "2", "--chunk-horizon", "4"])
+    c = load_policy(cached, device="cpu")
+    ref = load_policy(init, device="cpu")
+    assert all(torch.equal(a, b) for a, b in zip(c.backbone.state_dict().values(), ref.state_dict().values()))
+    with pytest.raises(ValueError, match="cache_prefix"):
+        train_main("embodiment", root, str(tmp_path / "bad"), init=str(init), steps=1, head="flow", cache_prefix=True,
+                   augment=True, progress=False)
 
 
 def test_expert_on_the_tiny_paligemma_prefix(tmp_path):

@@ -33,6 +33,9 @@ def build_parser(prog: str = "python -m posevla_core.train") -> argparse.Argumen
                     help="flow: frame of the predicted end-effector poses (default camera)")
     ap.add_argument("--token-loss-weight", type=float, default=None,
                     help="flow: keep the pose-token loss with this weight (default 0 = flow loss only)")
+    ap.add_argument("--cache-prefix", action="store_true",
+                    help="flow on a frozen backbone (insulated, no token loss): compute the backbone prefix once "
+                         "per sample, no augmentation, train only the expert (much faster on CPU)")
     ap.add_argument("--no-insulation", action="store_true",
                     help="flow: let the expert's gradient into the backbone (default: knowledge insulation)")
     return ap
@@ -48,7 +51,7 @@ def main(argv=None, prog: str = "python -m posevla_core.train") -> int:
     train_main(a.stage, a.data if len(a.data) > 1 else a.data[0], a.out, a.init, a.steps, a.config,
                resume=not a.no_resume, batch_size=a.batch_size, lr=a.lr, architecture=a.model, base=a.base,
                mixed_precision=a.mixed_precision, model_overrides=model, head=a.head,
-               expert=expert or None)
+               expert=expert or None, cache_prefix=a.cache_prefix or None, augment=False if a.cache_prefix else None)
     return 0
 
 

@@ -112,6 +112,11 @@ class Trainer:
 
             model = FlowPolicy.attach(model, cfg.expert, [s.chunk for s in train_samples if s.chunk is not None])
         self.raw = model
+        self.prefix_cache = None
+        if cfg.cache_prefix:     # frozen backbone: its prefix of every training sample, computed once
+            self.prefix_cache = model.cache_prefixes(
+                lambda idx: model.processor.collate([make_item(model, train_samples[i], None, cfg) for i in idx]),
+                len(train_samples), progress=progress)
         opt = torch.optim.AdamW(model.param_groups(cfg.weight_decay), lr=cfg.lr, betas=cfg.betas)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_at(s, cfg))
         self.model, self.opt, self.sched = self.acc.prepare(model, opt, sched)
@@ -159,6 +164,8 @@ class Trainer:
     def batch_at(self, step: int) -> dict:
         idx = batch_indices(self.train_idx, step, self.cfg.batch_size, self.cfg.seed)
         mine = idx[self.acc.process_index::self.acc.num_processes]
+        if self.prefix_cache is not None:
+            return self.raw.cached_batch(self.prefix_cache, mine, [self.train_samples[i].chunk for i in mine])
         rngs = [np.random.default_rng([self.cfg.seed, step, int(i)]) if self.cfg.augment else None for i in mine]
         return self.raw.processor.collate([make_item(self.raw, self.train_samples[i], r, self.cfg) for i, r in zip(mine, rngs)])
 
