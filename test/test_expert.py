@@ -181,7 +181,7 @@ def test_train_cli_head_flow_from_a_token_checkpoint(tmp_path):
     from posevla_core.train.__main__ import main as train_cli
     from posevla_core.train import train_main
 
-    root = write_demo(tmp_path / "demo")
+    root = write_demo(tmp_path / "demo", n_frames=42)     # 21 samples at frame_stride 2: one is validation
     init = tmp_path / "init"
     torch.manual_seed(0)
     PoseVLA(PoseVLAConfig.tiny()).save_pretrained(init)
