@@ -17,7 +17,7 @@ used as cross-attention memory, as SmolVLA does). The prefix is computed once pe
 recomputed per step: at H = 16 tokens and ~160 prefix tokens this is cheaper than a cache).
 
 Flow matching (rectified flow): x_t = (1 - t) * noise + t * action, the expert regresses the
-velocity action - noise; t ~ logit-normal (most weight in the middle of the path, as SD3).
+velocity action - noise; 1 - t ~ Beta(1.5, 1) (pi0: most weight at the noisy end).
 Knowledge insulation (pi0.5 "KI"): the prefix is detached, so the expert's loss does not
 move the backbone; the backbone then learns only from the pose-token loss, if kept.
 
@@ -198,7 +198,9 @@ class ActionExpert(nn.Module):
         """Rectified-flow regression loss of (B, H, 10) raw actions; rows with valid False count 0."""
         a = (actions - self.mean) / self.std
         B = a.shape[0]
-        t = torch.sigmoid(torch.randn(B, device=a.device))
+        # pi0's schedule: 1 - t ~ Beta(1.5, 1), weighted toward the noisy end, where the chunk
+        # must come from the prefix (a logit-normal t left the expert ignoring its prefix).
+        t = 1 - 0.999 * torch.distributions.Beta(1.5, 1.0).sample((B,)).to(a.device)
         noise = torch.randn_like(a)
         x = (1 - t)[:, None, None] * noise + t[:, None, None] * a
         memory, pad = self.encode_memory(hidden, mask)
