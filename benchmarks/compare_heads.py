@@ -67,8 +67,9 @@ class Listener:
         times = np.array([p.time_from_start.sec + 1e-9 * p.time_from_start.nanosec for p in msg.points])
         pos = np.array([p.positions for p in msg.points])
         vel = np.array([p.velocities for p in msg.points]) if all(len(p.velocities) for p in msg.points) else None
+        stamp = msg.header.stamp.sec + 1e-9 * msg.header.stamp.nanosec
         with self.lock:
-            self.trajs.append((self.sim_t, times, pos, vel))
+            self.trajs.append((self.sim_t, times, pos, vel, stamp if stamp > 0 else None))
 
     def _on_pred(self, msg) -> None:
         with self.lock:

@@ -172,8 +172,8 @@ class ChunkStitcher:
 
 def seam_profile(sent: list[tuple[float, np.ndarray, np.ndarray, np.ndarray | None]], dt: float = 0.005,
                  t_end: float | None = None) -> dict:
-    """What a joint_trajectory_controller executes from ``sent`` = [(send time, times, positions,
-    velocities or None), ...] (each replaces the previous one from its own first point; a
+    """What a joint_trajectory_controller executes from ``sent`` = [(arrival time, times, positions,
+    velocities or None[, header stamp]), ...] (each replaces the previous one from its own first point; a
     trajectory without velocities gets the follower's default ones, and one whose first point is
     not at time 0 starts from the commanded state at rest, as the sim's follower does), sampled every
     ``dt``: times, positions, finite-difference velocity / acceleration / jerk, and the peaks of
@@ -191,8 +191,8 @@ def seam_profile(sent: list[tuple[float, np.ndarray, np.ndarray, np.ndarray | No
     j = 0
     for i, t in enumerate(ts):
         while j < len(sent) and sent[j][0] <= t + 1e-12:
-            t_send, times, pos, vel = sent[j]
-            f.set_trajectory(t_send, names, times, pos, vel)
+            t_send, times, pos, vel = sent[j][:4]
+            f.set_trajectory(t_send, names, times, pos, vel, sent[j][4] if len(sent[j]) > 4 else None)
             j += 1
         qs[i] = f.setpoint(t)
     vel = np.diff(qs, axis=0) / dt

@@ -114,3 +114,16 @@ def test_a_base_frame_chunk_says_so_in_its_header():
     assert msg.header.frame_id == "base_link" and list(msg.token_ids) == []
     pred.frame_id = ""
     assert conv.prediction_to_msg(pred, Header(frame_id="cam"), "pick", 1.0).header.frame_id == "cam"
+
+
+def test_the_sim_controller_starts_a_stamped_trajectory_at_its_stamp():
+    """As joint_trajectory_controller: header.stamp in the past = sample the trajectory from where
+    it is now (a stitched chunk that arrives 50 ms late does not restart from its first point)."""
+    from posevla_core.sim.controller import TrajectoryFollower
+
+    f = TrajectoryFollower(["a"], [0.0])
+    f.set_trajectory(1.05, ["a"], [0.0, 1.0], [[0.0], [1.0]], [[1.0], [1.0]], t_start=1.0)
+    assert abs(f.setpoint(1.05)[0] - 0.05) < 1e-12
+    g = TrajectoryFollower(["a"], [0.0])
+    g.set_trajectory(1.05, ["a"], [0.0, 1.0], [[0.0], [1.0]], [[1.0], [1.0]])      # no stamp: starts on arrival
+    assert abs(g.setpoint(1.05)[0]) < 1e-12
