@@ -372,6 +372,19 @@ class PoseVLA(PosePolicy):
             return prefix, mask
         return prefix, mask, {"heat": heat, "prior": self.pointer.prior(anchors, has)}
 
+    @property
+    def prefix_dim(self) -> int:
+        return self.cfg.backbone.hidden_size * (self.cfg.backbone.num_layers + 1)
+
+    def prefix_features(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every decoder layer's states over [instruction, pointer, patches], concatenated (the
+        input embeddings + each layer's output). The token head reads the prefix through every
+        layer's keys/values, never through the last layer's prefix states alone (those carry no
+        loss of their own), so an expert needs them all, as pi0's expert reads every layer's KV."""
+        prefix, pmask = self.encode_prefix(batch)
+        out = self.lm.model(inputs_embeds=prefix, attention_mask=pmask.long(), output_hidden_states=True)
+        return torch.cat(list(out.hidden_states), dim=-1), pmask
+
     def heatmap_loss(self, heat: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Cross-entropy over the stem grid: the cell holding the labeled 2D box center."""
         tok = self.tokenizer

@@ -248,14 +248,31 @@ class PaliGemmaPoseVLA(PosePolicy):
         proj = self.vlm.model.multi_modal_projector(feats)
         return proj.reshape(B, -1, proj.shape[-1])
 
-    def _lm(self, ids, mask, token_type, image=None, cache=None, use_cache=False, logits_to_keep=0):
+    def _lm(self, ids, mask, token_type, image=None, cache=None, use_cache=False, logits_to_keep=0, **kw):
         from transformers.modeling_outputs import BaseModelOutputWithPooling
 
         mm = {"image": BaseModelOutputWithPooling(pooler_output=image)} if image is not None else None
         past = cache.get_seq_length() if cache is not None else 0
         pos = mask.cumsum(-1).clamp(min=1)[:, past:]                 # PaliGemma positions are 1-based
         return self.vlm(input_ids=ids, attention_mask=mask, token_type_ids=token_type, position_ids=pos,
-                        mm_encoder_outputs=mm, cache=cache, use_cache=use_cache, logits_to_keep=logits_to_keep)
+                        mm_encoder_outputs=mm, cache=cache, use_cache=use_cache, logits_to_keep=logits_to_keep, **kw)
+
+    PREFIX_LAYERS = (0.0, 0.5, 1.0)      # embeddings, middle and last layer (as fractions of depth)
+
+    @property
+    def prefix_dim(self) -> int:
+        return int(self.vlm.config.text_config.hidden_size) * len(self.PREFIX_LAYERS)
+
+    def prefix_features(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """Gemma's states over the prefix (image tokens + prompt, bidirectional) at the embeddings,
+        the middle and the last layer, concatenated (see PoseVLA.prefix_features: the last
+        layer's prefix states alone are not what the pose tokens read)."""
+        dev = self.device
+        ids, mask = batch["input_ids"].to(dev), batch["attention_mask"].to(dev)
+        out = self._lm(ids, mask, torch.zeros_like(ids), image=self.image_features(batch), logits_to_keep=1,
+                       output_hidden_states=True)
+        hs = out.hidden_states
+        return torch.cat([hs[round(f * (len(hs) - 1))] for f in self.PREFIX_LAYERS], dim=-1), mask.bool()
 
     def compute_loss(self, batch: dict) -> tuple[torch.Tensor, dict]:
         """Teacher-forced cross-entropy on the pose tokens, inside each grammar step's block."""

@@ -27,6 +27,7 @@ from posevla_core.types import Prediction
 CONFIG_FILE = "config.json"
 DEFAULT_ARCHITECTURE = "small"
 # architecture name -> "module:class"; imported lazily (the VLM pulls in more of transformers).
+HEADS, DEFAULT_HEAD = ("tokens", "flow"), "tokens"
 ARCHITECTURES = {"small": "posevla_core.model:PoseVLA", "paligemma": "posevla_core.paligemma:PaliGemmaPoseVLA"}
 
 
@@ -101,6 +102,17 @@ class PosePolicy(nn.Module):
     def predict_batch(self, items: list[dict], use_cache: bool = True, constrained: bool = True) -> list[Prediction]:
         raise NotImplementedError
 
+    # ---- the prefix an action head attends to (expert.py)
+    @property
+    def prefix_dim(self) -> int:
+        """Width of ``prefix_features``' hidden states."""
+        raise NotImplementedError
+
+    def prefix_features(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """The backbone's last hidden states over its prefix (image + prompt), (B, L, prefix_dim),
+        and the prefix mask (B, L) bool (True = a real token): one backbone forward."""
+        raise NotImplementedError
+
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
@@ -126,11 +138,25 @@ def architecture_of(directory: str | Path) -> str:
     return read_meta(directory).get("architecture", DEFAULT_ARCHITECTURE)
 
 
+def head_of(directory: str | Path | None) -> str:
+    """The checkpoint's head ("tokens" for None and for configs without the key)."""
+    return read_meta(directory).get("head", DEFAULT_HEAD) if directory else DEFAULT_HEAD
+
+
 def load_policy(directory: str | Path, device: str | torch.device = "auto") -> PosePolicy:
-    """Load any Pose-VLA checkpoint directory onto ``device``, in eval mode."""
+    """Load any Pose-VLA checkpoint directory onto ``device``, in eval mode. config.json's
+    "head" picks the head: "tokens" (default; every checkpoint before the key) or "flow"
+    (the action expert of expert.py on top of the named backbone)."""
     d = Path(directory)
     if not d.is_dir():
         raise FileNotFoundError(f"checkpoint directory {d} does not exist")
+    head = read_meta(d).get("head", DEFAULT_HEAD)
+    if head not in HEADS:
+        raise ValueError(f"{d / CONFIG_FILE}: unknown head {head!r}; known: {list(HEADS)}")
+    if head == "flow":
+        from posevla_core.expert import FlowPolicy
+
+        return FlowPolicy.from_pretrained(d, device=device)
     return policy_class(architecture_of(d)).from_pretrained(d, device=device)
 
 

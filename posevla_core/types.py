@@ -63,3 +63,4 @@ class Prediction(PoseTarget):
     timings_ms: dict[str, float] = field(default_factory=dict)
     valid: bool = True
     clipped: list[str] = field(default_factory=list)
+    frame_id: str = ""            # "" = the image's optical frame; else the frame of the waypoints (a base-frame chunk)

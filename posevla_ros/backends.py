@@ -46,6 +46,8 @@ class JointPlan:
     times: np.ndarray | None = None                    # [N] time_from_start, strictly increasing
     grippers: np.ndarray | None = None                 # [N] 0 closed .. 1 open
     fk_errors: list = field(default_factory=list)      # (m, rad) per point
+    velocities: np.ndarray | None = None               # [N, dof] per point (chunk mode: continuous at seams)
+    start_time: float | None = None                    # clock time of time_from_start 0 (header.stamp); None = now
 
 
 @dataclass
@@ -120,18 +122,22 @@ def add_gripper_dwell(plan: JointPlan, dwell_s: float) -> JointPlan:
     return JointPlan(True, plan.reason, plan.targets, np.asarray(Q), np.asarray(T), np.asarray(G), errs)
 
 
-def joint_trajectory_msg(joint_names, positions: np.ndarray, times: np.ndarray, stamp=None):
+def joint_trajectory_msg(joint_names, positions: np.ndarray, times: np.ndarray, stamp=None, velocities=None):
     """trajectory_msgs/JointTrajectory, one point per row, time_from_start = times.
-    ``stamp`` None/zero means "start now" for joint_trajectory_controller."""
+    ``stamp`` None/zero means "start now" for joint_trajectory_controller; ``velocities``
+    (optional, one row per point) make the controller's interpolation continuous in velocity."""
     from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
     msg = JointTrajectory()
     if stamp is not None:
         msg.header.stamp = stamp
     msg.joint_names = list(joint_names)
-    for q, t in zip(np.asarray(positions, dtype=float), np.asarray(times, dtype=float)):
-        msg.points.append(JointTrajectoryPoint(positions=[float(x) for x in np.atleast_1d(q)],
-                                               time_from_start=sec_to_duration(float(t))))
+    vel = [None] * len(times) if velocities is None else np.asarray(velocities, dtype=float)
+    for q, t, v in zip(np.asarray(positions, dtype=float), np.asarray(times, dtype=float), vel):
+        pt = JointTrajectoryPoint(positions=[float(x) for x in np.atleast_1d(q)], time_from_start=sec_to_duration(float(t)))
+        if v is not None:
+            pt.velocities = [float(x) for x in np.atleast_1d(v)]
+        msg.points.append(pt)
     return msg
 
 
@@ -163,7 +169,12 @@ class JointTrajectoryBackend:
         self.transport = "FollowJointTrajectory action" if self.action else "JointTrajectory topic"
 
     def send(self, plan: JointPlan) -> None:
-        arm = joint_trajectory_msg(self.joint_names, plan.positions, plan.times)
+        stamp = None
+        if plan.start_time is not None:      # chunk mode: time 0 is the commanded state at start_time
+            from posevla_ros.conversions import sec_to_stamp
+
+            stamp = sec_to_stamp(plan.start_time)
+        arm = joint_trajectory_msg(self.joint_names, plan.positions, plan.times, stamp, plan.velocities)
         if self.action is not None:
             if not self.action.server_is_ready():
                 raise RuntimeError(f"action server {self.p['controller_action']} is not available")

@@ -180,6 +180,10 @@ def prediction_to_msg(pred: Prediction, header, instruction: str, inference_ms: 
 
     msg = PosePrediction()
     msg.header = header
+    if getattr(pred, "frame_id", ""):      # a base-frame chunk (expert frame: base): say so
+        from std_msgs.msg import Header
+
+        msg.header = Header(stamp=header.stamp, frame_id=pred.frame_id)
     msg.instruction = instruction
     msg.category = str(pred.category)
     msg.box_u, msg.box_v = float(pred.box_uv[0]), float(pred.box_uv[1])

@@ -78,8 +78,9 @@ class ExecutorCore:
         self.has_gripper = bool(p["gripper_joint_names"]) and bool(p["gripper_topic"])
 
     def process(self, pred, T_base_cam: np.ndarray | None, q_current, age_s: float,
-                tf_reason: str = "") -> ExecResult:
-        """pred: core Prediction in the camera frame; returns targets and (if ok) a plan."""
+                tf_reason: str = "", gripper_dwell: bool = True) -> ExecResult:
+        """pred: core Prediction in the camera frame; returns targets and (if ok) a plan.
+        ``gripper_dwell`` False: one plan point per waypoint (chunk mode times them itself)."""
         checks = [("stopped", self.gate.check()),
                   ("deadman", self.deadman.check() if self.deadman is not None else None),
                   ("stale", safety.check_stale(age_s, self.limits)),
@@ -101,7 +102,7 @@ class ExecutorCore:
                                         pred.waypoint_dt, list(self.p["joint_names"]))
         if not plan.ok:
             return ExecResult(False, plan.reason, "plan", targets, plan)
-        if self.has_gripper:   # no gripper: its predicted values mean nothing, no dwell
+        if self.has_gripper and gripper_dwell:   # no gripper: its predicted values mean nothing, no dwell
             plan = backends.add_gripper_dwell(plan, float(self.p.get("gripper_dwell_s", 0.0)))
         return ExecResult(True, "", "", targets, plan)
 
@@ -177,6 +178,12 @@ class ExecutorNode(Node):
         self.dry_run_plans = 0
         self.last_result: ExecResult | None = None
         self.motion = MotionWindow()
+        # ---- chunk mode (flow-head action chunks, stitched without seams): chunk_executor.py
+        self.chunks = None
+        if self.p["execution_mode"] == "chunk":
+            from posevla_ros.chunk_executor import ChunkExecution
+
+            self.chunks = ChunkExecution(self.core, self.p)
 
         self.pub_targets = self.create_publisher(PoseArray, TOPIC_TARGET_POSES, QoSProfile(depth=10))
         self.create_subscription(PosePrediction, TOPIC_PREDICTION, self._on_prediction, QoSProfile(depth=10))
@@ -220,6 +227,8 @@ class ExecutorNode(Node):
         self.core.gate.stop()
         self.backend.hold(self.joint_positions())
         self.motion.clear()
+        if self.chunks is not None:
+            self.chunks.reset()
         resp.success, resp.message = True, "stopped: holding position, predictions ignored"
         self.get_logger().warn("STOP requested: holding position")
         return resp
@@ -227,6 +236,8 @@ class ExecutorNode(Node):
     def _on_resume(self, _req, resp):
         self.core.gate.resume()
         self.motion.clear()
+        if self.chunks is not None:
+            self.chunks.reset()
         if self._policy_resume is not None and self._policy_resume.service_is_ready():
             self._policy_resume.call_async(Trigger.Request())
         resp.success, resp.message = True, "resumed"
@@ -244,8 +255,15 @@ class ExecutorNode(Node):
             return  # still executing, or the image predates the end of the last motion
         pred = conv.msg_to_prediction(msg)
         age = now - conv.stamp_to_sec(msg.header.stamp)
-        T, tf_reason = self.camera_to_base.lookup(msg.header.frame_id, msg.header.stamp)
-        res = self.core.process(pred, T, self.joint_positions(), age, tf_reason)
+        if msg.header.frame_id == self.p["base_frame"]:     # base-frame waypoints (a base-frame chunk)
+            T, tf_reason = np.eye(4), ""
+        else:
+            T, tf_reason = self.camera_to_base.lookup(msg.header.frame_id, msg.header.stamp)
+        if self.chunks is not None:
+            res = self.chunks.process(pred, T, self.joint_positions(), age, tf_reason, now,
+                                      conv.stamp_to_sec(msg.header.stamp))
+        else:
+            res = self.core.process(pred, T, self.joint_positions(), age, tf_reason)
         self.last_result = res
         if res.targets:
             arr = PoseArray()

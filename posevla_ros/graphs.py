@@ -128,7 +128,7 @@ ARGS: dict[str, dict[str, tuple[Any, str]]] = {
                "camera_pose_topic": ("", "PoseStamped of a moving camera (sim: /sim/camera_pose); "
                                          "empty = tf2 / the robot config's camera_to_base"),
                "execution_mode": ("replace", "replace (receding horizon) | complete (finish each keyframe "
-                                             "plan first)")},
+                                             "plan first) | chunk (flow-head chunks; chosen for a flow checkpoint)")},
     "sim_demo": {**_COMMON,
                  "task": ("pick", "sim task: a family (pick, put) or an instruction the sim can stage "
                                   "('pick up the red cube')"),
@@ -143,7 +143,7 @@ ARGS: dict[str, dict[str, tuple[Any, str]]] = {
                  "timeout": (30.0, "episode timeout in seconds (sim time in sim)"),
                  "out": ("runs/eval", "results directory (summary.json, results.jsonl, report.html, "
                                       "rollouts/)"),
-                 "execution_mode": ("complete", "executor mode: complete (keyframe plans) | replace"),
+                 "execution_mode": ("complete", "executor mode: complete (keyframe plans) | replace | chunk (a flow checkpoint always)"),
                  "keyboard": (False, "real arm: operator keys in the evaluator's terminal "
                                      "(Enter ready, y success, b failure, q quit)")},
     "collect": {**{k: _COMMON[k] for k in ("robot",)}, **_CAMERA_NS,
@@ -162,7 +162,7 @@ ARGS: dict[str, dict[str, tuple[Any, str]]] = {
                 "leader_topic": ("/leader/joint_states", "leader arm joint states (teleop:=leader)")},
 }
 TELEOP_MODES = ("keyboard", "joy", "leader", "scripted")
-EXECUTION_MODES = ("replace", "complete")
+EXECUTION_MODES = ("replace", "complete", "chunk")
 
 
 def typed_args(graph: str, given: dict[str, Any]) -> dict[str, Any]:
@@ -194,7 +194,21 @@ def _check_sim_task(task: str) -> None:
     parse_task(task)              # ValueError: one line saying what the sim can stage
 
 
+def _for_head(checkpoint: str, execution_mode: str) -> str:
+    """A flow-head checkpoint (posevla_core.expert) sends action chunks: they always run
+    stitched (chunk mode), whatever the graph's default; a token head keeps ``execution_mode``."""
+    from posevla_core.paths import resolve_checkpoint
+    from posevla_core.policy import head_of
+
+    try:
+        head = head_of(resolve_checkpoint(checkpoint))
+    except FileNotFoundError:       # policy_node reports the missing checkpoint, in one line
+        return execution_mode
+    return "chunk" if head == "flow" else execution_mode
+
+
 def _policy_pair(a: dict, sim: bool, execution_mode: str, camera_ns: str) -> list[NodeSpec]:
+    execution_mode = _for_head(a["checkpoint"], execution_mode)
     if execution_mode not in EXECUTION_MODES:
         raise ValueError(f"execution_mode {execution_mode!r}: use {' | '.join(EXECUTION_MODES)}")
     remap = P.camera_remappings(camera_ns)

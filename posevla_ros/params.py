@@ -90,7 +90,14 @@ EXECUTOR_PARAMS: list[ParamSpec] = [
     ParamSpec("execution_mode", "replace",
               "replace: a new prediction replaces the running trajectory (receding horizon); "
               "complete: finish the running trajectory, then act only on predictions made from "
-              "images taken after it ended (keyframe plans)", choices=("replace", "complete")),
+              "images taken after it ended (keyframe plans); chunk: action chunks of the flow head, "
+              "stitched into the running trajectory with continuous position and velocity (chunk_*)",
+              choices=("replace", "complete", "chunk")),
+    ParamSpec("chunk_sample_dt", 0.05, "chunk mode: seconds between sent trajectory points", 0.005, 1.0),
+    ParamSpec("chunk_commit_s", 0.1, "chunk mode: keep the running reference this long before blending "
+              "in a new chunk (real-time chunking's frozen prefix)", 0.0, 10.0),
+    ParamSpec("chunk_blend_s", 0.3, "chunk mode: cross-fade from the running reference to a new chunk "
+              "over this long", 0.0, 10.0),
     ParamSpec("settle_time_s", 0.5, "complete mode: wait this long after a trajectory ends", 0.0, 60.0),
     ParamSpec("gripper_dwell_s", 0.8, "hold the arm this long where the gripper opens/closes", 0.0, 10.0),
     ParamSpec("dry_run", False, "plan and publish /posevla/target_poses, but send no motion (first "

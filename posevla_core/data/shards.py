@@ -86,6 +86,7 @@ class Sample:
     supervise_grounding: bool = True
     source: str = ""
     views: list[dict] | None = None     # extra cameras ({"rgb", "depth", "K"}), e.g. a wrist camera
+    chunk: np.ndarray | None = None     # (H, 10) action chunk for the flow head (expert.py), when loaded
 
     def predict_item(self) -> dict:
         """The sample as one ``PosePolicy.predict_batch`` item (its extra cameras as ``views``)."""

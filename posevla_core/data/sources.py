@@ -30,6 +30,7 @@ class SourceConfig:
     frame_stride: int = 1            # embodiment: use every n-th recorded frame
     open_threshold: float = 0.8      # embodiment: gripper opening >= this counts as "open"
     max_samples: int = 0             # 0 = all
+    expert: dict | None = None       # embodiment: also an action chunk per frame (expert.ExpertConfig fields)
 
 
 def detect_format(root: str | Path) -> str:
@@ -92,6 +93,11 @@ def embodiment_samples(root: str | Path, tok: TokenizerConfig, cfg: SourceConfig
         raise DataFormatError(f"{Path(root) / 'meta' / 'info.json'}: an extra camera image without its intrinsics "
                               f"({[c['K'] for c in cams]})")
     cats = reader.info.get("annotation_categories")
+    chunk_cfg = None
+    if cfg.expert is not None:
+        from posevla_core.expert import ExpertConfig, chunk_from_trajectory
+
+        chunk_cfg = ExpertConfig.from_dict(cfg.expert)
     out: list[Sample] = []
     for e in tqdm(range(reader.num_episodes), desc=f"load {Path(root).name}", disable=not progress, leave=False):
         ep = reader.read_episode(e)
@@ -114,8 +120,10 @@ def embodiment_samples(root: str | Path, tok: TokenizerConfig, cfg: SourceConfig
             K = ep["observation.camera_intrinsics"][i].reshape(3, 3).astype(np.float64)
             views = [{"rgb": ep[c["rgb"]][i], "depth": ep[c["depth"]][i] if c["depth"] in ep else None,
                       "K": ep[c["K"]][i].reshape(3, 3).astype(np.float64)} for c in cams]
+            chunk = None if chunk_cfg is None else chunk_from_trajectory(
+                t, T_base_ee, grip, T_base_cam, float(t[i]), chunk_cfg, cfg.open_threshold)
             out.append(Sample(ep["observation.images.color"][i], depth, K, ep["task"], target, annotated,
-                              f"{root}#ep{e}/frame{i}", views or None))
+                              f"{root}#ep{e}/frame{i}", views or None, chunk))
             if cfg.max_samples and len(out) >= cfg.max_samples:
                 return out
     return out

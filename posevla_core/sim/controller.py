@@ -25,10 +25,14 @@ class TrajectoryFollower:
         self._hold = np.asarray(q0, dtype=float).copy()
         self._times = self._qs = self._vs = None
 
-    def set_trajectory(self, t_now: float, names: list[str], times, positions, velocities=None) -> None:
+    def set_trajectory(self, t_now: float, names: list[str], times, positions, velocities=None,
+                       t_start: float | None = None) -> None:
         """Replace the running trajectory. ``names`` may be any order / subset of this
         follower's joints (joints not named hold their current setpoint). ``times`` are
         time_from_start (s, > 0 expected; t = 0 means "now"), ``positions`` [N, len(names)].
+        ``t_start`` (header.stamp, as joint_trajectory_controller): the time of time_from_start
+        0 when the trajectory's first point is at 0 (a stitched chunk starting at the commanded
+        state of that time); a start up to 1 s in the past is sampled from where it is now.
         An empty trajectory stops and holds the current setpoint."""
         q_now = self.setpoint(t_now)
         times = np.asarray(times, dtype=float).reshape(-1)
@@ -59,6 +63,8 @@ class TrajectoryFollower:
         self._times, self._qs = T, Q
         self._vs = V if V is not None else default_velocities(T, Q)
         self._t_start = float(t_now)
+        if t_start is not None and times[0] <= 1e-9 and t_now - 1.0 <= t_start <= t_now:
+            self._t_start = float(t_start)
 
     def setpoint(self, t_now: float) -> np.ndarray:
         if self._times is None:

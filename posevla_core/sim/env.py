@@ -138,8 +138,8 @@ class SimEnv:
     def time(self) -> float:
         return float(self.data.time)
 
-    def send_arm_trajectory(self, names, times, positions, velocities=None) -> None:
-        self.arm.set_trajectory(self.time, list(names), times, positions, velocities)
+    def send_arm_trajectory(self, names, times, positions, velocities=None, t_start: float | None = None) -> None:
+        self.arm.set_trajectory(self.time, list(names), times, positions, velocities, t_start)
 
     def send_gripper_trajectory(self, names, times, positions, velocities=None) -> None:
         """Finger joint positions (m). Naming only one finger moves both (mimic joint)."""

@@ -22,7 +22,8 @@ def load_split(data_dir: str | Path | list, cfg: TrainConfig, tok, progress: boo
     from posevla_core.data.sources import SourceConfig, load_samples
 
     dirs = data_dir if isinstance(data_dir, (list, tuple)) else [data_dir]
-    scfg = SourceConfig(frame_stride=cfg.frame_stride, open_threshold=cfg.open_threshold, max_samples=cfg.max_samples)
+    scfg = SourceConfig(frame_stride=cfg.frame_stride, open_threshold=cfg.open_threshold, max_samples=cfg.max_samples,
+                        expert=expert_config(cfg))
     train, val = [], []
     for d in dirs:
         samples = load_samples(d, cfg.stage, tok, scfg, progress=progress)
@@ -30,6 +31,15 @@ def load_split(data_dir: str | Path | list, cfg: TrainConfig, tok, progress: boo
         train += [samples[i] for i in tr]
         val += [samples[i] for i in va]
     return train, val
+
+
+def expert_config(cfg: TrainConfig) -> dict | None:
+    """The action expert's config of a flow-head run (None for the token head)."""
+    if cfg.head != "flow":
+        return None
+    from posevla_core.expert import ExpertConfig
+
+    return ExpertConfig.from_dict(cfg.expert).to_dict()
 
 
 def _tokenizer_config(init, cfg: TrainConfig):

@@ -26,6 +26,19 @@ def build_parser(prog: str = "python -m posevla_core.train") -> argparse.Argumen
     ap.add_argument("--lora-rank", type=int, default=None, help="paligemma: LoRA rank (needs peft); 0 = full fine-tune")
     ap.add_argument("--freeze-vision", action="store_true", help="paligemma: do not train the vision tower")
     ap.add_argument("--gradient-checkpointing", action="store_true", help="paligemma: activation checkpointing")
+    ap.add_argument("--head", default=None, choices=["tokens", "flow"],
+                    help="embodiment: flow = train the flow-matching action expert on the --init backbone")
+    ap.add_argument("--chunk-horizon", type=int, default=None, help="flow: actions per chunk (default 16)")
+    ap.add_argument("--chunk-dt", type=float, default=None, help="flow: control period of a chunk, s (default 0.1)")
+    ap.add_argument("--action-frame", default=None, choices=["camera", "base"],
+                    help="flow: frame of the predicted end-effector poses (default camera)")
+    ap.add_argument("--token-loss-weight", type=float, default=None,
+                    help="flow: keep the pose-token loss with this weight (default 0 = flow loss only)")
+    ap.add_argument("--cache-prefix", action="store_true",
+                    help="flow on a frozen backbone (insulated, no token loss): compute the backbone prefix once "
+                         "per sample, no augmentation, train only the expert (much faster on CPU)")
+    ap.add_argument("--no-insulation", action="store_true",
+                    help="flow: let the expert's gradient into the backbone (default: knowledge insulation)")
     return ap
 
 
@@ -34,9 +47,13 @@ def main(argv=None, prog: str = "python -m posevla_core.train") -> int:
     model = {k: v for k, v in (("lora_rank", a.lora_rank), ("freeze_vision", a.freeze_vision or None),
                                ("gradient_checkpointing", a.gradient_checkpointing or None)) if v is not None}
     init = str(resolve_checkpoint(a.init)) if a.init else None   # checkpoints/demo works from any directory
+    expert = {k: v for k, v in (("horizon", a.chunk_horizon), ("dt", a.chunk_dt), ("frame", a.action_frame),
+                                ("token_loss_weight", a.token_loss_weight),
+                                ("insulate", False if a.no_insulation else None)) if v is not None}
     train_main(a.stage, a.data if len(a.data) > 1 else a.data[0], a.out, init, a.steps, a.config,
                resume=not a.no_resume, batch_size=a.batch_size, lr=a.lr, architecture=a.model, base=a.base,
-               mixed_precision=a.mixed_precision, model_overrides=model)
+               mixed_precision=a.mixed_precision, model_overrides=model, head=a.head,
+               expert=expert or None, cache_prefix=a.cache_prefix or None, augment=False if a.cache_prefix else None)
     return 0
 
 

@@ -36,6 +36,9 @@ class TrainConfig:
     model: dict = field(default_factory=dict)   # model config overrides when training from scratch / a base
     architecture: str = "small"          # small | paligemma (ignored with an init checkpoint: its config.json decides)
     base: str | None = None              # paligemma: local Hugging Face PaliGemma directory to start from
+    head: str = "tokens"                 # tokens | flow (embodiment: train the flow-matching action expert, expert.py)
+    expert: dict = field(default_factory=dict)  # expert.ExpertConfig overrides (horizon, dt, frame, insulate, ...)
+    cache_prefix: bool = False           # flow head on a frozen backbone: backbone prefix once per sample (no augment)
 
     def __post_init__(self) -> None:
         if self.stage not in STAGES:
@@ -45,6 +48,13 @@ class TrainConfig:
         if self.mixed_precision not in ("auto", "no", "bf16", "fp16"):
             raise ValueError(f"TrainConfig.mixed_precision must be auto|no|bf16|fp16, not {self.mixed_precision!r}")
         self.betas = tuple(self.betas)
+        if self.head not in ("tokens", "flow"):
+            raise ValueError(f"TrainConfig.head must be tokens | flow, not {self.head!r}")
+        if self.head == "flow" and self.stage != "embodiment":
+            raise ValueError("the flow head (action expert) trains in the embodiment stage only")
+        if self.cache_prefix and (self.head != "flow" or self.augment):
+            raise ValueError("TrainConfig.cache_prefix needs head 'flow' and augment false (a cached prefix "
+                             "is the unaugmented image's)")
         from posevla_core.policy import ARCHITECTURES
 
         if self.architecture not in ARCHITECTURES:

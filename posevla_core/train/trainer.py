@@ -91,6 +91,8 @@ def make_item(model: PosePolicy, s: Sample, rng: np.random.Generator | None, cfg
                 v["depth"] = None
     ex = model.processor.make_example(rgb, depth, K, s.instruction, target, rng=rng,
                                       **({"views": views} if views else {}))
+    if s.chunk is not None:          # flow head: the action chunk (camera/base frame, unchanged by the crop)
+        ex["chunk"] = s.chunk
     if not s.supervise_grounding:
         ex["labels"][: model.tokenizer.num_grounding_steps] = IGNORE
     return ex
@@ -113,12 +115,21 @@ class Trainer:
             model = load_policy(init, device="cpu").train()
         else:
             model = policy_class(cfg.architecture).build(cfg.model, cfg.base)
+        if cfg.head == "flow" and getattr(model, "head", "tokens") != "flow":   # a new action expert
+            from posevla_core.expert import FlowPolicy
+
+            model = FlowPolicy.attach(model, cfg.expert, [s.chunk for s in train_samples if s.chunk is not None])
         self.raw = model
         cams = {1 + len(s.views or []) for s in (*train_samples, *val_samples)}
         if max(cams) > model.max_cameras or len(cams) > 1:
             raise ValueError(f"the data holds samples with {sorted(cams)} cameras; a {model.architecture} model takes "
                              f"1..{model.max_cameras}, the same number in every sample (a second camera: "
                              f"--model paligemma)")
+        self.prefix_cache = None
+        if cfg.cache_prefix:     # frozen backbone: its prefix of every training sample, computed once
+            self.prefix_cache = model.cache_prefixes(
+                lambda idx: model.processor.collate([make_item(model, train_samples[i], None, cfg) for i in idx]),
+                len(train_samples), progress=progress)
         opt = torch.optim.AdamW(model.param_groups(cfg.weight_decay), lr=cfg.lr, betas=cfg.betas)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_at(s, cfg))
         self.model, self.opt, self.sched = self.acc.prepare(model, opt, sched)
@@ -148,7 +159,11 @@ class Trainer:
             return False
         from safetensors.torch import load_model
 
-        missing, unexpected = load_model(self.acc.unwrap_model(self.model), str(d / "model.safetensors"), strict=False)
+        model = self.acc.unwrap_model(self.model)
+        if hasattr(model, "load_weights"):    # a head with its own weights file (expert.FlowPolicy)
+            missing, unexpected = model.load_weights(d)
+        else:
+            missing, unexpected = load_model(model, str(d / "model.safetensors"), strict=False)
         if missing or unexpected:
             raise ValueError(f"{d} does not match the model being trained: missing {sorted(missing)[:5]}, "
                              f"unexpected {sorted(unexpected)[:5]}")
@@ -162,6 +177,8 @@ class Trainer:
     def batch_at(self, step: int) -> dict:
         idx = batch_indices(self.train_idx, step, self.cfg.batch_size, self.cfg.seed)
         mine = idx[self.acc.process_index::self.acc.num_processes]
+        if self.prefix_cache is not None:
+            return self.raw.cached_batch(self.prefix_cache, mine, [self.train_samples[i].chunk for i in mine])
         rngs = [np.random.default_rng([self.cfg.seed, step, int(i)]) if self.cfg.augment else None for i in mine]
         return self.raw.processor.collate([make_item(self.raw, self.train_samples[i], r, self.cfg) for i, r in zip(mine, rngs)])
 
@@ -193,13 +210,14 @@ class Trainer:
         model = self.acc.unwrap_model(self.model)
         model.eval()
         losses, rows = [], []
+        metrics_of = getattr(model, "sample_metrics", sample_metrics)   # the flow head scores chunks
         for k in range(0, len(samples), 16):
             chunk = samples[k:k + 16]
             batch = model.processor.collate([make_item(model, s, None, self.cfg) for s in chunk])
             loss, _ = model.compute_loss(batch)
             losses.append(float(loss) * len(chunk))
             preds = model.predict_batch([s.predict_item() for s in chunk])
-            rows += [sample_metrics(p, s) for p, s in zip(preds, chunk)]
+            rows += [metrics_of(p, s) for p, s in zip(preds, chunk)]
         m = aggregate(rows)
         m["val_loss"] = sum(losses) / len(samples)
         return m
@@ -224,7 +242,7 @@ class Trainer:
             rec = self.train_step()
             last = rec
             bar.update(1)
-            bar.set_postfix(loss=f"{rec['loss']:.3f}", acc=f"{rec['token_acc']:.2f}")
+            bar.set_postfix(loss=f"{rec['loss']:.3f}", acc=f"{rec.get('token_acc', 0.0):.2f}")
             if self.step % cfg.log_every == 0 or self.step == cfg.steps:
                 rec["time_s"] = round(time.perf_counter() - t0, 2)
                 self._log(rec)

@@ -1,0 +1,441 @@
+"""Flow-matching action expert (pi0 / SmolVLA style) on any Pose-VLA backbone.
+
+    backbone.prefix_features(batch) -> hidden states over its prefix (image + prompt), (B, L, D)
+    action expert: H noisy action tokens (+ flow time) --self-attention + cross-attention to the
+                   prefix--> velocity field v(x_t, t); 10 Euler steps from noise -> an action chunk
+
+An action is one future end-effector pose plus the gripper, at the chunk's control period
+``dt``: position (meters) + the 6D rotation representation (first two columns of R; continuous,
+unlike Euler angles or quaternions with their sign ambiguity) + gripper (0 closed .. 1 open),
+in the camera optical frame (default: the path to the robot stays TF -> IK -> controller) or
+in the robot base frame. Action k of a chunk is the pose at t_image + k * dt (k = 1..H).
+
+The expert sees the backbone only through ``prefix_features``: the last hidden states of the
+backbone's language model over its prefix (what pi0's expert reads as KV, here projected and
+used as cross-attention memory, as SmolVLA does). The prefix is computed once per chunk; the
+10 integration steps run only the expert (its cross-attention keys/values of the prefix are
+recomputed per step: at H = 16 tokens and ~160 prefix tokens this is cheaper than a cache).
+
+Flow matching (rectified flow): x_t = (1 - t) * noise + t * action, the expert regresses the
+velocity action - noise; 1 - t ~ Beta(1.5, 1) (pi0: most weight at the noisy end).
+Knowledge insulation (pi0.5 "KI"): the prefix is detached, so the expert's loss does not
+move the backbone; the backbone then learns only from the pose-token loss, if kept.
+
+``FlowPolicy`` wraps a backbone policy + the expert behind the same model contract
+(policy.PosePolicy); its checkpoint is the backbone's own files plus ``expert.safetensors``
+and ``"head": "flow"`` / ``"expert": {...}`` in config.json.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from posevla_core.policy import CONFIG_FILE, PosePolicy, policy_class, read_meta, resolve_device
+from posevla_core.types import Pose, Prediction, Waypoint
+
+EXPERT_WEIGHTS = "expert.safetensors"
+ACTION_DIM = 10                       # xyz + 6D rotation + gripper
+FRAMES = ("camera", "base")
+
+
+@dataclass
+class ExpertConfig:
+    horizon: int = 16                 # H actions per chunk
+    dt: float = 0.1                   # control period of the chunk (s); PosePrediction.waypoint_dt
+    frame: str = "camera"             # camera | base: the frame of the predicted poses
+    base_frame: str = "base_link"     # frame_id of a base-frame chunk
+    width: int = 128                  # expert transformer width
+    layers: int = 3
+    heads: int = 4
+    ffn_mult: int = 4
+    num_steps: int = 10               # Euler integration steps at inference
+    token_loss_weight: float = 0.0    # > 0: keep the pose-token loss beside the flow loss
+    insulate: bool = True             # knowledge insulation: no expert gradient into the backbone
+    action_mean: list[float] = field(default_factory=lambda: [0.0] * ACTION_DIM)   # normalization (data stats)
+    action_std: list[float] = field(default_factory=lambda: [1.0] * ACTION_DIM)
+
+    def __post_init__(self) -> None:
+        if self.horizon < 1 or not self.dt > 0 or self.num_steps < 1:
+            raise ValueError("ExpertConfig: horizon >= 1, dt > 0 and num_steps >= 1 required")
+        if self.frame not in FRAMES:
+            raise ValueError(f"ExpertConfig.frame must be one of {FRAMES}, not {self.frame!r}")
+        if self.width % self.heads:
+            raise ValueError("ExpertConfig.width must be divisible by heads")
+        if len(self.action_mean) != ACTION_DIM or len(self.action_std) != ACTION_DIM:
+            raise ValueError(f"ExpertConfig.action_mean/std need {ACTION_DIM} values")
+        self.action_mean = [float(x) for x in self.action_mean]
+        self.action_std = [max(float(x), 1e-3) for x in self.action_std]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ExpertConfig":
+        unknown = set(d) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown ExpertConfig keys {sorted(unknown)}")
+        return cls(**d)
+
+
+# ---- action <-> pose ---------------------------------------------------------------------------
+def rot6d_from_matrix(R: np.ndarray) -> np.ndarray:
+    """(..., 3, 3) -> (..., 6): the first two columns (Zhou et al. 2019)."""
+    return np.concatenate([R[..., :, 0], R[..., :, 1]], axis=-1)
+
+
+def matrix_from_rot6d(r: np.ndarray) -> np.ndarray:
+    """(..., 6) -> (..., 3, 3) by Gram-Schmidt (any non-degenerate 6-vector gives a rotation)."""
+    a, b = r[..., :3], r[..., 3:6]
+    x = a / np.linalg.norm(a, axis=-1, keepdims=True).clip(1e-9)
+    b = b - (x * b).sum(-1, keepdims=True) * x
+    y = b / np.linalg.norm(b, axis=-1, keepdims=True).clip(1e-9)
+    return np.stack([x, y, np.cross(x, y)], axis=-1)
+
+
+def waypoints_to_actions(waypoints: list[Waypoint]) -> np.ndarray:
+    """Waypoints -> (H, 10) float32 actions."""
+    T = np.stack([w.pose.matrix() for w in waypoints])
+    g = np.array([[w.gripper] for w in waypoints])
+    return np.concatenate([T[:, :3, 3], rot6d_from_matrix(T[:, :3, :3]), g], axis=1).astype(np.float32)
+
+
+def actions_to_waypoints(a: np.ndarray, binary_gripper: bool = False) -> list[Waypoint]:
+    """(H, 10) actions -> waypoints (rotation re-orthonormalized, gripper clipped to [0, 1], or
+    thresholded at 0.5 with ``binary_gripper``: the demos' gripper targets are open/closed)."""
+    a = np.asarray(a, dtype=np.float64)
+    R = matrix_from_rot6d(a[:, 3:9])
+    out = []
+    for k in range(len(a)):
+        T = np.eye(4)
+        T[:3, :3], T[:3, 3] = R[k], a[k, :3]
+        g = float(a[k, 9] >= 0.5) if binary_gripper else float(np.clip(a[k, 9], 0.0, 1.0))
+        out.append(Waypoint(Pose.from_matrix(T), g))
+    return out
+
+
+def chunk_from_trajectory(times: np.ndarray, T_base_ee: np.ndarray, gripper: np.ndarray, T_base_cam: np.ndarray,
+                          t0: float, cfg: ExpertConfig, open_threshold: float = 0.5) -> np.ndarray:
+    """The (H, 10) action chunk of a recorded trajectory at ``t0`` (see data/motion.py)."""
+    from posevla_core.data.motion import waypoints_from_trajectory
+
+    T_ref = T_base_cam if cfg.frame == "camera" else np.eye(4)
+    return waypoints_to_actions(waypoints_from_trajectory(times, T_base_ee, gripper, T_ref, t0, cfg.horizon,
+                                                          cfg.dt, open_threshold))
+
+
+def action_stats(chunks: list[np.ndarray]) -> tuple[list[float], list[float]]:
+    """Per-dimension mean / std over every action of every chunk (the normalization)."""
+    a = np.concatenate([np.asarray(c).reshape(-1, ACTION_DIM) for c in chunks])
+    return a.mean(0).tolist(), np.maximum(a.std(0), 1e-3).tolist()
+
+
+# ---- the network -------------------------------------------------------------------------------
+def time_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
+    """Sinusoidal embedding of the flow time t in [0, 1], (B,) -> (B, dim)."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(1000.0) * torch.arange(half, device=t.device, dtype=torch.float32) / half)
+    ang = t.float()[:, None] * 1000.0 * freqs[None]
+    return torch.cat([ang.sin(), ang.cos()], dim=-1)
+
+
+class ActionExpert(nn.Module):
+    """Velocity field v(x_t, t | prefix). Action tokens: MLP(action embedding, time embedding)
+    (as pi0) + a learned position per chunk step; pre-norm transformer decoder layers
+    (self-attention over the chunk, cross-attention to the projected prefix)."""
+
+    def __init__(self, cfg: ExpertConfig, prefix_dim: int) -> None:
+        super().__init__()
+        self.cfg = cfg
+        w = cfg.width
+        self.memory = nn.Sequential(nn.Linear(prefix_dim, w), nn.LayerNorm(w))
+        self.action_in = nn.Linear(ACTION_DIM, w)
+        self.token_mlp = nn.Sequential(nn.Linear(2 * w, w), nn.SiLU(), nn.Linear(w, w))
+        self.position = nn.Parameter(torch.randn(cfg.horizon, w) * 0.02)
+        # The mean of the prefix states added to every action token: a direct conditioning path
+        # that trains in a few hundred steps (cross-attention alone was slow to be used at all).
+        self.pooled = nn.Linear(w, w)
+        layer = nn.TransformerDecoderLayer(w, cfg.heads, cfg.ffn_mult * w, dropout=0.0, activation="gelu",
+                                           batch_first=True, norm_first=True)
+        self.blocks = nn.TransformerDecoder(layer, cfg.layers, norm=nn.LayerNorm(w))
+        self.action_out = nn.Linear(w, ACTION_DIM)
+        nn.init.zeros_(self.action_out.weight)
+        nn.init.zeros_(self.action_out.bias)
+        self.register_buffer("mean", torch.tensor(cfg.action_mean), persistent=False)
+        self.register_buffer("std", torch.tensor(cfg.action_std), persistent=False)
+
+    def set_stats(self, mean, std) -> None:
+        self.cfg.action_mean, self.cfg.action_std = [float(x) for x in mean], [max(float(x), 1e-3) for x in std]
+        self.mean.copy_(torch.tensor(self.cfg.action_mean))
+        self.std.copy_(torch.tensor(self.cfg.action_std))
+
+    def _tokens(self, x: torch.Tensor, t: torch.Tensor, pooled: torch.Tensor) -> torch.Tensor:
+        temb = time_embedding(t, self.cfg.width)[:, None].expand(-1, x.shape[1], -1)
+        return self.token_mlp(torch.cat([self.action_in(x), temb], dim=-1)) + self.position + pooled[:, None]
+
+    def pool(self, memory: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
+        keep = (~pad).float()[..., None]
+        return self.pooled((memory * keep).sum(1) / keep.sum(1).clamp(min=1))
+
+    def velocity(self, x: torch.Tensor, t: torch.Tensor, memory: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
+        """x (B, H, 10) normalized actions at flow time t (B,); memory (B, L, w); pad (B, L) True = ignore."""
+        h = self._tokens(x, t, self.pool(memory, pad))
+        h = self.blocks(h, memory, memory_key_padding_mask=pad)
+        return self.action_out(h)
+
+    def encode_memory(self, hidden: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.memory(hidden.float()), ~mask.bool()
+
+    def flow_loss(self, actions: torch.Tensor, hidden: torch.Tensor, mask: torch.Tensor,
+                  valid: torch.Tensor) -> torch.Tensor:
+        """Rectified-flow regression loss of (B, H, 10) raw actions; rows with valid False count 0."""
+        a = (actions - self.mean) / self.std
+        B = a.shape[0]
+        # pi0's schedule: 1 - t ~ Beta(1.5, 1), weighted toward the noisy end, where the chunk
+        # must come from the prefix (a logit-normal t left the expert ignoring its prefix).
+        t = 1 - 0.999 * torch.distributions.Beta(1.5, 1.0).sample((B,)).to(a.device)
+        noise = torch.randn_like(a)
+        x = (1 - t)[:, None, None] * noise + t[:, None, None] * a
+        memory, pad = self.encode_memory(hidden, mask)
+        err = ((self.velocity(x, t, memory, pad) - (a - noise)) ** 2).mean((1, 2))
+        v = valid.float()
+        return (err * v).sum() / v.sum().clamp(min=1)
+
+    # ---- inference fast path: the prefix's cross-attention keys/values once per chunk (as pi0's
+    # KV cache of the prefix), then per Euler step only the H action tokens; same weights and
+    # math as ``velocity`` (tested equal), without nn.MultiheadAttention's per-call overhead.
+    def _heads(self, x: torch.Tensor) -> torch.Tensor:
+        B, L, _ = x.shape
+        return x.view(B, L, self.cfg.heads, -1).transpose(1, 2)
+
+    def prefix_cache(self, memory: torch.Tensor, pad: torch.Tensor) -> dict:
+        w = self.cfg.width
+        out = []
+        for layer in self.blocks.layers:
+            a = layer.multihead_attn
+            kv = F.linear(memory, a.in_proj_weight[w:], a.in_proj_bias[w:])
+            out.append(tuple(self._heads(z) for z in kv.chunk(2, dim=-1)))
+        return {"kv": out, "pooled": self.pool(memory, pad), "keep": ~pad[:, None, None, :]}
+
+    def velocity_cached(self, x: torch.Tensor, t: torch.Tensor, cache: dict) -> torch.Tensor:
+        """``velocity`` with ``prefix_cache(memory, pad)``."""
+        w, keep = self.cfg.width, cache["keep"]
+        h = self._tokens(x, t, cache["pooled"])
+        B, H, _ = h.shape
+        for layer, (k, v) in zip(self.blocks.layers, cache["kv"]):
+            sa, ca = layer.self_attn, layer.multihead_attn
+            q, k1, v1 = (self._heads(z) for z in F.linear(layer.norm1(h), sa.in_proj_weight, sa.in_proj_bias).chunk(3, -1))
+            h = h + sa.out_proj(F.scaled_dot_product_attention(q, k1, v1).transpose(1, 2).reshape(B, H, w))
+            q = self._heads(F.linear(layer.norm2(h), ca.in_proj_weight[:w], ca.in_proj_bias[:w]))
+            h = h + ca.out_proj(F.scaled_dot_product_attention(q, k, v, attn_mask=keep).transpose(1, 2).reshape(B, H, w))
+            h = h + layer.linear2(F.gelu(layer.linear1(layer.norm3(h))))
+        return self.action_out(self.blocks.norm(h))
+
+    @torch.no_grad()
+    def sample(self, hidden: torch.Tensor, mask: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``num_steps`` Euler steps from Gaussian noise -> (B, H, 10) raw actions."""
+        cache = self.prefix_cache(*self.encode_memory(hidden, mask))
+        B, n = hidden.shape[0], self.cfg.num_steps
+        x = torch.randn(B, self.cfg.horizon, ACTION_DIM, device=hidden.device, generator=generator)
+        for i in range(n):
+            t = torch.full((B,), i / n, device=hidden.device)
+            x = x + self.velocity_cached(x, t, cache) / n
+        return x * self.std + self.mean
+
+
+# ---- the policy --------------------------------------------------------------------------------
+class FlowProcessor:
+    """The backbone's processor; batches also carry ``chunk`` (B, H, 10) and ``chunk_valid``."""
+
+    def __init__(self, inner, cfg: ExpertConfig) -> None:
+        self.inner, self.cfg = inner, cfg
+
+    def make_example(self, *args, **kwargs) -> dict:
+        return self.inner.make_example(*args, **kwargs)
+
+    def collate(self, examples: list[dict]) -> dict:
+        out = self.inner.collate(examples)
+        zeros = np.zeros((self.cfg.horizon, ACTION_DIM), np.float32)
+        out["chunk"] = torch.from_numpy(np.stack([e.get("chunk", zeros) for e in examples]))
+        out["chunk_valid"] = torch.tensor([e.get("chunk") is not None for e in examples])
+        return out
+
+
+class FlowPolicy(PosePolicy):
+    """A backbone policy with the flow-matching action expert as its head (see module docstring)."""
+
+    head = "flow"
+
+    def __init__(self, backbone: PosePolicy, cfg: ExpertConfig) -> None:
+        super().__init__()
+        self.backbone, self.cfg = backbone, cfg
+        self.expert = ActionExpert(cfg, backbone.prefix_dim)
+        self.tokenizer = backbone.tokenizer
+        self.processor = FlowProcessor(backbone.processor, cfg)
+        self.architecture = backbone.architecture
+
+    def to(self, *args, **kwargs):   # the backbone may keep unregistered parts (small: its text tower)
+        out = super().to(*args, **kwargs)
+        self.backbone.to(*args, **kwargs)
+        return out
+
+    # ---- building / checkpoints
+    @classmethod
+    def attach(cls, backbone: PosePolicy, overrides: dict | None = None, chunks: list[np.ndarray] | None = None
+               ) -> "FlowPolicy":
+        """A new expert on ``backbone``; ``chunks``: training chunks for the action normalization."""
+        cfg = ExpertConfig.from_dict(dict(overrides or {}))
+        model = cls(backbone, cfg)
+        if chunks:
+            model.expert.set_stats(*action_stats(chunks))
+        return model
+
+    def save_pretrained(self, directory: str | Path, extra: dict | None = None,
+                        state_dict: dict[str, torch.Tensor] | None = None) -> Path:
+        from safetensors.torch import save_file
+
+        state = state_dict if state_dict is not None else self.state_dict()
+        bb = {k[len("backbone."):]: v for k, v in state.items() if k.startswith("backbone.")}
+        ex = {k[len("expert."):]: v.detach().cpu().contiguous() for k, v in state.items() if k.startswith("expert.")}
+        out = self.backbone.save_pretrained(directory, extra={**(extra or {}), "head": self.head,
+                                                              "expert": self.cfg.to_dict()}, state_dict=bb)
+        save_file(ex, str(Path(out) / EXPERT_WEIGHTS), metadata={"format": "pt"})
+        return Path(out)
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, device: str | torch.device = "auto") -> "FlowPolicy":
+        from safetensors.torch import load_file
+
+        d = Path(directory)
+        meta = read_meta(d)
+        if meta.get("head") != cls.head or "expert" not in meta:
+            raise ValueError(f"{d / CONFIG_FILE} does not describe a flow-head checkpoint (no 'head': 'flow')")
+        if not (d / EXPERT_WEIGHTS).is_file():
+            raise FileNotFoundError(f"flow-head checkpoint {d} has no {EXPERT_WEIGHTS}")
+        backbone = policy_class(meta.get("architecture", "small")).from_pretrained(d, device="cpu")
+        model = cls(backbone, ExpertConfig.from_dict(meta["expert"]))
+        missing, unexpected = model.expert.load_state_dict(load_file(str(d / EXPERT_WEIGHTS)), strict=False)
+        if missing or unexpected:
+            raise ValueError(f"{d / EXPERT_WEIGHTS} does not match its config: missing {missing[:5]}, "
+                             f"unexpected {unexpected[:5]}")
+        return model.to(resolve_device(device)).eval()
+
+    def load_weights(self, directory: str | Path) -> tuple[list[str], list[str]]:
+        """Load a saved FlowPolicy's weights in place (trainer resume); (missing, unexpected) keys."""
+        from safetensors.torch import load_file, load_model
+
+        d = Path(directory)
+        missing, unexpected = load_model(self.backbone, str(d / "model.safetensors"), strict=False)
+        m2, u2 = self.expert.load_state_dict(load_file(str(d / EXPERT_WEIGHTS)), strict=False)
+        return [*missing, *m2], [*unexpected, *u2]
+
+    # ---- training
+    def no_decay(self, name: str) -> bool:
+        return name.startswith("backbone.") and self.backbone.no_decay(name[len("backbone."):])
+
+    @property
+    def frozen_backbone(self) -> bool:
+        """Insulated and no token loss: training never changes the backbone (its prefix can be cached)."""
+        return self.cfg.insulate and self.cfg.token_loss_weight <= 0
+
+    @torch.no_grad()
+    def cache_prefixes(self, batch_of, n: int, batch_size: int = 32, progress: bool = True) -> dict:
+        """``prefix_features`` of items 0..n-1 (``batch_of(indices)`` -> a collated batch), on CPU."""
+        from tqdm.auto import tqdm
+
+        if not self.frozen_backbone:
+            raise ValueError("prefix caching needs a frozen backbone (insulate true, token_loss_weight 0)")
+        was = self.training
+        self.eval()
+        hs, ms = [], []
+        for k in tqdm(range(0, n, batch_size), desc="cache prefixes", disable=not progress):
+            h, m = self.backbone.prefix_features(batch_of(list(range(k, min(n, k + batch_size)))))
+            hs += list(h.float().cpu())
+            ms += list(m.cpu())
+        self.train(was)
+        L = max(len(m) for m in ms)          # left-pad to one length (PaliGemma prompts differ)
+        H = torch.zeros(n, L, hs[0].shape[-1])
+        M = torch.zeros(n, L, dtype=torch.bool)
+        for i, (h, m) in enumerate(zip(hs, ms)):
+            H[i, L - len(m):], M[i, L - len(m):] = h, m
+        return {"hidden": H, "mask": M}
+
+    def cached_batch(self, cache: dict, idx, chunks: list) -> dict:
+        zeros = np.zeros((self.cfg.horizon, ACTION_DIM), np.float32)
+        idx = torch.as_tensor(np.asarray(idx, dtype=np.int64))
+        return {"prefix_hidden": cache["hidden"][idx], "prefix_mask": cache["mask"][idx],
+                "chunk": torch.from_numpy(np.stack([zeros if c is None else c for c in chunks])),
+                "chunk_valid": torch.tensor([c is not None for c in chunks])}
+
+    def prefix(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """The backbone's prefix states; without gradient under knowledge insulation."""
+        if "prefix_hidden" in batch:         # cached (frozen backbone)
+            return batch["prefix_hidden"].to(self.device), batch["prefix_mask"].to(self.device)
+        if self.cfg.insulate:
+            with torch.no_grad():
+                h, m = self.backbone.prefix_features(batch)
+            return h.detach(), m
+        return self.backbone.prefix_features(batch)
+
+    def compute_loss(self, batch: dict) -> tuple[torch.Tensor, dict]:
+        dev = self.device
+        hidden, mask = self.prefix(batch)
+        fl = self.expert.flow_loss(batch["chunk"].to(dev).float(), hidden, mask, batch["chunk_valid"].to(dev))
+        logs = {"flow_loss": float(fl.detach()), "token_acc": 0.0}
+        loss = fl
+        if self.cfg.token_loss_weight > 0:
+            tl, tlogs = self.backbone.compute_loss(batch)
+            loss = loss + self.cfg.token_loss_weight * tl
+            logs.update({k: v for k, v in tlogs.items() if k != "loss"})
+        logs["loss"] = float(loss.detach())
+        return loss, logs
+
+    def sample_metrics(self, pred: Prediction, s) -> dict:
+        """Offline metrics of a chunk against the sample's recorded chunk."""
+        if s.chunk is None or not pred.valid:
+            return {"valid": float(pred.valid)}
+        a = waypoints_to_actions(pred.waypoints)
+        R, Rt = matrix_from_rot6d(a[:, 3:9]), matrix_from_rot6d(s.chunk[:, 3:9])
+        cos = np.clip((np.einsum("kij,kij->k", R, Rt) - 1) / 2, -1, 1)
+        pe = np.linalg.norm(a[:, :3] - s.chunk[:, :3], axis=1)
+        return {"valid": 1.0, "chunk_pos_err_m": float(pe.mean()), "chunk_last_pos_err_m": float(pe[-1]),
+                "chunk_rot_err_deg": float(np.degrees(np.arccos(cos)).mean()),
+                "gripper_acc": float(np.mean((a[:, 9] >= 0.5) == (s.chunk[:, 9] >= 0.5)))}
+
+    # ---- inference
+    @torch.no_grad()
+    def predict_batch(self, items: list[dict], use_cache: bool = True, constrained: bool = True,
+                      generator: torch.Generator | None = None) -> list[Prediction]:
+        was_training = self.training
+        self.eval()
+        t0 = time.perf_counter()
+        batch = self.processor.collate([self.processor.make_example(it["rgb"], it.get("depth"), it["K"],
+                                                                    it["instruction"]) for it in items])
+        t1 = time.perf_counter()
+        hidden, mask = self.backbone.prefix_features(batch)
+        t2 = time.perf_counter()
+        chunks = self.expert.sample(hidden, mask, generator).float().cpu().numpy()
+        t3 = time.perf_counter()
+        self.train(was_training)
+        frame_id = self.cfg.base_frame if self.cfg.frame == "base" else ""
+        timings = {"preprocess": (t1 - t0) * 1e3, "prefix": (t2 - t1) * 1e3, "expert": (t3 - t2) * 1e3,
+                   "total": (t3 - t0) * 1e3}
+        preds = []
+        for c in chunks:
+            wps = actions_to_waypoints(c, binary_gripper=True)
+            ok = bool(np.all(np.isfinite(c)))
+            # No grounding is decoded for a chunk: object fields are neutral (identity pose).
+            preds.append(Prediction("", (float("nan"), float("nan")), Pose(np.zeros(3), [0, 0, 0, 1]), wps,
+                                    waypoint_dt=self.cfg.dt, token_ids=[], timings_ms=dict(timings), valid=ok,
+                                    frame_id=frame_id))
+        return preds
+
+    def config_summary(self) -> str:
+        return json.dumps(self.cfg.to_dict())

@@ -1,0 +1,129 @@
+"""Chunk execution without seams: posevla_core.chunking (ROS-free) and the real executor_node
+in execution_mode chunk over real topics. The sent trajectories, replayed as a
+joint_trajectory_controller runs them (each replaces the previous one at its stamp), never
+exceed the configured joint velocity and acceleration limits (finite differences), and every
+trajectory starts at the commanded state (position and velocity) of the one before."""
+import numpy as np
+import pytest
+
+from posevla_core import se3
+from posevla_core.chunking import ChunkConfig, ChunkStitcher, seam_profile
+from posevla_core.types import Pose, Prediction, Waypoint
+from posevla_ros import conversions as conv
+
+VMAX, AMAX = np.full(7, 0.65), np.full(7, 2.0)
+TOL = 1e-6
+
+
+def random_chunks(stitcher, n=25, seed=0, dof=7):
+    rng = np.random.default_rng(seed)
+    t, target, sent, q = 0.0, np.zeros(dof), [], np.zeros(dof)
+    for _ in range(n):
+        target = target + rng.normal(0, 0.05, dof)
+        stamp = t - rng.uniform(0.05, 0.3)               # the image is older than now (inference latency)
+        times = stamp + 0.1 * np.arange(1, 17)
+        chunk = target[None] + np.linspace(0, 1, 16)[:, None] * rng.normal(0, 0.3, dof)   # jumpy chunks
+        before = stitcher.commanded(t)
+        p = stitcher.update(t, times, chunk, (rng.random(16) > 0.5).astype(float), q)
+        assert p is not None
+        if before is not None:      # starts at the commanded state, position AND velocity
+            assert np.allclose(p.positions[0], before[0], atol=1e-12) and np.allclose(p.velocities[0], before[1])
+        sent.append((t, p.times, p.positions, p.velocities))
+        t += rng.uniform(0.05, 0.5)
+    return sent
+
+
+def test_stitched_chunks_stay_inside_velocity_and_acceleration_limits():
+    sent = random_chunks(ChunkStitcher(VMAX, AMAX))
+    prof = seam_profile(sent, dt=0.005)
+    assert prof["max_velocity"] <= VMAX[0] + TOL and prof["max_acceleration"] <= AMAX[0] + TOL, prof
+    assert np.all(np.abs(np.diff(prof["q"], axis=0)) <= VMAX[0] * 0.005 + TOL)      # no position jump anywhere
+
+
+def test_the_trajectory_ends_at_rest_on_the_chunk_and_late_chunks_send_nothing():
+    s = ChunkStitcher(VMAX, AMAX, ChunkConfig())
+    goal = np.full(7, 0.3)
+    p = s.update(10.0, 10.0 + 0.1 * np.arange(1, 17), np.linspace(0, 1, 16)[:, None] * goal, np.ones(16), np.zeros(7))
+    assert np.allclose(p.positions[-1], goal, atol=2e-3) and np.all(p.velocities[-1] == 0)
+    assert s.update(20.0, 10.0 + 0.1 * np.arange(1, 17), np.zeros((16, 7)), np.ones(16), np.zeros(7)) is None
+    s.update(5.0, 5.0 + 0.1 * np.arange(1, 3), np.zeros((2, 7)), np.ones(2), np.ones(7))   # clock went back
+    assert np.allclose(s.plan.positions[0], np.ones(7))    # starts from the measured state again
+
+
+def test_replace_mode_trajectories_do_jump_at_seams():
+    """The baseline the chunk mode fixes: position-only trajectories restart from rest, so a
+    seam during motion is an acceleration spike far beyond the limit."""
+    sent = random_chunks(ChunkStitcher(VMAX, AMAX), n=6)
+    no_vel = [(t, times[1:], q[1:], None) for t, times, q, _ in sent]
+    assert seam_profile(no_vel, dt=0.005)["seam_acceleration"] > 5 * AMAX[0]
+
+
+# ---------------------------------------------------------------- the real node over DDS
+@pytest.fixture
+def chunk_harness(ros_context, spin_until):
+    from test_executor_node import Harness, load_kinematics, PARAMS
+
+    h = Harness(ros_context, load_kinematics(PARAMS), execution_mode="chunk", max_prediction_age_s=0.0)
+    assert h.ready(spin_until)
+    yield h
+    h.close()
+
+
+def test_executor_node_chunks_have_no_seams(chunk_harness, spin_until):
+    from test_executor_node import PARAMS, Q_HOME, T_BASE_CAM
+
+    h = chunk_harness
+    kin = h.node.core.kin
+    cam_from_base = se3.inv_T(T_BASE_CAM)
+    rng = np.random.default_rng(1)
+    n = 8
+    for i in range(n):
+        # a chunk of 16 poses 0.1 s apart, drifting, with noise the blend must absorb
+        d = np.array([0.02 * i, 0.02 * i, 0, 0.02 * i, 0, -0.01 * i, 0])
+        wps = [Waypoint(Pose.from_matrix(cam_from_base @ kin.fk(Q_HOME + d + 0.004 * k + rng.normal(0, 0.003, 7))),
+                        1.0) for k in range(16)]
+        pred = Prediction("", (0.5, 0.5), Pose([0, 0, 1.0], [0, 0, 0, 1]), wps, waypoint_dt=0.1)
+        h.send(pred)
+        assert spin_until(h.ex, lambda: len(h.arm) > i or h.node.last_result is not None
+                          and not h.node.last_result.ok, 60), h.node.last_result
+        assert h.node.last_result.ok, h.node.last_result.reason
+    assert len(h.arm) == n and all(pt.velocities for m in h.arm for pt in m.points)
+    sent = []
+    for m in h.arm:
+        times = np.array([pt.time_from_start.sec + 1e-9 * pt.time_from_start.nanosec for pt in m.points])
+        sent.append((conv.stamp_to_sec(m.header.stamp), times, np.array([pt.positions for pt in m.points]),
+                     np.array([pt.velocities for pt in m.points])))
+    vmax = np.asarray(kin.velocity_limits) * PARAMS["velocity_scale"]
+    prof = seam_profile(sent, dt=0.002)
+    # stamps are integer nanoseconds: 1e-3 relative slack for the finite differences at 2 ms
+    assert np.all(np.abs(prof["velocity"]) <= vmax * (1 + 1e-3)), prof["max_velocity"]
+    assert prof["max_acceleration"] <= PARAMS["max_joint_acceleration"] * (1 + 1e-3), prof["max_acceleration"]
+    st = ChunkStitcher(vmax, np.full(7, PARAMS["max_joint_acceleration"]))
+    for (t0, times, q, v), (t1, _, q1, v1) in zip(sent, sent[1:]):     # continuity at every seam
+        st.plan = type(h.node.chunks.stitcher.plan)(times, q, v, np.ones(len(times)), t0)
+        qc, vc = st.commanded(t1)
+        assert np.allclose(q1[0], qc, atol=1e-7) and np.allclose(v1[0], vc, atol=1e-6)
+
+
+def test_a_base_frame_chunk_says_so_in_its_header():
+    from std_msgs.msg import Header
+
+    pred = Prediction("", (0.5, 0.5), Pose([0, 0, 1.0], [0, 0, 0, 1]), [Waypoint(Pose([0.4, 0, 0.3], [0, 0, 0, 1]), 1.0)],
+                      waypoint_dt=0.1, frame_id="base_link")
+    msg = conv.prediction_to_msg(pred, Header(frame_id="camera_color_optical_frame"), "pick", 1.0)
+    assert msg.header.frame_id == "base_link" and list(msg.token_ids) == []
+    pred.frame_id = ""
+    assert conv.prediction_to_msg(pred, Header(frame_id="cam"), "pick", 1.0).header.frame_id == "cam"
+
+
+def test_the_sim_controller_starts_a_stamped_trajectory_at_its_stamp():
+    """As joint_trajectory_controller: header.stamp in the past = sample the trajectory from where
+    it is now (a stitched chunk that arrives 50 ms late does not restart from its first point)."""
+    from posevla_core.sim.controller import TrajectoryFollower
+
+    f = TrajectoryFollower(["a"], [0.0])
+    f.set_trajectory(1.05, ["a"], [0.0, 1.0], [[0.0], [1.0]], [[1.0], [1.0]], t_start=1.0)
+    assert abs(f.setpoint(1.05)[0] - 0.05) < 1e-12
+    g = TrajectoryFollower(["a"], [0.0])
+    g.set_trajectory(1.05, ["a"], [0.0, 1.0], [[0.0], [1.0]], [[1.0], [1.0]])      # no stamp: starts on arrival
+    assert abs(g.setpoint(1.05)[0]) < 1e-12

@@ -1,0 +1,234 @@
+"""Flow-matching action expert (posevla_core/expert.py): action <-> pose round trips, the
+policy contract (predict, save/load, load_policy dispatch), knowledge insulation, a loss
+that falls, chunk targets from a LeRobot dataset, `posevla train --head flow`, and the
+expert on the tiny PaliGemma's prefix."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from posevla_core.config import PoseVLAConfig
+from posevla_core.expert import (ExpertConfig, FlowPolicy, actions_to_waypoints, matrix_from_rot6d,
+                                 rot6d_from_matrix, waypoints_to_actions)
+from posevla_core.model import PoseVLA
+from posevla_core.policy import load_policy
+from posevla_core.types import Pose, Waypoint
+from scipy.spatial.transform import Rotation
+
+EXPERT = {"horizon": 4, "dt": 0.1, "width": 32, "layers": 1, "heads": 2}
+
+
+def frame(seed=0, H=48, W=64):
+    rng = np.random.default_rng(seed)
+    K = np.array([[50.0, 0, W / 2 - 0.5], [0, 50.0, H / 2 - 0.5], [0, 0, 1]])
+    return rng.integers(0, 255, (H, W, 3), dtype=np.uint8), rng.uniform(0.6, 1.0, (H, W)).astype(np.float32), K
+
+
+def tiny_flow(**kw) -> FlowPolicy:
+    torch.manual_seed(0)
+    return FlowPolicy.attach(PoseVLA(PoseVLAConfig.tiny()), {**EXPERT, **kw})
+
+
+def batch_of(model, n=2):
+    exs = []
+    for i in range(n):
+        rgb, depth, K = frame(i)
+        ex = model.processor.make_example(rgb, depth, K, "pick up the cube")
+        ex["chunk"] = np.random.default_rng(i).normal(size=(4, 10)).astype(np.float32)
+        exs.append(ex)
+    return model.processor.collate(exs)
+
+
+def test_rot6d_and_actions_round_trip():
+    R = Rotation.random(20, random_state=0).as_matrix()
+    assert np.allclose(matrix_from_rot6d(rot6d_from_matrix(R)), R, atol=1e-9)
+    wps = [Waypoint(Pose([0.1 * k, -0.2, 0.8], Rotation.random(random_state=k).as_quat()), float(k % 2))
+           for k in range(5)]
+    back = actions_to_waypoints(waypoints_to_actions(wps))
+    for a, b in zip(wps, back):
+        assert np.allclose(a.pose.matrix(), b.pose.matrix(), atol=1e-6) and a.gripper == b.gripper
+
+
+def test_predict_is_a_chunk_at_the_control_period_without_tokens(tmp_path):
+    m = tiny_flow()
+    rgb, depth, K = frame()
+    p = m.predict(rgb, depth, K, "pick up the cube", generator=torch.Generator().manual_seed(1))
+    assert p.valid and len(p.waypoints) == 4 and p.waypoint_dt == pytest.approx(0.1) and p.token_ids == []
+    assert p.frame_id == "" and {"prefix", "expert", "total"} <= set(p.timings_ms)
+    m.save_pretrained(tmp_path / "ck")
+    meta = json.loads((tmp_path / "ck" / "config.json").read_text())
+    assert meta["head"] == "flow" and meta["expert"]["horizon"] == 4 and meta["architecture"] == "small"
+    loaded = load_policy(tmp_path / "ck", device="cpu")
+    assert isinstance(loaded, FlowPolicy)
+    q = loaded.predict(rgb, depth, K, "pick up the cube", generator=torch.Generator().manual_seed(1))
+    for a, b in zip(p.waypoints, q.waypoints):
+        assert np.allclose(a.pose.position, b.pose.position, atol=1e-5)
+    base = tiny_flow(frame="base").predict(rgb, depth, K, "x")
+    assert base.frame_id == "base_link"
+
+
+def test_cached_prefix_fast_path_equals_the_training_forward():
+    m = tiny_flow(layers=2)
+    torch.nn.init.normal_(m.expert.action_out.weight, std=0.5)
+    b = batch_of(m)
+    with torch.no_grad():
+        hidden, mask = m.backbone.prefix_features(b)
+        memory, pad = m.expert.encode_memory(hidden, mask)
+        x, t = torch.randn(2, 4, 10), torch.tensor([0.2, 0.7])
+        ref = m.expert.velocity(x, t, memory, pad)
+        fast = m.expert.velocity_cached(x, t, m.expert.prefix_cache(memory, pad))
+    assert ref.abs().mean() > 0.1 and torch.allclose(ref, fast, atol=1e-5)
+
+
+def test_old_checkpoints_still_load_with_the_token_head():
+    m = load_policy("checkpoints/demo", device="cpu")
+    assert isinstance(m, PoseVLA) and not isinstance(m, FlowPolicy)
+
+
+def test_knowledge_insulation_stops_the_expert_gradient_at_the_prefix():
+    for insulate in (True, False):
+        m = tiny_flow(insulate=insulate).train()
+        loss, logs = m.compute_loss(batch_of(m))
+        loss.backward()
+        assert logs["flow_loss"] > 0
+        bb = [p.grad for p in m.backbone.lm.parameters()]
+        assert all(g is None for g in bb) == insulate
+        assert m.expert.action_in.weight.grad is not None
+
+
+def test_token_loss_is_kept_when_weighted():
+    m = tiny_flow(token_loss_weight=1.0).train()
+    b = batch_of(m)
+    b["labels"] = torch.from_numpy(np.stack([m.backbone.processor.make_example(*frame(i), "pick up the cube",
+                                                                                 target=_target())["labels"]
+                                             for i in range(2)]))
+    loss, logs = m.compute_loss(b)
+    assert "token_loss" in logs and loss.item() > logs["flow_loss"]
+
+
+def _target():
+    from posevla_core.types import PoseTarget
+
+    return PoseTarget("cube", (0.5, 0.5), Pose([0, 0, 0.8], [0, 0, 0, 1]),
+                      [Waypoint(Pose([0, 0.1, 0.7], [0, 0, 0, 1]), 1.0)] * 2)
+
+
+def test_flow_loss_falls_on_a_fixed_batch():
+    """The expert alone (prefix computed once) on 2 fixed chunks; the loss is measured on the
+    same 20 (t, noise) draws before and after, so the comparison is not noise."""
+    m = tiny_flow().train()
+    b = batch_of(m)
+    with torch.no_grad():
+        hidden, mask = m.backbone.prefix_features(b)
+
+    def fixed_loss():
+        torch.manual_seed(123)
+        return float(np.mean([m.expert.flow_loss(b["chunk"], hidden, mask, b["chunk_valid"]).item()
+                              for _ in range(20)]))
+
+    before = fixed_loss()
+    opt = torch.optim.Adam(m.expert.parameters(), lr=1e-3)
+    for i in range(200):
+        torch.manual_seed(1000 + i)
+        loss = m.expert.flow_loss(b["chunk"], hidden, mask, b["chunk_valid"])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    after = fixed_loss()
+    assert after < 0.85 * before, (before, after)
+
+
+def write_demo(root, n_frames=12, fps=5):
+    """One LeRobot episode: the end effector moves along x at 0.1 m/s, gripper closes halfway."""
+    from posevla_core.data.lerobot import LeRobotWriter, demo_frame
+
+    w = LeRobotWriter(root, fps, extra_info={})
+    w.start_episode("pick up the cube")
+    T_cam = np.eye(4)
+    T_cam[:3, 3] = [0.0, 0.0, -0.8]
+    for i in range(n_frames):
+        rgb, depth, K = frame(i)
+        T = np.eye(4)
+        T[:3, 3] = [0.1 * i / fps, 0.0, 0.1]
+        f = demo_frame(rgb, depth, K, np.zeros(7), 1.0 if i < n_frames // 2 else 0.0, T, T_cam, "pick up the cube")
+        f["action"] = np.zeros(8, np.float32)
+        w.add_frame(f)
+    w.save_episode()
+    w.close()
+    return root
+
+
+def test_chunks_come_from_lerobot_demos_in_camera_or_base_frame(tmp_path):
+    from posevla_core.data.sources import SourceConfig, embodiment_samples
+
+    root = write_demo(tmp_path / "demo")
+    tok = PoseVLAConfig.tiny().tokens
+    cam = embodiment_samples(root, tok, SourceConfig(expert=EXPERT), progress=False)
+    base = embodiment_samples(root, tok, SourceConfig(expert={**EXPERT, "frame": "base"}), progress=False)
+    c, b = cam[0].chunk, base[0].chunk
+    assert c.shape == (4, 10)
+    assert np.allclose(b[:, 0], 0.1 * 0.1 * np.arange(1, 5), atol=1e-5)     # x at t0 + k dt, base frame
+    assert np.allclose(c[:, 2], 0.1 + 0.8, atol=1e-5)                        # z in the camera frame
+    assert b[-1, 9] == 1.0 and base[-1].chunk[-1, 9] == 0.0                  # open early, closed at the end
+    assert embodiment_samples(root, tok, SourceConfig(), progress=False)[0].chunk is None
+
+
+@pytest.mark.slow
+def test_train_cli_head_flow_from_a_token_checkpoint(tmp_path):
+    from posevla_core.train.__main__ import main as train_cli
+    from posevla_core.train import train_main
+
+    root = write_demo(tmp_path / "demo", n_frames=42)     # 21 samples at frame_stride 2: one is validation
+    init = tmp_path / "init"
+    torch.manual_seed(0)
+    PoseVLA(PoseVLAConfig.tiny()).save_pretrained(init)
+    out = tmp_path / "flow"
+    train_cli(["--stage", "embodiment", "--head", "flow", "--init", str(init), "--data", str(root),
+               "--out", str(out), "--steps", "4", "--batch-size", "2", "--chunk-horizon", "4",
+               "--token-loss-weight", "0.5"])
+    m = load_policy(out, device="cpu")
+    assert isinstance(m, FlowPolicy) and m.cfg.horizon == 4 and m.cfg.token_loss_weight == 0.5
+    assert np.allclose(m.cfg.action_mean[2], 0.9, atol=1e-3)                 # stats from the demo chunks
+    metrics = json.loads((out / "offline_metrics.json").read_text())
+    assert "chunk_pos_err_m" in metrics
+    # resume of a flow run (interrupted after its step-2 checkpoint) finishes the same run
+    from posevla_core.train import Interrupted
+
+    run = tmp_path / "resumed"
+    kw = dict(batch_size=2, head="flow", expert={"horizon": 4}, save_every=2, eval_every=0, progress=False)
+    with pytest.raises(Interrupted):
+        train_main("embodiment", root, str(run), init=str(init), steps=4, stop_at=3, **kw)
+    r = train_main("embodiment", root, str(run), init=str(init), steps=4, **kw)
+    assert r["steps"] == 4
+    # frozen backbone: prefixes cached once, only the expert trains, the backbone is unchanged
+    cached = tmp_path / "cached"
+    train_cli(["--stage", "embodiment", "--head", "flow", "--cache-prefix", "--init", str(init), "--data", str(root),
+               "--out", str(cached), "--steps", "3", "--batch-size", "2", "--chunk-horizon", "4"])
+    c = load_policy(cached, device="cpu")
+    ref = load_policy(init, device="cpu")
+    assert all(torch.equal(a, b) for a, b in zip(c.backbone.state_dict().values(), ref.state_dict().values()))
+    with pytest.raises(ValueError, match="cache_prefix"):
+        train_main("embodiment", root, str(tmp_path / "bad"), init=str(init), steps=1, head="flow", cache_prefix=True,
+                   augment=True, progress=False)
+
+
+def test_expert_on_the_tiny_paligemma_prefix(tmp_path):
+    from posevla_core.config import TokenizerConfig, VLMConfig
+    from posevla_core.paligemma import PaliGemmaPoseVLA
+    from tiny_vlm import make_tiny_paligemma
+
+    base = make_tiny_paligemma(tmp_path / "pg")
+    torch.manual_seed(0)
+    bb = PaliGemmaPoseVLA.from_base(base, VLMConfig(tokens=TokenizerConfig(box_bins=1024, num_waypoints=1)))
+    m = FlowPolicy.attach(bb, EXPERT).train()
+    loss, logs = m.compute_loss(batch_of(m))
+    loss.backward()
+    assert np.isfinite(logs["flow_loss"]) and m.expert.memory[0].weight.shape[1] == bb.prefix_dim
+    rgb, depth, K = frame()
+    p = m.predict(rgb, depth, K, "pick up the cube")
+    assert p.valid and len(p.waypoints) == 4
+    m.save_pretrained(tmp_path / "ck")
+    assert isinstance(load_policy(tmp_path / "ck", device="cpu"), FlowPolicy)
