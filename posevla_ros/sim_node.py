@@ -241,7 +241,7 @@ class SimNode(Node):
         try:
             names, times, pos, vel = self._trajectory(msg)
             with self.lock:
-                stamp = _duration_s(msg.header.stamp)     # nonzero: the start time (as the real controller)
+                stamp = conv.stamp_to_sec(msg.header.stamp)     # nonzero: the start time (as the real controller)
                 self.env.send_arm_trajectory(names, times, pos, vel, stamp if stamp > 0 else None)
         except Exception as e:  # noqa: BLE001
             self.get_logger().warn(f"arm trajectory rejected: {e}")

@@ -263,7 +263,6 @@ class Trainer:
         result = {"stage": self.cfg.stage, "steps": self.step, "final_loss": last["loss"] if last else None}
         state = self.acc.get_state_dict(self.model)
         if self.acc.is_main_process:
-            model = self.acc.unwrap_model(self.model)
             self.raw.save_pretrained(self.out, extra={"training": {"stage": self.cfg.stage, "steps": self.step}},
                                      state_dict=state)
             val = self.evaluate()
