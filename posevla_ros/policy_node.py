@@ -26,7 +26,7 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.node import Node
@@ -42,7 +42,7 @@ from posevla_ros.markers import prediction_markers
 from posevla_ros.msg import PosePrediction
 from posevla_ros.topics import INSTRUCTION_QOS, TOPIC_INSTRUCTION, camera_topics
 from posevla_ros.runner import KeyedThrottle, LatestWorker
-from posevla_ros.timesync import HAVE_MESSAGE_FILTERS, StampSync, subscribe_synced  # noqa: F401 (re-exported)
+from posevla_ros.timesync import HAVE_MESSAGE_FILTERS, subscribe_synced
 
 TOPIC_RGB, TOPIC_DEPTH, TOPIC_INFO = (camera_topics()[k] for k in ("rgb", "depth", "info"))   # the default camera
 TOPIC_PREDICTION = "/posevla/prediction"

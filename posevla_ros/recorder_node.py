@@ -1,7 +1,7 @@
 """recorder_node: synced RGB-D + CameraInfo + joint states + camera extrinsics + instruction
 -> LeRobot v3.0 episodes (``posevla_core.data.LeRobotWriter``), optionally raw topics as MCAP.
 
-Data flow: color image, depth and CameraInfo are paired by stamp (``policy_node.StampSync``,
+Data flow: color image, depth and CameraInfo are paired by stamp (``timesync.subscribe_synced``,
 or message_filters on a ROS install); each synced set gets the /joint_states message
 nearest in time (within ``joint_state_slop_s``) and the latest camera pose, and is handed to
 ONE writer thread. Everything that touches the dataset (decode, FK, add_frame, save,
@@ -84,7 +84,7 @@ class RecorderNode(_RosNode):
         from std_msgs.msg import String
         from std_srvs.srv import Trigger
 
-        from posevla_ros.policy_node import HAVE_MESSAGE_FILTERS, StampSync
+        from posevla_ros.timesync import subscribe_synced
         from posevla_ros.runner import KeyedThrottle
         from posevla_ros.tf import CameraToBase
 
@@ -118,16 +118,7 @@ class RecorderNode(_RosNode):
         streams = [(Image, TOPIC_RGB), (CameraInfo, TOPIC_INFO)]
         if p["use_depth"]:
             streams.append((Image, TOPIC_DEPTH))
-        if HAVE_MESSAGE_FILTERS:
-            import message_filters
-
-            subs = [message_filters.Subscriber(self, t, n, qos_profile=qos_profile_sensor_data) for t, n in streams]
-            self._sync = message_filters.ApproximateTimeSynchronizer(subs, queue_size=10, slop=p["sync_slop_s"])
-            self._sync.registerCallback(self._on_frame)
-        else:
-            self._sync = StampSync(len(streams), p["sync_slop_s"], self._on_frame)
-            for i, (t, n) in enumerate(streams):
-                self.create_subscription(t, n, lambda m, i=i: self._sync.add(i, m), qos_profile_sensor_data)
+        self._sync = subscribe_synced(self, streams, p["sync_slop_s"], self._on_frame, qos_profile_sensor_data)
         if self.mcap is not None:
             for t, n in streams + [(JointState, TOPIC_JOINT_STATES), (String, TOPIC_INSTRUCTION)]:
                 tname = f"{t.__module__.split('.')[0]}/msg/{t.__name__}"
@@ -192,13 +183,12 @@ class RecorderNode(_RosNode):
 
     def _nearest_joint_state(self, t: float):
         from posevla_ros import conversions as conv
+        from posevla_ros.timesync import nearest
 
         with self._lock:
             msgs = list(self._joint_msgs)
-        best = min(msgs, key=lambda m: abs(conv.stamp_to_sec(m.header.stamp) - t), default=None)
-        if best is None or abs(conv.stamp_to_sec(best.header.stamp) - t) > self.p["joint_state_slop_s"]:
-            return None
-        return best
+        best = nearest(((conv.stamp_to_sec(m.header.stamp), m) for m in msgs), t, self.p["joint_state_slop_s"])
+        return None if best is None else best[1]
 
     def _srv(self, fn):
         def handler(_req, resp):

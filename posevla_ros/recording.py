@@ -23,7 +23,6 @@ from typing import Any, Callable
 
 import numpy as np
 
-from posevla_core import se3
 
 
 @dataclass
@@ -215,8 +214,4 @@ def make_writer(root: str, fps: float, repo_id: str, use_depth: bool):
     """The project's LeRobot v3.0 writer (posevla_core.data)."""
     from posevla_core.data import LeRobotWriter
 
-    kwargs = {"repo_id": repo_id, "use_depth": use_depth}
-    import inspect
-
-    accepted = inspect.signature(LeRobotWriter).parameters
-    return LeRobotWriter(root, int(round(fps)), **{k: v for k, v in kwargs.items() if k in accepted})
+    return LeRobotWriter(root, int(round(fps)), repo_id=repo_id, use_depth=use_depth)
