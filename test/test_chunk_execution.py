@@ -88,21 +88,30 @@ def test_executor_node_chunks_have_no_seams(chunk_harness, spin_until):
                           and not h.node.last_result.ok, 60), h.node.last_result
         assert h.node.last_result.ok, h.node.last_result.reason
     assert len(h.arm) == n and all(pt.velocities for m in h.arm for pt in m.points)
+    ns0 = h.arm[0].header.stamp.sec * 10**9 + h.arm[0].header.stamp.nanosec
     sent = []
-    for m in h.arm:
+    for m in h.arm:     # replayed on a clock that starts at the first stamp, in exact nanoseconds
         times = np.array([pt.time_from_start.sec + 1e-9 * pt.time_from_start.nanosec for pt in m.points])
-        sent.append((conv.stamp_to_sec(m.header.stamp), times, np.array([pt.positions for pt in m.points]),
-                     np.array([pt.velocities for pt in m.points])))
+        sent.append(((m.header.stamp.sec * 10**9 + m.header.stamp.nanosec - ns0) * 1e-9, times,
+                     np.array([pt.positions for pt in m.points]), np.array([pt.velocities for pt in m.points])))
     vmax = np.asarray(kin.velocity_limits) * PARAMS["velocity_scale"]
-    prof = seam_profile(sent, dt=0.002)
-    # stamps are integer nanoseconds: 1e-3 relative slack for the finite differences at 2 ms
-    assert np.all(np.abs(prof["velocity"]) <= vmax * (1 + 1e-3)), prof["max_velocity"]
-    assert prof["max_acceleration"] <= PARAMS["max_joint_acceleration"] * (1 + 1e-3), prof["max_acceleration"]
-    st = ChunkStitcher(vmax, np.full(7, PARAMS["max_joint_acceleration"]))
+    amax = PARAMS["max_joint_acceleration"]
+    st = ChunkStitcher(vmax, np.full(7, amax))
+    seam_dq = 0.0
     for (t0, times, q, v), (t1, _, q1, v1) in zip(sent, sent[1:]):     # continuity at every seam
         st.plan = type(h.node.chunks.stitcher.plan)(times, q, v, np.ones(len(times)), t0)
         qc, vc = st.commanded(t1)
         assert np.allclose(q1[0], qc, atol=1e-7) and np.allclose(v1[0], vc, atol=1e-6)
+        seam_dq = max(seam_dq, float(np.abs(q1[0] - qc).max()))
+    dt = 0.002
+    prof = seam_profile(sent, dt=dt)
+    # The node computes on float64 epoch seconds (~0.24 us resolution at 1.8e9 s), so a seam
+    # can start up to ~1e-7 s of motion away from where the replay puts it: a position step
+    # of seam_dq (<= 1e-7 rad, asserted above) that a second difference at dt reads as up to
+    # 2 seam_dq / dt^2 (a CI run saw 2.011 against 2.0 on that alone). Time_from_start is
+    # integer nanoseconds: 1e-3 relative slack on top.
+    assert np.all(np.abs(prof["velocity"]) <= vmax * (1 + 1e-3) + seam_dq / dt), prof["max_velocity"]
+    assert prof["max_acceleration"] <= amax * (1 + 1e-3) + 2 * seam_dq / dt**2, (prof["max_acceleration"], seam_dq)
 
 
 def test_a_base_frame_chunk_says_so_in_its_header():
