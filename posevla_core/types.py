@@ -45,12 +45,27 @@ class Waypoint:
 
 @dataclass
 class PoseTarget:
-    """What the model predicts for one observation: the grounded object, then waypoints."""
+    """What the model predicts for one observation: the grounded object, then waypoints.
+
+    ``found`` False is the ``<no_object>`` answer (the instruction names an object that is not
+    in view): then category, box, pose and size mean nothing and there are no waypoints.
+    ``box_xyxy``: the object's 2D box (x1, y1, x2, y2), normalized image coordinates; None where
+    a source has only the center ``box_uv``. ``size``: the object's extent along its own x, y, z
+    axes in meters (its 3D box is centered on ``object_pose``); None where unknown.
+    """
 
     category: str
     box_uv: tuple[float, float]
     object_pose: Pose
     waypoints: list[Waypoint] = field(default_factory=list)
+    box_xyxy: tuple[float, float, float, float] | None = None
+    size: np.ndarray | None = None
+    found: bool = True
+
+    @classmethod
+    def absent(cls, category: str = "") -> "PoseTarget":
+        """The ``<no_object>`` answer (``category``: what was asked for, for logs only)."""
+        return cls(category, (0.5, 0.5), Pose(np.zeros(3), np.array([0.0, 0.0, 0.0, 1.0])), found=False)
 
 
 @dataclass
