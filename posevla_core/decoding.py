@@ -32,9 +32,12 @@ def grammar_bias(tokenizer, vocab_size: int, id_map: torch.Tensor | None = None)
 
 @torch.no_grad()
 def constrained_greedy(step: Callable[[torch.Tensor | None], torch.Tensor], batch: int, step_bias: torch.Tensor,
-                       device, constrained: bool = True, extra_logits: torch.Tensor | None = None) -> torch.Tensor:
+                       device, constrained: bool = True, extra_logits: torch.Tensor | None = None,
+                       stop_id: int | None = None) -> torch.Tensor:
     """Decode ``step_bias.shape[0]`` tokens. ``step(prev)`` returns the (B, V) logits of the
-    next token given the previously decoded (B,) ids (None at the first step)."""
+    next token given the previously decoded (B,) ids (None at the first step). ``stop_id``
+    (the ``<no_object>`` answer): when every row chose it as its first token, stop there and
+    fill the rest with it (nothing after it is read)."""
     S = step_bias.shape[0]
     out = torch.empty(batch, S, dtype=torch.long, device=device)
     prev = None
@@ -46,13 +49,17 @@ def constrained_greedy(step: Callable[[torch.Tensor | None], torch.Tensor], batc
             logits = logits + step_bias[s]
         prev = logits.argmax(dim=-1)
         out[:, s] = prev
+        if s == 0 and stop_id is not None and bool((prev == stop_id).all()):
+            out[:, 1:] = stop_id
+            break
     return out
 
 
 @torch.no_grad()
 def greedy_decode(lm, prefix_embeds: torch.Tensor, prefix_mask: torch.Tensor, bos_embed: torch.Tensor,
                   embed_tokens, step_bias: torch.Tensor, use_cache: bool = True,
-                  constrained: bool = True, extra_logits: torch.Tensor | None = None) -> torch.Tensor:
+                  constrained: bool = True, extra_logits: torch.Tensor | None = None,
+                  stop_id: int | None = None) -> torch.Tensor:
     """Decode for a causal LM fed with ``inputs_embeds`` (the small model).
 
     prefix_embeds (B, P, D), prefix_mask (B, P) bool; bos_embed (D,); embed_tokens: ids -> embeds;
@@ -77,4 +84,4 @@ def greedy_decode(lm, prefix_embeds: torch.Tensor, prefix_mask: torch.Tensor, bo
             res = lm(inputs_embeds=embeds, attention_mask=mask, use_cache=False, logits_to_keep=1)
         return res.logits[:, -1]
 
-    return constrained_greedy(step, B, step_bias, prefix_embeds.device, constrained, extra_logits)
+    return constrained_greedy(step, B, step_bias, prefix_embeds.device, constrained, extra_logits, stop_id)

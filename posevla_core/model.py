@@ -33,7 +33,7 @@ from posevla_core.geometry import GeometryPrior, PixelPrior, backproject, patch_
 from posevla_core.image import center_square_box, center_square_crop, check_frame, resize_with_intrinsics
 from posevla_core.policy import CONFIG_FILE, PosePolicy, prediction_from_tokens, resolve_device
 from posevla_core.text import InstructionEncoder
-from posevla_core.tokens import BOS, EOS, PAD, PoseTokenizer
+from posevla_core.tokens import BOS, EOS, NO_OBJECT, PAD, PoseTokenizer
 from posevla_core.types import PoseTarget, Prediction
 
 IGNORE = -100
@@ -138,8 +138,7 @@ class SmallProcessor:
         if self.cfg.geometry.use_rays:
             ex["rays"] = ray_map(K_r, self.cfg.image_size, self.cfg.image_size)
         if target is not None:
-            u, v = target.box_uv
-            t2 = PoseTarget(target.category, ((u * W - x0) / s, (v * H - y0) / s), target.object_pose, target.waypoints)
+            t2 = target.map_image(lambda uv: ((uv[0] * W - x0) / s, (uv[1] * H - y0) / s))
             ids, clipped = self.tokenizer.encode(t2)
             labels = np.full(self.tokenizer.seq_len, IGNORE, np.int64)
             labels[: len(ids)] = ids
@@ -260,22 +259,17 @@ class GroundingPointer(nn.Module):
         cannot know (which object when the heatmap is unsure, the bin above the container,
         rotations). Without depth the position steps get no prior.
         """
-        c = self.cfg.tokens
         S, V = tok.seq_len, tok.vocab_size
         centers = torch.zeros(S, V)
         anchor = torch.full((S,), -1, dtype=torch.long)
         log_sigma = torch.zeros(S)
         for s, (name, block) in enumerate(tok.steps):
             lo, hi = tok.allowed_range(s)
-            if block == "box":
-                anchor[s] = 0 if name == "box_u" else 1
-                centers[s, lo:hi] = (torch.arange(hi - lo) + 0.5) / c.box_bins
-                log_sigma[s] = math.log(PRIOR_SIGMA0)
-            elif block == "position":
-                a = "xyz".index(name[-1])
-                anchor[s] = 2 + a
-                pmin, pmax = c.position_min[a], c.position_max[a]
-                centers[s, lo:hi] = pmin + (torch.arange(hi - lo) + 0.5) * (pmax - pmin) / c.position_bins
+            if block in ("box", "position"):
+                # box x1 / x2 follow the pointer's u, y1 / y2 its v (the learned offset is the
+                # half width); positions follow its 3D point
+                anchor[s] = ("x1", "y1", "x2", "y2").index(name[-2:]) % 2 if block == "box" else 2 + "xyz".index(name[-1])
+                centers[s, lo:hi] = torch.as_tensor(tok.step_values(s), dtype=torch.float32)
                 log_sigma[s] = math.log(PRIOR_SIGMA0)
         self.register_buffer("prior_centers", centers, persistent=False)
         self.register_buffer("prior_anchor", anchor, persistent=False)
@@ -326,6 +320,7 @@ class PoseVLA(PosePolicy):
         self.register_buffer("step_lo", torch.as_tensor(self.tokenizer.step_lo), persistent=False)
         self.register_buffer("step_hi", torch.as_tensor(self.tokenizer.step_hi), persistent=False)
         self.register_buffer("step_ordinal", torch.as_tensor(self.tokenizer.step_ordinal), persistent=False)
+        self.register_buffer("step_circular", torch.as_tensor(self.tokenizer.step_circular), persistent=False)
         self.to(device)
 
     def pointer_prior(self, anchors: torch.Tensor, has: torch.Tensor) -> torch.Tensor:
@@ -386,15 +381,16 @@ class PoseVLA(PosePolicy):
         return torch.cat(list(out.hidden_states), dim=-1), pmask
 
     def heatmap_loss(self, heat: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Cross-entropy over the stem grid: the cell holding the labeled 2D box center."""
+        """Cross-entropy over the stem grid: the cell holding the labeled 2D box center (samples
+        without a box, e.g. <no_object> answers, do not count)."""
         tok = self.tokenizer
         box0, nb = tok.blocks["box"].start, self.cfg.tokens.box_bins
-        sup = (labels[:, 1] != IGNORE) & (labels[:, 2] != IGNORE)
+        sup = (labels[:, 1:5] != IGNORE).all(-1)           # the box x1, y1, x2, y2 steps
         if not bool(sup.any()):
             return heat.sum() * 0.0
         side = self.cfg.image_size // STEM_STRIDE
-        u = ((labels[:, 1] - box0).float() + 0.5) / nb
-        v = ((labels[:, 2] - box0).float() + 0.5) / nb
+        u = ((labels[:, 1] + labels[:, 3] - 2 * box0).float() + 1.0) / (2 * nb)   # box center
+        v = ((labels[:, 2] + labels[:, 4] - 2 * box0).float() + 1.0) / (2 * nb)
         col = (u * side).long().clamp(0, side - 1)
         row = (v * side).long().clamp(0, side - 1)
         return F.cross_entropy(heat[sup], (row * side + col)[sup])
@@ -427,6 +423,9 @@ class PoseVLA(PosePolicy):
             w = torch.exp(-0.5 * (offs.float() / sigma) ** 2)
             idx = tgt[..., None] + offs
             lo, hi = self.step_lo[:S][None, :, None], self.step_hi[:S][None, :, None]
+            # rotation bins are circular: the neighbours of the last bin are the first ones
+            circ = self.step_circular[:S][None, :, None]
+            idx = torch.where(circ, lo + (idx - lo) % (hi - lo), idx)
             inside = (idx >= lo) & (idx < hi)
             ww = w * inside
             ww = ww / ww.sum(-1, keepdim=True).clamp(min=1e-9)   # ignored steps: all zero
@@ -456,7 +455,8 @@ class PoseVLA(PosePolicy):
         t2 = time.perf_counter()
         emb = self.lm.get_input_embeddings()
         ids = greedy_decode(self.lm, prefix, pmask, emb.weight[BOS], emb, self.step_bias,
-                            use_cache=use_cache, constrained=constrained, extra_logits=aux["prior"])
+                            use_cache=use_cache, constrained=constrained, extra_logits=aux["prior"],
+                            stop_id=NO_OBJECT)
         if self.device.type == "cuda":
             torch.cuda.synchronize()
         t3 = time.perf_counter()

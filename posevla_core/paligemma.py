@@ -1,7 +1,7 @@
 """Pose-VLA on a pretrained PaliGemma (transformers ``PaliGemmaForConditionalGeneration``),
 loaded from a LOCAL Hugging Face directory: nothing is downloaded at run time.
 
-    <image> x N  <bos> {instruction} \\n  |  category box_u box_v object-pose waypoints... <eos>
+    <image> x N  <bos> {instruction} \\n  |  <no_object> | category box(x1 y1 x2 y2) object-pose size waypoints... <eos>
     '----------- prefix: bidirectional ---------'  '------------ suffix: causal -------------'
 
 - Prefix-LM attention, as PaliGemma was pretrained: ``token_type_ids`` 0 over image + prompt
@@ -35,7 +35,7 @@ from posevla_core.decoding import constrained_greedy, grammar_bias
 from posevla_core.geometry import RayDepthPrior, depth_map, ray_map
 from posevla_core.image import check_frame, letterbox, unletterbox_uv
 from posevla_core.policy import CONFIG_FILE, PosePolicy, prediction_from_tokens, resolve_device
-from posevla_core.tokens import BOS, EOS, PAD, PoseTokenizer
+from posevla_core.tokens import BOS, EOS, NO_OBJECT, PAD, PoseTokenizer
 from posevla_core.types import PoseTarget, Prediction
 
 IGNORE = -100
@@ -145,9 +145,7 @@ class VLMProcessor:
         S = self.image_size
         if target is not None:
             sx, sy, x0, y0 = ex["letterbox"][:4]
-            u, v = target.box_uv
-            t2 = PoseTarget(target.category, ((u * W * sx + x0) / S, (v * H * sy + y0) / S), target.object_pose,
-                            target.waypoints)
+            t2 = target.map_image(lambda uv: ((uv[0] * W * sx + x0) / S, (uv[1] * H * sy + y0) / S))
             ids, clipped = self.pose.encode(t2)
             labels = np.full(self.pose.seq_len, IGNORE, np.int64)
             labels[: len(ids)] = ids
@@ -323,7 +321,7 @@ class PaliGemmaPoseVLA(PosePolicy):
             st["cache"] = out.cache
             return out.logits[:, -1]
 
-        ids = constrained_greedy(step, B, self.step_bias, dev, constrained)
+        ids = constrained_greedy(step, B, self.step_bias, dev, constrained, stop_id=int(self.id_map[NO_OBJECT]))
         if dev.type == "cuda":
             torch.cuda.synchronize()
         t2 = time.perf_counter()

@@ -169,6 +169,10 @@ def prediction_from_tokens(tokenizer, ids: list[int], to_image_uv, waypoint_dt: 
         return Prediction("", (float("nan"), float("nan")), None, [], waypoint_dt=waypoint_dt,
                           token_ids=ids, timings_ms=timings, valid=False)
     t = tokenizer.decode(ids)
+    if not t.found:       # <no_object>: a valid answer that never moves the arm
+        return Prediction(t.category, t.box_uv, t.object_pose, [], found=False, waypoint_dt=waypoint_dt,
+                          token_ids=ids[:1], timings_ms=timings)
+    t = t.map_image(to_image_uv)
     ok = t.object_pose.is_finite() and all(w.pose.is_finite() for w in t.waypoints)
-    return Prediction(t.category, to_image_uv(t.box_uv), t.object_pose, t.waypoints, waypoint_dt=waypoint_dt,
-                      token_ids=ids, timings_ms=timings, valid=ok)
+    return Prediction(t.category, t.box_uv, t.object_pose, t.waypoints, box_xyxy=t.box_xyxy, size=t.size,
+                      waypoint_dt=waypoint_dt, token_ids=ids, timings_ms=timings, valid=ok)

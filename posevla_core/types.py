@@ -62,6 +62,18 @@ class PoseTarget:
     size: np.ndarray | None = None
     found: bool = True
 
+    def map_image(self, f) -> "PoseTarget":
+        """A copy whose 2D box center and corners went through ``f((u, v)) -> (u', v')`` (a
+        crop / letterbox / resize of the image; normalized coordinates in and out)."""
+        from dataclasses import replace
+
+        box = None
+        if self.box_xyxy is not None:
+            (x1, y1), (x2, y2) = f(self.box_xyxy[:2]), f(self.box_xyxy[2:])
+            box = (float(x1), float(y1), float(x2), float(y2))
+        u, v = f(self.box_uv)
+        return replace(self, box_uv=(float(u), float(v)), box_xyxy=box)
+
     @classmethod
     def absent(cls, category: str = "") -> "PoseTarget":
         """The ``<no_object>`` answer (``category``: what was asked for, for logs only)."""

@@ -2,7 +2,7 @@
 
 Layout of a dataset directory::
 
-    meta.json                 {"format": "posevla-shards", "version": 1, "kind": "grounding"|"motion",
+    meta.json                 {"format": "posevla-shards", "version": 2, "kind": "grounding"|"motion",
                                "shards": [{"file": "shard-00000.npz", "num_samples": N}, ...], ...}
     shard-00000.npz           arrays, first axis = sample (all images of a shard share one size)
 
@@ -13,9 +13,12 @@ Per sample (``kind`` = "grounding")::
     K            (3, 3)    float64       intrinsics of this image
     instruction  str                     the language prompt the grounding answers
     category     str                     object category (one of the tokenizer's categories)
-    box_uv       (2,)      float64       2D box center, normalized to [0, 1] by image width/height
-    box_xyxy     (4,)      float64       2D box in pixels (kept so crops can be checked)
-    object_pose  (7,)      float64       object 6-DoF pose in the camera optical frame: xyz, qxyzw
+    box_uv       (2,)      float64       projected 3D box center, normalized to [0, 1] by image width/height
+    box_xyxy     (4,)      float64       2D box x1, y1, x2, y2, normalized to [0, 1] (version 2; pixels in 1)
+    object_pose  (7,)      float64       pose of the object's 3D box center, camera optical frame: xyz, qxyzw
+    object_size  (3,)      float64       the 3D box's extent along the object's axes, meters (version 2)
+    scene_categories str                 every category in the scene, "|"-joined (optional: what a
+                                         negative "<no_object>" instruction may not name)
 
 ``kind`` = "motion" adds a trajectory per sample (robot base frame; L samples, padded with
 NaN time to the longest trajectory in the shard)::
@@ -45,9 +48,9 @@ import numpy as np
 from posevla_core.types import Pose, PoseTarget
 
 FORMAT = "posevla-shards"
-VERSION = 1
+VERSION = 2
 KINDS = ("grounding", "motion")
-GROUNDING_KEYS = ("rgb", "K", "instruction", "category", "box_uv", "box_xyxy", "object_pose")
+GROUNDING_KEYS = ("rgb", "K", "instruction", "category", "box_uv", "box_xyxy", "object_pose", "object_size")
 MOTION_KEYS = ("traj_t", "traj_ee_base", "traj_gripper", "camera_to_base", "t0")
 
 
@@ -185,6 +188,9 @@ def read_meta(root: str | Path) -> dict:
                               f"kind={meta.get('kind')!r})")
     if int(meta.get("version", 0)) > VERSION:
         raise DataFormatError(f"{path}: format version {meta['version']} is newer than this code ({VERSION})")
+    if int(meta.get("version", 0)) < VERSION:
+        raise DataFormatError(f"{path}: format version {meta.get('version')} has no object sizes and pixel boxes; "
+                              f"regenerate it (this code reads version {VERSION})")
     return meta
 
 
@@ -217,6 +223,8 @@ def iter_shard_samples(root: str | Path) -> Iterator[dict]:
             s = {k: v[i] for k, v in arrays.items()}
             s["depth"] = mm_to_depth(s.pop("depth_mm", None))
             s["instruction"], s["category"] = str(s["instruction"]), str(s["category"])
+            if "scene_categories" in s:
+                s["scene_categories"] = [c for c in str(s["scene_categories"]).split("|") if c]
             if "traj_t" in s:
                 keep = np.isfinite(s["traj_t"])
                 s["traj_t"], s["traj_ee_base"], s["traj_gripper"] = \
@@ -227,4 +235,6 @@ def iter_shard_samples(root: str | Path) -> Iterator[dict]:
 
 def grounding_target(s: dict) -> PoseTarget:
     p = np.asarray(s["object_pose"], dtype=np.float64)
-    return PoseTarget(str(s["category"]), (float(s["box_uv"][0]), float(s["box_uv"][1])), Pose(p[:3], p[3:7]))
+    return PoseTarget(str(s["category"]), (float(s["box_uv"][0]), float(s["box_uv"][1])), Pose(p[:3], p[3:7]),
+                      box_xyxy=tuple(float(x) for x in s["box_xyxy"]),
+                      size=np.asarray(s["object_size"], dtype=np.float64))

@@ -12,7 +12,7 @@
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +30,8 @@ class SourceConfig:
     frame_stride: int = 1            # embodiment: use every n-th recorded frame
     open_threshold: float = 0.8      # embodiment: gripper opening >= this counts as "open"
     max_samples: int = 0             # 0 = all
+    negative_fraction: float = 0.1   # shards with scene categories: extra "<no_object>" samples naming an absent object
+    seed: int = 0                    # which samples get a negative twin, and which absent object it names
     expert: dict | None = None       # embodiment: also an action chunk per frame (expert.ExpertConfig fields)
 
 
@@ -59,9 +61,10 @@ def load_samples(root: str | Path, stage: str, tok: TokenizerConfig, cfg: Source
         if stage == "grounding":
             out = [s for s in out if s.supervise_grounding]
             for s in out:
-                s.target = PoseTarget(s.target.category, s.target.box_uv, s.target.object_pose)
+                s.target = replace(s.target, waypoints=[])
     else:
         out = []
+        rng = np.random.default_rng([cfg.seed, STAGES.index(stage)])
         it = iter_shard_samples(root)
         for s in tqdm(it, desc=f"load {Path(root).name}", disable=not progress, leave=False):
             target = grounding_target(s)
@@ -70,11 +73,30 @@ def load_samples(root: str | Path, stage: str, tok: TokenizerConfig, cfg: Source
                     s["traj_t"], pose7_to_T(s["traj_ee_base"]), s["traj_gripper"], pose7_to_T(s["camera_to_base"]),
                     float(s["t0"]), tok.num_waypoints, tok.waypoint_dt)
             out.append(Sample(s["rgb"], s["depth"], s["K"], s["instruction"], target, True, s["source"]))
+            neg = negative_instruction(s.get("scene_categories"), tok.categories, rng) \
+                if rng.random() < cfg.negative_fraction else None
+            if neg is not None:
+                out.append(Sample(s["rgb"], s["depth"], s["K"], neg, PoseTarget.absent(neg), True,
+                                  s["source"] + "#negative"))
             if cfg.max_samples and len(out) >= cfg.max_samples:
                 break
     if not out:
         raise DataFormatError(f"{root}: no usable {stage} samples")
     return out
+
+
+def negative_instruction(scene_categories: list[str] | None, categories: list[str],
+                         rng: np.random.Generator) -> str | None:
+    """An instruction naming a category that is NOT in the scene (answered ``<no_object>``),
+    or None when the sample does not list its scene or every category is present. Objects
+    are picked up, containers found (the generic "object" category is never named)."""
+    if scene_categories is None:
+        return None
+    absent = [c for c in categories if c not in scene_categories and c != "object"]
+    if not absent:
+        return None
+    c = absent[int(rng.integers(len(absent)))]
+    return f"find the {c}" if c.endswith("bin") else f"pick up the {c}"
 
 
 def embodiment_samples(root: str | Path, tok: TokenizerConfig, cfg: SourceConfig = SourceConfig(),
@@ -104,7 +126,8 @@ def embodiment_samples(root: str | Path, tok: TokenizerConfig, cfg: SourceConfig
         t = ep["frame_index"].astype(np.float64) / reader.fps    # exact, unlike float32 timestamps
         T_base_ee = pose7_to_T(ep["observation.ee_pose_base"])
         grip = ep["observation.gripper"].reshape(-1)
-        annotated = cats is not None and "annotation.object_pose_camera" in ep
+        annotated = cats is not None and all(f"annotation.{k}" in ep for k in ("object_pose_camera", "box_xyxy",
+                                                                             "object_size"))
         for i in range(0, ep["length"], max(1, cfg.frame_stride)):
             T_base_cam = pose7_to_T(ep["observation.camera_to_base"][i])
             wps = waypoints_from_trajectory(t, T_base_ee, grip, T_base_cam, float(t[i]), tok.num_waypoints,
@@ -113,9 +136,12 @@ def embodiment_samples(root: str | Path, tok: TokenizerConfig, cfg: SourceConfig
                 p7 = ep["annotation.object_pose_camera"][i]
                 cat = cats[int(ep["annotation.category_index"][i])]
                 uv = tuple(float(x) for x in ep["annotation.box_uv"][i])
+                box = tuple(float(x) for x in ep["annotation.box_xyxy"][i])
+                size = ep["annotation.object_size"][i].astype(np.float64)
             else:   # placeholder grounding; its tokens are not supervised
                 p7, cat, uv = np.r_[0, 0, 1.0, 0, 0, 0, 1], tok.categories[-1], (0.5, 0.5)
-            target = PoseTarget(cat, uv, Pose(p7[:3], p7[3:]), wps)
+                box, size = (0.45, 0.45, 0.55, 0.55), np.full(3, 0.05)
+            target = PoseTarget(cat, uv, Pose(p7[:3], p7[3:]), wps, box_xyxy=box, size=size)
             depth = ep["observation.depth"][i] if "observation.depth" in ep else None
             K = ep["observation.camera_intrinsics"][i].reshape(3, 3).astype(np.float64)
             views = [{"rgb": ep[c["rgb"]][i], "depth": ep[c["depth"]][i] if c["depth"] in ep else None,

@@ -273,6 +273,24 @@ class SimEnv:
         v = K[1, 1] * pc[1] / pc[2] + K[1, 2]
         return (u + 0.5) / self.width, (v + 0.5) / self.height, float(pc[2])
 
+    def object_labels(self, name: str | None = None) -> dict:
+        """Grounding labels of ``name`` (default: the episode's target), camera optical frame:
+        category, ``pose`` (7: xyz + qxyzw) of the center of its 3D box, ``size`` (3, meters,
+        along its own axes), ``box_xyxy`` (the projected 3D box, normalized image coords) and
+        ``box_uv`` (the projected 3D box center)."""
+        name = name or self.spec.target
+        size, offset = scene.object_extent(name)
+        T = self.object_pose(name).copy()
+        T[:3, 3] = T[:3, 3] + T[:3, :3] @ offset
+        corners = np.array([T[:3, 3] + T[:3, :3] @ (size / 2 * [sx, sy, sz])
+                            for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)])
+        uv = np.array([self.project(c)[:2] for c in corners])
+        u, v, _ = self.project(T[:3, 3])
+        T_cam = se3.inv_T(self.camera_pose_in_base()) @ T
+        return {"category": tasks.category_of(name), "box_uv": np.array([u, v]),
+                "box_xyxy": np.r_[uv.min(0), uv.max(0)], "object_pose": se3.T_to_pose7(T_cam[None])[0],
+                "object_size": size}
+
     def grounding_labels(self, obj: str | None = None) -> tuple[str, tuple[float, float], Pose]:
         """(category, (u, v) normalized box center = projected object center, object Pose in
         the camera optical frame) of ``obj`` (default: the episode's target)."""

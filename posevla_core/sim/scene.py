@@ -59,6 +59,23 @@ def bin_names() -> list[str]:
     return [f"{c}_bin" for c in BIN_COLORS]
 
 
+def object_extent(name: str) -> tuple[np.ndarray, np.ndarray]:
+    """(size, center offset) of an object's 3D box in its own frame, meters: what the grounding
+    labels call its size, and where its box center sits relative to its body frame (a bin's
+    frame is at its floor; a cube's and a cylinder's at their center)."""
+    if name.endswith("_bin"):
+        w = 2 * (BIN_INNER_HALF + BIN_WALL)
+        return np.array([w, w, BIN_HEIGHT]), np.array([0.0, 0.0, BIN_HEIGHT / 2])
+    return np.full(3, 2 * OBJECT_HALF), np.zeros(3)
+
+
+def symmetry_of(name: str) -> str:
+    """The object's rotational symmetry (posevla_core.symmetry kinds)."""
+    if name.endswith("_bin"):
+        return "square"
+    return "cube" if name.endswith("_cube") else "cylinder"
+
+
 def _mj():
     from posevla_core.sim.gl import import_mujoco
 

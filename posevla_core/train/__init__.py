@@ -14,7 +14,8 @@ from pathlib import Path
 from posevla_core.train.config import STAGES, TrainConfig, stage_defaults
 from posevla_core.train.trainer import Interrupted, Trainer, split_indices
 
-__all__ = ["STAGES", "TrainConfig", "Trainer", "Interrupted", "train_main", "eval_offline_main", "load_split"]
+__all__ = ["STAGES", "TrainConfig", "Trainer", "Interrupted", "train_main", "eval_offline_main", "load_split",
+           "fit_bins_main"]
 
 
 def load_split(data_dir: str | Path | list, cfg: TrainConfig, tok, progress: bool = True):
@@ -23,7 +24,7 @@ def load_split(data_dir: str | Path | list, cfg: TrainConfig, tok, progress: boo
 
     dirs = data_dir if isinstance(data_dir, (list, tuple)) else [data_dir]
     scfg = SourceConfig(frame_stride=cfg.frame_stride, open_threshold=cfg.open_threshold, max_samples=cfg.max_samples,
-                        expert=expert_config(cfg))
+                        expert=expert_config(cfg), seed=cfg.seed)
     train, val = [], []
     for d in dirs:
         samples = load_samples(d, cfg.stage, tok, scfg, progress=progress)
@@ -121,3 +122,27 @@ def eval_offline_main(checkpoint: str, data_dir, out_json: str | None = None, st
         Path(out_json).parent.mkdir(parents=True, exist_ok=True)
         Path(out_json).write_text(json.dumps(m, indent=1))
     return m
+
+
+def fit_bins_main(data_dirs, out_json: str, tokens: dict | None = None, progress: bool = True) -> dict:
+    """``posevla fit-bins``: percentile translation bins (x, y, z apart), size bins and the
+    rotation references fitted to the targets of ``data_dirs`` (shards or LeRobot demos),
+    written as JSON (a TokenizerConfig fragment: ``posevla train --bins`` merges it into the
+    model config, and the checkpoint's config.json carries it; never a pickle)."""
+    from posevla_core.config import TokenizerConfig
+    from posevla_core.data.sources import SourceConfig, detect_format, load_samples
+    from posevla_core.tokens import fit_bins
+
+    tok = TokenizerConfig(**(tokens or {}))
+    targets = []
+    for d in (data_dirs if isinstance(data_dirs, (list, tuple)) else [data_dirs]):
+        stage = "grounding" if detect_format(d) == "grounding" else "motion"
+        targets += [s.target for s in load_samples(d, stage, tok, SourceConfig(negative_fraction=0.0),
+                                                   progress=progress) if s.supervise_grounding]
+    fitted = fit_bins(targets, tok)
+    TokenizerConfig(**{**tok.__dict__, **fitted})          # validates the fitted fields
+    Path(out_json).parent.mkdir(parents=True, exist_ok=True)
+    Path(out_json).write_text(json.dumps(fitted, indent=1))
+    if progress:
+        print(f"[posevla fit-bins] {len(targets)} targets -> {out_json}")
+    return fitted

@@ -27,6 +27,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from posevla_core import se3
+from posevla_core.sim import tasks
 
 TRAIN_SEED_BASE = 100_000
 
@@ -56,46 +57,38 @@ def sim_categories() -> list[str]:
     return [tasks.category_of(n) for n in scene.object_names() + scene.bin_names()] + ["object"]
 
 
-def model_overrides() -> dict:
-    """The demo model: the default PoseVLAConfig with the sim's object categories."""
+def sim_symmetries() -> dict[str, str]:
+    from posevla_core.sim import scene
+
+    return {tasks.category_of(n): scene.symmetry_of(n) for n in scene.object_names() + scene.bin_names()}
+
+
+def model_overrides(bins: dict | None = None) -> dict:
+    """The demo model: the default PoseVLAConfig with the sim's object categories and their
+    symmetries, and the bins fitted to the training data (``bins``, tokens.fit_bins)."""
     from posevla_core.config import PoseVLAConfig
 
     d = PoseVLAConfig().to_dict()
     d["tokens"]["categories"] = sim_categories()
+    d["tokens"]["symmetries"] = sim_symmetries()
+    d["tokens"].update(bins or {})
     # 4.5 cm objects are ~10 px in the 224 px sim camera: keep the resolution (192 px input)
     # and the token count (16 px patches -> 12 x 12) of the default model.
     return {"tokens": d["tokens"], "image_size": 192, "patch_size": 16}
 
 
-def _box_xyxy(env, name: str) -> np.ndarray:
-    """Pixel box of the object's bounding cube (projected corners)."""
-    from posevla_core.sim import scene
-
-    T = env.object_pose(name)
-    is_bin = name.endswith("_bin")
-    half = np.array([scene.BIN_INNER_HALF + scene.BIN_WALL] * 2 + [scene.BIN_HEIGHT / 2]) if is_bin \
-        else np.full(3, scene.OBJECT_HALF)
-    c = T[:3, 3] + (np.array([0, 0, scene.BIN_HEIGHT / 2]) if is_bin else 0.0)
-    pts = []
-    for sx in (-1, 1):
-        for sy in (-1, 1):
-            for sz in (-1, 1):
-                u, v, _ = env.project(c + T[:3, :3] @ (half * [sx, sy, sz]))
-                pts.append((u * env.width, v * env.height))
-    pts = np.array(pts)
-    return np.r_[pts.min(0), pts.max(0)]
-
-
 def _ground(env, name: str) -> dict:
-    cat, (u, v), pose = env.grounding_labels(name)
-    return {"category": cat, "box_uv": np.array([u, v]), "box_xyxy": _box_xyxy(env, name),
-            "object_pose": np.r_[pose.position, pose.quat_xyzw]}
+    """The shard fields of one object's grounding labels, plus every category in the scene
+    (what a negative instruction must not name)."""
+    spec = env.spec
+    g = env.object_labels(name)
+    g["scene_categories"] = "|".join(sorted({tasks.category_of(n) for n in list(spec.objects) + list(spec.bins)}))
+    return g
 
 
 def generate_grounding(out: str | Path, scenes: int, seed: int = 0, width: int = 224, height: int = 224,
                        progress: bool = True) -> Path:
     from posevla_core.data.shards import ShardWriter
-    from posevla_core.sim import tasks
     from posevla_core.sim.env import SimEnv
 
     rng = np.random.default_rng([seed, 1])
@@ -211,6 +204,8 @@ def generate_demos(out: str | Path, episodes: int, dt: float, fps: int = 5, seed
                 g = _ground(e, spec.target)
                 f["annotation.object_pose_camera"] = g["object_pose"].astype(np.float32)
                 f["annotation.box_uv"] = g["box_uv"].astype(np.float32)
+                f["annotation.box_xyxy"] = g["box_xyxy"].astype(np.float32)
+                f["annotation.object_size"] = g["object_size"].astype(np.float32)
                 f["annotation.category_index"] = np.array([cats.index(g["category"])], np.int64)
                 frames.append(f)
 
@@ -255,13 +250,17 @@ def make_checkpoint(out_dir: str, work_dir: str | None = None, quick: bool = Fal
         report["demos"] = generate_demos(data["embodiment"], pc.demo_episodes, dt, pc.demo_fps, seed, pc.width,
                                          pc.height, progress)
     report["timings_s"]["data"] = round(time.perf_counter() - t0, 1)
+    from posevla_core.train import fit_bins_main
+
+    bins = fit_bins_main([data["grounding"], data["motion"]], str(work / "bins.json"),
+                         model_overrides()["tokens"], progress=progress)
     init = None
     steps = {"grounding": pc.grounding_steps, "motion": pc.motion_steps, "embodiment": pc.embodiment_steps}
     results = {}
     for stage in ("grounding", "motion", "embodiment"):
         t1 = time.perf_counter()
         sdir = work / f"stage_{stage}"
-        extra = {"model": model_overrides()} if init is None else {}
+        extra = {"model": model_overrides(bins)} if init is None else {}
         srcs = [data["motion"], data["embodiment"]] if stage == "embodiment" else data[stage]
         results[stage] = train_main(stage, srcs, str(sdir), init=init, steps=steps[stage],
                                     batch_size=pc.batch_size, progress=progress, seed=seed,
