@@ -17,8 +17,11 @@ Per sample (``kind`` = "grounding")::
     box_xyxy     (4,)      float64       2D box x1, y1, x2, y2, normalized to [0, 1] (version 2; pixels in 1)
     object_pose  (7,)      float64       pose of the object's 3D box center, camera optical frame: xyz, qxyzw
     object_size  (3,)      float64       the 3D box's extent along the object's axes, meters (version 2)
-    scene_categories str                 every category in the scene, "|"-joined (optional: what a
-                                         negative "<no_object>" instruction may not name)
+    scene_categories str                 every object in the scene, near to far, "|"-joined categories
+                                         (optional: what a negative "<no_object>" instruction may not name)
+    scene_object_pose (N, 7) float64     optional, the same objects' poses / sizes / 2D boxes as above,
+    scene_object_size (N, 3)             rows beyond the scene's object count are NaN
+    scene_box_xyxy    (N, 4)
 
 ``kind`` = "motion" adds a trajectory per sample (robot base frame; L samples, padded with
 NaN time to the longest trajectory in the shard)::

@@ -78,11 +78,22 @@ def model_overrides(bins: dict | None = None) -> dict:
 
 
 def _ground(env, name: str) -> dict:
-    """The shard fields of one object's grounding labels, plus every category in the scene
-    (what a negative instruction must not name)."""
+    """The shard fields of one object's grounding labels, plus every object in the scene, near
+    to far (``scene_*``: what a negative instruction must not name, and every instance for
+    multi-instance grounding), padded with NaN / "" to the sim's object count."""
+    from posevla_core.sim import scene
+
     spec = env.spec
     g = env.object_labels(name)
-    g["scene_categories"] = "|".join(sorted({tasks.category_of(n) for n in list(spec.objects) + list(spec.bins)}))
+    names = list(spec.objects) + list(spec.bins)
+    labels = sorted((env.object_labels(n) for n in names), key=lambda d: float(np.linalg.norm(d["object_pose"][:3])))
+    n_max = len(scene.object_names()) + len(scene.bin_names())
+    pad = n_max - len(labels)
+    g["scene_categories"] = "|".join(d["category"] for d in labels)
+    for key, dim in (("object_pose", 7), ("object_size", 3), ("box_xyxy", 4)):
+        arr = np.full((n_max, dim), np.nan)
+        arr[:n_max - pad] = [d[key] for d in labels]
+        g[f"scene_{key}"] = arr
     return g
 
 
