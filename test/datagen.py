@@ -9,6 +9,12 @@ import numpy as np
 from posevla_core.data.shards import ShardWriter
 
 CATS = ["cube", "cylinder", "bin", "object"]
+SIZE = np.array([0.01, 0.01, 0.01])        # the 8 px square at ~0.8 m
+
+
+def box_of(uv: np.ndarray, H: int = 48, W: int = 64) -> np.ndarray:
+    """Normalized x1, y1, x2, y2 of the 8 px square centered at normalized ``uv``."""
+    return np.r_[uv - [4 / W, 4 / H], uv + [4 / W, 4 / H]]
 
 
 def scene(rng: np.random.Generator, H: int = 48, W: int = 64):
@@ -33,7 +39,7 @@ def write_grounding(root: Path, n: int, seed: int = 0) -> Path:
         for _ in range(n):
             rgb, depth, K, cat, uv, pose = scene(rng)
             w.add(rgb=rgb, depth=depth, K=K, instruction=f"pick up the {cat}", category=cat, box_uv=uv,
-                  box_xyxy=np.r_[uv * [64, 48] - 4, uv * [64, 48] + 4], object_pose=pose)
+                  box_xyxy=box_of(uv), object_pose=pose, object_size=SIZE, scene_categories=cat)
     return root
 
 
@@ -49,6 +55,7 @@ def write_motion(root: Path, n: int, seed: int = 0) -> Path:
             pos = start + np.outer(times, [0.05, 0.0, -0.05])
             traj = np.c_[pos, np.tile([1.0, 0, 0, 0], (4, 1))]
             w.add(rgb=rgb, depth=depth, K=K, instruction=f"pick up the {cat}", category=cat, box_uv=uv,
-                  box_xyxy=np.zeros(4), object_pose=pose, traj_t=times, traj_ee_base=traj,
+                  box_xyxy=box_of(uv), object_pose=pose, object_size=SIZE, scene_categories=cat,
+                  traj_t=times, traj_ee_base=traj,
                   traj_gripper=np.array([1.0, 1.0, 0.0, 0.0]), camera_to_base=T_base_cam, t0=0.0)
     return root

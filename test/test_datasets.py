@@ -88,7 +88,8 @@ def test_depth_nan_survives(tmp_path):
     d[0, 0], d[1, 1], d[2, 2] = np.nan, -1.0, np.inf
     with ShardWriter(tmp_path / "g", "grounding") as w:
         w.add(rgb=np.zeros((8, 8, 3), np.uint8), depth=d, K=np.eye(3), instruction="x", category="cube",
-              box_uv=np.array([0.5, 0.5]), box_xyxy=np.zeros(4), object_pose=np.r_[0, 0, 1, 0, 0, 0, 1.0])
+              box_uv=np.array([0.5, 0.5]), box_xyxy=np.zeros(4), object_pose=np.r_[0, 0, 1, 0, 0, 0, 1.0],
+              object_size=np.full(3, 0.05))
     back = next(iter_shard_samples(tmp_path / "g"))["depth"]
     assert np.isnan(back[0, 0]) and np.isnan(back[1, 1]) and np.isnan(back[2, 2]) and back[3, 3] == 0.5
 
@@ -125,12 +126,16 @@ def test_crop_keeps_projection_consistent(x0, y0, w, h, x, y, z):
     K = np.array([[50.0, 0, 31.5], [0, 52.0, 23.5], [0, 0, 1]])
     p = np.array([x, y, z])
     uv = K @ p / z
-    target = PoseTarget("cube", ((uv[0] + 0.5) / W, (uv[1] + 0.5) / H), Pose(p, [0, 0, 0, 1]))
+    c = ((uv[0] + 0.5) / W, (uv[1] + 0.5) / H)
+    target = PoseTarget("cube", c, Pose(p, [0, 0, 0, 1]), box_xyxy=(c[0] - 0.1, c[1] - 0.1, c[0] + 0.1, c[1] + 0.1))
     rgb = np.zeros((H, W, 3), np.uint8)
     _, _, K2, t2 = crop(rgb, None, K, target, x0, y0, w, h)
     uv2 = K2 @ p / z
     np.testing.assert_allclose(uv2[:2], uv[:2] - [x0, y0], atol=1e-9)
     np.testing.assert_allclose([t2.box_uv[0] * w - 0.5, t2.box_uv[1] * h - 0.5], uv2[:2], atol=1e-9)
+    # the box corners move with the crop, and keep their size in pixels
+    np.testing.assert_allclose([(t2.box_xyxy[2] - t2.box_xyxy[0]) * w, (t2.box_xyxy[3] - t2.box_xyxy[1]) * h],
+                               [0.2 * W, 0.2 * H], atol=1e-9)
     np.testing.assert_array_equal(t2.object_pose.position, p)     # 3D labels do not move
 
 

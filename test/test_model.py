@@ -6,6 +6,7 @@ import torch
 from posevla_core.config import PoseVLAConfig
 from posevla_core.image import decode_color
 from posevla_core.model import PoseVLA
+from posevla_core.tokens import NO_OBJECT
 from posevla_core.types import Pose, PoseTarget, Waypoint
 
 
@@ -30,7 +31,15 @@ def test_outputs_always_parse_with_random_weights(seed):
     rgb, depth, K = frame(seed)
     p = m.predict(rgb, depth if seed % 2 else None, K, "pick up the red cube")
     assert p.valid and m.tokenizer.is_valid(p.token_ids)
-    assert len(p.waypoints) == m.cfg.tokens.num_waypoints and p.category in m.cfg.tokens.categories
+    if not p.found:           # a random model may answer <no_object>: then nothing else
+        assert p.waypoints == [] and p.token_ids == [NO_OBJECT]
+    else:
+        assert len(p.waypoints) == m.cfg.tokens.num_waypoints and p.category in m.cfg.tokens.categories
+        assert len(p.box_xyxy) == 4 and p.size.shape == (3,)
+    # with <no_object> forbidden the same model must still produce a full, parsable prediction
+    m.step_bias[0, NO_OBJECT] = float("-inf")
+    p = m.predict(rgb, depth if seed % 2 else None, K, "pick up the red cube")
+    assert p.found and len(p.waypoints) == m.cfg.tokens.num_waypoints and p.category in m.cfg.tokens.categories
     assert 0 <= p.box_uv[0] <= 1 and p.waypoint_dt == m.cfg.tokens.waypoint_dt
     assert {"preprocess", "decode", "total"} <= set(p.timings_ms)
 
@@ -83,8 +92,9 @@ def test_loss_masks_grounding_only_targets_and_decreases():
     m = PoseVLA(PoseVLAConfig.tiny())
     rgb, depth, K = frame(6)
     pose = Pose([0.05, 0.02, 0.9], [0, 0, 0, 1])
-    full = PoseTarget("cube", (0.5, 0.4), pose, [Waypoint(pose, 1.0), Waypoint(pose, 0.0)])
-    ground = PoseTarget("bin", (0.2, 0.4), pose)
+    box, size = (0.45, 0.35, 0.55, 0.45), np.full(3, 0.05)
+    full = PoseTarget("cube", (0.5, 0.4), pose, [Waypoint(pose, 1.0), Waypoint(pose, 0.0)], box_xyxy=box, size=size)
+    ground = PoseTarget("bin", (0.2, 0.4), pose, box_xyxy=box, size=size)
     exs = [m.make_example(rgb, depth, K, "pick up the red cube", full),
            m.make_example(rgb, depth, K, "find the bin", ground)]
     assert (exs[1]["labels"] == -100).sum() == m.tokenizer.seq_len - m.tokenizer.num_grounding_steps
@@ -107,8 +117,7 @@ def test_loss_masks_grounding_only_targets_and_decreases():
     p = m.predict(rgb, depth, K, "pick up the red cube")
     assert p.token_ids == batch["labels"][0].tolist()
     assert p.category == "cube"
-    c = m.tokenizer.cfg
-    half_bin = (np.array(c.position_max) - c.position_min) / c.position_bins / 2
+    half_bin = np.array([m.tokenizer.bin_width("position", a, pose.position[a]) for a in range(3)]) / 2
     assert np.all(np.abs(p.object_pose.position - pose.position) <= half_bin + 1e-9)
 
 
@@ -132,14 +141,13 @@ def test_pointer_prior_peaks_at_the_anchor(model):
         pr_nodepth = model.pointer_prior(anchors, torch.tensor([[True, True, False, False, False]]))
     for s, (name, block) in enumerate(tok.steps):
         lo, hi = tok.allowed_range(s)
-        if block == "box":
-            want = 0.30 if name == "box_u" else 0.70
-            assert int(pr[0, s, lo:hi].argmax()) == tok._quantize(want, 0.0, 1.0, model.cfg.tokens.box_bins)[0]
+        values = tok.step_values(s)
+        if block == "box":       # x1 / x2 follow u, y1 / y2 follow v
+            want = 0.30 if name[-2] == "x" else 0.70
+            assert int(pr[0, s, lo:hi].argmax()) == int(np.abs(values - want).argmin())
         elif block == "position":
-            a = "xyz".index(name[-1])
-            c = model.cfg.tokens
-            want = tok._quantize(float(anchors[0, 2 + a]), c.position_min[a], c.position_max[a], c.position_bins)[0]
-            assert int(pr[0, s, lo:hi].argmax()) == want
+            want = float(anchors[0, 2 + "xyz".index(name[-1])])
+            assert int(pr[0, s, lo:hi].argmax()) == int(np.abs(values - want).argmin())
             assert torch.all(pr_nodepth[0, s] == 0)
         else:
             assert torch.all(pr[0, s] == 0)

@@ -107,4 +107,4 @@ def test_cli_train_and_eval_offline(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "wp_pos_err_m" in text and "center_err_m" in text
     m = json.loads((out / "eval_offline.json").read_text())
-    assert m["num_samples"] == 8 and 0.0 <= m["gripper_acc"] <= 1.0 and m["stage"] == "motion"
+    assert m["num_samples"] >= 8 and 0.0 <= m["gripper_acc"] <= 1.0 and m["stage"] == "motion"

@@ -6,7 +6,7 @@ original size scales K and the box. Photometric jitter touches colors only.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -29,8 +29,7 @@ def crop(rgb: np.ndarray, depth: np.ndarray | None, K: np.ndarray, target: PoseT
     rgb2, d2, K2 = crop_with_intrinsics(rgb, depth, K, x0, y0, w, h)   # checks the window
     t2 = target
     if target is not None:
-        u, v = target.box_uv
-        t2 = replace(target, box_uv=((u * W - x0) / w, (v * H - y0) / h))
+        t2 = target.map_image(lambda uv: ((uv[0] * W - x0) / w, (uv[1] * H - y0) / h))
     return rgb2, d2, K2, t2
 
 
@@ -41,11 +40,13 @@ def random_crop_resize(rng: np.random.Generator, rgb, depth, K, target: PoseTarg
     s = float(rng.uniform(*cfg.crop_scale))
     w, h = max(8, int(round(W * s))), max(8, int(round(H * s)))
     x_lo, x_hi, y_lo, y_hi = 0, W - w, 0, H - h
-    if cfg.keep_box_inside and target is not None:
-        u, v = target.box_uv[0] * W, target.box_uv[1] * H
+    if cfg.keep_box_inside and target is not None and target.found:
+        # the whole 2D box when known (else its center) stays inside, with a small margin
+        bx = target.box_xyxy or (*target.box_uv, *target.box_uv)
+        x1, y1, x2, y2 = bx[0] * W, bx[1] * H, bx[2] * W, bx[3] * H
         margin = 0.05 * min(w, h)
-        x_lo, x_hi = max(x_lo, int(np.ceil(u + margin - w))), min(x_hi, int(np.floor(u - margin)))
-        y_lo, y_hi = max(y_lo, int(np.ceil(v + margin - h))), min(y_hi, int(np.floor(v - margin)))
+        x_lo, x_hi = max(x_lo, int(np.ceil(x2 + margin - w))), min(x_hi, int(np.floor(x1 - margin)))
+        y_lo, y_hi = max(y_lo, int(np.ceil(y2 + margin - h))), min(y_hi, int(np.floor(y1 - margin)))
         if x_lo > x_hi or y_lo > y_hi:
             return rgb, depth, K, target
     x0, y0 = int(rng.integers(x_lo, x_hi + 1)), int(rng.integers(y_lo, y_hi + 1))
