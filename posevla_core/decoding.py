@@ -1,7 +1,7 @@
 """Grammar-constrained greedy decoding of pose tokens with a KV cache, for every backbone.
 
-The grammar has exactly one token block per step (see tokens.py), so the constraint is a
-precomputed (steps, vocab) additive mask: -inf outside the step's block. ``grammar_bias``
+Every grammar step allows a fixed token set (see tokens.py), so the constraint is a
+precomputed (grammars, steps, vocab) additive mask: -inf outside the step's set. ``grammar_bias``
 is the one place that mask is built; a backbone whose pose tokens are not one contiguous id
 range (PaliGemma: boxes on its own ``<loc>`` tokens, the rest appended to its vocabulary)
 passes an id map. ``constrained_greedy`` is the one decode loop: a backbone supplies a
@@ -17,41 +17,48 @@ import torch
 
 
 def grammar_bias(tokenizer, vocab_size: int, id_map: torch.Tensor | None = None) -> torch.Tensor:
-    """(seq_len, vocab_size) float mask: 0 where ``tokenizer``'s grammar allows a token at a
-    step, -inf elsewhere. ``id_map[i]`` is the backbone vocabulary id of pose token ``i``
-    (identity when None)."""
-    mask = torch.as_tensor(tokenizer.step_mask())                       # (S, pose vocab) bool
-    bias = torch.full((tokenizer.seq_len, vocab_size), float("-inf"))
+    """(grammars, seq_len, vocab_size) float mask: 0 where ``tokenizer``'s grammar (ACT, DETECT)
+    allows a token at a step, -inf elsewhere. ``id_map[i]`` is the backbone vocabulary id of
+    pose token ``i`` (identity when None)."""
+    mask = torch.as_tensor(tokenizer.masks)                             # (G, S, pose vocab) bool
+    G, S, P = mask.shape
+    bias = torch.full((G, S, vocab_size), float("-inf"))
     if id_map is None:
-        bias[:, : mask.shape[1]] = torch.where(mask, 0.0, float("-inf"))
+        bias[..., :P] = torch.where(mask, 0.0, float("-inf"))
         return bias
-    for s in range(tokenizer.seq_len):
-        bias[s, id_map[mask[s]]] = 0.0
+    for g in range(G):
+        for s in range(S):
+            bias[g, s, id_map[mask[g, s]]] = 0.0
     return bias
 
 
 @torch.no_grad()
 def constrained_greedy(step: Callable[[torch.Tensor | None], torch.Tensor], batch: int, step_bias: torch.Tensor,
                        device, constrained: bool = True, extra_logits: torch.Tensor | None = None,
-                       stop_id: int | None = None) -> torch.Tensor:
-    """Decode ``step_bias.shape[0]`` tokens. ``step(prev)`` returns the (B, V) logits of the
-    next token given the previously decoded (B,) ids (None at the first step). ``stop_id``
-    (the ``<no_object>`` answer): when every row chose it as its first token, stop there and
-    fill the rest with it (nothing after it is read)."""
-    S = step_bias.shape[0]
+                       stop_ids: tuple[int, ...] = ()) -> torch.Tensor:
+    """Decode ``step_bias.shape[-2]`` tokens. ``step(prev)`` returns the (B, V) logits of the
+    next token given the previously decoded (B,) ids (None at the first step). ``step_bias``:
+    (S, V), or (B, S, V) for a grammar per row. ``stop_ids`` (``<no_object>``, EOS): a row that
+    chose one is finished; when every row is, decoding stops and the rest repeats the stop
+    token (nothing after it is read)."""
+    S = step_bias.shape[-2]
     out = torch.empty(batch, S, dtype=torch.long, device=device)
+    done = torch.zeros(batch, dtype=torch.bool, device=device)
+    stops = torch.tensor(stop_ids, dtype=torch.long, device=device)
     prev = None
     for s in range(S):
         logits = step(prev).float()
         if extra_logits is not None:
             logits = logits + extra_logits[:, s]
         if constrained:
-            logits = logits + step_bias[s]
+            logits = logits + (step_bias[:, s] if step_bias.dim() == 3 else step_bias[s])
         prev = logits.argmax(dim=-1)
         out[:, s] = prev
-        if s == 0 and stop_id is not None and bool((prev == stop_id).all()):
-            out[:, 1:] = stop_id
-            break
+        if len(stop_ids):
+            done |= torch.isin(prev, stops)
+            if bool(done.all()) and s + 1 < S:
+                out[:, s + 1:] = prev[:, None]
+                break
     return out
 
 
@@ -59,11 +66,11 @@ def constrained_greedy(step: Callable[[torch.Tensor | None], torch.Tensor], batc
 def greedy_decode(lm, prefix_embeds: torch.Tensor, prefix_mask: torch.Tensor, bos_embed: torch.Tensor,
                   embed_tokens, step_bias: torch.Tensor, use_cache: bool = True,
                   constrained: bool = True, extra_logits: torch.Tensor | None = None,
-                  stop_id: int | None = None) -> torch.Tensor:
+                  stop_ids: tuple[int, ...] = ()) -> torch.Tensor:
     """Decode for a causal LM fed with ``inputs_embeds`` (the small model).
 
     prefix_embeds (B, P, D), prefix_mask (B, P) bool; bos_embed (D,); embed_tokens: ids -> embeds;
-    step_bias (S, V): see ``grammar_bias``. extra_logits (B, S, V): part of the model's own
+    step_bias (S, V) or (B, S, V): see ``grammar_bias``. extra_logits (B, S, V): part of the model's own
     logits computed outside the LM (the pointer prior of model.py), always added.
     Returns (B, S) token ids.
     """
@@ -84,4 +91,4 @@ def greedy_decode(lm, prefix_embeds: torch.Tensor, prefix_mask: torch.Tensor, bo
             res = lm(inputs_embeds=embeds, attention_mask=mask, use_cache=False, logits_to_keep=1)
         return res.logits[:, -1]
 
-    return constrained_greedy(step, B, step_bias, prefix_embeds.device, constrained, extra_logits, stop_id)
+    return constrained_greedy(step, B, step_bias, prefix_embeds.device, constrained, extra_logits, stop_ids)

@@ -33,7 +33,7 @@ from posevla_core.geometry import GeometryPrior, PixelPrior, backproject, patch_
 from posevla_core.image import center_square_box, center_square_crop, check_frame, resize_with_intrinsics
 from posevla_core.policy import CONFIG_FILE, PosePolicy, prediction_from_tokens, resolve_device
 from posevla_core.text import InstructionEncoder
-from posevla_core.tokens import BOS, EOS, NO_OBJECT, PAD, PoseTokenizer
+from posevla_core.tokens import ACT, BOS, DETECT, EOS, NO_OBJECT, PAD, PoseTokenizer, grammar_of
 from posevla_core.types import PoseTarget, Prediction
 
 IGNORE = -100
@@ -133,6 +133,7 @@ class SmallProcessor:
             "valid": valid if valid is not None else np.zeros(n, bool),
             "xyz_map": xyz_map, "valid_map": valid_map,
             "instruction": instruction,
+            "grammar": np.int64(grammar_of(instruction)),
             "crop": np.array([x0, y0, s, W, H], np.float64),
         }
         if self.cfg.geometry.use_rays:
@@ -148,7 +149,7 @@ class SmallProcessor:
     @staticmethod
     def collate(examples: list[dict]) -> dict:
         out = {"instruction": [e["instruction"] for e in examples]}
-        for k in ("image", "xyz", "valid", "xyz_map", "valid_map", "crop", "labels", "rays"):
+        for k in ("image", "xyz", "valid", "xyz_map", "valid_map", "grammar", "crop", "labels", "rays"):
             if k in examples[0]:
                 out[k] = torch.from_numpy(np.stack([e[k] for e in examples]))
         return out
@@ -317,10 +318,15 @@ class PoseVLA(PosePolicy):
         if cfg.geometry.use_rays:
             # The paper's ray prior (K^-1 [u, v, 1] per pixel, patchified): K counts without depth.
             self.ray_prior = PixelPrior(3, cfg.patch_size, d, cfg.geometry.hidden)
-        self.register_buffer("step_lo", torch.as_tensor(self.tokenizer.step_lo), persistent=False)
-        self.register_buffer("step_hi", torch.as_tensor(self.tokenizer.step_hi), persistent=False)
-        self.register_buffer("step_ordinal", torch.as_tensor(self.tokenizer.step_ordinal), persistent=False)
-        self.register_buffer("step_circular", torch.as_tensor(self.tokenizer.step_circular), persistent=False)
+        tok = self.tokenizer        # (grammars, S) per-step arrays of the ACT and DETECT grammars
+        self.register_buffer("step_lo", torch.as_tensor(tok.grammar_lo), persistent=False)
+        self.register_buffer("step_hi", torch.as_tensor(tok.grammar_hi), persistent=False)
+        self.register_buffer("step_ordinal", torch.as_tensor(tok.grammar_ordinal), persistent=False)
+        self.register_buffer("step_circular", torch.as_tensor(tok.grammar_circular), persistent=False)
+        # the pointer's copy prior is about ONE object: the whole ACT answer, the first instance of DETECT
+        use = torch.ones(2, tok.seq_len, dtype=torch.bool)
+        use[DETECT, tok.num_grounding_steps:] = False
+        self.register_buffer("prior_use", use, persistent=False)
         self.to(device)
 
     def pointer_prior(self, anchors: torch.Tensor, has: torch.Tensor) -> torch.Tensor:
@@ -365,7 +371,9 @@ class PoseVLA(PosePolicy):
         mask = torch.cat([m, torch.ones(B, 1 + patches.shape[1], dtype=torch.bool, device=dev)], dim=1)
         if not return_aux:
             return prefix, mask
-        return prefix, mask, {"heat": heat, "prior": self.pointer.prior(anchors, has)}
+        g = batch["grammar"].to(dev) if "grammar" in batch else torch.zeros(B, dtype=torch.long, device=dev)
+        prior = self.pointer.prior(anchors, has) * self.prior_use[g][..., None]
+        return prefix, mask, {"heat": heat, "prior": prior, "grammar": g}
 
     @property
     def prefix_dim(self) -> int:
@@ -409,7 +417,8 @@ class PoseVLA(PosePolicy):
         embeds = torch.cat([prefix, emb], dim=1)
         mask = torch.cat([pmask, torch.ones(B, S, dtype=torch.bool, device=self.device)], dim=1).long()
         hidden = self.lm.model(inputs_embeds=embeds, attention_mask=mask).last_hidden_state[:, prefix.shape[1]:]
-        logits = self.lm.lm_head(hidden).float() + self.step_bias[:S] + aux["prior"][:, :S]
+        g = aux["grammar"]
+        logits = self.lm.lm_head(hidden).float() + self.step_bias[g][:, :S] + aux["prior"][:, :S]
         # Tokens outside the step's block have log-prob -inf; clamp so that 0-weight terms
         # (soft labels, ignored steps) stay 0 instead of 0 * inf = NaN.
         logp = F.log_softmax(logits, dim=-1).clamp(min=LOGP_FLOOR)
@@ -422,9 +431,9 @@ class PoseVLA(PosePolicy):
             offs = torch.arange(-SOFT_LABEL_RADIUS, SOFT_LABEL_RADIUS + 1, device=self.device)
             w = torch.exp(-0.5 * (offs.float() / sigma) ** 2)
             idx = tgt[..., None] + offs
-            lo, hi = self.step_lo[:S][None, :, None], self.step_hi[:S][None, :, None]
+            lo, hi = self.step_lo[g][:, :S, None], self.step_hi[g][:, :S, None]
             # rotation bins are circular: the neighbours of the last bin are the first ones
-            circ = self.step_circular[:S][None, :, None]
+            circ = self.step_circular[g][:, :S, None]
             idx = torch.where(circ, lo + (idx - lo) % (hi - lo), idx)
             inside = (idx >= lo) & (idx < hi)
             ww = w * inside
@@ -432,7 +441,7 @@ class PoseVLA(PosePolicy):
             # KL(soft || p) rather than cross-entropy: same gradient, but 0 at a perfect fit.
             ent = (ww * ww.clamp(min=1e-12).log()).sum(-1)
             soft = -(logp.gather(-1, idx.clamp(0, logp.shape[-1] - 1)) * ww).sum(-1) + ent
-            nll = torch.where(self.step_ordinal[:S][None], soft, nll)
+            nll = torch.where(self.step_ordinal[g][:, :S], soft, nll)
         token_loss = torch.where(sup, nll, 0.0).sum() / sup.sum().clamp(min=1)
         heat = self.heatmap_loss(aux["heat"], labels) if self.cfg.heatmap_loss_weight > 0 else token_loss * 0.0
         loss = token_loss + self.cfg.heatmap_loss_weight * heat
@@ -454,9 +463,9 @@ class PoseVLA(PosePolicy):
         prefix, pmask, aux = self.encode_prefix(batch, return_aux=True)
         t2 = time.perf_counter()
         emb = self.lm.get_input_embeddings()
-        ids = greedy_decode(self.lm, prefix, pmask, emb.weight[BOS], emb, self.step_bias,
+        ids = greedy_decode(self.lm, prefix, pmask, emb.weight[BOS], emb, self.step_bias[aux["grammar"]],
                             use_cache=use_cache, constrained=constrained, extra_logits=aux["prior"],
-                            stop_id=NO_OBJECT)
+                            stop_ids=(NO_OBJECT, EOS))
         if self.device.type == "cuda":
             torch.cuda.synchronize()
         t3 = time.perf_counter()
@@ -465,13 +474,13 @@ class PoseVLA(PosePolicy):
         for i, row in enumerate(ids.tolist()):
             timings = {"preprocess": (t1 - t0) * 1e3, "encode": (t2 - t1) * 1e3, "decode": (t3 - t2) * 1e3,
                        "total": (t3 - t0) * 1e3, "tokens": float(len(row))}
-            preds.append(self._to_prediction(row, batch["crop"][i].numpy(), timings))
+            preds.append(self._to_prediction(row, batch["crop"][i].numpy(), timings, int(batch["grammar"][i])))
         return preds
 
-    def _to_prediction(self, ids: list[int], crop: np.ndarray, timings: dict) -> Prediction:
+    def _to_prediction(self, ids: list[int], crop: np.ndarray, timings: dict, grammar: int = ACT) -> Prediction:
         x0, y0, s, W, H = crop
         return prediction_from_tokens(self.tokenizer, ids, lambda uv: ((uv[0] * s + x0) / W, (uv[1] * s + y0) / H),
-                                      self.cfg.tokens.waypoint_dt, timings)
+                                      self.cfg.tokens.waypoint_dt, timings, grammar)
 
     # ---- checkpoints ------------------------------------------------------------------------
     def save_pretrained(self, directory: str | Path, extra: dict | None = None,

@@ -35,7 +35,7 @@ from posevla_core.decoding import constrained_greedy, grammar_bias
 from posevla_core.geometry import RayDepthPrior, depth_map, ray_map
 from posevla_core.image import check_frame, letterbox, unletterbox_uv
 from posevla_core.policy import CONFIG_FILE, PosePolicy, prediction_from_tokens, resolve_device
-from posevla_core.tokens import BOS, EOS, NO_OBJECT, PAD, PoseTokenizer
+from posevla_core.tokens import BOS, EOS, NO_OBJECT, PAD, PoseTokenizer, grammar_of
 from posevla_core.types import PoseTarget, Prediction
 
 IGNORE = -100
@@ -141,6 +141,7 @@ class VLMProcessor:
         ex = {k: np.stack([c[k] for c in cams]) for k in ("pixel_values", "rays", "depth", "use_rays", "use_depth")}
         ex["letterbox"] = cams[0]["letterbox"]
         ex["input_ids"] = np.array(self.prompt_ids(instruction, len(cams)), np.int64)
+        ex["grammar"] = np.int64(grammar_of(instruction))
         H, W = rgb.shape[:2]
         S = self.image_size
         if target is not None:
@@ -162,7 +163,7 @@ class VLMProcessor:
             n = len(e["input_ids"])
             ids[i, P - n:], mask[i, P - n:] = e["input_ids"], 1
         out = {"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(mask)}
-        for k in ("pixel_values", "rays", "depth", "use_rays", "use_depth", "letterbox", "labels"):
+        for k in ("pixel_values", "rays", "depth", "use_rays", "use_depth", "letterbox", "grammar", "labels"):
             if k in examples[0]:
                 out[k] = torch.from_numpy(np.stack([e[k] for e in examples]))
         return out
@@ -283,7 +284,7 @@ class PaliGemmaPoseVLA(PosePolicy):
         mask = torch.cat([pmask, torch.ones_like(suffix)], 1)
         tt = torch.cat([torch.zeros_like(prefix), torch.ones_like(suffix)], 1)
         out = self._lm(ids, mask, tt, image=self.image_features(batch), logits_to_keep=S)
-        logits = out.logits.float() + self.step_bias[:S]
+        logits = out.logits.float() + self.step_bias[batch["grammar"].to(dev)][:, :S]
         sup = labels != IGNORE
         tgt = torch.where(sup, self.id_map[labels.clamp(min=0)], IGNORE)
         loss = F.cross_entropy(logits.flatten(0, 1), tgt.flatten(), ignore_index=IGNORE)
@@ -321,7 +322,9 @@ class PaliGemmaPoseVLA(PosePolicy):
             st["cache"] = out.cache
             return out.logits[:, -1]
 
-        ids = constrained_greedy(step, B, self.step_bias, dev, constrained, stop_id=int(self.id_map[NO_OBJECT]))
+        grammar = batch["grammar"].to(dev)
+        ids = constrained_greedy(step, B, self.step_bias[grammar], dev, constrained,
+                                 stop_ids=(int(self.id_map[NO_OBJECT]), int(self.id_map[EOS])))
         if dev.type == "cuda":
             torch.cuda.synchronize()
         t2 = time.perf_counter()
@@ -333,7 +336,7 @@ class PaliGemmaPoseVLA(PosePolicy):
                        "tokens": float(len(row))}
             preds.append(prediction_from_tokens(
                 self.tokenizer, row, lambda uv, lb=lb: unletterbox_uv(uv, lb[:4], lb[4], lb[5], self.processor.image_size),
-                self.cfg.tokens.waypoint_dt, timings))
+                self.cfg.tokens.waypoint_dt, timings, int(grammar[i])))
         return preds
 
     # ---- checkpoints ------------------------------------------------------------------------

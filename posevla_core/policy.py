@@ -161,18 +161,20 @@ def load_policy(directory: str | Path, device: str | torch.device = "auto") -> P
 
 
 def prediction_from_tokens(tokenizer, ids: list[int], to_image_uv, waypoint_dt: float,
-                           timings: dict) -> Prediction:
+                           timings: dict, grammar: int = 0) -> Prediction:
     """Decoded pose-token ids -> Prediction; ``to_image_uv`` maps the model image's normalized
     box center back into the camera image. An unparsable sequence (only possible without the
     grammar constraint) is an invalid prediction, never an exception at a robot."""
-    if not tokenizer.is_valid(ids):
+    if not tokenizer.is_valid(ids, grammar):
         return Prediction("", (float("nan"), float("nan")), None, [], waypoint_dt=waypoint_dt,
                           token_ids=ids, timings_ms=timings, valid=False)
-    t = tokenizer.decode(ids)
+    t = tokenizer.decode(ids, grammar)
     if not t.found:       # <no_object>: a valid answer that never moves the arm
         return Prediction(t.category, t.box_uv, t.object_pose, [], found=False, waypoint_dt=waypoint_dt,
                           token_ids=ids[:1], timings_ms=timings)
+    if t.instances is not None:                        # a detect answer: the ids up to its EOS
+        ids = ids[:len(t.instances) * tokenizer.num_grounding_steps + 1]
     t = t.map_image(to_image_uv)
     ok = t.object_pose.is_finite() and all(w.pose.is_finite() for w in t.waypoints)
     return Prediction(t.category, t.box_uv, t.object_pose, t.waypoints, box_xyxy=t.box_xyxy, size=t.size,
-                      waypoint_dt=waypoint_dt, token_ids=ids, timings_ms=timings, valid=ok)
+                      instances=t.instances, waypoint_dt=waypoint_dt, token_ids=ids, timings_ms=timings, valid=ok)

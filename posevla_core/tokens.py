@@ -10,6 +10,13 @@ Every step has one token block (step 0: <no_object> or a category), so constrain
 is "pick the argmax inside this step's block" and every decoded sequence parses. After
 <no_object> the rest of the sequence carries no meaning (training ignores it, decoding stops).
 
+A second grammar answers "detect the {category}" prompts (``grammar_of``): every instance in
+view, near to far, then EOS:
+    <no_object> | instance (category, box, xyz, rotation, size) x k (1 <= k <= max_instances), EOS
+where the category step of instance 2.. also allows EOS. It fits the same sequence length
+(max_instances = (seq_len - 1) // 14), so both grammars share one model and one decode loop;
+``masks[grammar]`` is the per-step allowed-token mask of each.
+
 Quantization: positions and sizes use bin edges (percentile-spaced when fitted from data by
 ``fit_bins``, else uniform over the configured range); a value decodes at its bin's midpoint,
 so the error is <= half that bin's width. Values outside the edges are clipped to the edge bin
@@ -24,7 +31,7 @@ docs/pose_tokens.md gives the measurements behind this choice.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.spatial.transform import Rotation
@@ -34,6 +41,7 @@ from posevla_core.config import TokenizerConfig
 from posevla_core.types import Pose, PoseTarget, Waypoint
 
 PAD, BOS, EOS, NO_OBJECT = 0, 1, 2, 3
+ACT, DETECT = 0, 1            # the two grammars: an instruction's answer, a "detect the ..." answer
 XYZ = ("x", "y", "z")
 ROT = ("ra", "rb", "rc")
 GROUNDING_FIELDS = ("category", "box.x1", "box.y1", "box.x2", "box.y2", "object.x", "object.y", "object.z",
@@ -54,6 +62,11 @@ class Block:
 
 def uniform_edges(lo: float, hi: float, n: int) -> np.ndarray:
     return np.linspace(lo, hi, n + 1)
+
+
+def grammar_of(instruction: str) -> int:
+    """DETECT for a "detect the {category}" prompt (list every instance), else ACT."""
+    return DETECT if instruction.strip().lower().startswith("detect ") else ACT
 
 
 class PoseTokenizer:
@@ -94,6 +107,27 @@ class PoseTokenizer:
         # category / gripper / eos steps do not.
         self.step_ordinal = np.array([b in ("box", "position", "rotation", "size") for _, b in steps])
         self.step_circular = np.array([b == "rotation" for _, b in steps])
+        # The detect grammar: instance blocks of the grounding steps, then EOS; (2, S) arrays
+        # of both grammars (step_lo/hi: the numeric block of an ordinal step, for soft labels).
+        G = self.num_grounding_steps
+        self.max_instances = (self.seq_len - 1) // G
+        d_lo, d_hi, d_ord, d_circ = (np.zeros(self.seq_len, np.int64), np.zeros(self.seq_len, np.int64),
+                                     np.zeros(self.seq_len, bool), np.zeros(self.seq_len, bool))
+        n = self.max_instances * G
+        for k in range(n):
+            j = k % G
+            d_lo[k], d_hi[k], d_ord[k], d_circ[k] = lo[j], hi[j], self.step_ordinal[j], self.step_circular[j]
+        d_lo[n:], d_hi[n:] = EOS, EOS + 1
+        self.grammar_lo, self.grammar_hi = np.stack([lo, d_lo]), np.stack([hi, d_hi])
+        self.grammar_ordinal = np.stack([self.step_ordinal, d_ord])
+        self.grammar_circular = np.stack([self.step_circular, d_circ])
+        self.masks = np.zeros((2, self.seq_len, self.vocab_size), dtype=bool)
+        for g in (ACT, DETECT):
+            for k in range(self.seq_len):
+                self.masks[g, k, self.grammar_lo[g, k]:self.grammar_hi[g, k]] = True
+        for m in range(1, self.max_instances):
+            self.masks[DETECT, m * G, EOS] = True               # no further instance
+            self.masks[DETECT, m * G, NO_OBJECT] = False
 
     # ---- blocks and the grammar -------------------------------------------------------------
     def _range(self, block: str) -> tuple[int, int]:
@@ -106,12 +140,9 @@ class PoseTokenizer:
         """Token ids allowed at grammar step ``step`` (0 = the token after BOS): [lo, hi)."""
         return int(self.step_lo[step]), int(self.step_hi[step])
 
-    def step_mask(self) -> np.ndarray:
+    def step_mask(self, grammar: int = ACT) -> np.ndarray:
         """(seq_len, vocab) boolean mask of allowed tokens per step, for constrained decoding."""
-        m = np.zeros((self.seq_len, self.vocab_size), dtype=bool)
-        for s in range(self.seq_len):
-            m[s, self.step_lo[s]:self.step_hi[s]] = True
-        return m
+        return self.masks[grammar].copy()
 
     def token_names(self) -> list[str]:
         """Human-readable name of every token id (written into checkpoints as the pose vocab)."""
@@ -125,6 +156,8 @@ class PoseTokenizer:
         """The metric value each token of an ordinal step decodes to (bin midpoints; radians
         for rotation steps), None for non-numeric steps. Used by the model's copy prior."""
         name, block = self.steps[step]
+        if block == "eos":
+            return None
         if block == "box":
             e = self.box_edges
         elif block == "position":
@@ -199,10 +232,19 @@ class PoseTokenizer:
     def encode(self, target: PoseTarget) -> tuple[list[int], list[str]]:
         """Token ids of ``target`` (without BOS; with EOS when it has waypoints) and the names
         of clipped fields. An absent object encodes as [<no_object>]; a target without
-        waypoints (grounding data) as the grounding steps only; the trainer masks the rest."""
+        waypoints (grounding data) as the grounding steps only; the trainer masks the rest.
+        A detect answer (``target.instances`` not None) encodes its instances (at most
+        ``max_instances``, the nearest) and EOS, under the DETECT grammar."""
         c, clipped = self.cfg, []
-        if not target.found:
+        if not target.found or target.instances == []:
             return [NO_OBJECT], clipped
+        if target.instances is not None:
+            ids = []
+            for t in target.instances[: self.max_instances]:
+                ids += self.encode(replace(t, waypoints=[], instances=None))[0]
+            if len(target.instances) > self.max_instances:
+                clipped.append("instances")
+            return ids + [EOS], clipped
         if target.category not in c.categories:
             raise ValueError(f"unknown category {target.category!r}; known: {c.categories}")
         ids = [self.blocks["category"].start + c.categories.index(target.category)]
@@ -237,39 +279,57 @@ class PoseTokenizer:
         ids.append(EOS)
         return ids, clipped
 
-    def is_valid(self, ids: list[int]) -> bool:
-        """True when ``ids`` (without BOS) follows the grammar exactly (or starts with <no_object>)."""
+    def _first_bad(self, ids: list[int], grammar: int) -> int | None:
+        """The first step that breaks ``grammar`` (None: ``ids`` is a complete answer)."""
         if len(ids) >= 1 and int(ids[0]) == NO_OBJECT:
-            return True
-        if len(ids) != self.seq_len:
-            return False
-        return bool(np.all((np.asarray(ids) >= self.step_lo) & (np.asarray(ids) < self.step_hi)))
+            return None
+        n = self.seq_len
+        if grammar == DETECT and EOS in ids:
+            n = ids.index(EOS) + 1                       # what follows EOS is not read
+        if len(ids) < n:
+            return len(ids)
+        m = self.masks[grammar]
+        return next((k for k in range(n) if not (0 <= ids[k] < self.vocab_size and m[k, ids[k]])), None)
 
-    def decode(self, ids: list[int]) -> PoseTarget:
+    def is_valid(self, ids: list[int], grammar: int = ACT) -> bool:
+        """True when ``ids`` (without BOS) is a complete answer under ``grammar`` (or starts with <no_object>)."""
+        return self._first_bad([int(i) for i in ids], grammar) is None
+
+    def decode(self, ids: list[int], grammar: int = ACT) -> PoseTarget:
         """The PoseTarget of a full grammar sequence (without BOS). Raises ValueError otherwise."""
         ids = [int(i) for i in ids]
-        if not self.is_valid(ids):
-            bad = next((s for s in range(min(len(ids), self.seq_len))
-                        if not self.step_lo[s] <= ids[s] < self.step_hi[s]), None)
+        bad = self._first_bad(ids, grammar)
+        if bad is not None:
             raise ValueError(f"token sequence does not follow the pose grammar (length {len(ids)}, "
                              f"expected {self.seq_len}; first bad step {bad})")
         if ids[0] == NO_OBJECT:
             return PoseTarget.absent()
+        if grammar == DETECT:
+            G, inst = self.num_grounding_steps, []
+            for m in range(self.max_instances):
+                if ids[m * G] == EOS:
+                    break
+                inst.append(self._grounding(ids[m * G:(m + 1) * G]))
+            return replace(inst[0], instances=inst)
         c = self.cfg
-        category = c.categories[ids[0] - self.blocks["category"].start]
-        e = self.box_edges
-        box = tuple(float(0.5 * (e[i] + e[i + 1])) for i in (j - self.blocks["box"].start for j in ids[1:5]))
-        R = self.rotation_from_tokens(ids[8:11], "object")
-        obj = Pose.from_matrix(_T(self._position(ids[5:8]), R))
-        se = self.size_edges
-        size = np.array([0.5 * (se[i] + se[i + 1]) for i in (j - self.blocks["size"].start for j in ids[11:14])])
         wps, k = [], self.num_grounding_steps
         for _ in range(c.num_waypoints):
             pose = Pose.from_matrix(_T(self._position(ids[k:k + 3]), self.rotation_from_tokens(ids[k + 3:k + 6], "hand")))
             g = (ids[k + 6] - self.blocks["gripper"].start) / (c.gripper_bins - 1)
             wps.append(Waypoint(pose, float(g)))
             k += 7
-        return PoseTarget(category, ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2), obj, wps, box_xyxy=box,
+        return replace(self._grounding(ids[:self.num_grounding_steps]), waypoints=wps)
+
+    def _grounding(self, ids: list[int]) -> PoseTarget:
+        """One object from its grounding steps (category, box, xyz, rotation, size)."""
+        category = self.cfg.categories[ids[0] - self.blocks["category"].start]
+        e = self.box_edges
+        box = tuple(float(0.5 * (e[i] + e[i + 1])) for i in (j - self.blocks["box"].start for j in ids[1:5]))
+        R = self.rotation_from_tokens(ids[8:11], "object")
+        obj = Pose.from_matrix(_T(self._position(ids[5:8]), R))
+        se = self.size_edges
+        size = np.array([0.5 * (se[i] + se[i + 1]) for i in (j - self.blocks["size"].start for j in ids[11:14])])
+        return PoseTarget(category, ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2), obj, [], box_xyxy=box,
                           size=size)
 
 

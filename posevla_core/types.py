@@ -52,6 +52,9 @@ class PoseTarget:
     ``box_xyxy``: the object's 2D box (x1, y1, x2, y2), normalized image coordinates; None where
     a source has only the center ``box_uv``. ``size``: the object's extent along its own x, y, z
     axes in meters (its 3D box is centered on ``object_pose``); None where unknown.
+    ``instances``: None for an instruction's answer (one object, then waypoints); for a
+    "detect the {category}" prompt, every instance in view, near to far (this target's own
+    fields are then the nearest one's).
     """
 
     category: str
@@ -61,6 +64,7 @@ class PoseTarget:
     box_xyxy: tuple[float, float, float, float] | None = None
     size: np.ndarray | None = None
     found: bool = True
+    instances: list["PoseTarget"] | None = None   # a "detect the ..." answer: every instance, near to far
 
     def map_image(self, f) -> "PoseTarget":
         """A copy whose 2D box center and corners went through ``f((u, v)) -> (u', v')`` (a
@@ -72,7 +76,8 @@ class PoseTarget:
             (x1, y1), (x2, y2) = f(self.box_xyxy[:2]), f(self.box_xyxy[2:])
             box = (float(x1), float(y1), float(x2), float(y2))
         u, v = f(self.box_uv)
-        return replace(self, box_uv=(float(u), float(v)), box_xyxy=box)
+        inst = None if self.instances is None else [t.map_image(f) for t in self.instances]
+        return replace(self, box_uv=(float(u), float(v)), box_xyxy=box, instances=inst)
 
     @classmethod
     def absent(cls, category: str = "") -> "PoseTarget":

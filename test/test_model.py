@@ -37,7 +37,7 @@ def test_outputs_always_parse_with_random_weights(seed):
         assert len(p.waypoints) == m.cfg.tokens.num_waypoints and p.category in m.cfg.tokens.categories
         assert len(p.box_xyxy) == 4 and p.size.shape == (3,)
     # with <no_object> forbidden the same model must still produce a full, parsable prediction
-    m.step_bias[0, NO_OBJECT] = float("-inf")
+    m.step_bias[:, 0, NO_OBJECT] = float("-inf")
     p = m.predict(rgb, depth if seed % 2 else None, K, "pick up the red cube")
     assert p.found and len(p.waypoints) == m.cfg.tokens.num_waypoints and p.category in m.cfg.tokens.categories
     assert 0 <= p.box_uv[0] <= 1 and p.waypoint_dt == m.cfg.tokens.waypoint_dt

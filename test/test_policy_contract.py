@@ -35,12 +35,13 @@ def test_load_policy_dispatches_and_reports_bad_directories(tmp_path):
 
 def test_one_grammar_mask_for_every_backbone():
     tok = PoseVLA(PoseVLAConfig.tiny()).tokenizer
-    bias = grammar_bias(tok, tok.vocab_size)
-    assert torch.equal(torch.isfinite(bias), torch.as_tensor(tok.step_mask()))
+    bias = grammar_bias(tok, tok.vocab_size)              # (grammars ACT / DETECT, steps, vocab)
+    masks = torch.as_tensor(tok.masks)
+    assert torch.equal(torch.isfinite(bias), masks) and torch.equal(masks[0], torch.as_tensor(tok.step_mask()))
     perm = torch.randperm(tok.vocab_size) + 7          # pose ids scattered in a bigger vocabulary
     mapped = grammar_bias(tok, tok.vocab_size + 7, perm)
-    assert torch.equal(torch.isfinite(mapped[:, perm]), torch.as_tensor(tok.step_mask()))
-    assert int(torch.isfinite(mapped).sum()) == int(tok.step_mask().sum())
+    assert torch.equal(torch.isfinite(mapped[..., perm]), masks)
+    assert int(torch.isfinite(mapped).sum()) == int(masks.sum())
 
 
 def test_small_model_ray_prior_is_an_option_that_carries_K():

@@ -84,7 +84,7 @@ def test_cli_train_paligemma_and_eval_offline(tmp_path, capsys):
     meta = json.loads((out / "config.json").read_text())
     assert meta["posevla"]["freeze_vision"] and meta["posevla"]["gradient_checkpointing"]
     assert main(["eval-offline", "--checkpoint", str(out), "--data", str(data)]) == 0
-    assert json.loads((out / "eval_offline.json").read_text())["num_samples"] == 8
+    assert json.loads((out / "eval_offline.json").read_text())["num_samples"] >= 8     # + negatives
 
 
 def test_two_process_ddp_wraps_the_paligemma_model(tmp_path):

@@ -33,7 +33,11 @@ def test_policy_node_process_serves_a_paligemma_checkpoint(ros_context, vlm_chec
     assert preds, proc.output()
     p = preds[0]
     assert p.header.frame_id == FRAME and p.instruction == "pick up the red cube"
-    assert len(p.token_ids) == 9 + 7 * 6 + 1 and len(p.waypoints) == 6
+    # a random model may answer <no_object> (then nothing else), or a full act-grammar answer
+    if p.object_found:
+        assert len(p.token_ids) == 14 + 7 * 6 + 1 and len(p.waypoints) == 6
+    else:
+        assert len(p.token_ids) == 1 and len(p.waypoints) == 0
 
 
 def test_demo_runs_with_a_paligemma_checkpoint(vlm_checkpoint, tmp_path):

@@ -40,6 +40,8 @@ def random_crop_resize(rng: np.random.Generator, rgb, depth, K, target: PoseTarg
     s = float(rng.uniform(*cfg.crop_scale))
     w, h = max(8, int(round(W * s))), max(8, int(round(H * s)))
     x_lo, x_hi, y_lo, y_hi = 0, W - w, 0, H - h
+    if target is not None and target.instances:
+        return rgb, depth, K, target          # a detect answer: every instance must stay in view
     if cfg.keep_box_inside and target is not None and target.found:
         # the whole 2D box when known (else its center) stays inside, with a small margin
         bx = target.box_xyxy or (*target.box_uv, *target.box_uv)

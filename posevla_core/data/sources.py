@@ -31,6 +31,7 @@ class SourceConfig:
     open_threshold: float = 0.8      # embodiment: gripper opening >= this counts as "open"
     max_samples: int = 0             # 0 = all
     negative_fraction: float = 0.1   # shards with scene categories: extra "<no_object>" samples naming an absent object
+    detect_fraction: float = 0.15    # grounding shards with scene objects: extra "detect the {category}" samples
     seed: int = 0                    # which samples get a negative twin, and which absent object it names
     expert: dict | None = None       # embodiment: also an action chunk per frame (expert.ExpertConfig fields)
 
@@ -78,6 +79,9 @@ def load_samples(root: str | Path, stage: str, tok: TokenizerConfig, cfg: Source
             if neg is not None:
                 out.append(Sample(s["rgb"], s["depth"], s["K"], neg, PoseTarget.absent(neg), True,
                                   s["source"] + "#negative"))
+            if stage == "grounding" and "scene_object_pose" in s and rng.random() < cfg.detect_fraction:
+                instr, det = detect_target(s, tok.categories, rng)
+                out.append(Sample(s["rgb"], s["depth"], s["K"], instr, det, True, s["source"] + "#detect"))
             if cfg.max_samples and len(out) >= cfg.max_samples:
                 break
     if not out:
@@ -97,6 +101,26 @@ def negative_instruction(scene_categories: list[str] | None, categories: list[st
         return None
     c = absent[int(rng.integers(len(absent)))]
     return f"find the {c}" if c.endswith("bin") else f"pick up the {c}"
+
+
+def detect_target(s: dict, categories: list[str], rng: np.random.Generator) -> tuple[str, PoseTarget]:
+    """A "detect the {query}" prompt for a shard sample with its scene objects (near to far)
+    and its answer: every instance whose category is the query or ends with it (``cube``
+    matches ``red cube``), near to far; none -> ``<no_object>``. The query is a category or
+    the last word of one (its shape), drawn uniformly."""
+    words = sorted({c for c in categories if c != "object"} | {c.split()[-1] for c in categories if c != "object"})
+    q = words[int(rng.integers(len(words)))]
+    inst = []
+    for k, cat in enumerate(s["scene_categories"]):
+        if cat == q or cat.endswith(" " + q):
+            box = tuple(float(x) for x in s["scene_box_xyxy"][k])
+            p = s["scene_object_pose"][k]
+            inst.append(PoseTarget(cat, ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2), Pose(p[:3], p[3:7]),
+                                   box_xyxy=box, size=np.asarray(s["scene_object_size"][k], float)))
+    instr = f"detect the {q}"
+    if not inst:
+        return instr, PoseTarget.absent(q)
+    return instr, replace(inst[0], instances=inst)
 
 
 def embodiment_samples(root: str | Path, tok: TokenizerConfig, cfg: SourceConfig = SourceConfig(),

@@ -137,7 +137,7 @@ def fit_bins_main(data_dirs, out_json: str, tokens: dict | None = None, progress
     targets = []
     for d in (data_dirs if isinstance(data_dirs, (list, tuple)) else [data_dirs]):
         stage = "grounding" if detect_format(d) == "grounding" else "motion"
-        targets += [s.target for s in load_samples(d, stage, tok, SourceConfig(negative_fraction=0.0),
+        targets += [s.target for s in load_samples(d, stage, tok, SourceConfig(negative_fraction=0.0, detect_fraction=0.0),
                                                    progress=progress) if s.supervise_grounding]
     fitted = fit_bins(targets, tok)
     TokenizerConfig(**{**tok.__dict__, **fitted})          # validates the fitted fields

@@ -72,9 +72,10 @@ def model_overrides(bins: dict | None = None) -> dict:
     d["tokens"]["categories"] = sim_categories()
     d["tokens"]["symmetries"] = sim_symmetries()
     d["tokens"].update(bins or {})
+    d["geometry"]["use_rays"] = True       # the paper's ray prior: K counts even without depth
     # 4.5 cm objects are ~10 px in the 224 px sim camera: keep the resolution (192 px input)
     # and the token count (16 px patches -> 12 x 12) of the default model.
-    return {"tokens": d["tokens"], "image_size": 192, "patch_size": 16}
+    return {"tokens": d["tokens"], "geometry": d["geometry"], "image_size": 192, "patch_size": 16}
 
 
 def _ground(env, name: str) -> dict:
