@@ -114,7 +114,7 @@ def eval_offline_main(checkpoint: str, data_dir, out_json: str | None = None, st
         for k in tqdm(range(0, len(samples), 16), desc="eval-offline", disable=not progress):
             chunk = samples[k:k + 16]
             preds = model.predict_batch([s.predict_item() for s in chunk])
-            rows += [sample_metrics(p, s) for p, s in zip(preds, chunk)]
+            rows += [sample_metrics(p, s, symmetries=model.cfg.tokens.symmetries) for p, s in zip(preds, chunk)]
     m = {"stage": stage, "checkpoint": str(checkpoint), "data": str(data_dir), **aggregate(rows)}
     print(format_table({k: v for k, v in m.items() if k not in ("checkpoint", "data")},
                        f"offline metrics: {checkpoint} on {data_dir}"))

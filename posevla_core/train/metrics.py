@@ -1,62 +1,154 @@
-"""Offline metrics of decoded predictions against camera-frame targets.
+"""Offline metrics of decoded predictions against camera-frame targets (Objectron-style).
 
-grounding: category accuracy, 3D center error (m), rotation error (deg), 2D box-center
-error (pixels of the input image). waypoints (motion / embodiment): mean position and
-rotation error over the T waypoints, error of the last waypoint, gripper accuracy.
-A prediction that failed to decode counts as wrong (errors are taken as NaN-free maxima).
+Per sample (``sample_metrics``; keys present only where they apply):
+
+* grounding, target present: ``category_acc``; and where the model answered with an object:
+  ``center_err_m`` (3D box center), ``rot_err_deg`` (geodesic angle minimized over the
+  category's symmetry group, symmetry.rotation_error_deg: the plain angle cannot tell a
+  correct pose of a cube from a wrong one), ``raw_rot_err_deg`` (the plain angle, to show the
+  difference), ``size_err_m`` (mean absolute error over the 3 axes), ``iou3d`` (oriented 3D box
+  IoU, eval3d.box_iou_3d), ``box_err_px`` (2D box center, pixels of the input image).
+  ``false_refusal``: 1 when the model answered ``<no_object>`` for an object that is there.
+* grounding, target absent (a negative instruction): only ``absent_refused`` (1 when the model
+  answered ``<no_object>``); a pose predicted for an absent object has nothing to be compared
+  with, so it adds no error rows (it is a false positive of the AP below).
+* waypoints (motion / embodiment), where the model answered with waypoints: ``wp_pos_err_m``,
+  ``wp_rot_err_deg`` (means over the T waypoints), ``wp_last_pos_err_m``,
+  ``wp_last_rot_err_deg``, ``gripper_acc``.
+
+Pose errors are measured where the model gave a pose: a refusal of a present object counts in
+``false_refusal`` and as a miss of the AP, not as an error value. A prediction that failed to
+decode (``valid`` False) counts as wrong everywhere: the maximal errors below, IoU 0, no
+detection, not a refusal.
+
+``aggregate``: the mean of every key over the samples that have it, plus the median and the
+90th percentile of every error (``*_m``, ``*_deg``, ``*_px``), plus ``ap_iou25`` / ``ap_iou50``:
+
+AP at 3D IoU tau, for one detection per sample and no detection score. Each sample with a
+grounding target (present ones with a known size, and absent ones) contributes at most one
+detection: the model's object answer. It is a true positive when the target is present, the
+category is right and the 3D IoU >= tau; every other object answer is a false positive (a
+wrong box, a wrong category, an object "found" for a negative instruction); a present target
+without a true positive is a miss (``<no_object>`` answers included). Without scores the
+precision / recall curve has the single point (P, R) = (TP / detections, TP / present
+targets), and the area under its interpolated envelope (as VOC / COCO / Objectron compute AP)
+is ``ap = P * R``. ``precision_iou*`` and ``recall_iou*`` are reported beside it.
 """
 from __future__ import annotations
 
-import math
+from collections.abc import Mapping
 
 import numpy as np
 
-from posevla_core import se3
+from posevla_core import symmetry
 from posevla_core.data.shards import Sample
+from posevla_core.eval3d import box_iou_3d
 from posevla_core.types import Prediction
 
 INVALID_POS_M = 1.0
 INVALID_ROT_DEG = 180.0
+AP_IOU = {"iou25": 0.25, "iou50": 0.5}
+_DET = "_det"           # row keys consumed by aggregate (not averaged): a detection was made,
+_POS = "_pos"           # the target is present, true positive at each AP_IOU threshold
+_TP = "_tp_"
 
 
-def sample_metrics(pred: Prediction, s: Sample) -> dict:
-    t = s.target
-    H, W = s.rgb.shape[:2]
+def _rot_deg(R_pred: np.ndarray, R_true: np.ndarray, kind: str = "none") -> float:
+    return symmetry.rotation_error_deg(R_pred, R_true, kind)
+
+
+def _grounding(pred: Prediction, t, H: int, W: int, symmetries: Mapping[str, str]) -> dict:
     m: dict = {}
     ok = bool(pred.valid)
+    answered = ok and pred.found
+    has_box3d = t.size is not None
+    if not t.found:
+        m["absent_refused"] = float(ok and not pred.found)
+        m[_DET] = float(answered)
+        return m
+    m["category_acc"] = float(answered and pred.category == t.category)
+    m["false_refusal"] = float(ok and not pred.found)
+    if has_box3d:
+        m[_POS], m[_DET] = 1.0, float(answered)
+    if not ok:
+        m.update(center_err_m=INVALID_POS_M, rot_err_deg=INVALID_ROT_DEG, raw_rot_err_deg=INVALID_ROT_DEG,
+                 box_err_px=float(max(H, W)))
+        if has_box3d:
+            m.update(size_err_m=INVALID_POS_M, iou3d=0.0, **{_TP + k: 0.0 for k in AP_IOU})
+        return m
+    if not pred.found:
+        if has_box3d:
+            m.update({_TP + k: 0.0 for k in AP_IOU})
+        return m
+    Tp, Tt = pred.object_pose.matrix(), t.object_pose.matrix()
+    m["center_err_m"] = float(np.linalg.norm(Tp[:3, 3] - Tt[:3, 3]))
+    m["rot_err_deg"] = _rot_deg(Tp[:3, :3], Tt[:3, :3], symmetries.get(t.category, "none"))
+    m["raw_rot_err_deg"] = _rot_deg(Tp[:3, :3], Tt[:3, :3])
+    m["box_err_px"] = float(np.hypot((pred.box_uv[0] - t.box_uv[0]) * W, (pred.box_uv[1] - t.box_uv[1]) * H))
+    if has_box3d:
+        size_p = pred.size if pred.size is not None else np.zeros(3)
+        m["size_err_m"] = float(np.mean(np.abs(np.asarray(size_p, float) - np.asarray(t.size, float))))
+        iou = box_iou_3d(Tp, size_p, Tt, t.size)
+        m["iou3d"] = iou
+        right = pred.category == t.category
+        m.update({_TP + k: float(right and iou >= tau) for k, tau in AP_IOU.items()})
+    return m
+
+
+def sample_metrics(pred: Prediction, s: Sample, *, symmetries: Mapping[str, str]) -> dict:
+    """Metrics of one prediction (module docstring). ``symmetries``: category -> symmetry
+    kind, the model's ``TokenizerConfig.symmetries`` (categories not in it: no symmetry)."""
+    t = s.target
+    H, W = s.rgb.shape[:2]
+    ok = bool(pred.valid)
+    m: dict = {}
     if s.supervise_grounding:
-        m["category_acc"] = float(ok and pred.category == t.category)
-        if ok:
-            m["center_err_m"] = float(np.linalg.norm(pred.object_pose.position - t.object_pose.position))
-            m["rot_err_deg"] = math.degrees(se3.rotation_angle_between(pred.object_pose.quat_xyzw,
-                                                                       t.object_pose.quat_xyzw))
-            m["box_err_px"] = float(np.hypot((pred.box_uv[0] - t.box_uv[0]) * W, (pred.box_uv[1] - t.box_uv[1]) * H))
-        else:
-            m.update(center_err_m=INVALID_POS_M, rot_err_deg=INVALID_ROT_DEG, box_err_px=float(max(H, W)))
-    if t.waypoints:
+        m.update(_grounding(pred, t, H, W, symmetries))
+    if t.found and t.waypoints:
         if ok and len(pred.waypoints) == len(t.waypoints):
             pe = [float(np.linalg.norm(a.pose.position - b.pose.position)) for a, b in zip(pred.waypoints, t.waypoints)]
-            re = [math.degrees(se3.rotation_angle_between(a.pose.quat_xyzw, b.pose.quat_xyzw))
-                  for a, b in zip(pred.waypoints, t.waypoints)]
+            re = [_rot_deg(a.pose.matrix()[:3, :3], b.pose.matrix()[:3, :3]) for a, b in zip(pred.waypoints, t.waypoints)]
             ga = [float((a.gripper >= 0.5) == (b.gripper >= 0.5)) for a, b in zip(pred.waypoints, t.waypoints)]
-            m.update(wp_pos_err_m=float(np.mean(pe)), wp_rot_err_deg=float(np.mean(re)),
-                     wp_last_pos_err_m=pe[-1], gripper_acc=float(np.mean(ga)))
-        else:
+            m.update(wp_pos_err_m=float(np.mean(pe)), wp_rot_err_deg=float(np.mean(re)), wp_last_pos_err_m=pe[-1],
+                     wp_last_rot_err_deg=re[-1], gripper_acc=float(np.mean(ga)))
+        elif not (ok and not pred.found):      # a refusal is counted in false_refusal, not here
             m.update(wp_pos_err_m=INVALID_POS_M, wp_rot_err_deg=INVALID_ROT_DEG, wp_last_pos_err_m=INVALID_POS_M,
-                     gripper_acc=0.0)
+                     wp_last_rot_err_deg=INVALID_ROT_DEG, gripper_acc=0.0)
     m["valid"] = float(ok)
     return m
 
 
+def _stat_key(k: str, stat: str) -> str:
+    return k.replace("_err", f"_err_{stat}", 1) if "_err" in k else f"{k}_{stat}"
+
+
+def average_precision(rows: list[dict]) -> dict:
+    """``ap_*``, ``precision_*`` and ``recall_*`` at each AP_IOU threshold (module docstring);
+    empty when no row has a present target with a 3D box."""
+    pos = sum(r.get(_POS, 0.0) for r in rows)
+    if pos == 0:
+        return {}
+    det = sum(r.get(_DET, 0.0) for r in rows)
+    out = {}
+    for k in AP_IOU:
+        tp = sum(r.get(_TP + k, 0.0) for r in rows)
+        p, rc = (tp / det if det else 0.0), tp / pos
+        out.update({f"ap_{k}": p * rc, f"precision_{k}": p, f"recall_{k}": rc})
+    return out
+
+
 def aggregate(rows: list[dict]) -> dict:
-    """Mean of every metric over the samples that have it (+ medians of the errors)."""
-    keys = sorted({k for r in rows for k in r})
+    """Mean of every metric over the samples that have it, the median and p90 of the errors,
+    and the AP at 3D IoU 0.25 / 0.5 (module docstring)."""
+    keys = sorted({k for r in rows for k in r if not k.startswith("_")})
     out: dict = {"num_samples": len(rows)}
     for k in keys:
         v = np.array([r[k] for r in rows if k in r], dtype=float)
         out[k] = float(v.mean())
         if k.endswith(("_m", "_deg", "_px")):
-            out[k.replace("_err", "_err_median", 1) if "_err" in k else k + "_median"] = float(np.median(v))
+            out[_stat_key(k, "median")] = float(np.median(v))
+            out[_stat_key(k, "p90")] = float(np.percentile(v, 90))
+    out.update(average_precision(rows))
     return out
 
 

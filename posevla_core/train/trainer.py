@@ -23,6 +23,7 @@ import json
 import math
 import shutil
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -210,7 +211,9 @@ class Trainer:
         model = self.acc.unwrap_model(self.model)
         model.eval()
         losses, rows = [], []
-        metrics_of = getattr(model, "sample_metrics", sample_metrics)   # the flow head scores chunks
+        metrics_of = getattr(model, "sample_metrics", None)   # the flow head scores chunks
+        if metrics_of is None:
+            metrics_of = partial(sample_metrics, symmetries=model.cfg.tokens.symmetries)
         for k in range(0, len(samples), 16):
             chunk = samples[k:k + 16]
             batch = model.processor.collate([make_item(model, s, None, self.cfg) for s in chunk])
