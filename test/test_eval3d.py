@@ -12,6 +12,7 @@ from posevla_core.data.shards import Sample
 from posevla_core.eval3d import box_corners, box_iou_3d, intersection_volume
 from posevla_core.train.metrics import aggregate, sample_metrics
 from posevla_core.types import Pose, PoseTarget, Prediction, Waypoint
+from rotation_cases import quats
 
 
 def T_of(p=(0.0, 0.0, 0.0), R=None) -> np.ndarray:
@@ -75,8 +76,6 @@ def test_corners_are_the_box():
     assert np.allclose(c.min(0), [0.9, 1.8, 2.7]) and np.allclose(c.max(0), [1.1, 2.2, 3.3])
 
 
-unit = st.floats(-1.0, 1.0, allow_nan=False)
-quats = st.tuples(unit, unit, unit, unit).filter(lambda q: np.linalg.norm(q) > 1e-3)
 sizes = st.tuples(*[st.floats(0.02, 0.5)] * 3)
 centers = st.tuples(*[st.floats(-0.3, 0.3)] * 3)
 
