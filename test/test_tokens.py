@@ -146,7 +146,7 @@ def test_sphere_encodes_the_reference():
 # ---- positions, sizes, box ----------------------------------------------------------------------
 @st.composite
 def fitted_tokenizer(draw):
-    """A tokenizer with percentile edges fitted to drawn data (non-uniform), an object and a
+    """A tokenizer with percentile edges fitted to drawn data (non-uniform) or uniform ones, an object and a
     waypoint position inside them (data values, edges, anything between) and a size."""
     bins = draw(st.sampled_from([8, 64, 256]))
     data = [draw(st.lists(st.floats(lo, hi), min_size=2, max_size=40))
@@ -154,8 +154,13 @@ def fitted_tokenizer(draw):
     edges = [percentile_edges(np.array(d), bins) for d in data]
     sizes = draw(st.lists(st.floats(0.01, 0.4), min_size=2, max_size=20))
     size_edges = percentile_edges(np.array(sizes + [0.0]), 16)
-    cfg = TokenizerConfig(categories=CATS, symmetries=SYMS, position_bins=bins, position_edges=edges,
-                          size_bins=16, size_edges=size_edges, num_waypoints=2)
+    if draw(st.booleans()):
+        cfg = TokenizerConfig(categories=CATS, symmetries=SYMS, position_bins=bins, position_edges=edges,
+                              size_bins=16, size_edges=size_edges, num_waypoints=2)
+    else:                                      # the uniform default bins
+        cfg = TokenizerConfig(categories=CATS, symmetries=SYMS, position_bins=bins, size_bins=16, num_waypoints=2)
+        edges = [np.linspace(lo, hi, bins + 1) for lo, hi in zip(cfg.position_min, cfg.position_max)]
+        size_edges = np.linspace(0.0, cfg.size_max, 17)
     tok = PoseTokenizer(cfg)
     pick = [st.one_of(st.sampled_from(d), st.sampled_from(e), st.floats(e[0], e[-1])) for d, e in zip(data, edges)]
     size = draw(st.one_of(st.sampled_from(sizes), st.floats(size_edges[0], size_edges[-1])))
