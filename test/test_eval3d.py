@@ -120,7 +120,7 @@ def obj_target(category="red cube", R=R0, p=(0.0, 0.1, 0.9), size=(0.05, 0.05, 0
 
 def pred_of(t: PoseTarget, **kw) -> Prediction:
     return Prediction(t.category, t.box_uv, t.object_pose, t.waypoints, box_xyxy=t.box_xyxy, size=t.size,
-                      found=t.found, **kw)
+                      found=t.found, instances=t.instances, **kw)
 
 
 def sample(t: PoseTarget) -> Sample:
@@ -197,3 +197,28 @@ def test_waypoint_rotation_percentiles():
     assert agg["wp_rot_err_deg"] == pytest.approx(4.5, abs=1e-6)
     assert agg["wp_rot_err_p90_deg"] == pytest.approx(np.percentile(np.arange(10), 90), abs=1e-6)
     assert agg["wp_last_rot_err_median_deg"] == pytest.approx(4.5, abs=1e-6)
+
+
+def test_detect_answers_are_matched_one_to_one_in_any_order():
+    from dataclasses import replace
+
+    I = np.eye(3)
+    a, b = obj_target(R=I, p=(0.0, 0.1, 0.8)), obj_target(R=I, p=(0.2, 0.1, 0.9))
+    c = obj_target("blue cylinder", R=I, p=(-0.2, 0.1, 1.0))
+    truth = replace(a, instances=[a, b, c])
+    # Listed far to near, the cylinder half a width off along x (IoU 1/3), one extra cube.
+    c_off = obj_target("blue cylinder", R=I, p=(-0.175, 0.1, 1.0))
+    extra = obj_target(R=I, p=(0.4, 0.4, 1.5))
+    pred = pred_of(replace(c_off, instances=[c_off, b, a, extra]))
+    m = sample_metrics(pred, Sample(RGB, None, K, "detect the object", truth), symmetries=SYM)
+    assert m["detect_count_acc"] == 0.0 and m["false_refusal"] == 0.0
+    assert m["detect_iou3d"] == pytest.approx((1 + 1 + 1 / 3) / 3, abs=1e-6)
+    assert not {"center_err_m", "rot_err_deg", "category_acc"} & set(m)
+    agg = aggregate([m])
+    assert agg["precision_iou25"] == pytest.approx(3 / 4) and agg["recall_iou25"] == pytest.approx(1.0)
+    assert agg["precision_iou50"] == pytest.approx(2 / 4) and agg["recall_iou50"] == pytest.approx(2 / 3)
+    # A detect prompt for a category that is not there: every listed object is a false positive.
+    absent = Sample(RGB, None, K, "detect the ball", PoseTarget.absent("ball"))
+    m2 = sample_metrics(pred, absent, symmetries=SYM)
+    assert m2["absent_refused"] == 0.0
+    assert aggregate([m, m2])["precision_iou25"] == pytest.approx(3 / 8)

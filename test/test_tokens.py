@@ -3,7 +3,7 @@ fitted non-uniform bins), symmetric objects, <no_object>, clipping by name, the 
 fitted bins that are a valid config."""
 import json
 import math
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import numpy as np
 import pytest
@@ -13,7 +13,7 @@ from scipy.spatial.transform import Rotation
 
 from posevla_core import symmetry
 from posevla_core.config import TokenizerConfig
-from posevla_core.tokens import EOS, NO_OBJECT, PoseTokenizer, fit_bins, percentile_edges
+from posevla_core.tokens import DETECT, EOS, NO_OBJECT, PoseTokenizer, fit_bins, percentile_edges
 from posevla_core.types import Pose, PoseTarget, Waypoint
 from rotation_cases import cylinder_member, rotations, tie_margin
 
@@ -237,6 +237,33 @@ def test_encoded_targets_follow_the_grammar(pos, R, category, grip, tok):
     assert all(tok.allowed_range(s)[0] <= i < tok.allowed_range(s)[1] for s, i in enumerate(ids))
     dec = tok.decode(ids)
     assert dec.category == category and all(w.gripper == (1.0 if grip >= 0.5 else 0.0) for w in dec.waypoints)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.tuples(*[st.floats(-0.5, 0.5)] * 2, st.floats(0.3, 1.7)), rotations,
+                          st.sampled_from(CATS)), max_size=6), toks)
+def test_detect_answers_round_trip(objs, tok):
+    """"detect the ...": every instance (at most max_instances, the rest reported as clipped),
+    then EOS, each decoded within the same bounds; none -> <no_object>."""
+    inst = [target(pos=p, R=R, category=c, n=0, tok=tok) for p, R, c in objs]
+    t = replace(inst[0], instances=inst) if inst else replace(PoseTarget.absent("cube"), instances=[])
+    ids, clipped = tok.encode(t)
+    assert tok.is_valid(ids, DETECT)
+    dec = tok.decode(ids, DETECT)
+    if not inst:
+        assert ids == [NO_OBJECT] and not dec.found
+        return
+    k = min(len(inst), tok.max_instances)
+    assert ids[-1] == EOS and len(ids) == k * tok.num_grounding_steps + 1
+    assert clipped == (["instances"] if len(inst) > k else [])
+    assert len(dec.instances) == k
+    for d, x in zip(dec.instances, inst):
+        assert d.category == x.category and not d.waypoints
+        for a in range(3):
+            assert abs(d.object_pose.position[a] - x.object_pose.position[a]) <= tok.bin_width("position", a) / 2 + 1e-12
+        err = symmetry.rotation_error_deg(d.object_pose.matrix()[:3, :3], x.object_pose.matrix()[:3, :3],
+                                          SYMS.get(x.category, "none"))
+        assert err <= math.degrees(3 * HALF_ROT) + 1e-4
 
 
 def test_grounding_target_encodes_prefix_only_and_needs_box_and_size():

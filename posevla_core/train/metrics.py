@@ -12,6 +12,11 @@ Per sample (``sample_metrics``; keys present only where they apply):
 * grounding, target absent (a negative instruction): only ``absent_refused`` (1 when the model
   answered ``<no_object>``); a pose predicted for an absent object has nothing to be compared
   with, so it adds no error rows (it is a false positive of the AP below).
+* grounding, a "detect the {category}" prompt (``target.instances``: every instance, near to
+  far): ``detect_count_acc`` (as many objects answered as there are), ``detect_iou3d`` (mean
+  over the true instances of the 3D IoU of their matched answer, 0 when unmatched; answers are
+  matched one-to-one by ``match_instances``), ``false_refusal``; an absent category counts as
+  a negative (``absent_refused``).
 * waypoints (motion / embodiment), where the model answered with waypoints: ``wp_pos_err_m``,
   ``wp_rot_err_deg`` (means over the T waypoints), ``wp_last_pos_err_m``,
   ``wp_last_rot_err_deg``, ``gripper_acc``.
@@ -24,14 +29,15 @@ detection, not a refusal.
 ``aggregate``: the mean of every key over the samples that have it, plus the median and the
 90th percentile of every error (``*_m``, ``*_deg``, ``*_px``), plus ``ap_iou25`` / ``ap_iou50``:
 
-AP at 3D IoU tau, for one detection per sample and no detection score. Each sample with a
-grounding target (present ones with a known size, and absent ones) contributes at most one
-detection: the model's object answer. It is a true positive when the target is present, the
-category is right and the 3D IoU >= tau; every other object answer is a false positive (a
-wrong box, a wrong category, an object "found" for a negative instruction); a present target
-without a true positive is a miss (``<no_object>`` answers included). Without scores the
-precision / recall curve has the single point (P, R) = (TP / detections, TP / present
-targets), and the area under its interpolated envelope (as VOC / COCO / Objectron compute AP)
+AP at 3D IoU tau, without detection scores. Every object the model answers with is a
+detection (one for an instruction, every listed instance for a detect prompt, none for
+``<no_object>``); every present object with a known size is a ground truth. Within a sample,
+detections and ground truths are matched one-to-one (same category, maximal summed IoU); a
+match with IoU >= tau is a true positive, every other detection a false positive (a wrong
+box, a wrong category, an object "found" for a negative instruction), every unmatched ground
+truth a miss (``<no_object>`` answers included). Without scores the precision / recall curve
+has the single point (P, R) = (TP / detections, TP / ground truths) over the evaluated
+samples, and the area under its interpolated envelope (as VOC / COCO / Objectron compute AP)
 is ``ap = P * R``. ``precision_iou*`` and ``recall_iou*`` are reported beside it.
 """
 from __future__ import annotations
@@ -39,6 +45,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
+from scipy.optimize import linear_sum_assignment
 
 from posevla_core import symmetry
 from posevla_core.data.shards import Sample
@@ -48,13 +55,55 @@ from posevla_core.types import Prediction
 INVALID_POS_M = 1.0
 INVALID_ROT_DEG = 180.0
 AP_IOU = {"iou25": 0.25, "iou50": 0.5}
-_DET = "_det"           # row keys consumed by aggregate (not averaged): a detection was made,
-_POS = "_pos"           # the target is present, true positive at each AP_IOU threshold
+_DET = "_det"           # row keys consumed by aggregate (not averaged): detections made,
+_POS = "_pos"           # objects present, true positives at each AP_IOU threshold
 _TP = "_tp_"
 
 
 def _rot_deg(R_pred: np.ndarray, R_true: np.ndarray, kind: str = "none") -> float:
     return symmetry.rotation_error_deg(R_pred, R_true, kind)
+
+
+def _box(t) -> tuple[np.ndarray, np.ndarray]:
+    return t.object_pose.matrix(), np.asarray(t.size if t.size is not None else np.zeros(3), float)
+
+
+def match_instances(preds: list, targets: list) -> list[tuple[int, int, float]]:
+    """One-to-one matching of predicted and true objects that maximizes the summed 3D IoU
+    (Hungarian, scipy's linear_sum_assignment); a pair of different categories scores 0.
+    Returns (pred index, target index, IoU) of the matched pairs with IoU > 0."""
+    if not preds or not targets:
+        return []
+    iou = np.array([[box_iou_3d(*_box(p), *_box(t)) if p.category == t.category else 0.0 for t in targets]
+                    for p in preds])
+    rows, cols = linear_sum_assignment(iou, maximize=True)
+    return [(int(i), int(j), float(iou[i, j])) for i, j in zip(rows, cols) if iou[i, j] > 0]
+
+
+def _ap_counts(preds: list, targets: list) -> dict:
+    """The AP row keys of one sample: detections, present objects, matches at each IoU."""
+    pairs = match_instances(preds, targets)
+    return {_DET: float(len(preds)), _POS: float(len(targets)),
+            **{_TP + k: float(sum(iou >= tau for _, _, iou in pairs)) for k, tau in AP_IOU.items()}}
+
+
+def _answers(pred: Prediction) -> list:
+    """The objects the model answered with (none for <no_object> or an invalid decode)."""
+    if not (pred.valid and pred.found):
+        return []
+    return list(pred.instances) if pred.instances is not None else [pred]
+
+
+def _detect(pred: Prediction, t) -> dict:
+    """A "detect the {category}" answer against every instance in view (t.instances)."""
+    preds, targets = _answers(pred), [x for x in t.instances if x.size is not None]
+    pairs = match_instances(preds, targets)
+    m = {"false_refusal": float(bool(pred.valid) and not pred.found),
+         "detect_count_acc": float(bool(pred.valid) and len(_answers(pred)) == len(t.instances)),
+         **_ap_counts(preds, targets)}
+    if targets:     # mean over the true instances of their matched IoU (0 when unmatched)
+        m["detect_iou3d"] = sum(iou for _, _, iou in pairs) / len(targets)
+    return m
 
 
 def _grounding(pred: Prediction, t, H: int, W: int, symmetries: Mapping[str, str]) -> dict:
@@ -64,21 +113,21 @@ def _grounding(pred: Prediction, t, H: int, W: int, symmetries: Mapping[str, str
     has_box3d = t.size is not None
     if not t.found:
         m["absent_refused"] = float(ok and not pred.found)
-        m[_DET] = float(answered)
+        m.update(_ap_counts(_answers(pred), []))
         return m
+    if t.instances is not None:
+        return _detect(pred, t)
     m["category_acc"] = float(answered and pred.category == t.category)
     m["false_refusal"] = float(ok and not pred.found)
     if has_box3d:
-        m[_POS], m[_DET] = 1.0, float(answered)
+        m.update(_ap_counts(_answers(pred), [t]))
     if not ok:
         m.update(center_err_m=INVALID_POS_M, rot_err_deg=INVALID_ROT_DEG, raw_rot_err_deg=INVALID_ROT_DEG,
                  box_err_px=float(max(H, W)))
         if has_box3d:
-            m.update(size_err_m=INVALID_POS_M, iou3d=0.0, **{_TP + k: 0.0 for k in AP_IOU})
+            m.update(size_err_m=INVALID_POS_M, iou3d=0.0)
         return m
     if not pred.found:
-        if has_box3d:
-            m.update({_TP + k: 0.0 for k in AP_IOU})
         return m
     Tp, Tt = pred.object_pose.matrix(), t.object_pose.matrix()
     m["center_err_m"] = float(np.linalg.norm(Tp[:3, 3] - Tt[:3, 3]))
@@ -86,12 +135,9 @@ def _grounding(pred: Prediction, t, H: int, W: int, symmetries: Mapping[str, str
     m["raw_rot_err_deg"] = _rot_deg(Tp[:3, :3], Tt[:3, :3])
     m["box_err_px"] = float(np.hypot((pred.box_uv[0] - t.box_uv[0]) * W, (pred.box_uv[1] - t.box_uv[1]) * H))
     if has_box3d:
-        size_p = pred.size if pred.size is not None else np.zeros(3)
-        m["size_err_m"] = float(np.mean(np.abs(np.asarray(size_p, float) - np.asarray(t.size, float))))
-        iou = box_iou_3d(Tp, size_p, Tt, t.size)
-        m["iou3d"] = iou
-        right = pred.category == t.category
-        m.update({_TP + k: float(right and iou >= tau) for k, tau in AP_IOU.items()})
+        size_p = _box(pred)[1]
+        m["size_err_m"] = float(np.mean(np.abs(size_p - np.asarray(t.size, float))))
+        m["iou3d"] = box_iou_3d(Tp, size_p, Tt, t.size)
     return m
 
 
