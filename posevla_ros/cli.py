@@ -60,6 +60,17 @@ def _cmd_train(a: argparse.Namespace) -> int:
     return train_cli(a.train_args, prog="posevla train")
 
 
+def _cmd_fit_bins(a: argparse.Namespace) -> int:
+    from posevla_core.train import fit_bins_main, tokens_of
+
+    try:
+        fit_bins_main(a.data, a.out, tokens_of(a.tokens), progress=True)
+    except ValueError as e:           # unreadable data (DataFormatError), a bad --tokens file: one line
+        print(f"posevla fit-bins: error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _cmd_eval_offline(a: argparse.Namespace) -> int:
     from posevla_core.train import eval_offline_main
     from posevla_ros.params import resolve_checkpoint
@@ -146,6 +157,17 @@ def build_parser() -> argparse.ArgumentParser:
                        description="all arguments go to `python -m posevla_core.train`; see `posevla train --help`")
     t.add_argument("train_args", nargs=argparse.REMAINDER)
     t.set_defaults(func=_cmd_train)
+
+    b = sub.add_parser("fit-bins", help="fit percentile position / size bins and rotation references to data (JSON)",
+                       description="Fit the data-dependent pose-token fields (tokens.fit_bins) and write them as "
+                                   "JSON; `posevla train --bins FILE` puts them into a new model's config.")
+    b.add_argument("--data", required=True, nargs="+", help="grounding / motion shards or LeRobot demos (several ok)")
+    b.add_argument("--out", required=True, help="bins JSON to write (a TokenizerConfig fragment)")
+    b.add_argument("--tokens", default=None,
+                   help="the tokenizer the bins are for: a JSON/YAML file of TokenizerConfig fields or a checkpoint "
+                        "directory (bin counts, categories and their symmetries); default: the sim demo model's "
+                        "(the MuJoCo scene's categories and symmetries, default bin counts)")
+    b.set_defaults(func=_cmd_fit_bins)
 
     e = sub.add_parser("eval-offline", help="metrics of a checkpoint on a dataset")
     e.add_argument("--checkpoint", required=True)
