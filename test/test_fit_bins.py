@@ -83,3 +83,30 @@ def test_train_with_bins_and_init_refuses_others(tmp_path, data):
         train_main("motion", data[1], str(tmp_path / "ft2"), init=str(out), steps=1, config_file=str(cfg),
                    bins=other_path, progress=False)
     assert not (tmp_path / "ft2" / "config.json").exists()
+
+
+@pytest.mark.slow
+def test_training_logs_clipped_fraction_and_warns(tmp_path, data, capfd):
+    """Bins far too narrow for the data: every object z is clipped -> logged per group at step 0
+    and a WARNING; with bins fitted to the data nothing is clipped and nothing is warned."""
+    from posevla_core.train import train_main
+
+    tokens = dict(TINY["tokens"], position_min=[-0.6, -0.6, 0.2], position_max=[0.6, 0.6, 0.5])  # data z: 0.6..1.0
+    kw = dict(steps=1, batch_size=4, warmup_steps=1, eval_every=0, save_every=0, max_val_samples=1,
+              val_fraction=0.0, progress=False)
+    out = tmp_path / "narrow"
+    train_main("grounding", data[0], str(out), model={**TINY, "tokens": tokens}, **kw)
+    rec = json.loads((out / "metrics.jsonl").read_text().splitlines()[0])
+    assert rec["step"] == 0 and rec["clipped/object_position"] == 1.0 and rec["clipped/object_position_targets"] == 10
+    assert rec["clipped/box"] == 0.0 and rec["clipped/object_size"] == 0.0
+    assert rec["clipped/waypoint_position_targets"] == 0                    # grounding data: no waypoints
+    assert rec["clipped/top_fields"] == {"object.z": 10}
+    err = capfd.readouterr().err
+    assert "WARNING: 100.0 % of the object position targets" in err and "posevla fit-bins" in err
+    bins, path = _fit(tmp_path, data)
+    out = tmp_path / "fitted"
+    train_main("motion", data[1], str(out), model=TINY, bins=path, **kw)
+    rec = json.loads((out / "metrics.jsonl").read_text().splitlines()[0])
+    assert rec["clipped/waypoint_position_targets"] == 8 and rec["clipped/object_position_targets"] == 8
+    assert all(rec[f"clipped/{g}"] == 0.0 for g in ("box", "object_position", "object_size", "waypoint_position"))
+    assert "WARNING" not in capfd.readouterr().err
