@@ -106,13 +106,15 @@ def _cmd_evaluate(a: argparse.Namespace) -> int:
 
 
 def _cmd_demo(a: argparse.Namespace) -> int:
-    from posevla_ros.demo import demo_main
+    from posevla_ros.demo import ABSENT_DEFAULT, demo_main
 
-    if not _graph_args_ok("demo", "evaluate", dict(sim=True, task=a.task)):
+    a.absent = ABSENT_DEFAULT if a.absent is None else a.absent
+    if not _graph_args_ok("demo", "evaluate", dict(sim=True, task=a.task, episodes=a.episodes, absent=a.absent)):
         return 1
     summary = demo_main(episodes=a.episodes, seed=a.seed, out=a.out, task=a.task, checkpoint=a.checkpoint,
-                        timeout_s=a.timeout, use_depth=not a.no_depth)
-    return 0 if summary.get("episodes", 0) > 0 else 1
+                        timeout_s=a.timeout, use_depth=not a.no_depth, absent=a.absent)
+    done = summary.get("episodes", 0) + (summary.get("absent") or {}).get("episodes", 0)
+    return 0 if done > 0 else 1
 
 
 def _cmd_expert(a: argparse.Namespace) -> int:
@@ -209,6 +211,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="closed-loop MuJoCo demo with the shipped checkpoint")
     d.add_argument("--episodes", type=int, default=10)
+    d.add_argument("--absent", type=int, default=None,
+                   help="then this many episodes whose instruction names an object not in the scene; right = "
+                        "object_found false and no motion (default 5; --episodes 0 --absent 30: the refusal check)")
     d.add_argument("--seed", type=int, default=1000, help="first held-out seed")
     d.add_argument("--out", default="runs/demo")
     d.add_argument("--task", default="pick")

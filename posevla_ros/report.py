@@ -60,6 +60,12 @@ def summarize(records: list[dict], task: str, **extra: Any) -> dict:
     return summary
 
 
+def absent_line(summary: dict) -> str:
+    """", absent refused: k/N, motions: m" of a summary with absent episodes ('' without)."""
+    a = summary.get("absent")
+    return f", absent refused: {a['refused']}/{a['episodes']}, motions: {a['motions']}" if a else ""
+
+
 @dataclass
 class EpisodeMedia:
     """What the report shows of one episode beyond its record: downscaled RGB frames
