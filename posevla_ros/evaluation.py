@@ -238,12 +238,15 @@ class AbsentWatch:
     between ``begin`` and the loop's reads: predictions for the episode's instruction and how
     many were refusals (``object_found`` false, or no waypoints where the message has no such
     field), trajectories sent to the controllers, and the largest arm joint excursion from the
-    first joint state seen."""
+    first joint state seen. A prediction counts only when its image was taken between ``begin``
+    and now (``now``: the node clock): a late answer to the previous episode's image (the sim's
+    clock restarts at every reset; its instruction may be worded the same) does not."""
 
-    def __init__(self, joint_names: list[str]) -> None:
-        self.joint_names = list(joint_names)
+    def __init__(self, joint_names: list[str], now: Callable[[], float]) -> None:
+        self.joint_names, self.now = list(joint_names), now
         self._lock = threading.Lock()
         self._instruction: str | None = None
+        self._t0 = 0.0
         self._reset()
 
     def _reset(self) -> None:
@@ -252,14 +255,19 @@ class AbsentWatch:
         self._dev: float | None = None
 
     def begin(self, instruction: str) -> None:
+        t0 = self.now()
         with self._lock:
-            self._instruction = instruction
+            self._instruction, self._t0 = instruction, t0
             self._reset()
 
     def on_prediction(self, msg) -> None:
+        from posevla_ros.conversions import stamp_to_sec
+
         refused = not getattr(msg, "object_found", True) or len(msg.waypoints) == 0
+        stamp, now = stamp_to_sec(msg.header.stamp), self.now()
         with self._lock:
-            if self._instruction is not None and msg.instruction == self._instruction:
+            if self._instruction is not None and msg.instruction == self._instruction \
+                    and self._t0 <= stamp <= now + 1e-6:
                 self._n += 1
                 self._refused += bool(refused)
 

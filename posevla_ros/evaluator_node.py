@@ -149,7 +149,7 @@ class EvaluatorNode(_RosNode):
         self.create_subscription(Image, TOPIC_RGB, self._on_image, qos_profile_sensor_data)
         self.create_subscription(JointState, TOPIC_JOINT_STATES, self._on_joint_state, QoSProfile(depth=10))
         self.create_subscription(String, TOPIC_RECORDER_STATUS, self._on_recorder_status, QoSProfile(depth=10))
-        self.watcher = AbsentWatch(p["joint_names"])
+        self.watcher = AbsentWatch(p["joint_names"], lambda: self.get_clock().now().nanoseconds * 1e-9)
         if p["absent_episodes"]:        # what an absent episode is judged by: predictions, commands, joints
             from trajectory_msgs.msg import JointTrajectory
 

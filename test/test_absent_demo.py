@@ -67,6 +67,7 @@ def test_absent_episodes_through_the_node_chain(tmp_path):
         assert r["trajectories"] == 0 and r["max_joint_dev_rad"] < 1e-3, r
         assert r["seed"] in (1000, 1001) and "pick up the" in r["instruction"]
     assert json.loads((out / "summary.json").read_text())["absent"]["refused"] == 2
+    assert "Refused 2/2, motions: 0" in (out / "report.html").read_text()
 
     out = tmp_path / "ground"                   # a model that always grounds some object
     s = evaluate_main(None, "pick", 0, str(out), seed=1005, timeout_s=10.0, sim=True, model=tiny(refuse=False),
