@@ -60,7 +60,7 @@ def test_fit_bins_errors(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_train_with_bins_and_init_refuses_others(tmp_path, data):
+def test_train_with_bins_and_init_refuses_others(tmp_path, data, capsys):
     from posevla_core.train import train_main
 
     bins, path = _fit(tmp_path, data)
@@ -82,6 +82,9 @@ def test_train_with_bins_and_init_refuses_others(tmp_path, data):
     with pytest.raises(ValueError, match="other bins.*position_edges"):
         train_main("motion", data[1], str(tmp_path / "ft2"), init=str(out), steps=1, config_file=str(cfg),
                    bins=other_path, progress=False)
+    assert main(["train", "--stage", "motion", "--data", str(data[1]), "--out", str(tmp_path / "ft2"), "--steps", "1",
+                 "--config", str(cfg), "--init", str(out), "--bins", other_path]) == 1
+    assert "was trained with other bins" in capsys.readouterr().err
     assert not (tmp_path / "ft2" / "config.json").exists()
 
 

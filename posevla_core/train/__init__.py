@@ -15,7 +15,7 @@ from posevla_core.train.config import STAGES, TrainConfig, stage_defaults
 from posevla_core.train.trainer import Interrupted, Trainer, split_indices
 
 __all__ = ["STAGES", "TrainConfig", "Trainer", "Interrupted", "train_main", "eval_offline_main", "load_split",
-           "fit_bins_main", "tokens_of", "read_bins", "merge_bins"]
+           "fit_bins_main", "tokens_of", "read_bins", "merge_bins", "BinsError"]
 
 
 def load_split(data_dir: str | Path | list, cfg: TrainConfig, tok, progress: bool = True):
@@ -107,6 +107,11 @@ def train_main(stage: str, data_dir, out_dir: str, init: str | None = None, step
 BIN_FIELDS = ("position_edges", "size_edges", "object_rotation_ref", "hand_rotation_ref")
 
 
+class BinsError(ValueError):
+    """A bins file that cannot be used (unreadable, inconsistent, or other than an --init
+    checkpoint's): one line for the command line."""
+
+
 def read_bins(path: str | Path) -> dict:
     """A ``posevla fit-bins`` JSON: only the fitted TokenizerConfig fields (one clear error else)."""
     p = Path(path)
@@ -115,9 +120,9 @@ def read_bins(path: str | Path) -> dict:
     try:
         d = json.loads(p.read_text())
     except json.JSONDecodeError as e:
-        raise ValueError(f"{p}: not JSON ({e})") from e
+        raise BinsError(f"{p}: not JSON ({e})") from e
     if not isinstance(d, dict) or not d or set(d) - set(BIN_FIELDS):
-        raise ValueError(f"{p}: expected a JSON object of {list(BIN_FIELDS)} (posevla fit-bins output), "
+        raise BinsError(f"{p}: expected a JSON object of {list(BIN_FIELDS)} (posevla fit-bins output), "
                          f"got {sorted(d) if isinstance(d, dict) else type(d).__name__}")
     return d
 
@@ -135,7 +140,10 @@ def merge_bins(tokens: dict, fitted: dict, progress: bool = True) -> dict:
             if count in tokens and tokens[count] != n and progress:
                 print(f"[posevla train] {count}: {tokens[count]} -> {n} (from the bins file)")
             out[count] = n
-    TokenizerConfig(**out)          # one clear error for inconsistent bins
+    try:
+        TokenizerConfig(**out)
+    except ValueError as e:
+        raise BinsError(f"the bins do not fit the model's tokens: {e}") from e
     return out
 
 
@@ -147,7 +155,7 @@ def _check_init_bins(init, cfg: TrainConfig, fitted: dict, name) -> None:
     differ = [k for k, v in fitted.items() if getattr(have, k) is None
               or np.shape(getattr(have, k)) != np.shape(v) or not np.allclose(getattr(have, k), v, atol=1e-9)]
     if differ:
-        raise ValueError(f"--bins {name}: {init} was trained with other bins ({', '.join(differ)} differ); bins fix "
+        raise BinsError(f"--bins {name}: {init} was trained with other bins ({', '.join(differ)} differ); bins fix "
                          f"what every pose token means, so a fine-tune keeps its checkpoint's bins: drop --bins, or "
                          f"train from scratch with them")
 
