@@ -30,7 +30,8 @@ def demo_main(episodes: int = 10, seed: int = 1000, out: str = "runs/demo", task
                             timeout_s=timeout_s, use_depth=use_depth, sim=True, absent=absent)
     summary["use_depth"] = bool(use_depth)
     lo, hi = summary.get("ci95", (float("nan"), float("nan")))
-    print("\n episode  seed   result    time_s  instruction")
+    if summary["episodes"]:
+        print("\n episode  seed   result    time_s  instruction")
     for rec in summary.get("per_episode", []):
         result = "success" if rec.get("success") else ("timeout" if rec.get("timeout") else "failure")
         print(f" {rec.get('episode', '?'):>7}  {rec.get('seed', '?'):>5}  {result:<8}"
@@ -42,8 +43,11 @@ def demo_main(episodes: int = 10, seed: int = 1000, out: str = "runs/demo", task
             print(f" {rec['episode']:>6}  {rec['seed']:>5}  {'yes' if rec['refused'] else 'no':<7}  "
                   f"{'yes' if rec['motion'] else 'no':<6}  {rec['predictions']:>5} ({rec['refused_predictions']})"
                   f"            {rec['instruction']}")
-    print(f"\n[demo] success {summary['successes']}/{summary['episodes']} = {summary['success_rate']:.0%} "
-          f"(95% Wilson interval {lo:.0%}..{hi:.0%}){absent_line(summary)}")
+    if summary["episodes"]:
+        print(f"\n[demo] success {summary['successes']}/{summary['episodes']} = {summary['success_rate']:.0%} "
+              f"(95% Wilson interval {lo:.0%}..{hi:.0%}){absent_line(summary)}")
+    else:                                  # absent-object instructions only
+        print(f"\n{absent_line(summary, prefix='[demo] ')}")
     print(f"[demo] wrote {Path(out) / 'summary.json'} and {Path(out) / 'report.html'}")
     Path(out, "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     return summary

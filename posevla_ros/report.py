@@ -60,10 +60,11 @@ def summarize(records: list[dict], task: str, **extra: Any) -> dict:
     return summary
 
 
-def absent_line(summary: dict) -> str:
-    """", absent refused: k/N, motions: m" of a summary with absent episodes ('' without)."""
+def absent_line(summary: dict, prefix: str = ", ") -> str:
+    """``prefix`` + "absent refused: k/N, motions: m" of a summary with absent-object episodes
+    ('' without)."""
     a = summary.get("absent")
-    return f", absent refused: {a['refused']}/{a['episodes']}, motions: {a['motions']}" if a else ""
+    return f"{prefix}absent refused: {a['refused']}/{a['episodes']}, motions: {a['motions']}" if a else ""
 
 
 @dataclass
