@@ -75,3 +75,20 @@ def test_absent_episodes_through_the_node_chain(tmp_path):
     r = s["absent"]["per_episode"][0]
     assert s["absent"]["refused"] == 0 and r["predictions"] >= 1 and r["refused_predictions"] == 0, r
     assert r["motion"] == (r["trajectories"] > 0 or r["max_joint_dev_rad"] >= 1e-3)
+
+
+@pytest.mark.slow
+def test_demo_cli_absent_only(tmp_path, capfd):
+    from posevla_ros.cli import main
+
+    ckpt = tmp_path / "ckpt"
+    tiny(refuse=False).save_pretrained(ckpt)        # (the grammar bias is not saved: a random model)
+    out = tmp_path / "demo"
+    assert main(["demo", "--checkpoint", str(ckpt), "--episodes", "0", "--absent", "1", "--out", str(out),
+                 "--timeout", "8"]) == 0
+    text = capfd.readouterr().out
+    assert "[demo] absent refused: " in text and "/1, motions: " in text and "[demo] success" not in text
+    s = json.loads((out / "summary.json").read_text())
+    assert s["episodes"] == 0 and s["absent"]["episodes"] == 1 and s["absent"]["per_episode"][0]["seed"] == 1000
+    assert main(["demo", "--episodes", "0", "--absent", "0", "--checkpoint", str(ckpt)]) == 1
+    assert "together >= 1" in capfd.readouterr().err
