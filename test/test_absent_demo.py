@@ -41,15 +41,16 @@ def tiny(refuse: bool):
 
     from posevla_core.config import PoseVLAConfig
     from posevla_core.model import PoseVLA
-    from posevla_core.tokens import NO_OBJECT
+    from posevla_core.tokens import ACT, NO_OBJECT
 
     torch.manual_seed(0)
     m = PoseVLA(PoseVLAConfig.tiny()).eval()
     cat = m.tokenizer.blocks["category"]
+    bias = m.step_bias[ACT, 0]                # (grammar, step, vocab): an instruction's first token
     if refuse:
-        m.step_bias[0, cat.start:cat.stop] = float("-inf")
+        bias[cat.start:cat.stop] = float("-inf")
     else:
-        m.step_bias[0, NO_OBJECT] = float("-inf")
+        bias[NO_OBJECT] = float("-inf")
     return m
 
 

@@ -103,15 +103,16 @@ CLIP_GROUPS = ("box", "object_position", "object_size", "waypoint_position")
 CLIP_WARN = 0.01             # a group with more clipped targets than this gets a WARNING
 
 
-def _clip_group(field: str) -> str:
+def _clip_group(field: str) -> str | None:
     """The group of a clipped field name of ``PoseTokenizer.encode`` (box.x1 -> box, object.sx
-    -> object_size, object.z -> object_position, wp3.y -> waypoint_position)."""
+    -> object_size, object.z -> object_position, wp3.y -> waypoint_position; None for others,
+    e.g. "instances": a detect answer with more instances than the grammar holds)."""
     head, _, tail = field.partition(".")
     if head == "box":
         return "box"
     if head == "object":
         return "object_size" if tail.startswith("s") else "object_position"
-    return "waypoint_position"
+    return "waypoint_position" if head.startswith("wp") and head[2:].isdigit() else None
 
 
 def clipped_fractions(model: PosePolicy, samples: list[Sample], cfg: TrainConfig, progress: bool = False) -> dict:
@@ -136,7 +137,7 @@ def clipped_fractions(model: PosePolicy, samples: list[Sample], cfg: TrainConfig
         groups = set()
         for f in clipped:
             g = _clip_group(f)
-            if g != "waypoint_position" and not grounding:
+            if g is None or (g != "waypoint_position" and not grounding):
                 continue                      # not supervised: its tokens are IGNORE
             groups.add(g)
             fields[f] = fields.get(f, 0) + 1
