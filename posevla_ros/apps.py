@@ -29,15 +29,17 @@ def _with_overrides(specs: list, overrides: dict | None) -> list:
 
 def evaluate_main(checkpoint: str | None, task: str, episodes: int, out: str, seed: int = 1000,
                   robot: str = "panda", use_depth: bool = True, timeout_s: float = 30.0, sim: bool = True,
-                  keyboard: bool | None = None, model=None, overrides: dict | None = None) -> dict:
-    """Evaluate ``episodes`` episodes; returns the summary (also <out>/summary.json).
+                  keyboard: bool | None = None, model=None, overrides: dict | None = None, absent: int = 0) -> dict:
+    """Evaluate ``episodes`` episodes, then (sim) ``absent`` absent-object episodes (summary
+    ``absent``: refused, motions); returns the summary (also <out>/summary.json).
     ``keyboard``: operator keys in this terminal on a real arm (default: when stdin is a tty)."""
     from posevla_ros.runner import run_specs
 
     if keyboard is None:
         keyboard = not sim and sys.stdin.isatty()
     specs = _with_overrides(G.build("evaluate", dict(
-        sim=sim, robot=robot, checkpoint=str(checkpoint or ""), task=task, episodes=int(episodes), seed=int(seed),
+        sim=sim, robot=robot, checkpoint=str(checkpoint or ""), task=task, episodes=int(episodes),
+        absent=int(absent), seed=int(seed),
         timeout=float(timeout_s), out=str(Path(out).expanduser()), use_depth=bool(use_depth),
         keyboard=bool(keyboard))), overrides)
     Path(out).expanduser().mkdir(parents=True, exist_ok=True)

@@ -60,6 +60,17 @@ def _cmd_train(a: argparse.Namespace) -> int:
     return train_cli(a.train_args, prog="posevla train")
 
 
+def _cmd_fit_bins(a: argparse.Namespace) -> int:
+    from posevla_core.train import fit_bins_main, tokens_of
+
+    try:
+        fit_bins_main(a.data, a.out, tokens_of(a.tokens), progress=True)
+    except ValueError as e:           # unreadable data (DataFormatError), a bad --tokens file: one line
+        print(f"posevla fit-bins: error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _cmd_eval_offline(a: argparse.Namespace) -> int:
     from posevla_core.train import eval_offline_main
     from posevla_ros.params import resolve_checkpoint
@@ -95,13 +106,15 @@ def _cmd_evaluate(a: argparse.Namespace) -> int:
 
 
 def _cmd_demo(a: argparse.Namespace) -> int:
-    from posevla_ros.demo import demo_main
+    from posevla_ros.demo import ABSENT_DEFAULT, demo_main
 
-    if not _graph_args_ok("demo", "evaluate", dict(sim=True, task=a.task)):
+    a.absent = ABSENT_DEFAULT if a.absent is None else a.absent
+    if not _graph_args_ok("demo", "evaluate", dict(sim=True, task=a.task, episodes=a.episodes, absent=a.absent)):
         return 1
     summary = demo_main(episodes=a.episodes, seed=a.seed, out=a.out, task=a.task, checkpoint=a.checkpoint,
-                        timeout_s=a.timeout, use_depth=not a.no_depth)
-    return 0 if summary.get("episodes", 0) > 0 else 1
+                        timeout_s=a.timeout, use_depth=not a.no_depth, absent=a.absent)
+    done = summary.get("episodes", 0) + (summary.get("absent") or {}).get("episodes", 0)
+    return 0 if done > 0 else 1
 
 
 def _cmd_expert(a: argparse.Namespace) -> int:
@@ -147,6 +160,17 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("train_args", nargs=argparse.REMAINDER)
     t.set_defaults(func=_cmd_train)
 
+    b = sub.add_parser("fit-bins", help="fit percentile position / size bins and rotation references to data (JSON)",
+                       description="Fit the data-dependent pose-token fields (tokens.fit_bins) and write them as "
+                                   "JSON; `posevla train --bins FILE` puts them into a new model's config.")
+    b.add_argument("--data", required=True, nargs="+", help="grounding / motion shards or LeRobot demos (several ok)")
+    b.add_argument("--out", required=True, help="bins JSON to write (a TokenizerConfig fragment)")
+    b.add_argument("--tokens", default=None,
+                   help="the tokenizer the bins are for: a JSON/YAML file of TokenizerConfig fields or a checkpoint "
+                        "directory (bin counts, categories and their symmetries); default: the sim demo model's "
+                        "(the MuJoCo scene's categories and symmetries, default bin counts)")
+    b.set_defaults(func=_cmd_fit_bins)
+
     e = sub.add_parser("eval-offline", help="metrics of a checkpoint on a dataset")
     e.add_argument("--checkpoint", required=True)
     e.add_argument("--data", required=True)
@@ -187,6 +211,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="closed-loop MuJoCo demo with the shipped checkpoint")
     d.add_argument("--episodes", type=int, default=10)
+    d.add_argument("--absent", type=int, default=None,
+                   help="then this many episodes whose instruction names an object not in the scene; right = "
+                        "object_found false and no motion (default 5; --episodes 0 --absent 30: the refusal check)")
     d.add_argument("--seed", type=int, default=1000, help="first held-out seed")
     d.add_argument("--out", default="runs/demo")
     d.add_argument("--task", default="pick")

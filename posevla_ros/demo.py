@@ -10,26 +10,44 @@ import json
 from pathlib import Path
 
 from posevla_ros.params import resolve_checkpoint
+from posevla_ros.report import absent_line
+
+ABSENT_DEFAULT = 5       # absent-object episodes of `posevla demo` / `make demo` (a few s each)
 
 
 def demo_main(episodes: int = 10, seed: int = 1000, out: str = "runs/demo", task: str = "pick",
-              checkpoint: str | None = None, timeout_s: float = 40.0, use_depth: bool = True) -> dict:
+              checkpoint: str | None = None, timeout_s: float = 40.0, use_depth: bool = True,
+              absent: int = ABSENT_DEFAULT) -> dict:
+    """``episodes`` held-out episodes of ``task`` from ``seed``, then ``absent`` episodes whose
+    instruction names an object not in the scene (seeds after those): right when every
+    prediction says object_found false and the arm never moves."""
     from posevla_ros.apps import evaluate_main
 
     ckpt = resolve_checkpoint(checkpoint)
     print(f"[demo] checkpoint {ckpt}\n[demo] task family '{task}', {episodes} held-out episodes "
-          f"from seed {seed}; report in {out}/")
+          f"from seed {seed}, then {absent} absent-object instructions; report in {out}/")
     summary = evaluate_main(checkpoint=str(ckpt), task=task, episodes=episodes, out=out, seed=seed,
-                            timeout_s=timeout_s, use_depth=use_depth, sim=True)
+                            timeout_s=timeout_s, use_depth=use_depth, sim=True, absent=absent)
     summary["use_depth"] = bool(use_depth)
     lo, hi = summary.get("ci95", (float("nan"), float("nan")))
-    print("\n episode  seed   result    time_s  instruction")
+    if summary["episodes"]:
+        print("\n episode  seed   result    time_s  instruction")
     for rec in summary.get("per_episode", []):
         result = "success" if rec.get("success") else ("timeout" if rec.get("timeout") else "failure")
         print(f" {rec.get('episode', '?'):>7}  {rec.get('seed', '?'):>5}  {result:<8}"
               f"  {rec.get('duration_s', float('nan')):6.1f}  {rec.get('instruction', '')}")
-    print(f"\n[demo] success {summary['successes']}/{summary['episodes']} = {summary['success_rate']:.0%} "
-          f"(95% Wilson interval {lo:.0%}..{hi:.0%})")
+    a = summary.get("absent")
+    if a:
+        print("\n absent   seed   refused  motion  predictions (refused)  instruction")
+        for rec in a["per_episode"]:
+            print(f" {rec['episode']:>6}  {rec['seed']:>5}  {'yes' if rec['refused'] else 'no':<7}  "
+                  f"{'yes' if rec['motion'] else 'no':<6}  {rec['predictions']:>5} ({rec['refused_predictions']})"
+                  f"            {rec['instruction']}")
+    if summary["episodes"]:
+        print(f"\n[demo] success {summary['successes']}/{summary['episodes']} = {summary['success_rate']:.0%} "
+              f"(95% Wilson interval {lo:.0%}..{hi:.0%}){absent_line(summary)}")
+    else:                                  # absent-object instructions only
+        print(f"\n{absent_line(summary, prefix='[demo] ')}")
     print(f"[demo] wrote {Path(out) / 'summary.json'} and {Path(out) / 'report.html'}")
     Path(out, "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     return summary

@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Callable
 
 from posevla_ros import params as P
-from posevla_ros.evaluation import EvaluationLoop, LoopConfig, MediaCollector, OperatorInput, finish
+from posevla_ros.evaluation import AbsentWatch, EvaluationLoop, LoopConfig, MediaCollector, OperatorInput, finish
+from posevla_ros.report import absent_line
 from posevla_ros.runner import KeyedThrottle
 from posevla_ros.topics import INSTRUCTION_QOS, TOPIC_INSTRUCTION
 
@@ -41,7 +42,7 @@ _EXEC = {s.name: s for s in P.EXECUTOR_PARAMS}
 EVALUATOR_PARAMS: list[P.ParamSpec] = [
     P.ParamSpec("task", "pick", "task family passed to the reset service (pick, put, ...)"),
     P.ParamSpec("instruction", "", "instruction when the reset does not give one (real arm)"),
-    P.ParamSpec("episodes", 10, "number of episodes", 1, 100000),
+    P.ParamSpec("episodes", 10, "number of episodes (0: absent-object episodes only)", 0, 100000),
     P.ParamSpec("seed", 1000, "seed of the first episode (episode i uses seed + i)", 0, 2**31 - 1),
     P.ParamSpec("timeout_s", 30.0, "episode timeout, node clock (sim time in sim)", 0.1, 1e5),
     P.ParamSpec("settle_s", 0.5, "wait after the reset before releasing the robot", 0.0, 60.0),
@@ -66,8 +67,15 @@ EVALUATOR_PARAMS: list[P.ParamSpec] = [
     P.ParamSpec("keep_failures", True, "record failed rollouts too (false: discard them)"),
     P.ParamSpec("target_successes", 0, "> 0: stop after this many successes (episodes = max attempts)",
                 0, 100000),
+    P.ParamSpec("absent_episodes", 0, "sim: then this many episodes whose instruction names an object not in the "
+                "scene (seeds after the others); right = every prediction object_found false, no motion", 0, 100000),
+    P.ParamSpec("absent_predictions", 3, "an absent episode watches this many predictions", 1, 1000),
+    P.ParamSpec("absent_linger_s", 1.0, "... and this long after them (node clock) for a motion", 0.0, 60.0),
+    P.ParamSpec("motion_tol_rad", 1e-3, "an arm joint moving more than this (rad) in an absent episode is a motion",
+                0.0, 1.0),
+    P.ParamSpec("prediction_topic", "/posevla/prediction", "PosePrediction topic watched in absent episodes"),
 ] + [_EXEC[n] for n in ("robot_description_file", "ee_link", "joint_names", "gripper_joint_names",
-                        "gripper_open_position", "gripper_closed_position")]
+                        "gripper_open_position", "gripper_closed_position", "controller_topic", "gripper_topic")]
 
 
 try:
@@ -141,13 +149,25 @@ class EvaluatorNode(_RosNode):
         self.create_subscription(Image, TOPIC_RGB, self._on_image, qos_profile_sensor_data)
         self.create_subscription(JointState, TOPIC_JOINT_STATES, self._on_joint_state, QoSProfile(depth=10))
         self.create_subscription(String, TOPIC_RECORDER_STATUS, self._on_recorder_status, QoSProfile(depth=10))
+        self.watcher = AbsentWatch(p["joint_names"], lambda: self.get_clock().now().nanoseconds * 1e-9)
+        if p["absent_episodes"]:        # what an absent episode is judged by: predictions, commands, joints
+            from trajectory_msgs.msg import JointTrajectory
+
+            from posevla_ros.msg import PosePrediction
+
+            self.create_subscription(PosePrediction, p["prediction_topic"], self.watcher.on_prediction,
+                                     QoSProfile(depth=10))
+            for topic in {p["controller_topic"], p["gripper_topic"]} - {""}:
+                self.create_subscription(JointTrajectory, topic, self.watcher.on_trajectory, QoSProfile(depth=10))
         for what in OPERATOR_SERVICES:
             self.create_service(Trigger, f"/evaluator/{what}", self._operator_srv(what))
         cfg = LoopConfig(task=p["task"], episodes=p["episodes"], seed=p["seed"], timeout_s=p["timeout_s"],
                          settle_s=p["settle_s"], success_poll_hz=p["success_poll_hz"],
                          instruction_period_s=p["instruction_period_s"], record=p["record"],
                          max_wall_factor=p["max_wall_factor"], default_instruction=p["instruction"],
-                         keep_failures=p["keep_failures"], target_successes=p["target_successes"])
+                         keep_failures=p["keep_failures"], target_successes=p["target_successes"],
+                         absent_episodes=p["absent_episodes"], absent_predictions=p["absent_predictions"],
+                         absent_linger_s=p["absent_linger_s"], motion_tol_rad=p["motion_tol_rad"])
         self.loop = EvaluationLoop(_RosEpisodeIO(self), cfg, log=self.get_logger().info)
         self._thread: threading.Thread | None = None
         self.get_logger().info(f"evaluator_node: {cfg.episodes} episodes of {cfg.task!r} from seed {cfg.seed}, "
@@ -172,6 +192,7 @@ class EvaluatorNode(_RosNode):
         from posevla_ros import conversions as conv
         from posevla_ros.teleop import gripper_opening, joint_vector
 
+        self.watcher.on_joint_state(msg)
         if not self.media.active:
             return
         q = joint_vector(msg.name, msg.position, self.p["joint_names"])
@@ -219,13 +240,15 @@ class EvaluatorNode(_RosNode):
             if self.p["keyboard"]:
                 threading.Thread(target=self._keys, name="evaluator-keys", daemon=True).start()
             records = self.loop.run()
+            absent = self.loop.absent_summary()
             self.summary = finish(self.p["out"], records, self.p["task"], self.media.media,
                                   checkpoint=self.p["checkpoint"], seed=self.p["seed"],
-                                  timeout_s=self.p["timeout_s"])
+                                  timeout_s=self.p["timeout_s"], **({"absent": absent} if absent else {}))
             s = self.summary
             self.get_logger().info(f"evaluation done: {s['successes']}/{s['episodes']} "
                                    f"(rate {s['success_rate']:.2f}, Wilson 95% [{s['ci95'][0]:.2f}, "
-                                   f"{s['ci95'][1]:.2f}]); report {Path(self.p['out']) / 'report.html'}")
+                                   f"{s['ci95'][1]:.2f}]){absent_line(s)}; report "
+                                   f"{Path(self.p['out']) / 'report.html'}")
         except Exception as e:  # noqa: BLE001
             self.get_logger().error(f"evaluation failed: {e!r}")
         finally:
@@ -346,6 +369,12 @@ class _RosEpisodeIO:
 
     def media_begin(self, episode: int) -> None:
         self.n.media.begin(episode, self.now())
+
+    def watch_begin(self, instruction: str) -> None:
+        self.n.watcher.begin(instruction)
+
+    def watch(self) -> dict:
+        return self.n.watcher.snapshot()
 
     def media_end(self, episode: int) -> None:       # the loop's last call of every episode
         self.n.operator.end()

@@ -139,6 +139,8 @@ ARGS: dict[str, dict[str, tuple[Any, str]]] = {
                  "task": ("pick", "sim: a family (pick, put) or an instruction the sim can stage; "
                                   "real arm: the instruction of every episode"),
                  "episodes": (10, "number of episodes"),
+                 "absent": (0, "sim: then this many episodes whose instruction names an object not in the scene "
+                               "(right: object_found false and no motion)"),
                  "seed": (1000, "seed of the first episode (sim)"),
                  "timeout": (30.0, "episode timeout in seconds (sim time in sim)"),
                  "out": ("runs/eval", "results directory (summary.json, results.jsonl, report.html, "
@@ -257,11 +259,15 @@ def evaluate_graph(a: dict) -> list[NodeSpec]:
         _check_sim_task(a["task"])
     elif not a["task"].strip():
         raise ValueError("task: a real arm needs the instruction (task:='pick up the red cube')")
+    if a["absent"] and not sim:
+        raise ValueError("absent: absent-object episodes need the sim (it stages the scene the instruction does not match)")
+    if a["absent"] < 0 or a["episodes"] < 0 or a["episodes"] + a["absent"] < 1:
+        raise ValueError(f"episodes ({a['episodes']}) and absent ({a['absent']}) must be >= 0, together >= 1")
     out = str(a["out"])
     camera_ns = "/camera" if sim else a["camera_ns"]
     a = dict(a, camera_ns=camera_ns)
     evaluator = dict(task=a["task"], instruction="" if sim else a["task"], episodes=a["episodes"],
-                     seed=a["seed"], timeout_s=a["timeout"], out=out, checkpoint=a["checkpoint"],
+                     absent_episodes=a["absent"], seed=a["seed"], timeout_s=a["timeout"], out=out, checkpoint=a["checkpoint"],
                      use_sim_time=sim, keyboard=bool(a["keyboard"]) and not sim, **_operator_services(sim))
     nodes = _policy_pair(a, sim, a["execution_mode"], camera_ns) + [
         _recorder(a, sim, str(Path(out) / "rollouts"), use_depth=True),

@@ -60,6 +60,13 @@ def summarize(records: list[dict], task: str, **extra: Any) -> dict:
     return summary
 
 
+def absent_line(summary: dict, prefix: str = ", ") -> str:
+    """``prefix`` + "absent refused: k/N, motions: m" of a summary with absent-object episodes
+    ('' without)."""
+    a = summary.get("absent")
+    return f"{prefix}absent refused: {a['refused']}/{a['episodes']}, motions: {a['motions']}" if a else ""
+
+
 @dataclass
 class EpisodeMedia:
     """What the report shows of one episode beyond its record: downscaled RGB frames
@@ -261,6 +268,16 @@ Timeouts: {{ s.timeouts|default(0) }}.</p>
 <td>{% for t in m.thumbs %}<img src="{{ t }}"> {% endfor %}</td>
 <td>{% if m.plot %}<img src="{{ m.plot }}" width="360">{% endif %}</td></tr>
 {% endfor %}</table>
+{% if s.absent %}<h2>Absent-object instructions</h2>
+<p><b>Refused {{ s.absent.refused }}/{{ s.absent.episodes }}, motions: {{ s.absent.motions }}</b> (right: every
+prediction object_found false, no trajectory sent, no arm joint moved more than {{ s.absent.motion_tol_rad }} rad).</p>
+<table><tr><th>#</th><th>seed</th><th>instruction</th><th>refused</th><th>motion</th><th>predictions (refused)</th>
+<th>trajectories</th><th>max joint excursion (rad)</th><th>end</th></tr>
+{% for r in s.absent.per_episode %}<tr class="{{ 'ok' if r.correct else 'fail' }}"><td>{{ r.episode }}</td>
+<td>{{ r.seed|num }}</td><td>{{ r.instruction }}</td><td>{{ 'yes' if r.refused else 'no' }}</td>
+<td>{{ 'yes' if r.motion else 'no' }}</td><td>{{ r.predictions }} ({{ r.refused_predictions }})</td>
+<td>{{ r.trajectories }}</td><td>{{ r.max_joint_dev_rad|num(4) }}</td><td>{{ r.reason }}</td></tr>
+{% endfor %}</table>{% endif %}
 </body></html>
 """
 

@@ -141,3 +141,47 @@ def test_real_lerobot_loads_it(tmp_path):
     out = json.loads(r.stdout.strip().splitlines()[-1])
     assert out["episodes"] == 2 and out["frames"] == 14 and out["task0"] == "pick up the red cube"
     assert out["shapes"]["observation.images.color"] == [3, 24, 32]
+
+
+def write_annotated(root: Path) -> None:
+    """Frames with the object annotations the sim demos carry (pipeline.generate_demos)."""
+    w = LeRobotWriter(root, 10, repo_id="test/annotated", extra_info={"annotation_categories": ["red cube", "object"]})
+    w.start_episode("pick up the red cube")
+    for k in range(6):
+        f = frame(k, "pick up the red cube")
+        f["annotation.object_pose_camera"] = np.r_[0.01 * k, 0.0, 0.7, 0, 0, 0, 1].astype(np.float32)
+        f["annotation.box_uv"] = np.array([0.5, 0.5], np.float32)
+        f["annotation.box_xyxy"] = np.array([0.45, 0.4, 0.55, 0.6], np.float32)
+        f["annotation.object_size"] = np.array([0.045, 0.045, 0.045], np.float32)
+        f["annotation.category_index"] = np.array([0], np.int64)
+        w.add_frame(f)
+    w.save_episode()
+    w.close()
+
+
+def test_annotations_are_declared_and_supervise_grounding(tmp_path):
+    root = tmp_path / "ds"
+    write_annotated(root)
+    feats = json.loads((root / "meta" / "info.json").read_text())["features"]
+    assert feats["annotation.box_xyxy"] == {"dtype": "float32", "shape": [4], "names": None}
+    assert feats["annotation.object_size"] == {"dtype": "float32", "shape": [3], "names": None}
+    assert feats["annotation.category_index"] == {"dtype": "int64", "shape": [1], "names": None}
+    stats = json.loads((root / "meta" / "stats.json").read_text())
+    assert np.allclose(stats["annotation.object_size"]["mean"], 0.045)
+    tok = TokenizerConfig(categories=["red cube", "object"], num_waypoints=2, waypoint_dt=0.2)
+    s = load_samples(root, "embodiment", tok, progress=False)[0]
+    assert s.supervise_grounding and s.target.category == "red cube"
+    np.testing.assert_allclose(s.target.box_xyxy, [0.45, 0.4, 0.55, 0.6], atol=1e-6)
+    np.testing.assert_allclose(s.target.size, 0.045, atol=1e-6)
+
+
+@pytest.mark.skipif(not LEROBOT_PY.is_file(), reason=".venv-lerobot (real lerobot package) not built")
+def test_real_lerobot_loads_annotations(tmp_path):
+    root = tmp_path / "ds"
+    write_annotated(root)
+    r = subprocess.run([str(LEROBOT_PY), str(REPO / "scripts" / "check_lerobot_load.py"), str(root)],
+                       capture_output=True, text=True, timeout=300, env=dict(os.environ, HF_HUB_OFFLINE="1"))
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
+    shapes = json.loads(r.stdout.strip().splitlines()[-1])["shapes"]
+    assert shapes["annotation.box_xyxy"] == [4] and shapes["annotation.object_size"] == [3]
+    assert shapes["annotation.object_pose_camera"] == [7]

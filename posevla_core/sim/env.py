@@ -210,8 +210,9 @@ class SimEnv:
                 self._lift_since = None
 
     def success(self) -> bool:
-        """pick: latched once the target was held >= 5 cm up for 0.5 s; put: target in the bin now."""
-        if self.spec is None:
+        """pick: latched once the target was held >= 5 cm up for 0.5 s; put: target in the bin now;
+        absent: never (nothing is to be picked; the evaluator judges the refusal)."""
+        if self.spec is None or self.spec.task == tasks.ABSENT:
             return False
         if self.spec.task == "pick":
             return self._success_latched

@@ -5,6 +5,11 @@ Tasks
   the table for 0.5 s (sim time) without a break.
 - ``put``: "put the <color> <shape> in the <color> bin"; success: the target's center is
   inside the bin's inner footprint, below the wall top, and at rest.
+- ``absent``: a ``pick`` scene, but the instruction names an object that is NOT in it
+  ("pick up the yellow cylinder" when there is none; the wording of the training negatives,
+  ``data.sources.negative_instruction``). The right answer is ``<no_object>`` and no motion:
+  the sim has no success predicate for it (``SimEnv.success`` stays false), the evaluator
+  judges it from the predictions, the trajectories sent and the joint motion.
 Each episode: the target + 2..3 distractors (every (color, shape) appears at most once,
 so the instruction is unambiguous); ``put`` also places two bins of different colors.
 """
@@ -17,7 +22,8 @@ import numpy as np
 
 from posevla_core.sim import scene
 
-TASKS = ("pick", "put")
+TASKS = ("pick", "put")            # the families a random episode draws from
+ABSENT = "absent"                  # a pick scene + an instruction naming an object not in it
 PICK_TEMPLATES = ("pick up the {obj}", "lift the {obj}", "grab the {obj} and lift it")
 PUT_TEMPLATES = ("put the {obj} in the {bin}", "place the {obj} into the {bin}",
                  "move the {obj} into the {bin}")
@@ -40,6 +46,7 @@ class EpisodeSpec:
     seed: int
     objects: dict = field(default_factory=dict)   # name -> (x, y, yaw)
     bins: dict = field(default_factory=dict)      # name -> (x, y)
+    absent: str | None = None        # task "absent": the named object, NOT in the scene (target: a present one)
 
     @property
     def category(self) -> str:
@@ -68,14 +75,14 @@ def parse_task(text: str) -> TaskRequest:
     (color + shape) and, for ``put``, one known bin. ValueError with one clear line otherwise."""
     raw = " ".join(str(text).split())
     low = raw.lower()
-    if low in TASKS:
+    if low in TASKS or low == ABSENT:
         return TaskRequest(low)
     colors = "|".join(scene.COLORS)
     shapes = "|".join(scene.SHAPES)
     bins = "|".join(scene.BIN_COLORS)
     objs = re.findall(rf"\b({colors})\s+({shapes})s?\b", low)
     bin_m = re.findall(rf"\b({bins})\s+(?:bin|box|container)\b", low)
-    known = (f"a family ({', '.join(TASKS)}) or e.g. 'pick up the red cube' / 'put the blue cylinder "
+    known = (f"a family ({', '.join(TASKS + (ABSENT,))}) or e.g. 'pick up the red cube' / 'put the blue cylinder "
              f"in the white bin' (colors: {', '.join(scene.COLORS)}; shapes: {', '.join(scene.SHAPES)}; "
              f"bins: {', '.join(scene.BIN_COLORS)})")
     if len(objs) != 1:
@@ -98,6 +105,8 @@ def sample_episode(seed: int, task: str | None = None) -> EpisodeSpec:
     if not task:
         task = TASKS[int(rng.integers(len(TASKS)))]
     req = parse_task(task)
+    if req.family == ABSENT:
+        return absent_episode(seed)
     task = req.family
     names = scene.object_names()
     chosen = [names[i] for i in rng.permutation(len(names))[: 1 + int(rng.integers(2, 4))]]
@@ -143,6 +152,21 @@ def sample_episode(seed: int, task: str | None = None) -> EpisodeSpec:
     if req.instruction is not None:
         instruction = req.instruction
     return EpisodeSpec(instruction, task, target, container, int(seed), objects, bins)
+
+
+def absent_episode(seed: int) -> EpisodeSpec:
+    """Episode ``seed`` of task ``absent``: the pick scene of ``seed``, its instruction naming
+    an object category that is not in it."""
+    from dataclasses import replace
+
+    from posevla_core.data.sources import negative_instruction
+
+    spec = sample_episode(seed, "pick")
+    present = {category_of(n) for n in spec.objects}
+    objects = [category_of(n) for n in scene.object_names()]
+    instruction = negative_instruction(sorted(present), objects, np.random.default_rng([seed, 1]))
+    absent = next(n for n in scene.object_names() if instruction.endswith(category_of(n)))
+    return replace(spec, instruction=instruction, task=ABSENT, absent=absent)
 
 
 def in_bin(obj_pos, bin_pos, margin: float = 0.0) -> bool:

@@ -15,7 +15,7 @@ from posevla_core.train.config import STAGES, TrainConfig, stage_defaults
 from posevla_core.train.trainer import Interrupted, Trainer, split_indices
 
 __all__ = ["STAGES", "TrainConfig", "Trainer", "Interrupted", "train_main", "eval_offline_main", "load_split",
-           "fit_bins_main"]
+           "fit_bins_main", "tokens_of", "read_bins", "merge_bins", "BinsError"]
 
 
 def load_split(data_dir: str | Path | list, cfg: TrainConfig, tok, progress: bool = True):
@@ -53,11 +53,14 @@ def _tokenizer_config(init, cfg: TrainConfig):
 
 def train_main(stage: str, data_dir, out_dir: str, init: str | None = None, steps: int | None = None,
                config_file: str | None = None, resume: bool = True, stop_at: int | None = None,
-               progress: bool = True, model_overrides: dict | None = None, **overrides) -> dict:
+               progress: bool = True, model_overrides: dict | None = None, bins: dict | str | None = None,
+               **overrides) -> dict:
     """Train one stage. ``config_file``: YAML of TrainConfig fields (config/train/<stage>.yaml
     is used when it exists and none is given); ``steps`` and ``overrides`` win over the file,
     ``model_overrides`` are merged into its ``model`` dict (the model config when training
-    from scratch or from a ``base``).
+    from scratch or from a ``base``). ``bins`` (``posevla fit-bins`` JSON, a path or its dict)
+    go into the new model's ``tokens``; with ``init`` they must equal the checkpoint's own
+    (bins give every pose token its meaning: changing them under trained weights is refused).
     An existing ``out_dir/resume`` continues the interrupted run unless ``resume`` is False."""
     overrides = {k: v for k, v in overrides.items() if v is not None}
     if config_file is None:
@@ -82,6 +85,12 @@ def train_main(stage: str, data_dir, out_dir: str, init: str | None = None, step
         raise ValueError(f"{config_file} is for stage {cfg.stage!r}, not {stage!r}")
     if init and not Path(init).is_dir():
         raise FileNotFoundError(f"--init checkpoint {init} does not exist")
+    if bins is not None:
+        fitted = read_bins(bins) if isinstance(bins, (str, Path)) else dict(bins)
+        if init:
+            _check_init_bins(init, cfg, fitted, bins if isinstance(bins, (str, Path)) else "bins")
+        else:
+            cfg.model = {**cfg.model, "tokens": merge_bins(cfg.model.get("tokens", {}), fitted, progress)}
     if not resume:
         import shutil
 
@@ -93,6 +102,90 @@ def train_main(stage: str, data_dir, out_dir: str, init: str | None = None, step
         print(f"[posevla train] stage={stage} train={len(train)} val={len(val)} steps={cfg.steps} "
               f"batch={cfg.batch_size} processes={trainer.acc.num_processes} device={trainer.acc.device}")
     return trainer.fit(stop_at=stop_at)
+
+
+BIN_FIELDS = ("position_edges", "size_edges", "object_rotation_ref", "hand_rotation_ref")
+
+
+class BinsError(ValueError):
+    """A bins file that cannot be used (unreadable, inconsistent, or other than an --init
+    checkpoint's): one line for the command line."""
+
+
+def read_bins(path: str | Path) -> dict:
+    """A ``posevla fit-bins`` JSON: only the fitted TokenizerConfig fields (one clear error else)."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"bins file {p} does not exist (make it with `posevla fit-bins`)")
+    try:
+        d = json.loads(p.read_text())
+    except json.JSONDecodeError as e:
+        raise BinsError(f"{p}: not JSON ({e})") from e
+    if not isinstance(d, dict) or not d or set(d) - set(BIN_FIELDS):
+        raise BinsError(f"{p}: expected a JSON object of {list(BIN_FIELDS)} (posevla fit-bins output), "
+                         f"got {sorted(d) if isinstance(d, dict) else type(d).__name__}")
+    return d
+
+
+def merge_bins(tokens: dict, fitted: dict, progress: bool = True) -> dict:
+    """``tokens`` (TokenizerConfig fields) with the fitted bins; the bin counts follow the
+    edges (a bins file fitted for 256 position bins makes 256), validated as a TokenizerConfig."""
+    from posevla_core.config import TokenizerConfig
+
+    out = {**tokens, **fitted}
+    for count, edges, n_edges in (("position_bins", "position_edges", lambda e: len(e[0])),
+                                  ("size_bins", "size_edges", len)):
+        if fitted.get(edges) is not None:
+            n = n_edges(fitted[edges]) - 1
+            if count in tokens and tokens[count] != n and progress:
+                print(f"[posevla train] {count}: {tokens[count]} -> {n} (from the bins file)")
+            out[count] = n
+    try:
+        TokenizerConfig(**out)
+    except ValueError as e:
+        raise BinsError(f"the bins do not fit the model's tokens: {e}") from e
+    return out
+
+
+def _check_init_bins(init, cfg: TrainConfig, fitted: dict, name) -> None:
+    """Refuse bins that differ from the ``init`` checkpoint's (fine-tuning keeps its bins)."""
+    import numpy as np
+
+    have = _tokenizer_config(init, cfg)
+    differ = [k for k, v in fitted.items() if getattr(have, k) is None
+              or np.shape(getattr(have, k)) != np.shape(v) or not np.allclose(getattr(have, k), v, atol=1e-9)]
+    if differ:
+        raise BinsError(f"--bins {name}: {init} was trained with other bins ({', '.join(differ)} differ); bins fix "
+                         f"what every pose token means, so a fine-tune keeps its checkpoint's bins: drop --bins, or "
+                         f"train from scratch with them")
+
+
+def tokens_of(source: str | Path | None) -> dict:
+    """TokenizerConfig fields (bin counts, categories, symmetries) of ``source``: a JSON/YAML
+    file of the fields, or a checkpoint directory (its config.json); None: the sim demo
+    model's (the MuJoCo scene's categories and symmetries, what ``make checkpoint`` fits)."""
+    from dataclasses import asdict
+
+    if source is None:
+        from posevla_core.train.pipeline import model_overrides
+
+        return model_overrides()["tokens"]
+    p = Path(source)
+    if p.is_dir():
+        return asdict(_tokenizer_config(str(p), None))
+    if not p.is_file():
+        raise FileNotFoundError(f"--tokens {p}: neither a checkpoint directory nor a file")
+    import yaml
+
+    d = yaml.safe_load(p.read_text())      # JSON is YAML
+    if not isinstance(d, dict):
+        raise ValueError(f"{p}: expected a mapping of TokenizerConfig fields")
+    from posevla_core.config import TokenizerConfig
+
+    try:
+        return asdict(TokenizerConfig(**d))
+    except TypeError as e:        # an unknown field
+        raise ValueError(f"{p}: {e}") from e
 
 
 def eval_offline_main(checkpoint: str, data_dir, out_json: str | None = None, stage: str | None = None,

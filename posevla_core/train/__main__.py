@@ -4,7 +4,7 @@ import argparse
 import sys
 
 from posevla_core.paths import resolve_checkpoint
-from posevla_core.train import STAGES, train_main
+from posevla_core.train import STAGES, BinsError, train_main
 
 
 def build_parser(prog: str = "python -m posevla_core.train") -> argparse.ArgumentParser:
@@ -13,6 +13,9 @@ def build_parser(prog: str = "python -m posevla_core.train") -> argparse.Argumen
     ap.add_argument("--data", required=True, nargs="+", help="dataset directory (or several)")
     ap.add_argument("--out", required=True)
     ap.add_argument("--init", default=None, help="checkpoint to start from (its config.json names the backbone)")
+    ap.add_argument("--bins", default=None,
+                    help="bins JSON of `posevla fit-bins`, put into the new model's tokens (without --init; with "
+                         "--init it must equal the checkpoint's bins, else the run is refused)")
     ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--config", default=None, help="TrainConfig YAML (default config/train/<stage>.yaml)")
     ap.add_argument("--batch-size", type=int, default=None)
@@ -50,10 +53,15 @@ def main(argv=None, prog: str = "python -m posevla_core.train") -> int:
     expert = {k: v for k, v in (("horizon", a.chunk_horizon), ("dt", a.chunk_dt), ("frame", a.action_frame),
                                 ("token_loss_weight", a.token_loss_weight),
                                 ("insulate", False if a.no_insulation else None)) if v is not None}
-    train_main(a.stage, a.data if len(a.data) > 1 else a.data[0], a.out, init, a.steps, a.config,
-               resume=not a.no_resume, batch_size=a.batch_size, lr=a.lr, architecture=a.model, base=a.base,
-               mixed_precision=a.mixed_precision, model_overrides=model, head=a.head,
-               expert=expert or None, cache_prefix=a.cache_prefix or None, augment=False if a.cache_prefix else None)
+    try:
+        train_main(a.stage, a.data if len(a.data) > 1 else a.data[0], a.out, init, a.steps, a.config,
+                   resume=not a.no_resume, bins=a.bins, batch_size=a.batch_size, lr=a.lr, architecture=a.model,
+                   base=a.base, mixed_precision=a.mixed_precision, model_overrides=model, head=a.head,
+                   expert=expert or None, cache_prefix=a.cache_prefix or None,
+                   augment=False if a.cache_prefix else None)
+    except BinsError as e:          # a bins file that cannot be used: one line, nothing trained
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return 1
     return 0
 
 

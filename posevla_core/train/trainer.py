@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+import sys
 import time
 from functools import partial
 from pathlib import Path
@@ -97,6 +98,68 @@ def make_item(model: PosePolicy, s: Sample, rng: np.random.Generator | None, cfg
     if not s.supervise_grounding:
         ex["labels"][: model.tokenizer.num_grounding_steps] = IGNORE
     return ex
+
+
+CLIP_GROUPS = ("box", "object_position", "object_size", "waypoint_position")
+CLIP_WARN = 0.01             # a group with more clipped targets than this gets a WARNING
+
+
+def _clip_group(field: str) -> str | None:
+    """The group of a clipped field name of ``PoseTokenizer.encode`` (box.x1 -> box, object.sx
+    -> object_size, object.z -> object_position, wp3.y -> waypoint_position; None for others,
+    e.g. "instances": a detect answer with more instances than the grammar holds)."""
+    head, _, tail = field.partition(".")
+    if head == "box":
+        return "box"
+    if head == "object":
+        return "object_size" if tail.startswith("s") else "object_position"
+    return "waypoint_position" if head.startswith("wp") and head[2:].isdigit() else None
+
+
+def clipped_fractions(model: PosePolicy, samples: list[Sample], cfg: TrainConfig, progress: bool = False) -> dict:
+    """Which supervised targets the tokenizer clips into an edge bin, over ``samples``: the
+    fraction of targets with a clipped field per group (box, object position, object size,
+    waypoint position), after the model's own image mapping (``make_item`` unaugmented, the
+    labels the model trains on), plus the most clipped fields. A group counts the targets that
+    supervise it (grounding groups: found objects of samples that supervise grounding;
+    waypoints: targets with waypoints)."""
+    n = dict.fromkeys(CLIP_GROUPS, 0)
+    hit = dict.fromkeys(CLIP_GROUPS, 0)
+    fields: dict[str, int] = {}
+    for s in tqdm(samples, desc="clipped targets", disable=not progress, leave=False):
+        t = s.target
+        if not t.found:
+            continue
+        grounding = s.supervise_grounding
+        for g in ("box", "object_position", "object_size"):
+            n[g] += grounding
+        n["waypoint_position"] += bool(t.waypoints)
+        clipped = make_item(model, s, None, cfg).get("clipped", [])
+        groups = set()
+        for f in clipped:
+            g = _clip_group(f)
+            if g is None or (g != "waypoint_position" and not grounding):
+                continue                      # not supervised: its tokens are IGNORE
+            groups.add(g)
+            fields[f] = fields.get(f, 0) + 1
+        for g in groups:
+            hit[g] += 1
+    out = {f"clipped/{g}": (hit[g] / n[g] if n[g] else 0.0) for g in CLIP_GROUPS}
+    out.update({f"clipped/{g}_targets": n[g] for g in CLIP_GROUPS})
+    out["clipped/top_fields"] = dict(sorted(fields.items(), key=lambda kv: -kv[1])[:6])
+    return out
+
+
+def clipped_report(stats: dict) -> tuple[str, list[str]]:
+    """One summary line and a WARNING line per group above ``CLIP_WARN``."""
+    line = "clipped targets: " + ", ".join(
+        f"{g.replace('_', ' ')} {100 * stats[f'clipped/{g}']:.1f} % of {stats[f'clipped/{g}_targets']}"
+        for g in CLIP_GROUPS)
+    warns = [f"WARNING: {100 * stats[f'clipped/{g}']:.1f} % of the {g.replace('_', ' ')} targets lie outside the "
+             f"token bins and are clipped to the edge bin (most clipped fields: {stats['clipped/top_fields']}); "
+             f"fit the bins to this data (posevla fit-bins, then train --bins)"
+             for g in CLIP_GROUPS if stats[f"clipped/{g}"] > CLIP_WARN]
+    return line, warns
 
 
 class Trainer:
@@ -238,6 +301,8 @@ class Trainer:
             elif not resumed:
                 log_path.write_text("")
             (self.out / "train_config.json").write_text(json.dumps(self.cfg.to_dict(), indent=1))
+            if not resumed:
+                self.log_clipped()
         bar = tqdm(total=cfg.steps, initial=self.step, desc=f"train {cfg.stage}", disable=not self.progress,
                    dynamic_ncols=True)
         t0, last = time.perf_counter(), None
@@ -282,6 +347,18 @@ class Trainer:
                 print(format_table(val, f"validation ({self.cfg.stage}, {len(self.val_samples)} held-out samples)"))
         self.acc.wait_for_everyone()
         return result
+
+    def log_clipped(self) -> dict:
+        """The clipped fraction per field group of the training targets (``clipped_fractions``):
+        logged at step 0 in metrics.jsonl, printed, a WARNING for every group above 1 %."""
+        stats = clipped_fractions(self.raw, self.train_samples, self.cfg, progress=self.progress)
+        self._log({"step": 0, **stats})
+        line, warns = clipped_report(stats)
+        if self.progress:
+            print(f"[posevla train] {line}")
+        for w in warns:                       # a warning is printed even without progress output
+            print(f"[posevla train] {w}", file=sys.stderr)
+        return stats
 
     def _log(self, rec: dict) -> None:
         if self.acc.is_main_process:
