@@ -310,10 +310,10 @@ def test_1000_malformed_predictions_of_every_kind(harness, spin_until, targets):
     assert harness.arm, f"executor stopped answering good input: {harness.node.last_result}"
 
 
-@pytest.mark.parametrize("mode", ["complete", "chunk"])
+@pytest.mark.parametrize("mode", ["replace", "complete", "chunk"])
 def test_object_not_found_never_moves_the_arm(ros_context, kin, spin_until, targets, mode):
     """A PosePrediction with object_found false, here even with reachable waypoints in it,
-    sends nothing in either execution mode; the same waypoints with object_found true do."""
+    sends nothing in any execution mode; the same waypoints with object_found true do."""
     h = Harness(ros_context, kin, execution_mode=mode)
     try:
         assert h.ready(spin_until)
