@@ -175,7 +175,14 @@ def matrix_to_pose_msg(T: np.ndarray):
 
 # ---------------------------------------------------------------- predictions
 def prediction_to_msg(pred: Prediction, header, instruction: str, inference_ms: float):
-    """core Prediction -> PosePrediction. ``header``: frame_id and stamp of the image used."""
+    """core Prediction -> PosePrediction. ``header``: frame_id and stamp of the image used.
+
+    A ``<no_object>`` answer (``pred.found`` False) goes out with ``object_found`` false and NO
+    waypoints, whatever the model decoded after it: nothing downstream may move on it. An
+    unknown 2D box or size (None) is written as zeros (a real box or size is never all zero);
+    ``box_u`` / ``box_v`` stay the box center the model gave."""
+    from geometry_msgs.msg import Vector3
+
     from posevla_ros.msg import PosePrediction, PoseWaypoint
 
     msg = PosePrediction()
@@ -185,10 +192,15 @@ def prediction_to_msg(pred: Prediction, header, instruction: str, inference_ms: 
 
         msg.header = Header(stamp=header.stamp, frame_id=pred.frame_id)
     msg.instruction = instruction
+    msg.object_found = bool(pred.found)
     msg.category = str(pred.category)
     msg.box_u, msg.box_v = float(pred.box_uv[0]), float(pred.box_uv[1])
+    msg.box = [float(v) for v in (pred.box_xyxy if pred.box_xyxy is not None else (0.0,) * 4)]
     msg.object_pose = pose_to_msg(pred.object_pose)
-    msg.waypoints = [PoseWaypoint(pose=pose_to_msg(w.pose), gripper=float(w.gripper)) for w in pred.waypoints]
+    size = np.zeros(3) if pred.size is None else np.asarray(pred.size, dtype=float).reshape(3)
+    msg.object_size = Vector3(x=float(size[0]), y=float(size[1]), z=float(size[2]))
+    if pred.found:
+        msg.waypoints = [PoseWaypoint(pose=pose_to_msg(w.pose), gripper=float(w.gripper)) for w in pred.waypoints]
     msg.waypoint_dt = float(pred.waypoint_dt)
     msg.token_ids = [int(t) for t in pred.token_ids]
     msg.inference_ms = float(inference_ms)
@@ -196,12 +208,20 @@ def prediction_to_msg(pred: Prediction, header, instruction: str, inference_ms: 
 
 
 def msg_to_prediction(msg) -> Prediction:
-    """PosePrediction -> core Prediction (camera frame; ``valid`` False if anything is not finite)."""
+    """PosePrediction -> core Prediction (camera frame; ``valid`` False if anything is not
+    finite). ``found`` is ``object_found``; an all-zero ``box`` / ``object_size`` is None
+    (unknown). Waypoints of an ``object_found: false`` message are kept as sent, so the
+    executor sees and refuses them."""
     wps = [Waypoint(msg_to_pose(w.pose), float(w.gripper)) for w in msg.waypoints]
     obj = msg_to_pose(msg.object_pose)
+    box = np.asarray(msg.box, dtype=float)
+    size = np.array([msg.object_size.x, msg.object_size.y, msg.object_size.z], dtype=float)
     finite = obj.is_finite() and all(w.pose.is_finite() and math.isfinite(w.gripper) for w in wps) \
-        and math.isfinite(msg.waypoint_dt)
+        and math.isfinite(msg.waypoint_dt) and np.all(np.isfinite(box)) and np.all(np.isfinite(size))
     return Prediction(category=msg.category, box_uv=(float(msg.box_u), float(msg.box_v)),
-                      object_pose=obj, waypoints=wps, waypoint_dt=float(msg.waypoint_dt),
+                      object_pose=obj, waypoints=wps,
+                      box_xyxy=tuple(float(v) for v in box) if np.any(box != 0) else None,
+                      size=size if np.any(size != 0) else None, found=bool(msg.object_found),
+                      waypoint_dt=float(msg.waypoint_dt),
                       token_ids=list(msg.token_ids), timings_ms={"inference": float(msg.inference_ms)},
                       valid=bool(finite))

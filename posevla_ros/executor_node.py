@@ -1,6 +1,6 @@
 """executor_node: PosePrediction (camera frame) -> base frame -> safety -> IK -> trajectory.
 
-``ExecutorCore`` (no ROS) does the work for one prediction: staleness, finiteness,
+``ExecutorCore`` (no ROS) does the work for one prediction: object found, staleness, finiteness,
 camera->base, workspace box, then ``backends.plan_joint_path`` (IK within limits, joint
 jumps, FK of every point vs its target <= 5 mm / 3 deg, timing). The node only moves data:
 the prediction callback hands the message to a newest-wins worker thread, which looks up
@@ -41,8 +41,8 @@ from posevla_ros import safety
 from posevla_ros.msg import PosePrediction
 from posevla_ros.runner import KeyedThrottle, LatestWorker
 from posevla_ros.tf import CameraToBase
+from posevla_ros.topics import TOPIC_PREDICTION
 
-TOPIC_PREDICTION = "/posevla/prediction"
 TOPIC_JOINT_STATES = "/joint_states"
 TOPIC_TARGET_POSES = "/posevla/target_poses"
 SRV_STOP = "/posevla/stop"
@@ -83,6 +83,7 @@ class ExecutorCore:
         ``gripper_dwell`` False: one plan point per waypoint (chunk mode times them itself)."""
         checks = [("stopped", self.gate.check()),
                   ("deadman", self.deadman.check() if self.deadman is not None else None),
+                  ("object_not_found", safety.check_object_found(pred)),
                   ("stale", safety.check_stale(age_s, self.limits)),
                   ("non_finite", safety.check_prediction_finite(pred)),
                   ("no_transform", (tf_reason or "no camera->base transform") if T_base_cam is None

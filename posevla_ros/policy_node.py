@@ -13,6 +13,8 @@ a set whose stamps lie within ``sync_slop_s`` of each other). A synced frame is 
 decoding and inference run on that thread, the newest frame wins, frames older than
 ``max_image_age_s`` are dropped. ``PolicyCore`` (no ROS) turns one raw frame into a
 prediction; the node publishes it with the image's frame_id and stamp plus rviz markers.
+A ``<no_object>`` answer (the instruction names an object that is not in view) goes out with
+``object_found`` false and no waypoints (``conversions.prediction_to_msg``), logged once.
 
 Services: ``/posevla/pause`` and ``resume_service`` (default ``/posevla/resume_policy``;
 the executor's ``/posevla/resume`` calls it, so one ``/posevla/resume`` resumes both nodes
@@ -40,12 +42,11 @@ from posevla_ros import conversions as conv
 from posevla_ros import params as P
 from posevla_ros.markers import prediction_markers
 from posevla_ros.msg import PosePrediction
-from posevla_ros.topics import INSTRUCTION_QOS, TOPIC_INSTRUCTION, camera_topics
+from posevla_ros.topics import INSTRUCTION_QOS, TOPIC_INSTRUCTION, TOPIC_PREDICTION, camera_topics
 from posevla_ros.runner import KeyedThrottle, LatestWorker
 from posevla_ros.timesync import HAVE_MESSAGE_FILTERS, subscribe_synced
 
 TOPIC_RGB, TOPIC_DEPTH, TOPIC_INFO = (camera_topics()[k] for k in ("rgb", "depth", "info"))   # the default camera
-TOPIC_PREDICTION = "/posevla/prediction"
 TOPIC_MARKERS = "/posevla/markers"
 SRV_PAUSE = "/posevla/pause"
 
@@ -172,6 +173,7 @@ class PolicyNode(Node):
         self._outcomes: collections.Counter = collections.Counter()
         self._last_done = None
         self._closing = threading.Event()   # set by destroy_node, before the worker is stopped
+        self._absent_logged_for: str | None = None   # worker thread only: see _note_object_found
 
         self.pub_pred = self.create_publisher(PosePrediction, TOPIC_PREDICTION, QoSProfile(depth=10))
         self.pub_markers = self.create_publisher(MarkerArray, TOPIC_MARKERS, QoSProfile(depth=10))
@@ -272,6 +274,7 @@ class PolicyNode(Node):
             if self._live():
                 self._log("model_error", f"model failed, no prediction: {e!r}\n{traceback.format_exc()}", "error")
             return self._done(frame, "model_error")
+        self._note_object_found(res.prediction, res.instruction)
         msg = conv.prediction_to_msg(res.prediction, res.header, res.instruction, res.inference_ms)
         try:
             self.pub_pred.publish(msg)
@@ -281,6 +284,17 @@ class PolicyNode(Node):
                 raise
             return self._done(frame, "shutdown")
         self._done(frame, "published")
+
+    def _note_object_found(self, pred, instruction: str) -> None:
+        """Log a ``<no_object>`` answer once per stretch of them for one instruction (the
+        prediction still goes out, with ``object_found`` false and no waypoints)."""
+        if pred.found:
+            self._absent_logged_for = None
+        elif self._absent_logged_for != instruction and self._live():
+            self._absent_logged_for = instruction
+            what = f"'{pred.category}'" if pred.category else "the instruction's object"
+            self.get_logger().warn(f"{what} is not in view (<no_object>) for {instruction!r}: "
+                                   f"publishing object_found=false with no waypoints, not moving")
 
     def _on_worker_error(self, exc: BaseException, tb: str) -> None:
         if self._live():

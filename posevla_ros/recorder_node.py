@@ -1,5 +1,7 @@
 """recorder_node: synced RGB-D + CameraInfo + joint states + camera extrinsics + instruction
--> LeRobot v3.0 episodes (``posevla_core.data.LeRobotWriter``), optionally raw topics as MCAP.
+-> LeRobot v3.0 episodes (``posevla_core.data.LeRobotWriter``), optionally raw topics as MCAP
+(the cameras, /joint_states, the instruction and, when a policy runs, /posevla/prediction
+with every PosePrediction field, ``object_found`` / ``box`` / ``object_size`` included).
 
 Data flow: color image, depth and CameraInfo are paired by stamp (``timesync.subscribe_synced``,
 or message_filters on a ROS install); each synced set gets the /joint_states message
@@ -33,7 +35,7 @@ import numpy as np
 from posevla_ros import params as P
 from posevla_ros.mcap_recording import McapEpisodeWriter
 from posevla_ros.recording import EpisodeRecorder, Observation, SerialWorker, make_writer
-from posevla_ros.topics import INSTRUCTION_QOS, TOPIC_INSTRUCTION
+from posevla_ros.topics import INSTRUCTION_QOS, TOPIC_INSTRUCTION, TOPIC_PREDICTION
 from posevla_ros.teleop import gripper_opening, joint_vector
 
 TOPIC_RGB = "/camera/color/image_raw"
@@ -120,7 +122,10 @@ class RecorderNode(_RosNode):
             streams.append((Image, TOPIC_DEPTH))
         self._sync = subscribe_synced(self, streams, p["sync_slop_s"], self._on_frame, qos_profile_sensor_data)
         if self.mcap is not None:
-            for t, n in streams + [(JointState, TOPIC_JOINT_STATES), (String, TOPIC_INSTRUCTION)]:
+            from posevla_ros.msg import PosePrediction
+
+            for t, n in streams + [(JointState, TOPIC_JOINT_STATES), (String, TOPIC_INSTRUCTION),
+                                   (PosePrediction, TOPIC_PREDICTION)]:
                 tname = f"{t.__module__.split('.')[0]}/msg/{t.__name__}"
                 self.create_subscription(t, n, lambda data, n=n, tname=tname: self._on_raw(n, tname, data),
                                          qos_profile_sensor_data if t in (Image, CameraInfo) else QoSProfile(depth=50),

@@ -3,7 +3,7 @@ returning ``None`` when the check passes or a one-line reason when it fails; ``S
 holds the limits and ``SafetyGate`` the stop / resume state.
 
 The executor runs them in this order and sends NO motion at the first failure:
-stopped -> stale -> non-finite -> workspace -> (IK) -> joint limits -> joint jumps -> FK match.
+stopped -> object not found -> stale -> non-finite -> workspace -> (IK) -> joint limits -> joint jumps -> FK match.
 """
 from __future__ import annotations
 
@@ -45,6 +45,15 @@ class SafetyLimits:
 def check_stale(age_s: float, limits: SafetyLimits) -> str | None:
     if limits.max_prediction_age_s > 0 and not (age_s <= limits.max_prediction_age_s):
         return f"stale prediction: {age_s:.3f} s old > max_prediction_age_s {limits.max_prediction_age_s}"
+    return None
+
+
+def check_object_found(pred: Prediction) -> str | None:
+    """The ``<no_object>`` answer (``object_found: false``) never moves the arm, even when the
+    message carries waypoints."""
+    if not pred.found:
+        what = f"'{pred.category}'" if pred.category else "the instructed object"
+        return f"object_found is false: {what} is not in view"
     return None
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 TOPIC_INSTRUCTION = "/posevla/instruction"
+TOPIC_PREDICTION = "/posevla/prediction"     # posevla_ros/msg/PosePrediction: policy -> executor, recorder
 DEFAULT_CAMERA_NAMESPACE = "/camera"
 #: an RGB-D camera's topics relative to its namespace (the realsense2_camera layout)
 CAMERA_STREAMS = {"rgb": "color/image_raw", "depth": "aligned_depth_to_color/image_raw", "info": "color/camera_info"}

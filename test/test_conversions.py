@@ -164,6 +164,38 @@ def test_markers():
     assert by_ns["posevla/object"].pose.position.z == pytest.approx(0.8)  # label offset not shared
 
 
+def test_markers_oriented_box_and_absent_object():
+    """A known size: the object marker is the oriented 3D box (object pose, scale = size).
+    <no_object>: no path, no gripper, no object, just a "no <category> in view" text."""
+    from posevla_core.types import Pose, Prediction, Waypoint
+    from std_msgs.msg import Header
+    from visualization_msgs.msg import Marker
+
+    from posevla_ros.markers import prediction_markers
+
+    q = [0.0, 0.0, 0.38268343, 0.92387953]     # 45 deg about the optical z axis
+    pred = Prediction("mug", (0.5, 0.5), Pose([0.1, 0.0, 0.8], q),
+                      [Waypoint(Pose([0, 0, 0.6], [0, 0, 0, 1]), 1.0)], waypoint_dt=0.5,
+                      box_xyxy=(0.4, 0.4, 0.6, 0.6), size=[0.08, 0.06, 0.1])
+    arr = prediction_markers(conv.prediction_to_msg(pred, Header(frame_id="cam"), "pick the mug", 1.0))
+    by_ns = {m.ns: m for m in arr.markers[1:]}
+    box = by_ns["posevla/object"]
+    assert box.type == Marker.CUBE and box.header.frame_id == "cam"
+    assert (box.scale.x, box.scale.y, box.scale.z) == pytest.approx((0.08, 0.06, 0.1))
+    assert [box.pose.orientation.z, box.pose.orientation.w] == pytest.approx(q[2:])
+    assert [box.pose.position.x, box.pose.position.z] == pytest.approx([0.1, 0.8])
+    label = by_ns["posevla/label"]
+    assert label.text == "mug" and label.pose.position.y < -0.5 * np.linalg.norm([0.08, 0.06, 0.1])
+
+    absent = Prediction.absent("yellow cylinder")
+    absent.waypoints = pred.waypoints          # whatever the model decoded: never shown
+    arr = prediction_markers(conv.prediction_to_msg(absent, Header(frame_id="cam"), "pick", 1.0))
+    assert arr.markers[0].action == Marker.DELETEALL and len(arr.markers) == 2
+    note = arr.markers[1]
+    assert note.type == Marker.TEXT_VIEW_FACING and note.text == "no yellow cylinder in view"
+    assert note.header.frame_id == "cam" and note.pose.position.z > 0
+
+
 def test_params_coerce_and_files(tmp_path):
     assert P.coerce([0, 1, 2], [0.0]) == [0.0, 1.0, 2.0] and P.coerce("0.5", 1.0) == 0.5
     assert P.coerce("true", False) is True

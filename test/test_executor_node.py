@@ -103,7 +103,8 @@ def _shifted(targets, i, dp):
 
 @pytest.mark.parametrize("case,key", [("workspace", "workspace"), ("nan", "non_finite"), ("unreachable", "plan"),
                                       ("stale", "stale"), ("stopped", "stopped"), ("no_tf", "no_transform"),
-                                      ("jump", "plan"), ("no_joint_state", "no_joint_states")])
+                                      ("jump", "plan"), ("no_joint_state", "no_joint_states"),
+                                      ("absent", "object_not_found")])
 def test_core_refuses(kin, targets, case, key):
     core = ExecutorCore(kin, dict(PARAMS, max_joint_jump=0.05) if case == "jump" else PARAMS)
     pred, T, q, age = prediction(targets), T_BASE_CAM, Q_HOME, 0.1
@@ -122,6 +123,8 @@ def test_core_refuses(kin, targets, case, key):
     # case "jump": the targets are ~0.1 rad apart in joint space, the limit is 0.05 rad
     elif case == "no_joint_state":
         q = None
+    elif case == "absent":     # <no_object>, even with (reachable) waypoints attached
+        pred.found = False
     res = core.process(pred, T, q, age)
     assert not res.ok and res.key == key and res.reason, res
     assert res.plan is None or not res.plan.ok
@@ -305,6 +308,30 @@ def test_1000_malformed_predictions_of_every_kind(harness, spin_until, targets):
         if spin_until(harness.ex, lambda: harness.arm, 6):
             break
     assert harness.arm, f"executor stopped answering good input: {harness.node.last_result}"
+
+
+@pytest.mark.parametrize("mode", ["replace", "complete", "chunk"])
+def test_object_not_found_never_moves_the_arm(ros_context, kin, spin_until, targets, mode):
+    """A PosePrediction with object_found false, here even with reachable waypoints in it,
+    sends nothing in any execution mode; the same waypoints with object_found true do."""
+    h = Harness(ros_context, kin, execution_mode=mode)
+    try:
+        assert h.ready(spin_until)
+        header = Header(frame_id=FRAME, stamp=h.io.get_clock().now().to_msg())
+        msg = conv.prediction_to_msg(prediction(targets, dt=2.0), header, "pick up the yellow cylinder", 1.0)
+        msg.object_found = False
+        assert len(msg.waypoints) == len(targets)
+        h.pub_pred.publish(msg)
+        h.n_sent += 1
+        assert h.settle(spin_until)
+        assert h.arm == [] and h.gripper == [] and h.poses == [] and h.node.sent == 0
+        res = h.node.last_result
+        assert not res.ok and res.key == "object_not_found" and "not in view" in res.reason, res
+        assert h.node._log.counts.get("object_not_found") == 1
+        h.send(prediction(targets, dt=2.0))
+        assert spin_until(h.ex, lambda: h.arm, 60), h.node.last_result
+    finally:
+        h.close()
 
 
 @pytest.mark.slow

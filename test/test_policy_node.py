@@ -240,6 +240,45 @@ def test_node_survives_malformed_flood_and_crashing_model(harness, spin_until):
     assert spin_until(harness.ex, lambda: len(harness.preds) > 1, 120)
 
 
+def test_no_object_answer_is_published_without_waypoints_and_logged_once(harness, spin_until):
+    """The real tiny model, made to answer <no_object> while still decoding waypoints: every
+    frame goes out with object_found false and NO waypoints, and the node says so once."""
+    decoded = []
+
+    class NoObject:
+        def __init__(self, model):
+            self.model = model
+
+        def predict(self, *a, **k):
+            pred = self.model.predict(*a, **k)
+            decoded.append(len(pred.waypoints))
+            pred.found = False
+            return pred
+
+    warned, logger = [], harness.policy.get_logger()
+
+    class Recording:
+        def warn(self, msg):
+            warned.append(msg)
+            logger.warn(msg)
+
+        def __getattr__(self, name):
+            return getattr(logger, name)
+
+    harness.policy.get_logger = Recording
+    harness.policy.core.model = NoObject(harness.policy.core.model)
+    for _ in range(2):
+        stamp = harness.send(color_msg("rgb8"), conv.depth_to_image(DEPTH))
+        assert harness.settle(spin_until, stamp)
+    assert spin_until(harness.ex, lambda: len(harness.preds) == 2 and len(harness.markers) == 2, 30)
+    assert decoded and min(decoded) > 0          # the model did decode waypoints ...
+    for m in harness.preds:                      # ... none of which went out
+        assert not m.object_found and list(m.waypoints) == [] and m.instruction == "pick up the red cube"
+    asked = harness.preds[-1].category or "instructed object"
+    assert [m.text for m in harness.markers[-1].markers[1:]] == [f"no {asked} in view"]
+    assert len([w for w in warned if "not in view" in w]) == 1, warned
+
+
 def test_no_depth_mode(ros_context, tiny_model, spin_until):
     h = Harness(ros_context, tiny_model, use_depth=False)
     try:

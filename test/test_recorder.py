@@ -159,6 +159,37 @@ def test_msgdef_is_complete():
     assert d2.count("MSG: std_msgs/msg/Header") == 1
 
 
+def test_mcap_carries_every_pose_prediction_field(tmp_path):
+    """A PosePrediction written by the recorder's MCAP writer (schema from the installed .msg)
+    decodes with the mcap ROS 2 decoder, object_found / box / object_size included."""
+    from mcap.reader import make_reader
+    from mcap_ros2.decoder import DecoderFactory
+    from rclpy.serialization import serialize_message
+
+    from posevla_ros.mcap_recording import McapEpisodeWriter
+    from posevla_ros.msg import PosePrediction, PoseWaypoint
+    from posevla_ros.topics import TOPIC_PREDICTION
+
+    schema = _msgdef("posevla_ros/msg/PosePrediction", McapEpisodeWriter._share_dirs())
+    assert "bool object_found" in schema and "float32[4] box" in schema
+    assert "geometry_msgs/Vector3 object_size" in schema and "MSG: posevla_ros/msg/PoseWaypoint" in schema
+    found = PosePrediction(instruction="pick up the mug", object_found=True, category="mug",
+                           box=[0.1, 0.2, 0.3, 0.4], waypoints=[PoseWaypoint(gripper=1.0)])
+    found.object_size.x, found.object_size.y, found.object_size.z = 0.08, 0.06, 0.1
+    absent = PosePrediction(instruction="pick up the yellow cylinder", object_found=False, category="cylinder")
+    writer = McapEpisodeWriter(tmp_path)
+    path = writer.open(0)
+    for i, m in enumerate([found, absent]):
+        writer.write(TOPIC_PREDICTION, "posevla_ros/msg/PosePrediction", serialize_message(m), i + 1)
+    writer.close()
+    with open(path, "rb") as f:
+        got = [m for _, _, _, m in make_reader(f, decoder_factories=[DecoderFactory()]).iter_decoded_messages()]
+    assert [m.object_found for m in got] == [True, False] and [m.category for m in got] == ["mug", "cylinder"]
+    assert list(got[0].box) == pytest.approx([0.1, 0.2, 0.3, 0.4])
+    assert (got[0].object_size.x, got[0].object_size.y, got[0].object_size.z) == pytest.approx((0.08, 0.06, 0.1))
+    assert len(got[0].waypoints) == 1 and got[1].waypoints == []
+
+
 def test_config_file_matches_params():
     names = {s.name for s in RECORDER_PARAMS}
     assert set(P.load_params_file(REPO / "config" / "recorder.yaml", "recorder_node")) <= names
@@ -187,7 +218,10 @@ class FakeCamera:
         self.pub_i = node.create_publisher(CameraInfo, "/camera/color/camera_info", qos_profile_sensor_data)
         self.pub_j = node.create_publisher(JointState, "/joint_states", 50)
         self.pub_c = node.create_publisher(PoseStamped, "/sim/camera_pose", 10)
-        self.JointState, self.PoseStamped = JointState, PoseStamped
+        from posevla_ros.msg import PosePrediction
+
+        self.pub_p = node.create_publisher(PosePrediction, "/posevla/prediction", 10)   # a policy's answer
+        self.JointState, self.PoseStamped, self.PosePrediction = JointState, PoseStamped, PosePrediction
 
     def publish(self, t: float):
         from posevla_ros import conversions as conv
@@ -209,6 +243,9 @@ class FakeCamera:
         self.pub_i.publish(conv.K_to_camera_info(K, 64, 48, st, "camera_color_optical_frame"))
         self.pub_d.publish(conv.depth_to_image(depth, st, "camera_color_optical_frame"))
         self.pub_rgb.publish(conv.rgb_to_image(rgb, st, "camera_color_optical_frame"))
+        pred = self.PosePrediction(object_found=False, category="cylinder", box=[0.1, 0.2, 0.3, 0.4])
+        pred.header.stamp, pred.object_size.z = st, 0.12
+        self.pub_p.publish(pred)
 
 
 def _read_dataset(root: Path):
@@ -330,6 +367,9 @@ def test_recorder_node_over_dds(ros_context, tmp_path, spin_until):
     js = by_topic["/joint_states"]
     assert list(js.name) == P.PANDA_ARM_JOINTS + P.PANDA_FINGER_JOINTS and len(js.position) == 9
     assert by_topic["/camera/color/camera_info"].k[0] == pytest.approx(60.0)
+    pred = by_topic["/posevla/prediction"]      # the new PosePrediction fields survive the MCAP
+    assert not pred.object_found and pred.category == "cylinder" and pred.object_size.z == pytest.approx(0.12)
+    assert list(pred.box) == pytest.approx([0.1, 0.2, 0.3, 0.4])
 
 
 RECORDER_SCRIPT = r"""
