@@ -241,7 +241,9 @@ class PoseTokenizer:
         if target.instances is not None:
             ids = []
             for t in target.instances[: self.max_instances]:
-                ids += self.encode(replace(t, waypoints=[], instances=None))[0]
+                sub, cl = self.encode(replace(t, waypoints=[], instances=None))
+                ids += sub
+                clipped += cl
             if len(target.instances) > self.max_instances:
                 clipped.append("instances")
             return ids + [EOS], clipped
@@ -274,7 +276,7 @@ class PoseTokenizer:
         for t, wp in enumerate(target.waypoints):
             ids += self._position_tokens(wp.pose.position, f"wp{t}", clipped)
             ids += self.rotation_tokens(wp.pose.matrix()[:3, :3], "hand")
-            g = int(round(float(np.clip(wp.gripper, 0.0, 1.0)) * (c.gripper_bins - 1)))
+            g = int(math.floor(float(np.clip(wp.gripper, 0.0, 1.0)) * (c.gripper_bins - 1) + 0.5))   # 0.5 -> open
             ids.append(self.blocks["gripper"].start + g)
         ids.append(EOS)
         return ids, clipped
@@ -382,8 +384,9 @@ def fit_bins(targets, cfg: TokenizerConfig, size_lo: float = 0.0) -> dict:
     out: dict = {"position_edges": [percentile_edges(P[:, a], cfg.position_bins) for a in range(3)]}
     if sizes:
         s = np.array(sizes + [size_lo])
-        out["size_edges"] = percentile_edges(s, cfg.size_bins)
-        out["size_edges"][0] = min(out["size_edges"][0], size_lo)
+        e = percentile_edges(s, cfg.size_bins)
+        e[0] = size_lo if e[1] > size_lo else e[0]          # sizes start at size_lo, not below
+        out["size_edges"] = e
     # object reference: iterate canonicalize -> mean (the canonical label depends on the reference)
     ref = np.eye(3)
     for _ in range(3):

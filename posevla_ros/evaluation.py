@@ -8,7 +8,7 @@ operator's mark) until success, failure or the timeout, hold, save (or discard) 
 rollout. Then ``absent_episodes`` absent-object episodes (sim task ``absent``: an instruction
 naming an object that is not in the scene, posevla_core.sim.tasks): released for a fixed
 observation window, judged from what was observed (``EpisodeIO.watch``): refused when every
-prediction for the instruction said ``object_found: false`` (or carried no waypoints), a
+prediction for the instruction said ``object_found: false``, a
 motion when any trajectory was sent or a joint moved more than ``motion_tol_rad``.
 ``MediaCollector`` keeps report frames and joint / end-effector traces;
 ``finish`` writes summary.json, results.jsonl and report.html (posevla_ros.report).
@@ -236,8 +236,7 @@ class EvaluationLoop:
 class AbsentWatch:
     """What an absent-object episode is judged by, counted from the ROS callbacks (any thread)
     between ``begin`` and the loop's reads: predictions for the episode's instruction and how
-    many were refusals (``object_found`` false, or no waypoints where the message has no such
-    field), trajectories sent to the controllers, and the largest arm joint excursion from the
+    many were refusals (``object_found`` false), trajectories sent to the controllers, and the largest arm joint excursion from the
     first joint state seen. A prediction counts only when its image was taken between ``begin``
     and now (``now``: the node clock): a late answer to the previous episode's image (the sim's
     clock restarts at every reset; its instruction may be worded the same) does not."""
@@ -263,7 +262,7 @@ class AbsentWatch:
     def on_prediction(self, msg) -> None:
         from posevla_ros.conversions import stamp_to_sec
 
-        refused = not getattr(msg, "object_found", True) or len(msg.waypoints) == 0
+        refused = not msg.object_found
         stamp, now = stamp_to_sec(msg.header.stamp), self.now()
         with self._lock:
             if self._instruction is not None and msg.instruction == self._instruction \

@@ -31,7 +31,7 @@ from posevla_ros import params as P
 from posevla_ros.evaluation import AbsentWatch, EvaluationLoop, LoopConfig, MediaCollector, OperatorInput, finish
 from posevla_ros.report import absent_line
 from posevla_ros.runner import KeyedThrottle
-from posevla_ros.topics import INSTRUCTION_QOS, TOPIC_INSTRUCTION
+from posevla_ros.topics import INSTRUCTION_QOS, TOPIC_INSTRUCTION, TOPIC_PREDICTION
 
 TOPIC_RGB = "/camera/color/image_raw"
 TOPIC_JOINT_STATES = "/joint_states"
@@ -73,7 +73,7 @@ EVALUATOR_PARAMS: list[P.ParamSpec] = [
     P.ParamSpec("absent_linger_s", 1.0, "... and this long after them (node clock) for a motion", 0.0, 60.0),
     P.ParamSpec("motion_tol_rad", 1e-3, "an arm joint moving more than this (rad) in an absent episode is a motion",
                 0.0, 1.0),
-    P.ParamSpec("prediction_topic", "/posevla/prediction", "PosePrediction topic watched in absent episodes"),
+    P.ParamSpec("prediction_topic", TOPIC_PREDICTION, "PosePrediction topic watched in absent episodes"),
 ] + [_EXEC[n] for n in ("robot_description_file", "ee_link", "joint_names", "gripper_joint_names",
                         "gripper_open_position", "gripper_closed_position", "controller_topic", "gripper_topic")]
 
