@@ -5,7 +5,7 @@ Builds a model of paligemma-3b-pt-224's shape (SigLIP-So400m/14 at 224 px + Gemm
 download, no real weights needed), adds the pose tokens and the geometry prior, then:
   1. a few LoRA training steps (peft; frozen vision tower, activation checkpointing) on
      synthetic 640x480 RGB-D frames: step time and peak memory;
-  2. prediction (prefix + 52 grammar-constrained pose tokens with the KV cache): latency,
+  2. prediction (prefix + 57 grammar-constrained pose tokens with the KV cache): latency,
      tokens/s, and the batch-8 throughput;
 and writes bench_results/bench_gpu.json. Random weights make the predictions meaningless;
 speed and memory are those of the real model. Without CUDA it stops with one line.
@@ -74,7 +74,8 @@ def run(out_dir: str | Path = "bench_results", train_steps: int = 5, batch: int 
     # 1. training steps
     p = model.processor
     pose = Pose([0.05, -0.02, 0.7], [0, 0, 0, 1])
-    tgt = PoseTarget(cfg.tokens.categories[0], (0.4, 0.6), pose, [Waypoint(pose, 1.0)] * cfg.tokens.num_waypoints)
+    tgt = PoseTarget(cfg.tokens.categories[0], (0.4, 0.6), pose, [Waypoint(pose, 1.0)] * cfg.tokens.num_waypoints,
+                     box_xyxy=(0.35, 0.55, 0.45, 0.65), size=np.full(3, 0.05))
     data = frames(batch)
     rng = np.random.default_rng(0)
     b = p.collate([p.make_example(f["rgb"], f["depth"], f["K"], f["instruction"], tgt, rng=rng) for f in data])

@@ -85,11 +85,11 @@ def run(out_dir: str | Path = "bench_results", repeats: int = 15) -> dict:
 
 
 def run_vlm(repeats: int = 15) -> dict:
-    """Prediction (preprocess + prefix + 52 cached decode steps) vs one teacher-forced forward
+    """Prediction (preprocess + prefix + 57 cached decode steps) vs one teacher-forced forward
     pass over the same prefix + pose tokens (preprocess included in both), interleaved."""
     from posevla_core.paligemma import PaliGemmaPoseVLA
     from posevla_core.paligemma_random import random_paligemma
-    from posevla_core.types import PoseTarget
+    from posevla_core.types import Pose, PoseTarget, Waypoint
 
     vlm, tok = random_paligemma("tiny")
     model = PaliGemmaPoseVLA.from_vlm(vlm, tok).eval()
@@ -99,7 +99,9 @@ def run_vlm(repeats: int = 15) -> dict:
     K = np.array([[600.0, 0, 319.5], [0, 600.0, 239.5], [0, 0, 1]])
     instr = "pick up the red cube"
     pred = model.predict(rgb, depth, K, instr)
-    target = PoseTarget(pred.category, pred.box_uv, pred.object_pose, pred.waypoints)
+    wps = pred.waypoints or [Waypoint(Pose([0.0, 0.0, 0.8], [0, 0, 0, 1]), 1.0)] * model.cfg.tokens.num_waypoints
+    target = PoseTarget(model.cfg.tokens.categories[0], (0.5, 0.5), Pose([0.0, 0.0, 0.8], [0, 0, 0, 1]), wps,
+                        box_xyxy=(0.45, 0.45, 0.55, 0.55), size=np.full(3, 0.05))
     p = model.processor
 
     def forward():

@@ -56,29 +56,6 @@ LOGP_FLOOR = -1e4        # log-prob clamp: 0-weight terms stay 0, never 0 * -inf
 MAX_POSITIONS = 1024     # the decoder's position table; prefix + pose tokens stay far below
 
 
-# Parameter names of checkpoints written before the model was split into named parts
-# (checkpoints/demo is one): old prefix -> new prefix. The one place old names are read.
-LEGACY_KEYS = (
-    ("patch_embed.0.", "stem.conv1."), ("patch_embed.2.", "stem.conv2."), ("patch_embed.4.", "stem.patchify."),
-    ("patch_pos", "stem.patch_pos"), ("film.", "stem.film."),
-    ("heat.", "pointer.heat."), ("pointer_uv.", "pointer.uv."), ("pointer_geometry.", "pointer.geometry."),
-    ("pointer_embed", "pointer.embed"), ("prior_offset", "pointer.prior_offset"),
-    ("prior_log_sigma", "pointer.prior_log_sigma"), ("prior_log_amp", "pointer.prior_log_amp"),
-)
-
-
-def upgrade_state_dict(state: dict) -> dict:
-    """A state dict with pre-split parameter names -> today's names (others unchanged)."""
-    out = {}
-    for k, v in state.items():
-        for old, new in LEGACY_KEYS:
-            if k.startswith(old):
-                k = new + k[len(old):]
-                break
-        out[k] = v
-    return out
-
-
 def stem_points(depth: np.ndarray | None, K: np.ndarray, stride: int, size: int) -> tuple[np.ndarray, np.ndarray]:
     """3D point (camera frame) at the center pixel of every stride x stride cell: (3, S, S)
     float32 (0 where invalid) and a (S, S) validity mask. No depth: all invalid."""
@@ -539,7 +516,7 @@ class PoseVLA(PosePolicy):
             raise ValueError(f"{d / CONFIG_FILE} is not a Pose-VLA config (no 'posevla' key)")
         cfg = PoseVLAConfig.from_dict(meta["posevla"])
         model = cls(cfg, device="cpu")
-        state = upgrade_state_dict(load_file(str(d / WEIGHTS_FILE)))
+        state = load_file(str(d / WEIGHTS_FILE))
         own = model.state_dict()
         missing = sorted(set(own) - set(state))
         unexpected = sorted(set(state) - set(own))

@@ -17,5 +17,5 @@ def test_refuses_without_cuda(capsys):
 def test_tiny_shape_runs_on_cpu(tmp_path):
     res = bench_gpu.run(tmp_path, train_steps=2, batch=2, repeats=2, lora_rank=0, shape="tiny", device="cpu")
     saved = json.loads((tmp_path / "bench_gpu.json").read_text())
-    assert saved["predict"]["pose_tokens"] == 52 and len(res["train"]["losses"]) == 2
+    assert saved["predict"]["pose_tokens"] == 57 and len(res["train"]["losses"]) == 2
     assert 0 < res["trainable_parameters"] < res["parameters"]

@@ -113,7 +113,8 @@ def _target():
     from posevla_core.types import PoseTarget
 
     return PoseTarget("cube", (0.5, 0.5), Pose([0, 0, 0.8], [0, 0, 0, 1]),
-                      [Waypoint(Pose([0, 0.1, 0.7], [0, 0, 0, 1]), 1.0)] * 2)
+                      [Waypoint(Pose([0, 0.1, 0.7], [0, 0, 0, 1]), 1.0)] * 2, box_xyxy=(0.45, 0.45, 0.55, 0.55),
+                      size=np.full(3, 0.05))
 
 
 def test_flow_loss_falls_on_a_fixed_batch():

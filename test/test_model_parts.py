@@ -1,12 +1,12 @@
 """The small model's named parts: vision stem, grounding pointer, decoder; no I/O in the
-constructor; the shipped checkpoint's pre-split parameter names still load."""
+constructor; the shipped checkpoint's parameters are exactly the model's."""
 import threading
 from pathlib import Path
 
 import torch
 
 from posevla_core.config import PoseVLAConfig
-from posevla_core.model import LEGACY_KEYS, GroundingPointer, PoseVLA, VisionStem, upgrade_state_dict
+from posevla_core.model import GroundingPointer, PoseVLA, VisionStem
 from posevla_core.text import InstructionEncoder
 
 CKPT = Path(__file__).resolve().parent.parent / "checkpoints" / "demo"
@@ -21,17 +21,15 @@ def test_parts_are_named_modules_and_the_constructor_reads_nothing():
     assert m.text.loaded
 
 
-def test_shipped_checkpoint_has_old_names_and_every_one_maps_onto_the_model():
+def test_shipped_checkpoint_names_are_the_model_parts():
+    """(Checkpoints of pose-token format 1, written before the split into named parts, are
+    refused by config.check_format; there is no old-name mapping any more.)"""
     from safetensors import safe_open
 
     with safe_open(str(CKPT / "model.safetensors"), "pt") as f:
         keys = set(f.keys())
-    assert any(k.startswith("patch_embed.") for k in keys)          # written before the split
     m = PoseVLA.from_pretrained(CKPT, device="cpu")
-    up = upgrade_state_dict(dict.fromkeys(keys))
-    assert set(up) == set(m.state_dict())
-    used = {old for old, _ in LEGACY_KEYS if any(k.startswith(old) for k in keys)}
-    assert used == {old for old, _ in LEGACY_KEYS}                   # no stale mapping entry
+    assert keys == set(m.state_dict()) and any(k.startswith("stem.") for k in keys)
 
 
 def test_checkpoint_with_new_names_round_trips(tmp_path):
