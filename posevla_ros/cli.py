@@ -130,6 +130,20 @@ def _cmd_calibrate(a: argparse.Namespace) -> int:
     return cli_main(a)
 
 
+def _cmd_make_data(a: argparse.Namespace) -> int:
+    from posevla_core.config import TokenizerConfig
+    from posevla_core.train.pipeline import generate_grounding, generate_motion
+
+    if a.kind == "grounding":
+        generate_grounding(a.out, a.scenes, first_seed=a.first_seed, width=a.width, height=a.height)
+    else:
+        generate_motion(a.out, a.scenes, TokenizerConfig().waypoint_dt, first_seed=a.first_seed, width=a.width,
+                        height=a.height)
+    print(f"[posevla make-data] {a.scenes} {a.kind} scenes (seeds {a.first_seed}..{a.first_seed + a.scenes - 1}) "
+          f"-> {a.out}")
+    return 0
+
+
 def _cmd_make_checkpoint(a: argparse.Namespace) -> int:
     from posevla_core.train.pipeline import make_checkpoint
 
@@ -245,6 +259,16 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--gripper-link", default="", help="eye-in-hand: report the camera in this link (default ee_link)")
     k.add_argument("--seed", type=int, default=0, help="sim episode and pose sampling seed")
     k.set_defaults(func=_cmd_calibrate)
+
+    md = sub.add_parser("make-data", help="sim grounding / motion shards on held-out scene seeds (for eval-offline)")
+    md.add_argument("--kind", choices=("grounding", "motion"), required=True)
+    md.add_argument("--scenes", type=int, default=200)
+    md.add_argument("--first-seed", type=int, default=1000,
+                   help="scene seeds first_seed.. (training uses >= 100000, so the default is held out)")
+    md.add_argument("--width", type=int, default=224)
+    md.add_argument("--height", type=int, default=224)
+    md.add_argument("--out", required=True)
+    md.set_defaults(func=_cmd_make_data)
 
     m = sub.add_parser("make-checkpoint", help="regenerate data and retrain the shipped checkpoint")
     m.add_argument("--out", default=None, help="default: the shipped checkpoint directory")

@@ -13,7 +13,8 @@
 4. train grounding -> motion -> embodiment with ``train_main``; copy the final model, its
    curves and offline metrics into ``out_dir``.
 
-Scene seeds: training data uses seeds >= 100000; evaluation (``posevla demo``) uses 1000+.
+Scene seeds: training data uses seeds >= 100000; evaluation (``posevla demo``) uses 1000+, and
+held-out shards (``posevla make-data``, ``first_seed``) default to 1000+ too.
 """
 from __future__ import annotations
 
@@ -98,16 +99,22 @@ def _ground(env, name: str) -> dict:
     return g
 
 
+def scene_seed(kind_offset: int, seed: int, i: int, first_seed: int | None) -> int:
+    """Scene seed of sample ``i``: training data counts up from TRAIN_SEED_BASE (per kind and
+    ``seed``); ``first_seed`` (held-out data) counts up from there instead."""
+    return first_seed + i if first_seed is not None else TRAIN_SEED_BASE + kind_offset + seed * 10_000_000 + i
+
+
 def generate_grounding(out: str | Path, scenes: int, seed: int = 0, width: int = 224, height: int = 224,
-                       progress: bool = True) -> Path:
+                       progress: bool = True, first_seed: int | None = None) -> Path:
     from posevla_core.data.shards import ShardWriter
     from posevla_core.sim.env import SimEnv
 
     rng = np.random.default_rng([seed, 1])
     with SimEnv(width=width, height=height) as env, ShardWriter(out, "grounding", extra_meta={
-            "generator": "posevla_core.train.pipeline.generate_grounding", "seed": seed}) as w:
+            "generator": "posevla_core.train.pipeline.generate_grounding", "seed": seed, "first_seed": first_seed}) as w:
         for i in tqdm(range(scenes), desc="grounding data", disable=not progress):
-            spec = env.reset(seed=TRAIN_SEED_BASE + seed * 10_000_000 + i)
+            spec = env.reset(seed=scene_seed(0, seed, i, first_seed))
             rgb, depth, K = env.render()
             w.add(rgb=rgb, depth=depth, K=K, instruction=spec.instruction, **_ground(env, spec.target))
             others = [n for n in list(spec.objects) + list(spec.bins) if n != spec.target]
@@ -129,14 +136,15 @@ def expert_clock(env, dt: float) -> tuple[np.ndarray, list[np.ndarray], list[flo
 
 
 def generate_motion(out: str | Path, scenes: int, dt: float, seed: int = 0, width: int = 224, height: int = 224,
-                    progress: bool = True) -> Path:
+                    progress: bool = True, first_seed: int | None = None) -> Path:
     from posevla_core.data.shards import ShardWriter
     from posevla_core.sim.env import SimEnv
 
     with SimEnv(width=width, height=height) as env, ShardWriter(out, "motion", extra_meta={
-            "generator": "posevla_core.train.pipeline.generate_motion", "waypoint_dt": dt, "seed": seed}) as w:
+            "generator": "posevla_core.train.pipeline.generate_motion", "waypoint_dt": dt, "seed": seed,
+            "first_seed": first_seed}) as w:
         for i in tqdm(range(scenes), desc="motion data", disable=not progress):
-            spec = env.reset(seed=TRAIN_SEED_BASE + 5_000_000 + seed * 10_000_000 + i)
+            spec = env.reset(seed=scene_seed(5_000_000, seed, i, first_seed))
             rgb, depth, K = env.render()
             times, poses, grip = expert_clock(env, dt)
             w.add(rgb=rgb, depth=depth, K=K, instruction=spec.instruction, **_ground(env, spec.target),
