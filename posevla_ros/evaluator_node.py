@@ -28,8 +28,9 @@ from pathlib import Path
 from typing import Callable
 
 from posevla_ros import params as P
-from posevla_ros.evaluation import AbsentWatch, EvaluationLoop, LoopConfig, MediaCollector, OperatorInput, finish
+from posevla_ros.evaluation import AbsentWatch, EvaluationLoop, LoopConfig, MediaCollector, finish
 from posevla_ros.evaluation_io import RosEpisodeIO
+from posevla_ros.operator_input import OPERATOR_SERVICES, OperatorInput, read_operator_keys
 from posevla_ros.report import absent_line
 from posevla_ros.runner import KeyedThrottle
 from posevla_ros.topics import INSTRUCTION_QOS, TOPIC_INSTRUCTION, TOPIC_PREDICTION
@@ -37,7 +38,6 @@ from posevla_ros.topics import INSTRUCTION_QOS, TOPIC_INSTRUCTION, TOPIC_PREDICT
 TOPIC_RGB = "/camera/color/image_raw"
 TOPIC_JOINT_STATES = "/joint_states"
 TOPIC_RECORDER_STATUS = "/recorder/status"
-OPERATOR_SERVICES = ("ready", "success", "failure", "abort")      # /evaluator/<name>, std_srvs/Trigger
 
 _EXEC = {s.name: s for s in P.EXECUTOR_PARAMS}
 EVALUATOR_PARAMS: list[P.ParamSpec] = [
@@ -244,8 +244,6 @@ class EvaluatorNode(_RosNode):
             self.done.set()
 
     def _keys(self) -> None:
-        from posevla_ros.evaluation import read_operator_keys
-
         read_operator_keys(self.done.is_set, self.operator_event)
 
     def destroy_node(self):
