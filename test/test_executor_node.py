@@ -21,7 +21,8 @@ from posevla_core import se3
 from posevla_core.types import Pose, Prediction, Waypoint
 from posevla_ros import conversions as conv
 from posevla_ros import params as P
-from posevla_ros.executor_node import ExecutorCore, ExecutorNode, load_kinematics
+from posevla_ros.executor_node import ExecutorNode
+from posevla_ros.planning import ExecutorCore, load_kinematics
 from posevla_ros.msg import PosePrediction
 
 PARAMS = dict(P.defaults(P.EXECUTOR_PARAMS), use_tf=False)
