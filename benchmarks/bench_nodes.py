@@ -77,7 +77,8 @@ def run(out_dir: str | Path, n: int = 20, warmup: int = 3) -> dict:
     from posevla_core.types import Pose, Waypoint
     from posevla_ros import conversions as conv
     from posevla_ros import params as P
-    from posevla_ros.executor_node import ExecutorNode, load_kinematics
+    from posevla_ros.executor_node import ExecutorNode
+    from posevla_ros.planning import load_kinematics
     from posevla_ros.policy_node import PolicyNode
     from posevla_ros.runner import close_graph, make_executor
 

@@ -112,7 +112,7 @@ def evaluate(checkpoint: str, episodes: int, seed: int, out: Path, listener: Lis
     jerks = seam_jerks(trajs)
     lo, hi = s["ci95"]
     times = [e["time_to_success_s"] for e in s["per_episode"] if e.get("success")]
-    from posevla_core.policy import head_of
+    from posevla_core.paths import head_of
 
     return {"checkpoint": checkpoint, "head": head_of(checkpoint), "episodes": s["episodes"],
             "successes": s["successes"], "ci95": [lo, hi],

@@ -10,11 +10,17 @@ finds the same files as the nodes.
 """
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
 PACKAGE = "posevla_ros"
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# A checkpoint's config.json: read here, without torch, so that graphs / launch files can ask a
+# checkpoint's head before any model code loads (posevla_core.policy re-exports these).
+CONFIG_FILE = "config.json"
+DEFAULT_ARCHITECTURE = "small"
+HEADS, DEFAULT_HEAD = ("tokens", "flow"), "tokens"
 
 
 def _share_candidates() -> list[Path]:
@@ -62,3 +68,18 @@ def resolve_checkpoint(value: str) -> Path:
                 "checkpoint:=/path/to/ckpt)") if not value else ""
         raise FileNotFoundError(f"checkpoint directory {path} does not exist{hint}")
     return path
+
+
+def read_meta(directory: str | Path) -> dict:
+    """The checkpoint's config.json ({} when there is none: the loader then reports what is missing)."""
+    f = Path(directory) / CONFIG_FILE
+    return json.loads(f.read_text()) if f.is_file() else {}
+
+
+def architecture_of(directory: str | Path) -> str:
+    return read_meta(directory).get("architecture", DEFAULT_ARCHITECTURE)
+
+
+def head_of(directory: str | Path | None) -> str:
+    """The checkpoint's head ("tokens" for None and for configs without the key)."""
+    return read_meta(directory).get("head", DEFAULT_HEAD) if directory else DEFAULT_HEAD

@@ -14,7 +14,6 @@ Nothing outside this module branches on the architecture.
 from __future__ import annotations
 
 import importlib
-import json
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +21,12 @@ import numpy as np
 import torch
 from torch import nn
 
+# config.json's reading lives in paths.py (no torch: graphs and launch files read a checkpoint's head)
+from posevla_core.paths import CONFIG_FILE, DEFAULT_ARCHITECTURE, DEFAULT_HEAD, HEADS  # noqa: F401 - re-exported
+from posevla_core.paths import architecture_of, head_of, read_meta  # noqa: F401 - re-exported
 from posevla_core.types import Prediction
 
-CONFIG_FILE = "config.json"
-DEFAULT_ARCHITECTURE = "small"
 # architecture name -> "module:class"; imported lazily (the VLM pulls in more of transformers).
-HEADS, DEFAULT_HEAD = ("tokens", "flow"), "tokens"
 ARCHITECTURES = {"small": "posevla_core.model:PoseVLA", "paligemma": "posevla_core.paligemma:PaliGemmaPoseVLA"}
 
 
@@ -126,21 +125,6 @@ def policy_class(architecture: str) -> type[PosePolicy]:
         raise ValueError(f"unknown architecture {architecture!r}; known: {sorted(ARCHITECTURES)}")
     mod, name = ARCHITECTURES[architecture].split(":")
     return getattr(importlib.import_module(mod), name)
-
-
-def read_meta(directory: str | Path) -> dict:
-    """The checkpoint's config.json ({} when there is none: the loader then reports what is missing)."""
-    f = Path(directory) / CONFIG_FILE
-    return json.loads(f.read_text()) if f.is_file() else {}
-
-
-def architecture_of(directory: str | Path) -> str:
-    return read_meta(directory).get("architecture", DEFAULT_ARCHITECTURE)
-
-
-def head_of(directory: str | Path | None) -> str:
-    """The checkpoint's head ("tokens" for None and for configs without the key)."""
-    return read_meta(directory).get("head", DEFAULT_HEAD) if directory else DEFAULT_HEAD
 
 
 def load_policy(directory: str | Path, device: str | torch.device = "auto") -> PosePolicy:

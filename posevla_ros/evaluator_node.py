@@ -1,6 +1,7 @@
 """evaluator_node: K closed-loop episodes per task, success rate, report.
 
-The episode loop and media are posevla_ros.evaluation (no ROS); this node wires them:
+The episode loop and media are posevla_ros.evaluation (no ROS), its IO over ROS services and
+topics posevla_ros.evaluation_io; this node wires them:
 - reset: ``/sim/reset`` (posevla_ros/srv/ResetEpisode: seed, task -> instruction); on a real
   arm (``reset_service: ''``) the operator resets the scene and says ready:
   ``/evaluator/ready`` (std_srvs/Trigger) or Enter / n with ``keyboard: true``;
@@ -23,12 +24,13 @@ from __future__ import annotations
 import json
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Callable
 
 from posevla_ros import params as P
-from posevla_ros.evaluation import AbsentWatch, EvaluationLoop, LoopConfig, MediaCollector, OperatorInput, finish
+from posevla_ros.evaluation import AbsentWatch, EvaluationLoop, LoopConfig, MediaCollector, finish
+from posevla_ros.evaluation_io import RosEpisodeIO
+from posevla_ros.operator_input import OPERATOR_SERVICES, OperatorInput, read_operator_keys
 from posevla_ros.report import absent_line
 from posevla_ros.runner import KeyedThrottle
 from posevla_ros.topics import INSTRUCTION_QOS, TOPIC_INSTRUCTION, TOPIC_PREDICTION
@@ -36,7 +38,6 @@ from posevla_ros.topics import INSTRUCTION_QOS, TOPIC_INSTRUCTION, TOPIC_PREDICT
 TOPIC_RGB = "/camera/color/image_raw"
 TOPIC_JOINT_STATES = "/joint_states"
 TOPIC_RECORDER_STATUS = "/recorder/status"
-OPERATOR_SERVICES = ("ready", "success", "failure", "abort")      # /evaluator/<name>, std_srvs/Trigger
 
 _EXEC = {s.name: s for s in P.EXECUTOR_PARAMS}
 EVALUATOR_PARAMS: list[P.ParamSpec] = [
@@ -84,18 +85,6 @@ except ImportError:  # pragma: no cover
     _RosNode = object
 
 
-def _wait_future(fut, timeout: float, what: str, stop=lambda: False):
-    """The future's result, or RuntimeError after ``timeout`` s or once ``stop()`` (teardown)."""
-    ev = threading.Event()
-    fut.add_done_callback(lambda _f: ev.set())
-    end = time.monotonic() + timeout
-    while not ev.wait(0.1):
-        if stop() or time.monotonic() > end:
-            fut.cancel()
-            raise RuntimeError(f"{what}: {'aborted' if stop() else f'no answer within {timeout:.0f} s'}")
-    return fut.result()
-
-
 class EvaluatorNode(_RosNode):
     """See the module docstring. The episodes run on a thread started by ``start()`` (or at
     construction with ``autostart``); ``done`` is set when the report is written and
@@ -117,18 +106,18 @@ class EvaluatorNode(_RosNode):
         self.p = p = P.read_all(self, EVALUATOR_PARAMS)
         if fk is None:
             try:
-                from posevla_core.kinematics import RobotKinematics
+                from posevla_ros.planning import load_kinematics
 
-                fk = RobotKinematics(p["robot_description_file"], p["ee_link"], list(p["joint_names"])).fk
+                fk = load_kinematics(p).fk
             except Exception as e:  # noqa: BLE001 - plots then show joints only
                 self.get_logger().warn(f"no kinematics for end-effector plots: {e}")
         self.media = MediaCollector(p["frame_period_s"], fk=fk)
         self.summary: dict | None = None
         self.done = threading.Event()
-        self._closing = threading.Event()
+        self.closing = threading.Event()
         self.operator = OperatorInput()
         self._refusals = KeyedThrottle(self.get_logger(), 5.0)
-        self._recorder_instruction = ""                  # written by the executor thread, read by the loop
+        self.recorder_instruction = ""                  # written by the executor thread, read by the loop
         self.on_hold, self.on_release = on_hold, on_release      # in-process drivers (scripted expert)
         self._g = ReentrantCallbackGroup()
 
@@ -168,7 +157,7 @@ class EvaluatorNode(_RosNode):
                          keep_failures=p["keep_failures"], target_successes=p["target_successes"],
                          absent_episodes=p["absent_episodes"], absent_predictions=p["absent_predictions"],
                          absent_linger_s=p["absent_linger_s"], motion_tol_rad=p["motion_tol_rad"])
-        self.loop = EvaluationLoop(_RosEpisodeIO(self), cfg, log=self.get_logger().info)
+        self.loop = EvaluationLoop(RosEpisodeIO(self), cfg, log=self.get_logger().info)
         self._thread: threading.Thread | None = None
         self.get_logger().info(f"evaluator_node: {cfg.episodes} episodes of {cfg.task!r} from seed {cfg.seed}, "
                                f"timeout {cfg.timeout_s} s, reset via {p['reset_service'] or 'operator'}, "
@@ -203,7 +192,7 @@ class EvaluatorNode(_RosNode):
 
     def _on_recorder_status(self, msg) -> None:
         try:
-            self._recorder_instruction = json.loads(msg.data).get("last_instruction", "")
+            self.recorder_instruction = json.loads(msg.data).get("last_instruction", "")
         except ValueError:
             pass
 
@@ -255,130 +244,14 @@ class EvaluatorNode(_RosNode):
             self.done.set()
 
     def _keys(self) -> None:
-        from posevla_ros.evaluation import read_operator_keys
-
         read_operator_keys(self.done.is_set, self.operator_event)
 
-    def call(self, cli, request, what: str):
-        timeout, end = self.p["service_timeout_s"], time.monotonic() + self.p["service_timeout_s"]
-        while not cli.wait_for_service(timeout_sec=0.2):
-            if self._closing.is_set() or time.monotonic() > end:
-                raise RuntimeError(f"service {cli.srv_name} is not available ({what})")
-        return _wait_future(cli.call_async(request), timeout, f"{cli.srv_name} ({what})", self._closing.is_set)
-
     def destroy_node(self):
-        self._closing.set()              # service waits give up: nobody spins for their answers now
+        self.closing.set()              # service waits give up: nobody spins for their answers now
         self.loop.abort()
         if self._thread is not None:
             self._thread.join(timeout=30.0)
         return super().destroy_node()
-
-
-class _RosEpisodeIO:
-    """EpisodeIO over the node's service clients and publishers."""
-
-    def __init__(self, node: EvaluatorNode) -> None:
-        self.n = node
-
-    def now(self) -> float:
-        return self.n.get_clock().now().nanoseconds * 1e-9
-
-    def sleep(self, seconds: float) -> None:
-        time.sleep(seconds)
-
-    def _trigger(self, cli, what: str, must: bool = True) -> str:
-        from std_srvs.srv import Trigger
-
-        if cli is None:
-            return ""
-        r = self.n.call(cli, Trigger.Request(), what)
-        if must and not r.success:
-            raise RuntimeError(f"{cli.srv_name} failed: {r.message}")
-        return r.message
-
-    def hold(self) -> None:
-        if self.n.on_hold is not None:
-            self.n.on_hold()
-        self._trigger(self.n.cli_stop, "hold the robot")
-        self._trigger(self.n.cli_pause, "pause the policy")
-
-    def release(self) -> None:
-        end = time.monotonic() + self.n.p["service_timeout_s"]
-        while self.now() <= 0.0:                 # sim time: wait for the first /clock
-            if time.monotonic() > end:
-                raise RuntimeError("the node clock is at 0: no /clock (use_sim_time without a sim?)")
-            time.sleep(0.05)
-        self._trigger(self.n.cli_resume, "resume robot + policy")
-        if self.n.on_release is not None:
-            self.n.on_release()
-
-    def reset(self, seed: int, task: str) -> str:
-        if self.n.cli_reset is None:
-            return self._operator_reset()
-        from posevla_ros.srv import ResetEpisode
-
-        r = self.n.call(self.n.cli_reset, ResetEpisode.Request(seed=int(seed), task=task), "reset")
-        if not r.success:
-            raise RuntimeError(f"reset failed: {r.message}")
-        self.n.operator.begin()
-        return r.instruction
-
-    def _operator_reset(self) -> str:
-        keys = "Enter, or " if self.n.p["keyboard"] else ""
-        self.n.get_logger().info(f"episode {len(self.n.loop.records)}: reset the scene, then {keys}"
-                                 f"`ros2 service call /evaluator/ready std_srvs/srv/Trigger`; mark the outcome "
-                                 f"with /evaluator/success or /evaluator/failure{' (keys y / b)' if keys else ''}")
-        if not self.n.operator.wait_ready(lambda: self.n.loop.aborted):
-            raise RuntimeError("aborted before the episode started")
-        return self.n.p["instruction"]
-
-    def send_instruction(self, text: str) -> None:
-        from std_msgs.msg import String
-
-        self.n.pub_instruction.publish(String(data=text))
-
-    def outcome(self) -> str | None:
-        """Operator mark first; else the success predicate (false = undecided)."""
-        mark = self.n.operator.outcome()
-        if mark is not None or self.n.cli_success is None:
-            return mark
-        from std_srvs.srv import Trigger
-
-        ok = self.n.call(self.n.cli_success, Trigger.Request(), "success check").success
-        return "success" if ok else None
-
-    def record_start(self, instruction: str) -> None:
-        end = time.monotonic() + 5.0   # let the recorder see the instruction first
-        while self.n._recorder_instruction != instruction and time.monotonic() < end:
-            self.send_instruction(instruction)
-            time.sleep(0.1)
-        self._trigger(self.n.cli_rec.get("start"), "start recording")
-
-    def record_stop(self) -> int | None:
-        from posevla_ros.srv import SaveEpisode
-
-        if self.n.cli_save is None:
-            return None
-        r = self.n.call(self.n.cli_save, SaveEpisode.Request(), "save the rollout")
-        if not r.success:
-            raise RuntimeError(f"{self.n.cli_save.srv_name} failed: {r.message}")
-        return int(r.episode_index)
-
-    def record_discard(self) -> None:
-        self._trigger(self.n.cli_rec.get("discard"), "discard the rollout")
-
-    def media_begin(self, episode: int) -> None:
-        self.n.media.begin(episode, self.now())
-
-    def watch_begin(self, instruction: str) -> None:
-        self.n.watcher.begin(instruction)
-
-    def watch(self) -> dict:
-        return self.n.watcher.snapshot()
-
-    def media_end(self, episode: int) -> None:       # the loop's last call of every episode
-        self.n.operator.end()
-        self.n.media.end(episode)
 
 
 def main(argv: list[str] | None = None) -> int:

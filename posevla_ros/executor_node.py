@@ -1,8 +1,9 @@
 """executor_node: PosePrediction (camera frame) -> base frame -> safety -> IK -> trajectory.
 
-``ExecutorCore`` (no ROS) does the work for one prediction: object found, staleness, finiteness,
-camera->base, workspace box, then ``backends.plan_joint_path`` (IK within limits, joint
-jumps, FK of every point vs its target <= 5 mm / 3 deg, timing). The node only moves data:
+``planning.ExecutorCore`` (no ROS) does the work for one prediction: object found, staleness,
+finiteness, camera->base, workspace box, then ``backends.plan_joint_path`` (IK within limits,
+joint jumps, FK of every point vs its target <= 5 mm / 3 deg, timing); ``planning.MotionWindow``
+says when ``execution_mode: complete`` takes the next prediction. The node only moves data:
 the prediction callback hands the message to a newest-wins worker thread, which looks up
 the transform (``tf.CameraToBase``), runs the core, publishes ``/posevla/target_poses`` and
 sends the plan through the backend. Every refusal is logged (throttled) with its reason and
@@ -23,8 +24,6 @@ from __future__ import annotations
 
 import sys
 import threading
-import time
-from dataclasses import dataclass, field
 
 import numpy as np
 from geometry_msgs.msg import PoseArray
@@ -37,9 +36,10 @@ from std_srvs.srv import Trigger
 from posevla_ros import backends
 from posevla_ros import conversions as conv
 from posevla_ros import params as P
-from posevla_ros import safety
 from posevla_ros.msg import PosePrediction
+from posevla_ros.planning import ExecResult, ExecutorCore, MotionWindow, load_kinematics
 from posevla_ros.runner import KeyedThrottle, LatestWorker
+from posevla_ros.teleop import joint_vector
 from posevla_ros.tf import CameraToBase
 from posevla_ros.topics import TOPIC_PREDICTION
 
@@ -47,117 +47,6 @@ TOPIC_JOINT_STATES = "/joint_states"
 TOPIC_TARGET_POSES = "/posevla/target_poses"
 SRV_STOP = "/posevla/stop"
 SRV_RESUME = "/posevla/resume"
-
-
-@dataclass
-class ExecResult:
-    ok: bool
-    reason: str = ""
-    key: str = ""                                       # log-throttle group of the reason
-    targets: list = field(default_factory=list)         # base-frame 4x4 per waypoint (if transformed)
-    plan: backends.JointPlan | None = None
-
-
-def load_kinematics(p: dict):
-    from posevla_core.kinematics import RobotKinematics
-
-    return RobotKinematics(p["robot_description_file"], p["ee_link"], list(p["joint_names"]))
-
-
-class ExecutorCore:
-    """ROS-free executor logic. ``kin``: a RobotKinematics; ``p``: executor params dict."""
-
-    def __init__(self, kin, p: dict) -> None:
-        self.kin, self.p = kin, p
-        self.limits = safety.SafetyLimits.from_params(p)
-        vel = np.asarray(kin.velocity_limits, dtype=float) * float(p["velocity_scale"])
-        acc = np.full(len(vel), float(p["max_joint_acceleration"]))
-        self.motion = backends.MotionLimits(vel, acc)
-        self.gate = safety.SafetyGate()
-        self.deadman = safety.Deadman(p["deadman_timeout_s"]) if p.get("deadman_topic") else None
-        self.has_gripper = bool(p["gripper_joint_names"]) and bool(p["gripper_topic"])
-
-    def process(self, pred, T_base_cam: np.ndarray | None, q_current, age_s: float,
-                tf_reason: str = "", gripper_dwell: bool = True) -> ExecResult:
-        """pred: core Prediction in the camera frame; returns targets and (if ok) a plan.
-        ``gripper_dwell`` False: one plan point per waypoint (chunk mode times them itself)."""
-        checks = [("stopped", self.gate.check()),
-                  ("deadman", self.deadman.check() if self.deadman is not None else None),
-                  ("object_not_found", safety.check_object_found(pred)),
-                  ("stale", safety.check_stale(age_s, self.limits)),
-                  ("non_finite", safety.check_prediction_finite(pred)),
-                  ("no_transform", (tf_reason or "no camera->base transform") if T_base_cam is None
-                   else safety.check_transform(T_base_cam))]
-        for key, reason in checks:
-            if reason:
-                return ExecResult(False, reason, key)
-        targets = [T_base_cam @ w.pose.matrix() for w in pred.waypoints]
-        reason = safety.check_workspace(np.array([T[:3, 3] for T in targets]), self.limits)
-        if reason:
-            return ExecResult(False, reason, "workspace", targets)
-        if q_current is None:
-            return ExecResult(False, f"no joint state yet for {list(self.p['joint_names'])} "
-                                     f"(subscribe {TOPIC_JOINT_STATES})", "no_joint_states", targets)
-        plan = backends.plan_joint_path(self.kin, targets, [w.gripper for w in pred.waypoints],
-                                        np.asarray(q_current, dtype=float), self.limits, self.motion,
-                                        pred.waypoint_dt, list(self.p["joint_names"]))
-        if not plan.ok:
-            return ExecResult(False, plan.reason, "plan", targets, plan)
-        if self.has_gripper and gripper_dwell:   # no gripper: its predicted values mean nothing, no dwell
-            plan = backends.add_gripper_dwell(plan, float(self.p.get("gripper_dwell_s", 0.0)))
-        return ExecResult(True, "", "", targets, plan)
-
-
-class MotionWindow:
-    """When the last sent plan runs, shared by three threads under one lock: the worker
-    (starts it after a send, asks it in complete mode), the stop / resume services (clear
-    it) and the deadman timer (ends it when it holds the arm).
-
-    ``busy`` (complete mode, node clock): from the send to the plan's end + settle time; a
-    clock earlier than the send jumped back (sim reset, bag loop) and clears it.
-    ``moving`` (monotonic wall time): until the trajectory's last point, for the deadman.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._busy_since = self._busy_until = -1.0
-        self._moving_until = -1.0
-
-    def start(self, now: float, duration_s: float, settle_s: float) -> None:
-        with self._lock:
-            self._busy_since, self._busy_until = now, now + duration_s + settle_s
-            self._moving_until = time.monotonic() + duration_s
-
-    def clear(self) -> None:
-        """A stop or resume: the held plan is over."""
-        with self._lock:
-            self._busy_since = self._busy_until = -1.0
-
-    def busy(self, now: float, stamp_s: float) -> bool:
-        """Complete mode: True while the last plan runs or when the image predates its end."""
-        with self._lock:
-            if self._busy_until <= 0:
-                return False
-            if now < self._busy_since:
-                self._busy_since = self._busy_until = -1.0
-                return False
-            return now < self._busy_until or stamp_s < self._busy_until
-
-    def take_moving(self) -> bool:
-        """True (once) when a trajectory may still be running; the deadman then holds the arm."""
-        with self._lock:
-            moving, self._moving_until = self._moving_until >= 0, -1.0
-            return moving
-
-
-def joint_state_positions(msg, joint_names) -> np.ndarray | None:
-    """Positions of ``joint_names`` from a JointState (None if any is missing / not finite)."""
-    idx = {n: i for i, n in enumerate(msg.name)}
-    try:
-        q = np.array([msg.position[idx[n]] for n in joint_names], dtype=float)
-    except (KeyError, IndexError):
-        return None
-    return q if np.all(np.isfinite(q)) else None
 
 
 class ExecutorNode(Node):
@@ -209,7 +98,7 @@ class ExecutorNode(Node):
         self.worker.submit(msg)
 
     def _on_joint_state(self, msg) -> None:
-        q = joint_state_positions(msg, self.p["joint_names"])
+        q = joint_vector(msg.name, msg.position, self.p["joint_names"])
         if q is not None:
             with self._q_lock:
                 self._q = q

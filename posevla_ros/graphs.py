@@ -199,8 +199,7 @@ def _check_sim_task(task: str) -> None:
 def _for_head(checkpoint: str, execution_mode: str) -> str:
     """A flow-head checkpoint (posevla_core.expert) sends action chunks: they always run
     stitched (chunk mode), whatever the graph's default; a token head keeps ``execution_mode``."""
-    from posevla_core.paths import resolve_checkpoint
-    from posevla_core.policy import head_of
+    from posevla_core.paths import head_of, resolve_checkpoint   # config.json only: no torch
 
     try:
         head = head_of(resolve_checkpoint(checkpoint))

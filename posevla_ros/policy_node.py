@@ -11,8 +11,8 @@ Data flow: all image topics of all cameras (sensor-data QoS) are paired by stamp
 imports; else ``timesync.StampSync``, which keeps the last few messages per topic and emits
 a set whose stamps lie within ``sync_slop_s`` of each other). A synced frame is only handed to a ``LatestWorker``:
 decoding and inference run on that thread, the newest frame wins, frames older than
-``max_image_age_s`` are dropped. ``PolicyCore`` (no ROS) turns one raw frame into a
-prediction; the node publishes it with the image's frame_id and stamp plus rviz markers.
+``max_image_age_s`` are dropped. ``inference.PolicyCore`` (no ROS) turns one raw frame into
+a prediction; the node publishes it with the image's frame_id and stamp plus rviz markers.
 A ``<no_object>`` answer (the instruction names an object that is not in view) goes out with
 ``object_found`` false and no waypoints (``conversions.prediction_to_msg``), logged once.
 
@@ -25,10 +25,7 @@ from __future__ import annotations
 import collections
 import sys
 import threading
-import time
 import traceback
-from dataclasses import dataclass, field
-from typing import Any
 
 from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.node import Node
@@ -44,98 +41,12 @@ from posevla_ros.markers import prediction_markers
 from posevla_ros.msg import PosePrediction
 from posevla_ros.topics import INSTRUCTION_QOS, TOPIC_INSTRUCTION, TOPIC_PREDICTION, camera_topics
 from posevla_ros.runner import KeyedThrottle, LatestWorker
+from posevla_ros.inference import FrameError, PolicyCore, RawFrame, load_model
 from posevla_ros.timesync import HAVE_MESSAGE_FILTERS, subscribe_synced
 
 TOPIC_RGB, TOPIC_DEPTH, TOPIC_INFO = (camera_topics()[k] for k in ("rgb", "depth", "info"))   # the default camera
 TOPIC_MARKERS = "/posevla/markers"
 SRV_PAUSE = "/posevla/pause"
-
-
-class FrameError(Exception):
-    """A frame that cannot be used (bad encoding, size mismatch, stale, no instruction).
-    ``key`` groups the log throttle."""
-
-    def __init__(self, key: str, msg: str) -> None:
-        super().__init__(msg)
-        self.key = key
-
-
-@dataclass
-class RawFrame:
-    rgb: Any            # sensor_msgs/Image
-    info: Any           # sensor_msgs/CameraInfo
-    depth: Any = None   # sensor_msgs/Image or None
-    views: list["RawFrame"] = field(default_factory=list)   # the other cameras, in camera_namespaces order
-
-
-@dataclass
-class PolicyResult:
-    prediction: Any     # posevla_core.types.Prediction
-    header: Any         # the rgb image's header
-    instruction: str
-    inference_ms: float
-
-
-class PolicyCore:
-    """ROS-free: decode one raw frame, check it, run the model. Raises FrameError on bad or
-    stale input; model exceptions propagate (the node logs them and keeps running)."""
-
-    def __init__(self, model, use_depth: bool = True, max_image_age_s: float = 1.0) -> None:
-        self.model, self.use_depth, self.max_image_age_s = model, use_depth, max_image_age_s
-
-    def decode(self, frame: RawFrame):
-        try:
-            rgb = conv.image_to_rgb(frame.rgb)
-        except Exception as e:  # noqa: BLE001 - any malformed buffer
-            raise FrameError("bad_rgb", f"unusable color image: {e}") from e
-        try:
-            K = conv.camera_info_to_K(frame.info, rgb.shape[1], rgb.shape[0])
-        except Exception as e:  # noqa: BLE001
-            raise FrameError("bad_camera_info", f"unusable CameraInfo: {e}") from e
-        depth = None
-        if self.use_depth:
-            if frame.depth is None:
-                raise FrameError("no_depth", "use_depth is true but no depth image came with the frame")
-            try:
-                depth = conv.image_to_depth(frame.depth)
-            except Exception as e:  # noqa: BLE001
-                raise FrameError("bad_depth", f"unusable depth image: {e}") from e
-            if depth.shape != rgb.shape[:2]:
-                raise FrameError("bad_depth", f"depth {depth.shape} is not aligned to color {rgb.shape[:2]}")
-        return rgb, depth, K
-
-    def check_age(self, frame: RawFrame, now_s: float) -> None:
-        age = now_s - conv.stamp_to_sec(frame.rgb.header.stamp)
-        if self.max_image_age_s > 0 and age > self.max_image_age_s:
-            raise FrameError("stale", f"dropping a frame {age:.3f} s old (max_image_age_s "
-                                      f"{self.max_image_age_s})")
-
-    def run(self, frame: RawFrame, instruction: str, now_s: float) -> PolicyResult:
-        if not instruction.strip():
-            raise FrameError("no_instruction", f"no instruction yet (publish std_msgs/String on "
-                                               f"{TOPIC_INSTRUCTION})")
-        self.check_age(frame, now_s)
-        rgb, depth, K = self.decode(frame)
-        views = []
-        for i, v in enumerate(frame.views, start=2):
-            try:
-                vr, vd, vK = self.decode(v)
-            except FrameError as e:
-                raise FrameError(e.key, f"camera {i}: {e}") from e
-            views.append({"rgb": vr, "depth": vd, "K": vK})
-        t0 = time.perf_counter()
-        pred = self.model.predict(rgb, depth, K, instruction, **({"views": views} if views else {}))
-        ms = (time.perf_counter() - t0) * 1000.0
-        if not getattr(pred, "valid", True):
-            raise FrameError("invalid_prediction", f"the model produced no usable prediction "
-                                                   f"(clipped: {getattr(pred, 'clipped', [])})")
-        return PolicyResult(pred, frame.rgb.header, instruction, ms)
-
-
-def load_model(checkpoint: str, device: str):
-    from posevla_core.policy import load_policy
-
-    return load_policy(str(P.resolve_checkpoint(checkpoint)), device=device)
 
 
 class PolicyNode(Node):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from posevla_core import se3
-from posevla_core.types import Prediction
+from posevla_core.types import Prediction, Waypoint
 
 
 @dataclass
@@ -58,18 +58,24 @@ def check_object_found(pred: Prediction) -> str | None:
 
 
 def check_prediction_finite(pred: Prediction) -> str | None:
-    """Every waypoint finite with a unit-ish quaternion, gripper and dt finite, >= 1 waypoint."""
+    """A valid prediction whose waypoints pass ``check_waypoints_finite``."""
     if not pred.valid:
         return "prediction marked invalid"
-    if not pred.waypoints:
+    return check_waypoints_finite(pred.waypoints, pred.waypoint_dt)
+
+
+def check_waypoints_finite(waypoints: list[Waypoint], dt: float) -> str | None:
+    """Every waypoint finite with a unit-ish quaternion, gripper and dt finite, >= 1 waypoint
+    (any frame: the policy's camera-frame waypoints and teleop's base-frame targets alike)."""
+    if not waypoints:
         return "prediction has no waypoints"
-    for i, w in enumerate(pred.waypoints):
+    for i, w in enumerate(waypoints):
         if not w.pose.is_finite():
             return f"waypoint {i} has a non-finite or zero pose"
         if not math.isfinite(w.gripper):
             return f"waypoint {i} has a non-finite gripper value"
-    if not math.isfinite(pred.waypoint_dt) or pred.waypoint_dt < 0:
-        return f"invalid waypoint_dt {pred.waypoint_dt}"
+    if not math.isfinite(dt) or dt < 0:
+        return f"invalid waypoint_dt {dt}"
     return None
 
 

@@ -3,7 +3,7 @@ leader arm) into checked plans, and ``ExpertDriver`` lets the sim's scripted exp
 arm through the same checks. teleop_node wires them to topics and services.
 
 Every command becomes a base-frame end-effector target (+ gripper) and goes through
-``executor_node.ExecutorCore`` (workspace box, finite values, IK within joint limits, joint
+``planning.ExecutorCore.plan_targets`` (workspace box, finite values, IK within joint limits, joint
 jumps, FK match, timing), the same checks as the policy's predictions.
 """
 from __future__ import annotations
@@ -15,16 +15,8 @@ from typing import Callable
 import numpy as np
 
 from posevla_core import se3
-from posevla_core.types import Pose, Prediction, Waypoint
+from posevla_core.types import Pose, Waypoint
 from posevla_ros import teleop as T
-
-
-def _targets_prediction(targets: list[np.ndarray], grippers: list[float], dt: float) -> Prediction:
-    """Base-frame targets as a Prediction, so ExecutorCore can check them with T_base_cam = I."""
-    wps = [Waypoint(Pose.from_matrix(Tm), float(g)) for Tm, g in zip(targets, grippers)]
-    return Prediction(category="teleop", box_uv=(0.5, 0.5),
-                      object_pose=wps[0].pose if wps else Pose(np.zeros(3), np.array([0, 0, 0, 1.0])),
-                      waypoints=wps, waypoint_dt=float(dt))
 
 
 class TeleopCore:
@@ -49,8 +41,8 @@ class TeleopCore:
 
     def send_targets(self, targets: list[np.ndarray], grippers: list[float], dt: float | None = None):
         """Check + plan + send base-frame targets. Returns the ExecResult."""
-        res = self.executor.process(_targets_prediction(targets, grippers, dt or self.command_dt),
-                                    np.eye(4), self.q, 0.0)
+        waypoints = [Waypoint(Pose.from_matrix(T_), float(g)) for T_, g in zip(targets, grippers)]
+        res = self.executor.plan_targets(waypoints, float(dt or self.command_dt), self.q)
         if res.ok:
             self.send(res.plan)
             self.sent += 1

@@ -2,7 +2,7 @@
 sim's scripted expert, through the SAME safety checks and controller path as the policy.
 
 Every command becomes a base-frame end-effector target (+ gripper) and goes through
-``executor_node.ExecutorCore`` (workspace box, finite values, IK within joint limits, joint
+``planning.ExecutorCore.plan_targets`` (workspace box, finite values, IK within joint limits, joint
 jumps, FK match, timing) and the executor's backend (``backends.make_backend``:
 JointTrajectory topic / FollowJointTrajectory action / MoveIt). A refused target moves
 nothing, is logged, and the Cartesian target snaps back to the last accepted one.
@@ -87,13 +87,13 @@ class TeleopNode(_RosNode):
         from std_srvs.srv import Trigger
 
         from posevla_ros import backends
-        from posevla_ros.executor_node import ExecutorCore, load_kinematics
+        from posevla_ros.planning import ExecutorCore, load_kinematics
         from posevla_ros.runner import KeyedThrottle
 
         super().__init__(node_name, **kwargs)
         P.declare_all(self, TELEOP_PARAMS)
         self.p = p = P.read_all(self, TELEOP_PARAMS)
-        p["max_prediction_age_s"] = 0.0          # teleop targets are made now
+        p["max_prediction_age_s"] = 0.0          # SafetyLimits reads it; teleop targets have no age
         self._log = KeyedThrottle(self.get_logger(), p["log_throttle_s"])
         kin = kinematics if kinematics is not None else load_kinematics(p)
         self.backend = backends.make_backend(self, p)

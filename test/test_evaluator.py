@@ -266,3 +266,33 @@ def test_evaluator_node_over_dds(ros_context, tmp_path, spin_until):
     assert world.events.count("/posevla/resume") == 2 and "/posevla/stop" in world.events
     assert json.loads((tmp_path / "summary.json").read_text())["successes"] == 1
     assert (tmp_path / "report.html").is_file()
+
+
+def test_operator_input_takes_each_say_only_when_it_applies():
+    """A key pressed early never starts an episode; a mark counts only while one runs; the
+    loop's wait ends on "ready" from another thread, or on stop."""
+    import threading
+
+    from posevla_ros.operator_input import OperatorInput
+
+    op = OperatorInput()
+    assert op.set_ready()[0] is False and op.mark("success")[0] is False and op.outcome() is None
+    waiting, result = threading.Event(), []
+
+    def loop():
+        waiting.set()
+        result.append(op.wait_ready(lambda: False, poll_s=0.01))
+
+    t = threading.Thread(target=loop)
+    t.start()
+    waiting.wait(10.0)
+    while not op.set_ready()[0]:          # taken once the loop waits (its state, not a sleep)
+        t.join(0.01)
+    t.join(10.0)
+    assert result == [True]
+    assert op.mark("failure")[0] and op.outcome() == "failure"
+    op.end()
+    assert op.mark("success")[0] is False and op.set_ready()[0] is False
+    assert op.wait_ready(lambda: True) is False
+    with pytest.raises(ValueError):
+        op.mark("maybe")

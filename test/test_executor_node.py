@@ -21,7 +21,8 @@ from posevla_core import se3
 from posevla_core.types import Pose, Prediction, Waypoint
 from posevla_ros import conversions as conv
 from posevla_ros import params as P
-from posevla_ros.executor_node import ExecutorCore, ExecutorNode, load_kinematics
+from posevla_ros.executor_node import ExecutorNode
+from posevla_ros.planning import ExecutorCore, load_kinematics
 from posevla_ros.msg import PosePrediction
 
 PARAMS = dict(P.defaults(P.EXECUTOR_PARAMS), use_tf=False)
@@ -72,6 +73,32 @@ def test_core_plans_and_matches(kin, targets):
     check_plan(kin, res.plan, targets)
     assert np.allclose(res.plan.grippers, [1.0, 1.0, 0.0])
     assert res.plan.times[0] >= 0.5 - 1e-9  # never faster than the model's waypoint_dt
+
+
+def test_base_frame_targets_get_the_same_checks_and_plan(kin, targets):
+    """plan_targets (teleop, the scripted expert: base-frame targets, no Prediction) plans what
+    process plans for the same targets seen from the camera, and refuses what it refuses."""
+    core = ExecutorCore(kin, dict(PARAMS, gripper_dwell_s=0.0))
+    wps = [Waypoint(Pose.from_matrix(T), g) for T, g in zip(targets, (1.0, 1.0, 0.0))]
+    res = core.plan_targets(wps, 0.5, Q_HOME)
+    assert res.ok, res.reason
+    check_plan(kin, res.plan, targets)
+    via_camera = core.process(prediction(targets), T_BASE_CAM, Q_HOME, age_s=0.1).plan
+    assert np.allclose(res.plan.positions, via_camera.positions, atol=1e-4)
+    assert np.allclose(res.plan.times, via_camera.times, atol=1e-3)
+    dwell = ExecutorCore(kin, dict(PARAMS, gripper_dwell_s=0.8)).plan_targets(wps, 0.5, Q_HOME)
+    assert dwell.ok and np.allclose(dwell.plan.grippers, [1.0, 1.0, 1.0, 0.0, 0.0])   # the same gripper dwell
+    nan = [Waypoint(Pose.from_matrix(T), 1.0) for T in targets]
+    nan[1].pose.position[0] = np.nan
+    low = [Waypoint(Pose.from_matrix(T), 1.0) for T in _shifted(targets, 2, [0.0, 0.0, -0.2 - targets[2][2, 3]])]
+    for waypoints, dt, q, key in [(nan, 0.5, Q_HOME, "non_finite"), (wps, -1.0, Q_HOME, "non_finite"),
+                                  ([], 0.5, Q_HOME, "non_finite"), (low, 0.5, Q_HOME, "workspace"),
+                                  (wps, 0.5, None, "no_joint_states")]:
+        res = core.plan_targets(waypoints, dt, q)
+        assert not res.ok and res.key == key and res.reason, (key, res)
+    core.gate.stop()
+    res = core.plan_targets(wps, 0.5, Q_HOME)
+    assert not res.ok and res.key == "stopped"
 
 
 def test_gripper_dwell_holds_the_arm_while_the_gripper_switches(kin, targets):

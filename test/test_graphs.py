@@ -232,3 +232,20 @@ def test_sim_instruction_reaches_a_policy_that_starts_later(ros_context, spin_un
         late.destroy_node()
         sim.destroy_node()
         ex.shutdown()
+
+
+def test_describing_a_graph_imports_no_torch(tmp_path):
+    """Launch files and the CLI describe graphs before any model loads: reading a checkpoint's
+    head is config.json only (posevla_core.paths), so describing imports no torch. A flow-head
+    checkpoint still switches the executor to chunk mode."""
+    flow = tmp_path / "flow"
+    flow.mkdir()
+    (flow / "config.json").write_text('{"head": "flow", "architecture": "small"}')
+    code = ("import sys\n"
+            "from posevla_ros import graphs as G\n"
+            "modes = [s.parameters()['execution_mode'] for c in ('', sys.argv[1])\n"
+            "         for s in G.build('policy', {'checkpoint': c}) if s.name == 'executor_node']\n"
+            "print(modes, 'torch' in sys.modules)\n")
+    r = subprocess.run([sys.executable, "-c", code, str(flow)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "['replace', 'chunk'] False"

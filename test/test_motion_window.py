@@ -1,8 +1,8 @@
-"""executor_node's MotionWindow: the complete-mode busy window and the deadman's "moving"
+"""planning.MotionWindow (executor_node's complete mode): the complete-mode busy window and the deadman's "moving"
 flag, shared by the worker, the services and the deadman timer."""
 import threading
 
-from posevla_ros.executor_node import MotionWindow
+from posevla_ros.planning import MotionWindow
 
 
 def test_busy_until_plan_end_plus_settle_and_for_older_images():

@@ -16,9 +16,10 @@ from std_srvs.srv import Trigger
 from visualization_msgs.msg import MarkerArray
 
 from posevla_ros import conversions as conv
+from posevla_ros.inference import FrameError, PolicyCore, RawFrame
 from posevla_ros.msg import PosePrediction
 from posevla_ros.topics import INSTRUCTION_QOS, TOPIC_INSTRUCTION
-from posevla_ros.policy_node import FrameError, PolicyCore, PolicyNode, RawFrame
+from posevla_ros.policy_node import PolicyNode
 from posevla_ros.runner import spin_nodes
 
 H, W = 48, 64

@@ -255,7 +255,7 @@ def _read_dataset(root: Path):
 
 
 def _panda_fk():
-    from posevla_ros.executor_node import load_kinematics
+    from posevla_ros.planning import load_kinematics
 
     return load_kinematics(dict(P.defaults(P.EXECUTOR_PARAMS), **P.robot_executor_params("panda"))).fk
 

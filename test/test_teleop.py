@@ -120,14 +120,14 @@ def test_raw_terminal_reads_keys_from_a_pipe():
 @pytest.fixture(scope="module")
 def panda():
     from posevla_ros import params as P
-    from posevla_ros.executor_node import load_kinematics
+    from posevla_ros.planning import load_kinematics
 
     p = dict(P.defaults(P.EXECUTOR_PARAMS), **P.robot_executor_params("panda"))
     return load_kinematics(p), p
 
 
 def _core(kin, p, sent):
-    from posevla_ros.executor_node import ExecutorCore
+    from posevla_ros.planning import ExecutorCore
     from posevla_ros.teleop_drivers import TeleopCore
 
     p = dict(p, max_prediction_age_s=0.0)

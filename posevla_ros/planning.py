@@ -1,0 +1,147 @@
+"""The executor's logic without ROS: end-effector targets -> checked joint plans, and when the
+next plan may start.
+
+``ExecutorCore`` has two entry points that run the same checks and planning:
+- ``plan_targets``: base-frame end-effector targets (pose + gripper each, and the time between
+  them), what teleop and the scripted expert send: stopped, deadman, finite values,
+  workspace box, then ``backends.plan_joint_path`` (IK within joint limits, joint jumps, FK of
+  every point vs its target <= 5 mm / 3 deg, timing);
+- ``process``: a camera-frame ``Prediction`` (the policy's): the same gate checks, then object
+  found, staleness, finite values and the camera->base transform, then the waypoints go to the
+  base frame and on to the same workspace / IK / planning steps.
+
+``MotionWindow`` is the scheduling of ``execution_mode: complete``: a new prediction is taken
+only once the running plan has finished and settled.
+
+executor_node and teleop_node wire these to topics; tests construct them without ROS.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from posevla_core.types import Waypoint
+from posevla_ros import backends, safety
+
+
+@dataclass
+class ExecResult:
+    ok: bool
+    reason: str = ""
+    key: str = ""                                       # log-throttle group of the reason
+    targets: list = field(default_factory=list)         # base-frame 4x4 per waypoint (if transformed)
+    plan: backends.JointPlan | None = None
+
+
+def load_kinematics(p: dict):
+    from posevla_core.kinematics import RobotKinematics
+
+    return RobotKinematics(p["robot_description_file"], p["ee_link"], list(p["joint_names"]))
+
+
+class ExecutorCore:
+    """ROS-free executor logic. ``kin``: a RobotKinematics; ``p``: executor params dict.
+    One caller thread at a time (the executor's worker, or teleop under its lock); ``gate``
+    and ``deadman`` have their own locks and may be written from any thread."""
+
+    def __init__(self, kin, p: dict) -> None:
+        self.kin, self.p = kin, p
+        self.limits = safety.SafetyLimits.from_params(p)
+        vel = np.asarray(kin.velocity_limits, dtype=float) * float(p["velocity_scale"])
+        acc = np.full(len(vel), float(p["max_joint_acceleration"]))
+        self.motion = backends.MotionLimits(vel, acc)
+        self.gate = safety.SafetyGate()
+        self.deadman = safety.Deadman(p["deadman_timeout_s"]) if p.get("deadman_topic") else None
+        self.has_gripper = bool(p["gripper_joint_names"]) and bool(p["gripper_topic"])
+
+    def _gate_checks(self) -> list[tuple[str, str | None]]:
+        return [("stopped", self.gate.check()),
+                ("deadman", self.deadman.check() if self.deadman is not None else None)]
+
+    def plan_targets(self, waypoints: list[Waypoint], dt: float, q_current,
+                     gripper_dwell: bool = True) -> ExecResult:
+        """Base-frame end-effector targets (``Waypoint``: pose in the base frame + gripper, ``dt``
+        s apart) -> targets and (if ok) a plan; the checks of the module docstring."""
+        for key, reason in self._gate_checks() + [("non_finite", safety.check_waypoints_finite(waypoints, dt))]:
+            if reason:
+                return ExecResult(False, reason, key)
+        return self._plan([w.pose.matrix() for w in waypoints], [w.gripper for w in waypoints], dt,
+                          q_current, gripper_dwell)
+
+    def process(self, pred, T_base_cam: np.ndarray | None, q_current, age_s: float,
+                tf_reason: str = "", gripper_dwell: bool = True) -> ExecResult:
+        """pred: core Prediction in the camera frame; returns targets and (if ok) a plan.
+        ``gripper_dwell`` False: one plan point per waypoint (chunk mode times them itself)."""
+        checks = self._gate_checks() + [
+            ("object_not_found", safety.check_object_found(pred)),
+            ("stale", safety.check_stale(age_s, self.limits)),
+            ("non_finite", safety.check_prediction_finite(pred)),
+            ("no_transform", (tf_reason or "no camera->base transform") if T_base_cam is None
+             else safety.check_transform(T_base_cam))]
+        for key, reason in checks:
+            if reason:
+                return ExecResult(False, reason, key)
+        return self._plan([T_base_cam @ w.pose.matrix() for w in pred.waypoints],
+                          [w.gripper for w in pred.waypoints], pred.waypoint_dt, q_current, gripper_dwell)
+
+    def _plan(self, targets: list[np.ndarray], grippers: list[float], dt: float, q_current,
+              gripper_dwell: bool) -> ExecResult:
+        """Checked base-frame targets -> workspace box, joint state, ``plan_joint_path``, dwell."""
+        reason = safety.check_workspace(np.array([T[:3, 3] for T in targets]), self.limits)
+        if reason:
+            return ExecResult(False, reason, "workspace", targets)
+        if q_current is None:
+            return ExecResult(False, f"no joint state yet for {list(self.p['joint_names'])} "
+                                     f"(subscribe /joint_states)", "no_joint_states", targets)
+        plan = backends.plan_joint_path(self.kin, targets, grippers, np.asarray(q_current, dtype=float),
+                                        self.limits, self.motion, dt, list(self.p["joint_names"]))
+        if not plan.ok:
+            return ExecResult(False, plan.reason, "plan", targets, plan)
+        if self.has_gripper and gripper_dwell:   # no gripper: its predicted values mean nothing, no dwell
+            plan = backends.add_gripper_dwell(plan, float(self.p.get("gripper_dwell_s", 0.0)))
+        return ExecResult(True, "", "", targets, plan)
+
+
+class MotionWindow:
+    """When the last sent plan runs. Shared by three threads, so every read and write holds
+    the one lock: the worker (starts it after a send, asks it in complete mode), the stop /
+    resume services (clear it) and the deadman timer (ends it when it holds the arm).
+
+    ``busy`` (complete mode, node clock): from the send to the plan's end + settle time; a
+    clock earlier than the send jumped back (sim reset, bag loop) and clears it.
+    ``moving`` (monotonic wall time): until the trajectory's last point, for the deadman.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._busy_since = self._busy_until = -1.0
+        self._moving_until = -1.0
+
+    def start(self, now: float, duration_s: float, settle_s: float) -> None:
+        with self._lock:
+            self._busy_since, self._busy_until = now, now + duration_s + settle_s
+            self._moving_until = time.monotonic() + duration_s
+
+    def clear(self) -> None:
+        """A stop or resume: the held plan is over."""
+        with self._lock:
+            self._busy_since = self._busy_until = -1.0
+
+    def busy(self, now: float, stamp_s: float) -> bool:
+        """Complete mode: True while the last plan runs or when the image predates its end."""
+        with self._lock:
+            if self._busy_until <= 0:
+                return False
+            if now < self._busy_since:
+                self._busy_since = self._busy_until = -1.0
+                return False
+            return now < self._busy_until or stamp_s < self._busy_until
+
+    def take_moving(self) -> bool:
+        """True (once) when a trajectory may still be running; the deadman then holds the arm."""
+        with self._lock:
+            moving, self._moving_until = self._moving_until >= 0, -1.0
+            return moving
