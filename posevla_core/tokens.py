@@ -365,16 +365,16 @@ def fit_bins(targets, cfg: TokenizerConfig, size_lo: float = 0.0) -> dict:
     """Fit the data-dependent fields of ``cfg`` to ``targets`` (PoseTargets in the camera
     frame): percentile position edges per axis (object and waypoint positions), size edges
     (from ``size_lo``), and the object / hand rotation references (the mean rotation of the
-    labels; objects after canonicalization). Returns the fields as a JSON-able dict to merge
-    into TokenizerConfig."""
+    labels; objects after canonicalization). A target with ``found`` False contributes only its
+    waypoints (demos without object annotations). Returns the fields as a JSON-able dict to
+    merge into TokenizerConfig."""
     pos, sizes, R_obj, R_hand = [], [], [], []
     for t in targets:
-        if not t.found:
-            continue
-        pos.append(t.object_pose.position)
-        if t.size is not None:
-            sizes.extend(np.asarray(t.size, float))
-        R_obj.append((t.category, t.object_pose.matrix()[:3, :3]))
+        if t.found:
+            pos.append(t.object_pose.position)
+            if t.size is not None:
+                sizes.extend(np.asarray(t.size, float))
+            R_obj.append((t.category, t.object_pose.matrix()[:3, :3]))
         for w in t.waypoints:
             pos.append(w.pose.position)
             R_hand.append(w.pose.matrix()[:3, :3])
@@ -388,11 +388,12 @@ def fit_bins(targets, cfg: TokenizerConfig, size_lo: float = 0.0) -> dict:
         e[0] = size_lo if e[1] > size_lo else e[0]          # sizes start at size_lo, not below
         out["size_edges"] = e
     # object reference: iterate canonicalize -> mean (the canonical label depends on the reference)
-    ref = np.eye(3)
-    for _ in range(3):
-        can = [symmetry.canonicalize(R, cfg.symmetries.get(c, "none"), ref) for c, R in R_obj]
-        ref = Rotation.from_matrix(np.array(can)).mean().as_matrix()
-    out["object_rotation_ref"] = [float(x) for x in Rotation.from_matrix(ref).as_quat()]
+    if R_obj:
+        ref = np.eye(3)
+        for _ in range(3):
+            can = [symmetry.canonicalize(R, cfg.symmetries.get(c, "none"), ref) for c, R in R_obj]
+            ref = Rotation.from_matrix(np.array(can)).mean().as_matrix()
+        out["object_rotation_ref"] = [float(x) for x in Rotation.from_matrix(ref).as_quat()]
     if R_hand:
         out["hand_rotation_ref"] = [float(x) for x in Rotation.from_matrix(np.array(R_hand)).mean().as_quat()]
     return out

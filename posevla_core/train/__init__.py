@@ -222,16 +222,21 @@ def fit_bins_main(data_dirs, out_json: str, tokens: dict | None = None, progress
     rotation references fitted to the targets of ``data_dirs`` (shards or LeRobot demos),
     written as JSON (a TokenizerConfig fragment: ``posevla train --bins`` merges it into the
     model config, and the checkpoint's config.json carries it; never a pickle)."""
+    from dataclasses import replace
+
     from posevla_core.config import TokenizerConfig
     from posevla_core.data.sources import SourceConfig, detect_format, load_samples
     from posevla_core.tokens import fit_bins
+    from posevla_core.types import PoseTarget
 
     tok = TokenizerConfig(**(tokens or {}))
     targets = []
     for d in (data_dirs if isinstance(data_dirs, (list, tuple)) else [data_dirs]):
         stage = "grounding" if detect_format(d) == "grounding" else "motion"
-        targets += [s.target for s in load_samples(d, stage, tok, SourceConfig(negative_fraction=0.0, detect_fraction=0.0),
-                                                   progress=progress) if s.supervise_grounding]
+        # demos without object annotations (teleop on a real arm) still fit the waypoint bins
+        targets += [s.target if s.supervise_grounding else replace(PoseTarget.absent(), waypoints=s.target.waypoints)
+                    for s in load_samples(d, stage, tok, SourceConfig(negative_fraction=0.0, detect_fraction=0.0),
+                                          progress=progress)]
     fitted = fit_bins(targets, tok)
     TokenizerConfig(**{**tok.__dict__, **fitted})          # validates the fitted fields
     Path(out_json).parent.mkdir(parents=True, exist_ok=True)
