@@ -16,6 +16,7 @@ from posevla_core import se3
 from posevla_core.config import TokenizerConfig
 from posevla_core.data import LeRobotWriter, load_samples
 from posevla_core.data.lerobot import camera_keys, demo_frame
+from posevla_core.tokens import NO_OBJECT
 from posevla_ros.topics import camera_topics
 
 REPO = Path(__file__).resolve().parent.parent
@@ -221,8 +222,10 @@ def test_paligemma_trains_on_two_camera_demos_and_predicts_with_the_view(tmp_pat
     assert falls(out), losses(out)
     policy = load_policy(out, device="cpu")
     s = load_samples(root, "embodiment", policy.cfg.tokens, progress=False)[0]
+    # 20 steps do not make a model sure of anything: forbid <no_object> to see a full answer
+    policy.step_bias[:, 0, policy.id_map[NO_OBJECT]] = float("-inf")
     pred = policy.predict(s.rgb, s.depth, s.K, s.instruction, views=s.views)
-    assert pred.valid and len(pred.waypoints) == 2
+    assert pred.valid and pred.found and len(pred.waypoints) == 2
     with pytest.raises(ValueError, match="at most 2"):
         policy.predict(s.rgb, s.depth, s.K, s.instruction, views=s.views * 2)
 
@@ -281,7 +284,7 @@ def test_sim_node_wrist_camera_drives_a_two_camera_policy_node(ros_context, tmp_
     ex = SingleThreadedExecutor(context=ros_context)
     ex.add_node(node)
     try:
-        assert spin_until(ex, lambda: got["preds"] or not (sim.alive() and policy.alive()), 180), \
+        assert spin_until(ex, lambda: got["preds"] and "wrist" in got or not (sim.alive() and policy.alive()), 180), \
             sim.output() + policy.output()
         assert got["preds"], sim.output() + policy.output()
         assert got["wrist"].header.frame_id == "wrist_camera_color_optical_frame"
