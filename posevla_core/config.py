@@ -130,6 +130,7 @@ class PoseVLAConfig:
     max_text_tokens: int = 16               # instruction tokens kept (padded/truncated)
     heatmap_loss_weight: float = 0.5        # auxiliary "which patch holds the object" loss; 0 = off
     label_smoothing_bins: float = 1.0       # sigma (in bins) of soft targets for ordinal tokens; 0 = hard
+    no_object_threshold: float = 1.0       # answer <no_object> when its first-step probability reaches this (1 = argmax only)
     format_version: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:
@@ -140,6 +141,8 @@ class PoseVLAConfig:
             raise ValueError(f"image_size {self.image_size} must be a multiple of patch_size {self.patch_size}")
         if self.patch_size % 4:
             raise ValueError("patch_size must be a multiple of 4 (two stride-2 convolutions in the stem)")
+        if not 0.0 < self.no_object_threshold <= 1.0:
+            raise ValueError("no_object_threshold must be in (0, 1]")
         if self.text_encoder not in ("minilm",):
             raise ValueError(f"unknown text_encoder {self.text_encoder!r}; supported: 'minilm'")
 
@@ -198,6 +201,7 @@ class VLMConfig:
     lora_dropout: float = 0.0
     lora_targets: tuple[str, ...] = LORA_TARGETS
     gradient_checkpointing: bool = False
+    no_object_threshold: float = 1.0       # answer <no_object> when its first-step probability reaches this (1 = argmax only)
     format_version: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:
@@ -209,6 +213,8 @@ class VLMConfig:
                              f"PaliGemma's own <loc> tokens")
         if "{instruction}" not in self.prompt:
             raise ValueError("VLMConfig.prompt must contain '{instruction}'")
+        if not 0.0 < self.no_object_threshold <= 1.0:
+            raise ValueError("no_object_threshold must be in (0, 1]")
         if not 0.0 <= self.prior_dropout < 1.0 or self.lora_rank < 0 or self.prior_hidden_mult < 1 \
                 or self.max_cameras < 1:
             raise ValueError("VLMConfig: prior_dropout in [0, 1), lora_rank >= 0, prior_hidden_mult >= 1, "

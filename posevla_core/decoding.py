@@ -35,12 +35,14 @@ def grammar_bias(tokenizer, vocab_size: int, id_map: torch.Tensor | None = None)
 @torch.no_grad()
 def constrained_greedy(step: Callable[[torch.Tensor | None], torch.Tensor], batch: int, step_bias: torch.Tensor,
                        device, constrained: bool = True, extra_logits: torch.Tensor | None = None,
-                       stop_ids: tuple[int, ...] = ()) -> torch.Tensor:
+                       stop_ids: tuple[int, ...] = (), first_floor: tuple[int, float] | None = None) -> torch.Tensor:
     """Decode ``step_bias.shape[-2]`` tokens. ``step(prev)`` returns the (B, V) logits of the
     next token given the previously decoded (B,) ids (None at the first step). ``step_bias``:
     (S, V), or (B, S, V) for a grammar per row. ``stop_ids`` (``<no_object>``, EOS): a row that
     chose one is finished; when every row is, decoding stops and the rest repeats the stop
-    token (nothing after it is read)."""
+    token (nothing after it is read). ``first_floor`` = (id, p): at the first step, choose ``id``
+    whenever its probability (inside the grammar) is at least ``p``, even when another token
+    scores higher (the ``<no_object>`` answer: on a robot, unsure means do not move)."""
     S = step_bias.shape[-2]
     out = torch.empty(batch, S, dtype=torch.long, device=device)
     done = torch.zeros(batch, dtype=torch.bool, device=device)
@@ -53,6 +55,9 @@ def constrained_greedy(step: Callable[[torch.Tensor | None], torch.Tensor], batc
         if constrained:
             logits = logits + (step_bias[:, s] if step_bias.dim() == 3 else step_bias[s])
         prev = logits.argmax(dim=-1)
+        if s == 0 and first_floor is not None and first_floor[1] < 1.0:
+            p = torch.softmax(logits, dim=-1)[:, first_floor[0]]
+            prev = torch.where(p >= first_floor[1], torch.full_like(prev, first_floor[0]), prev)
         out[:, s] = prev
         if len(stop_ids):
             done |= torch.isin(prev, stops)
@@ -66,7 +71,7 @@ def constrained_greedy(step: Callable[[torch.Tensor | None], torch.Tensor], batc
 def greedy_decode(lm, prefix_embeds: torch.Tensor, prefix_mask: torch.Tensor, bos_embed: torch.Tensor,
                   embed_tokens, step_bias: torch.Tensor, use_cache: bool = True,
                   constrained: bool = True, extra_logits: torch.Tensor | None = None,
-                  stop_ids: tuple[int, ...] = ()) -> torch.Tensor:
+                  stop_ids: tuple[int, ...] = (), first_floor: tuple[int, float] | None = None) -> torch.Tensor:
     """Decode for a causal LM fed with ``inputs_embeds`` (the small model).
 
     prefix_embeds (B, P, D), prefix_mask (B, P) bool; bos_embed (D,); embed_tokens: ids -> embeds;
@@ -91,4 +96,5 @@ def greedy_decode(lm, prefix_embeds: torch.Tensor, prefix_mask: torch.Tensor, bo
             res = lm(inputs_embeds=embeds, attention_mask=mask, use_cache=False, logits_to_keep=1)
         return res.logits[:, -1]
 
-    return constrained_greedy(step, B, step_bias, prefix_embeds.device, constrained, extra_logits, stop_ids)
+    return constrained_greedy(step, B, step_bias, prefix_embeds.device, constrained, extra_logits, stop_ids,
+                              first_floor)

@@ -442,7 +442,7 @@ class PoseVLA(PosePolicy):
         emb = self.lm.get_input_embeddings()
         ids = greedy_decode(self.lm, prefix, pmask, emb.weight[BOS], emb, self.step_bias[aux["grammar"]],
                             use_cache=use_cache, constrained=constrained, extra_logits=aux["prior"],
-                            stop_ids=(NO_OBJECT, EOS))
+                            stop_ids=(NO_OBJECT, EOS), first_floor=(NO_OBJECT, self.cfg.no_object_threshold))
         if self.device.type == "cuda":
             torch.cuda.synchronize()
         t3 = time.perf_counter()

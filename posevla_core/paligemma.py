@@ -324,7 +324,8 @@ class PaliGemmaPoseVLA(PosePolicy):
 
         grammar = batch["grammar"].to(dev)
         ids = constrained_greedy(step, B, self.step_bias[grammar], dev, constrained,
-                                 stop_ids=(int(self.id_map[NO_OBJECT]), int(self.id_map[EOS])))
+                                 stop_ids=(int(self.id_map[NO_OBJECT]), int(self.id_map[EOS])),
+                                 first_floor=(int(self.id_map[NO_OBJECT]), self.cfg.no_object_threshold))
         if dev.type == "cuda":
             torch.cuda.synchronize()
         t2 = time.perf_counter()

@@ -77,3 +77,27 @@ def test_letterbox_keeps_the_whole_image_and_K():
         assert abs(back[0] - (u + 0.5) / W) < 1e-9 and abs(back[1] - (v + 0.5) / H) < 1e-9
     rays = ray_map(K2, S, S)
     np.testing.assert_allclose(rays[:, 100, 50], np.linalg.inv(K2) @ [50, 100, 1], rtol=1e-6)
+
+
+def test_no_object_threshold_refuses_when_unsure():
+    """<no_object> wins at the first step when its probability reaches the threshold, even
+    when a category scores higher; 1.0 is plain argmax. The rest of the row is not decoded."""
+    from posevla_core.decoding import constrained_greedy
+    from posevla_core.tokens import NO_OBJECT
+
+    tok = PoseVLA(PoseVLAConfig.tiny()).tokenizer
+    bias = grammar_bias(tok, tok.vocab_size)[0]
+    cat = tok.blocks["category"].start
+    first = torch.full((2, tok.vocab_size), -30.0)
+    first[:, cat], first[:, NO_OBJECT] = 1.0, 0.0            # P(<no_object>) = 1 / (1 + e) = 0.27
+    first[1, NO_OBJECT] = -3.0                                 # second row: P = 0.02
+
+    def step(prev):
+        return first if prev is None else torch.zeros(2, tok.vocab_size)
+
+    for floor, want in ((None, [cat, cat]), ((NO_OBJECT, 1.0), [cat, cat]), ((NO_OBJECT, 0.25), [NO_OBJECT, cat]),
+                        ((NO_OBJECT, 0.01), [NO_OBJECT, NO_OBJECT])):
+        out = constrained_greedy(step, 2, bias, "cpu", stop_ids=(NO_OBJECT,), first_floor=floor)
+        assert out[:, 0].tolist() == want
+    with pytest.raises(ValueError, match="no_object_threshold"):
+        PoseVLAConfig(no_object_threshold=0.0)
