@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 
 def _graph_args_ok(cmd: str, graph: str, args: dict) -> bool:
@@ -75,8 +76,12 @@ def _cmd_eval_offline(a: argparse.Namespace) -> int:
     from posevla_core.train import eval_offline_main
     from posevla_ros.params import resolve_checkpoint
 
+    from posevla_core.paths import default_checkpoint
+
     ckpt = resolve_checkpoint(a.checkpoint)
-    out = a.out or str(ckpt / "eval_offline.json")
+    # beside the checkpoint, except the shipped one: that directory stays as shipped (and may be read-only)
+    shipped = ckpt.resolve() == Path(default_checkpoint()).resolve()
+    out = a.out or str(Path("runs/eval_offline.json") if shipped else ckpt / "eval_offline.json")
     eval_offline_main(checkpoint=str(ckpt), data_dir=a.data, out_json=out)
     return 0
 
@@ -188,7 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("eval-offline", help="metrics of a checkpoint on a dataset")
     e.add_argument("--checkpoint", required=True)
     e.add_argument("--data", required=True)
-    e.add_argument("--out", default=None)
+    e.add_argument("--out", default=None, help="metrics JSON (default: <checkpoint>/eval_offline.json; "
+                                                "runs/eval_offline.json for the shipped checkpoint)")
     e.set_defaults(func=_cmd_eval_offline)
 
     c = sub.add_parser("collect", help="collect demos (teleop or scripted) into a LeRobot dataset")

@@ -108,3 +108,15 @@ def test_cli_train_and_eval_offline(tmp_path, capsys):
     assert "wp_pos_err_m" in text and "center_err_m" in text
     m = json.loads((out / "eval_offline.json").read_text())
     assert m["num_samples"] >= 8 and 0.0 <= m["gripper_acc"] <= 1.0 and m["stage"] == "motion"
+
+
+def test_eval_offline_never_writes_into_the_shipped_checkpoint(tmp_path, monkeypatch):
+    from posevla_core.paths import default_checkpoint
+    from posevla_ros.cli import main
+
+    data = write_grounding(tmp_path / "g", 4)
+    before = sorted(p.name for p in default_checkpoint().iterdir())
+    monkeypatch.chdir(tmp_path)
+    assert main(["eval-offline", "--checkpoint", "checkpoints/demo", "--data", str(data)]) == 0
+    assert (tmp_path / "runs" / "eval_offline.json").is_file()
+    assert sorted(p.name for p in default_checkpoint().iterdir()) == before
