@@ -31,6 +31,7 @@ docs/pose_tokens.md gives the measurements behind this choice.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -200,7 +201,10 @@ class PoseTokenizer:
         return float(np.diff(e)[self._bin(value, e)[0]])
 
     def rotation_tokens(self, R: np.ndarray, ref: str) -> list[int]:
-        eul = Rotation.from_matrix(self.rot_ref[ref].T @ R).as_euler(self.cfg.rotation_order)
+        with warnings.catch_warnings():
+            # at gimbal lock scipy sets the third angle to 0: still an exact decomposition of R
+            warnings.filterwarnings("ignore", message="Gimbal lock detected")
+            eul = Rotation.from_matrix(self.rot_ref[ref].T @ R).as_euler(self.cfg.rotation_order)
         return [self.blocks["rotation"].start + self._angle_bin(float(a)) for a in eul]
 
     def rotation_from_tokens(self, ids: list[int], ref: str) -> np.ndarray:

@@ -111,6 +111,8 @@ class CalibrationListener:
 
     def __init__(self, node, camera_ns: str, controller_topic: str) -> None:
         from sensor_msgs.msg import CameraInfo, Image, JointState
+
+        from posevla_ros.topics import TOPIC_JOINT_STATES
         from trajectory_msgs.msg import JointTrajectory
 
         ns = "/" + camera_ns.strip("/") if camera_ns.strip("/") else ""
@@ -119,7 +121,7 @@ class CalibrationListener:
         self.image = self.info = self.joints = None
         node.create_subscription(Image, f"{ns}/color/image_raw", lambda m: self._set("image", m), 2)
         node.create_subscription(CameraInfo, f"{ns}/color/camera_info", lambda m: self._set("info", m), 2)
-        node.create_subscription(JointState, "/joint_states", lambda m: self._set("joints", m), 20)
+        node.create_subscription(JointState, TOPIC_JOINT_STATES, lambda m: self._set("joints", m), 20)
         self.truth = None
         try:   # the sim's true camera pose (for the --sim comparison only)
             from geometry_msgs.msg import PoseStamped

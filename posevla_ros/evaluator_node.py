@@ -33,10 +33,9 @@ from posevla_ros.evaluation_io import RosEpisodeIO
 from posevla_ros.operator_input import OPERATOR_SERVICES, OperatorInput, read_operator_keys
 from posevla_ros.report import absent_line
 from posevla_ros.runner import KeyedThrottle
-from posevla_ros.topics import INSTRUCTION_QOS, TOPIC_INSTRUCTION, TOPIC_PREDICTION
+from posevla_ros.topics import INSTRUCTION_QOS, TOPIC_INSTRUCTION, TOPIC_JOINT_STATES, TOPIC_PREDICTION
 
 TOPIC_RGB = "/camera/color/image_raw"
-TOPIC_JOINT_STATES = "/joint_states"
 TOPIC_RECORDER_STATUS = "/recorder/status"
 
 _EXEC = {s.name: s for s in P.EXECUTOR_PARAMS}

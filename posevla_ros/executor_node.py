@@ -41,9 +41,8 @@ from posevla_ros.planning import ExecResult, ExecutorCore, MotionWindow, load_ki
 from posevla_ros.runner import KeyedThrottle, LatestWorker
 from posevla_ros.teleop import joint_vector
 from posevla_ros.tf import CameraToBase
-from posevla_ros.topics import TOPIC_PREDICTION
+from posevla_ros.topics import TOPIC_JOINT_STATES, TOPIC_PREDICTION
 
-TOPIC_JOINT_STATES = "/joint_states"
 TOPIC_TARGET_POSES = "/posevla/target_poses"
 SRV_STOP = "/posevla/stop"
 SRV_RESUME = "/posevla/resume"

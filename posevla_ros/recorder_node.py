@@ -35,13 +35,12 @@ import numpy as np
 from posevla_ros import params as P
 from posevla_ros.mcap_recording import McapEpisodeWriter
 from posevla_ros.recording import EpisodeRecorder, Observation, SerialWorker, make_writer
-from posevla_ros.topics import INSTRUCTION_QOS, TOPIC_INSTRUCTION, TOPIC_PREDICTION
+from posevla_ros.topics import INSTRUCTION_QOS, TOPIC_INSTRUCTION, TOPIC_JOINT_STATES, TOPIC_PREDICTION
 from posevla_ros.teleop import gripper_opening, joint_vector
 
 TOPIC_RGB = "/camera/color/image_raw"
 TOPIC_DEPTH = "/camera/aligned_depth_to_color/image_raw"
 TOPIC_INFO = "/camera/color/camera_info"
-TOPIC_JOINT_STATES = "/joint_states"
 TOPIC_STATUS = "/recorder/status"
 SRV_START, SRV_STOP, SRV_DISCARD = "/recorder/start", "/recorder/stop", "/recorder/discard"
 SRV_SAVE = "/recorder/save"          # posevla_ros/srv/SaveEpisode: /recorder/stop with the episode index

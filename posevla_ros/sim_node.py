@@ -36,7 +36,7 @@ from rclpy.node import Node
 
 from posevla_core import se3
 from posevla_ros import conversions as conv
-from posevla_ros.topics import camera_topics
+from posevla_ros.topics import TOPIC_JOINT_STATES, camera_topics
 
 SIM_PARAMS = [
     ("robot", "panda", "robot config name (only panda is simulated)"),
@@ -96,7 +96,7 @@ class SimNode(Node):
         self.pub_rgb = self.create_publisher(Image, f"{ns}/color/image_raw", 5)
         self.pub_depth = self.create_publisher(Image, f"{ns}/aligned_depth_to_color/image_raw", 5)
         self.pub_info = self.create_publisher(CameraInfo, f"{ns}/color/camera_info", 5)
-        self.pub_js = self.create_publisher(JointState, "/joint_states", 20)
+        self.pub_js = self.create_publisher(JointState, TOPIC_JOINT_STATES, 20)
         wrist = camera_topics(self.p["wrist_camera_ns"]) if self.p["wrist_camera_ns"] else {}
         self.pub_wrist = [self.create_publisher(T, wrist[k], 5) for k, T in
                           (("rgb", Image), ("depth", Image), ("info", CameraInfo))] if wrist else []

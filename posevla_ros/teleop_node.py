@@ -31,8 +31,8 @@ import numpy as np
 from posevla_ros import params as P
 from posevla_ros import teleop as T
 from posevla_ros.teleop_drivers import TeleopCore
+from posevla_ros.topics import TOPIC_JOINT_STATES
 
-TOPIC_JOINT_STATES = "/joint_states"
 # episode event -> Trigger service, per ``episode_services``
 EPISODE_SERVICES = {
     "recorder": {"start": "/recorder/start", "stop": "/recorder/stop", "discard": "/recorder/discard"},

@@ -13,6 +13,7 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 
 TOPIC_INSTRUCTION = "/posevla/instruction"
 TOPIC_PREDICTION = "/posevla/prediction"     # posevla_ros/msg/PosePrediction: policy -> executor, recorder
+TOPIC_JOINT_STATES = "/joint_states"         # sensor_msgs/JointState: the arm (or sim_node) -> every node
 DEFAULT_CAMERA_NAMESPACE = "/camera"
 #: an RGB-D camera's topics relative to its namespace (the realsense2_camera layout)
 CAMERA_STREAMS = {"rgb": "color/image_raw", "depth": "aligned_depth_to_color/image_raw", "info": "color/camera_info"}
