@@ -131,6 +131,9 @@ class PoseVLAConfig:
     heatmap_loss_weight: float = 0.5        # auxiliary "which patch holds the object" loss; 0 = off
     label_smoothing_bins: float = 1.0       # sigma (in bins) of soft targets for ordinal tokens; 0 = hard
     no_object_threshold: float = 1.0       # answer <no_object> when its first-step probability reaches this (1 = argmax only)
+    glimpse_size: int = 0                   # side of the high-res image the object glimpse is cut from; 0 = no glimpse
+    glimpse_extent: float = 0.18            # the glimpse's side as a fraction of the image side
+    presence_loss_weight: float = 0.0       # auxiliary "is the instructed object in view" loss on the heatmap; 0 = off
     format_version: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:
@@ -143,6 +146,8 @@ class PoseVLAConfig:
             raise ValueError("patch_size must be a multiple of 4 (two stride-2 convolutions in the stem)")
         if not 0.0 < self.no_object_threshold <= 1.0:
             raise ValueError("no_object_threshold must be in (0, 1]")
+        if self.glimpse_size < 0 or not 0.0 < self.glimpse_extent <= 1.0:
+            raise ValueError("glimpse_size must be >= 0 and glimpse_extent in (0, 1]")
         if self.text_encoder not in ("minilm",):
             raise ValueError(f"unknown text_encoder {self.text_encoder!r}; supported: 'minilm'")
 
@@ -155,7 +160,8 @@ class PoseVLAConfig:
         """A very small config for tests: fast to build and run, same code paths."""
         return cls(tokens=TokenizerConfig(num_waypoints=2, position_bins=64, rotation_bins=64, box_bins=32, size_bins=16),
                    backbone=BackboneConfig(hidden_size=64, num_layers=2, num_heads=2, intermediate_size=128),
-                   geometry=GeometryConfig(num_frequencies=4, hidden=64), image_size=64, patch_size=8)
+                   geometry=GeometryConfig(num_frequencies=4, hidden=64), image_size=64, patch_size=8,
+                   glimpse_size=96, presence_loss_weight=0.5)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

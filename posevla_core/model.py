@@ -54,6 +54,8 @@ POINTER_MIN_DEPTH_MASS = 0.05   # the pointer has a 3D point when this much wind
 SOFT_LABEL_RADIUS = 3    # soft labels cover target +- 3 bins (3 sigma at the default 1 bin)
 LOGP_FLOOR = -1e4        # log-prob clamp: 0-weight terms stay 0, never 0 * -inf
 MAX_POSITIONS = 1024     # the decoder's position table; prefix + pose tokens stay far below
+GLIMPSE_GRID = 32        # samples per side of the object glimpse (bilinear, from the high-res image)
+GLIMPSE_CHANNELS = (32, 64, 64)   # the glimpse CNN: a stride-1 conv, then stride-2 convs down to 4 x 4
 
 
 def stem_points(depth: np.ndarray | None, K: np.ndarray, stride: int, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -115,6 +117,9 @@ class SmallProcessor:
         }
         if self.cfg.geometry.use_rays:
             ex["rays"] = ray_map(K_r, self.cfg.image_size, self.cfg.image_size)
+        if self.cfg.glimpse_size:
+            ex["image_hr"] = np.ascontiguousarray(
+                resize_with_intrinsics(rgb_c, None, K_c, self.cfg.glimpse_size)[0].transpose(2, 0, 1))
         if target is not None:
             t2 = target.map_image(lambda uv: ((uv[0] * W - x0) / s, (uv[1] * H - y0) / s))
             ids, clipped = self.tokenizer.encode(t2)
@@ -126,7 +131,7 @@ class SmallProcessor:
     @staticmethod
     def collate(examples: list[dict]) -> dict:
         out = {"instruction": [e["instruction"] for e in examples]}
-        for k in ("image", "xyz", "valid", "xyz_map", "valid_map", "grammar", "crop", "labels", "rays"):
+        for k in ("image", "xyz", "valid", "xyz_map", "valid_map", "grammar", "crop", "labels", "rays", "image_hr"):
             if k in examples[0]:
                 out[k] = torch.from_numpy(np.stack([e[k] for e in examples]))
         return out
@@ -265,6 +270,46 @@ class GroundingPointer(nn.Module):
         return torch.where(use[..., None], logp, torch.zeros_like(z))
 
 
+class ObjectGlimpse(nn.Module):
+    """A high-resolution look at what the pointer points at, as one prefix token.
+
+    The sim's objects cover ~13 px of the 192 px model image and ~3 cells of the stem's
+    1/4-resolution grid: enough to find them, too few to read a cube's yaw or to tell a cube
+    from a cylinder. The glimpse cuts a ``glimpse_extent`` square around the pointer's (u, v)
+    out of the camera image at ``glimpse_size`` px (bilinear, GLIMPSE_GRID samples a side:
+    RoIAlign on pixels) and a small CNN turns it into one token. The decoder reads the
+    object's orientation and "is this really the instructed object" (the <no_object> answer)
+    from it. The crop follows the pointer's detached (u, v): a location, not a gradient path.
+    """
+
+    def __init__(self, cfg: PoseVLAConfig, d: int) -> None:
+        super().__init__()
+        self.extent = cfg.glimpse_extent
+        layers, c_in = [], 3
+        for i, c in enumerate(GLIMPSE_CHANNELS):
+            layers += [nn.Conv2d(c_in, c, 3, stride=1 if i == 0 else 2, padding=1), nn.GELU()]
+            c_in = c
+        layers += [nn.Conv2d(c_in, c_in, 3, stride=2, padding=1), nn.GELU()]
+        self.cnn = nn.Sequential(*layers)
+        side = GLIMPSE_GRID // 2 ** len(GLIMPSE_CHANNELS)
+        self.proj = nn.Linear(c_in * side * side, d)
+
+    def crop(self, image: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
+        """(B, 3, GLIMPSE_GRID, GLIMPSE_GRID) square crops of ``image`` centered at normalized
+        (u, v) (image x right, y down, in [0, 1]); outside the image reads zeros."""
+        B, dev = image.shape[0], image.device
+        t = (torch.arange(GLIMPSE_GRID, device=dev, dtype=torch.float32) + 0.5) / GLIMPSE_GRID - 0.5
+        span = self.extent * 2.0                          # grid_sample spans [-1, 1]: twice the fraction
+        cx, cy = uv[:, 0] * 2 - 1, uv[:, 1] * 2 - 1
+        gx = cx[:, None, None] + span * t[None, None, :].expand(B, GLIMPSE_GRID, GLIMPSE_GRID)
+        gy = cy[:, None, None] + span * t[None, :, None].expand(B, GLIMPSE_GRID, GLIMPSE_GRID)
+        return F.grid_sample(image, torch.stack([gx, gy], dim=-1), mode="bilinear", padding_mode="zeros",
+                             align_corners=False)
+
+    def forward(self, image: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
+        return self.proj(self.cnn(self.crop(image, uv.detach())).flatten(1))
+
+
 class PoseVLA(PosePolicy):
     architecture = "small"
 
@@ -283,6 +328,12 @@ class PoseVLA(PosePolicy):
         self.stem = VisionStem(cfg, d)
         self.pointer = GroundingPointer(cfg, self.tokenizer, d)
         self.geometry = GeometryPrior(cfg.geometry, d)
+        if cfg.glimpse_size:
+            self.glimpse = ObjectGlimpse(cfg, d)
+        if cfg.presence_loss_weight > 0:
+            # "is the instructed object in view", read off the heatmap's peak and mass
+            self.presence = nn.Linear(2, 1)
+            self.presence_embed = nn.Linear(1, d)
         b = cfg.backbone
         lm_cfg = LlamaConfig(vocab_size=self.tokenizer.vocab_size, hidden_size=d, num_hidden_layers=b.num_layers,
                              num_attention_heads=b.num_heads, num_key_value_heads=b.num_heads,
@@ -343,14 +394,23 @@ class PoseVLA(PosePolicy):
             patches = patches + self.ray_prior(batch["rays"].to(dev).float())
         heat = self.pointer.heatmap(x)                                  # (B, S*S)
         pointer, anchors, has = self.pointer(heat, patches, batch["valid_map"].to(dev), batch["xyz_map"].to(dev))
+        presence = None
+        if self.cfg.presence_loss_weight > 0:
+            stats = torch.stack([heat.max(-1).values, heat.logsumexp(-1) - math.log(heat.shape[-1])], dim=-1)
+            presence = self.presence(stats)[:, 0]                       # logit
+            pointer = pointer + self.presence_embed(presence.sigmoid()[:, None])
+        extra = [pointer[:, None]]
+        if self.cfg.glimpse_size:
+            hr = batch["image_hr"].to(dev, non_blocking=True).float().div_(255.0).sub_(PIXEL_MEAN).div_(PIXEL_STD)
+            extra.append(self.glimpse(hr, anchors[:, :2])[:, None])
         text = self.text_proj(h)
-        prefix = torch.cat([text, pointer[:, None], patches], dim=1)
-        mask = torch.cat([m, torch.ones(B, 1 + patches.shape[1], dtype=torch.bool, device=dev)], dim=1)
+        prefix = torch.cat([text, *extra, patches], dim=1)
+        mask = torch.cat([m, torch.ones(B, len(extra) + patches.shape[1], dtype=torch.bool, device=dev)], dim=1)
         if not return_aux:
             return prefix, mask
         g = batch["grammar"].to(dev) if "grammar" in batch else torch.zeros(B, dtype=torch.long, device=dev)
         prior = self.pointer.prior(anchors, has) * self.prior_use[g][..., None]
-        return prefix, mask, {"heat": heat, "prior": prior, "grammar": g}
+        return prefix, mask, {"heat": heat, "prior": prior, "grammar": g, "presence": presence}
 
     @property
     def prefix_dim(self) -> int:
@@ -379,6 +439,15 @@ class PoseVLA(PosePolicy):
         col = (u * side).long().clamp(0, side - 1)
         row = (v * side).long().clamp(0, side - 1)
         return F.cross_entropy(heat[sup], (row * side + col)[sup])
+
+    @staticmethod
+    def presence_loss(logit: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Binary cross-entropy of the presence logit: the first label is a category (present)
+        or <no_object> (absent); rows whose first step is not supervised do not count."""
+        sup = labels[:, 0] != IGNORE
+        if not bool(sup.any()):
+            return logit.sum() * 0.0
+        return F.binary_cross_entropy_with_logits(logit[sup], (labels[sup, 0] != NO_OBJECT).float())
 
     def no_decay(self, name: str) -> bool:
         return "patch_pos" in name
@@ -422,10 +491,15 @@ class PoseVLA(PosePolicy):
         token_loss = torch.where(sup, nll, 0.0).sum() / sup.sum().clamp(min=1)
         heat = self.heatmap_loss(aux["heat"], labels) if self.cfg.heatmap_loss_weight > 0 else token_loss * 0.0
         loss = token_loss + self.cfg.heatmap_loss_weight * heat
+        stats = {}
+        if aux["presence"] is not None:
+            pres = self.presence_loss(aux["presence"], labels)
+            loss = loss + self.cfg.presence_loss_weight * pres
+            stats["presence_loss"] = float(pres.detach())
         with torch.no_grad():
             acc = ((logits.argmax(-1) == tgt) & sup).sum() / sup.sum().clamp(min=1)
         return loss, {"loss": float(loss.detach()), "token_loss": float(token_loss.detach()),
-                      "heatmap_loss": float(heat.detach()), "token_acc": float(acc)}
+                      "heatmap_loss": float(heat.detach()), "token_acc": float(acc), **stats}
 
     # ---- inference --------------------------------------------------------------------------
     @torch.no_grad()

@@ -25,6 +25,9 @@ from posevla_core.se3 import pose7_to_T
 from posevla_core.types import Pose, PoseTarget
 
 
+NEAR_MISS_FRACTION = 0.5   # negative instructions that share a color with an object in view
+
+
 @dataclass
 class SourceConfig:
     frame_stride: int = 1            # embodiment: use every n-th recorded frame
@@ -93,13 +96,21 @@ def negative_instruction(scene_categories: list[str] | None, categories: list[st
                          rng: np.random.Generator) -> str | None:
     """An instruction naming a category that is NOT in the scene (answered ``<no_object>``),
     or None when the sample does not list its scene or every category is present. Objects
-    are picked up, containers found (the generic "object" category is never named)."""
+    are picked up, containers found (the generic "object" category is never named).
+
+    Half of them (when the scene allows) are near misses: the absent category shares its
+    first word (a color) with an object in view, e.g. "the red cylinder" beside a red cube.
+    Those are the ones a model that matches only one attribute gets wrong; uniform draws
+    alone mostly name a color that is nowhere in the image."""
     if scene_categories is None:
         return None
     absent = [c for c in categories if c not in scene_categories and c != "object"]
     if not absent:
         return None
-    c = absent[int(rng.integers(len(absent)))]
+    colors = {c.split()[0] for c in scene_categories if " " in c}
+    near = [c for c in absent if " " in c and c.split()[0] in colors]
+    pool = near if near and rng.random() < NEAR_MISS_FRACTION else absent
+    c = pool[int(rng.integers(len(pool)))]
     return f"find the {c}" if c.endswith("bin") else f"pick up the {c}"
 
 

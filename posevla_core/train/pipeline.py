@@ -76,7 +76,10 @@ def model_overrides(bins: dict | None = None) -> dict:
     d["geometry"]["use_rays"] = True       # the paper's ray prior: K counts even without depth
     # 4.5 cm objects are ~10 px in the 224 px sim camera: keep the resolution (192 px input)
     # and the token count (16 px patches -> 12 x 12) of the default model.
-    return {"tokens": d["tokens"], "geometry": d["geometry"], "image_size": 192, "patch_size": 16}
+    # The same objects get a 224 px glimpse (ObjectGlimpse) for their yaw and shape, and the
+    # heatmap a presence loss, so that "is it there at all" has a signal of its own.
+    return {"tokens": d["tokens"], "geometry": d["geometry"], "image_size": 192, "patch_size": 16,
+            "glimpse_size": 224, "presence_loss_weight": 0.5}
 
 
 def _ground(env, name: str) -> dict:
