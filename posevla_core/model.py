@@ -33,7 +33,7 @@ from posevla_core.geometry import GeometryPrior, PixelPrior, backproject, patch_
 from posevla_core.image import center_square_box, center_square_crop, check_frame, resize_with_intrinsics
 from posevla_core.policy import CONFIG_FILE, PosePolicy, prediction_from_tokens, resolve_device
 from posevla_core.text import InstructionEncoder
-from posevla_core.tokens import ACT, BOS, DETECT, EOS, NO_OBJECT, PAD, PoseTokenizer, grammar_of
+from posevla_core.tokens import ACT, BOS, DETECT, EOS, NO_OBJECT, PAD, ROT, PoseTokenizer, grammar_of
 from posevla_core.types import PoseTarget, Prediction
 
 IGNORE = -100
@@ -56,6 +56,7 @@ LOGP_FLOOR = -1e4        # log-prob clamp: 0-weight terms stay 0, never 0 * -inf
 MAX_POSITIONS = 1024     # the decoder's position table; prefix + pose tokens stay far below
 GLIMPSE_GRID = 32        # samples per side of the object glimpse (bilinear, from the high-res image)
 GLIMPSE_CHANNELS = (32, 64, 64)   # the glimpse CNN: a stride-1 conv, then stride-2 convs down to 4 x 4
+ORIENT_KAPPA0 = 4.0      # initial concentration of the glimpse's rotation prior (~30 deg wide at first)
 
 
 def stem_points(depth: np.ndarray | None, K: np.ndarray, stride: int, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -282,7 +283,7 @@ class ObjectGlimpse(nn.Module):
     from it. The crop follows the pointer's detached (u, v): a location, not a gradient path.
     """
 
-    def __init__(self, cfg: PoseVLAConfig, d: int) -> None:
+    def __init__(self, cfg: PoseVLAConfig, tok: PoseTokenizer, d: int) -> None:
         super().__init__()
         self.extent = cfg.glimpse_extent
         layers, c_in = [], 3
@@ -293,6 +294,18 @@ class ObjectGlimpse(nn.Module):
         self.cnn = nn.Sequential(*layers)
         side = GLIMPSE_GRID // 2 ** len(GLIMPSE_CHANNELS)
         self.proj = nn.Linear(c_in * side * side, d)
+        # (cos, sin) of the object's three rotation angles, read off the glimpse token: trained
+        # by a direct regression loss (a dense signal the 360-way rotation tokens lack) and
+        # turned into a copy prior over the object's rotation bins
+        self.orient = nn.Linear(d, 2 * len(ROT))
+        self.rot_steps = [tok.steps.index((f"object.{r}", "rotation")) for r in ROT]
+        S, V = tok.seq_len, tok.vocab_size
+        centers = torch.zeros(S, V)
+        for s in self.rot_steps:
+            lo, hi = tok.allowed_range(s)
+            centers[s, lo:hi] = torch.as_tensor(tok.step_values(s), dtype=torch.float32)
+        self.register_buffer("prior_centers", centers, persistent=False)
+        self.prior_log_kappa = nn.Parameter(torch.full((len(ROT),), math.log(ORIENT_KAPPA0)))
 
     def crop(self, image: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
         """(B, 3, GLIMPSE_GRID, GLIMPSE_GRID) square crops of ``image`` centered at normalized
@@ -306,8 +319,34 @@ class ObjectGlimpse(nn.Module):
         return F.grid_sample(image, torch.stack([gx, gy], dim=-1), mode="bilinear", padding_mode="zeros",
                              align_corners=False)
 
-    def forward(self, image: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
-        return self.proj(self.cnn(self.crop(image, uv.detach())).flatten(1))
+    def forward(self, image: torch.Tensor, uv: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(the glimpse token (B, d), the predicted angles' unit (cos, sin) (B, 3, 2))."""
+        token = self.proj(self.cnn(self.crop(image, uv.detach())).flatten(1))
+        cs = self.orient(token).view(-1, len(ROT), 2)
+        return token, cs / cs.norm(dim=-1, keepdim=True).clamp(min=1e-6)
+
+    def prior(self, cs: torch.Tensor) -> torch.Tensor:
+        """(B, S, V) additive logits: a von Mises bump kappa * (cos(bin - angle) - 1) around each
+        predicted object angle, on that rotation step only (circular, like the bins)."""
+        B = cs.shape[0]
+        out = torch.zeros(B, *self.prior_centers.shape, device=cs.device, dtype=cs.dtype)
+        kappa = self.prior_log_kappa.exp()
+        for j, s in enumerate(self.rot_steps):
+            c = self.prior_centers[s]                                               # (V,)
+            cos_d = cs[:, j, :1] * torch.cos(c)[None] + cs[:, j, 1:] * torch.sin(c)[None]   # cos(c - angle)
+            out[:, s] = kappa[j] * (cos_d - 1.0)
+        return out
+
+    def loss(self, cs: torch.Tensor, labels: torch.Tensor, rot_start: int, rot_bins: int) -> torch.Tensor:
+        """Squared error of the unit (cos, sin) against the labeled rotation tokens' angles
+        (rows whose rotation steps are not supervised, e.g. <no_object> answers, do not count)."""
+        lab = labels[:, self.rot_steps]                                             # (B, 3)
+        sup = (lab >= rot_start) & (lab < rot_start + rot_bins)
+        if not bool(sup.any()):
+            return cs.sum() * 0.0
+        ang = -math.pi + ((lab - rot_start).float() + 0.5) * (2 * math.pi / rot_bins)
+        tgt = torch.stack([ang.cos(), ang.sin()], dim=-1)
+        return ((cs - tgt) ** 2).sum(-1)[sup].mean()
 
 
 class PoseVLA(PosePolicy):
@@ -329,7 +368,7 @@ class PoseVLA(PosePolicy):
         self.pointer = GroundingPointer(cfg, self.tokenizer, d)
         self.geometry = GeometryPrior(cfg.geometry, d)
         if cfg.glimpse_size:
-            self.glimpse = ObjectGlimpse(cfg, d)
+            self.glimpse = ObjectGlimpse(cfg, self.tokenizer, d)
         if cfg.presence_loss_weight > 0:
             # "is the instructed object in view", read off the heatmap's peak and mass
             self.presence = nn.Linear(2, 1)
@@ -399,18 +438,22 @@ class PoseVLA(PosePolicy):
             stats = torch.stack([heat.max(-1).values, heat.logsumexp(-1) - math.log(heat.shape[-1])], dim=-1)
             presence = self.presence(stats)[:, 0]                       # logit
             pointer = pointer + self.presence_embed(presence.sigmoid()[:, None])
-        extra = [pointer[:, None]]
+        extra, orient = [pointer[:, None]], None
         if self.cfg.glimpse_size:
             hr = batch["image_hr"].to(dev, non_blocking=True).float().div_(255.0).sub_(PIXEL_MEAN).div_(PIXEL_STD)
-            extra.append(self.glimpse(hr, anchors[:, :2])[:, None])
+            glimpse, orient = self.glimpse(hr, anchors[:, :2])
+            extra.append(glimpse[:, None])
         text = self.text_proj(h)
         prefix = torch.cat([text, *extra, patches], dim=1)
         mask = torch.cat([m, torch.ones(B, len(extra) + patches.shape[1], dtype=torch.bool, device=dev)], dim=1)
         if not return_aux:
             return prefix, mask
         g = batch["grammar"].to(dev) if "grammar" in batch else torch.zeros(B, dtype=torch.long, device=dev)
-        prior = self.pointer.prior(anchors, has) * self.prior_use[g][..., None]
-        return prefix, mask, {"heat": heat, "prior": prior, "grammar": g, "presence": presence}
+        prior = self.pointer.prior(anchors, has)
+        if orient is not None:
+            prior = prior + self.glimpse.prior(orient)
+        prior = prior * self.prior_use[g][..., None]
+        return prefix, mask, {"heat": heat, "prior": prior, "grammar": g, "presence": presence, "orient": orient}
 
     @property
     def prefix_dim(self) -> int:
@@ -492,6 +535,11 @@ class PoseVLA(PosePolicy):
         heat = self.heatmap_loss(aux["heat"], labels) if self.cfg.heatmap_loss_weight > 0 else token_loss * 0.0
         loss = token_loss + self.cfg.heatmap_loss_weight * heat
         stats = {}
+        if aux["orient"] is not None:
+            orient = self.glimpse.loss(aux["orient"], labels, self.tokenizer.blocks["rotation"].start,
+                                       self.cfg.tokens.rotation_bins)
+            loss = loss + orient
+            stats["orient_loss"] = float(orient.detach())
         if aux["presence"] is not None:
             pres = self.presence_loss(aux["presence"], labels)
             loss = loss + self.cfg.presence_loss_weight * pres

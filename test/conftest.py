@@ -102,13 +102,11 @@ def tiny_model():
     from posevla_core.config import PoseVLAConfig
     from posevla_core.model import PoseVLA
 
-    from posevla_core.tokens import NO_OBJECT
+    from model_helpers import forbid_no_object
 
     torch.manual_seed(0)
-    model = PoseVLA(PoseVLAConfig.tiny())
-    # random weights may answer <no_object> to anything: forbid it, so the nodes under test get
-    # full answers (tests of the no-object path make the model answer it explicitly)
-    model.step_bias[:, 0, NO_OBJECT] = float("-inf")
+    # the nodes under test get full answers (tests of the no-object path make the model answer it)
+    model = forbid_no_object(PoseVLA(PoseVLAConfig.tiny()))
     model.eval()
     return model
 

@@ -93,3 +93,28 @@ def test_demo_cli_absent_only(tmp_path, capfd):
     assert s["episodes"] == 0 and s["absent"]["episodes"] == 1 and s["absent"]["per_episode"][0]["seed"] == 1000
     assert main(["demo", "--episodes", "0", "--absent", "0", "--checkpoint", str(ckpt)]) == 1
     assert "together >= 1" in capfd.readouterr().err
+
+
+def test_negative_instructions_are_absent_and_half_are_near_misses():
+    """Every negative names a category not in view; about half of them (when the scene has
+    one) share a color with an object in view ("red cylinder" beside a red cube)."""
+    import numpy as np
+
+    from posevla_core.data.sources import NEAR_MISS_FRACTION, negative_instruction
+
+    cats = [tasks.category_of(n) for n in scene.object_names()]
+    rng = np.random.default_rng(0)
+    near, uniform, expected, n = 0, 0.0, 0.0, 2000
+    for _ in range(n):
+        present = list(rng.choice(cats, size=2, replace=False))
+        colors = {c.split()[0] for c in present}
+        instr = negative_instruction(present, cats, rng)
+        named = instr.removeprefix("pick up the ")
+        assert named in cats and named not in present
+        near += named.split()[0] in colors
+        absent = [c for c in cats if c not in present]
+        share = sum(c.split()[0] in colors for c in absent) / len(absent)
+        uniform += share
+        expected += NEAR_MISS_FRACTION + (1 - NEAR_MISS_FRACTION) * share if share else 0.0
+    assert abs(near - expected) / n < 0.04 and near / n > uniform / n + 0.2
+    assert negative_instruction(cats, cats, rng) is None and negative_instruction(None, cats, rng) is None

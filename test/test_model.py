@@ -7,6 +7,7 @@ from posevla_core.config import PoseVLAConfig
 from posevla_core.image import decode_color
 from posevla_core.model import PoseVLA
 from posevla_core.tokens import NO_OBJECT
+from model_helpers import forbid_no_object, random_frame
 from posevla_core.types import Pose, PoseTarget, Waypoint
 
 
@@ -17,11 +18,7 @@ def model():
 
 
 def frame(seed=0, h=48, w=64):
-    rng = np.random.default_rng(seed)
-    rgb = rng.integers(0, 255, (h, w, 3), dtype=np.uint8)
-    depth = rng.uniform(0.5, 1.5, (h, w)).astype(np.float32)
-    K = np.array([[60.0, 0, w / 2 - 0.5], [0, 60.0, h / 2 - 0.5], [0, 0, 1]])
-    return rgb, depth, K
+    return random_frame(seed, h, w, f=60.0, depth=(0.5, 1.5))
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -37,7 +34,7 @@ def test_outputs_always_parse_with_random_weights(seed):
         assert len(p.waypoints) == m.cfg.tokens.num_waypoints and p.category in m.cfg.tokens.categories
         assert len(p.box_xyxy) == 4 and p.size.shape == (3,)
     # with <no_object> forbidden the same model must still produce a full, parsable prediction
-    m.step_bias[:, 0, NO_OBJECT] = float("-inf")
+    forbid_no_object(m)
     p = m.predict(rgb, depth if seed % 2 else None, K, "pick up the red cube")
     assert p.found and len(p.waypoints) == m.cfg.tokens.num_waypoints and p.category in m.cfg.tokens.categories
     assert 0 <= p.box_uv[0] <= 1 and p.waypoint_dt == m.cfg.tokens.waypoint_dt

@@ -8,6 +8,7 @@ import torch
 from posevla_core.config import PoseVLAConfig
 from posevla_core.model import GroundingPointer, PoseVLA, VisionStem
 from posevla_core.text import InstructionEncoder
+from posevla_core.tokens import PoseTokenizer
 
 CKPT = Path(__file__).resolve().parent.parent / "checkpoints" / "demo"
 
@@ -65,3 +66,59 @@ def test_text_encoder_cache_is_consistent_across_threads():
     for th in threads:
         th.join()
     assert not errors and len(out) == 80 and all(out)
+
+
+def test_glimpse_is_cut_around_the_pointer():
+    """The glimpse samples a glimpse_extent square of the high-res image centered on (u, v):
+    a bright square there lands in the middle of the crop, and nothing else does."""
+    from posevla_core.model import GLIMPSE_GRID, ObjectGlimpse
+
+    cfg = PoseVLAConfig(glimpse_size=224, glimpse_extent=0.18)
+    g = ObjectGlimpse(cfg, PoseTokenizer(cfg.tokens), 16)
+    img = torch.zeros(2, 3, 224, 224)
+    centers = [(67, 157), (179, 34)]                  # pixel (column, row) of each square's center
+    for b, (c, r) in enumerate(centers):
+        img[b, 0, r - 5:r + 5, c - 5:c + 5] = 1.0     # pixels r-5 .. r+4: centered on the corner r
+    crops = g.crop(img, torch.tensor([[c / 224, r / 224] for c, r in centers]))
+    assert crops.shape == (2, 3, GLIMPSE_GRID, GLIMPSE_GRID)
+    mid = (GLIMPSE_GRID - 1) / 2                      # the crop's center lies between two samples
+    for b in range(2):
+        on = crops[b, 0] > 0.5
+        rows, cols = on.nonzero(as_tuple=True)
+        assert abs(float(rows.float().mean()) - mid) < 0.6 and abs(float(cols.float().mean()) - mid) < 0.6
+        # 10 px of 0.18 * 224 = 40.3 px spread over 32 samples: about 8 samples a side
+        assert 6 <= int(on[int(mid)].sum()) <= 10 and not bool(on[0].any() or on[-1].any())
+
+
+def test_glimpse_token_reads_the_high_res_image():
+    """The tiny config has a glimpse: one extra prefix token, and it changes when only the
+    high-res image changes (the 64 px model image stays the same)."""
+    m = PoseVLA(PoseVLAConfig.tiny()).eval()
+    import numpy as np
+
+    rgb = np.full((96, 96, 3), 120, np.uint8)
+    K = np.array([[80.0, 0, 48], [0, 80.0, 48], [0, 0, 1]])
+    b = m.collate([m.make_example(rgb, None, K, "pick up the red cube")])
+    assert tuple(b["image_hr"].shape) == (1, 3, 96, 96)
+    with torch.no_grad():
+        p1, mask = m.encode_prefix(b)
+        L = int(m.text.encode(["pick up the red cube"])[1].shape[1])
+        assert p1.shape[1] == L + 2 + m.cfg.num_patches == mask.shape[1]
+        b2 = dict(b, image_hr=torch.zeros_like(b["image_hr"]))
+        p2, _ = m.encode_prefix(b2)
+    changed = (p1 - p2).abs().amax(-1)[0]
+    assert bool(changed[L + 1] > 0) and float(changed[:L + 1].abs().max()) == 0.0
+
+
+def test_presence_loss_counts_categories_as_present_and_no_object_as_absent():
+    from posevla_core.model import IGNORE
+    from posevla_core.tokens import NO_OBJECT
+
+    cat = 4                                   # any category token
+    labels = torch.full((3, 5), IGNORE)
+    labels[0, 0], labels[1, 0] = cat, NO_OBJECT     # row 2: first step not supervised
+    right = torch.tensor([8.0, -8.0, 50.0])
+    wrong = torch.tensor([-8.0, 8.0, -50.0])
+    assert float(PoseVLA.presence_loss(right, labels)) < 1e-3
+    assert float(PoseVLA.presence_loss(wrong, labels)) > 7.0
+    assert float(PoseVLA.presence_loss(right, torch.full((3, 5), IGNORE))) == 0.0

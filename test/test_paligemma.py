@@ -11,7 +11,7 @@ import torch
 from posevla_core.config import TokenizerConfig, VLMConfig
 from posevla_core.paligemma import PaliGemmaPoseVLA, new_token_names
 from posevla_core.policy import architecture_of, load_policy
-from posevla_core.tokens import NO_OBJECT
+from model_helpers import forbid_no_object, random_frame
 from posevla_core.types import Pose, PoseTarget, Waypoint
 from tiny_vlm import make_tiny_paligemma
 
@@ -30,11 +30,7 @@ def build(base, **kw):
 
 
 def frame(seed=0, H=30, W=40):
-    rng = np.random.default_rng(seed)
-    rgb = rng.integers(0, 255, (H, W, 3), dtype=np.uint8)
-    depth = rng.uniform(0.5, 1.0, (H, W)).astype(np.float32)
-    K = np.array([[40.0, 0, W / 2 - 0.5], [0, 40.0, H / 2 - 0.5], [0, 0, 1]])
-    return rgb, depth, K
+    return random_frame(seed, H, W, f=40.0, depth=(0.5, 1.0))
 
 
 def target(u=0.3, v=0.6):
@@ -130,7 +126,7 @@ def test_decoding_parses_cache_equals_no_cache_and_batch_equals_single(base):
     # cached and the uncached paths could break differently
     m = build(base).double().eval()
     rgb, depth, K = frame()
-    m.step_bias[:, 0, m.id_map[NO_OBJECT]] = float("-inf")      # random weights: make it answer in full
+    forbid_no_object(m)
     p = m.predict(rgb, depth, K, INSTR)
     assert p.valid and m.tokenizer.is_valid(p.token_ids) and len(p.waypoints) == 1
     assert m.predict(rgb, depth, K, INSTR, use_cache=False).token_ids == p.token_ids

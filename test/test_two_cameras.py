@@ -16,7 +16,7 @@ from posevla_core import se3
 from posevla_core.config import TokenizerConfig
 from posevla_core.data import LeRobotWriter, load_samples
 from posevla_core.data.lerobot import camera_keys, demo_frame
-from posevla_core.tokens import NO_OBJECT
+from model_helpers import forbid_no_object
 from posevla_ros.topics import camera_topics
 
 REPO = Path(__file__).resolve().parent.parent
@@ -222,8 +222,7 @@ def test_paligemma_trains_on_two_camera_demos_and_predicts_with_the_view(tmp_pat
     assert falls(out), losses(out)
     policy = load_policy(out, device="cpu")
     s = load_samples(root, "embodiment", policy.cfg.tokens, progress=False)[0]
-    # 20 steps do not make a model sure of anything: forbid <no_object> to see a full answer
-    policy.step_bias[:, 0, policy.id_map[NO_OBJECT]] = float("-inf")
+    forbid_no_object(policy)          # 20 steps do not make a model sure of anything
     pred = policy.predict(s.rgb, s.depth, s.K, s.instruction, views=s.views)
     assert pred.valid and pred.found and len(pred.waypoints) == 2
     with pytest.raises(ValueError, match="at most 2"):

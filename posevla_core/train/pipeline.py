@@ -89,9 +89,9 @@ def _ground(env, name: str) -> dict:
     from posevla_core.sim import scene
 
     spec = env.spec
-    g = env.object_labels(name)
-    names = list(spec.objects) + list(spec.bins)
-    labels = sorted((env.object_labels(n) for n in names), key=lambda d: float(np.linalg.norm(d["object_pose"][:3])))
+    by_name = {n: env.object_labels(n) for n in list(spec.objects) + list(spec.bins)}
+    g = dict(by_name[name])
+    labels = sorted(by_name.values(), key=lambda d: float(np.linalg.norm(d["object_pose"][:3])))
     n_max = len(scene.object_names()) + len(scene.bin_names())
     pad = n_max - len(labels)
     g["scene_categories"] = "|".join(d["category"] for d in labels)
