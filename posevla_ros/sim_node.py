@@ -1,5 +1,7 @@
 """sim_node: the MuJoCo Panda scene (posevla_core.sim.SimEnv) as a ROS 2 node, stepped in
-real time (``real_time_factor``) in its own thread.
+real time (``real_time_factor``) in its own thread. ``sim:=robosuite:Lift`` serves a robosuite
+task instead (posevla_core.sim.robosuite_env.RobosuiteEnv: same topics, services and frames;
+parsed by posevla_core.sim.select).
 
 Publishes (stamps = sim time)
 - ``/clock`` (rosgraph_msgs/Clock) every physics chunk
@@ -39,6 +41,7 @@ from posevla_ros import conversions as conv
 from posevla_ros.topics import TOPIC_JOINT_STATES, camera_topics
 
 SIM_PARAMS = [
+    ("sim", "mujoco", "simulator: mujoco (our Panda table-top scene) | robosuite:<Task> (robosuite:Lift)"),
     ("robot", "panda", "robot config name (only panda is simulated)"),
     ("task", "pick", "default task family of /sim/reset with an empty task: pick | put"),
     ("seed", 0, "seed of the first episode (reset at start)"),
@@ -84,10 +87,10 @@ class SimNode(Node):
         self.robot_mode = self.p["mode"] == "robot"
         self.lock = threading.RLock()
         if env is None:
-            from posevla_core.sim.env import SimEnv
+            from posevla_core.sim.select import make_env
 
-            env = SimEnv(width=int(self.p["width"]), height=int(self.p["height"]), default_task=self.p["task"],
-                         camera_jitter=not self.robot_mode)
+            env = make_env(self.p["sim"], width=int(self.p["width"]), height=int(self.p["height"]),
+                           default_task=self.p["task"], camera_jitter=not self.robot_mode)
         self.env = env
         self.sim = env
         self.instruction = ""
