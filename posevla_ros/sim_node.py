@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 from rclpy.node import Node
@@ -80,7 +81,7 @@ class SimNode(Node):
 
                 self.declare_parameter(name, default, ParameterDescriptor(description=desc))
         self.p = {name: self.get_parameter(name).value for name, _, _ in SIM_PARAMS}
-        if self.p["robot"] not in ("panda", "") and not str(self.p["robot"]).endswith("panda.yaml"):
+        if self.p["robot"] and not Path(str(self.p["robot"])).stem.endswith("panda"):   # panda, robosuite_panda
             self.get_logger().warn(f"robot {self.p['robot']!r}: only the Panda is simulated; using it")
         if self.p["mode"] not in ("sim", "robot"):
             raise ValueError(f"sim_node mode {self.p['mode']!r}: use sim | robot")

@@ -183,3 +183,20 @@ def test_sim_node_serves_robosuite_over_dds(ros_context, node_process, spin_unti
         ex.remove_node(node)
         node.destroy_node()
         ex.shutdown()
+
+
+@pytest.mark.slow
+def test_lift_episode_through_the_node_chain(tmp_path):
+    """One Lift episode through the real nodes over DDS (posevla collect's graph: sim_node with
+    sim:=robosuite:Lift, teleop_node planning with our Panda URDF under config/robots/
+    robosuite_panda.yaml's checks, recorder, evaluator): robosuite's success, a LeRobot episode."""
+    pytest.importorskip("robosuite")
+    from posevla_core.data import LeRobotReader
+    from posevla_ros.apps import collect_main
+
+    c = collect_main("scripted", "pick", 1, str(tmp_path / "demos"), seed=3, robot="robosuite_panda", fps=5.0,
+                     sim=True, overrides={"sim": {"sim": "robosuite:Lift"}})
+    assert c["episodes_saved"] == 1 and c["successes"] == 1 and not c["expert_errors"], c
+    assert c["per_episode"][0]["instruction"] == "lift the red cube"
+    ds = LeRobotReader(tmp_path / "demos")
+    assert ds.num_episodes == 1 and ds.episode_length(0) > 10
