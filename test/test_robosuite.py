@@ -79,7 +79,7 @@ def test_camera_projection_lands_on_the_cube(env):
         assert abs(u - xs.mean()) < 1.5 and abs(v - ys.mean()) < 2.5, (seed, u, v, xs.mean(), ys.mean())
         half = env.object_extent("red_cube")[0][2] / 2
         assert p[2] - 2 * half < depth[int(round(v)), int(round(u))] < p[2], seed
-        lab = env.object_labels()                 # the shared CameraLabels on this env
+        lab = env.object_labels()                 # SimEnvBase's labels, shared with SimEnv
         x0, y0, x1, y1 = lab["box_xyxy"] * [W, H, W, H]
         assert x0 - 1 <= xs.min() and xs.max() <= x1 + 1 and y0 - 1 <= ys.min() and ys.max() <= y1 + 1
 
@@ -140,35 +140,37 @@ def test_sim_node_serves_robosuite_over_dds(ros_context, node_process, spin_unti
     node = Node("robosuite_test_client", context=ros_context)
     ex = SingleThreadedExecutor(context=ros_context)
     ex.add_node(node)
-    got: dict = {"js": []}
-    node.create_subscription(Image, "/camera/color/image_raw", lambda m: got.__setitem__("rgb", m), 5)
-    node.create_subscription(Image, "/camera/aligned_depth_to_color/image_raw", lambda m: got.__setitem__("depth", m), 5)
-    node.create_subscription(CameraInfo, "/camera/color/camera_info", lambda m: got.__setitem__("info", m), 5)
-    node.create_subscription(PoseStamped, "/sim/camera_pose", lambda m: got.__setitem__("cam", m), 5)
-    node.create_subscription(JointState, "/joint_states", lambda m: got["js"].append(m), 50)
+    topics = {"rgb": (Image, "/camera/color/image_raw"), "depth": (Image, "/camera/aligned_depth_to_color/image_raw"),
+              "info": (CameraInfo, "/camera/color/camera_info"), "cam": (PoseStamped, "/sim/camera_pose"),
+              "js": (JointState, "/joint_states")}
+    got: dict = {k: [] for k in topics}
+    for key, (msg_type, topic) in topics.items():
+        node.create_subscription(msg_type, topic, lambda m, k=key: got[k].append(m), 20)
     arm_pub = node.create_publisher(JointTrajectory, "/arm_controller/joint_trajectory", 10)
-    reset = node.create_client(ResetEpisode, "/sim/reset")
-    success = node.create_client(Trigger, "/sim/success")
+    reset, success = node.create_client(ResetEpisode, "/sim/reset"), node.create_client(Trigger, "/sim/success")
+
+    def call(client, request):
+        fut = client.call_async(request)
+        assert spin_until(ex, fut.done, 30.0), proc.output()
+        return fut.result()
     try:
         assert spin_until(ex, lambda: reset.service_is_ready() and success.service_is_ready(), 90.0), proc.output()
-        fut = reset.call_async(ResetEpisode.Request(seed=4, task="pick"))
-        assert spin_until(ex, fut.done, 30.0)
-        assert fut.result().success and fut.result().instruction == "lift the red cube", fut.result()
-        fut = reset.call_async(ResetEpisode.Request(seed=4, task="put"))
-        assert spin_until(ex, fut.done, 30.0) and not fut.result().success
-        assert "lift the red cube" in fut.result().message
-        got.pop("rgb", None)
-        assert spin_until(ex, lambda: all(k in got for k in ("rgb", "depth", "info", "cam")) and len(got["js"]) > 5,
-                          30.0), (sorted(got), proc.output())
-        assert (got["rgb"].encoding, got["rgb"].width, got["rgb"].height) == ("rgb8", 96, 96)
-        d = np.frombuffer(bytes(got["depth"].data), dtype="<f4")
-        assert got["depth"].encoding == "32FC1" and 0.3 < np.nanmin(d) and np.nanmax(d) < 5.0
-        assert np.isclose(got["info"].k[2], 47.5) and got["info"].k[0] > 0
-        assert got["cam"].header.frame_id == "base_link" and got["cam"].pose.position.x > 0.8
+        res = call(reset, ResetEpisode.Request(seed=4, task="pick"))
+        assert res.success and res.instruction == "lift the red cube", res
+        res = call(reset, ResetEpisode.Request(seed=4, task="put"))
+        assert not res.success and "lift the red cube" in res.message
+        for k in got:
+            got[k].clear()
+        assert spin_until(ex, lambda: all(got.values()) and len(got["js"]) > 5, 30.0), (got.keys(), proc.output())
+        rgb, depth, info, cam = (got[k][-1] for k in ("rgb", "depth", "info", "cam"))
+        assert (rgb.encoding, rgb.width, rgb.height) == ("rgb8", 96, 96)
+        d = np.frombuffer(bytes(depth.data), dtype="<f4")
+        assert depth.encoding == "32FC1" and 0.3 < np.nanmin(d) and np.nanmax(d) < 5.0
+        assert np.isclose(info.k[2], 47.5) and info.k[0] > 0
+        assert cam.header.frame_id == "base_link" and cam.pose.position.x > 0.8
         js = got["js"][-1]
         assert list(js.name) == [f"panda_joint{i}" for i in range(1, 8)] + ["panda_finger_joint1", "panda_finger_joint2"]
-        fut = success.call_async(Trigger.Request())
-        assert spin_until(ex, fut.done, 10.0) and fut.result().success is False
+        assert call(success, Trigger.Request()).success is False
 
         goal = np.array(js.position[:7]) + 0.2
         msg = JointTrajectory(joint_names=[f"panda_joint{i}" for i in range(1, 8)])

@@ -65,10 +65,54 @@ def nominal_camera_pose() -> np.ndarray:
     return T
 
 
-class CameraLabels:
-    """Projection and grounding labels from what every sim env offers: ``camera_pose_in_base()``,
-    ``intrinsics()``, ``width`` / ``height``, ``object_pose(name)``, ``object_extent(name)``
-    and ``spec.target`` (SimEnv and the robosuite env share these)."""
+class SimEnvBase:
+    """What SimEnv and the robosuite env (posevla_core.sim.robosuite_env) share: the clock,
+    trajectories into the arm / gripper followers, the lazily made renderer and its release,
+    projection and grounding labels. A subclass sets ``_mj`` (the mujoco module), ``model``,
+    ``data``, ``width``, ``height``, ``_renderer = None``, ``arm`` / ``gripper``
+    (TrajectoryFollower), ``finger_joint_names``, and offers ``camera_pose_in_base()``,
+    ``intrinsics()``, ``object_pose(name)``, ``object_extent(name)``, ``spec.target``."""
+
+    @property
+    def time(self) -> float:
+        return float(self.data.time)
+
+    def send_arm_trajectory(self, names, times, positions, velocities=None, t_start: float | None = None) -> None:
+        self.arm.set_trajectory(self.time, list(names), times, positions, velocities, t_start)
+
+    def send_gripper_trajectory(self, names, times, positions, velocities=None) -> None:
+        """Finger joint positions (m, each in [0, 0.04] open). Naming only one finger moves both
+        (mimic joint)."""
+        names = list(names)
+        P = np.asarray(positions, dtype=float).reshape(len(times), len(names))
+        if len(names) == 1 and names[0] in self.finger_joint_names:
+            names, P = list(self.finger_joint_names), np.repeat(P, 2, axis=1)
+        self.gripper.set_trajectory(self.time, names, times, np.clip(P, scene.FINGER_CLOSED, scene.FINGER_OPEN))
+
+    def _render_rgbd(self, camera) -> tuple[np.ndarray, np.ndarray]:
+        if self._renderer is None:
+            self._renderer = self._mj.Renderer(self.model, self.height, self.width)
+        return render_rgbd(self._renderer, self.model, self.data, camera)
+
+    def close(self) -> None:
+        if self._renderer is not None:
+            try:
+                self._renderer.close()
+            finally:
+                self._renderer = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001
+            pass
+
 
     def project(self, p_base) -> tuple[float, float, float]:
         """(u, v) normalized in [0, 1] (may fall outside) and depth z of a base-frame point."""
@@ -106,7 +150,7 @@ class CameraLabels:
         return tasks.category_of(name), (float(u), float(v)), Pose.from_matrix(T_cam_obj)
 
 
-class SimEnv(CameraLabels):
+class SimEnv(SimEnvBase):
     table_z = 0.0   # table top height in base (m): the Panda stands on the table here
 
     def __init__(self, width: int = 224, height: int = 224, default_task: str = "pick",
@@ -199,21 +243,6 @@ class SimEnv(CameraLabels):
         d.qvel[v:v + 6] = 0
 
     # ------------------------------------------------------------------ control
-    @property
-    def time(self) -> float:
-        return float(self.data.time)
-
-    def send_arm_trajectory(self, names, times, positions, velocities=None, t_start: float | None = None) -> None:
-        self.arm.set_trajectory(self.time, list(names), times, positions, velocities, t_start)
-
-    def send_gripper_trajectory(self, names, times, positions, velocities=None) -> None:
-        """Finger joint positions (m). Naming only one finger moves both (mimic joint)."""
-        names = list(names)
-        P = np.asarray(positions, dtype=float).reshape(len(times), len(names))
-        if len(names) == 1 and names[0] in self.finger_joint_names:
-            names, P = list(self.finger_joint_names), np.repeat(P, 2, axis=1)
-        self.gripper.set_trajectory(self.time, names, times, np.clip(P, 0.0, scene.FINGER_OPEN))
-
     def step(self, dt: float) -> None:
         """Advance ``dt`` seconds. The joint setpoints are updated every ``CONTROL_DT``
         (a 100 Hz controller, like ros2_control's default update rate) and held in
@@ -318,28 +347,5 @@ class SimEnv(CameraLabels):
     def render(self, wrist: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(rgb HxWx3 uint8, depth HxW float32 meters along the optical axis, K 3x3) of the
         camera (``wrist``: the wrist camera, the second camera of a two-camera episode)."""
-        mj = self._mj
-        cam = self._wrist_cam if wrist else self._render_cam
-        if self._renderer is None:
-            self._renderer = mj.Renderer(self.model, self.height, self.width)
-        rgb, depth = render_rgbd(self._renderer, self.model, self.data, cam)
+        rgb, depth = self._render_rgbd(self._wrist_cam if wrist else self._render_cam)
         return rgb, depth, self.intrinsics(wrist)
-
-    def close(self) -> None:
-        if self._renderer is not None:
-            try:
-                self._renderer.close()
-            finally:
-                self._renderer = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:  # noqa: BLE001
-            pass

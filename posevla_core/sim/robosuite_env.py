@@ -38,7 +38,7 @@ from posevla_core import se3
 from posevla_core.sim import scene
 from posevla_core.sim.assets import GRASPTARGET_OFFSET
 from posevla_core.sim.controller import TrajectoryFollower
-from posevla_core.sim.env import OPTICAL_FROM_MJCAM, CameraLabels, pinhole_K, render_rgbd
+from posevla_core.sim.env import OPTICAL_FROM_MJCAM, SimEnvBase, pinhole_K
 from posevla_core.sim.tasks import EpisodeSpec
 
 CONTROL_FREQ = 100           # Hz: robosuite's control frequency = sim_node's 0.01 s physics chunk
@@ -78,7 +78,7 @@ def _controller_config(suite) -> dict:
     return cfg
 
 
-class RobosuiteEnv(CameraLabels):
+class RobosuiteEnv(SimEnvBase):
     def __init__(self, task: str = "Lift", width: int = 224, height: int = 224, default_task: str = "pick",
                  camera: str = "agentview", camera_jitter: bool = False) -> None:
         """``camera_jitter`` is accepted for SimEnv's signature; robosuite's camera stays fixed."""
@@ -153,21 +153,6 @@ class RobosuiteEnv(CameraLabels):
         return spec
 
     # ------------------------------------------------------------------ control
-    @property
-    def time(self) -> float:
-        return float(self.data.time)
-
-    def send_arm_trajectory(self, names, times, positions, velocities=None, t_start: float | None = None) -> None:
-        self.arm.set_trajectory(self.time, list(names), times, positions, velocities, t_start)
-
-    def send_gripper_trajectory(self, names, times, positions, velocities=None) -> None:
-        """Finger joint positions (m, ours: both in [0, 0.04]). Naming one finger moves both."""
-        names = list(names)
-        P = np.asarray(positions, dtype=float).reshape(len(times), len(names))
-        if len(names) == 1 and names[0] in self.finger_joint_names:
-            names, P = list(self.finger_joint_names), np.repeat(P, 2, axis=1)
-        self.gripper.set_trajectory(self.time, names, times, np.clip(P, scene.FINGER_CLOSED, scene.FINGER_OPEN))
-
     def _gripper_action(self, t: float) -> float:
         """robosuite's PandaGripper action (-1 open .. +1 close; its sign moves the finger target
         one step) toward the follower's setpoint. The target is robosuite's ``current_action``
@@ -252,26 +237,5 @@ class RobosuiteEnv(CameraLabels):
         """(rgb HxWx3 uint8, depth HxW float32 meters, NaN = no reading, K 3x3) of the camera."""
         if wrist:
             raise ValueError("the robosuite env renders one fixed camera (no wrist camera)")
-        if self._renderer is None:
-            self._renderer = self._mj.Renderer(self.model, self.height, self.width)
-        rgb, depth = render_rgbd(self._renderer, self.model, self.data, self._cam)
+        rgb, depth = self._render_rgbd(self._cam)
         return rgb, depth, self.intrinsics()
-
-    def close(self) -> None:
-        if self._renderer is not None:
-            try:
-                self._renderer.close()
-            finally:
-                self._renderer = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:  # noqa: BLE001
-            pass
