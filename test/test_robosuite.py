@@ -187,18 +187,45 @@ def test_sim_node_serves_robosuite_over_dds(ros_context, node_process, spin_unti
         ex.shutdown()
 
 
+def test_graphs_take_the_simulator():
+    """evaluate / collect / sim_demo: ``simulator`` reaches sim_node, robosuite's Panda config
+    replaces the default panda, and what robosuite cannot stage is refused in one line."""
+    from posevla_ros import graphs as G
+
+    for graph, args in (("evaluate", {"sim": True, "task": "pick"}), ("collect", {"sim": True, "teleop": "joy"}),
+                        ("sim_demo", {"task": "lift the red cube"})):
+        nodes = {s.name: s.parameters() for s in G.build(graph, dict(args, simulator="robosuite:lift"))}
+        assert nodes["sim_node"]["sim"] == "robosuite:Lift" and nodes["sim_node"]["robot"] == "robosuite_panda"
+        ee_node = next(n for n in ("executor_node", "teleop_node") if n in nodes)
+        assert nodes[ee_node]["workspace.min"][2] < -0.1       # robosuite_panda.yaml: the table below base_link
+        mujoco = {s.name: s.parameters() for s in G.build(graph, args)}
+        assert mujoco["sim_node"]["sim"] == "mujoco" and mujoco["sim_node"]["robot"] == "panda"
+    for args, match in (({"sim": True, "task": "put", "simulator": "robosuite:Lift"}, "lift the red cube"),
+                        ({"sim": True, "task": "pick", "simulator": "robosuite:Door"}, "robosuite:Lift"),
+                        ({"sim": False, "task": "lift it", "simulator": "robosuite:Lift"}, "needs the sim"),
+                        ({"sim": True, "task": "pick", "absent": 2, "simulator": "robosuite:Lift"}, "mujoco scene")):
+        with pytest.raises(ValueError, match=match):
+            G.build("evaluate", args)
+
+
 @pytest.mark.slow
 def test_lift_episode_through_the_node_chain(tmp_path):
-    """One Lift episode through the real nodes over DDS (posevla collect's graph: sim_node with
-    sim:=robosuite:Lift, teleop_node planning with our Panda URDF under config/robots/
-    robosuite_panda.yaml's checks, recorder, evaluator): robosuite's success, a LeRobot episode."""
+    """One Lift episode through the real nodes over DDS, from the CLI: ``posevla collect --sim
+    robosuite:Lift --teleop scripted`` (sim_node on robosuite, teleop_node planning with our
+    Panda URDF under config/robots/robosuite_panda.yaml's checks, recorder, evaluator):
+    robosuite's own success, one LeRobot episode."""
     pytest.importorskip("robosuite")
-    from posevla_core.data import LeRobotReader
-    from posevla_ros.apps import collect_main
+    import json
 
-    c = collect_main("scripted", "pick", 1, str(tmp_path / "demos"), seed=3, robot="robosuite_panda", fps=5.0,
-                     sim=True, overrides={"sim": {"sim": "robosuite:Lift"}})
-    assert c["episodes_saved"] == 1 and c["successes"] == 1 and not c["expert_errors"], c
+    from posevla_core.data import LeRobotReader
+    from posevla_ros.cli import main
+
+    out = tmp_path / "demos"
+    rc = main(["collect", "--sim", "robosuite:Lift", "--teleop", "scripted", "--task", "pick", "--episodes", "1",
+               "--seed", "3", "--fps", "5", "--out", str(out)])
+    c = json.loads((out / "collect_summary.json").read_text())
+    assert rc == 0 and c["episodes_saved"] == 1, c
+    assert c["successes"] == 1 and not c["expert_errors"] and c["simulator"] == "robosuite:Lift", c
     assert c["per_episode"][0]["instruction"] == "lift the red cube"
-    ds = LeRobotReader(tmp_path / "demos")
+    ds = LeRobotReader(out)
     assert ds.num_episodes == 1 and ds.episode_length(0) > 10

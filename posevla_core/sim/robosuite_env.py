@@ -67,6 +67,16 @@ TASKS = {
 }
 
 
+def check_task(task: RobosuiteTask, words) -> None:
+    """A /sim/reset task string this robosuite task stages: empty, its family ("pick"), its
+    name ("lift") or its instruction. ValueError in one line otherwise."""
+    said = " ".join(str(words or "").split()).lower()
+    accepted = {task.family, task.env_name.lower(), task.instruction}
+    if said and said not in accepted:
+        raise ValueError(f"robosuite {task.env_name} stages one task: {task.instruction!r} "
+                         f"(ask for it as {' | '.join(sorted(accepted))}), not {words!r}")
+
+
 def _controller_config(suite) -> dict:
     """robosuite's Panda composite config with the arm on JOINT_POSITION (absolute targets)."""
     from robosuite.controllers import load_composite_controller_config, load_part_controller_config
@@ -128,11 +138,7 @@ class RobosuiteEnv(SimEnvBase):
 
     # ------------------------------------------------------------------ episode
     def _episode_spec(self, seed: int, task: str | None) -> EpisodeSpec:
-        words = " ".join(str(task or self.default_task or "").split()).lower()
-        accepted = {"", self.task.family, self.task.env_name.lower(), self.task.instruction}
-        if words not in accepted:
-            raise ValueError(f"robosuite {self.task.env_name} stages one task: {self.task.instruction!r} "
-                             f"(ask for it as {sorted(accepted - {''})}), not {task!r}")
+        check_task(self.task, task or self.default_task)
         return EpisodeSpec(instruction=self.task.instruction, task=self.task.family, target=self.task.target,
                            container=None, seed=int(seed))
 

@@ -44,6 +44,26 @@ def parse_sim(text) -> SimChoice:
     raise ValueError(f"sim {raw!r}: use mujoco | " + " | ".join(f"robosuite:{t}" for t in TASKS))
 
 
+def check_task(sim, task) -> None:
+    """ValueError (one line) unless ``sim`` can stage ``task`` (a family or an instruction)."""
+    choice = sim if isinstance(sim, SimChoice) else parse_sim(sim)
+    if choice.backend == ROBOSUITE:
+        from posevla_core.sim.robosuite_env import TASKS, check_task as check_robosuite_task
+
+        check_robosuite_task(TASKS[choice.task], task)
+    else:
+        from posevla_core.sim.tasks import parse_task
+
+        parse_task(task)
+
+
+def robot_config(sim, robot: str) -> str:
+    """The robot config for ``sim``: robosuite's Panda stands on a pedestal in its own arena, so
+    the default ``panda`` becomes ``robosuite_panda`` (config/robots/robosuite_panda.yaml)."""
+    choice = sim if isinstance(sim, SimChoice) else parse_sim(sim)
+    return "robosuite_panda" if choice.backend == ROBOSUITE and robot == "panda" else robot
+
+
 def make_env(sim, width: int = 224, height: int = 224, default_task: str = "pick", camera_jitter: bool = True):
     """The env for ``sim`` (a string or a SimChoice)."""
     choice = sim if isinstance(sim, SimChoice) else parse_sim(sim)
