@@ -66,7 +66,7 @@ def test_camera_projection_lands_on_the_cube(env):
         r = mj.Renderer(env.model, H, W)
         try:
             r.enable_segmentation_rendering()
-            r.update_scene(env.data, camera=env._cam)
+            r.update_scene(env.data, camera=env._cam, scene_option=env.scene_option)
             seg = r.render()
         finally:
             r.close()

@@ -39,14 +39,15 @@ def pinhole_K(fovy_deg: float, width: int, height: int) -> np.ndarray:
     return np.array([[f, 0, (width - 1) / 2], [0, f, (height - 1) / 2], [0, 0, 1.0]])
 
 
-def render_rgbd(renderer, model, data, camera) -> tuple[np.ndarray, np.ndarray]:
+def render_rgbd(renderer, model, data, camera, scene_option=None) -> tuple[np.ndarray, np.ndarray]:
     """(rgb HxWx3 uint8, depth HxW float32 meters along the optical axis, NaN = no reading:
-    nothing hit, or the far plane) of ``camera`` with a ``mujoco.Renderer``."""
+    nothing hit, or the far plane) of ``camera`` with a ``mujoco.Renderer`` (``scene_option``:
+    an MjvOption, e.g. which geom groups are drawn)."""
     renderer.disable_depth_rendering()
-    renderer.update_scene(data, camera=camera)
+    renderer.update_scene(data, camera=camera, scene_option=scene_option)
     rgb = renderer.render().copy()
     renderer.enable_depth_rendering()
-    renderer.update_scene(data, camera=camera)
+    renderer.update_scene(data, camera=camera, scene_option=scene_option)
     depth = renderer.render().astype(np.float32).copy()
     renderer.disable_depth_rendering()
     far = model.stat.extent * model.vis.map.zfar
@@ -89,10 +90,12 @@ class SimEnvBase:
             names, P = list(self.finger_joint_names), np.repeat(P, 2, axis=1)
         self.gripper.set_trajectory(self.time, names, times, np.clip(P, scene.FINGER_CLOSED, scene.FINGER_OPEN))
 
+    scene_option = None   # MjvOption of the rendered frames (None: MuJoCo's defaults)
+
     def _render_rgbd(self, camera) -> tuple[np.ndarray, np.ndarray]:
         if self._renderer is None:
             self._renderer = self._mj.Renderer(self.model, self.height, self.width)
-        return render_rgbd(self._renderer, self.model, self.data, camera)
+        return render_rgbd(self._renderer, self.model, self.data, camera, self.scene_option)
 
     def close(self) -> None:
         if self._renderer is not None:

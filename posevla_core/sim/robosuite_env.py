@@ -133,6 +133,10 @@ class RobosuiteEnv(SimEnvBase):
         self.arm = TrajectoryFollower(self.arm_joint_names, np.zeros(7))
         self.gripper = TrajectoryFollower(self.finger_joint_names, [scene.FINGER_OPEN] * 2)
         self._renderer = None
+        # robosuite's visual meshes are geom group 1; its collision geoms (group 0, flat green /
+        # blue) overlap them and are hidden, as robosuite's own renderer does
+        self.scene_option = mujoco.MjvOption()
+        self.scene_option.geomgroup[0] = 0
         self.spec: EpisodeSpec | None = None
         self._success_latched = False
 
