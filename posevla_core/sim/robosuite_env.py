@@ -77,7 +77,7 @@ def check_task(task: RobosuiteTask, words) -> None:
                          f"(ask for it as {' | '.join(sorted(accepted))}), not {words!r}")
 
 
-def _controller_config(suite) -> dict:
+def _controller_config() -> dict:
     """robosuite's Panda composite config with the arm on JOINT_POSITION (absolute targets)."""
     from robosuite.controllers import load_composite_controller_config, load_part_controller_config
 
@@ -102,7 +102,7 @@ class RobosuiteEnv(SimEnvBase):
         self.task = TASKS[task]
         self.default_task = default_task
         self.width, self.height = int(width), int(height)
-        self.rs = suite.make(self.task.env_name, robots="Panda", controller_configs=_controller_config(suite),
+        self.rs = suite.make(self.task.env_name, robots="Panda", controller_configs=_controller_config(),
                              has_renderer=False, has_offscreen_renderer=False, use_camera_obs=False,
                              use_object_obs=True, control_freq=CONTROL_FREQ, hard_reset=False,
                              horizon=10 ** 9, ignore_done=True, seed=0)
