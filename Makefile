@@ -36,9 +36,10 @@ $(VENV)/.stamp-apt: requirements/apt.txt scripts/apt_deps.sh | $(VENV)/.stamp-ve
 	scripts/apt_deps.sh
 	touch $@
 
-$(VENV)/.stamp-req: requirements/venv.txt $(VENV)/.stamp-venv $(VENV)/.stamp-apt
+$(VENV)/.stamp-req: requirements/venv.txt requirements/robosuite.txt $(VENV)/.stamp-venv $(VENV)/.stamp-apt
 	$(PY) -m pip install -q -r requirements/venv.txt 2>&1 | grep -v "is ignored: it is neither" || true
-	$(PY) -m pip check >/dev/null 2>&1 || $(PY) -m pip check | grep -v -i "torchvision" || true
+	$(PY) -m pip install -q --no-deps -r requirements/robosuite.txt 2>&1 | grep -v "is ignored: it is neither" || true
+	$(PY) -m pip check >/dev/null 2>&1 || $(PY) -m pip check | grep -v -i -E "torchvision|^robosuite [0-9.]+ requires" || true
 	$(PY) -c "import torch, rclpy, pinocchio, mujoco, transformers" 
 	touch $@
 

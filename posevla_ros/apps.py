@@ -29,7 +29,8 @@ def _with_overrides(specs: list, overrides: dict | None) -> list:
 
 def evaluate_main(checkpoint: str | None, task: str, episodes: int, out: str, seed: int = 1000,
                   robot: str = "panda", use_depth: bool = True, timeout_s: float = 30.0, sim: bool = True,
-                  keyboard: bool | None = None, model=None, overrides: dict | None = None, absent: int = 0) -> dict:
+                  keyboard: bool | None = None, model=None, overrides: dict | None = None, absent: int = 0,
+                  simulator: str = "mujoco") -> dict:
     """Evaluate ``episodes`` episodes, then (sim) ``absent`` absent-object episodes (summary
     ``absent``: refused, motions); returns the summary (also <out>/summary.json).
     ``keyboard``: operator keys in this terminal on a real arm (default: when stdin is a tty)."""
@@ -38,7 +39,7 @@ def evaluate_main(checkpoint: str | None, task: str, episodes: int, out: str, se
     if keyboard is None:
         keyboard = not sim and sys.stdin.isatty()
     specs = _with_overrides(G.build("evaluate", dict(
-        sim=sim, robot=robot, checkpoint=str(checkpoint or ""), task=task, episodes=int(episodes),
+        sim=sim, simulator=simulator, robot=robot, checkpoint=str(checkpoint or ""), task=task, episodes=int(episodes),
         absent=int(absent), seed=int(seed),
         timeout=float(timeout_s), out=str(Path(out).expanduser()), use_depth=bool(use_depth),
         keyboard=bool(keyboard))), overrides)
@@ -52,17 +53,18 @@ def evaluate_main(checkpoint: str | None, task: str, episodes: int, out: str, se
 
 def collect_main(teleop: str, task: str, episodes: int, out: str, seed: int = 0, robot: str = "panda",
                  fps: float = 10.0, mcap: bool = False, timeout_s: float | None = None, sim: bool = True,
-                 overrides: dict | None = None) -> dict:
+                 overrides: dict | None = None, simulator: str = "mujoco") -> dict:
     """Record ``episodes`` demos into the LeRobot dataset ``out`` (at most 3 * episodes + 2
     attempts; failed and timed-out attempts are discarded). ``teleop='scripted'`` (sim only):
-    the sim's scripted expert drives, through teleop_node's checks. Returns a summary (also
+    the sim's scripted expert drives, through teleop_node's checks. ``simulator``: ``mujoco`` or
+    ``robosuite:<Task>`` (posevla_core.sim.select). Returns a summary (also
     <out>/collect_summary.json)."""
     from posevla_ros.runner import run_specs
     from posevla_ros.teleop_drivers import ExpertDriver, make_expert_plan
 
     out_dir = Path(out).expanduser()
     specs = _with_overrides(G.build("collect", dict(
-        sim=sim, teleop=teleop, robot=robot, task=task, episodes=int(episodes), seed=int(seed),
+        sim=sim, simulator=simulator, teleop=teleop, robot=robot, task=task, episodes=int(episodes), seed=int(seed),
         timeout=float(timeout_s or 0.0), out=str(out_dir), fps=float(fps), mcap=bool(mcap))), overrides)
     drivers: list = []
 
@@ -83,7 +85,7 @@ def collect_main(teleop: str, task: str, episodes: int, out: str, seed: int = 0,
     s = nodes["evaluator_node"].summary or {"successes": 0, "episodes": 0, "per_episode": []}
     rec = nodes["recorder_node"]
     summary = {"episodes_saved": len(rec.core.saved), "attempts": s["episodes"], "successes": s["successes"],
-               "task": task, "sim": sim, "seed": seed, "out": str(out_dir), "per_episode": s["per_episode"],
+               "task": task, "sim": sim, "simulator": simulator if sim else "", "seed": seed, "out": str(out_dir), "per_episode": s["per_episode"],
                "expert_errors": [e for d in drivers for e in d.errors]}
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "collect_summary.json").write_text(json.dumps(summary, indent=2, default=str))

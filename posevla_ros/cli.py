@@ -86,13 +86,24 @@ def _cmd_eval_offline(a: argparse.Namespace) -> int:
     return 0
 
 
+# --sim: our MuJoCo scene; --sim robosuite:Lift: a robosuite task (posevla_core.sim.select parses it)
+_SIM_OPTION = dict(nargs="?", const="mujoco", default=None, metavar="SIM",
+                   help="start the sim (resets and success from the sim): --sim alone = our MuJoCo scene, "
+                        "--sim robosuite:Lift = a robosuite task; without it: a real arm")
+
+
+def _sim_args(a: argparse.Namespace) -> dict:
+    """``--sim [SIM]`` as the graphs' ``sim`` (bool) and ``simulator``."""
+    return {"sim": a.sim is not None, "simulator": a.sim or "mujoco"}
+
+
 def _cmd_collect(a: argparse.Namespace) -> int:
     from posevla_ros.apps import collect_main
 
-    if not _graph_args_ok("collect", "collect", dict(sim=a.sim, teleop=a.teleop, task=a.task, robot=a.robot)):
+    if not _graph_args_ok("collect", "collect", dict(teleop=a.teleop, task=a.task, robot=a.robot, **_sim_args(a))):
         return 1
     summary = collect_main(teleop=a.teleop, task=a.task, episodes=a.episodes, out=a.out, seed=a.seed,
-                           robot=a.robot, sim=a.sim, timeout_s=a.timeout, fps=a.fps)
+                           robot=a.robot, timeout_s=a.timeout, fps=a.fps, **_sim_args(a))
     print(json.dumps({k: summary[k] for k in ("task", "sim", "episodes_saved", "attempts", "out")}))
     return 0 if summary["episodes_saved"] >= a.episodes else 1
 
@@ -101,11 +112,11 @@ def _cmd_evaluate(a: argparse.Namespace) -> int:
     from posevla_ros.apps import evaluate_main
     from posevla_ros.params import resolve_checkpoint
 
-    if not _graph_args_ok("evaluate", "evaluate", dict(sim=a.sim, task=a.task, robot=a.robot)):
+    if not _graph_args_ok("evaluate", "evaluate", dict(task=a.task, robot=a.robot, **_sim_args(a))):
         return 1
     summary = evaluate_main(checkpoint=str(resolve_checkpoint(a.checkpoint)), task=a.task, episodes=a.episodes,
-                            out=a.out, sim=a.sim, seed=a.seed, robot=a.robot, use_depth=not a.no_depth,
-                            timeout_s=a.timeout)
+                            out=a.out, seed=a.seed, robot=a.robot, use_depth=not a.no_depth,
+                            timeout_s=a.timeout, **_sim_args(a))
     print(json.dumps({k: summary[k] for k in ("task", "episodes", "successes", "success_rate", "ci95")}))
     return 0
 
@@ -198,8 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=_cmd_eval_offline)
 
     c = sub.add_parser("collect", help="collect demos (teleop or scripted) into a LeRobot dataset")
-    c.add_argument("--sim", action="store_true",
-                   help="start the MuJoCo sim (resets and success from the sim); without it: a real arm")
+    c.add_argument("--sim", **_SIM_OPTION)
     c.add_argument("--teleop", required=True, choices=["keyboard", "joy", "leader", "scripted"],
                    help="scripted: the sim's expert (needs --sim)")
     c.add_argument("--task", required=True,
@@ -215,8 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=_cmd_collect)
 
     v = sub.add_parser("evaluate", help="evaluate a checkpoint over K episodes")
-    v.add_argument("--sim", action="store_true",
-                   help="start the MuJoCo sim (resets and success from the sim); without it: a real arm")
+    v.add_argument("--sim", **_SIM_OPTION)
     v.add_argument("--checkpoint", default="", help="default: the shipped demo checkpoint")
     v.add_argument("--task", required=True,
                    help="real arm: the instruction of every episode; --sim: a task family (pick, put) or an "

@@ -122,6 +122,8 @@ _COMMON = {
 }
 _CAMERA_NS = {"camera_ns": ("/camera", "camera driver namespace (color/image_raw, color/camera_info, "
                                       "aligned_depth_to_color/image_raw)")}
+_SIMULATOR = {"simulator": ("mujoco", "sim: mujoco (our table-top scene) | robosuite:<Task> (robosuite:Lift; "
+                                     "robot panda then means robosuite_panda)")}
 ARGS: dict[str, dict[str, tuple[Any, str]]] = {
     "policy": {**_COMMON, **_CAMERA_NS,
                "use_sim_time": (False, "use /clock"),
@@ -130,12 +132,14 @@ ARGS: dict[str, dict[str, tuple[Any, str]]] = {
                "execution_mode": ("replace", "replace (receding horizon) | complete (finish each keyframe "
                                              "plan first) | chunk (flow-head chunks; chosen for a flow checkpoint)")},
     "sim_demo": {**_COMMON,
+                 **_SIMULATOR,
                  "task": ("pick", "sim task: a family (pick, put) or an instruction the sim can stage "
                                   "('pick up the red cube')"),
                  "seed": (1000, "episode seed (object layout, camera pose)")},
     "evaluate": {**_COMMON, **_CAMERA_NS,
                  "sim": (True, "true: start sim_node (MuJoCo), resets and success from the sim; "
                                "false: a real arm, the operator resets and marks success"),
+                 **_SIMULATOR,
                  "task": ("pick", "sim: a family (pick, put) or an instruction the sim can stage; "
                                   "real arm: the instruction of every episode"),
                  "episodes": (10, "number of episodes"),
@@ -151,6 +155,7 @@ ARGS: dict[str, dict[str, tuple[Any, str]]] = {
     "collect": {**{k: _COMMON[k] for k in ("robot",)}, **_CAMERA_NS,
                 "sim": (False, "true: start sim_node (MuJoCo), resets and success from the sim; "
                                "false: a real arm, the operator resets and saves"),
+                **_SIMULATOR,
                 "teleop": ("keyboard", "keyboard | joy | leader (| scripted: sim expert, in-process only)"),
                 "task": ("", "sim: a family or an instruction the sim can stage; real arm: the "
                              "instruction recorded with every episode"),
@@ -190,10 +195,21 @@ def launch_default(value: Any) -> str:
 
 
 # ------------------------------------------------------------------ the graphs
-def _check_sim_task(task: str) -> None:
-    from posevla_core.sim.tasks import parse_task
+def _sim_args(a: dict, task: str, sim: bool = True) -> dict:
+    """``a`` checked against its simulator (posevla_core.sim.select: ``mujoco`` | ``robosuite:<Task>``):
+    the sim can stage ``task`` (ValueError: one line saying what it can), and the robot config
+    is the simulator's (robosuite's Panda: ``robosuite_panda``)."""
+    from posevla_core.sim.select import MUJOCO, check_task, parse_sim, robot_config
 
-    parse_task(task)              # ValueError: one line saying what the sim can stage
+    choice = parse_sim(a.get("simulator", MUJOCO))
+    if not sim:
+        if choice.backend != MUJOCO:
+            raise ValueError(f"simulator {choice}: needs the sim (--sim {choice}, or sim:=true when launched)")
+        return a
+    check_task(choice, task)
+    if a.get("absent") and choice.backend != MUJOCO:
+        raise ValueError(f"absent: absent-object episodes are staged in the mujoco scene only, not {choice}")
+    return dict(a, simulator=str(choice), robot=robot_config(choice, a["robot"]))
 
 
 def _for_head(checkpoint: str, execution_mode: str) -> str:
@@ -226,7 +242,8 @@ def _policy_pair(a: dict, sim: bool, execution_mode: str, camera_ns: str) -> lis
 
 
 def _sim(a: dict, publish_instruction: bool, task: str = "pick", seed: int = 0) -> NodeSpec:
-    return _node("sim_node", {"robot": a["robot"], "camera_ns": a.get("camera_ns", "/camera"),
+    return _node("sim_node", {"sim": a.get("simulator", "mujoco"), "robot": a["robot"],
+                              "camera_ns": a.get("camera_ns", "/camera"),
                               "task": task, "seed": seed, "publish_instruction": publish_instruction})
 
 
@@ -237,7 +254,7 @@ def policy_graph(a: dict) -> list[NodeSpec]:
 def sim_demo_graph(a: dict) -> list[NodeSpec]:
     """One episode staged at start; sim_node publishes its instruction (transient local), so
     the policy acts without anyone typing."""
-    _check_sim_task(a["task"])
+    a = _sim_args(a, a["task"])
     return [_sim(a, True, a["task"], a["seed"])] + _policy_pair(a, True, "complete", "/camera")
 
 
@@ -254,9 +271,8 @@ def _operator_services(sim: bool) -> dict:
 
 def evaluate_graph(a: dict) -> list[NodeSpec]:
     sim = a["sim"]
-    if sim:
-        _check_sim_task(a["task"])
-    elif not a["task"].strip():
+    a = _sim_args(a, a["task"], sim)
+    if not sim and not a["task"].strip():
         raise ValueError("task: a real arm needs the instruction (task:='pick up the red cube')")
     if a["absent"] and not sim:
         raise ValueError("absent: absent-object episodes need the sim (it stages the scene the instruction does not match)")
@@ -289,9 +305,8 @@ def collect_graph(a: dict) -> list[NodeSpec]:
         raise ValueError(f"teleop {teleop!r}: use {' | '.join(TELEOP_MODES)}")
     if teleop == "scripted" and not sim:
         raise ValueError("teleop 'scripted' needs the sim (the expert reads the sim state): --sim, or sim:=true when launched")
-    if sim:
-        _check_sim_task(a["task"] or "pick")
-    elif not a["task"].strip():
+    a = _sim_args(a, a["task"] or "pick", sim)
+    if not sim and not a["task"].strip():
         raise ValueError("task: a real arm needs the instruction recorded with every episode "
                          "(--task 'pick up the red cube')")
     out = str(a["out"])

@@ -1,5 +1,7 @@
 """sim_node: the MuJoCo Panda scene (posevla_core.sim.SimEnv) as a ROS 2 node, stepped in
-real time (``real_time_factor``) in its own thread.
+real time (``real_time_factor``) in its own thread. ``sim:=robosuite:Lift`` serves a robosuite
+task instead (posevla_core.sim.robosuite_env.RobosuiteEnv: same topics, services and frames;
+parsed by posevla_core.sim.select).
 
 Publishes (stamps = sim time)
 - ``/clock`` (rosgraph_msgs/Clock) every physics chunk
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 from rclpy.node import Node
@@ -39,6 +42,7 @@ from posevla_ros import conversions as conv
 from posevla_ros.topics import TOPIC_JOINT_STATES, camera_topics
 
 SIM_PARAMS = [
+    ("sim", "mujoco", "simulator: mujoco (our Panda table-top scene) | robosuite:<Task> (robosuite:Lift)"),
     ("robot", "panda", "robot config name (only panda is simulated)"),
     ("task", "pick", "default task family of /sim/reset with an empty task: pick | put"),
     ("seed", 0, "seed of the first episode (reset at start)"),
@@ -77,17 +81,17 @@ class SimNode(Node):
 
                 self.declare_parameter(name, default, ParameterDescriptor(description=desc))
         self.p = {name: self.get_parameter(name).value for name, _, _ in SIM_PARAMS}
-        if self.p["robot"] not in ("panda", "") and not str(self.p["robot"]).endswith("panda.yaml"):
+        if self.p["robot"] and not Path(str(self.p["robot"])).stem.endswith("panda"):   # panda, robosuite_panda
             self.get_logger().warn(f"robot {self.p['robot']!r}: only the Panda is simulated; using it")
         if self.p["mode"] not in ("sim", "robot"):
             raise ValueError(f"sim_node mode {self.p['mode']!r}: use sim | robot")
         self.robot_mode = self.p["mode"] == "robot"
         self.lock = threading.RLock()
         if env is None:
-            from posevla_core.sim.env import SimEnv
+            from posevla_core.sim.select import make_env
 
-            env = SimEnv(width=int(self.p["width"]), height=int(self.p["height"]), default_task=self.p["task"],
-                         camera_jitter=not self.robot_mode)
+            env = make_env(self.p["sim"], width=int(self.p["width"]), height=int(self.p["height"]),
+                           default_task=self.p["task"], camera_jitter=not self.robot_mode)
         self.env = env
         self.sim = env
         self.instruction = ""

@@ -32,6 +32,29 @@ PARK_Z = -0.7
 CONTROL_DT = 0.01   # s: joint setpoint update period of the simulated controllers (100 Hz)
 
 
+def pinhole_K(fovy_deg: float, width: int, height: int) -> np.ndarray:
+    """K of a MuJoCo camera (square pixels, vertical field of view ``fovy_deg``) in the ROS /
+    OpenCV convention: pixel centers at integer coordinates, so cx = (W-1)/2."""
+    f = 0.5 * height / math.tan(math.radians(float(fovy_deg)) / 2)
+    return np.array([[f, 0, (width - 1) / 2], [0, f, (height - 1) / 2], [0, 0, 1.0]])
+
+
+def render_rgbd(renderer, model, data, camera, scene_option=None) -> tuple[np.ndarray, np.ndarray]:
+    """(rgb HxWx3 uint8, depth HxW float32 meters along the optical axis, NaN = no reading:
+    nothing hit, or the far plane) of ``camera`` with a ``mujoco.Renderer`` (``scene_option``:
+    an MjvOption, e.g. which geom groups are drawn)."""
+    renderer.disable_depth_rendering()
+    renderer.update_scene(data, camera=camera, scene_option=scene_option)
+    rgb = renderer.render().copy()
+    renderer.enable_depth_rendering()
+    renderer.update_scene(data, camera=camera, scene_option=scene_option)
+    depth = renderer.render().astype(np.float32).copy()
+    renderer.disable_depth_rendering()
+    far = model.stat.extent * model.vis.map.zfar
+    depth[(depth <= 0) | (depth >= 0.99 * far)] = np.nan
+    return rgb, depth
+
+
 def nominal_camera_pose() -> np.ndarray:
     """Optical-frame pose in base of the un-randomized camera (config/robots/panda.yaml)."""
     from scipy.spatial.transform import Rotation
@@ -43,7 +66,96 @@ def nominal_camera_pose() -> np.ndarray:
     return T
 
 
-class SimEnv:
+class SimEnvBase:
+    """What SimEnv and the robosuite env (posevla_core.sim.robosuite_env) share: the clock,
+    trajectories into the arm / gripper followers, the lazily made renderer and its release,
+    projection and grounding labels. A subclass sets ``_mj`` (the mujoco module), ``model``,
+    ``data``, ``width``, ``height``, ``_renderer = None``, ``arm`` / ``gripper``
+    (TrajectoryFollower), ``finger_joint_names``, and offers ``camera_pose_in_base()``,
+    ``intrinsics()``, ``object_pose(name)``, ``object_extent(name)``, ``spec.target``."""
+
+    @property
+    def time(self) -> float:
+        return float(self.data.time)
+
+    def send_arm_trajectory(self, names, times, positions, velocities=None, t_start: float | None = None) -> None:
+        self.arm.set_trajectory(self.time, list(names), times, positions, velocities, t_start)
+
+    def send_gripper_trajectory(self, names, times, positions, velocities=None) -> None:
+        """Finger joint positions (m, each in [0, 0.04] open). Naming only one finger moves both
+        (mimic joint)."""
+        names = list(names)
+        P = np.asarray(positions, dtype=float).reshape(len(times), len(names))
+        if len(names) == 1 and names[0] in self.finger_joint_names:
+            names, P = list(self.finger_joint_names), np.repeat(P, 2, axis=1)
+        self.gripper.set_trajectory(self.time, names, times, np.clip(P, scene.FINGER_CLOSED, scene.FINGER_OPEN))
+
+    scene_option = None   # MjvOption of the rendered frames (None: MuJoCo's defaults)
+
+    def _render_rgbd(self, camera) -> tuple[np.ndarray, np.ndarray]:
+        if self._renderer is None:
+            self._renderer = self._mj.Renderer(self.model, self.height, self.width)
+        return render_rgbd(self._renderer, self.model, self.data, camera, self.scene_option)
+
+    def close(self) -> None:
+        if self._renderer is not None:
+            try:
+                self._renderer.close()
+            finally:
+                self._renderer = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+    def project(self, p_base) -> tuple[float, float, float]:
+        """(u, v) normalized in [0, 1] (may fall outside) and depth z of a base-frame point."""
+        pc = se3.transform_points(se3.inv_T(self.camera_pose_in_base()), np.asarray(p_base, float))
+        K = self.intrinsics()
+        u = K[0, 0] * pc[0] / pc[2] + K[0, 2]
+        v = K[1, 1] * pc[1] / pc[2] + K[1, 2]
+        return (u + 0.5) / self.width, (v + 0.5) / self.height, float(pc[2])
+
+    def object_labels(self, name: str | None = None) -> dict:
+        """Grounding labels of ``name`` (default: the episode's target), camera optical frame:
+        category, ``pose`` (7: xyz + qxyzw) of the center of its 3D box, ``size`` (3, meters,
+        along its own axes), ``box_xyxy`` (the projected 3D box, normalized image coords) and
+        ``box_uv`` (the projected 3D box center)."""
+        name = name or self.spec.target
+        size, offset = self.object_extent(name)
+        T = self.object_pose(name).copy()
+        T[:3, 3] = T[:3, 3] + T[:3, :3] @ offset
+        corners = np.array([T[:3, 3] + T[:3, :3] @ (size / 2 * [sx, sy, sz])
+                            for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)])
+        uv = np.array([self.project(c)[:2] for c in corners])
+        u, v, _ = self.project(T[:3, 3])
+        T_cam = se3.inv_T(self.camera_pose_in_base()) @ T
+        return {"category": tasks.category_of(name), "box_uv": np.array([u, v]),
+                "box_xyxy": np.r_[uv.min(0), uv.max(0)], "object_pose": se3.T_to_pose7(T_cam[None])[0],
+                "object_size": size}
+
+    def grounding_labels(self, obj: str | None = None) -> tuple[str, tuple[float, float], Pose]:
+        """(category, (u, v) normalized box center = projected object center, object Pose in
+        the camera optical frame) of ``obj`` (default: the episode's target)."""
+        name = obj or self.spec.target
+        T_base_obj = self.object_pose(name)
+        u, v, _ = self.project(T_base_obj[:3, 3])
+        T_cam_obj = se3.inv_T(self.camera_pose_in_base()) @ T_base_obj
+        return tasks.category_of(name), (float(u), float(v)), Pose.from_matrix(T_cam_obj)
+
+
+class SimEnv(SimEnvBase):
+    table_z = 0.0   # table top height in base (m): the Panda stands on the table here
+
     def __init__(self, width: int = 224, height: int = 224, default_task: str = "pick",
                  camera_jitter: bool = True, calibration: str | None = None, board=None) -> None:
         """``calibration``: None, or "eye-to-hand" (a ChArUco plate ``board``, a
@@ -134,21 +246,6 @@ class SimEnv:
         d.qvel[v:v + 6] = 0
 
     # ------------------------------------------------------------------ control
-    @property
-    def time(self) -> float:
-        return float(self.data.time)
-
-    def send_arm_trajectory(self, names, times, positions, velocities=None, t_start: float | None = None) -> None:
-        self.arm.set_trajectory(self.time, list(names), times, positions, velocities, t_start)
-
-    def send_gripper_trajectory(self, names, times, positions, velocities=None) -> None:
-        """Finger joint positions (m). Naming only one finger moves both (mimic joint)."""
-        names = list(names)
-        P = np.asarray(positions, dtype=float).reshape(len(times), len(names))
-        if len(names) == 1 and names[0] in self.finger_joint_names:
-            names, P = list(self.finger_joint_names), np.repeat(P, 2, axis=1)
-        self.gripper.set_trajectory(self.time, names, times, np.clip(P, 0.0, scene.FINGER_OPEN))
-
     def step(self, dt: float) -> None:
         """Advance ``dt`` seconds. The joint setpoints are updated every ``CONTROL_DT``
         (a 100 Hz controller, like ros2_control's default update rate) and held in
@@ -195,6 +292,11 @@ class SimEnv:
 
     def object_names(self) -> list[str]:
         return list(self.spec.objects) if self.spec else []
+
+    @staticmethod
+    def object_extent(name: str) -> tuple[np.ndarray, np.ndarray]:
+        """(size, center offset) of the object's 3D box in its own frame (scene.object_extent)."""
+        return scene.object_extent(name)
 
     def _update_success(self) -> None:
         if self.spec is None or self._success_latched:
@@ -243,79 +345,10 @@ class SimEnv:
         return T
 
     def intrinsics(self, wrist: bool = False) -> np.ndarray:
-        fovy = math.radians(float(self.model.cam_fovy[self._wrist_cam if wrist else self._render_cam]))
-        f = 0.5 * self.height / math.tan(fovy / 2)
-        return np.array([[f, 0, (self.width - 1) / 2], [0, f, (self.height - 1) / 2], [0, 0, 1.0]])
+        return pinhole_K(self.model.cam_fovy[self._wrist_cam if wrist else self._render_cam], self.width, self.height)
 
     def render(self, wrist: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(rgb HxWx3 uint8, depth HxW float32 meters along the optical axis, K 3x3) of the
         camera (``wrist``: the wrist camera, the second camera of a two-camera episode)."""
-        mj = self._mj
-        cam = self._wrist_cam if wrist else self._render_cam
-        if self._renderer is None:
-            self._renderer = mj.Renderer(self.model, self.height, self.width)
-        r = self._renderer
-        r.disable_depth_rendering()
-        r.update_scene(self.data, camera=cam)
-        rgb = r.render().copy()
-        r.enable_depth_rendering()
-        r.update_scene(self.data, camera=cam)
-        depth = r.render().astype(np.float32).copy()
-        r.disable_depth_rendering()
-        far = self.model.stat.extent * self.model.vis.map.zfar
-        depth[(depth <= 0) | (depth >= 0.99 * far)] = np.nan
+        rgb, depth = self._render_rgbd(self._wrist_cam if wrist else self._render_cam)
         return rgb, depth, self.intrinsics(wrist)
-
-    def project(self, p_base) -> tuple[float, float, float]:
-        """(u, v) normalized in [0, 1] (may fall outside) and depth z of a base-frame point."""
-        pc = se3.transform_points(se3.inv_T(self.camera_pose_in_base()), np.asarray(p_base, float))
-        K = self.intrinsics()
-        u = K[0, 0] * pc[0] / pc[2] + K[0, 2]
-        v = K[1, 1] * pc[1] / pc[2] + K[1, 2]
-        return (u + 0.5) / self.width, (v + 0.5) / self.height, float(pc[2])
-
-    def object_labels(self, name: str | None = None) -> dict:
-        """Grounding labels of ``name`` (default: the episode's target), camera optical frame:
-        category, ``pose`` (7: xyz + qxyzw) of the center of its 3D box, ``size`` (3, meters,
-        along its own axes), ``box_xyxy`` (the projected 3D box, normalized image coords) and
-        ``box_uv`` (the projected 3D box center)."""
-        name = name or self.spec.target
-        size, offset = scene.object_extent(name)
-        T = self.object_pose(name).copy()
-        T[:3, 3] = T[:3, 3] + T[:3, :3] @ offset
-        corners = np.array([T[:3, 3] + T[:3, :3] @ (size / 2 * [sx, sy, sz])
-                            for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)])
-        uv = np.array([self.project(c)[:2] for c in corners])
-        u, v, _ = self.project(T[:3, 3])
-        T_cam = se3.inv_T(self.camera_pose_in_base()) @ T
-        return {"category": tasks.category_of(name), "box_uv": np.array([u, v]),
-                "box_xyxy": np.r_[uv.min(0), uv.max(0)], "object_pose": se3.T_to_pose7(T_cam[None])[0],
-                "object_size": size}
-
-    def grounding_labels(self, obj: str | None = None) -> tuple[str, tuple[float, float], Pose]:
-        """(category, (u, v) normalized box center = projected object center, object Pose in
-        the camera optical frame) of ``obj`` (default: the episode's target)."""
-        name = obj or self.spec.target
-        T_base_obj = self.object_pose(name)
-        u, v, _ = self.project(T_base_obj[:3, 3])
-        T_cam_obj = se3.inv_T(self.camera_pose_in_base()) @ T_base_obj
-        return tasks.category_of(name), (float(u), float(v)), Pose.from_matrix(T_cam_obj)
-
-    def close(self) -> None:
-        if self._renderer is not None:
-            try:
-                self._renderer.close()
-            finally:
-                self._renderer = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:  # noqa: BLE001
-            pass

@@ -86,7 +86,7 @@ def plan_keyframes(env) -> list[tuple[np.ndarray, float]]:
     cur = _hand_y_yaw(env.ee_pose())
     yaw = grasp_yaw(obj_yaw, cur, math.pi / 2 if shape == "cube" else None)
     grasp = p.copy()
-    grasp[2] = max(p[2], scene.OBJECT_HALF)  # object center height on the table
+    grasp[2] = max(p[2], env.table_z + env.object_extent(spec.target)[0][2] / 2)  # never below resting height
     T_grasp = topdown(grasp, yaw)
     T_pre = topdown(grasp + [0, 0, PRE_GRASP], yaw)
     T_lift = topdown(grasp + [0, 0, LIFT], yaw)
