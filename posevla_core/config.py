@@ -133,6 +133,7 @@ class PoseVLAConfig:
     no_object_threshold: float = 1.0       # answer <no_object> when its first-step probability reaches this (1 = argmax only)
     glimpse_size: int = 0                   # side of the high-res image the object glimpse is cut from; 0 = no glimpse
     glimpse_extent: float = 0.18            # the glimpse's side as a fraction of the image side
+    glimpse_yaw_order: int = 1              # the glimpse regresses k * yaw (k-fold symmetric objects, e.g. 4 for cubes)
     presence_loss_weight: float = 0.0       # auxiliary "is the instructed object in view" loss on the heatmap; 0 = off
     format_version: int = FORMAT_VERSION
 
@@ -146,8 +147,8 @@ class PoseVLAConfig:
             raise ValueError("patch_size must be a multiple of 4 (two stride-2 convolutions in the stem)")
         if not 0.0 < self.no_object_threshold <= 1.0:
             raise ValueError("no_object_threshold must be in (0, 1]")
-        if self.glimpse_size < 0 or not 0.0 < self.glimpse_extent <= 1.0:
-            raise ValueError("glimpse_size must be >= 0 and glimpse_extent in (0, 1]")
+        if self.glimpse_size < 0 or not 0.0 < self.glimpse_extent <= 1.0 or self.glimpse_yaw_order < 1:
+            raise ValueError("glimpse_size must be >= 0, glimpse_extent in (0, 1] and glimpse_yaw_order >= 1")
         if self.text_encoder not in ("minilm",):
             raise ValueError(f"unknown text_encoder {self.text_encoder!r}; supported: 'minilm'")
 

@@ -296,8 +296,14 @@ class ObjectGlimpse(nn.Module):
         self.proj = nn.Linear(c_in * side * side, d)
         # (cos, sin) of the object's three rotation angles, read off the glimpse token: trained
         # by a direct regression loss (a dense signal the 360-way rotation tokens lack) and
-        # turned into a copy prior over the object's rotation bins
+        # turned into a copy prior over the object's rotation bins. The last angle (the yaw
+        # about the reference's z) is taken k times (``glimpse_yaw_order``): a cube's canonical
+        # yaw jumps from +45 to -45 deg where the cube looks the same, and a (cos, sin) of the
+        # plain angle is then asked to be two opposite things at once (it answers ~0 deg,
+        # measured: the tail of the cube yaw errors); k = 4 makes that boundary continuous.
         self.orient = nn.Linear(d, 2 * len(ROT))
+        self.register_buffer("orders", torch.tensor([1.0] * (len(ROT) - 1) + [float(cfg.glimpse_yaw_order)]),
+                             persistent=False)
         self.rot_steps = [tok.steps.index((f"object.{r}", "rotation")) for r in ROT]
         S, V = tok.seq_len, tok.vocab_size
         centers = torch.zeros(S, V)
@@ -326,14 +332,15 @@ class ObjectGlimpse(nn.Module):
         return token, cs / cs.norm(dim=-1, keepdim=True).clamp(min=1e-6)
 
     def prior(self, cs: torch.Tensor) -> torch.Tensor:
-        """(B, S, V) additive logits: a von Mises bump kappa * (cos(bin - angle) - 1) around each
-        predicted object angle, on that rotation step only (circular, like the bins)."""
+        """(B, S, V) additive logits: a von Mises bump kappa * (cos(k * bin - phi) - 1) around each
+        predicted object angle phi / k, on that rotation step only (circular, like the bins; with
+        k > 1 the bump repeats every 360 / k deg, and the decoder keeps the one in the labels' range)."""
         B = cs.shape[0]
         out = torch.zeros(B, *self.prior_centers.shape, device=cs.device, dtype=cs.dtype)
         kappa = self.prior_log_kappa.exp()
         for j, s in enumerate(self.rot_steps):
-            c = self.prior_centers[s]                                               # (V,)
-            cos_d = cs[:, j, :1] * torch.cos(c)[None] + cs[:, j, 1:] * torch.sin(c)[None]   # cos(c - angle)
+            c = self.prior_centers[s] * self.orders[j]                              # (V,) k * bin
+            cos_d = cs[:, j, :1] * torch.cos(c)[None] + cs[:, j, 1:] * torch.sin(c)[None]   # cos(k bin - phi)
             out[:, s] = kappa[j] * (cos_d - 1.0)
         return out
 
@@ -344,7 +351,7 @@ class ObjectGlimpse(nn.Module):
         sup = (lab >= rot_start) & (lab < rot_start + rot_bins)
         if not bool(sup.any()):
             return cs.sum() * 0.0
-        ang = -math.pi + ((lab - rot_start).float() + 0.5) * (2 * math.pi / rot_bins)
+        ang = (-math.pi + ((lab - rot_start).float() + 0.5) * (2 * math.pi / rot_bins)) * self.orders
         tgt = torch.stack([ang.cos(), ang.sin()], dim=-1)
         return ((cs - tgt) ** 2).sum(-1)[sup].mean()
 

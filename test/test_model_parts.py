@@ -122,3 +122,39 @@ def test_presence_loss_counts_categories_as_present_and_no_object_as_absent():
     assert float(PoseVLA.presence_loss(right, labels)) < 1e-3
     assert float(PoseVLA.presence_loss(wrong, labels)) > 7.0
     assert float(PoseVLA.presence_loss(right, torch.full((3, 5), IGNORE))) == 0.0
+
+
+def test_glimpse_yaw_order_makes_the_cube_boundary_continuous():
+    """With glimpse_yaw_order 4 the regression target of a yaw of +44.5 deg and of -44.5 deg (the
+    same cube) are 4 x 1 deg apart, not 89 deg; and the prior built from a prediction peaks, inside
+    the labels' range [-45, 45) deg, at the predicted yaw."""
+    import math
+
+    from posevla_core.model import IGNORE, ObjectGlimpse
+
+    cfg = PoseVLAConfig(glimpse_size=224, glimpse_yaw_order=4)
+    tok = PoseTokenizer(cfg.tokens)
+    g = ObjectGlimpse(cfg, tok, 16)
+    r0, n = tok.blocks["rotation"].start, cfg.tokens.rotation_bins
+    yaw_step = g.rot_steps[-1]
+
+    def labels_for(yaw_deg):
+        lab = torch.full((1, tok.seq_len), IGNORE)
+        for s in g.rot_steps:
+            lab[0, s] = r0 + n // 2                       # 0 deg (bin [0, 1) deg)
+        lab[0, yaw_step] = r0 + int((math.radians(yaw_deg) + math.pi) / (2 * math.pi / n))
+        return lab
+
+    def unit(deg):
+        a = math.radians(deg)
+        return torch.tensor([[[math.cos(a), math.sin(a)]] * 3])
+
+    # the target for +44.5 deg yaw is 4 * 44.5 = 178 deg; for -44.5 deg it is -178 deg: 4 deg apart
+    cs = unit(0.5 * 4)
+    cs[0, 2] = torch.tensor([math.cos(math.radians(178)), math.sin(math.radians(178))])
+    near = float(g.loss(cs, labels_for(-44.5), r0, n))
+    assert near < (2 * math.sin(math.radians(2))) ** 2 + 1e-3          # |e^{i178} - e^{-i178}|^2 / 3 <= this
+    prior = g.prior(cs)[0, yaw_step, r0:r0 + n]
+    in_range = torch.arange(n)[(torch.arange(n) >= n // 2 - 45) & (torch.arange(n) < n // 2 + 45)]
+    best = int(in_range[prior[in_range].argmax()])
+    assert abs((best + 0.5) - n // 2 - 44.5) <= 1.0 or abs((best + 0.5) - n // 2 + 44.5) <= 1.0
