@@ -90,6 +90,12 @@ class SimEnvBase:
             names, P = list(self.finger_joint_names), np.repeat(P, 2, axis=1)
         self.gripper.set_trajectory(self.time, names, times, np.clip(P, scene.FINGER_CLOSED, scene.FINGER_OPEN))
 
+    def kinematics(self):
+        """RobotKinematics of the simulated arm (the scripted expert's IK): our Panda URDF."""
+        from posevla_core.sim.expert import default_kinematics
+
+        return default_kinematics()
+
     scene_option = None   # MjvOption of the rendered frames (None: MuJoCo's defaults)
 
     def _render_rgbd(self, camera) -> tuple[np.ndarray, np.ndarray]:

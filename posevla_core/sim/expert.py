@@ -108,7 +108,7 @@ def run_expert(env, kin=None, settle_s: float = 0.3, final_wait_s: float = 1.0, 
     ``on_step(env)`` is called every ``step_dt`` of sim time (e.g. to record frames)."""
     from posevla_core.trajectory import time_parameterize
 
-    kin = kin or default_kinematics()
+    kin = kin or env.kinematics()
     plan = plan_keyframes(env)
     vmax = kin.velocity_limits * VEL_SCALE
     q = env.arm.goal()
@@ -128,12 +128,12 @@ def run_expert(env, kin=None, settle_s: float = 0.3, final_wait_s: float = 1.0, 
             if not ok:
                 return False
             times = time_parameterize(np.vstack([q, q_new]), vmax, MAX_ACC, min_dt=MIN_SEGMENT_S)
-            env.send_arm_trajectory(scene.ARM_JOINTS, times[1:], q_new[None])
+            env.send_arm_trajectory(env.arm_joint_names, times[1:], q_new[None])
             run_until(env.time + float(times[-1]) + settle_s)
             q = q_new
         if g != g_prev:
             pos = scene.FINGER_OPEN * g + scene.FINGER_CLOSED * (1 - g)
-            env.send_gripper_trajectory(scene.FINGER_JOINTS, [GRIPPER_SEGMENT_S], [[pos, pos]])
+            env.send_gripper_trajectory(env.finger_joint_names, [GRIPPER_SEGMENT_S], [[pos, pos]])
             run_until(env.time + GRIPPER_SEGMENT_S + settle_s)
             g_prev = g
         T_prev = T

@@ -43,11 +43,40 @@ from posevla_core.sim.tasks import EpisodeSpec
 
 CONTROL_FREQ = 100           # Hz: robosuite's control frequency = sim_node's 0.01 s physics chunk
 SETTLE_S = 0.3               # s stepped after each reset (objects settle), as SimEnv
-ROBOT_JOINTS = [f"robot0_joint{i}" for i in range(1, 8)]
 GRIPPER_JOINTS = ["gripper0_right_finger_joint1", "gripper0_right_finger_joint2"]
 FINGER_SIGN = np.array([1.0, -1.0])   # robosuite finger joint = sign * our finger joint
-HAND_BODY = "robot0_right_hand"   # = our URDF's panda_hand (FK within 0.5 mm, see docs/robosuite.md)
+GRIPPER_BODY = "gripper0_right_right_gripper"   # the PandaGripper's root body, on every arm
+HAND_FROM_GRIPPER = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])   # Rz(+90 deg)
 BASE_BODY = "robot0_base"
+
+
+@dataclass(frozen=True)
+class RobosuiteArm:
+    """One robosuite arm carrying the PandaGripper: robosuite's robot name, the prefix of our
+    joint names (``<prefix>1..n`` in robosuite's joint order) and its robot config."""
+
+    name: str
+    joint_prefix: str
+    config: str                      # config/robots/<config>.yaml
+
+    def joint_names(self, n: int) -> list[str]:
+        return [f"{self.joint_prefix}{i}" for i in range(1, n + 1)]
+
+
+ARMS = {a.name: a for a in (
+    RobosuiteArm("Panda", "panda_joint", "robosuite_panda"),     # our Panda URDF (posevla://panda)
+    RobosuiteArm("UR5e", "ur5e_joint", "robosuite_ur5e"),        # URDFs exported from robosuite's MJCF:
+    RobosuiteArm("Kinova3", "kinova3_joint", "robosuite_kinova3"),   # posevla_core.sim.robosuite_urdf
+    RobosuiteArm("IIWA", "iiwa_joint", "robosuite_iiwa"),
+)}
+
+
+def find_arm(name: str) -> RobosuiteArm:
+    """The staged arm called ``name`` (any case); ValueError in one line otherwise."""
+    match = {a.lower(): arm for a, arm in ARMS.items()}.get(str(name).strip().lower())
+    if match is None:
+        raise ValueError(f"robosuite arm {name!r} is not staged here; known: {', '.join(ARMS)}")
+    return match
 
 
 @dataclass(frozen=True)
@@ -77,11 +106,11 @@ def check_task(task: RobosuiteTask, words) -> None:
                          f"(ask for it as {' | '.join(sorted(accepted))}), not {words!r}")
 
 
-def _controller_config() -> dict:
-    """robosuite's Panda composite config with the arm on JOINT_POSITION (absolute targets)."""
+def _controller_config(robot: str = "Panda") -> dict:
+    """robosuite's composite config of ``robot`` with the arm on JOINT_POSITION (absolute targets)."""
     from robosuite.controllers import load_composite_controller_config, load_part_controller_config
 
-    cfg = load_composite_controller_config(robot="Panda")
+    cfg = load_composite_controller_config(robot=robot)
     arm = load_part_controller_config(default_controller="JOINT_POSITION")
     arm.update(input_type="absolute", gripper=cfg["body_parts"]["right"].get("gripper", {"type": "GRIP"}))
     cfg["body_parts"]["right"] = arm
@@ -90,8 +119,9 @@ def _controller_config() -> dict:
 
 class RobosuiteEnv(SimEnvBase):
     def __init__(self, task: str = "Lift", width: int = 224, height: int = 224, default_task: str = "pick",
-                 camera: str = "agentview", camera_jitter: bool = False) -> None:
-        """``camera_jitter`` is accepted for SimEnv's signature; robosuite's camera stays fixed."""
+                 camera: str = "agentview", camera_jitter: bool = False, robot: str = "Panda") -> None:
+        """``robot``: a staged arm (ARMS), always with the PandaGripper. ``camera_jitter`` is
+        accepted for SimEnv's signature; robosuite's camera stays fixed."""
         from posevla_core.sim.gl import import_mujoco
         from posevla_core.sim.robosuite_compat import import_robosuite
 
@@ -100,9 +130,11 @@ class RobosuiteEnv(SimEnvBase):
         suite = import_robosuite()
         self._mj = mujoco = import_mujoco()
         self.task = TASKS[task]
+        self.arm_spec = find_arm(robot)
         self.default_task = default_task
         self.width, self.height = int(width), int(height)
-        self.rs = suite.make(self.task.env_name, robots="Panda", controller_configs=_controller_config(),
+        self.rs = suite.make(self.task.env_name, robots=self.arm_spec.name, gripper_types="PandaGripper",
+                             controller_configs=_controller_config(self.arm_spec.name),
                              has_renderer=False, has_offscreen_renderer=False, use_camera_obs=False,
                              use_object_obs=True, control_freq=CONTROL_FREQ, hard_reset=False,
                              horizon=10 ** 9, ignore_done=True, seed=0)
@@ -111,9 +143,11 @@ class RobosuiteEnv(SimEnvBase):
         self.model.vis.global_.offwidth = max(int(m.vis.global_.offwidth), self.width)
         self.model.vis.global_.offheight = max(int(m.vis.global_.offheight), self.height)
         name2id = lambda kind, n: mujoco.mj_name2id(m, kind, n)  # noqa: E731
-        jid = [name2id(mujoco.mjtObj.mjOBJ_JOINT, n) for n in ROBOT_JOINTS + GRIPPER_JOINTS]
+        self.rs_arm_joints = list(self.rs.robots[0].robot_joints)     # robosuite's order = the controller's
+        self.n_arm = len(self.rs_arm_joints)
+        jid = [name2id(mujoco.mjtObj.mjOBJ_JOINT, n) for n in self.rs_arm_joints + GRIPPER_JOINTS]
         if min(jid) < 0:
-            raise RuntimeError(f"robosuite's Panda lacks one of {ROBOT_JOINTS + GRIPPER_JOINTS}")
+            raise RuntimeError(f"robosuite's {robot} lacks one of {self.rs_arm_joints + GRIPPER_JOINTS}")
         self._qadr = np.array([m.jnt_qposadr[j] for j in jid])
         self._dadr = np.array([m.jnt_dofadr[j] for j in jid])
         self._cam = name2id(mujoco.mjtObj.mjOBJ_CAMERA, camera)
@@ -121,16 +155,16 @@ class RobosuiteEnv(SimEnvBase):
             raise ValueError(f"robosuite {task} has no camera {camera!r}")
         self.camera_name = camera
         self._base = name2id(mujoco.mjtObj.mjOBJ_BODY, BASE_BODY)
-        self._hand = name2id(mujoco.mjtObj.mjOBJ_BODY, HAND_BODY)
+        self._gripper_body = name2id(mujoco.mjtObj.mjOBJ_BODY, GRIPPER_BODY)
         self._body = {ours: name2id(mujoco.mjtObj.mjOBJ_BODY, theirs) for ours, theirs in self.task.objects.items()}
-        self.arm_joint_names = list(scene.ARM_JOINTS)
+        self.arm_joint_names = self.arm_spec.joint_names(self.n_arm)
         self.finger_joint_names = list(scene.FINGER_JOINTS)
         self.joint_names = self.arm_joint_names + self.finger_joint_names
         self._gripper_model = self.rs.robots[0].gripper["right"]
         table_top_world = np.asarray(self.rs.model.mujoco_arena.table_offset, dtype=float)
         mujoco.mj_kinematics(m, self.data)
         self.table_z = float((se3.inv_T(self.base_pose_in_world()) @ np.r_[table_top_world, 1.0])[2])
-        self.arm = TrajectoryFollower(self.arm_joint_names, np.zeros(7))
+        self.arm = TrajectoryFollower(self.arm_joint_names, np.zeros(self.n_arm))
         self.gripper = TrajectoryFollower(self.finger_joint_names, [scene.FINGER_OPEN] * 2)
         self._renderer = None
         # robosuite's visual meshes are geom group 1; its collision geoms (group 0, flat green /
@@ -139,6 +173,7 @@ class RobosuiteEnv(SimEnvBase):
         self.scene_option.geomgroup[0] = 0
         self.spec: EpisodeSpec | None = None
         self._success_latched = False
+        self._kin = None
 
     # ------------------------------------------------------------------ episode
     def _episode_spec(self, seed: int, task: str | None) -> EpisodeSpec:
@@ -186,15 +221,15 @@ class RobosuiteEnv(SimEnvBase):
 
     # ------------------------------------------------------------------ state
     def joint_state(self) -> tuple[list[str], np.ndarray, np.ndarray]:
-        """(names, positions, velocities) of the 7 arm joints + 2 finger joints (our names, signs)."""
-        sign = np.r_[np.ones(7), FINGER_SIGN]
+        """(names, positions, velocities) of the arm joints + 2 finger joints (our names, signs)."""
+        sign = np.r_[np.ones(self.n_arm), FINGER_SIGN]
         return (list(self.joint_names), self.data.qpos[self._qadr] * sign, self.data.qvel[self._dadr] * sign)
 
     def arm_q(self) -> np.ndarray:
-        return self.data.qpos[self._qadr[:7]].copy()
+        return self.data.qpos[self._qadr[:self.n_arm]].copy()
 
     def finger_q(self) -> np.ndarray:
-        return self.data.qpos[self._qadr[7:]] * FINGER_SIGN
+        return self.data.qpos[self._qadr[self.n_arm:]] * FINGER_SIGN
 
     def base_pose_in_world(self) -> np.ndarray:
         T = np.eye(4)
@@ -208,12 +243,31 @@ class RobosuiteEnv(SimEnvBase):
         return se3.inv_T(self.base_pose_in_world()) @ T
 
     def ee_pose(self) -> np.ndarray:
-        """Our ``panda_grasptarget`` (the executor's ee_link: panda_hand + GRASPTARGET_OFFSET along
-        its z) on robosuite's hand, in base. Not robosuite's ``grip_site``: that one sits 8.5 mm
-        closer to the hand and is turned 90 deg about z, so labels and the executor's FK agree."""
-        T = self._in_base(self.data.xmat[self._hand].reshape(3, 3), self.data.xpos[self._hand])
+        """The grasp target between the PandaGripper's fingers, in base, the same frame on every arm:
+        the gripper body turned +90 deg about z (= robosuite's ``robot0_right_hand`` on the Panda,
+        our ``panda_hand``) + GRASPTARGET_OFFSET along its z (our ``panda_grasptarget``, the
+        executor's ee_link). Not robosuite's ``grip_site``: that one sits 8.5 mm closer to the hand
+        and is turned 90 deg about z, so labels and the executor's FK agree."""
+        g = self._gripper_body
+        T = self._in_base(self.data.xmat[g].reshape(3, 3) @ HAND_FROM_GRIPPER, self.data.xpos[g])
         T[:3, 3] += T[:3, 2] * GRASPTARGET_OFFSET
         return T
+
+    def kinematics(self):
+        """RobotKinematics of this arm as its robot config plans it: our Panda URDF on the Panda,
+        the URDF exported from robosuite's model (config/robots/robosuite/) on the others."""
+        if self._kin is None:
+            if self.arm_spec.name == "Panda":
+                from posevla_core.sim.expert import default_kinematics
+
+                self._kin = default_kinematics()
+            else:
+                from posevla_core.kinematics import RobotKinematics
+                from posevla_core.sim.robosuite_urdf import urdf_path
+
+                self._kin = RobotKinematics(urdf_path(self.arm_spec.name), f"{self.arm_spec.name.lower()}_grasptarget",
+                                            self.arm_joint_names)
+        return self._kin
 
     def object_pose(self, name: str) -> np.ndarray:
         b = self._body[name]
