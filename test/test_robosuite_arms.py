@@ -102,3 +102,31 @@ def test_scripted_expert_lifts_on_each_arm(arm_env):
         arm_env.reset(seed)
         assert run_expert(arm_env), (arm_env.arm_spec.name, seed)
         assert arm_env.object_pose("red_cube")[2, 3] - arm_env.table_z > 0.1
+
+
+@pytest.mark.slow
+def test_pick_place_can_expert_puts_the_can_in_its_bin():
+    """PickPlaceCan ("put the can in its bin") on the Panda: a ``put`` episode whose container is
+    the can's quadrant of robosuite's bin2; the same expert releases above container_top and
+    robosuite's own ``_check_success()`` (can in its quadrant, gripper away) says yes."""
+    if find_spec("robosuite") is None:
+        pytest.skip("robosuite not installed (pip install --no-deps -r requirements/robosuite.txt)")
+    from posevla_core.sim.expert import run_expert
+    from posevla_core.sim.robosuite_env import RobosuiteEnv
+
+    assert parse_sim("robosuite:pickplacecan") == SimChoice("robosuite", "PickPlaceCan", "Panda")
+    env = RobosuiteEnv("PickPlaceCan", width=64, height=64)
+    try:
+        spec = env.reset(1000, "put")
+        assert (spec.instruction, spec.task, spec.target, spec.container) == \
+            ("put the can in its bin", "put", "red_can", "can_bin")
+        size, offset = env.object_extent("red_can")
+        assert np.allclose(size, [0.05, 0.05, 0.08], atol=3e-3) and np.abs(offset).max() < 1e-3
+        # the can rests on bin1's floor (table_z) and the release point lies inside its quadrant of bin2
+        assert abs(env.object_pose("red_can")[2, 3] - size[2] / 2 - env.table_z) < 3e-3
+        top = env.container_top("can_bin")
+        assert not env.rs.not_in_bin(env.base_pose_in_world()[:3, :3] @ top + env.base_pose_in_world()[:3, 3]
+                                     - [0, 0, 0.05], env.rs.object_id)
+        assert run_expert(env) and env.rs._check_success()
+    finally:
+        env.close()

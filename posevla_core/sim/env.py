@@ -317,6 +317,12 @@ class SimEnv(SimEnvBase):
             else:
                 self._lift_since = None
 
+    def container_top(self, name: str) -> np.ndarray:
+        """Base-frame point above which the expert releases into bin ``name``: its center at its
+        wall tops (the bins stand on the table, table_z = 0)."""
+        b = self.object_pose(name)[:3, 3]
+        return np.array([b[0], b[1], self.table_z + scene.BIN_HEIGHT])
+
     def success(self) -> bool:
         """pick: latched once the target was held >= 5 cm up for 0.5 s; put: target in the bin now;
         absent: never (nothing is to be picked; the evaluator judges the refusal)."""

@@ -21,7 +21,7 @@ from posevla_core.sim import scene
 
 PRE_GRASP = 0.10
 LIFT = 0.15
-ABOVE_BIN = 0.12      # grasptarget above the bin floor top (object bottom clears the walls)
+ABOVE_BIN = 0.12      # grasptarget above the bin's wall tops (object bottom clears the walls)
 MIN_SEGMENT_S = 0.8
 GRIPPER_SEGMENT_S = 0.6
 VEL_SCALE = 0.5
@@ -92,8 +92,8 @@ def plan_keyframes(env) -> list[tuple[np.ndarray, float]]:
     T_lift = topdown(grasp + [0, 0, LIFT], yaw)
     if spec.task == "pick":
         return [(T_pre, 1.0), (T_grasp, 1.0), (T_grasp, 0.0), (T_lift, 0.0), (T_lift, 0.0), (T_lift, 0.0)]
-    b = env.object_pose(spec.container)[:3, 3]
-    T_above = topdown([b[0], b[1], scene.BIN_HEIGHT + ABOVE_BIN], yaw)
+    b = env.container_top(spec.container)
+    T_above = topdown(b + [0.0, 0.0, ABOVE_BIN], yaw)
     return [(T_pre, 1.0), (T_grasp, 1.0), (T_grasp, 0.0), (T_lift, 0.0), (T_above, 0.0), (T_above, 1.0)]
 
 

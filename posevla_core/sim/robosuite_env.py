@@ -82,18 +82,23 @@ def find_arm(name: str) -> RobosuiteArm:
 @dataclass(frozen=True)
 class RobosuiteTask:
     """One robosuite task as an episode family: its instruction, the task words /sim/reset
-    accepts for it, and our name for its target object -> robosuite's body name."""
+    accepts for it, our name for its target object -> robosuite's body name, and for a
+    ``put`` task our name of the container (the target object's quadrant of robosuite's bin2)."""
 
     env_name: str
     instruction: str
-    family: str                      # our task family it counts as (the evaluator's "pick")
+    family: str                      # our task family it counts as (the evaluator's "pick" / "put")
     objects: dict                    # our object name -> robosuite body name
     target: str
+    container: str | None = None
 
 
 TASKS = {
     "Lift": RobosuiteTask("Lift", "lift the red cube", "pick", {"red_cube": "cube_main"}, "red_cube"),
+    "PickPlaceCan": RobosuiteTask("PickPlaceCan", "put the can in its bin", "put", {"red_can": "Can_main"},
+                                  "red_can", container="can_bin"),
 }
+BIN_MARGIN = 0.05    # m: the expert's release point stays this far inside the target quadrant's edges
 
 
 def check_task(task: RobosuiteTask, words) -> None:
@@ -120,8 +125,9 @@ def _controller_config(robot: str = "Panda") -> dict:
 class RobosuiteEnv(SimEnvBase):
     def __init__(self, task: str = "Lift", width: int = 224, height: int = 224, default_task: str = "pick",
                  camera: str = "agentview", camera_jitter: bool = False, robot: str = "Panda") -> None:
-        """``robot``: a staged arm (ARMS), always with the PandaGripper. ``camera_jitter`` is
-        accepted for SimEnv's signature; robosuite's camera stays fixed."""
+        """``robot``: a staged arm (ARMS), always with the PandaGripper. ``default_task`` and
+        ``camera_jitter`` are accepted for SimEnv's signature: a robosuite env stages its one
+        task (an empty reset request is it) and its camera stays fixed."""
         from posevla_core.sim.gl import import_mujoco
         from posevla_core.sim.robosuite_compat import import_robosuite
 
@@ -161,9 +167,8 @@ class RobosuiteEnv(SimEnvBase):
         self.finger_joint_names = list(scene.FINGER_JOINTS)
         self.joint_names = self.arm_joint_names + self.finger_joint_names
         self._gripper_model = self.rs.robots[0].gripper["right"]
-        table_top_world = np.asarray(self.rs.model.mujoco_arena.table_offset, dtype=float)
         mujoco.mj_kinematics(m, self.data)
-        self.table_z = float((se3.inv_T(self.base_pose_in_world()) @ np.r_[table_top_world, 1.0])[2])
+        self.table_z = float(self._world_to_base(self._surface_world())[2])
         self.arm = TrajectoryFollower(self.arm_joint_names, np.zeros(self.n_arm))
         self.gripper = TrajectoryFollower(self.finger_joint_names, [scene.FINGER_OPEN] * 2)
         self._renderer = None
@@ -177,9 +182,10 @@ class RobosuiteEnv(SimEnvBase):
 
     # ------------------------------------------------------------------ episode
     def _episode_spec(self, seed: int, task: str | None) -> EpisodeSpec:
-        check_task(self.task, task or self.default_task)
+        # a robosuite env stages its one task: an empty request is that task
+        check_task(self.task, task or self.task.family)
         return EpisodeSpec(instruction=self.task.instruction, task=self.task.family, target=self.task.target,
-                           container=None, seed=int(seed))
+                           container=self.task.container, seed=int(seed))
 
     def reset(self, seed: int = 0, task: str | None = None) -> EpisodeSpec:
         spec = self._episode_spec(seed, task)
@@ -194,6 +200,8 @@ class RobosuiteEnv(SimEnvBase):
         for name in self._body:
             p = self.object_pose(name)
             spec.objects[name] = (float(p[0, 3]), float(p[1, 3]), float(np.arctan2(p[1, 0], p[0, 0])))
+        if spec.container is not None:
+            spec.bins[spec.container] = tuple(float(x) for x in self.container_top(spec.container)[:2])
         self.step(SETTLE_S)
         return spec
 
@@ -237,6 +245,38 @@ class RobosuiteEnv(SimEnvBase):
         T[:3, 3] = self.data.xpos[self._base]
         return T
 
+    def _world_to_base(self, p_world) -> np.ndarray:
+        return (se3.inv_T(self.base_pose_in_world()) @ np.r_[np.asarray(p_world, dtype=float), 1.0])[:3]
+
+    def _body_top_world(self, body: str) -> float:
+        """World z of the highest point of ``body``'s geoms (their boxes' tops)."""
+        b = self._mj.mj_name2id(self.model, self._mj.mjtObj.mjOBJ_BODY, body)
+        geoms = [g for g in range(self.model.ngeom) if self.model.geom_bodyid[g] == b]
+        return float(self.data.xpos[b][2] + max(self.model.geom_pos[g][2] + self.model.geom_size[g][2] for g in geoms))
+
+    def _surface_world(self) -> np.ndarray:
+        """Where the objects rest, in the world: the table top (Lift) or bin1's floor (PickPlace)."""
+        arena = self.rs.model.mujoco_arena
+        if hasattr(arena, "table_offset"):
+            return np.asarray(arena.table_offset, dtype=float)
+        b = self._mj.mj_name2id(self.model, self._mj.mjtObj.mjOBJ_BODY, "bin1")
+        floor = min((g for g in range(self.model.ngeom) if self.model.geom_bodyid[g] == b),
+                    key=lambda g: np.linalg.norm(self.model.geom_pos[g]))   # the floor plate: at the body's origin
+        return self.data.xpos[b] + [0.0, 0.0, self.model.geom_pos[floor][2] + self.model.geom_size[floor][2]]
+
+    def container_top(self, name: str) -> np.ndarray:
+        """Base-frame point above which the expert releases into ``name``: the point of the target
+        object's quadrant of bin2 (robosuite's ``target_bin_placements``, ``bin_size`` / 2 wide)
+        nearest the robot, BIN_MARGIN inside its edges (the quadrant's center is beyond the
+        Panda's top-down reach), at the height of bin2's wall tops."""
+        if name != self.task.container:
+            raise KeyError(f"no container {name!r} in robosuite {self.task.env_name}")
+        obj_id = self.rs.object_id
+        center = self._world_to_base(self.rs.target_bin_placements[obj_id])
+        half = np.asarray(self.rs.bin_size[:2], dtype=float) / 4 - BIN_MARGIN
+        xy = np.clip([0.0, 0.0], center[:2] - half, center[:2] + half)
+        return np.r_[xy, self._world_to_base([0.0, 0.0, self._body_top_world("bin2")])[2]]
+
     def _in_base(self, R_world: np.ndarray, p_world: np.ndarray) -> np.ndarray:
         T = np.eye(4)
         T[:3, :3], T[:3, 3] = R_world, p_world
@@ -277,10 +317,24 @@ class RobosuiteEnv(SimEnvBase):
         return list(self._body)
 
     def object_extent(self, name: str) -> tuple[np.ndarray, np.ndarray]:
-        """(size, center offset): robosuite's box half-sizes x 2, centered on the body."""
+        """(size, center offset) in the body frame: the box around its collision geoms (MuJoCo's
+        per-geom ``geom_aabb``; the cube's is robosuite's half-sizes x 2; robosuite's own
+        bottom / top offsets of the can miss its mesh by 2 cm)."""
         if name not in self._body:
             raise KeyError(f"no object {name!r} in robosuite {self.task.env_name}")
-        return 2.0 * np.asarray(self.rs.cube.size, dtype=float), np.zeros(3)
+        m, b = self.model, self._body[name]
+        pts = []
+        for g in range(m.ngeom):
+            if m.geom_bodyid[g] != b or m.geom_contype[g] == 0:
+                continue
+            c, h = m.geom_aabb[g][:3], m.geom_aabb[g][3:]
+            R = np.empty(9)
+            self._mj.mju_quat2Mat(R, m.geom_quat[g])
+            corners = c + h * np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)])
+            pts.append(corners @ R.reshape(3, 3).T + m.geom_pos[g])
+        pts = np.concatenate(pts)
+        lo, hi = pts.min(0), pts.max(0)
+        return hi - lo, (hi + lo) / 2
 
     def success(self) -> bool:
         """robosuite's ``_check_success()`` was true at some control step of this episode."""
