@@ -44,6 +44,11 @@ def test_graphs_pick_the_arm_config():
                                                                   "simulator": "robosuite:lift:ur5e"})}
     assert nodes["sim_node"]["sim"] == "robosuite:Lift:UR5e" and nodes["sim_node"]["robot"] == "robosuite_ur5e"
     assert nodes["executor_node"]["joint_names"][0] == "ur5e_joint1"
+    # the sim's startup task is the graph's (PickPlaceCan stages "put" only, sim_node's default is "pick")
+    for graph, args in (("collect", {"sim": True, "teleop": "scripted", "task": "put"}),
+                        ("evaluate", {"sim": True, "task": "put"})):
+        nodes = {s.name: s.parameters() for s in G.build(graph, dict(args, simulator="robosuite:PickPlaceCan"))}
+        assert nodes["sim_node"]["task"] == "put" and nodes["sim_node"]["robot"] == "robosuite_panda"
 
 
 @pytest.fixture(scope="module", params=ARMS)
