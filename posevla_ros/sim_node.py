@@ -9,7 +9,7 @@ Publishes (stamps = sim time)
   ``/camera/aligned_depth_to_color/image_raw`` (32FC1 meters, NaN = no reading),
   ``/camera/color/camera_info`` at ``image_rate_hz`` (sim time)
 - the same three under ``wrist_camera_ns`` (frame ``wrist_camera_frame``) when it is set
-- ``/joint_states`` (7 arm + 2 finger joints) at ``joint_state_rate_hz``
+- ``/joint_states`` (the arm's joints, 7 or 6 on robosuite's UR5e, + 2 finger joints) at ``joint_state_rate_hz``
 - ``/sim/camera_pose`` (geometry_msgs/PoseStamped in ``base_frame``: the optical frame's
   pose, randomized per episode); also on /tf when tf2_msgs imports
 - ``/posevla/instruction`` (std_msgs/String, reliable + transient local) at every reset when

@@ -13,6 +13,9 @@ What it maps, and why:
 - Joints: our names (``panda_joint1..7``, ``panda_finger_joint1/2``, config/robots/panda.yaml)
   for robosuite's ``robot0_joint1..7`` and ``gripper0_right_finger_joint1/2``; robosuite's second
   finger joint is mirrored (range [-0.04, 0]), so its sign is flipped both ways.
+- Arms (``robot=``, ARMS): UR5e, Kinova3 and IIWA carry the same PandaGripper; their joints are
+  ``<arm>_joint1..n`` in robosuite's order, their kinematics the URDF exported from robosuite's
+  model (posevla_core.sim.robosuite_urdf), their ee frame the same grasp target as the Panda's.
 - Control: the trajectories go through the same TrajectoryFollower as SimEnv (the
   joint_trajectory_controller model); its setpoint is robosuite's action at robosuite's control
   frequency (100 Hz, the period of sim_node's physics chunks): the arm through robosuite's
