@@ -288,7 +288,7 @@ def evaluate_graph(a: dict) -> list[NodeSpec]:
         _recorder(a, sim, str(Path(out) / "rollouts"), use_depth=True),
         _node("evaluator_node", evaluator, robot=a["robot"], files=("evaluator.yaml",),
               remappings=P.camera_remappings(camera_ns)[:1], tty=not sim)]
-    return ([_sim(a, False)] if sim else []) + nodes
+    return ([_sim(a, False, a["task"] or "pick")] if sim else []) + nodes   # a robosuite task stages one family
 
 
 def collect_timeout(a: dict) -> float:
@@ -327,7 +327,7 @@ def collect_graph(a: dict) -> list[NodeSpec]:
              _recorder(a, sim, out, **recorder),
              _node("evaluator_node", evaluator, robot=a["robot"], files=("evaluator.yaml",),
                    remappings=P.camera_remappings(a["camera_ns"])[:1])]
-    return ([_sim(a, False)] if sim else []) + nodes
+    return ([_sim(a, False, a["task"] or "pick")] if sim else []) + nodes   # a robosuite task stages one family
 
 
 GRAPHS: dict[str, Callable[[dict], list[NodeSpec]]] = {

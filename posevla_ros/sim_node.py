@@ -9,7 +9,7 @@ Publishes (stamps = sim time)
   ``/camera/aligned_depth_to_color/image_raw`` (32FC1 meters, NaN = no reading),
   ``/camera/color/camera_info`` at ``image_rate_hz`` (sim time)
 - the same three under ``wrist_camera_ns`` (frame ``wrist_camera_frame``) when it is set
-- ``/joint_states`` (7 arm + 2 finger joints) at ``joint_state_rate_hz``
+- ``/joint_states`` (the arm's joints, 7 or 6 on robosuite's UR5e, + 2 finger joints) at ``joint_state_rate_hz``
 - ``/sim/camera_pose`` (geometry_msgs/PoseStamped in ``base_frame``: the optical frame's
   pose, randomized per episode); also on /tf when tf2_msgs imports
 - ``/posevla/instruction`` (std_msgs/String, reliable + transient local) at every reset when
@@ -42,7 +42,7 @@ from posevla_ros import conversions as conv
 from posevla_ros.topics import TOPIC_JOINT_STATES, camera_topics
 
 SIM_PARAMS = [
-    ("sim", "mujoco", "simulator: mujoco (our Panda table-top scene) | robosuite:<Task> (robosuite:Lift)"),
+    ("sim", "mujoco", "simulator: mujoco (our Panda table-top scene) | robosuite:<Task>[:<Arm>] (robosuite:Lift, robosuite:Lift:UR5e)"),
     ("robot", "panda", "robot config name (only panda is simulated)"),
     ("task", "pick", "default task family of /sim/reset with an empty task: pick | put"),
     ("seed", 0, "seed of the first episode (reset at start)"),
@@ -81,8 +81,11 @@ class SimNode(Node):
 
                 self.declare_parameter(name, default, ParameterDescriptor(description=desc))
         self.p = {name: self.get_parameter(name).value for name, _, _ in SIM_PARAMS}
-        if self.p["robot"] and not Path(str(self.p["robot"])).stem.endswith("panda"):   # panda, robosuite_panda
-            self.get_logger().warn(f"robot {self.p['robot']!r}: only the Panda is simulated; using it")
+        from posevla_core.sim.select import robot_config
+
+        simulated = robot_config(self.p["sim"], "panda")   # panda, robosuite_panda, robosuite_ur5e, ...
+        if self.p["robot"] and Path(str(self.p["robot"])).stem != simulated:
+            self.get_logger().warn(f"robot {self.p['robot']!r}: sim {self.p['sim']!r} simulates {simulated}; using it")
         if self.p["mode"] not in ("sim", "robot"):
             raise ValueError(f"sim_node mode {self.p['mode']!r}: use sim | robot")
         self.robot_mode = self.p["mode"] == "robot"

@@ -90,6 +90,12 @@ class SimEnvBase:
             names, P = list(self.finger_joint_names), np.repeat(P, 2, axis=1)
         self.gripper.set_trajectory(self.time, names, times, np.clip(P, scene.FINGER_CLOSED, scene.FINGER_OPEN))
 
+    def kinematics(self):
+        """RobotKinematics of the simulated arm (the scripted expert's IK): our Panda URDF."""
+        from posevla_core.sim.expert import default_kinematics
+
+        return default_kinematics()
+
     scene_option = None   # MjvOption of the rendered frames (None: MuJoCo's defaults)
 
     def _render_rgbd(self, camera) -> tuple[np.ndarray, np.ndarray]:
@@ -310,6 +316,12 @@ class SimEnv(SimEnvBase):
                     self._success_latched = True
             else:
                 self._lift_since = None
+
+    def container_top(self, name: str) -> np.ndarray:
+        """Base-frame point above which the expert releases into bin ``name``: its center at its
+        wall tops (the bins stand on the table, table_z = 0)."""
+        b = self.object_pose(name)[:3, 3]
+        return np.array([b[0], b[1], self.table_z + scene.BIN_HEIGHT])
 
     def success(self) -> bool:
         """pick: latched once the target was held >= 5 cm up for 0.5 s; put: target in the bin now;

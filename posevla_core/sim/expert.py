@@ -21,7 +21,7 @@ from posevla_core.sim import scene
 
 PRE_GRASP = 0.10
 LIFT = 0.15
-ABOVE_BIN = 0.12      # grasptarget above the bin floor top (object bottom clears the walls)
+ABOVE_BIN = 0.12      # grasptarget above the bin's wall tops (object bottom clears the walls)
 MIN_SEGMENT_S = 0.8
 GRIPPER_SEGMENT_S = 0.6
 VEL_SCALE = 0.5
@@ -92,8 +92,8 @@ def plan_keyframes(env) -> list[tuple[np.ndarray, float]]:
     T_lift = topdown(grasp + [0, 0, LIFT], yaw)
     if spec.task == "pick":
         return [(T_pre, 1.0), (T_grasp, 1.0), (T_grasp, 0.0), (T_lift, 0.0), (T_lift, 0.0), (T_lift, 0.0)]
-    b = env.object_pose(spec.container)[:3, 3]
-    T_above = topdown([b[0], b[1], scene.BIN_HEIGHT + ABOVE_BIN], yaw)
+    b = env.container_top(spec.container)
+    T_above = topdown(b + [0.0, 0.0, ABOVE_BIN], yaw)
     return [(T_pre, 1.0), (T_grasp, 1.0), (T_grasp, 0.0), (T_lift, 0.0), (T_above, 0.0), (T_above, 1.0)]
 
 
@@ -108,7 +108,7 @@ def run_expert(env, kin=None, settle_s: float = 0.3, final_wait_s: float = 1.0, 
     ``on_step(env)`` is called every ``step_dt`` of sim time (e.g. to record frames)."""
     from posevla_core.trajectory import time_parameterize
 
-    kin = kin or default_kinematics()
+    kin = kin or env.kinematics()
     plan = plan_keyframes(env)
     vmax = kin.velocity_limits * VEL_SCALE
     q = env.arm.goal()
@@ -128,12 +128,12 @@ def run_expert(env, kin=None, settle_s: float = 0.3, final_wait_s: float = 1.0, 
             if not ok:
                 return False
             times = time_parameterize(np.vstack([q, q_new]), vmax, MAX_ACC, min_dt=MIN_SEGMENT_S)
-            env.send_arm_trajectory(scene.ARM_JOINTS, times[1:], q_new[None])
+            env.send_arm_trajectory(env.arm_joint_names, times[1:], q_new[None])
             run_until(env.time + float(times[-1]) + settle_s)
             q = q_new
         if g != g_prev:
             pos = scene.FINGER_OPEN * g + scene.FINGER_CLOSED * (1 - g)
-            env.send_gripper_trajectory(scene.FINGER_JOINTS, [GRIPPER_SEGMENT_S], [[pos, pos]])
+            env.send_gripper_trajectory(env.finger_joint_names, [GRIPPER_SEGMENT_S], [[pos, pos]])
             run_until(env.time + GRIPPER_SEGMENT_S + settle_s)
             g_prev = g
         T_prev = T

@@ -13,6 +13,9 @@ What it maps, and why:
 - Joints: our names (``panda_joint1..7``, ``panda_finger_joint1/2``, config/robots/panda.yaml)
   for robosuite's ``robot0_joint1..7`` and ``gripper0_right_finger_joint1/2``; robosuite's second
   finger joint is mirrored (range [-0.04, 0]), so its sign is flipped both ways.
+- Arms (``robot=``, ARMS): UR5e, Kinova3 and IIWA carry the same PandaGripper; their joints are
+  ``<arm>_joint1..n`` in robosuite's order, their kinematics the URDF exported from robosuite's
+  model (posevla_core.sim.robosuite_urdf), their ee frame the same grasp target as the Panda's.
 - Control: the trajectories go through the same TrajectoryFollower as SimEnv (the
   joint_trajectory_controller model); its setpoint is robosuite's action at robosuite's control
   frequency (100 Hz, the period of sim_node's physics chunks): the arm through robosuite's
@@ -43,28 +46,62 @@ from posevla_core.sim.tasks import EpisodeSpec
 
 CONTROL_FREQ = 100           # Hz: robosuite's control frequency = sim_node's 0.01 s physics chunk
 SETTLE_S = 0.3               # s stepped after each reset (objects settle), as SimEnv
-ROBOT_JOINTS = [f"robot0_joint{i}" for i in range(1, 8)]
 GRIPPER_JOINTS = ["gripper0_right_finger_joint1", "gripper0_right_finger_joint2"]
 FINGER_SIGN = np.array([1.0, -1.0])   # robosuite finger joint = sign * our finger joint
-HAND_BODY = "robot0_right_hand"   # = our URDF's panda_hand (FK within 0.5 mm, see docs/robosuite.md)
+GRIPPER_BODY = "gripper0_right_right_gripper"   # the PandaGripper's root body, on every arm
+HAND_FROM_GRIPPER = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])   # Rz(+90 deg)
 BASE_BODY = "robot0_base"
+
+
+@dataclass(frozen=True)
+class RobosuiteArm:
+    """One robosuite arm carrying the PandaGripper: robosuite's robot name, the prefix of our
+    joint names (``<prefix>1..n`` in robosuite's joint order) and its robot config."""
+
+    name: str
+    joint_prefix: str
+    config: str                      # config/robots/<config>.yaml
+
+    def joint_names(self, n: int) -> list[str]:
+        return [f"{self.joint_prefix}{i}" for i in range(1, n + 1)]
+
+
+ARMS = {a.name: a for a in (
+    RobosuiteArm("Panda", "panda_joint", "robosuite_panda"),     # our Panda URDF (posevla://panda)
+    RobosuiteArm("UR5e", "ur5e_joint", "robosuite_ur5e"),        # URDFs exported from robosuite's MJCF:
+    RobosuiteArm("Kinova3", "kinova3_joint", "robosuite_kinova3"),   # posevla_core.sim.robosuite_urdf
+    RobosuiteArm("IIWA", "iiwa_joint", "robosuite_iiwa"),
+)}
+
+
+def find_arm(name: str) -> RobosuiteArm:
+    """The staged arm called ``name`` (any case); ValueError in one line otherwise."""
+    match = {a.lower(): arm for a, arm in ARMS.items()}.get(str(name).strip().lower())
+    if match is None:
+        raise ValueError(f"robosuite arm {name!r} is not staged here; known: {', '.join(ARMS)}")
+    return match
 
 
 @dataclass(frozen=True)
 class RobosuiteTask:
     """One robosuite task as an episode family: its instruction, the task words /sim/reset
-    accepts for it, and our name for its target object -> robosuite's body name."""
+    accepts for it, our name for its target object -> robosuite's body name, and for a
+    ``put`` task our name of the container (the target object's quadrant of robosuite's bin2)."""
 
     env_name: str
     instruction: str
-    family: str                      # our task family it counts as (the evaluator's "pick")
+    family: str                      # our task family it counts as (the evaluator's "pick" / "put")
     objects: dict                    # our object name -> robosuite body name
     target: str
+    container: str | None = None
 
 
 TASKS = {
     "Lift": RobosuiteTask("Lift", "lift the red cube", "pick", {"red_cube": "cube_main"}, "red_cube"),
+    "PickPlaceCan": RobosuiteTask("PickPlaceCan", "put the can in its bin", "put", {"red_can": "Can_main"},
+                                  "red_can", container="can_bin"),
 }
+BIN_MARGIN = 0.05    # m: the expert's release point stays this far inside the target quadrant's edges
 
 
 def check_task(task: RobosuiteTask, words) -> None:
@@ -77,11 +114,11 @@ def check_task(task: RobosuiteTask, words) -> None:
                          f"(ask for it as {' | '.join(sorted(accepted))}), not {words!r}")
 
 
-def _controller_config() -> dict:
-    """robosuite's Panda composite config with the arm on JOINT_POSITION (absolute targets)."""
+def _controller_config(robot: str = "Panda") -> dict:
+    """robosuite's composite config of ``robot`` with the arm on JOINT_POSITION (absolute targets)."""
     from robosuite.controllers import load_composite_controller_config, load_part_controller_config
 
-    cfg = load_composite_controller_config(robot="Panda")
+    cfg = load_composite_controller_config(robot=robot)
     arm = load_part_controller_config(default_controller="JOINT_POSITION")
     arm.update(input_type="absolute", gripper=cfg["body_parts"]["right"].get("gripper", {"type": "GRIP"}))
     cfg["body_parts"]["right"] = arm
@@ -90,8 +127,10 @@ def _controller_config() -> dict:
 
 class RobosuiteEnv(SimEnvBase):
     def __init__(self, task: str = "Lift", width: int = 224, height: int = 224, default_task: str = "pick",
-                 camera: str = "agentview", camera_jitter: bool = False) -> None:
-        """``camera_jitter`` is accepted for SimEnv's signature; robosuite's camera stays fixed."""
+                 camera: str = "agentview", camera_jitter: bool = False, robot: str = "Panda") -> None:
+        """``robot``: a staged arm (ARMS), always with the PandaGripper. ``default_task`` and
+        ``camera_jitter`` are accepted for SimEnv's signature: a robosuite env stages its one
+        task (an empty reset request is it) and its camera stays fixed."""
         from posevla_core.sim.gl import import_mujoco
         from posevla_core.sim.robosuite_compat import import_robosuite
 
@@ -100,9 +139,11 @@ class RobosuiteEnv(SimEnvBase):
         suite = import_robosuite()
         self._mj = mujoco = import_mujoco()
         self.task = TASKS[task]
+        self.arm_spec = find_arm(robot)
         self.default_task = default_task
         self.width, self.height = int(width), int(height)
-        self.rs = suite.make(self.task.env_name, robots="Panda", controller_configs=_controller_config(),
+        self.rs = suite.make(self.task.env_name, robots=self.arm_spec.name, gripper_types="PandaGripper",
+                             controller_configs=_controller_config(self.arm_spec.name),
                              has_renderer=False, has_offscreen_renderer=False, use_camera_obs=False,
                              use_object_obs=True, control_freq=CONTROL_FREQ, hard_reset=False,
                              horizon=10 ** 9, ignore_done=True, seed=0)
@@ -111,9 +152,11 @@ class RobosuiteEnv(SimEnvBase):
         self.model.vis.global_.offwidth = max(int(m.vis.global_.offwidth), self.width)
         self.model.vis.global_.offheight = max(int(m.vis.global_.offheight), self.height)
         name2id = lambda kind, n: mujoco.mj_name2id(m, kind, n)  # noqa: E731
-        jid = [name2id(mujoco.mjtObj.mjOBJ_JOINT, n) for n in ROBOT_JOINTS + GRIPPER_JOINTS]
+        self.rs_arm_joints = list(self.rs.robots[0].robot_joints)     # robosuite's order = the controller's
+        self.n_arm = len(self.rs_arm_joints)
+        jid = [name2id(mujoco.mjtObj.mjOBJ_JOINT, n) for n in self.rs_arm_joints + GRIPPER_JOINTS]
         if min(jid) < 0:
-            raise RuntimeError(f"robosuite's Panda lacks one of {ROBOT_JOINTS + GRIPPER_JOINTS}")
+            raise RuntimeError(f"robosuite's {robot} lacks one of {self.rs_arm_joints + GRIPPER_JOINTS}")
         self._qadr = np.array([m.jnt_qposadr[j] for j in jid])
         self._dadr = np.array([m.jnt_dofadr[j] for j in jid])
         self._cam = name2id(mujoco.mjtObj.mjOBJ_CAMERA, camera)
@@ -121,16 +164,15 @@ class RobosuiteEnv(SimEnvBase):
             raise ValueError(f"robosuite {task} has no camera {camera!r}")
         self.camera_name = camera
         self._base = name2id(mujoco.mjtObj.mjOBJ_BODY, BASE_BODY)
-        self._hand = name2id(mujoco.mjtObj.mjOBJ_BODY, HAND_BODY)
+        self._gripper_body = name2id(mujoco.mjtObj.mjOBJ_BODY, GRIPPER_BODY)
         self._body = {ours: name2id(mujoco.mjtObj.mjOBJ_BODY, theirs) for ours, theirs in self.task.objects.items()}
-        self.arm_joint_names = list(scene.ARM_JOINTS)
+        self.arm_joint_names = self.arm_spec.joint_names(self.n_arm)
         self.finger_joint_names = list(scene.FINGER_JOINTS)
         self.joint_names = self.arm_joint_names + self.finger_joint_names
         self._gripper_model = self.rs.robots[0].gripper["right"]
-        table_top_world = np.asarray(self.rs.model.mujoco_arena.table_offset, dtype=float)
         mujoco.mj_kinematics(m, self.data)
-        self.table_z = float((se3.inv_T(self.base_pose_in_world()) @ np.r_[table_top_world, 1.0])[2])
-        self.arm = TrajectoryFollower(self.arm_joint_names, np.zeros(7))
+        self.table_z = float(self._world_to_base(self._surface_world())[2])
+        self.arm = TrajectoryFollower(self.arm_joint_names, np.zeros(self.n_arm))
         self.gripper = TrajectoryFollower(self.finger_joint_names, [scene.FINGER_OPEN] * 2)
         self._renderer = None
         # robosuite's visual meshes are geom group 1; its collision geoms (group 0, flat green /
@@ -139,12 +181,14 @@ class RobosuiteEnv(SimEnvBase):
         self.scene_option.geomgroup[0] = 0
         self.spec: EpisodeSpec | None = None
         self._success_latched = False
+        self._kin = None
 
     # ------------------------------------------------------------------ episode
     def _episode_spec(self, seed: int, task: str | None) -> EpisodeSpec:
-        check_task(self.task, task or self.default_task)
+        # a robosuite env stages its one task: an empty request is that task
+        check_task(self.task, task or self.task.family)
         return EpisodeSpec(instruction=self.task.instruction, task=self.task.family, target=self.task.target,
-                           container=None, seed=int(seed))
+                           container=self.task.container, seed=int(seed))
 
     def reset(self, seed: int = 0, task: str | None = None) -> EpisodeSpec:
         spec = self._episode_spec(seed, task)
@@ -159,6 +203,8 @@ class RobosuiteEnv(SimEnvBase):
         for name in self._body:
             p = self.object_pose(name)
             spec.objects[name] = (float(p[0, 3]), float(p[1, 3]), float(np.arctan2(p[1, 0], p[0, 0])))
+        if spec.container is not None:
+            spec.bins[spec.container] = tuple(float(x) for x in self.container_top(spec.container)[:2])
         self.step(SETTLE_S)
         return spec
 
@@ -186,15 +232,15 @@ class RobosuiteEnv(SimEnvBase):
 
     # ------------------------------------------------------------------ state
     def joint_state(self) -> tuple[list[str], np.ndarray, np.ndarray]:
-        """(names, positions, velocities) of the 7 arm joints + 2 finger joints (our names, signs)."""
-        sign = np.r_[np.ones(7), FINGER_SIGN]
+        """(names, positions, velocities) of the arm joints + 2 finger joints (our names, signs)."""
+        sign = np.r_[np.ones(self.n_arm), FINGER_SIGN]
         return (list(self.joint_names), self.data.qpos[self._qadr] * sign, self.data.qvel[self._dadr] * sign)
 
     def arm_q(self) -> np.ndarray:
-        return self.data.qpos[self._qadr[:7]].copy()
+        return self.data.qpos[self._qadr[:self.n_arm]].copy()
 
     def finger_q(self) -> np.ndarray:
-        return self.data.qpos[self._qadr[7:]] * FINGER_SIGN
+        return self.data.qpos[self._qadr[self.n_arm:]] * FINGER_SIGN
 
     def base_pose_in_world(self) -> np.ndarray:
         T = np.eye(4)
@@ -202,18 +248,69 @@ class RobosuiteEnv(SimEnvBase):
         T[:3, 3] = self.data.xpos[self._base]
         return T
 
+    def _world_to_base(self, p_world) -> np.ndarray:
+        return (se3.inv_T(self.base_pose_in_world()) @ np.r_[np.asarray(p_world, dtype=float), 1.0])[:3]
+
+    def _body_top_world(self, body: str) -> float:
+        """World z of the highest point of ``body``'s geoms (their boxes' tops)."""
+        b = self._mj.mj_name2id(self.model, self._mj.mjtObj.mjOBJ_BODY, body)
+        geoms = [g for g in range(self.model.ngeom) if self.model.geom_bodyid[g] == b]
+        return float(self.data.xpos[b][2] + max(self.model.geom_pos[g][2] + self.model.geom_size[g][2] for g in geoms))
+
+    def _surface_world(self) -> np.ndarray:
+        """Where the objects rest, in the world: the table top (Lift) or bin1's floor (PickPlace)."""
+        arena = self.rs.model.mujoco_arena
+        if hasattr(arena, "table_offset"):
+            return np.asarray(arena.table_offset, dtype=float)
+        b = self._mj.mj_name2id(self.model, self._mj.mjtObj.mjOBJ_BODY, "bin1")
+        floor = min((g for g in range(self.model.ngeom) if self.model.geom_bodyid[g] == b),
+                    key=lambda g: np.linalg.norm(self.model.geom_pos[g]))   # the floor plate: at the body's origin
+        return self.data.xpos[b] + [0.0, 0.0, self.model.geom_pos[floor][2] + self.model.geom_size[floor][2]]
+
+    def container_top(self, name: str) -> np.ndarray:
+        """Base-frame point above which the expert releases into ``name``: the point of the target
+        object's quadrant of bin2 (robosuite's ``target_bin_placements``, ``bin_size`` / 2 wide)
+        nearest the robot, BIN_MARGIN inside its edges (the quadrant's center is beyond the
+        Panda's top-down reach), at the height of bin2's wall tops."""
+        if name != self.task.container:
+            raise KeyError(f"no container {name!r} in robosuite {self.task.env_name}")
+        obj_id = self.rs.object_id
+        center = self._world_to_base(self.rs.target_bin_placements[obj_id])
+        half = np.asarray(self.rs.bin_size[:2], dtype=float) / 4 - BIN_MARGIN
+        xy = np.clip([0.0, 0.0], center[:2] - half, center[:2] + half)
+        return np.r_[xy, self._world_to_base([0.0, 0.0, self._body_top_world("bin2")])[2]]
+
     def _in_base(self, R_world: np.ndarray, p_world: np.ndarray) -> np.ndarray:
         T = np.eye(4)
         T[:3, :3], T[:3, 3] = R_world, p_world
         return se3.inv_T(self.base_pose_in_world()) @ T
 
     def ee_pose(self) -> np.ndarray:
-        """Our ``panda_grasptarget`` (the executor's ee_link: panda_hand + GRASPTARGET_OFFSET along
-        its z) on robosuite's hand, in base. Not robosuite's ``grip_site``: that one sits 8.5 mm
-        closer to the hand and is turned 90 deg about z, so labels and the executor's FK agree."""
-        T = self._in_base(self.data.xmat[self._hand].reshape(3, 3), self.data.xpos[self._hand])
+        """The grasp target between the PandaGripper's fingers, in base, the same frame on every arm:
+        the gripper body turned +90 deg about z (= robosuite's ``robot0_right_hand`` on the Panda,
+        our ``panda_hand``) + GRASPTARGET_OFFSET along its z (our ``panda_grasptarget``, the
+        executor's ee_link). Not robosuite's ``grip_site``: that one sits 8.5 mm closer to the hand
+        and is turned 90 deg about z, so labels and the executor's FK agree."""
+        g = self._gripper_body
+        T = self._in_base(self.data.xmat[g].reshape(3, 3) @ HAND_FROM_GRIPPER, self.data.xpos[g])
         T[:3, 3] += T[:3, 2] * GRASPTARGET_OFFSET
         return T
+
+    def kinematics(self):
+        """RobotKinematics of this arm as its robot config plans it: our Panda URDF on the Panda,
+        the URDF exported from robosuite's model (config/robots/robosuite/) on the others."""
+        if self._kin is None:
+            if self.arm_spec.name == "Panda":
+                from posevla_core.sim.expert import default_kinematics
+
+                self._kin = default_kinematics()
+            else:
+                from posevla_core.kinematics import RobotKinematics
+                from posevla_core.sim.robosuite_urdf import urdf_path
+
+                self._kin = RobotKinematics(urdf_path(self.arm_spec.name), f"{self.arm_spec.name.lower()}_grasptarget",
+                                            self.arm_joint_names)
+        return self._kin
 
     def object_pose(self, name: str) -> np.ndarray:
         b = self._body[name]
@@ -223,10 +320,24 @@ class RobosuiteEnv(SimEnvBase):
         return list(self._body)
 
     def object_extent(self, name: str) -> tuple[np.ndarray, np.ndarray]:
-        """(size, center offset): robosuite's box half-sizes x 2, centered on the body."""
+        """(size, center offset) in the body frame: the box around its collision geoms (MuJoCo's
+        per-geom ``geom_aabb``; the cube's is robosuite's half-sizes x 2; robosuite's own
+        bottom / top offsets of the can miss its mesh by 2 cm)."""
         if name not in self._body:
             raise KeyError(f"no object {name!r} in robosuite {self.task.env_name}")
-        return 2.0 * np.asarray(self.rs.cube.size, dtype=float), np.zeros(3)
+        m, b = self.model, self._body[name]
+        pts = []
+        for g in range(m.ngeom):
+            if m.geom_bodyid[g] != b or m.geom_contype[g] == 0:
+                continue
+            c, h = m.geom_aabb[g][:3], m.geom_aabb[g][3:]
+            R = np.empty(9)
+            self._mj.mju_quat2Mat(R, m.geom_quat[g])
+            corners = c + h * np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)])
+            pts.append(corners @ R.reshape(3, 3).T + m.geom_pos[g])
+        pts = np.concatenate(pts)
+        lo, hi = pts.min(0), pts.max(0)
+        return hi - lo, (hi + lo) / 2
 
     def success(self) -> bool:
         """robosuite's ``_check_success()`` was true at some control step of this episode."""

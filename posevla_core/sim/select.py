@@ -1,7 +1,8 @@
 """Which simulator backs sim_node: the ONE place the ``sim`` option is parsed.
 
     parse_sim("mujoco")          -> SimChoice("mujoco", None)       our Panda table-top scene (SimEnv)
-    parse_sim("robosuite:Lift")  -> SimChoice("robosuite", "Lift")  a robosuite task (RobosuiteEnv)
+    parse_sim("robosuite:Lift")  -> SimChoice("robosuite", "Lift")  a robosuite task (RobosuiteEnv), on the Panda
+    parse_sim("robosuite:Lift:UR5e") -> SimChoice("robosuite", "Lift", "UR5e")   on another arm (PandaGripper)
     env = make_env("robosuite:Lift", width=224, height=224)
 
 Both envs offer the same interface (reset / step / trajectories / render / camera pose /
@@ -21,26 +22,33 @@ _MUJOCO_WORDS = ("", MUJOCO, "true")     # "true": what a boolean sim switch say
 class SimChoice:
     backend: str              # "mujoco" | "robosuite"
     task: str | None = None   # the robosuite task (e.g. "Lift")
+    robot: str = "Panda"      # the robosuite arm (robosuite_env.ARMS), always with the PandaGripper
 
     def __str__(self) -> str:
-        return self.backend if self.task is None else f"{self.backend}:{self.task}"
+        if self.task is None:
+            return self.backend
+        return f"{self.backend}:{self.task}" + ("" if self.robot == "Panda" else f":{self.robot}")
 
 
 def parse_sim(text) -> SimChoice:
-    """``mujoco`` (also empty / ``true``) or ``robosuite:<Task>``; ValueError in one line otherwise."""
-    from posevla_core.sim.robosuite_env import TASKS
+    """``mujoco`` (also empty / ``true``) or ``robosuite:<Task>[:<Arm>]``; ValueError in one line otherwise."""
+    from posevla_core.sim.robosuite_env import ARMS, TASKS, find_arm
 
     raw = str(text).strip()
     if raw.lower() in _MUJOCO_WORDS:
         return SimChoice(MUJOCO)
     backend, _, task = raw.partition(":")
     if backend.strip().lower() == ROBOSUITE:
-        task = task.strip()
-        match = {t.lower(): t for t in TASKS}.get(task.lower())
+        task, _, arm = task.partition(":")
+        match = {t.lower(): t for t in TASKS}.get(task.strip().lower())
         if match is None:
             raise ValueError(f"sim {raw!r}: robosuite tasks staged here: "
-                             f"{', '.join(f'robosuite:{t}' for t in TASKS)}")
-        return SimChoice(ROBOSUITE, match)
+                             f"{', '.join(f'robosuite:{t}' for t in TASKS)} (optionally :<arm>, one of {', '.join(ARMS)})")
+        try:
+            robot = find_arm(arm or "Panda").name
+        except ValueError as e:
+            raise ValueError(f"sim {raw!r}: {e}") from None
+        return SimChoice(ROBOSUITE, match, robot)
     raise ValueError(f"sim {raw!r}: use mujoco | " + " | ".join(f"robosuite:{t}" for t in TASKS))
 
 
@@ -58,10 +66,15 @@ def check_task(sim, task) -> None:
 
 
 def robot_config(sim, robot: str) -> str:
-    """The robot config for ``sim``: robosuite's Panda stands on a pedestal in its own arena, so
-    the default ``panda`` becomes ``robosuite_panda`` (config/robots/robosuite_panda.yaml)."""
+    """The robot config for ``sim``: robosuite's arms stand on a pedestal in its own arena, so
+    the default ``panda`` becomes the config of the robosuite arm (``robosuite_panda``,
+    ``robosuite_ur5e``, ... in config/robots/)."""
     choice = sim if isinstance(sim, SimChoice) else parse_sim(sim)
-    return "robosuite_panda" if choice.backend == ROBOSUITE and robot == "panda" else robot
+    if choice.backend == ROBOSUITE and robot == "panda":
+        from posevla_core.sim.robosuite_env import ARMS
+
+        return ARMS[choice.robot].config
+    return robot
 
 
 def make_env(sim, width: int = 224, height: int = 224, default_task: str = "pick", camera_jitter: bool = True):
@@ -70,7 +83,7 @@ def make_env(sim, width: int = 224, height: int = 224, default_task: str = "pick
     if choice.backend == ROBOSUITE:
         from posevla_core.sim.robosuite_env import RobosuiteEnv
 
-        return RobosuiteEnv(choice.task, width=width, height=height, default_task=default_task)
+        return RobosuiteEnv(choice.task, width=width, height=height, default_task=default_task, robot=choice.robot)
     from posevla_core.sim.env import SimEnv
 
     return SimEnv(width=width, height=height, default_task=default_task, camera_jitter=camera_jitter)
