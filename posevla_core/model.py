@@ -2,10 +2,13 @@
 
     instruction --MiniLM (frozen)--> text tokens --Linear--> prefix[0:L]
     RGB --conv stem (FiLM by the instruction)--> 1/4-res features --patchify--> patch tokens
-        + 2D position embeddings + GeometryPrior(depth, K) (added)      --> prefix[L+1:L+1+N]
+        + 2D position embeddings + GeometryPrior(depth, K) (added)      --> prefix[L+2:L+2+N]
     1/4-res features --1x1 conv--> grounding heatmap --soft-argmax--> (u, v), 3D point under it
-        --> one pointer token                                           --> prefix[L]
+        --> one pointer token (+ a presence logit off the heatmap)      --> prefix[L]
+    camera image at glimpse_size px --crop around (u, v)--> CNN --> one glimpse token --> prefix[L+1]
+        (+ (cos, sin) of the object's rotation angles: a copy prior over its rotation bins)
     [prefix, BOS, pose tokens...] --transformers LlamaForCausalLM--> next pose token
+    (the glimpse and the presence logit exist when glimpse_size > 0 / presence_loss_weight > 0)
 
 Inputs are the image the camera saw, its depth and intrinsics, and the instruction; the
 outputs are camera-frame pose tokens (tokens.py). Nothing here knows about a robot.
