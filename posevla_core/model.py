@@ -308,6 +308,7 @@ class ObjectGlimpse(nn.Module):
         self.register_buffer("orders", torch.tensor([1.0] * (len(ROT) - 1) + [float(cfg.glimpse_yaw_order)]),
                              persistent=False)
         self.rot_steps = [tok.steps.index((f"object.{r}", "rotation")) for r in ROT]
+        self.rot_range = tok.allowed_range(self.rot_steps[0])     # the rotation block's token ids
         S, V = tok.seq_len, tok.vocab_size
         centers = torch.zeros(S, V)
         for s in self.rot_steps:
@@ -347,14 +348,17 @@ class ObjectGlimpse(nn.Module):
             out[:, s] = kappa[j] * (cos_d - 1.0)
         return out
 
-    def loss(self, cs: torch.Tensor, labels: torch.Tensor, rot_start: int, rot_bins: int) -> torch.Tensor:
-        """Squared error of the unit (cos, sin) against the labeled rotation tokens' angles
-        (rows whose rotation steps are not supervised, e.g. <no_object> answers, do not count)."""
+    def loss(self, cs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Squared error of the unit (cos, sin) against the labeled rotation tokens' angles (the
+        tokenizer's bin values, as in the prior); rows whose rotation steps are not supervised,
+        e.g. <no_object> answers, do not count."""
         lab = labels[:, self.rot_steps]                                             # (B, 3)
-        sup = (lab >= rot_start) & (lab < rot_start + rot_bins)
+        lo, hi = self.rot_range
+        sup = (lab >= lo) & (lab < hi)
         if not bool(sup.any()):
             return cs.sum() * 0.0
-        ang = (-math.pi + ((lab - rot_start).float() + 0.5) * (2 * math.pi / rot_bins)) * self.orders
+        steps = torch.as_tensor(self.rot_steps, device=lab.device)
+        ang = self.prior_centers[steps[None], lab.clamp(min=0)] * self.orders     # (B, 3) radians x k
         tgt = torch.stack([ang.cos(), ang.sin()], dim=-1)
         return ((cs - tgt) ** 2).sum(-1)[sup].mean()
 
@@ -546,8 +550,7 @@ class PoseVLA(PosePolicy):
         loss = token_loss + self.cfg.heatmap_loss_weight * heat
         stats = {}
         if aux["orient"] is not None:
-            orient = self.glimpse.loss(aux["orient"], labels, self.tokenizer.blocks["rotation"].start,
-                                       self.cfg.tokens.rotation_bins)
+            orient = self.glimpse.loss(aux["orient"], labels)
             loss = loss + orient
             stats["orient_loss"] = float(orient.detach())
         if aux["presence"] is not None:

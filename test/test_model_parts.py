@@ -152,7 +152,7 @@ def test_glimpse_yaw_order_makes_the_cube_boundary_continuous():
     # the target for +44.5 deg yaw is 4 * 44.5 = 178 deg; for -44.5 deg it is -178 deg: 4 deg apart
     cs = unit(0.5 * 4)
     cs[0, 2] = torch.tensor([math.cos(math.radians(178)), math.sin(math.radians(178))])
-    near = float(g.loss(cs, labels_for(-44.5), r0, n))
+    near = float(g.loss(cs, labels_for(-44.5)))
     assert near < (2 * math.sin(math.radians(2))) ** 2 + 1e-3          # |e^{i178} - e^{-i178}|^2 / 3 <= this
     prior = g.prior(cs)[0, yaw_step, r0:r0 + n]
     in_range = torch.arange(n)[(torch.arange(n) >= n // 2 - 45) & (torch.arange(n) < n // 2 + 45)]
