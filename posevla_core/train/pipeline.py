@@ -78,8 +78,10 @@ def model_overrides(bins: dict | None = None) -> dict:
     # and the token count (16 px patches -> 12 x 12) of the default model.
     # The same objects get a 224 px glimpse (ObjectGlimpse) for their yaw and shape, and the
     # heatmap a presence loss, so that "is it there at all" has a signal of its own.
+    # Every sim category is 4-fold (cube, square bin) or fully symmetric (cylinder) about its
+    # z axis, so the glimpse regresses 4 * yaw: continuous where a cube's canonical yaw wraps.
     return {"tokens": d["tokens"], "geometry": d["geometry"], "image_size": 192, "patch_size": 16,
-            "glimpse_size": 224, "presence_loss_weight": 0.5}
+            "glimpse_size": 224, "glimpse_yaw_order": 4, "presence_loss_weight": 0.5}
 
 
 def _ground(env, name: str) -> dict:
