@@ -130,7 +130,7 @@ class PoseVLAConfig:
     max_text_tokens: int = 16               # instruction tokens kept (padded/truncated)
     heatmap_loss_weight: float = 0.5        # auxiliary "which patch holds the object" loss; 0 = off
     label_smoothing_bins: float = 1.0       # sigma (in bins) of soft targets for ordinal tokens; 0 = hard
-    no_object_threshold: float = 1.0       # answer <no_object> when its first-step probability reaches this (1 = argmax only)
+    no_object_threshold: float = 1.0       # an instruction is answered <no_object> when its first-step probability reaches this (1 = argmax only; detect prompts: always argmax)
     glimpse_size: int = 0                   # side of the high-res image the object glimpse is cut from; 0 = no glimpse
     glimpse_extent: float = 0.18            # the glimpse's side as a fraction of the image side
     glimpse_yaw_order: int = 1              # the glimpse regresses k * yaw (k-fold symmetric objects, e.g. 4 for cubes)
@@ -208,7 +208,7 @@ class VLMConfig:
     lora_dropout: float = 0.0
     lora_targets: tuple[str, ...] = LORA_TARGETS
     gradient_checkpointing: bool = False
-    no_object_threshold: float = 1.0       # answer <no_object> when its first-step probability reaches this (1 = argmax only)
+    no_object_threshold: float = 1.0       # an instruction is answered <no_object> when its first-step probability reaches this (1 = argmax only; detect prompts: always argmax)
     format_version: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:

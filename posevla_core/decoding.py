@@ -16,6 +16,17 @@ from typing import Callable
 import torch
 
 
+def no_object_floor(grammar: torch.Tensor, threshold: float) -> torch.Tensor:
+    """Per row, the first-step probability of ``<no_object>`` that makes the answer a refusal:
+    ``threshold`` for an instruction (ACT: the robot would move on it, and unsure means do not
+    move), the plain argmax (1.0) for a "detect the ..." prompt (it moves nothing; a floor there
+    only drops correct detections: measured, 15 % false refusals on held-out grounding scenes
+    at 0.1)."""
+    from posevla_core.tokens import DETECT
+
+    return torch.where(grammar == DETECT, 1.0, float(threshold)).float()
+
+
 def grammar_bias(tokenizer, vocab_size: int, id_map: torch.Tensor | None = None) -> torch.Tensor:
     """(grammars, seq_len, vocab_size) float mask: 0 where ``tokenizer``'s grammar (ACT, DETECT)
     allows a token at a step, -inf elsewhere. ``id_map[i]`` is the backbone vocabulary id of
@@ -35,19 +46,23 @@ def grammar_bias(tokenizer, vocab_size: int, id_map: torch.Tensor | None = None)
 @torch.no_grad()
 def constrained_greedy(step: Callable[[torch.Tensor | None], torch.Tensor], batch: int, step_bias: torch.Tensor,
                        device, constrained: bool = True, extra_logits: torch.Tensor | None = None,
-                       stop_ids: tuple[int, ...] = (), first_floor: tuple[int, float] | None = None) -> torch.Tensor:
+                       stop_ids: tuple[int, ...] = (), first_floor: tuple[int, float] | None = None,
+                       return_first_prob: bool = False):
     """Decode ``step_bias.shape[-2]`` tokens. ``step(prev)`` returns the (B, V) logits of the
     next token given the previously decoded (B,) ids (None at the first step). ``step_bias``:
     (S, V), or (B, S, V) for a grammar per row. ``stop_ids`` (``<no_object>``, EOS): a row that
     chose one is finished; when every row is, decoding stops and the rest repeats the stop
     token (nothing after it is read). ``first_floor`` = (id, p): at the first step, choose ``id``
-    whenever its probability (inside the grammar) is at least ``p``, even when another token
-    scores higher (the ``<no_object>`` answer: on a robot, unsure means do not move)."""
+    whenever its probability (inside the grammar) is at least ``p`` (a float, or (B,) per row),
+    even when another token scores higher (the ``<no_object>`` answer: on a robot, unsure means
+    do not move).
+    ``return_first_prob``: return (ids, (B,) that first-step probability of ``first_floor[0]``)."""
     S = step_bias.shape[-2]
     out = torch.empty(batch, S, dtype=torch.long, device=device)
     done = torch.zeros(batch, dtype=torch.bool, device=device)
     stops = torch.tensor(stop_ids, dtype=torch.long, device=device)
     prev = None
+    first_p = torch.zeros(batch, device=device)
     for s in range(S):
         logits = step(prev).float()
         if extra_logits is not None:
@@ -55,23 +70,26 @@ def constrained_greedy(step: Callable[[torch.Tensor | None], torch.Tensor], batc
         if constrained:
             logits = logits + (step_bias[:, s] if step_bias.dim() == 3 else step_bias[s])
         prev = logits.argmax(dim=-1)
-        if s == 0 and first_floor is not None and first_floor[1] < 1.0:
-            p = torch.softmax(logits, dim=-1)[:, first_floor[0]]
-            prev = torch.where(p >= first_floor[1], torch.full_like(prev, first_floor[0]), prev)
+        if s == 0 and first_floor is not None:
+            first_p = torch.softmax(logits, dim=-1)[:, first_floor[0]]
+            floor = torch.as_tensor(first_floor[1], device=device, dtype=first_p.dtype)
+            if bool((floor < 1.0).any()):
+                prev = torch.where(first_p >= floor, torch.full_like(prev, first_floor[0]), prev)
         out[:, s] = prev
         if len(stop_ids):
             done |= torch.isin(prev, stops)
             if bool(done.all()) and s + 1 < S:
                 out[:, s + 1:] = prev[:, None]
                 break
-    return out
+    return (out, first_p) if return_first_prob else out
 
 
 @torch.no_grad()
 def greedy_decode(lm, prefix_embeds: torch.Tensor, prefix_mask: torch.Tensor, bos_embed: torch.Tensor,
                   embed_tokens, step_bias: torch.Tensor, use_cache: bool = True,
                   constrained: bool = True, extra_logits: torch.Tensor | None = None,
-                  stop_ids: tuple[int, ...] = (), first_floor: tuple[int, float] | None = None) -> torch.Tensor:
+                  stop_ids: tuple[int, ...] = (), first_floor: tuple[int, float] | None = None,
+                  return_first_prob: bool = False):
     """Decode for a causal LM fed with ``inputs_embeds`` (the small model).
 
     prefix_embeds (B, P, D), prefix_mask (B, P) bool; bos_embed (D,); embed_tokens: ids -> embeds;
@@ -97,4 +115,4 @@ def greedy_decode(lm, prefix_embeds: torch.Tensor, prefix_mask: torch.Tensor, bo
         return res.logits[:, -1]
 
     return constrained_greedy(step, B, step_bias, prefix_embeds.device, constrained, extra_logits, stop_ids,
-                              first_floor)
+                              first_floor, return_first_prob)

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from posevla_core.config import PoseVLAConfig
-from posevla_core.decoding import grammar_bias, greedy_decode
+from posevla_core.decoding import grammar_bias, greedy_decode, no_object_floor
 from posevla_core.geometry import GeometryPrior, PixelPrior, backproject, patch_points, ray_map
 from posevla_core.image import center_square_box, center_square_crop, check_frame, resize_with_intrinsics
 from posevla_core.policy import CONFIG_FILE, PosePolicy, prediction_from_tokens, resolve_device
@@ -432,8 +432,9 @@ class PoseVLA(PosePolicy):
         return SmallProcessor.collate(examples)
 
     # ---- the network ------------------------------------------------------------------------
-    def encode_prefix(self, batch: dict, return_aux: bool = False):
-        """(prefix embeddings, mask) = [instruction tokens, image patch tokens]."""
+    def encode_prefix(self, batch: dict, return_aux: bool = False, with_prior: bool = True):
+        """(prefix embeddings, mask) = [instruction tokens, image patch tokens]; ``return_aux``:
+        also the heatmap, the pointer's anchors and (``with_prior``) the decoder's copy prior."""
         dev = self.device
         img = batch["image"].to(dev, non_blocking=True).float().div_(255.0).sub_(PIXEL_MEAN).div_(PIXEL_STD)
         B = img.shape[0]
@@ -463,24 +464,32 @@ class PoseVLA(PosePolicy):
         if not return_aux:
             return prefix, mask
         g = batch["grammar"].to(dev) if "grammar" in batch else torch.zeros(B, dtype=torch.long, device=dev)
-        prior = self.pointer.prior(anchors, has)
-        if orient is not None:
-            prior = prior + self.glimpse.prior(orient)
-        prior = prior * self.prior_use[g][..., None]
-        return prefix, mask, {"heat": heat, "prior": prior, "grammar": g, "presence": presence, "orient": orient}
+        prior = None
+        if with_prior:
+            prior = self.pointer.prior(anchors, has)
+            if orient is not None:
+                prior = prior + self.glimpse.prior(orient)
+            prior = prior * self.prior_use[g][..., None]
+        return prefix, mask, {"heat": heat, "prior": prior, "grammar": g, "presence": presence, "orient": orient,
+                              "anchors": anchors, "has": has}
 
     @property
     def prefix_dim(self) -> int:
         return self.cfg.backbone.hidden_size * (self.cfg.backbone.num_layers + 1)
 
-    def prefix_features(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
-        """Every decoder layer's states over [instruction, pointer, patches], concatenated (the
-        input embeddings + each layer's output). The token head reads the prefix through every
-        layer's keys/values, never through the last layer's prefix states alone (those carry no
-        loss of their own), so an expert needs them all, as pi0's expert reads every layer's KV."""
-        prefix, pmask = self.encode_prefix(batch)
+    def prefix_features(self, batch: dict, with_anchor: bool = False):
+        """Every decoder layer's states over [instruction, pointer, glimpse, patches], concatenated
+        (the input embeddings + each layer's output). The token head reads the prefix through
+        every layer's keys/values, never through the last layer's prefix states alone (those carry
+        no loss of their own), so an expert needs them all, as pi0's expert reads every layer's KV.
+        ``with_anchor``: also the pointer's 3D point (the copy prior's anchor), NaN without depth."""
+        prefix, pmask, aux = self.encode_prefix(batch, return_aux=True, with_prior=False)
         out = self.lm.model(inputs_embeds=prefix, attention_mask=pmask.long(), output_hidden_states=True)
-        return torch.cat(list(out.hidden_states), dim=-1), pmask
+        hidden = torch.cat(list(out.hidden_states), dim=-1)
+        if not with_anchor:
+            return hidden, pmask
+        point = torch.where(aux["has"][:, 2:], aux["anchors"][:, 2:], torch.full_like(aux["anchors"][:, 2:], float("nan")))
+        return hidden, pmask, point
 
     def heatmap_loss(self, heat: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Cross-entropy over the stem grid: the cell holding the labeled 2D box center (samples
@@ -575,9 +584,10 @@ class PoseVLA(PosePolicy):
         prefix, pmask, aux = self.encode_prefix(batch, return_aux=True)
         t2 = time.perf_counter()
         emb = self.lm.get_input_embeddings()
-        ids = greedy_decode(self.lm, prefix, pmask, emb.weight[BOS], emb, self.step_bias[aux["grammar"]],
-                            use_cache=use_cache, constrained=constrained, extra_logits=aux["prior"],
-                            stop_ids=(NO_OBJECT, EOS), first_floor=(NO_OBJECT, self.cfg.no_object_threshold))
+        ids, p_absent = greedy_decode(self.lm, prefix, pmask, emb.weight[BOS], emb, self.step_bias[aux["grammar"]],
+                                      use_cache=use_cache, constrained=constrained, extra_logits=aux["prior"],
+                                      stop_ids=(NO_OBJECT, EOS), first_floor=(NO_OBJECT, no_object_floor(
+                                          aux["grammar"], self.cfg.no_object_threshold)), return_first_prob=True)
         if self.device.type == "cuda":
             torch.cuda.synchronize()
         t3 = time.perf_counter()
@@ -586,7 +596,9 @@ class PoseVLA(PosePolicy):
         for i, row in enumerate(ids.tolist()):
             timings = {"preprocess": (t1 - t0) * 1e3, "encode": (t2 - t1) * 1e3, "decode": (t3 - t2) * 1e3,
                        "total": (t3 - t0) * 1e3, "tokens": float(len(row))}
-            preds.append(self._to_prediction(row, batch["crop"][i].numpy(), timings, int(batch["grammar"][i])))
+            pred = self._to_prediction(row, batch["crop"][i].numpy(), timings, int(batch["grammar"][i]))
+            pred.score = 1.0 - float(p_absent[i])
+            preds.append(pred)
         return preds
 
     def _to_prediction(self, ids: list[int], crop: np.ndarray, timings: dict, grammar: int = ACT) -> Prediction:

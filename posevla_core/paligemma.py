@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from posevla_core.config import PALIGEMMA_LOC_TOKENS, VLMConfig
-from posevla_core.decoding import constrained_greedy, grammar_bias
+from posevla_core.decoding import constrained_greedy, grammar_bias, no_object_floor
 from posevla_core.geometry import RayDepthPrior, depth_map, ray_map
 from posevla_core.image import check_frame, letterbox, unletterbox_uv
 from posevla_core.policy import CONFIG_FILE, PosePolicy, prediction_from_tokens, resolve_device
@@ -262,7 +262,7 @@ class PaliGemmaPoseVLA(PosePolicy):
     def prefix_dim(self) -> int:
         return int(self.vlm.config.text_config.hidden_size) * len(self.PREFIX_LAYERS)
 
-    def prefix_features(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    def prefix_features(self, batch: dict, with_anchor: bool = False):
         """Gemma's states over the prefix (image tokens + prompt, bidirectional) at the embeddings,
         the middle and the last layer, concatenated (see PoseVLA.prefix_features: the last
         layer's prefix states alone are not what the pose tokens read)."""
@@ -271,7 +271,10 @@ class PaliGemmaPoseVLA(PosePolicy):
         out = self._lm(ids, mask, torch.zeros_like(ids), image=self.image_features(batch), logits_to_keep=1,
                        output_hidden_states=True)
         hs = out.hidden_states
-        return torch.cat([hs[round(f * (len(hs) - 1))] for f in self.PREFIX_LAYERS], dim=-1), mask.bool()
+        hidden = torch.cat([hs[round(f * (len(hs) - 1))] for f in self.PREFIX_LAYERS], dim=-1)
+        if with_anchor:      # no pointer: the expert falls back to its default anchor
+            return hidden, mask.bool(), self.no_anchor(ids.shape[0], dev)
+        return hidden, mask.bool()
 
     def compute_loss(self, batch: dict) -> tuple[torch.Tensor, dict]:
         """Teacher-forced cross-entropy on the pose tokens, inside each grammar step's block."""
@@ -323,9 +326,11 @@ class PaliGemmaPoseVLA(PosePolicy):
             return out.logits[:, -1]
 
         grammar = batch["grammar"].to(dev)
-        ids = constrained_greedy(step, B, self.step_bias[grammar], dev, constrained,
-                                 stop_ids=(int(self.id_map[NO_OBJECT]), int(self.id_map[EOS])),
-                                 first_floor=(int(self.id_map[NO_OBJECT]), self.cfg.no_object_threshold))
+        ids, p_absent = constrained_greedy(step, B, self.step_bias[grammar], dev, constrained,
+                                           stop_ids=(int(self.id_map[NO_OBJECT]), int(self.id_map[EOS])),
+                                           first_floor=(int(self.id_map[NO_OBJECT]),
+                                                        no_object_floor(grammar, self.cfg.no_object_threshold)),
+                                           return_first_prob=True)
         if dev.type == "cuda":
             torch.cuda.synchronize()
         t2 = time.perf_counter()
@@ -335,9 +340,11 @@ class PaliGemmaPoseVLA(PosePolicy):
             lb = batch["letterbox"][i].tolist()
             timings = {"preprocess": (t1 - t0) * 1e3, "decode": (t2 - t1) * 1e3, "total": (t2 - t0) * 1e3,
                        "tokens": float(len(row))}
-            preds.append(prediction_from_tokens(
+            pred = prediction_from_tokens(
                 self.tokenizer, row, lambda uv, lb=lb: unletterbox_uv(uv, lb[:4], lb[4], lb[5], self.processor.image_size),
-                self.cfg.tokens.waypoint_dt, timings, int(grammar[i])))
+                self.cfg.tokens.waypoint_dt, timings, int(grammar[i]))
+            pred.score = 1.0 - float(p_absent[i])
+            preds.append(pred)
         return preds
 
     # ---- checkpoints ------------------------------------------------------------------------

@@ -107,10 +107,17 @@ class PosePolicy(nn.Module):
         """Width of ``prefix_features``' hidden states."""
         raise NotImplementedError
 
-    def prefix_features(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
-        """The backbone's last hidden states over its prefix (image + prompt), (B, L, prefix_dim),
-        and the prefix mask (B, L) bool (True = a real token): one backbone forward."""
+    def prefix_features(self, batch: dict, with_anchor: bool = False):
+        """The backbone's hidden states over its prefix (image + prompt), (B, L, prefix_dim),
+        and the prefix mask (B, L) bool (True = a real token): one backbone forward.
+        ``with_anchor``: also (B, 3), the camera-frame point (m) the backbone grounded the
+        instruction on, NaN where it has none (an action expert's positions are relative to it)."""
         raise NotImplementedError
+
+    @staticmethod
+    def no_anchor(batch_size: int, device) -> torch.Tensor:
+        """``prefix_features``' anchor of a backbone that grounds no 3D point."""
+        return torch.full((batch_size, 3), float("nan"), device=device)
 
     @property
     def device(self) -> torch.device:

@@ -96,3 +96,5 @@ class Prediction(PoseTarget):
     valid: bool = True
     clipped: list[str] = field(default_factory=list)
     frame_id: str = ""            # "" = the image's optical frame; else the frame of the waypoints (a base-frame chunk)
+    score: float = 1.0            # confidence that the named object is in view: 1 - p(<no_object>) at the first
+                                  # decoded step (the detection score of the AP); 1.0 where a head has none

@@ -185,6 +185,55 @@ def test_aggregate_ap_precision_recall_and_percentiles():
     assert not any(k.startswith("_") for k in agg)
 
 
+def test_ap_ranks_detections_by_the_models_score():
+    """The same answers as above, now with the model's scores: the object "found" for a negative
+    instruction is the least sure, so the ranked AP at IoU 0.25 is 3/4 (not P * R = 9/16); the
+    final precision / recall (what the robot acts on) do not change."""
+    I = np.eye(3)
+    t = obj_target(R=I)
+    shifted, far = obj_target(R=I, p=(0.0125, 0.1, 0.9)), obj_target(R=I, p=(0.025, 0.1, 0.9))
+
+    def scored(target, s):
+        p = pred_of(target)
+        p.score = s
+        return p
+
+    rows = [sample_metrics(scored(t, 0.9), sample(t), symmetries=SYM),
+            sample_metrics(scored(shifted, 0.8), sample(t), symmetries=SYM),
+            sample_metrics(scored(far, 0.7), sample(t), symmetries=SYM),
+            sample_metrics(Prediction.absent(), sample(t), symmetries=SYM),
+            sample_metrics(scored(t, 0.2), sample(PoseTarget.absent()), symmetries=SYM)]
+    agg = aggregate(rows)
+    assert agg["ap_iou25"] == pytest.approx(3 / 4) and agg["ap_iou50"] == pytest.approx(2 / 4)
+    assert agg["precision_iou25"] == pytest.approx(3 / 4) and agg["recall_iou25"] == pytest.approx(3 / 4)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([0.1, 0.5, 0.7, 0.9, 1.0]), st.booleans()), min_size=1, max_size=30),
+       st.integers(0, 10))
+def test_ranked_ap_against_a_threshold_sweep(dets, extra_misses):
+    """ranked_ap = the area under the interpolated curve of a brute-force sweep over the score
+    thresholds; it is never below the final P * R, and equals it when every score ties."""
+    from posevla_core.train.metrics import ranked_ap
+
+    scores = np.array([s for s, _ in dets])
+    tp = np.array([h for _, h in dets], dtype=float)
+    num_pos = tp.sum() + extra_misses
+    if num_pos == 0:
+        return
+    ap, p, r = ranked_ap(scores, tp, num_pos)
+    levels = sorted(set(scores), reverse=True)
+    pts = [(tp[scores >= c].sum() / (scores >= c).sum(), tp[scores >= c].sum() / num_pos) for c in levels]
+    area, prev_r = 0.0, 0.0
+    for i, (_, rc) in enumerate(pts):
+        area += (rc - prev_r) * max(q for q, _ in pts[i:])
+        prev_r = rc
+    assert ap == pytest.approx(area) and (p, r) == pytest.approx(pts[-1])
+    assert ap >= p * r - 1e-12
+    if len(levels) == 1:
+        assert ap == pytest.approx(p * r)
+
+
 def test_waypoint_rotation_percentiles():
     rows = []
     for k in range(10):

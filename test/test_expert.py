@@ -77,10 +77,38 @@ def test_cached_prefix_fast_path_equals_the_training_forward():
     with torch.no_grad():
         hidden, mask = m.backbone.prefix_features(b)
         memory, pad = m.expert.encode_memory(hidden, mask)
+        point, has = m.expert.resolve_anchor(torch.rand(2, 3), 2, "cpu")
         x, t = torch.randn(2, 4, 10), torch.tensor([0.2, 0.7])
-        ref = m.expert.velocity(x, t, memory, pad)
-        fast = m.expert.velocity_cached(x, t, m.expert.prefix_cache(memory, pad))
+        ref = m.expert.velocity(x, t, memory, pad, point, has)
+        fast = m.expert.velocity_cached(x, t, m.expert.prefix_cache(memory, pad, point, has))
     assert ref.abs().mean() > 0.1 and torch.allclose(ref, fast, atol=1e-5)
+
+
+def test_anchored_positions_follow_the_backbones_grounded_point():
+    """With ``anchor`` the chunk's positions are offsets from the backbone's 3D point: moving
+    the point moves every predicted position by the same vector and leaves the rest alone
+    (at init the velocity field is exactly 0, so the chunk is noise around the point); a frame
+    without a point (NaN, e.g. no depth) falls back to the training chunks' mean position."""
+    m = tiny_flow()
+    assert m.cfg.anchor and not tiny_flow(frame="base").cfg.anchor
+    m.expert.set_stats([0.1, -0.2, 0.9] + [0.0] * 7, [0.05] * 10)
+    assert m.cfg.anchor_default == pytest.approx([0.1, -0.2, 0.9]) and m.cfg.action_mean[:3] == [0.0] * 3
+    b = batch_of(m)
+    with torch.no_grad():
+        hidden, mask, point = m.backbone.prefix_features(b, with_anchor=True)
+    assert point.shape == (2, 3) and torch.isfinite(point).all()      # the tiny frames have depth
+    shift = torch.tensor([[0.05, -0.03, 0.1]])
+
+    def chunk(a):
+        return m.expert.sample(hidden, mask, torch.Generator().manual_seed(3), a)
+
+    c0, c1 = chunk(point), chunk(point + shift)
+    assert torch.allclose(c1[..., :3] - c0[..., :3], shift[:, None].expand(2, 4, 3), atol=1e-5)
+    assert torch.allclose(c1[..., 3:], c0[..., 3:])
+    none = chunk(torch.full((2, 3), float("nan")))
+    assert torch.allclose(none[..., :3].mean((0, 1)), torch.tensor([0.1, -0.2, 0.9]), atol=0.05)
+    # a checkpoint's config round-trips the anchor; experts saved before it predict absolute positions
+    assert ExpertConfig.from_dict(m.cfg.to_dict()).anchor_default == m.cfg.anchor_default
 
 
 def test_old_checkpoints_still_load_with_the_token_head():
@@ -192,7 +220,7 @@ def test_train_cli_head_flow_from_a_token_checkpoint(tmp_path):
                "--token-loss-weight", "0.5"])
     m = load_policy(out, device="cpu")
     assert isinstance(m, FlowPolicy) and m.cfg.horizon == 4 and m.cfg.token_loss_weight == 0.5
-    assert np.allclose(m.cfg.action_mean[2], 0.9, atol=1e-3)                 # stats from the demo chunks
+    assert np.allclose(m.cfg.anchor_default[2], 0.9, atol=1e-3)              # stats from the demo chunks
     metrics = json.loads((out / "offline_metrics.json").read_text())
     assert "chunk_pos_err_m" in metrics
     # resume of a flow run (interrupted after its step-2 checkpoint) finishes the same run

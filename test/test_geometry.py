@@ -46,3 +46,29 @@ def test_prior_is_added_and_no_depth_embedding_is_used():
     emb2 = prior(xyz + 0.05, torch.tensor([[True, True]]), 1, 2)
     assert not torch.allclose(emb[0, 0], emb2[0, 0])
     assert torch.equal(prior(None, None, 2, 3)[1, 2], prior.no_depth)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**31 - 1), st.floats(0.0, 0.995))
+def test_patch_median_equals_numpys_nanmedian(seed, holes):
+    """The sort-based per-patch median is np.nanmedian exactly, for any fraction of holes."""
+    rng = np.random.default_rng(seed)
+    d = rng.uniform(0.3, 2.0, (32, 32)).astype(np.float32)
+    d[rng.random((32, 32)) < holes] = np.nan
+    K = np.array([[40.0, 0, 15.5], [0, 45.0, 16.0], [0, 0, 1]])
+    med, ok = patch_points(d, K, 8, 0.05)
+    pts = backproject(d, K).reshape(4, 8, 4, 8, 3).transpose(0, 2, 1, 3, 4).reshape(-1, 64, 3)
+    with np.errstate(all="ignore"):
+        ref = np.nanmedian(pts[ok], axis=1).astype(np.float32)
+    assert np.array_equal(med[ok], ref) and not med[~ok].any()
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.floats(10, 2000), st.floats(10, 2000), st.floats(-2, 2), st.floats(-50, 100), st.floats(-50, 100))
+def test_ray_map_is_the_inverse_intrinsics_applied_to_pixel_centers(fx, fy, skew, cx, cy):
+    from posevla_core.geometry import ray_map
+
+    K = np.array([[fx, skew, cx], [0, fy, cy], [0, 0, 1]])
+    v, u = np.mgrid[0:12, 0:10].astype(np.float64)
+    ref = (np.linalg.inv(K) @ np.stack([u.ravel(), v.ravel(), np.ones(u.size)])).reshape(3, 12, 10)
+    assert np.allclose(ray_map(K, 12, 10), ref, rtol=1e-5, atol=1e-6)

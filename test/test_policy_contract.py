@@ -2,6 +2,7 @@
 architecture, the shared grammar mask, the small model's optional ray prior, and the
 letterbox that keeps K right."""
 import json
+import math
 
 import numpy as np
 import pytest
@@ -99,5 +100,17 @@ def test_no_object_threshold_refuses_when_unsure():
                         ((NO_OBJECT, 0.01), [NO_OBJECT, NO_OBJECT])):
         out = constrained_greedy(step, 2, bias, "cpu", stop_ids=(NO_OBJECT,), first_floor=floor)
         assert out[:, 0].tolist() == want
+    # the first-step probability is returned (the prediction's score is 1 - it) ...
+    out, p = constrained_greedy(step, 2, bias, "cpu", stop_ids=(NO_OBJECT,), first_floor=(NO_OBJECT, 1.0),
+                                return_first_prob=True)
+    assert p.tolist() == pytest.approx([1 / (1 + math.e), 1 / (1 + math.e ** 4)], rel=1e-4)
+    # ... and a "detect the ..." prompt (it moves nothing) is never refused by the floor, only by argmax
+    from posevla_core.decoding import no_object_floor
+    from posevla_core.tokens import ACT, DETECT
+
+    floor = no_object_floor(torch.tensor([DETECT, ACT]), 0.01)
+    assert floor.tolist() == pytest.approx([1.0, 0.01])
+    out = constrained_greedy(step, 2, bias, "cpu", stop_ids=(NO_OBJECT,), first_floor=(NO_OBJECT, floor))
+    assert out[:, 0].tolist() == [cat, NO_OBJECT]
     with pytest.raises(ValueError, match="no_object_threshold"):
         PoseVLAConfig(no_object_threshold=0.0)

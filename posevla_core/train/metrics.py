@@ -29,16 +29,19 @@ detection, not a refusal.
 ``aggregate``: the mean of every key over the samples that have it, plus the median and the
 90th percentile of every error (``*_m``, ``*_deg``, ``*_px``), plus ``ap_iou25`` / ``ap_iou50``:
 
-AP at 3D IoU tau, without detection scores. Every object the model answers with is a
-detection (one for an instruction, every listed instance for a detect prompt, none for
-``<no_object>``); every present object with a known size is a ground truth. Within a sample,
-detections and ground truths are matched one-to-one (same category, maximal summed IoU); a
-match with IoU >= tau is a true positive, every other detection a false positive (a wrong
-box, a wrong category, an object "found" for a negative instruction), every unmatched ground
-truth a miss (``<no_object>`` answers included). Without scores the precision / recall curve
-has the single point (P, R) = (TP / detections, TP / ground truths) over the evaluated
-samples, and the area under its interpolated envelope (as VOC / COCO / Objectron compute AP)
-is ``ap = P * R``. ``precision_iou*`` and ``recall_iou*`` are reported beside it.
+AP at 3D IoU tau. Every object the model answers with is a detection (one for an
+instruction, every listed instance for a detect prompt, none for ``<no_object>``), scored by
+the prediction's ``score`` (1 - p(<no_object>) at the first decoded step: how sure the model
+is that the named object is in view); every present object with a known size is a ground
+truth. Within a sample, detections and ground truths are matched one-to-one (same category,
+maximal summed IoU); a match with IoU >= tau is a true positive, every other detection a
+false positive (a wrong box, a wrong category, an object "found" for a negative instruction),
+every unmatched ground truth a miss (``<no_object>`` answers included). Detections are ranked
+by score over all evaluated samples; the AP is the area under the interpolated precision /
+recall envelope (VOC / COCO / Objectron: all points), with tied scores entering the curve
+together (so a model without scores, every score 1, gets the single point (P, R) and
+``ap = P * R``). ``precision_iou*`` and ``recall_iou*`` are the curve's last point: every
+detection the model made (what a robot acts on at the checkpoint's ``no_object_threshold``).
 """
 from __future__ import annotations
 
@@ -55,9 +58,8 @@ from posevla_core.types import Prediction
 INVALID_POS_M = 1.0
 INVALID_ROT_DEG = 180.0
 AP_IOU = {"iou25": 0.25, "iou50": 0.5}
-_DET = "_det"           # row keys consumed by aggregate (not averaged): detections made,
-_POS = "_pos"           # objects present, true positives at each AP_IOU threshold
-_TP = "_tp_"
+_DETS = "_dets"         # row keys consumed by aggregate (not averaged): (score, true positive at each
+_POS = "_pos"           # AP_IOU threshold) per detection, and the number of objects present
 
 
 def _rot_deg(R_pred: np.ndarray, R_true: np.ndarray, kind: str = "none") -> float:
@@ -80,11 +82,12 @@ def match_instances(preds: list, targets: list) -> list[tuple[int, int, float]]:
     return [(int(i), int(j), float(iou[i, j])) for i, j in zip(rows, cols) if iou[i, j] > 0]
 
 
-def _ap_counts(preds: list, targets: list) -> dict:
-    """The AP row keys of one sample: detections, present objects, matches at each IoU."""
-    pairs = match_instances(preds, targets)
-    return {_DET: float(len(preds)), _POS: float(len(targets)),
-            **{_TP + k: float(sum(iou >= tau for _, _, iou in pairs)) for k, tau in AP_IOU.items()}}
+def _ap_counts(preds: list, targets: list, score: float = 1.0) -> dict:
+    """The AP row keys of one sample: each detection's (score, {threshold: true positive}) and
+    the number of present objects."""
+    iou_of = {i: iou for i, _, iou in match_instances(preds, targets)}
+    dets = [(float(score), {k: iou_of.get(i, 0.0) >= tau for k, tau in AP_IOU.items()}) for i in range(len(preds))]
+    return {_DETS: dets, _POS: float(len(targets))}
 
 
 def _answers(pred: Prediction) -> list:
@@ -100,7 +103,7 @@ def _detect(pred: Prediction, t) -> dict:
     pairs = match_instances(preds, targets)
     m = {"false_refusal": float(bool(pred.valid) and not pred.found),
          "detect_count_acc": float(bool(pred.valid) and len(_answers(pred)) == len(t.instances)),
-         **_ap_counts(preds, targets)}
+         **_ap_counts(preds, targets, pred.score)}
     if targets:     # mean over the true instances of their matched IoU (0 when unmatched)
         m["detect_iou3d"] = sum(iou for _, _, iou in pairs) / len(targets)
     return m
@@ -113,14 +116,14 @@ def _grounding(pred: Prediction, t, H: int, W: int, symmetries: Mapping[str, str
     has_box3d = t.size is not None
     if not t.found:
         m["absent_refused"] = float(ok and not pred.found)
-        m.update(_ap_counts(_answers(pred), []))
+        m.update(_ap_counts(_answers(pred), [], pred.score))
         return m
     if t.instances is not None:
         return _detect(pred, t)
     m["category_acc"] = float(answered and pred.category == t.category)
     m["false_refusal"] = float(ok and not pred.found)
     if has_box3d:
-        m.update(_ap_counts(_answers(pred), [t]))
+        m.update(_ap_counts(_answers(pred), [t], pred.score))
     if not ok:
         m.update(center_err_m=INVALID_POS_M, rot_err_deg=INVALID_ROT_DEG, raw_rot_err_deg=INVALID_ROT_DEG,
                  box_err_px=float(max(H, W)))
@@ -174,13 +177,31 @@ def average_precision(rows: list[dict]) -> dict:
     pos = sum(r.get(_POS, 0.0) for r in rows)
     if pos == 0:
         return {}
-    det = sum(r.get(_DET, 0.0) for r in rows)
+    dets = [d for r in rows for d in r.get(_DETS, [])]
+    scores = np.array([sc for sc, _ in dets], dtype=float)
     out = {}
     for k in AP_IOU:
-        tp = sum(r.get(_TP + k, 0.0) for r in rows)
-        p, rc = (tp / det if det else 0.0), tp / pos
-        out.update({f"ap_{k}": p * rc, f"precision_{k}": p, f"recall_{k}": rc})
+        tp = np.array([hit[k] for _, hit in dets], dtype=float)
+        ap, p, rc = ranked_ap(scores, tp, pos)
+        out.update({f"ap_{k}": ap, f"precision_{k}": p, f"recall_{k}": rc})
     return out
+
+
+def ranked_ap(scores: np.ndarray, tp: np.ndarray, num_pos: float) -> tuple[float, float, float]:
+    """(AP, final precision, final recall) of detections with ``scores`` and true-positive
+    flags ``tp`` against ``num_pos`` ground truths: all-point interpolated area under the
+    precision / recall curve; detections with equal scores form one point of the curve."""
+    if len(scores) == 0:
+        return 0.0, 0.0, 0.0
+    order = np.argsort(-scores, kind="stable")
+    s, hits = scores[order], tp[order]
+    last = np.r_[s[1:] != s[:-1], True]                 # the last detection of each score level
+    ctp = np.cumsum(hits)[last]
+    n = np.flatnonzero(last) + 1.0
+    precision, recall = ctp / n, ctp / num_pos
+    envelope = np.maximum.accumulate(precision[::-1])[::-1]   # best precision at >= this recall
+    ap = float(np.sum(np.diff(np.r_[0.0, recall]) * envelope))
+    return ap, float(precision[-1]), float(recall[-1])
 
 
 def aggregate(rows: list[dict]) -> dict:
