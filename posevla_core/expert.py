@@ -440,7 +440,8 @@ class FlowPolicy(PosePolicy):
         self.eval()
         hs, ms, anchors = [], [], []
         for k in tqdm(range(0, n, batch_size), desc="cache prefixes", disable=not progress):
-            h, m, a = self.backbone.prefix_features(batch_of(list(range(k, min(n, k + batch_size)))), with_anchor=True)
+            h, m, ex = self.backbone.prefix_features(batch_of(list(range(k, min(n, k + batch_size)))), with_extras=True)
+            a = ex["anchor"]
             hs += list(h.float().cpu())
             ms += list(m.cpu())
             anchors.append(a.float().cpu())
@@ -467,9 +468,10 @@ class FlowPolicy(PosePolicy):
                     batch["prefix_anchor"].to(self.device))
         if self.cfg.insulate:
             with torch.no_grad():
-                h, m, a = self.backbone.prefix_features(batch, with_anchor=True)
-            return h.detach(), m, a
-        return self.backbone.prefix_features(batch, with_anchor=True)
+                h, m, ex = self.backbone.prefix_features(batch, with_extras=True)
+            return h.detach(), m, ex["anchor"]
+        h, m, ex = self.backbone.prefix_features(batch, with_extras=True)
+        return h, m, ex["anchor"]
 
     def compute_loss(self, batch: dict) -> tuple[torch.Tensor, dict]:
         dev = self.device
@@ -507,22 +509,35 @@ class FlowPolicy(PosePolicy):
         batch = self.processor.collate([self.processor.make_example(it["rgb"], it.get("depth"), it["K"],
                                                                     it["instruction"]) for it in items])
         t1 = time.perf_counter()
-        hidden, mask, anchor = self.backbone.prefix_features(batch, with_anchor=True)
+        hidden, mask, extras = self.backbone.prefix_features(batch, with_extras=True)
         t2 = time.perf_counter()
-        chunks = self.expert.sample(hidden, mask, generator, anchor).float().cpu().numpy()
+        chunks = self.expert.sample(hidden, mask, generator, extras["anchor"]).float().cpu().numpy()
         t3 = time.perf_counter()
         self.train(was_training)
         frame_id = self.cfg.base_frame if self.cfg.frame == "base" else ""
         timings = {"preprocess": (t1 - t0) * 1e3, "prefix": (t2 - t1) * 1e3, "expert": (t3 - t2) * 1e3,
                    "total": (t3 - t0) * 1e3}
+        # The token head's refusal, read off the same backbone forward: an instruction whose first
+        # pose token would be <no_object> (P >= no_object_threshold; detect prompts: argmax) gets
+        # no chunk. On a robot, unsure means do not move.
+        from posevla_core.decoding import no_object_floor
+
+        p_absent = extras["p_absent"].float()
+        refuse = (p_absent >= no_object_floor(batch["grammar"].to(p_absent.device),
+                                              self.backbone.cfg.no_object_threshold)).tolist()
         preds = []
-        for c in chunks:
-            wps = actions_to_waypoints(c, binary_gripper=True)
-            ok = bool(np.all(np.isfinite(c)))
-            # No grounding is decoded for a chunk: object fields are neutral (identity pose).
-            preds.append(Prediction("", (float("nan"), float("nan")), Pose(np.zeros(3), [0, 0, 0, 1]), wps,
-                                    waypoint_dt=self.cfg.dt, token_ids=[], timings_ms=dict(timings), valid=ok,
-                                    frame_id=frame_id))
+        for c, no, pa in zip(chunks, refuse, p_absent.tolist()):
+            if no:
+                pred = Prediction.absent()
+                pred.waypoint_dt, pred.timings_ms, pred.frame_id = self.cfg.dt, dict(timings), frame_id
+            else:
+                # No grounding is decoded for a chunk: object fields are neutral (identity pose).
+                pred = Prediction("", (float("nan"), float("nan")), Pose(np.zeros(3), [0, 0, 0, 1]),
+                                  actions_to_waypoints(c, binary_gripper=True), waypoint_dt=self.cfg.dt,
+                                  token_ids=[], timings_ms=dict(timings), valid=bool(np.all(np.isfinite(c))),
+                                  frame_id=frame_id)
+            pred.score = 1.0 - pa
+            preds.append(pred)
         return preds
 
     def config_summary(self) -> str:

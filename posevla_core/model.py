@@ -477,19 +477,27 @@ class PoseVLA(PosePolicy):
     def prefix_dim(self) -> int:
         return self.cfg.backbone.hidden_size * (self.cfg.backbone.num_layers + 1)
 
-    def prefix_features(self, batch: dict, with_anchor: bool = False):
+    def prefix_features(self, batch: dict, with_extras: bool = False):
         """Every decoder layer's states over [instruction, pointer, glimpse, patches], concatenated
         (the input embeddings + each layer's output). The token head reads the prefix through
         every layer's keys/values, never through the last layer's prefix states alone (those carry
         no loss of their own), so an expert needs them all, as pi0's expert reads every layer's KV.
-        ``with_anchor``: also the pointer's 3D point (the copy prior's anchor), NaN without depth."""
+        ``with_extras``: also {"anchor": the pointer's 3D point (the copy prior's anchor), NaN
+        without depth; "p_absent": the first decoded step's P(<no_object>)}. The BOS token rides
+        along in the same forward (causal: the prefix states do not see it) for the latter."""
         prefix, pmask, aux = self.encode_prefix(batch, return_aux=True, with_prior=False)
-        out = self.lm.model(inputs_embeds=prefix, attention_mask=pmask.long(), output_hidden_states=True)
-        hidden = torch.cat(list(out.hidden_states), dim=-1)
-        if not with_anchor:
-            return hidden, pmask
+        if not with_extras:
+            out = self.lm.model(inputs_embeds=prefix, attention_mask=pmask.long(), output_hidden_states=True)
+            return torch.cat(list(out.hidden_states), dim=-1), pmask
+        B, L = pmask.shape
+        bos = self.lm.get_input_embeddings().weight[BOS].expand(B, 1, -1)
+        mask = torch.cat([pmask, pmask.new_ones(B, 1)], dim=1).long()
+        out = self.lm(inputs_embeds=torch.cat([prefix, bos], dim=1), attention_mask=mask, output_hidden_states=True,
+                      logits_to_keep=1)
+        hidden = torch.cat([h[:, :L] for h in out.hidden_states], dim=-1)
+        logits = out.logits[:, -1].float() + self.step_bias[aux["grammar"], 0]      # step 0: no copy prior
         point = torch.where(aux["has"][:, 2:], aux["anchors"][:, 2:], torch.full_like(aux["anchors"][:, 2:], float("nan")))
-        return hidden, pmask, point
+        return hidden, pmask, {"anchor": point, "p_absent": logits.softmax(-1)[:, NO_OBJECT]}
 
     def heatmap_loss(self, heat: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Cross-entropy over the stem grid: the cell holding the labeled 2D box center (samples

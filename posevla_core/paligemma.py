@@ -262,7 +262,7 @@ class PaliGemmaPoseVLA(PosePolicy):
     def prefix_dim(self) -> int:
         return int(self.vlm.config.text_config.hidden_size) * len(self.PREFIX_LAYERS)
 
-    def prefix_features(self, batch: dict, with_anchor: bool = False):
+    def prefix_features(self, batch: dict, with_extras: bool = False):
         """Gemma's states over the prefix (image tokens + prompt, bidirectional) at the embeddings,
         the middle and the last layer, concatenated (see PoseVLA.prefix_features: the last
         layer's prefix states alone are not what the pose tokens read)."""
@@ -272,8 +272,10 @@ class PaliGemmaPoseVLA(PosePolicy):
                        output_hidden_states=True)
         hs = out.hidden_states
         hidden = torch.cat([hs[round(f * (len(hs) - 1))] for f in self.PREFIX_LAYERS], dim=-1)
-        if with_anchor:      # no pointer: the expert falls back to its default anchor
-            return hidden, mask.bool(), self.no_anchor(ids.shape[0], dev)
+        if with_extras:      # no pointer: the expert falls back to its default anchor
+            logits = out.logits[:, -1].float() + self.step_bias[batch["grammar"].to(dev), 0]
+            p_absent = logits.softmax(-1)[:, int(self.id_map[NO_OBJECT])]
+            return hidden, mask.bool(), {"anchor": self.no_anchor(ids.shape[0], dev), "p_absent": p_absent}
         return hidden, mask.bool()
 
     def compute_loss(self, batch: dict) -> tuple[torch.Tensor, dict]:

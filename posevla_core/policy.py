@@ -107,11 +107,13 @@ class PosePolicy(nn.Module):
         """Width of ``prefix_features``' hidden states."""
         raise NotImplementedError
 
-    def prefix_features(self, batch: dict, with_anchor: bool = False):
+    def prefix_features(self, batch: dict, with_extras: bool = False):
         """The backbone's hidden states over its prefix (image + prompt), (B, L, prefix_dim),
         and the prefix mask (B, L) bool (True = a real token): one backbone forward.
-        ``with_anchor``: also (B, 3), the camera-frame point (m) the backbone grounded the
-        instruction on, NaN where it has none (an action expert's positions are relative to it)."""
+        ``with_extras``: also a dict of (B, ...) tensors from the same forward: ``anchor`` (B, 3),
+        the camera-frame point (m) the backbone grounded the instruction on, NaN where it has none
+        (an action expert's positions are relative to it), and ``p_absent`` (B,), the first pose
+        token's P(<no_object>) (an action head refuses on it like the token head)."""
         raise NotImplementedError
 
     @staticmethod

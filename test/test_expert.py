@@ -95,7 +95,10 @@ def test_anchored_positions_follow_the_backbones_grounded_point():
     assert m.cfg.anchor_default == pytest.approx([0.1, -0.2, 0.9]) and m.cfg.action_mean[:3] == [0.0] * 3
     b = batch_of(m)
     with torch.no_grad():
-        hidden, mask, point = m.backbone.prefix_features(b, with_anchor=True)
+        hidden, mask, extras = m.backbone.prefix_features(b, with_extras=True)
+        plain, _ = m.backbone.prefix_features(b)
+    assert torch.allclose(hidden, plain, atol=1e-5)     # the BOS riding along is not seen by the prefix
+    point = extras["anchor"]
     assert point.shape == (2, 3) and torch.isfinite(point).all()      # the tiny frames have depth
     shift = torch.tensor([[0.05, -0.03, 0.1]])
 
@@ -109,6 +112,21 @@ def test_anchored_positions_follow_the_backbones_grounded_point():
     assert torch.allclose(none[..., :3].mean((0, 1)), torch.tensor([0.1, -0.2, 0.9]), atol=0.05)
     # a checkpoint's config round-trips the anchor; experts saved before it predict absolute positions
     assert ExpertConfig.from_dict(m.cfg.to_dict()).anchor_default == m.cfg.anchor_default
+
+
+def test_the_expert_refuses_like_the_token_head():
+    """The flow head reads the first pose token's P(<no_object>) off the same backbone forward:
+    it equals the token head's (its score is 1 - that), and at or above the backbone's
+    no_object_threshold the expert answers <no_object> with no chunk (unsure: do not move)."""
+    m = tiny_flow()
+    rgb, depth, K = frame()
+    tok = m.backbone.predict(rgb, depth, K, "pick up the cube")
+    p = m.predict(rgb, depth, K, "pick up the cube", generator=torch.Generator().manual_seed(1))
+    assert p.score == pytest.approx(tok.score, abs=1e-5) and 0.0 < p.score < 1.0
+    assert p.found and len(p.waypoints) == 4
+    m.backbone.cfg.no_object_threshold = min(1.0, (1.0 - p.score) * 0.5)
+    q = m.predict(rgb, depth, K, "pick up the cube", generator=torch.Generator().manual_seed(1))
+    assert not q.found and q.waypoints == [] and q.valid and q.score == pytest.approx(p.score)
 
 
 def test_old_checkpoints_still_load_with_the_token_head():
