@@ -95,10 +95,7 @@ class Operator:
         cli, end = self.clients[what], time.monotonic() + timeout
         while time.monotonic() < end:
             if cli.wait_for_service(timeout_sec=1.0):
-                try:       # rclpy raises (older ones returned None) when one call is not answered in time
-                    res = cli.call(Trigger.Request(), timeout_sec=10.0)
-                except TimeoutError:
-                    res = None     # a loaded machine: ask again until the overall timeout
+                res = cli.call(Trigger.Request(), timeout_sec=10.0)
                 if res is not None and res.success:
                     self.log.append(f"{what}: {res.message}")
                     return res.message
