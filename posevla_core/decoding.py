@@ -27,6 +27,13 @@ def no_object_floor(grammar: torch.Tensor, threshold: float) -> torch.Tensor:
     return torch.where(grammar == DETECT, 1.0, float(threshold)).float()
 
 
+def first_step_prob(logits: torch.Tensor, step_bias: torch.Tensor, grammar: torch.Tensor, token: int) -> torch.Tensor:
+    """(B,) probability of ``token`` at the first decoded step, inside each row's grammar
+    (``step_bias`` as in ``constrained_greedy``, (grammars, S, V)): the ``<no_object>``
+    probability a head without token decoding (an action expert) refuses on."""
+    return (logits.float() + step_bias[grammar, 0]).softmax(-1)[:, token]
+
+
 def grammar_bias(tokenizer, vocab_size: int, id_map: torch.Tensor | None = None) -> torch.Tensor:
     """(grammars, seq_len, vocab_size) float mask: 0 where ``tokenizer``'s grammar (ACT, DETECT)
     allows a token at a step, -inf elsewhere. ``id_map[i]`` is the backbone vocabulary id of

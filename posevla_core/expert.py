@@ -46,6 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from posevla_core.decoding import no_object_floor
 from posevla_core.policy import CONFIG_FILE, PosePolicy, policy_class, read_meta, resolve_device
 from posevla_core.types import Pose, Prediction, Waypoint
 
@@ -511,20 +512,20 @@ class FlowPolicy(PosePolicy):
         t1 = time.perf_counter()
         hidden, mask, extras = self.backbone.prefix_features(batch, with_extras=True)
         t2 = time.perf_counter()
-        chunks = self.expert.sample(hidden, mask, generator, extras["anchor"]).float().cpu().numpy()
+        # The token head's refusal, read off the same backbone forward: an instruction whose first
+        # pose token would be <no_object> (P >= no_object_threshold; detect prompts: argmax) gets
+        # no chunk. On a robot, unsure means do not move.
+        p_absent = extras["p_absent"].float()
+        refuse = (p_absent >= no_object_floor(batch["grammar"].to(p_absent.device),
+                                              self.backbone.cfg.no_object_threshold)).tolist()
+        chunks = [None] * len(refuse)
+        if not all(refuse):
+            chunks = self.expert.sample(hidden, mask, generator, extras["anchor"]).float().cpu().numpy()
         t3 = time.perf_counter()
         self.train(was_training)
         frame_id = self.cfg.base_frame if self.cfg.frame == "base" else ""
         timings = {"preprocess": (t1 - t0) * 1e3, "prefix": (t2 - t1) * 1e3, "expert": (t3 - t2) * 1e3,
                    "total": (t3 - t0) * 1e3}
-        # The token head's refusal, read off the same backbone forward: an instruction whose first
-        # pose token would be <no_object> (P >= no_object_threshold; detect prompts: argmax) gets
-        # no chunk. On a robot, unsure means do not move.
-        from posevla_core.decoding import no_object_floor
-
-        p_absent = extras["p_absent"].float()
-        refuse = (p_absent >= no_object_floor(batch["grammar"].to(p_absent.device),
-                                              self.backbone.cfg.no_object_threshold)).tolist()
         preds = []
         for c, no, pa in zip(chunks, refuse, p_absent.tolist()):
             if no:

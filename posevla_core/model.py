@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from posevla_core.config import PoseVLAConfig
-from posevla_core.decoding import grammar_bias, greedy_decode, no_object_floor
+from posevla_core.decoding import first_step_prob, grammar_bias, greedy_decode, no_object_floor
 from posevla_core.geometry import GeometryPrior, PixelPrior, backproject, patch_points, ray_map
 from posevla_core.image import center_square_box, center_square_crop, check_frame, resize_with_intrinsics
 from posevla_core.policy import CONFIG_FILE, PosePolicy, prediction_from_tokens, resolve_device
@@ -495,9 +495,9 @@ class PoseVLA(PosePolicy):
         out = self.lm(inputs_embeds=torch.cat([prefix, bos], dim=1), attention_mask=mask, output_hidden_states=True,
                       logits_to_keep=1)
         hidden = torch.cat([h[:, :L] for h in out.hidden_states], dim=-1)
-        logits = out.logits[:, -1].float() + self.step_bias[aux["grammar"], 0]      # step 0: no copy prior
+        p_absent = first_step_prob(out.logits[:, -1], self.step_bias, aux["grammar"], NO_OBJECT)  # step 0: no copy prior
         point = torch.where(aux["has"][:, 2:], aux["anchors"][:, 2:], torch.full_like(aux["anchors"][:, 2:], float("nan")))
-        return hidden, pmask, {"anchor": point, "p_absent": logits.softmax(-1)[:, NO_OBJECT]}
+        return hidden, pmask, {"anchor": point, "p_absent": p_absent}
 
     def heatmap_loss(self, heat: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Cross-entropy over the stem grid: the cell holding the labeled 2D box center (samples

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from posevla_core.config import PALIGEMMA_LOC_TOKENS, VLMConfig
-from posevla_core.decoding import constrained_greedy, grammar_bias, no_object_floor
+from posevla_core.decoding import constrained_greedy, first_step_prob, grammar_bias, no_object_floor
 from posevla_core.geometry import RayDepthPrior, depth_map, ray_map
 from posevla_core.image import check_frame, letterbox, unletterbox_uv
 from posevla_core.policy import CONFIG_FILE, PosePolicy, prediction_from_tokens, resolve_device
@@ -273,8 +273,8 @@ class PaliGemmaPoseVLA(PosePolicy):
         hs = out.hidden_states
         hidden = torch.cat([hs[round(f * (len(hs) - 1))] for f in self.PREFIX_LAYERS], dim=-1)
         if with_extras:      # no pointer: the expert falls back to its default anchor
-            logits = out.logits[:, -1].float() + self.step_bias[batch["grammar"].to(dev), 0]
-            p_absent = logits.softmax(-1)[:, int(self.id_map[NO_OBJECT])]
+            p_absent = first_step_prob(out.logits[:, -1], self.step_bias, batch["grammar"].to(dev),
+                                       int(self.id_map[NO_OBJECT]))
             return hidden, mask.bool(), {"anchor": self.no_anchor(ids.shape[0], dev), "p_absent": p_absent}
         return hidden, mask.bool()
 

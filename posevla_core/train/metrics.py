@@ -82,10 +82,10 @@ def match_instances(preds: list, targets: list) -> list[tuple[int, int, float]]:
     return [(int(i), int(j), float(iou[i, j])) for i, j in zip(rows, cols) if iou[i, j] > 0]
 
 
-def _ap_counts(preds: list, targets: list, score: float = 1.0) -> dict:
+def _ap_counts(preds: list, targets: list, score: float = 1.0, pairs: list | None = None) -> dict:
     """The AP row keys of one sample: each detection's (score, {threshold: true positive}) and
-    the number of present objects."""
-    iou_of = {i: iou for i, _, iou in match_instances(preds, targets)}
+    the number of present objects. ``pairs``: ``match_instances(preds, targets)`` when known."""
+    iou_of = {i: iou for i, _, iou in (match_instances(preds, targets) if pairs is None else pairs)}
     dets = [(float(score), {k: iou_of.get(i, 0.0) >= tau for k, tau in AP_IOU.items()}) for i in range(len(preds))]
     return {_DETS: dets, _POS: float(len(targets))}
 
@@ -103,7 +103,7 @@ def _detect(pred: Prediction, t) -> dict:
     pairs = match_instances(preds, targets)
     m = {"false_refusal": float(bool(pred.valid) and not pred.found),
          "detect_count_acc": float(bool(pred.valid) and len(_answers(pred)) == len(t.instances)),
-         **_ap_counts(preds, targets, pred.score)}
+         **_ap_counts(preds, targets, pred.score, pairs)}
     if targets:     # mean over the true instances of their matched IoU (0 when unmatched)
         m["detect_iou3d"] = sum(iou for _, _, iou in pairs) / len(targets)
     return m
