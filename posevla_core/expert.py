@@ -47,7 +47,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from posevla_core.decoding import no_object_floor
-from posevla_core.policy import CONFIG_FILE, PosePolicy, policy_class, read_meta, resolve_device
+from posevla_core.policy import CONFIG_FILE, PosePolicy, eval_mode, policy_class, read_meta, resolve_device
 from posevla_core.types import Pose, Prediction, Waypoint
 
 EXPERT_WEIGHTS = "expert.safetensors"
@@ -126,15 +126,13 @@ def waypoints_to_actions(waypoints: list[Waypoint]) -> np.ndarray:
 def actions_to_waypoints(a: np.ndarray, binary_gripper: bool = False) -> list[Waypoint]:
     """(H, 10) actions -> waypoints (rotation re-orthonormalized, gripper clipped to [0, 1], or
     thresholded at 0.5 with ``binary_gripper``: the demos' gripper targets are open/closed)."""
+    from scipy.spatial.transform import Rotation
+
     a = np.asarray(a, dtype=np.float64)
-    R = matrix_from_rot6d(a[:, 3:9])
-    out = []
-    for k in range(len(a)):
-        T = np.eye(4)
-        T[:3, :3], T[:3, 3] = R[k], a[k, :3]
-        g = float(a[k, 9] >= 0.5) if binary_gripper else float(np.clip(a[k, 9], 0.0, 1.0))
-        out.append(Waypoint(Pose.from_matrix(T), g))
-    return out
+    quats = Rotation.from_matrix(matrix_from_rot6d(a[:, 3:9])).as_quat()    # one call for the chunk
+    quats[quats[:, 3] < 0] *= -1                                              # w >= 0, as se3.split_T
+    grip = (a[:, 9] >= 0.5).astype(float) if binary_gripper else np.clip(a[:, 9], 0.0, 1.0)
+    return [Waypoint(Pose(a[k, :3], quats[k]), float(grip[k])) for k in range(len(a))]
 
 
 def chunk_from_trajectory(times: np.ndarray, T_base_ee: np.ndarray, gripper: np.ndarray, T_base_cam: np.ndarray,
@@ -492,11 +490,14 @@ class FlowPolicy(PosePolicy):
         """Offline metrics of a chunk against the sample's recorded chunk."""
         if s.chunk is None or not pred.valid:
             return {"valid": float(pred.valid)}
+        if not pred.found:          # refused (<no_object>) on a frame whose demo moved: no chunk to compare
+            return {"valid": 1.0, "false_refusal": 1.0}
         a = waypoints_to_actions(pred.waypoints)
         R, Rt = matrix_from_rot6d(a[:, 3:9]), matrix_from_rot6d(s.chunk[:, 3:9])
         cos = np.clip((np.einsum("kij,kij->k", R, Rt) - 1) / 2, -1, 1)
         pe = np.linalg.norm(a[:, :3] - s.chunk[:, :3], axis=1)
-        return {"valid": 1.0, "chunk_pos_err_m": float(pe.mean()), "chunk_last_pos_err_m": float(pe[-1]),
+        return {"valid": 1.0, "false_refusal": 0.0, "chunk_pos_err_m": float(pe.mean()),
+                "chunk_last_pos_err_m": float(pe[-1]),
                 "chunk_rot_err_deg": float(np.degrees(np.arccos(cos)).mean()),
                 "gripper_acc": float(np.mean((a[:, 9] >= 0.5) == (s.chunk[:, 9] >= 0.5)))}
 
@@ -504,25 +505,23 @@ class FlowPolicy(PosePolicy):
     @torch.no_grad()
     def predict_batch(self, items: list[dict], use_cache: bool = True, constrained: bool = True,
                       generator: torch.Generator | None = None) -> list[Prediction]:
-        was_training = self.training
-        self.eval()
-        t0 = time.perf_counter()
-        batch = self.processor.collate([self.processor.make_example(it["rgb"], it.get("depth"), it["K"],
-                                                                    it["instruction"]) for it in items])
-        t1 = time.perf_counter()
-        hidden, mask, extras = self.backbone.prefix_features(batch, with_extras=True)
-        t2 = time.perf_counter()
-        # The token head's refusal, read off the same backbone forward: an instruction whose first
-        # pose token would be <no_object> (P >= no_object_threshold; detect prompts: argmax) gets
-        # no chunk. On a robot, unsure means do not move.
-        p_absent = extras["p_absent"].float()
-        refuse = (p_absent >= no_object_floor(batch["grammar"].to(p_absent.device),
-                                              self.backbone.cfg.no_object_threshold)).tolist()
-        chunks = [None] * len(refuse)
-        if not all(refuse):
-            chunks = self.expert.sample(hidden, mask, generator, extras["anchor"]).float().cpu().numpy()
-        t3 = time.perf_counter()
-        self.train(was_training)
+        with eval_mode(self):
+            t0 = time.perf_counter()
+            batch = self.processor.collate([self.processor.make_example(it["rgb"], it.get("depth"), it["K"],
+                                                                        it["instruction"]) for it in items])
+            t1 = time.perf_counter()
+            hidden, mask, extras = self.backbone.prefix_features(batch, with_extras=True)
+            t2 = time.perf_counter()
+            # The token head's refusal, read off the same backbone forward: an instruction whose first
+            # pose token would be <no_object> (P >= no_object_threshold; detect prompts: argmax) gets
+            # no chunk. On a robot, unsure means do not move.
+            p_absent = extras["p_absent"].float()
+            refuse = (p_absent >= no_object_floor(batch["grammar"].to(p_absent.device),
+                                                  self.backbone.cfg.no_object_threshold)).tolist()
+            chunks = [None] * len(refuse)
+            if not all(refuse):
+                chunks = self.expert.sample(hidden, mask, generator, extras["anchor"]).float().cpu().numpy()
+            t3 = time.perf_counter()
         frame_id = self.cfg.base_frame if self.cfg.frame == "base" else ""
         timings = {"preprocess": (t1 - t0) * 1e3, "prefix": (t2 - t1) * 1e3, "expert": (t3 - t2) * 1e3,
                    "total": (t3 - t0) * 1e3}

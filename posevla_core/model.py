@@ -34,7 +34,7 @@ from posevla_core.config import PoseVLAConfig
 from posevla_core.decoding import first_step_prob, grammar_bias, greedy_decode, no_object_floor
 from posevla_core.geometry import GeometryPrior, PixelPrior, backproject, patch_points, ray_map
 from posevla_core.image import center_square_box, center_square_crop, check_frame, resize_with_intrinsics
-from posevla_core.policy import CONFIG_FILE, PosePolicy, prediction_from_tokens, resolve_device
+from posevla_core.policy import CONFIG_FILE, PosePolicy, eval_mode, prediction_from_tokens, resolve_device
 from posevla_core.text import InstructionEncoder
 from posevla_core.tokens import ACT, BOS, DETECT, EOS, NO_OBJECT, PAD, ROT, PoseTokenizer, grammar_of
 from posevla_core.types import PoseTarget, Prediction
@@ -584,22 +584,21 @@ class PoseVLA(PosePolicy):
     def predict_batch(self, items: list[dict], use_cache: bool = True, constrained: bool = True) -> list[Prediction]:
         if any(it.get("views") for it in items):
             raise ValueError("the small model takes one camera; more views need the paligemma backbone")
-        was_training = self.training
-        self.eval()
-        t0 = time.perf_counter()
-        batch = self.collate([self.make_example(it["rgb"], it.get("depth"), it["K"], it["instruction"]) for it in items])
-        t1 = time.perf_counter()
-        prefix, pmask, aux = self.encode_prefix(batch, return_aux=True)
-        t2 = time.perf_counter()
-        emb = self.lm.get_input_embeddings()
-        ids, p_absent = greedy_decode(self.lm, prefix, pmask, emb.weight[BOS], emb, self.step_bias[aux["grammar"]],
-                                      use_cache=use_cache, constrained=constrained, extra_logits=aux["prior"],
-                                      stop_ids=(NO_OBJECT, EOS), first_floor=(NO_OBJECT, no_object_floor(
-                                          aux["grammar"], self.cfg.no_object_threshold)), return_first_prob=True)
-        if self.device.type == "cuda":
-            torch.cuda.synchronize()
-        t3 = time.perf_counter()
-        self.train(was_training)
+        with eval_mode(self):
+            t0 = time.perf_counter()
+            batch = self.collate([self.make_example(it["rgb"], it.get("depth"), it["K"], it["instruction"])
+                                  for it in items])
+            t1 = time.perf_counter()
+            prefix, pmask, aux = self.encode_prefix(batch, return_aux=True)
+            t2 = time.perf_counter()
+            emb = self.lm.get_input_embeddings()
+            ids, p_absent = greedy_decode(self.lm, prefix, pmask, emb.weight[BOS], emb, self.step_bias[aux["grammar"]],
+                                          use_cache=use_cache, constrained=constrained, extra_logits=aux["prior"],
+                                          stop_ids=(NO_OBJECT, EOS), first_floor=(NO_OBJECT, no_object_floor(
+                                              aux["grammar"], self.cfg.no_object_threshold)), return_first_prob=True)
+            if self.device.type == "cuda":
+                torch.cuda.synchronize()
+            t3 = time.perf_counter()
         preds = []
         for i, row in enumerate(ids.tolist()):
             timings = {"preprocess": (t1 - t0) * 1e3, "encode": (t2 - t1) * 1e3, "decode": (t3 - t2) * 1e3,

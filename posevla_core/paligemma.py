@@ -34,7 +34,7 @@ from posevla_core.config import PALIGEMMA_LOC_TOKENS, VLMConfig
 from posevla_core.decoding import constrained_greedy, first_step_prob, grammar_bias, no_object_floor
 from posevla_core.geometry import RayDepthPrior, depth_map, ray_map
 from posevla_core.image import check_frame, letterbox, unletterbox_uv
-from posevla_core.policy import CONFIG_FILE, PosePolicy, prediction_from_tokens, resolve_device
+from posevla_core.policy import CONFIG_FILE, PosePolicy, eval_mode, prediction_from_tokens, resolve_device
 from posevla_core.tokens import BOS, EOS, NO_OBJECT, PAD, PoseTokenizer, grammar_of
 from posevla_core.types import PoseTarget, Prediction
 
@@ -299,44 +299,42 @@ class PaliGemmaPoseVLA(PosePolicy):
 
     @torch.no_grad()
     def predict_batch(self, items: list[dict], use_cache: bool = True, constrained: bool = True) -> list[Prediction]:
-        was_training = self.training
-        self.eval()
-        t0 = time.perf_counter()
-        batch = self.processor.collate([self.processor.make_example(it["rgb"], it.get("depth"), it["K"],
-                                                                    it["instruction"], views=it.get("views"))
-                                        for it in items])
-        dev = self.device
-        t1 = time.perf_counter()
-        image = self.image_features(batch)
-        st = {"ids": batch["input_ids"].to(dev), "mask": batch["attention_mask"].to(dev), "cache": None}
-        st["tt"] = torch.zeros_like(st["ids"])
-        B = st["ids"].shape[0]
+        with eval_mode(self):
+            t0 = time.perf_counter()
+            batch = self.processor.collate([self.processor.make_example(it["rgb"], it.get("depth"), it["K"],
+                                                                        it["instruction"], views=it.get("views"))
+                                            for it in items])
+            dev = self.device
+            t1 = time.perf_counter()
+            image = self.image_features(batch)
+            st = {"ids": batch["input_ids"].to(dev), "mask": batch["attention_mask"].to(dev), "cache": None}
+            st["tt"] = torch.zeros_like(st["ids"])
+            B = st["ids"].shape[0]
 
-        def step(prev):
-            if prev is not None:
-                one = torch.ones(B, 1, dtype=st["mask"].dtype, device=dev)
-                st["ids"], st["mask"] = torch.cat([st["ids"], prev[:, None]], 1), torch.cat([st["mask"], one], 1)
-                st["tt"] = torch.cat([st["tt"], one], 1)
-            if not use_cache:
-                return self._lm(st["ids"], st["mask"], st["tt"], image=image, logits_to_keep=1).logits[:, -1]
-            if st["cache"] is None:
-                out = self._lm(st["ids"], st["mask"], st["tt"], image=image, use_cache=True, logits_to_keep=1)
-            else:
-                out = self._lm(st["ids"][:, -1:], st["mask"], st["tt"][:, -1:], cache=st["cache"], use_cache=True,
-                               logits_to_keep=1)
-            st["cache"] = out.cache
-            return out.logits[:, -1]
+            def step(prev):
+                if prev is not None:
+                    one = torch.ones(B, 1, dtype=st["mask"].dtype, device=dev)
+                    st["ids"], st["mask"] = torch.cat([st["ids"], prev[:, None]], 1), torch.cat([st["mask"], one], 1)
+                    st["tt"] = torch.cat([st["tt"], one], 1)
+                if not use_cache:
+                    return self._lm(st["ids"], st["mask"], st["tt"], image=image, logits_to_keep=1).logits[:, -1]
+                if st["cache"] is None:
+                    out = self._lm(st["ids"], st["mask"], st["tt"], image=image, use_cache=True, logits_to_keep=1)
+                else:
+                    out = self._lm(st["ids"][:, -1:], st["mask"], st["tt"][:, -1:], cache=st["cache"], use_cache=True,
+                                   logits_to_keep=1)
+                st["cache"] = out.cache
+                return out.logits[:, -1]
 
-        grammar = batch["grammar"].to(dev)
-        ids, p_absent = constrained_greedy(step, B, self.step_bias[grammar], dev, constrained,
-                                           stop_ids=(int(self.id_map[NO_OBJECT]), int(self.id_map[EOS])),
-                                           first_floor=(int(self.id_map[NO_OBJECT]),
-                                                        no_object_floor(grammar, self.cfg.no_object_threshold)),
-                                           return_first_prob=True)
-        if dev.type == "cuda":
-            torch.cuda.synchronize()
-        t2 = time.perf_counter()
-        self.train(was_training)
+            grammar = batch["grammar"].to(dev)
+            ids, p_absent = constrained_greedy(step, B, self.step_bias[grammar], dev, constrained,
+                                               stop_ids=(int(self.id_map[NO_OBJECT]), int(self.id_map[EOS])),
+                                               first_floor=(int(self.id_map[NO_OBJECT]),
+                                                            no_object_floor(grammar, self.cfg.no_object_threshold)),
+                                               return_first_prob=True)
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+            t2 = time.perf_counter()
         preds = []
         for i, row in enumerate(self.vocab_to_pose[ids].tolist()):
             lb = batch["letterbox"][i].tolist()

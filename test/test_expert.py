@@ -5,6 +5,7 @@ expert on the tiny PaliGemma's prefix."""
 from __future__ import annotations
 
 import json
+import types
 
 import numpy as np
 import pytest
@@ -127,6 +128,11 @@ def test_the_expert_refuses_like_the_token_head():
     m.backbone.cfg.no_object_threshold = min(1.0, (1.0 - p.score) * 0.5)
     q = m.predict(rgb, depth, K, "pick up the cube", generator=torch.Generator().manual_seed(1))
     assert not q.found and q.waypoints == [] and q.valid and q.score == pytest.approx(p.score)
+    # the training loop's offline metrics count such a refusal on a demo frame instead of failing on it
+    demo = types.SimpleNamespace(chunk=np.zeros((4, 10), np.float32))
+    assert m.sample_metrics(q, demo) == {"valid": 1.0, "false_refusal": 1.0}
+    got = m.sample_metrics(p, demo)
+    assert got["false_refusal"] == 0.0 and got["chunk_pos_err_m"] > 0
 
 
 def test_old_checkpoints_still_load_with_the_token_head():
