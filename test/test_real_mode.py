@@ -95,12 +95,7 @@ class Operator:
         cli, end = self.clients[what], time.monotonic() + timeout
         while time.monotonic() < end:
             if cli.wait_for_service(timeout_sec=1.0):
-                # One request, then wait for ITS answer however late it comes (a loaded machine):
-                # asking again before the answer would trigger twice. Only a refusal asks again.
-                fut = cli.call_async(Trigger.Request())
-                while not fut.done() and time.monotonic() < end:
-                    time.sleep(0.05)
-                res = fut.result() if fut.done() else None
+                res = cli.call(Trigger.Request(), timeout_sec=10.0)
                 if res is not None and res.success:
                     self.log.append(f"{what}: {res.message}")
                     return res.message
