@@ -288,7 +288,7 @@ class ActionExpert(nn.Module):
             out.append(tuple(self._heads(z) for z in kv.chunk(2, dim=-1)))
         # The action-token MLP's first layer on [action_in(x), time embedding], folded: one
         # (ACTION_DIM -> w) matrix for the action, the time's share added as a bias per step.
-        lin0, w = self.token_mlp[0], self.cfg.width
+        lin0 = self.token_mlp[0]
         w_act = lin0.weight[:, :w] @ self.action_in.weight
         b0 = lin0.weight[:, :w] @ self.action_in.bias + lin0.bias
         keep = None if not bool(pad.any()) else ~pad[:, None, None, :]     # no padding (one frame): no mask
@@ -299,13 +299,14 @@ class ActionExpert(nn.Module):
         """The action tokens' time-dependent part, (B,) flow times -> (B, width)."""
         return F.linear(time_embedding(t, self.cfg.width), cache["w_time"], cache["b0"])
 
-    def velocity_cached(self, x: torch.Tensor, t: torch.Tensor, cache: dict,
-                        bias: torch.Tensor | None = None) -> torch.Tensor:
+    def velocity_cached(self, x: torch.Tensor, t: torch.Tensor, cache: dict) -> torch.Tensor:
         """``velocity`` with ``prefix_cache(memory, pad, ...)``: the same math, in plain tensor
-        ops (no module calls: at H = 16 tokens a step is bound by per-op overhead). ``bias``:
-        ``time_bias(t, cache)`` when the caller computed it already (``sample`` does all steps' at once)."""
+        ops (no module calls: at H = 16 tokens a step is bound by per-op overhead)."""
+        return self._velocity_step(x, self.time_bias(t, cache), cache)
+
+    def _velocity_step(self, x: torch.Tensor, bias: torch.Tensor, cache: dict) -> torch.Tensor:
+        """``velocity_cached`` given its time bias (B, w) (``sample`` computes every step's at once)."""
         w, keep = self.cfg.width, cache["keep"]
-        bias = self.time_bias(t, cache) if bias is None else bias                         # (B, w)
         h = F.linear(F.silu(F.linear(x, cache["w_act"]) + bias[:, None]), self.token_mlp[2].weight,
                      self.token_mlp[2].bias) + cache["base"]
         B, H, _ = h.shape
@@ -333,10 +334,9 @@ class ActionExpert(nn.Module):
         point, has = self.resolve_anchor(anchor, B, hidden.device)
         cache = self.prefix_cache(*self.encode_memory(hidden, mask), point, has)
         x = torch.randn(B, self.cfg.horizon, ACTION_DIM, device=hidden.device, generator=generator)
-        biases = self.time_bias(torch.arange(n, device=hidden.device) / n, cache)       # (n, w): every step's
+        biases = self.time_bias(torch.arange(n, device=hidden.device) / n, cache)       # (n, w): t = i / n
         for i in range(n):
-            t = torch.full((B,), i / n, device=hidden.device)
-            x = x + self.velocity_cached(x, t, cache, biases[i].expand(B, -1)) / n
+            x = x + self._velocity_step(x, biases[i].expand(B, -1), cache) / n
         return x * self.std + self.mean + self._offset(point)
 
 
@@ -443,16 +443,14 @@ class FlowPolicy(PosePolicy):
 
         if not self.frozen_backbone:
             raise ValueError("prefix caching needs a frozen backbone (insulate true, token_loss_weight 0)")
-        was = self.training
-        self.eval()
         hs, ms, anchors = [], [], []
-        for k in tqdm(range(0, n, batch_size), desc="cache prefixes", disable=not progress):
-            h, m, ex = self.backbone.prefix_features(batch_of(list(range(k, min(n, k + batch_size)))), with_extras=True)
-            a = ex["anchor"]
-            hs += list(h.float().cpu())
-            ms += list(m.cpu())
-            anchors.append(a.float().cpu())
-        self.train(was)
+        with eval_mode(self):
+            for k in tqdm(range(0, n, batch_size), desc="cache prefixes", disable=not progress):
+                h, m, ex = self.backbone.prefix_features(batch_of(list(range(k, min(n, k + batch_size)))),
+                                                         with_extras=True)
+                hs += list(h.float().cpu())
+                ms += list(m.cpu())
+                anchors.append(ex["anchor"].float().cpu())
         L = max(len(m) for m in ms)          # left-pad to one length (PaliGemma prompts differ)
         H = torch.zeros(n, L, hs[0].shape[-1])
         M = torch.zeros(n, L, dtype=torch.bool)
