@@ -135,6 +135,9 @@ class PoseVLAConfig:
     glimpse_extent: float = 0.18            # the glimpse's side as a fraction of the image side
     glimpse_yaw_order: int = 1              # the glimpse regresses k * yaw (k-fold symmetric objects, e.g. 4 for cubes)
     presence_loss_weight: float = 0.0       # auxiliary "is the instructed object in view" loss on the heatmap; 0 = off
+    verifier: bool = False                  # a second look: is what the pointer points at the instructed object? (needs a glimpse)
+    verify_threshold: float = 0.5           # an instruction is refused when the verifier's P(match) is below this
+    verify_proposals: int = 3               # heatmap peaks the verifier may try, best first, before refusing
     format_version: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:
@@ -149,6 +152,10 @@ class PoseVLAConfig:
             raise ValueError("no_object_threshold must be in (0, 1]")
         if self.glimpse_size < 0 or not 0.0 < self.glimpse_extent <= 1.0 or self.glimpse_yaw_order < 1:
             raise ValueError("glimpse_size must be >= 0, glimpse_extent in (0, 1] and glimpse_yaw_order >= 1")
+        if self.verifier and not self.glimpse_size:
+            raise ValueError("verifier needs the object glimpse (glimpse_size > 0): it looks at the same crop")
+        if not 0.0 <= self.verify_threshold < 1.0 or self.verify_proposals < 1:
+            raise ValueError("verify_threshold must be in [0, 1) and verify_proposals >= 1")
         if self.text_encoder not in ("minilm",):
             raise ValueError(f"unknown text_encoder {self.text_encoder!r}; supported: 'minilm'")
 

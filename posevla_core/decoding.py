@@ -27,6 +27,32 @@ def no_object_floor(grammar: torch.Tensor, threshold: float) -> torch.Tensor:
     return torch.where(grammar == DETECT, 1.0, float(threshold)).float()
 
 
+def refusal_floor(grammar: torch.Tensor, threshold: float, p_match: torch.Tensor | None = None,
+                  verify_threshold: float = 0.0) -> torch.Tensor:
+    """``no_object_floor``, and 0 (refuse whatever the decoder says) on the instruction rows
+    whose object verifier (model.ObjectVerifier) gives P(match) below ``verify_threshold``.
+    Every head refuses through this one rule: the token head as its first-step floor, an
+    action expert as ``p_absent >= floor``."""
+    from posevla_core.tokens import DETECT
+
+    floor = no_object_floor(grammar, threshold)
+    if p_match is None:
+        return floor
+    reject = (grammar != DETECT) & (p_match.to(floor.device).float() < verify_threshold)
+    return torch.where(reject, torch.zeros_like(floor), floor)
+
+
+def refusal_score(p_absent: torch.Tensor, grammar: torch.Tensor, p_match: torch.Tensor | None = None) -> torch.Tensor:
+    """(B,) confidence that the instructed object is there: 1 - P(<no_object>), times the
+    verifier's P(match) for instructions (what a detection is ranked by in AP)."""
+    from posevla_core.tokens import DETECT
+
+    score = 1.0 - p_absent.float()
+    if p_match is None:
+        return score
+    return torch.where(grammar.to(score.device) == DETECT, score, score * p_match.to(score.device).float())
+
+
 def first_step_prob(logits: torch.Tensor, step_bias: torch.Tensor, grammar: torch.Tensor, token: int) -> torch.Tensor:
     """(B,) probability of ``token`` at the first decoded step, inside each row's grammar
     (``step_bias`` as in ``constrained_greedy``, (grammars, S, V)): the ``<no_object>``

@@ -46,7 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from posevla_core.decoding import no_object_floor
+from posevla_core.decoding import refusal_floor, refusal_score
 from posevla_core.policy import CONFIG_FILE, PosePolicy, eval_mode, policy_class, read_meta, resolve_device
 from posevla_core.types import Pose, Prediction, Waypoint
 
@@ -519,11 +519,13 @@ class FlowPolicy(PosePolicy):
             hidden, mask, extras = self.backbone.prefix_features(batch, with_extras=True)
             t2 = time.perf_counter()
             # The token head's refusal, read off the same backbone forward: an instruction whose first
-            # pose token would be <no_object> (P >= no_object_threshold; detect prompts: argmax) gets
-            # no chunk. On a robot, unsure means do not move.
-            p_absent = extras["p_absent"].float()
-            absent = (p_absent >= no_object_floor(batch["grammar"].to(p_absent.device),
-                                                  self.backbone.cfg.no_object_threshold)).tolist()
+            # pose token would be <no_object> (P >= no_object_threshold; detect prompts: argmax), or whose
+            # pointed-at object the backbone's verifier rejects, gets no chunk. On a robot, unsure means do not move.
+            p_absent, p_match = extras["p_absent"].float(), extras.get("p_match")
+            grammar = batch["grammar"].to(p_absent.device)
+            absent = (p_absent >= refusal_floor(grammar, self.backbone.cfg.no_object_threshold, p_match,
+                                                getattr(self.backbone.cfg, "verify_threshold", 0.0))).tolist()
+            scores = refusal_score(p_absent, grammar, p_match).tolist()
             chunks = [None] * len(absent)
             if not all(absent):
                 chunks = self.expert.sample(hidden, mask, generator, extras["anchor"]).float().cpu().numpy()
@@ -532,7 +534,7 @@ class FlowPolicy(PosePolicy):
         timings = {"preprocess": (t1 - t0) * 1e3, "prefix": (t2 - t1) * 1e3, "expert": (t3 - t2) * 1e3,
                    "total": (t3 - t0) * 1e3}
         preds = []
-        for c, no, pa in zip(chunks, absent, p_absent.tolist()):
+        for c, no, score in zip(chunks, absent, scores):
             if no:
                 pred = Prediction.absent()
                 pred.waypoint_dt, pred.timings_ms, pred.frame_id = self.cfg.dt, dict(timings), frame_id
@@ -542,7 +544,7 @@ class FlowPolicy(PosePolicy):
                                   actions_to_waypoints(c, binary_gripper=True), waypoint_dt=self.cfg.dt,
                                   token_ids=[], timings_ms=dict(timings), valid=bool(np.all(np.isfinite(c))),
                                   frame_id=frame_id)
-            pred.score = 1.0 - pa
+            pred.score = score
             preds.append(pred)
         return preds
 

@@ -10,8 +10,9 @@
    (``ShardWriter``, kind motion);
 3. embodiment data: the expert executed in MuJoCo physics on the same fixed clock, recorded as
    LeRobot demos with the recorder's schema (``demo_frame``) plus object annotations;
-4. train grounding -> motion -> embodiment with ``train_main``; copy the final model, its
-   curves and offline metrics into ``out_dir``.
+4. train grounding -> motion -> embodiment with ``train_main``;
+5. train the object verifier on the frozen result (``train/verifier.py``) and copy the final
+   model, its curves and offline metrics into ``out_dir``.
 
 Scene seeds: training data uses seeds >= 100000; evaluation (``posevla demo``) uses 1000+, and
 held-out shards (``posevla make-data``, ``first_seed``) default to 1000+ too.
@@ -42,6 +43,7 @@ class PipelineConfig:
     grounding_steps: int = 1200
     motion_steps: int = 1200
     embodiment_steps: int = 600
+    verifier_steps: int = 1500
     batch_size: int = 32
     width: int = 224
     height: int = 224
@@ -49,7 +51,7 @@ class PipelineConfig:
     @classmethod
     def quick(cls) -> "PipelineConfig":
         return cls(grounding_scenes=24, motion_scenes=24, demo_episodes=2, grounding_steps=20, motion_steps=20,
-                   embodiment_steps=10, batch_size=8, width=96, height=96)
+                   embodiment_steps=10, verifier_steps=20, batch_size=8, width=96, height=96)
 
 
 def sim_categories() -> list[str]:
@@ -81,7 +83,10 @@ def model_overrides(bins: dict | None = None) -> dict:
     # Every sim category is 4-fold (cube, square bin) or fully symmetric (cylinder) about its
     # z axis, so the glimpse regresses 4 * yaw: continuous where a cube's canonical yaw wraps.
     return {"tokens": d["tokens"], "geometry": d["geometry"], "image_size": 192, "patch_size": 16,
-            "glimpse_size": 224, "glimpse_yaw_order": 4, "presence_loss_weight": 0.5}
+            "glimpse_size": 224, "glimpse_yaw_order": 4, "presence_loss_weight": 0.5,
+            # Refusals: P(<no_object>) >= 0.5, or the object verifier (trained last, train/verifier.py)
+            # rejecting every proposal. Chosen on validation scenes (seeds 2000+), docs/pose_tokens.md.
+            "no_object_threshold": 0.5, "verify_threshold": 0.5}
 
 
 def _ground(env, name: str) -> dict:
@@ -293,6 +298,17 @@ def make_checkpoint(out_dir: str, work_dir: str | None = None, quick: bool = Fal
                                     **extra)
         report["timings_s"][stage] = round(time.perf_counter() - t1, 1)
         init = str(sdir)
+    # 5. the object verifier on the frozen model (model.ObjectVerifier): every labeled object as a
+    #    positive for its category and a near-miss negative for the others
+    from posevla_core.train.verifier import VerifierConfig, train_verifier_main
+
+    t1 = time.perf_counter()
+    vdir = work / "stage_verifier"
+    vcfg = VerifierConfig(steps=pc.verifier_steps, seed=seed)
+    report["verifier"] = {k: v for k, v in train_verifier_main(init, list(data.values()), str(vdir), vcfg,
+                                                               progress=progress).items() if k in ("val", "thresholds")}
+    report["timings_s"]["verifier"] = round(time.perf_counter() - t1, 1)
+    init = str(vdir)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for f in ("config.json", "model.safetensors", "pose_vocab.json"):
@@ -308,6 +324,8 @@ def make_checkpoint(out_dir: str, work_dir: str | None = None, quick: bool = Fal
         for src, dst in (("curves.png", f"curves_{stage}.png"), ("metrics.jsonl", f"metrics_{stage}.jsonl")):
             if (sdir / src).exists():
                 shutil.copy2(sdir / src, out / dst)
+    for f in ("curves_verifier.png", "metrics_verifier.jsonl", "verifier_report.json"):
+        shutil.copy2(vdir / f, out / f)
     report["offline_metrics"] = {s: r.get("val", {}) for s, r in results.items()}
     report["timings_s"]["total"] = round(time.perf_counter() - t0, 1)
     (out / "offline_metrics.json").write_text(json.dumps(report["offline_metrics"], indent=1))

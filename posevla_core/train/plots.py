@@ -5,7 +5,12 @@ import json
 from pathlib import Path
 
 
-def plot_curves(jsonl: str | Path, png: str | Path, title: str = "") -> Path | None:
+VAL_KEYS = ("val/center_err_m", "val/wp_pos_err_m", "val/category_acc", "val/gripper_acc")
+
+
+def plot_curves(jsonl: str | Path, png: str | Path, title: str = "", keys: tuple[str, ...] = VAL_KEYS,
+                right_title: str = "validation (errors in m, accuracies in [0, 1])") -> Path | None:
+    """Train / validation loss (log scale) and, beside it, the validation ``keys`` present."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -16,8 +21,7 @@ def plot_curves(jsonl: str | Path, png: str | Path, title: str = "") -> Path | N
     val = [r for r in rows if "val/val_loss" in r]
     if not train:
         return None
-    keys = [k for k in ("val/center_err_m", "val/wp_pos_err_m", "val/category_acc", "val/gripper_acc")
-            if any(k in r for r in val)]
+    keys = [k for k in keys if any(k in r for r in val)]
     fig, axes = plt.subplots(1, 1 + bool(keys), figsize=(11 if keys else 6, 4))
     axes = list(axes) if keys else [axes]
     ax = axes[0]
@@ -35,7 +39,7 @@ def plot_curves(jsonl: str | Path, png: str | Path, title: str = "") -> Path | N
             pts = [(r["step"], r[k]) for r in val if k in r]
             ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=k.split("/", 1)[1])
         ax.set_xlabel("step")
-        ax.set_title("validation (errors in m, accuracies in [0, 1])")
+        ax.set_title(right_title)
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
