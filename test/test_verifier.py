@@ -127,6 +127,12 @@ def test_examples_label_pointers_and_boxes_from_the_scene(tmp_path):
     assert ex["label"][box].sum() == 12                               # one positive per object
     pos_texts = [t for t, b, lab in zip(ex["text"], box.tolist(), ex["label"].tolist()) if b and lab]
     assert sorted(pos_texts) == ["pick up the cube"] * 6 + ["pick up the cylinder"] * 6
+    # pointer crops sit at the heatmap's first peak whatever the verifier being trained says
+    pointer = ex["kind"] == 0
+    for bias in (-20.0, 20.0):
+        _, m = with_verifier(bias=bias)
+        other = collect_examples(m, [root], VerifierConfig(), progress=False)
+        assert torch.equal(other["crop"][pointer], ex["crop"][pointer]) and m.cfg.verify_proposals == 3
 
 
 def test_the_verifier_learns_which_color_a_word_means(tmp_path):

@@ -24,6 +24,7 @@ replaced, so the verifier trains on the wording the policy is asked in.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
@@ -117,6 +118,15 @@ def _on_object(uv: np.ndarray, cat: str, objects: list[tuple[str, np.ndarray]]) 
 
 
 # ---- examples ------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _first_proposal_only(model):
+    saved, model.cfg.verify_proposals = model.cfg.verify_proposals, 1
+    try:
+        yield
+    finally:
+        model.cfg.verify_proposals = saved
+
+
 @torch.no_grad()
 def collect_examples(model, roots: list, cfg: VerifierConfig, progress: bool = True) -> dict:
     """{"crop": (N, 3, G, G) float16 normalized crops, "text": [N] instructions, "label": (N,),
@@ -138,47 +148,50 @@ def collect_examples(model, roots: list, cfg: VerifierConfig, progress: bool = T
         alt = swap_category(sc.instruction, sc.category, neg)
         if sc.complete and alt is not None:
             items.append((i, alt, neg))
-    bar = tqdm(total=len(items), desc="verifier examples", disable=not progress)
-    for k in range(0, len(items), cfg.encode_batch):
-        chunk = items[k:k + cfg.encode_batch]
-        batch = model.collate([model.make_example(scenes[i].rgb, scenes[i].depth, scenes[i].K, instr)
-                               for i, instr, _ in chunk])
-        _, _, aux = model.encode_prefix(batch, return_aux=True, with_prior=False)
-        hr, uv = aux["image_hr"], aux["anchors"][:, :2]
-        x0, y0, s, W, H = batch["crop"].numpy().T
-        crops.append(model.glimpse.crop(hr, uv).half().cpu())
-        uv_img = np.stack([(uv[:, 0].cpu().numpy() * s + x0) / W, (uv[:, 1].cpu().numpy() * s + y0) / H], 1)
-        for j, (i, instr, cat) in enumerate(chunk):
-            texts.append(instr)
-            labels.append(float(_on_object(uv_img[j], cat, scenes[i].objects)))
-            groups.append(group_ids[scenes[i].group])
-            kinds.append(0)
-        # box crops: the scene's own instruction rows only (one per scene), every labeled object
-        box_uv, box_rows = [], []
-        for j, (i, instr, cat) in enumerate(chunk):
-            if instr != scenes[i].instruction:
-                continue
-            sc = scenes[i]
-            for c, b in sc.objects:
-                side = np.array([b[2] - b[0], b[3] - b[1]])
-                center = np.array([(b[0] + b[2]) / 2, (b[1] + b[3]) / 2]) + cfg.jitter * side * rng.uniform(-1, 1, 2)
-                uvm = [(center[0] * W[j] - x0[j]) / s[j], (center[1] * H[j] - y0[j]) / s[j]]
-                for name, lab in ((c, 1.0), (other_category(c, cats, rng), 0.0)):
-                    text = swap_category(sc.instruction, sc.category, name)
-                    if text is None:
-                        continue
-                    box_uv.append(uvm)
-                    box_rows.append(j)
-                    texts.append(text)
-                    labels.append(lab)
-                    groups.append(group_ids[scenes[i].group])
-                    kinds.append(1)
-        if box_rows:
-            rows = torch.as_tensor(box_rows)
-            crops.append(model.glimpse.crop(hr[rows], torch.tensor(box_uv, dtype=torch.float32, device=hr.device))
-                         .half().cpu())
-        bar.update(len(chunk))
-    bar.close()
+    # Pointer crops are taken at the FIRST proposal (the heatmap's peak): a verifier already in
+    # the model (a random one, while it is being trained) must not move the pointer it is judged on.
+    with _first_proposal_only(model):
+        bar = tqdm(total=len(items), desc="verifier examples", disable=not progress)
+        for k in range(0, len(items), cfg.encode_batch):
+            chunk = items[k:k + cfg.encode_batch]
+            batch = model.collate([model.make_example(scenes[i].rgb, scenes[i].depth, scenes[i].K, instr)
+                                   for i, instr, _ in chunk])
+            _, _, aux = model.encode_prefix(batch, return_aux=True, with_prior=False)
+            hr, uv = aux["image_hr"], aux["anchors"][:, :2]
+            x0, y0, s, W, H = batch["crop"].numpy().T
+            crops.append(model.glimpse.crop(hr, uv).half().cpu())
+            uv_img = np.stack([(uv[:, 0].cpu().numpy() * s + x0) / W, (uv[:, 1].cpu().numpy() * s + y0) / H], 1)
+            for j, (i, instr, cat) in enumerate(chunk):
+                texts.append(instr)
+                labels.append(float(_on_object(uv_img[j], cat, scenes[i].objects)))
+                groups.append(group_ids[scenes[i].group])
+                kinds.append(0)
+            # box crops: the scene's own instruction rows only (one per scene), every labeled object
+            box_uv, box_rows = [], []
+            for j, (i, instr, cat) in enumerate(chunk):
+                if instr != scenes[i].instruction:
+                    continue
+                sc = scenes[i]
+                for c, b in sc.objects:
+                    side = np.array([b[2] - b[0], b[3] - b[1]])
+                    center = np.array([(b[0] + b[2]) / 2, (b[1] + b[3]) / 2]) + cfg.jitter * side * rng.uniform(-1, 1, 2)
+                    uvm = [(center[0] * W[j] - x0[j]) / s[j], (center[1] * H[j] - y0[j]) / s[j]]
+                    for name, lab in ((c, 1.0), (other_category(c, cats, rng), 0.0)):
+                        text = swap_category(sc.instruction, sc.category, name)
+                        if text is None:
+                            continue
+                        box_uv.append(uvm)
+                        box_rows.append(j)
+                        texts.append(text)
+                        labels.append(lab)
+                        groups.append(group_ids[scenes[i].group])
+                        kinds.append(1)
+            if box_rows:
+                rows = torch.as_tensor(box_rows)
+                crops.append(model.glimpse.crop(hr[rows], torch.tensor(box_uv, dtype=torch.float32, device=hr.device))
+                             .half().cpu())
+            bar.update(len(chunk))
+        bar.close()
     return {"crop": torch.cat(crops), "text": texts, "label": torch.tensor(labels), "group": torch.tensor(groups),
             "kind": torch.tensor(kinds), "scenes": len(scenes)}
 
