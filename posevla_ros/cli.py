@@ -170,7 +170,11 @@ def _cmd_make_data(a: argparse.Namespace) -> int:
     from posevla_core.train.pipeline import generate_grounding, generate_motion
 
     if a.kind == "grounding":
-        generate_grounding(a.out, a.scenes, first_seed=a.first_seed, width=a.width, height=a.height)
+        generate_grounding(a.out, a.scenes, first_seed=a.first_seed, width=a.width, height=a.height, sim=a.sim)
+    elif a.sim.strip().lower() not in ("", "mujoco", "true"):
+        print("posevla make-data: error: --sim robosuite:... makes grounding shards only (--kind grounding)",
+              file=sys.stderr)
+        return 2
     else:
         generate_motion(a.out, a.scenes, TokenizerConfig().waypoint_dt, first_seed=a.first_seed, width=a.width,
                         height=a.height)
@@ -307,13 +311,15 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--seed", type=int, default=0, help="sim episode and pose sampling seed")
     k.set_defaults(func=_cmd_calibrate)
 
-    md = sub.add_parser("make-data", help="sim grounding / motion shards on held-out scene seeds (for eval-offline)")
+    md = sub.add_parser("make-data", help="sim grounding / motion shards on held-out scene seeds (eval-offline, "
+                                          "train-verifier)")
     md.add_argument("--kind", choices=("grounding", "motion"), required=True)
     md.add_argument("--scenes", type=int, default=200)
     md.add_argument("--first-seed", type=int, default=1000,
                    help="scene seeds first_seed.. (training uses >= 100000, so the default is held out)")
     md.add_argument("--width", type=int, default=224)
     md.add_argument("--height", type=int, default=224)
+    md.add_argument("--sim", default="mujoco", help="mujoco (our scene) | robosuite:<Task>[:<Arm>] (grounding only)")
     md.add_argument("--out", required=True)
     md.set_defaults(func=_cmd_make_data)
 

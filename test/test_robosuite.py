@@ -58,6 +58,29 @@ def test_reset_renders_rgbd_headless(env):
 
 
 @pytest.mark.slow
+def test_the_default_camera_sits_where_our_scene_has_it(env):
+    """camera="posevla": agentview moved to our sim's nominal camera pose in base, shifted with the
+    table, with our field of view, after every reset; camera="agentview": robosuite's own pose."""
+    from posevla_core.sim import scene
+    from posevla_core.sim.env import nominal_camera_pose
+    from posevla_core.sim.robosuite_env import RobosuiteEnv
+
+    want = nominal_camera_pose()
+    want[2, 3] += env.table_z
+    for seed in (0, 7):
+        env.reset(seed)
+        assert np.allclose(env.camera_pose_in_base(), want, atol=1e-9)
+    assert np.isclose(env.model.cam_fovy[env._cam], scene.CAMERA_FOVY)
+    p = se3.transform_points(se3.inv_T(want), env.object_pose("red_cube")[:3, 3])
+    assert 0.66 < p[2] < 1.27           # inside the camera-frame depth range the shipped bins span
+    own = RobosuiteEnv("Lift", width=W, height=H, camera="agentview")
+    try:
+        assert np.linalg.norm(own.camera_pose_in_base()[:3, 3] - want[:3, 3]) > 0.2
+    finally:
+        own.close()
+
+
+@pytest.mark.slow
 def test_camera_projection_lands_on_the_cube(env):
     """K and camera_pose_in_base against MuJoCo's own segmentation: the projected cube center
     is a cube pixel, the projected 3D box matches the mask's box, the depth there matches."""
@@ -234,3 +257,25 @@ def test_lift_episode_through_the_node_chain(tmp_path):
     assert c["per_episode"][0]["instruction"] == "lift the red cube"
     ds = LeRobotReader(out)
     assert ds.num_episodes == 1 and ds.episode_length(0) > 10
+
+
+@pytest.mark.slow
+def test_make_data_writes_robosuite_grounding_shards(tmp_path, capsys):
+    """`posevla make-data --kind grounding --sim robosuite:Lift`: labeled robosuite scenes (what
+    `posevla train-verifier` and `eval-offline` read); motion shards stay our scene's."""
+    if find_spec("robosuite") is None:
+        pytest.skip("robosuite not installed")
+    from posevla_core.data.shards import iter_shard_samples
+    from posevla_ros.cli import main
+
+    out = tmp_path / "rs"
+    assert main(["make-data", "--kind", "grounding", "--sim", "robosuite:Lift", "--scenes", "3", "--width", "96",
+                 "--height", "96", "--out", str(out)]) == 0
+    samples = list(iter_shard_samples(out))
+    assert len(samples) == 3 and {s["category"] for s in samples} == {"red cube"}
+    for s in samples:
+        x0, y0, x1, y1 = s["box_xyxy"]
+        assert 0 < x0 < x1 < 1 and 0 < y0 < y1 < 1 and s["scene_categories"] == ["red cube"]
+        assert 0.66 < s["object_pose"][2] < 1.27          # camera-frame depth inside the shipped bins
+    assert main(["make-data", "--kind", "motion", "--sim", "robosuite:Lift", "--out", str(tmp_path / "m")]) == 2
+    assert "grounding shards only" in capsys.readouterr().err

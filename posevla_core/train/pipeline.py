@@ -116,13 +116,22 @@ def scene_seed(kind_offset: int, seed: int, i: int, first_seed: int | None) -> i
 
 
 def generate_grounding(out: str | Path, scenes: int, seed: int = 0, width: int = 224, height: int = 224,
-                       progress: bool = True, first_seed: int | None = None) -> Path:
+                       progress: bool = True, first_seed: int | None = None, sim: str = "mujoco") -> Path:
+    """Grounding shards of ``sim`` (posevla_core.sim.select: our scene, or ``robosuite:<Task>[:<Arm>]``,
+    whose scenes are labeled the same way from the simulator's state)."""
     from posevla_core.data.shards import ShardWriter
-    from posevla_core.sim.env import SimEnv
+    from posevla_core.sim.select import MUJOCO, make_env, parse_sim
 
     rng = np.random.default_rng([seed, 1])
-    with SimEnv(width=width, height=height) as env, ShardWriter(out, "grounding", extra_meta={
-            "generator": "posevla_core.train.pipeline.generate_grounding", "seed": seed, "first_seed": first_seed}) as w:
+    choice = parse_sim(sim)
+    env = make_env(choice, width=width, height=height, camera_jitter=False) if choice.backend != MUJOCO else None
+    if env is None:
+        from posevla_core.sim.env import SimEnv
+
+        env = SimEnv(width=width, height=height)
+    with env, ShardWriter(out, "grounding", extra_meta={
+            "generator": "posevla_core.train.pipeline.generate_grounding", "seed": seed, "first_seed": first_seed,
+            "sim": str(choice)}) as w:
         for i in tqdm(range(scenes), desc="grounding data", disable=not progress):
             spec = env.reset(seed=scene_seed(0, seed, i, first_seed))
             rgb, depth, K = env.render()
