@@ -124,11 +124,12 @@ def generate_grounding(out: str | Path, scenes: int, seed: int = 0, width: int =
 
     rng = np.random.default_rng([seed, 1])
     choice = parse_sim(sim)
-    env = make_env(choice, width=width, height=height, camera_jitter=False) if choice.backend != MUJOCO else None
-    if env is None:
+    if choice.backend == MUJOCO:
         from posevla_core.sim.env import SimEnv
 
-        env = SimEnv(width=width, height=height)
+        env = SimEnv(width=width, height=height)           # the shipped data's scenes (camera jitter on)
+    else:
+        env = make_env(choice, width=width, height=height)
     with env, ShardWriter(out, "grounding", extra_meta={
             "generator": "posevla_core.train.pipeline.generate_grounding", "seed": seed, "first_seed": first_seed,
             "sim": str(choice)}) as w:
