@@ -141,7 +141,7 @@ def collect_examples(model, roots: list, cfg: VerifierConfig, progress: bool = T
         raise ValueError(f"no labeled scenes in {[str(r) for r in roots]}")
     group_ids = {g: k for k, g in enumerate(dict.fromkeys(sc.group for sc in scenes))}
     crops, texts, labels, groups, kinds = [], [], [], [], []
-    items = []    # (scene index, instruction, category it names or None = the scene's own)
+    items = []    # (scene index, instruction, the category it names)
     for i, sc in enumerate(scenes):
         items.append((i, sc.instruction, sc.category))
         neg = other_category(sc.category, cats, rng)
