@@ -283,6 +283,19 @@ class GroundingPointer(nn.Module):
         return torch.where(use[..., None], logp, torch.zeros_like(z))
 
 
+def glimpse_convs() -> tuple[list[nn.Module], int]:
+    """The conv layers that read a GLIMPSE_GRID crop (a stride-1 conv, then stride-2 convs down to
+    4 x 4; GELU after each) and the size of their flattened output: the glimpse's and the
+    verifier's CNN (each its own weights)."""
+    layers, c_in = [], 3
+    for i, c in enumerate(GLIMPSE_CHANNELS):
+        layers += [nn.Conv2d(c_in, c, 3, stride=1 if i == 0 else 2, padding=1), nn.GELU()]
+        c_in = c
+    layers += [nn.Conv2d(c_in, c_in, 3, stride=2, padding=1), nn.GELU()]
+    side = GLIMPSE_GRID // 2 ** len(GLIMPSE_CHANNELS)
+    return layers, c_in * side * side
+
+
 class ObjectGlimpse(nn.Module):
     """A high-resolution look at what the pointer points at, as one prefix token.
 
@@ -298,14 +311,9 @@ class ObjectGlimpse(nn.Module):
     def __init__(self, cfg: PoseVLAConfig, tok: PoseTokenizer, d: int) -> None:
         super().__init__()
         self.extent = cfg.glimpse_extent
-        layers, c_in = [], 3
-        for i, c in enumerate(GLIMPSE_CHANNELS):
-            layers += [nn.Conv2d(c_in, c, 3, stride=1 if i == 0 else 2, padding=1), nn.GELU()]
-            c_in = c
-        layers += [nn.Conv2d(c_in, c_in, 3, stride=2, padding=1), nn.GELU()]
+        layers, flat = glimpse_convs()
         self.cnn = nn.Sequential(*layers)
-        side = GLIMPSE_GRID // 2 ** len(GLIMPSE_CHANNELS)
-        self.proj = nn.Linear(c_in * side * side, d)
+        self.proj = nn.Linear(flat, d)
         # (cos, sin) of the object's three rotation angles, read off the glimpse token: trained
         # by a direct regression loss (a dense signal the 360-way rotation tokens lack) and
         # turned into a copy prior over the object's rotation bins. The last angle (the yaw
@@ -340,7 +348,11 @@ class ObjectGlimpse(nn.Module):
 
     def forward(self, image: torch.Tensor, uv: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(the glimpse token (B, d), the predicted angles' unit (cos, sin) (B, 3, 2))."""
-        token = self.proj(self.cnn(self.crop(image, uv.detach())).flatten(1))
+        return self.read(self.crop(image, uv.detach()))
+
+    def read(self, crop: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``forward`` on a crop already cut (``crop``): the verifier reads the same one."""
+        token = self.proj(self.cnn(crop).flatten(1))
         cs = self.orient(token).view(-1, len(ROT), 2)
         return token, cs / cs.norm(dim=-1, keepdim=True).clamp(min=1e-6)
 
@@ -390,13 +402,8 @@ class ObjectVerifier(nn.Module):
 
     def __init__(self, text_dim: int, width: int = 128) -> None:
         super().__init__()
-        layers, c_in = [], 3
-        for i, c in enumerate(GLIMPSE_CHANNELS):
-            layers += [nn.Conv2d(c_in, c, 3, stride=1 if i == 0 else 2, padding=1), nn.GELU()]
-            c_in = c
-        layers += [nn.Conv2d(c_in, c_in, 3, stride=2, padding=1), nn.GELU(), nn.Flatten()]
-        side = GLIMPSE_GRID // 2 ** len(GLIMPSE_CHANNELS)
-        self.image = nn.Sequential(*layers, nn.Linear(c_in * side * side, width))
+        layers, flat = glimpse_convs()
+        self.image = nn.Sequential(*layers, nn.Flatten(), nn.Linear(flat, width))
         self.text = nn.Linear(text_dim, width)
         self.head = nn.Sequential(nn.Linear(3 * width, width), nn.GELU(), nn.Linear(width, 1))
 
@@ -525,7 +532,7 @@ class PoseVLA(PosePolicy):
                 prior = prior + self.glimpse.prior(orient)
             prior = prior * self.prior_use[g][..., None]
         return prefix, mask, {"heat": heat, "prior": prior, "grammar": g, "presence": presence, "orient": orient,
-                              "anchors": anchors, "has": has, "sentence": sentence, "image_hr": hr,
+                              "anchors": anchors, "has": has, "image_hr": hr,
                               "p_match": None if match is None else match.float().sigmoid()}
 
     def _point(self, heat, patches, batch, hr, sentence, grammar):
@@ -541,9 +548,10 @@ class PoseVLA(PosePolicy):
             token, anchors, has, win = self.pointer(heat, patches, vm, xm, suppress)
             glimpse = orient = match = None
             if hr is not None:
-                glimpse, orient = self.glimpse(hr, anchors[:, :2])
+                crop = self.glimpse.crop(hr, anchors[:, :2].detach())
+                glimpse, orient = self.glimpse.read(crop)
                 if self.cfg.verifier:
-                    match = self.verifier(self.glimpse.crop(hr, anchors[:, :2].detach()), sentence)
+                    match = self.verifier(crop, sentence)
             cand = (token, anchors, has, glimpse, orient, match)
             if best is None:
                 best = cand

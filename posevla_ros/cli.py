@@ -169,9 +169,16 @@ def _cmd_make_data(a: argparse.Namespace) -> int:
     from posevla_core.config import TokenizerConfig
     from posevla_core.train.pipeline import generate_grounding, generate_motion
 
+    from posevla_core.sim.select import MUJOCO, parse_sim
+
+    try:
+        sim = parse_sim(a.sim)
+    except ValueError as e:
+        print(f"posevla make-data: error: --sim: {e}", file=sys.stderr)
+        return 2
     if a.kind == "grounding":
         generate_grounding(a.out, a.scenes, first_seed=a.first_seed, width=a.width, height=a.height, sim=a.sim)
-    elif a.sim.strip().lower() not in ("", "mujoco", "true"):
+    elif sim.backend != MUJOCO:
         print("posevla make-data: error: --sim robosuite:... makes grounding shards only (--kind grounding)",
               file=sys.stderr)
         return 2

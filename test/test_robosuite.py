@@ -279,3 +279,5 @@ def test_make_data_writes_robosuite_grounding_shards(tmp_path, capsys):
         assert 0.66 < s["object_pose"][2] < 1.27          # camera-frame depth inside the shipped bins
     assert main(["make-data", "--kind", "motion", "--sim", "robosuite:Lift", "--out", str(tmp_path / "m")]) == 2
     assert "grounding shards only" in capsys.readouterr().err
+    assert main(["make-data", "--kind", "grounding", "--sim", "isaac", "--out", str(tmp_path / "x")]) == 2
+    assert "robosuite:Lift" in capsys.readouterr().err and not (tmp_path / "x").exists()

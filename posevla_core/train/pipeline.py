@@ -120,17 +120,11 @@ def generate_grounding(out: str | Path, scenes: int, seed: int = 0, width: int =
     """Grounding shards of ``sim`` (posevla_core.sim.select: our scene, or ``robosuite:<Task>[:<Arm>]``,
     whose scenes are labeled the same way from the simulator's state)."""
     from posevla_core.data.shards import ShardWriter
-    from posevla_core.sim.select import MUJOCO, make_env, parse_sim
+    from posevla_core.sim.select import make_env, parse_sim
 
     rng = np.random.default_rng([seed, 1])
     choice = parse_sim(sim)
-    if choice.backend == MUJOCO:
-        from posevla_core.sim.env import SimEnv
-
-        env = SimEnv(width=width, height=height)           # the shipped data's scenes (camera jitter on)
-    else:
-        env = make_env(choice, width=width, height=height)
-    with env, ShardWriter(out, "grounding", extra_meta={
+    with make_env(choice, width=width, height=height) as env, ShardWriter(out, "grounding", extra_meta={
             "generator": "posevla_core.train.pipeline.generate_grounding", "seed": seed, "first_seed": first_seed,
             "sim": str(choice)}) as w:
         for i in tqdm(range(scenes), desc="grounding data", disable=not progress):
