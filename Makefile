@@ -16,12 +16,13 @@ PKG_SOURCES := $(shell find posevla_ros posevla_core launch config bin msg srv -
                  -not -name '*.pyc' -not -path '*/__pycache__/*' 2>/dev/null) \
                CMakeLists.txt package.xml scripts/build_msgs.sh
 
-.PHONY: setup demo test test-fast bench bench-gpu checkpoint clean help
+.PHONY: setup demo test test-fast bench bench-robosuite bench-gpu checkpoint clean help
 help:
 	@echo "make demo        closed-loop MuJoCo demo with the shipped checkpoint"
 	@echo "make test        the whole test suite"
 	@echo "make test-fast   the fast subset (no slow sim/training tests)"
 	@echo "make bench       benchmarks (JSON + table in bench_results/)"
+	@echo "make bench-robosuite  robosuite Lift / PickPlaceCan: train on Panda demos, evaluate on 4 arms (~2-3 h)"
 	@echo "make bench-gpu   PaliGemma-3B-shaped model on one CUDA GPU: LoRA steps, latency, memory"
 	@echo "make checkpoint  retrain the shipped checkpoint from generated sim data"
 
@@ -78,6 +79,9 @@ test-fast: setup
 
 bench: setup
 	$(PY) -m benchmarks.run --out bench_results
+
+bench-robosuite: setup
+	$(PY) -m benchmarks.bench_robosuite --work runs/bench_robosuite --out bench_results/robosuite
 
 bench-gpu: setup
 	$(PY) -m benchmarks.bench_gpu --out bench_results

@@ -153,9 +153,15 @@ def _cmd_demo(a: argparse.Namespace) -> int:
 
 
 def _cmd_expert(a: argparse.Namespace) -> int:
+    from posevla_core.sim.select import check_task
     from posevla_ros.demo import expert_main
 
-    expert_main(episodes=a.episodes, seed=a.seed, task=a.task, out=a.out)
+    try:
+        check_task(a.sim, a.task)
+    except ValueError as e:
+        print(f"posevla expert: error: {e}", file=sys.stderr)
+        return 2
+    expert_main(episodes=a.episodes, seed=a.seed, task=a.task, out=a.out, sim=a.sim)
     return 0
 
 
@@ -169,7 +175,7 @@ def _cmd_make_data(a: argparse.Namespace) -> int:
     from posevla_core.config import TokenizerConfig
     from posevla_core.train.pipeline import generate_grounding, generate_motion
 
-    from posevla_core.sim.select import MUJOCO, parse_sim
+    from posevla_core.sim.select import parse_sim
 
     try:
         sim = parse_sim(a.sim)
@@ -177,14 +183,10 @@ def _cmd_make_data(a: argparse.Namespace) -> int:
         print(f"posevla make-data: error: --sim: {e}", file=sys.stderr)
         return 2
     if a.kind == "grounding":
-        generate_grounding(a.out, a.scenes, first_seed=a.first_seed, width=a.width, height=a.height, sim=a.sim)
-    elif sim.backend != MUJOCO:
-        print("posevla make-data: error: --sim robosuite:... makes grounding shards only (--kind grounding)",
-              file=sys.stderr)
-        return 2
+        generate_grounding(a.out, a.scenes, first_seed=a.first_seed, width=a.width, height=a.height, sim=sim)
     else:
         generate_motion(a.out, a.scenes, TokenizerConfig().waypoint_dt, first_seed=a.first_seed, width=a.width,
-                        height=a.height)
+                        height=a.height, sim=sim)
     print(f"[posevla make-data] {a.scenes} {a.kind} scenes (seeds {a.first_seed}..{a.first_seed + a.scenes - 1}) "
           f"-> {a.out}")
     return 0
@@ -299,6 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--seed", type=int, default=1000)
     x.add_argument("--task", default="pick")
     x.add_argument("--out", default="runs/expert")
+    x.add_argument("--sim", default="mujoco", help="mujoco (our scene) | robosuite:<Task>[:<Arm>]")
     x.set_defaults(func=_cmd_expert)
 
     k = sub.add_parser("calibrate", help="hand-eye calibration with a ChArUco board (writes camera_to_base)")
@@ -326,7 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="scene seeds first_seed.. (training uses >= 100000, so the default is held out)")
     md.add_argument("--width", type=int, default=224)
     md.add_argument("--height", type=int, default=224)
-    md.add_argument("--sim", default="mujoco", help="mujoco (our scene) | robosuite:<Task>[:<Arm>] (grounding only)")
+    md.add_argument("--sim", default="mujoco", help="mujoco (our scene) | robosuite:<Task>[:<Arm>]")
     md.add_argument("--out", required=True)
     md.set_defaults(func=_cmd_make_data)
 

@@ -53,23 +53,33 @@ def demo_main(episodes: int = 10, seed: int = 1000, out: str = "runs/demo", task
     return summary
 
 
-def expert_main(episodes: int = 10, seed: int = 1000, task: str = "pick", out: str = "runs/expert") -> dict:
+def expert_main(episodes: int = 10, seed: int = 1000, task: str = "pick", out: str = "runs/expert",
+                sim: str = "mujoco") -> dict:
     """The scripted expert (privileged sim state, posevla_core.sim.expert) on the demo's seeds:
-    the upper bound the learned policy is compared with."""
+    the upper bound the learned policy is compared with. ``sim`` is any simulator choice
+    (``robosuite:Lift:UR5e``); time to success is the sim time of its first success."""
     from tqdm.auto import tqdm
 
-    from posevla_core.sim.env import SimEnv
     from posevla_core.sim.expert import run_expert
+    from posevla_core.sim.select import check_task, make_env
     from posevla_ros.report import summarize
 
+    check_task(sim, task)
     recs = []
-    with SimEnv() as env:
-        for i in tqdm(range(episodes), desc=f"expert {task}"):
+    with make_env(sim) as env:
+        for i in tqdm(range(episodes), desc=f"expert {sim} {task}"):
             spec = env.reset(seed=seed + i, task=task)
-            ok = bool(run_expert(env))
+            t0, first = env.time, []
+
+            def note_success(e) -> None:
+                if not first and e.success():
+                    first.append(e.time - t0)
+
+            ok = bool(run_expert(env, on_step=note_success))
             recs.append({"episode": i, "seed": seed + i, "instruction": spec.instruction, "success": ok,
-                         "outcome": "success" if ok else "failure"})
-    summary = summarize(recs, task)
+                         "outcome": "success" if ok else "failure",
+                         "time_to_success_s": first[0] if ok and first else None})
+    summary = summarize(recs, task, simulator=str(sim), policy="scripted expert")
     Path(out).mkdir(parents=True, exist_ok=True)
     Path(out, "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     lo, hi = summary["ci95"]

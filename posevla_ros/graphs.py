@@ -198,8 +198,9 @@ def launch_default(value: Any) -> str:
 def _sim_args(a: dict, task: str, sim: bool = True) -> dict:
     """``a`` checked against its simulator (posevla_core.sim.select: ``mujoco`` | ``robosuite:<Task>``):
     the sim can stage ``task`` (ValueError: one line saying what it can), and the robot config
-    is the simulator's (robosuite's Panda: ``robosuite_panda``)."""
-    from posevla_core.sim.select import MUJOCO, check_task, parse_sim, robot_config
+    is the simulator's (robosuite's Panda: ``robosuite_panda``; ``robot`` may name a robosuite arm,
+    select.with_robot)."""
+    from posevla_core.sim.select import MUJOCO, check_task, parse_sim, with_robot
 
     choice = parse_sim(a.get("simulator", MUJOCO))
     if not sim:
@@ -209,7 +210,8 @@ def _sim_args(a: dict, task: str, sim: bool = True) -> dict:
     check_task(choice, task)
     if a.get("absent") and choice.backend != MUJOCO:
         raise ValueError(f"absent: absent-object episodes are staged in the mujoco scene only, not {choice}")
-    return dict(a, simulator=str(choice), robot=robot_config(choice, a["robot"]))
+    choice, robot = with_robot(choice, a["robot"])
+    return dict(a, simulator=str(choice), robot=robot)
 
 
 def _for_head(checkpoint: str, execution_mode: str) -> str:

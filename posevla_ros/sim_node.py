@@ -30,6 +30,7 @@ In-process callers (runner, teleop collect) use ``node.env`` under ``with node.l
 """
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -262,6 +263,14 @@ class SimNode(Node):
             self.get_logger().warn(f"gripper trajectory rejected: {e}")
 
     def _on_reset(self, req, res):
+        clocks = self.count_publishers("/clock")
+        if clocks > 1:       # another sim on this domain: it would answer our resets and we its
+            res.success, res.instruction = False, ""
+            res.message = (f"reset refused: {clocks} simulators publish /clock on ROS_DOMAIN_ID="
+                           f"{os.environ.get('ROS_DOMAIN_ID', '0')}; they would answer each other's resets and "
+                           f"record each other's camera: give each run its own ROS_DOMAIN_ID")
+            self.get_logger().error(res.message)
+            return res
         try:
             with self.lock:
                 spec = self.env.reset(int(req.seed), req.task or self.p["task"])

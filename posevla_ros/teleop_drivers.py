@@ -98,12 +98,18 @@ class ExpertDriver:
     """Drives the arm with a scripted expert through ``TeleopNode.send_targets`` (the
     executor's checks). ``plan_fn() -> [(T_base_ee 4x4, gripper), ...]`` is called once per
     episode at ``release``; waypoints are interpolated and sent one segment at a time, the
-    next one when the arm has (nearly) reached the previous or its time is up."""
+    next one when the arm has (nearly) reached the previous or its time is up.
+
+    Waits count in ``clock`` seconds, by default the teleop node's clock: sim time under
+    ``use_sim_time``, so a sim running slower than real time (a loaded machine) still gets the
+    time it needs to arrive; in wall time the driver moved on early and the put episodes failed."""
 
     def __init__(self, teleop: "TeleopNode", plan_fn: Callable[[], list], fk: Callable,
-                 settle_tol_rad: float = 0.02, gripper_wait_s: float = 0.8) -> None:
+                 settle_tol_rad: float = 0.02, gripper_wait_s: float = 0.8,
+                 clock: Callable[[], float] | None = None) -> None:
         self.teleop, self.plan_fn, self.fk = teleop, plan_fn, fk
         self.settle_tol_rad, self.gripper_wait_s = settle_tol_rad, gripper_wait_s
+        self.clock = clock or (lambda: teleop.get_clock().now().nanoseconds * 1e-9)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.errors: list[str] = []
@@ -120,13 +126,18 @@ class ExpertDriver:
             self._thread.join(timeout=10.0)
         self._thread = None
 
-    def _wait_reached(self, q_goal: np.ndarray, timeout_s: float) -> None:
-        end = time.monotonic() + timeout_s
-        while not self._stop.is_set() and time.monotonic() < end:
-            q = self.teleop.joint_positions()
-            if q is not None and np.max(np.abs(q - q_goal)) < self.settle_tol_rad:
-                return
+    def _wait(self, duration_s: float, done: Callable[[], bool] = lambda: False) -> None:
+        """Until ``done()``, a stop, or ``duration_s`` of ``clock`` time have passed."""
+        end = self.clock() + duration_s
+        while not self._stop.is_set() and self.clock() < end and not done():
             time.sleep(0.02)
+
+    def _wait_reached(self, q_goal: np.ndarray, timeout_s: float) -> None:
+        def reached() -> bool:
+            q = self.teleop.joint_positions()
+            return q is not None and np.max(np.abs(q - q_goal)) < self.settle_tol_rad
+
+        self._wait(timeout_s, reached)
 
     def _run(self) -> None:
         try:
@@ -147,7 +158,7 @@ class ExpertDriver:
                 if not res.ok:
                     self.errors.append(res.reason)
                     return
-                self._stop.wait(self.gripper_wait_s)
+                self._wait(self.gripper_wait_s)
             g_cur = g
             targets = interpolate_targets(T_cur, np.asarray(T_goal, dtype=float))
             res = self.teleop.send_targets(targets, [g] * len(targets), dt=0.1)

@@ -260,9 +260,9 @@ def test_lift_episode_through_the_node_chain(tmp_path):
 
 
 @pytest.mark.slow
-def test_make_data_writes_robosuite_grounding_shards(tmp_path, capsys):
-    """`posevla make-data --kind grounding --sim robosuite:Lift`: labeled robosuite scenes (what
-    `posevla train-verifier` and `eval-offline` read); motion shards stay our scene's."""
+def test_make_data_writes_robosuite_shards(tmp_path, capsys):
+    """`posevla make-data --sim robosuite:<Task>`: labeled robosuite scenes (what `posevla
+    train-verifier`, `eval-offline` and, as motion shards, the fine-tune read)."""
     if find_spec("robosuite") is None:
         pytest.skip("robosuite not installed")
     from posevla_core.data.shards import iter_shard_samples
@@ -277,7 +277,53 @@ def test_make_data_writes_robosuite_grounding_shards(tmp_path, capsys):
         x0, y0, x1, y1 = s["box_xyxy"]
         assert 0 < x0 < x1 < 1 and 0 < y0 < y1 < 1 and s["scene_categories"] == ["red cube"]
         assert 0.66 < s["object_pose"][2] < 1.27          # camera-frame depth inside the shipped bins
-    assert main(["make-data", "--kind", "motion", "--sim", "robosuite:Lift", "--out", str(tmp_path / "m")]) == 2
-    assert "grounding shards only" in capsys.readouterr().err
+    # PickPlaceCan motion shards: the can is labeled as the checkpoint's "red cylinder" (its bin is a
+    # quadrant of bin2, no body, not labeled), with the expert's keyframes: grasp, carry, release
+    assert main(["make-data", "--kind", "motion", "--sim", "robosuite:PickPlaceCan", "--scenes", "1", "--width",
+                 "96", "--height", "96", "--out", str(tmp_path / "can")]) == 0
+    (can,) = list(iter_shard_samples(tmp_path / "can"))
+    assert (can["instruction"], can["category"], can["scene_categories"]) == \
+        ("put the can in its bin", "red cylinder", ["red cylinder"])
+    assert list(can["traj_gripper"]) == [1, 1, 1, 0, 0, 0, 1] and len(can["traj_t"]) == 7
     assert main(["make-data", "--kind", "grounding", "--sim", "isaac", "--out", str(tmp_path / "x")]) == 2
     assert "robosuite:Lift" in capsys.readouterr().err and not (tmp_path / "x").exists()
+
+
+@pytest.mark.slow
+@needs_robosuite
+def test_expert_baseline_on_another_arm(tmp_path, capsys):
+    """`posevla expert --sim robosuite:Lift:UR5e`: the scripted expert on the evaluation's seeds
+    (make bench-robosuite's baseline rows), with robosuite's success and its sim time; a simulator
+    or task it cannot stage is one line, exit 2."""
+    import json
+
+    from posevla_ros.cli import main
+
+    out = tmp_path / "expert"
+    assert main(["expert", "--sim", "robosuite:Lift:UR5e", "--episodes", "1", "--seed", "1000",
+                 "--out", str(out)]) == 0
+    s = json.loads((out / "summary.json").read_text())
+    assert (s["simulator"], s["episodes"], s["successes"]) == ("robosuite:Lift:UR5e", 1, 1)
+    assert 1.0 < s["time_to_success_s"]["median"] < 15.0
+    assert main(["expert", "--sim", "robosuite:Stack", "--out", str(tmp_path / "x")]) == 2
+    assert main(["expert", "--sim", "robosuite:Lift", "--task", "put", "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert "robosuite:Lift" in err and "stages one task" in err and not (tmp_path / "x").exists()
+
+
+@pytest.mark.slow
+@needs_robosuite
+@pytest.mark.parametrize("sim", ["robosuite:Lift", "robosuite:Lift:UR5e"])
+def test_shipped_robosuite_checkpoint_lifts_the_cube(sim, tmp_path):
+    """CI's robosuite smoke test: one held-out Lift episode with the shipped robosuite
+    checkpoint (trained on Panda demos only, `make bench-robosuite`) through the real nodes,
+    on the Panda and, with zero demos on it, on the UR5e through its own config, TF and IK."""
+    import json
+
+    from posevla_ros.cli import main
+
+    out = tmp_path / "eval"
+    assert main(["evaluate", "--sim", sim, "--task", "pick", "--episodes", "1", "--seed", "1000",
+                 "--checkpoint", "checkpoints/robosuite", "--out", str(out)]) == 0
+    s = json.loads((out / "summary.json").read_text())
+    assert s["episodes"] == 1 and s["successes"] == 1, s["per_episode"]

@@ -44,6 +44,13 @@ def test_graphs_pick_the_arm_config():
                                                                   "simulator": "robosuite:lift:ur5e"})}
     assert nodes["sim_node"]["sim"] == "robosuite:Lift:UR5e" and nodes["sim_node"]["robot"] == "robosuite_ur5e"
     assert nodes["executor_node"]["joint_names"][0] == "ur5e_joint1"
+    # `--sim robosuite:Lift --robot ur5e` is the same run; two different arms are one line
+    same = {s.name: s.parameters() for s in G.build("evaluate", {"sim": True, "task": "pick",
+                                                                 "simulator": "robosuite:Lift", "robot": "ur5e"})}
+    assert (same["sim_node"]["sim"], same["sim_node"]["robot"]) == ("robosuite:Lift:UR5e", "robosuite_ur5e")
+    assert same["executor_node"]["joint_names"] == nodes["executor_node"]["joint_names"]
+    with pytest.raises(ValueError, match="two different arms"):
+        G.build("evaluate", {"sim": True, "task": "pick", "simulator": "robosuite:Lift:IIWA", "robot": "UR5e"})
     # the sim's startup task is the graph's (PickPlaceCan stages "put" only, sim_node's default is "pick")
     for graph, args in (("collect", {"sim": True, "teleop": "scripted", "task": "put"}),
                         ("evaluate", {"sim": True, "task": "put"})):
@@ -132,6 +139,12 @@ def test_pick_place_can_expert_puts_the_can_in_its_bin():
         top = env.container_top("can_bin")
         assert not env.rs.not_in_bin(env.base_pose_in_world()[:3, :3] @ top + env.base_pose_in_world()[:3, 3]
                                      - [0, 0, 0.05], env.rs.object_id)
+        # the camera sits 0.10 m further back than on Lift: every expert keyframe lies inside the
+        # shipped checkpoint's camera-frame depth bins (0.66-1.27 m)
+        from posevla_core.sim.expert import plan_keyframes
+
+        depths = [float((se3.inv_T(env.camera_pose_in_base()) @ T)[2, 3]) for T, _ in plan_keyframes(env)]
+        assert 0.67 < min(depths) and max(depths) < 1.26, depths
         assert run_expert(env) and env.rs._check_success()
     finally:
         env.close()

@@ -72,6 +72,18 @@ def test_sim_node_over_dds(ros_context, node_process, spin_until):
         assert spin_until(ex, reached, 30.0), (got["js"][-1].position, goal)
         assert time.monotonic() - t0 > 0.5          # real-time: a 1 s trajectory takes ~1 s
         assert proc.alive()
+
+        # a second simulator on this domain (its /clock): resets are refused, saying why
+        node.create_publisher(Clock, "/clock", 10)
+        answers = []
+
+        def refused() -> bool:
+            f = reset.call_async(ResetEpisode.Request(seed=8, task="pick"))
+            spin_until(ex, f.done, 10.0)
+            answers.append(f.result())
+            return not answers[-1].success
+        assert spin_until(ex, refused, 20.0), answers[-1]
+        assert "2 simulators publish /clock" in answers[-1].message and "ROS_DOMAIN_ID" in answers[-1].message
     finally:
         ex.remove_node(node)
         node.destroy_node()

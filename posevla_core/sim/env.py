@@ -131,6 +131,14 @@ class SimEnvBase:
         v = K[1, 1] * pc[1] / pc[2] + K[1, 2]
         return (u + 0.5) / self.width, (v + 0.5) / self.height, float(pc[2])
 
+    def category_of(self, name: str) -> str:
+        """The category an object is labeled with ('red_cube' -> 'red cube')."""
+        return tasks.category_of(name)
+
+    def labeled_names(self) -> list[str]:
+        """Everything in this episode that ``object_labels`` can label (objects and bins)."""
+        return list(self.spec.objects) + list(self.spec.bins) if self.spec else []
+
     def object_labels(self, name: str | None = None) -> dict:
         """Grounding labels of ``name`` (default: the episode's target), camera optical frame:
         category, ``pose`` (7: xyz + qxyzw) of the center of its 3D box, ``size`` (3, meters,
@@ -145,7 +153,7 @@ class SimEnvBase:
         uv = np.array([self.project(c)[:2] for c in corners])
         u, v, _ = self.project(T[:3, 3])
         T_cam = se3.inv_T(self.camera_pose_in_base()) @ T
-        return {"category": tasks.category_of(name), "box_uv": np.array([u, v]),
+        return {"category": self.category_of(name), "box_uv": np.array([u, v]),
                 "box_xyxy": np.r_[uv.min(0), uv.max(0)], "object_pose": se3.T_to_pose7(T_cam[None])[0],
                 "object_size": size}
 
@@ -156,7 +164,7 @@ class SimEnvBase:
         T_base_obj = self.object_pose(name)
         u, v, _ = self.project(T_base_obj[:3, 3])
         T_cam_obj = se3.inv_T(self.camera_pose_in_base()) @ T_base_obj
-        return tasks.category_of(name), (float(u), float(v)), Pose.from_matrix(T_cam_obj)
+        return self.category_of(name), (float(u), float(v)), Pose.from_matrix(T_cam_obj)
 
 
 class SimEnv(SimEnvBase):

@@ -77,6 +77,26 @@ def robot_config(sim, robot: str) -> str:
     return robot
 
 
+def with_robot(sim, robot: str) -> tuple[SimChoice, str]:
+    """(simulator, robot config) of ``--sim`` and ``--robot`` together. With robosuite, ``--robot``
+    may name a staged arm: ``--sim robosuite:Lift --robot ur5e`` is ``robosuite:Lift:UR5e`` with
+    that arm's config; two different arms are refused in one line. Any other robot value is a
+    robot config (robot_config)."""
+    choice = sim if isinstance(sim, SimChoice) else parse_sim(sim)
+    if choice.backend == ROBOSUITE and str(robot).strip().lower() != "panda":
+        from posevla_core.sim.robosuite_env import find_arm
+
+        try:
+            arm = find_arm(robot).name
+        except ValueError:
+            return choice, robot_config(choice, robot)
+        if choice.robot not in ("Panda", arm):
+            raise ValueError(f"--robot {robot} and --sim {choice} name two different arms")
+        choice = SimChoice(ROBOSUITE, choice.task, arm)
+        robot = "panda"
+    return choice, robot_config(choice, robot)
+
+
 def make_env(sim, width: int = 224, height: int = 224, default_task: str = "pick", camera_jitter: bool = True):
     """The env for ``sim`` (a string or a SimChoice)."""
     choice = sim if isinstance(sim, SimChoice) else parse_sim(sim)

@@ -95,8 +95,7 @@ def _ground(env, name: str) -> dict:
     multi-instance grounding), padded with NaN / "" to the sim's object count."""
     from posevla_core.sim import scene
 
-    spec = env.spec
-    by_name = {n: env.object_labels(n) for n in list(spec.objects) + list(spec.bins)}
+    by_name = {n: env.object_labels(n) for n in env.labeled_names()}
     g = dict(by_name[name])
     labels = sorted(by_name.values(), key=lambda d: float(np.linalg.norm(d["object_pose"][:3])))
     n_max = len(scene.object_names()) + len(scene.bin_names())
@@ -131,7 +130,7 @@ def generate_grounding(out: str | Path, scenes: int, seed: int = 0, width: int =
             spec = env.reset(seed=scene_seed(0, seed, i, first_seed))
             rgb, depth, K = env.render()
             w.add(rgb=rgb, depth=depth, K=K, instruction=spec.instruction, **_ground(env, spec.target))
-            others = [n for n in list(spec.objects) + list(spec.bins) if n != spec.target]
+            others = [n for n in env.labeled_names() if n != spec.target]
             if others:
                 name = others[int(rng.integers(len(others)))]
                 obj = tasks.category_of(name)
@@ -150,13 +149,17 @@ def expert_clock(env, dt: float) -> tuple[np.ndarray, list[np.ndarray], list[flo
 
 
 def generate_motion(out: str | Path, scenes: int, dt: float, seed: int = 0, width: int = 224, height: int = 224,
-                    progress: bool = True, first_seed: int | None = None) -> Path:
+                    progress: bool = True, first_seed: int | None = None, sim: str = "mujoco") -> Path:
+    """Motion shards: one scene per sample, its grounding labels and the scripted expert's
+    keyframes on the ``dt`` clock, from any simulator (``robosuite:<Task>`` too: robosuite
+    scenes whose first pose token is supervised, which recorded demos are not)."""
     from posevla_core.data.shards import ShardWriter
-    from posevla_core.sim.env import SimEnv
+    from posevla_core.sim.select import make_env, parse_sim
 
-    with SimEnv(width=width, height=height) as env, ShardWriter(out, "motion", extra_meta={
+    choice = parse_sim(sim)
+    with make_env(choice, width=width, height=height) as env, ShardWriter(out, "motion", extra_meta={
             "generator": "posevla_core.train.pipeline.generate_motion", "waypoint_dt": dt, "seed": seed,
-            "first_seed": first_seed}) as w:
+            "first_seed": first_seed, "sim": str(choice)}) as w:
         for i in tqdm(range(scenes), desc="motion data", disable=not progress):
             spec = env.reset(seed=scene_seed(5_000_000, seed, i, first_seed))
             rgb, depth, K = env.render()

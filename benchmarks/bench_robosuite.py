@@ -1,0 +1,224 @@
+"""`make bench-robosuite`: robosuite's Lift and PickPlaceCan, trained on Panda demos only, then
+evaluated on the Panda and, unchanged, on three other arms, beside the scripted expert on the
+same seeds.
+
+Every step is one `posevla` command (the ones docs/robosuite.md lists), run in a subprocess
+from a work directory (default runs/bench_robosuite):
+
+1. scripted demos through the node chain on the Panda (`posevla collect --sim robosuite:<Task>`);
+2. our scene's motion and grounding shards (`posevla make-data`), mixed into the fine-tune so the
+   first pose token stays supervised (recorded demos carry no object annotation);
+3. labeled robosuite scenes with the expert's keyframes (`make-data --kind motion --sim
+   robosuite:<Task>`): the robosuite objects' grounding for the fine-tune and the verifier (with
+   demos alone, P(<no_object>) >= 0.5 on 46 % of the PickPlaceCan demo frames: "the can" was
+   never supervised and every closed-loop prediction was refused);
+4. the embodiment fine-tune from the shipped checkpoint (`posevla train --stage embodiment`);
+5. the verifier retrained on robosuite's objects beside ours (`posevla train-verifier`);
+6. `posevla evaluate` per (task, arm) on seeds 1000+ (never trained on) and `posevla expert`
+   on the same seeds.
+
+A step whose output is complete is reused (a re-run after an interruption resumes; delete
+the work directory for a fresh run); ``--checkpoint`` skips 1-5 and evaluates that checkpoint.
+The training budget (steps 1-5) is the sum of their wall times, written to ``timings``.
+Results: ``<out>/table.md`` (success, Wilson 95 % interval, median time to success, episodes),
+``<out>/table.json`` and ``<out>/success.png``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+ARMS = ("Panda", "UR5e", "Kinova3", "IIWA")
+
+
+@dataclass
+class BenchConfig:
+    demos: dict = field(default_factory=lambda: {"Lift": 60, "PickPlaceCan": 60})   # Panda demos per task
+    demo_seed: int = 0
+    fps: int = 5
+    motion_scenes: int = 1500            # our scene's shards (what make checkpoint trains on)
+    grounding_scenes: int = 1200
+    robosuite_scenes: int = 300          # labeled robosuite scenes per task (motion shards: fine-tune + verifier)
+    train_steps: int = 900
+    verifier_steps: int = 1000
+    # (task, arm) -> episodes; seeds eval_seed.. (demos use demo_seed.., verifier scenes 200000+)
+    evals: dict = field(default_factory=lambda: {
+        "PickPlaceCan:Panda": 50, "Lift:Panda": 50, **{f"Lift:{arm}": 20 for arm in ARMS[1:]}})
+    eval_seed: int = 1000
+
+    @classmethod
+    def quick(cls) -> "BenchConfig":
+        """Every step once, in minutes (a smoke run, not a result)."""
+        return cls(demos={"Lift": 2, "PickPlaceCan": 1}, motion_scenes=8, grounding_scenes=8, robosuite_scenes=4,
+                   train_steps=4, verifier_steps=4, evals={"Lift:Panda": 1, "Lift:UR5e": 1})
+
+
+FAMILY = {"Lift": "pick", "PickPlaceCan": "put"}
+SCENE_SEEDS = {"Lift": 400000, "PickPlaceCan": 500000}
+
+
+def sim_name(key: str) -> str:
+    task, arm = key.split(":")
+    return f"robosuite:{task}" + ("" if arm == "Panda" else f":{arm}")
+
+
+class Runner:
+    """Runs `posevla` steps in order, skipping those that finished before (recorded in
+    ``timings.json`` with their output present), and times each."""
+
+    def __init__(self, work: Path) -> None:
+        self.work = work
+        self.timings_path = work / "timings.json"
+        self.timings = json.loads(self.timings_path.read_text()) if self.timings_path.exists() else {}
+        # a ROS domain of its own: two sim graphs on one domain answer each other's resets and
+        # record each other's camera (seen when a collection ran beside the bench)
+        self.env = dict(os.environ, ROS_DOMAIN_ID=str(30 + os.getpid() % 60))
+
+    def step(self, name: str, args: list[str], done: Path) -> None:
+        if name in self.timings and done.exists():
+            print(f"[bench-robosuite] {name}: done before ({self.timings[name]['wall_s']} s)")
+            return
+        if done.parent != self.work:             # a step cut short before: start it over
+            shutil.rmtree(done.parent, ignore_errors=True)
+        cmd = [sys.executable, "-m", "posevla_ros.cli", *args]
+        print(f"[bench-robosuite] {name}: posevla {' '.join(args)}", flush=True)
+        log = self.work / "logs" / f"{name}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        t = time.time()
+        with open(log, "w") as f:
+            rc = subprocess.call(cmd, cwd=self.work, stdout=f, stderr=subprocess.STDOUT, env=self.env)
+        wall = time.time() - t
+        if rc != 0 or not done.exists():
+            tail = "".join(log.read_text().splitlines(keepends=True)[-15:])
+            raise RuntimeError(f"step {name} failed (rc {rc}, {done} missing); log {log}:\n{tail}")
+        self.timings[name] = {"wall_s": round(wall, 1), "command": "posevla " + " ".join(args)}
+        self.timings_path.write_text(json.dumps(self.timings, indent=2))
+        print(f"[bench-robosuite] {name}: {wall / 60:.1f} min", flush=True)
+
+
+def train(run: Runner, cfg: BenchConfig, init: str) -> Path:
+    w = run.work
+    run.step("make_data_motion", ["make-data", "--kind", "motion", "--scenes", str(cfg.motion_scenes),
+                                  "--first-seed", "100000", "--out", "motion"], w / "motion" / "meta.json")
+    run.step("make_data_grounding", ["make-data", "--kind", "grounding", "--scenes", str(cfg.grounding_scenes),
+                                     "--first-seed", "100000", "--out", "grounding"], w / "grounding" / "meta.json")
+    for task in cfg.demos:
+        run.step(f"make_data_{task}", ["make-data", "--kind", "motion", "--sim", f"robosuite:{task}", "--scenes",
+                                       str(cfg.robosuite_scenes), "--first-seed", str(SCENE_SEEDS[task]), "--out",
+                                       f"scenes_{task}"], w / f"scenes_{task}" / "meta.json")
+    for task, n in cfg.demos.items():
+        run.step(f"collect_{task}", ["collect", "--sim", f"robosuite:{task}", "--teleop", "scripted", "--task",
+                                     FAMILY[task], "--episodes", str(n), "--seed", str(cfg.demo_seed), "--fps",
+                                     str(cfg.fps), "--out", f"demos_{task}"], w / f"demos_{task}" / "collect_summary.json")
+    run.step("train", ["train", "--stage", "embodiment", "--init", init, "--data", "motion",
+                       *[f"scenes_{t}" for t in cfg.demos], *[f"demos_{t}" for t in cfg.demos], "--out", "finetune",
+                       "--steps", str(cfg.train_steps)],
+             w / "finetune" / "model.safetensors")
+    run.step("train_verifier", ["train-verifier", "--init", "finetune", "--data", *[f"scenes_{t}" for t in cfg.demos],
+                                "grounding", "motion", "--out", "checkpoint", "--steps", str(cfg.verifier_steps)],
+             w / "checkpoint" / "verifier_report.json")
+    return w / "checkpoint"
+
+
+def evaluate(run: Runner, cfg: BenchConfig, ckpt: Path) -> list[dict]:
+    rows = []
+    for key, n in cfg.evals.items():
+        task, arm = key.split(":")
+        tag = f"{task}_{arm}"
+        common = ["--sim", sim_name(key), "--task", FAMILY[task], "--episodes", str(n), "--seed", str(cfg.eval_seed)]
+        run.step(f"eval_{tag}", ["evaluate", *common, "--checkpoint", str(ckpt), "--out", f"eval_{tag}"],
+                 run.work / f"eval_{tag}" / "summary.json")
+        run.step(f"expert_{tag}", ["expert", *common, "--out", f"expert_{tag}"],
+                 run.work / f"expert_{tag}" / "summary.json")
+        for who in ("eval", "expert"):
+            s = json.loads((run.work / f"{who}_{tag}" / "summary.json").read_text())
+            rows.append({"task": task, "arm": arm, "policy": "Pose-VLA" if who == "eval" else "scripted expert",
+                         "panda_demos": cfg.demos.get(task, 0), "demos_on_arm": cfg.demos.get(task, 0) if arm == "Panda" else 0,
+                         "episodes": s["episodes"], "successes": s["successes"], "ci95": s["ci95"],
+                         "median_time_to_success_s": s["time_to_success_s"]["median"], "seed": cfg.eval_seed})
+    return rows
+
+
+def table_md(rows: list[dict]) -> str:
+    lines = ["| task | arm | demos on that arm | policy | success | Wilson 95 % | median time to success | episodes |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in rows:
+        lo, hi = r["ci95"]
+        t = r["median_time_to_success_s"]
+        demos = r["demos_on_arm"] if r["policy"] == "Pose-VLA" else "-"
+        lines.append(f"| {r['task']} | {r['arm']} | {demos} | {r['policy']} | {r['successes']}/{r['episodes']} | "
+                     f"{lo:.0%}-{hi:.0%} | {'-' if t is None else f'{t:.1f} s'} | {r['episodes']} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(rows: list[dict], png: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    keys = list(dict.fromkeys(f"{r['task']}\n{r['arm']}" for r in rows))
+    fig, ax = plt.subplots(figsize=(1.6 * len(keys) + 2, 3.6))
+    for j, who in enumerate(("Pose-VLA", "scripted expert")):
+        sel = {f"{r['task']}\n{r['arm']}": r for r in rows if r["policy"] == who}
+        x = np.arange(len(keys)) + (j - 0.5) * 0.38
+        rate = np.array([sel[k]["successes"] / max(sel[k]["episodes"], 1) for k in keys])
+        lo = np.array([sel[k]["ci95"][0] for k in keys])
+        hi = np.array([sel[k]["ci95"][1] for k in keys])
+        ax.bar(x, rate, 0.36, label=who, yerr=[rate - lo, hi - rate], capsize=3)
+    ax.set_xticks(np.arange(len(keys)), keys)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("success (Wilson 95 %)")
+    ax.set_title("robosuite, seeds 1000+: trained on Panda demos only")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--work", default="runs/bench_robosuite", help="work directory (reused: steps done are skipped)")
+    ap.add_argument("--out", default="bench_results/robosuite", help="table.md, table.json, success.png")
+    ap.add_argument("--init", default="checkpoints/demo", help="the checkpoint the fine-tune starts from")
+    ap.add_argument("--checkpoint", default="", help="evaluate this checkpoint (skips collection and training)")
+    ap.add_argument("--quick", action="store_true", help="every step once with tiny counts (a smoke run)")
+    a = ap.parse_args(argv)
+    from posevla_core.paths import resolve_checkpoint
+
+    cfg = BenchConfig.quick() if a.quick else BenchConfig()
+    work, out = Path(a.work).resolve(), Path(a.out).resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    run = Runner(work)
+    t0 = time.time()
+    if a.checkpoint:
+        ckpt = resolve_checkpoint(a.checkpoint).resolve()
+    else:
+        ckpt = train(run, cfg, str(resolve_checkpoint(a.init).resolve()))
+    train_s = sum(v["wall_s"] for k, v in run.timings.items() if not k.startswith(("eval_", "expert_")))
+    rows = evaluate(run, cfg, ckpt)
+    out.mkdir(parents=True, exist_ok=True)
+    md = table_md(rows)
+    (out / "table.md").write_text(md)
+    (out / "table.json").write_text(json.dumps({
+        "checkpoint": str(ckpt), "config": asdict(cfg), "rows": rows,
+        "training_wall_s": None if a.checkpoint else round(train_s, 1), "timings": run.timings}, indent=2))
+    plot(rows, out / "success.png")
+    print("\n" + md)
+    if not a.checkpoint:
+        print(f"[bench-robosuite] training budget (collection + data + fine-tune + verifier): {train_s / 60:.1f} min")
+    print(f"[bench-robosuite] this run {(time.time() - t0) / 60:.1f} min; wrote {out}/table.md, table.json, success.png")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

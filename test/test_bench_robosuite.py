@@ -1,0 +1,53 @@
+"""make bench-robosuite's pieces that need no simulator: the table and the plot it writes from
+evaluation summaries, and the step runner's resume rule."""
+import json
+
+from benchmarks import bench_robosuite as B
+from posevla_ros.report import wilson_interval
+
+
+def _rows():
+    rows = []
+    for arm, k, t in (("Panda", 48, 5.8), ("UR5e", 0, None)):
+        for policy in ("Pose-VLA", "scripted expert"):
+            rows.append({"task": "Lift", "arm": arm, "policy": policy, "panda_demos": 60,
+                         "demos_on_arm": 60 if arm == "Panda" else 0, "episodes": 50, "successes": k,
+                         "ci95": list(wilson_interval(k, 50)), "median_time_to_success_s": t, "seed": 1000})
+    return rows
+
+
+def test_table_lists_success_interval_time_and_count(tmp_path):
+    md = B.table_md(_rows())
+    lines = md.strip().splitlines()
+    assert len(lines) == 2 + 4
+    assert "| Lift | Panda | 60 | Pose-VLA | 48/50 | 87%-99% | 5.8 s | 50 |" in lines
+    assert "| Lift | UR5e | 0 | Pose-VLA | 0/50 | 0%-7% | - | 50 |" in lines
+    assert "| Lift | Panda | - | scripted expert |" in md
+    B.plot(_rows(), tmp_path / "success.png")
+    assert (tmp_path / "success.png").stat().st_size > 10_000
+
+
+def test_sim_names_and_the_default_plan():
+    assert B.sim_name("Lift:Panda") == "robosuite:Lift" and B.sim_name("Lift:UR5e") == "robosuite:Lift:UR5e"
+    cfg = B.BenchConfig()
+    assert cfg.evals["PickPlaceCan:Panda"] == cfg.evals["Lift:Panda"] == 50
+    assert all(cfg.evals[f"Lift:{a}"] >= 20 for a in B.ARMS)
+    assert cfg.eval_seed >= 1000 > cfg.demo_seed + max(cfg.demos.values())   # evaluation seeds never trained on
+
+
+def test_runner_skips_finished_steps_and_restarts_cut_ones(tmp_path):
+    run = B.Runner(tmp_path)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "meta.json").write_text("{}")
+    run.timings["a"] = {"wall_s": 1.0, "command": "posevla x"}
+    run.step("a", ["--definitely-not-a-command"], tmp_path / "a" / "meta.json")   # done: not run
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "partial").write_text("x")
+    try:
+        run.step("b", ["--version-that-does-not-exist"], tmp_path / "b" / "meta.json")
+    except RuntimeError as e:
+        assert "step b failed" in str(e)
+    else:
+        raise AssertionError("a failing step must raise")
+    assert not (tmp_path / "b" / "partial").exists() and "b" not in json.loads(
+        (tmp_path / "timings.json").read_text() if (tmp_path / "timings.json").exists() else "{}")
