@@ -102,7 +102,8 @@ class ExpertDriver:
 
     Waits count in ``clock`` seconds, by default the teleop node's clock: sim time under
     ``use_sim_time``, so a sim running slower than real time (a loaded machine) still gets the
-    time it needs to arrive; in wall time the driver moved on early and the put episodes failed."""
+    time it needs to arrive (in wall time it could move on before the arm got there: the suspected
+    cause of PickPlaceCan's 0/2 collection under load; with free CPUs it collected 2/2 either way)."""
 
     def __init__(self, teleop: "TeleopNode", plan_fn: Callable[[], list], fk: Callable,
                  settle_tol_rad: float = 0.02, gripper_wait_s: float = 0.8,
