@@ -48,7 +48,7 @@ class BenchConfig:
     robosuite_scenes: int = 300          # labeled robosuite scenes per task (motion shards: fine-tune + verifier)
     train_steps: int = 900
     verifier_steps: int = 1000
-    # (task, arm) -> episodes; seeds eval_seed.. (demos use demo_seed.., verifier scenes 200000+)
+    # (task, arm) -> episodes; seeds eval_seed.. (demos use demo_seed.., robosuite scenes SCENE_SEEDS..)
     evals: dict = field(default_factory=lambda: {
         "PickPlaceCan:Panda": 50, "Lift:Panda": 50, **{f"Lift:{arm}": 20 for arm in ARMS[1:]}})
     eval_seed: int = 1000
@@ -65,8 +65,10 @@ SCENE_SEEDS = {"Lift": 400000, "PickPlaceCan": 500000}
 
 
 def sim_name(key: str) -> str:
-    task, arm = key.split(":")
-    return f"robosuite:{task}" + ("" if arm == "Panda" else f":{arm}")
+    """``--sim`` of an evals key ("Lift:UR5e" -> "robosuite:Lift:UR5e"), spelled as select does."""
+    from posevla_core.sim.select import parse_sim
+
+    return str(parse_sim(f"robosuite:{key}"))
 
 
 class Runner:

@@ -61,10 +61,9 @@ def expert_main(episodes: int = 10, seed: int = 1000, task: str = "pick", out: s
     from tqdm.auto import tqdm
 
     from posevla_core.sim.expert import run_expert
-    from posevla_core.sim.select import check_task, make_env
+    from posevla_core.sim.select import make_env
     from posevla_ros.report import summarize
 
-    check_task(sim, task)
     recs = []
     with make_env(sim) as env:
         for i in tqdm(range(episodes), desc=f"expert {sim} {task}"):

@@ -31,7 +31,10 @@ class SimChoice:
 
 
 def parse_sim(text) -> SimChoice:
-    """``mujoco`` (also empty / ``true``) or ``robosuite:<Task>[:<Arm>]``; ValueError in one line otherwise."""
+    """``mujoco`` (also empty / ``true``) or ``robosuite:<Task>[:<Arm>]``; ValueError in one line otherwise.
+    A SimChoice is returned as it is (every function here takes either)."""
+    if isinstance(text, SimChoice):
+        return text
     from posevla_core.sim.robosuite_env import ARMS, TASKS, find_arm
 
     raw = str(text).strip()
@@ -54,7 +57,7 @@ def parse_sim(text) -> SimChoice:
 
 def check_task(sim, task) -> None:
     """ValueError (one line) unless ``sim`` can stage ``task`` (a family or an instruction)."""
-    choice = sim if isinstance(sim, SimChoice) else parse_sim(sim)
+    choice = parse_sim(sim)
     if choice.backend == ROBOSUITE:
         from posevla_core.sim.robosuite_env import TASKS, check_task as check_robosuite_task
 
@@ -69,7 +72,7 @@ def robot_config(sim, robot: str) -> str:
     """The robot config for ``sim``: robosuite's arms stand on a pedestal in its own arena, so
     the default ``panda`` becomes the config of the robosuite arm (``robosuite_panda``,
     ``robosuite_ur5e``, ... in config/robots/)."""
-    choice = sim if isinstance(sim, SimChoice) else parse_sim(sim)
+    choice = parse_sim(sim)
     if choice.backend == ROBOSUITE and robot == "panda":
         from posevla_core.sim.robosuite_env import ARMS
 
@@ -82,7 +85,7 @@ def with_robot(sim, robot: str) -> tuple[SimChoice, str]:
     may name a staged arm: ``--sim robosuite:Lift --robot ur5e`` is ``robosuite:Lift:UR5e`` with
     that arm's config; two different arms are refused in one line. Any other robot value is a
     robot config (robot_config)."""
-    choice = sim if isinstance(sim, SimChoice) else parse_sim(sim)
+    choice = parse_sim(sim)
     if choice.backend == ROBOSUITE and str(robot).strip().lower() != "panda":
         from posevla_core.sim.robosuite_env import find_arm
 
@@ -99,7 +102,7 @@ def with_robot(sim, robot: str) -> tuple[SimChoice, str]:
 
 def make_env(sim, width: int = 224, height: int = 224, default_task: str = "pick", camera_jitter: bool = True):
     """The env for ``sim`` (a string or a SimChoice)."""
-    choice = sim if isinstance(sim, SimChoice) else parse_sim(sim)
+    choice = parse_sim(sim)
     if choice.backend == ROBOSUITE:
         from posevla_core.sim.robosuite_env import RobosuiteEnv
 
