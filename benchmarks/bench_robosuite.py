@@ -202,12 +202,16 @@ def main(argv=None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     run = Runner(work)
     t0 = time.time()
-    if a.checkpoint:
-        ckpt = resolve_checkpoint(a.checkpoint).resolve()
-    else:
-        ckpt = train(run, cfg, str(resolve_checkpoint(a.init).resolve()))
+    try:
+        if a.checkpoint:
+            ckpt = resolve_checkpoint(a.checkpoint).resolve()
+        else:
+            ckpt = train(run, cfg, str(resolve_checkpoint(a.init).resolve()))
+        rows = evaluate(run, cfg, ckpt)
+    except (FileNotFoundError, RuntimeError) as e:      # a missing checkpoint, a failed step (its log named)
+        print(f"[bench-robosuite] error: {e}", file=sys.stderr)
+        return 1
     train_s = sum(v["wall_s"] for k, v in run.timings.items() if not k.startswith(("eval_", "expert_")))
-    rows = evaluate(run, cfg, ckpt)
     out.mkdir(parents=True, exist_ok=True)
     md = table_md(rows)
     (out / "table.md").write_text(md)
