@@ -22,7 +22,7 @@ help:
 	@echo "make test        the whole test suite"
 	@echo "make test-fast   the fast subset (no slow sim/training tests)"
 	@echo "make bench       benchmarks (JSON + table in bench_results/)"
-	@echo "make bench-robosuite  robosuite Lift / PickPlaceCan: train on Panda demos, evaluate on 4 arms (~2-3 h)"
+	@echo "make bench-robosuite  robosuite Lift / PickPlaceCan: train on Panda demos, evaluate on 4 arms (~1.5 h)"
 	@echo "make bench-gpu   PaliGemma-3B-shaped model on one CUDA GPU: LoRA steps, latency, memory"
 	@echo "make checkpoint  retrain the shipped checkpoint from generated sim data"
 

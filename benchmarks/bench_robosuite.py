@@ -15,7 +15,9 @@ from a work directory (default runs/bench_robosuite):
 4. the embodiment fine-tune from the shipped checkpoint (`posevla train --stage embodiment`);
 5. the verifier retrained on robosuite's objects beside ours (`posevla train-verifier`);
 6. `posevla evaluate` per (task, arm) on seeds 1000+ (never trained on) and `posevla expert`
-   on the same seeds.
+   on the same seeds;
+7. a few demos on one new arm (``fewshot``): collect them there, fine-tune the Panda checkpoint
+   on them beside that task's labeled scenes, evaluate on the same seeds as its zero-shot row.
 
 A step whose output is complete is reused (a re-run after an interruption resumes; delete
 the work directory for a fresh run); ``--checkpoint`` skips 1-5 and evaluates that checkpoint.
@@ -52,16 +54,26 @@ class BenchConfig:
     evals: dict = field(default_factory=lambda: {
         "PickPlaceCan:Panda": 50, "Lift:Panda": 50, **{f"Lift:{arm}": 20 for arm in ARMS[1:]}})
     eval_seed: int = 1000
+    # (task, arm) -> demos collected on that arm for the few-demo fine-tune (evaluated with evals[key] episodes)
+    fewshot: dict = field(default_factory=lambda: {"Lift:UR5e": 10})
+    fewshot_steps: int = 150
 
     @classmethod
     def quick(cls) -> "BenchConfig":
         """Every step once, in minutes (a smoke run, not a result)."""
         return cls(demos={"Lift": 2, "PickPlaceCan": 1}, motion_scenes=8, grounding_scenes=8, robosuite_scenes=4,
-                   train_steps=4, verifier_steps=4, evals={"Lift:Panda": 1, "Lift:UR5e": 1})
+                   train_steps=4, verifier_steps=4, evals={"Lift:Panda": 1, "Lift:UR5e": 1},
+                   fewshot={"Lift:UR5e": 1}, fewshot_steps=2)
 
 
-FAMILY = {"Lift": "pick", "PickPlaceCan": "put"}
-SCENE_SEEDS = {"Lift": 400000, "PickPlaceCan": 500000}
+def family(task: str) -> str:
+    """The evaluator's task family of a robosuite task ("pick" / "put"), from its task table."""
+    from posevla_core.sim.robosuite_env import TASKS
+
+    return TASKS[task].family
+
+
+SCENE_SEEDS = {"Lift": 400000, "PickPlaceCan": 500000, "Stack": 600000}
 
 
 def sim_name(key: str) -> str:
@@ -105,6 +117,12 @@ class Runner:
         print(f"[bench-robosuite] {name}: {wall / 60:.1f} min", flush=True)
 
 
+def robosuite_scenes(run: Runner, cfg: BenchConfig, task: str) -> None:
+    run.step(f"make_data_{task}", ["make-data", "--kind", "motion", "--sim", f"robosuite:{task}", "--scenes",
+                                   str(cfg.robosuite_scenes), "--first-seed", str(SCENE_SEEDS[task]), "--out",
+                                   f"scenes_{task}"], run.work / f"scenes_{task}" / "meta.json")
+
+
 def train(run: Runner, cfg: BenchConfig, init: str) -> Path:
     w = run.work
     run.step("make_data_motion", ["make-data", "--kind", "motion", "--scenes", str(cfg.motion_scenes),
@@ -112,12 +130,10 @@ def train(run: Runner, cfg: BenchConfig, init: str) -> Path:
     run.step("make_data_grounding", ["make-data", "--kind", "grounding", "--scenes", str(cfg.grounding_scenes),
                                      "--first-seed", "100000", "--out", "grounding"], w / "grounding" / "meta.json")
     for task in cfg.demos:
-        run.step(f"make_data_{task}", ["make-data", "--kind", "motion", "--sim", f"robosuite:{task}", "--scenes",
-                                       str(cfg.robosuite_scenes), "--first-seed", str(SCENE_SEEDS[task]), "--out",
-                                       f"scenes_{task}"], w / f"scenes_{task}" / "meta.json")
+        robosuite_scenes(run, cfg, task)
     for task, n in cfg.demos.items():
         run.step(f"collect_{task}", ["collect", "--sim", f"robosuite:{task}", "--teleop", "scripted", "--task",
-                                     FAMILY[task], "--episodes", str(n), "--seed", str(cfg.demo_seed), "--fps",
+                                     family(task), "--episodes", str(n), "--seed", str(cfg.demo_seed), "--fps",
                                      str(cfg.fps), "--out", f"demos_{task}"], w / f"demos_{task}" / "collect_summary.json")
     run.step("train", ["train", "--stage", "embodiment", "--init", init, "--data", "motion",
                        *[f"scenes_{t}" for t in cfg.demos], *[f"demos_{t}" for t in cfg.demos], "--out", "finetune",
@@ -129,22 +145,54 @@ def train(run: Runner, cfg: BenchConfig, init: str) -> Path:
     return w / "checkpoint"
 
 
+def _row(run: Runner, cfg: BenchConfig, out: str, task: str, arm: str, policy: str, demos_on_arm: int) -> dict:
+    s = json.loads((run.work / out / "summary.json").read_text())
+    return {"task": task, "arm": arm, "policy": policy, "panda_demos": cfg.demos.get(task, 0),
+            "demos_on_arm": demos_on_arm, "episodes": s["episodes"], "successes": s["successes"], "ci95": s["ci95"],
+            "median_time_to_success_s": s["time_to_success_s"]["median"], "seed": cfg.eval_seed}
+
+
+def _eval_args(cfg: BenchConfig, key: str) -> list[str]:
+    task = key.split(":")[0]
+    return ["--sim", sim_name(key), "--task", family(task), "--episodes", str(cfg.evals[key]),
+            "--seed", str(cfg.eval_seed)]
+
+
 def evaluate(run: Runner, cfg: BenchConfig, ckpt: Path) -> list[dict]:
     rows = []
-    for key, n in cfg.evals.items():
+    for key in cfg.evals:
         task, arm = key.split(":")
         tag = f"{task}_{arm}"
-        common = ["--sim", sim_name(key), "--task", FAMILY[task], "--episodes", str(n), "--seed", str(cfg.eval_seed)]
-        run.step(f"eval_{tag}", ["evaluate", *common, "--checkpoint", str(ckpt), "--out", f"eval_{tag}"],
+        run.step(f"eval_{tag}", ["evaluate", *_eval_args(cfg, key), "--checkpoint", str(ckpt), "--out", f"eval_{tag}"],
                  run.work / f"eval_{tag}" / "summary.json")
-        run.step(f"expert_{tag}", ["expert", *common, "--out", f"expert_{tag}"],
+        run.step(f"expert_{tag}", ["expert", *_eval_args(cfg, key), "--out", f"expert_{tag}"],
                  run.work / f"expert_{tag}" / "summary.json")
-        for who in ("eval", "expert"):
-            s = json.loads((run.work / f"{who}_{tag}" / "summary.json").read_text())
-            rows.append({"task": task, "arm": arm, "policy": "Pose-VLA" if who == "eval" else "scripted expert",
-                         "panda_demos": cfg.demos.get(task, 0), "demos_on_arm": cfg.demos.get(task, 0) if arm == "Panda" else 0,
-                         "episodes": s["episodes"], "successes": s["successes"], "ci95": s["ci95"],
-                         "median_time_to_success_s": s["time_to_success_s"]["median"], "seed": cfg.eval_seed})
+        on_arm = cfg.demos.get(task, 0) if arm == "Panda" else 0
+        rows.append(_row(run, cfg, f"eval_{tag}", task, arm, "Pose-VLA", on_arm))
+        rows.append(_row(run, cfg, f"expert_{tag}", task, arm, "scripted expert", on_arm))
+    return rows
+
+
+def fewshot(run: Runner, cfg: BenchConfig, ckpt: Path) -> list[dict]:
+    """The Panda checkpoint fine-tuned with a few demos collected on the new arm (beside the task's
+    labeled robosuite scenes, so the object token stays supervised), on the zero-shot row's seeds."""
+    rows = []
+    for key, n in cfg.fewshot.items():
+        task, arm = key.split(":")
+        tag = f"{task}_{arm}"
+        robosuite_scenes(run, cfg, task)
+        run.step(f"fewshot_collect_{tag}", ["collect", "--sim", sim_name(key), "--teleop", "scripted", "--task",
+                                            family(task), "--episodes", str(n), "--seed", str(cfg.demo_seed),
+                                            "--fps", str(cfg.fps), "--out", f"demos_{tag}"],
+                 run.work / f"demos_{tag}" / "collect_summary.json")
+        run.step(f"fewshot_train_{tag}", ["train", "--stage", "embodiment", "--init", str(ckpt), "--data",
+                                          f"scenes_{task}", f"demos_{tag}", "--out", f"finetune_{tag}",
+                                          "--steps", str(cfg.fewshot_steps)],
+                 run.work / f"finetune_{tag}" / "model.safetensors")
+        run.step(f"eval_{tag}_fewshot", ["evaluate", *_eval_args(cfg, key), "--checkpoint", f"finetune_{tag}",
+                                         "--out", f"eval_{tag}_fewshot"],
+                 run.work / f"eval_{tag}_fewshot" / "summary.json")
+        rows.append(_row(run, cfg, f"eval_{tag}_fewshot", task, arm, "Pose-VLA", n))
     return rows
 
 
@@ -167,20 +215,25 @@ def plot(rows: list[dict], png: Path) -> None:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    keys = list(dict.fromkeys(f"{r['task']}\n{r['arm']}" for r in rows))
+    def label(r: dict) -> str:
+        few = r["policy"] == "Pose-VLA" and r["arm"] != "Panda" and r["demos_on_arm"] > 0
+        return f"{r['task']}\n{r['arm']}" + (f"\n+{r['demos_on_arm']} demos" if few else "")
+
+    keys = list(dict.fromkeys(label(r) for r in rows))
     fig, ax = plt.subplots(figsize=(1.6 * len(keys) + 2, 3.6))
     for j, who in enumerate(("Pose-VLA", "scripted expert")):
-        sel = {f"{r['task']}\n{r['arm']}": r for r in rows if r["policy"] == who}
-        x = np.arange(len(keys)) + (j - 0.5) * 0.38
-        rate = np.array([sel[k]["successes"] / max(sel[k]["episodes"], 1) for k in keys])
-        lo = np.array([sel[k]["ci95"][0] for k in keys])
-        hi = np.array([sel[k]["ci95"][1] for k in keys])
-        ax.bar(x, rate, 0.36, label=who, yerr=[rate - lo, hi - rate], capsize=3)
+        sel = {label(r): r for r in rows if r["policy"] == who}
+        at = [i for i, k in enumerate(keys) if k in sel]
+        rate = np.array([sel[keys[i]]["successes"] / max(sel[keys[i]]["episodes"], 1) for i in at])
+        lo = np.array([sel[keys[i]]["ci95"][0] for i in at])
+        hi = np.array([sel[keys[i]]["ci95"][1] for i in at])
+        ax.bar(np.array(at) + (j - 0.5) * 0.38, rate, 0.36, label=who, yerr=[rate - lo, hi - rate], capsize=3)
     ax.set_xticks(np.arange(len(keys)), keys)
-    ax.set_ylim(0, 1.05)
+    ax.set_ylim(0, 1.22)                   # room for the legend above the bars
+    ax.set_yticks(np.linspace(0, 1, 6))
     ax.set_ylabel("success (Wilson 95 %)")
-    ax.set_title("robosuite, seeds 1000+: trained on Panda demos only")
-    ax.legend(loc="lower right")
+    ax.set_title("robosuite, seeds 1000+: trained on Panda demos (+ demos on the arm where marked)")
+    ax.legend(loc="upper right", ncol=2)
     fig.tight_layout()
     fig.savefig(png, dpi=110)
     plt.close(fig)
@@ -208,16 +261,20 @@ def main(argv=None) -> int:
         else:
             ckpt = train(run, cfg, str(resolve_checkpoint(a.init).resolve()))
         rows = evaluate(run, cfg, ckpt)
+        rows += fewshot(run, cfg, ckpt)
     except (FileNotFoundError, RuntimeError) as e:      # a missing checkpoint, a failed step (its log named)
         print(f"[bench-robosuite] error: {e}", file=sys.stderr)
         return 1
-    train_s = sum(v["wall_s"] for k, v in run.timings.items() if not k.startswith(("eval_", "expert_")))
+    # the training budget: Panda data + fine-tune + verifier (the few-demo steps are reported on their own)
+    train_s = sum(v["wall_s"] for k, v in run.timings.items() if not k.startswith(("eval_", "expert_", "fewshot_")))
+    fewshot_s = sum(v["wall_s"] for k, v in run.timings.items() if k.startswith("fewshot_"))
     out.mkdir(parents=True, exist_ok=True)
     md = table_md(rows)
     (out / "table.md").write_text(md)
     (out / "table.json").write_text(json.dumps({
         "checkpoint": str(ckpt), "config": asdict(cfg), "rows": rows,
-        "training_wall_s": None if a.checkpoint else round(train_s, 1), "timings": run.timings}, indent=2))
+        "training_wall_s": None if a.checkpoint else round(train_s, 1), "fewshot_wall_s": round(fewshot_s, 1),
+        "timings": run.timings}, indent=2))
     plot(rows, out / "success.png")
     print("\n" + md)
     if not a.checkpoint:

@@ -27,12 +27,21 @@ def test_table_lists_success_interval_time_and_count(tmp_path):
     assert (tmp_path / "success.png").stat().st_size > 10_000
 
 
+def test_a_few_demo_row_gets_its_own_line_and_bar(tmp_path):
+    rows = _rows() + [{**_rows()[2], "demos_on_arm": 10, "successes": 45, "ci95": list(wilson_interval(45, 50))}]
+    md = B.table_md(rows)
+    assert "| Lift | UR5e | 10 | Pose-VLA | 45/50 |" in md and "| Lift | UR5e | 0 | Pose-VLA | 0/50 |" in md
+    B.plot(rows, tmp_path / "success.png")              # 3 groups: Panda, UR5e zero-shot, UR5e + 10 demos
+    assert (tmp_path / "success.png").stat().st_size > 10_000
+
+
 def test_sim_names_and_the_default_plan():
     assert B.sim_name("Lift:Panda") == "robosuite:Lift" and B.sim_name("Lift:UR5e") == "robosuite:Lift:UR5e"
     cfg = B.BenchConfig()
     assert cfg.evals["PickPlaceCan:Panda"] == cfg.evals["Lift:Panda"] == 50
     assert all(cfg.evals[f"Lift:{a}"] >= 20 for a in B.ARMS)
     assert cfg.eval_seed >= 1000 > cfg.demo_seed + max(cfg.demos.values())   # evaluation seeds never trained on
+    assert all(k in cfg.evals and k.split(":")[1] != "Panda" for k in cfg.fewshot)   # compared with its zero-shot row
 
 
 def test_runner_skips_finished_steps_and_restarts_cut_ones(tmp_path):

@@ -148,3 +148,34 @@ def test_pick_place_can_expert_puts_the_can_in_its_bin():
         assert run_expert(env) and env.rs._check_success()
     finally:
         env.close()
+
+
+@pytest.mark.slow
+def test_stack_expert_stacks_the_red_cube_on_the_green_one():
+    """Stack ("stack the red cube on the green cube"): a ``put`` whose container is an object. The
+    expert releases the red cube just above the green cube's top (container_top of an object is its
+    top face), and turns its fingers off a neighbour on the finger axis (seed 1002 places the cubes
+    6.7 cm apart, in line with the cube-face grasp: a finger landed on the green cube, 8/10 before)."""
+    if find_spec("robosuite") is None:
+        pytest.skip("robosuite not installed (pip install --no-deps -r requirements/robosuite.txt)")
+    from posevla_core.sim.expert import run_expert
+    from posevla_core.sim.robosuite_env import RobosuiteEnv
+
+    assert parse_sim("robosuite:stack") == SimChoice("robosuite", "Stack", "Panda")
+    env = RobosuiteEnv("Stack", width=64, height=64)
+    try:
+        spec = env.reset(1002, "stack")
+        assert (spec.instruction, spec.task, spec.target, spec.container) == \
+            ("stack the red cube on the green cube", "put", "red_cube", "green_cube")
+        assert env.labeled_names() == ["red_cube", "green_cube"]
+        assert [env.category_of(n) for n in env.labeled_names()] == ["red cube", "green cube"]
+        size, _ = env.object_extent("green_cube")
+        assert np.allclose(size, 0.05, atol=1e-3)
+        top = env.container_top("green_cube")
+        assert abs(top[2] - env.table_z - 0.05) < 3e-3
+        assert np.allclose(top[:2], env.object_pose("green_cube")[:2, 3], atol=1e-6)
+        assert run_expert(env) and env.rs._check_success()
+        red, green = env.object_pose("red_cube")[:3, 3], env.object_pose("green_cube")[:3, 3]
+        assert np.linalg.norm(red[:2] - green[:2]) < 0.01 and red[2] > green[2] + 0.04
+    finally:
+        env.close()

@@ -135,3 +135,17 @@ def test_expert_success_rate(env, task):
         env.reset(seed, task)
         ok += run_expert(env)
     assert ok >= 18, f"{task}: {ok}/20"
+
+
+def test_fingers_turn_off_a_neighbour_on_their_axis():
+    """clear_of_neighbors: an object within NEIGHBOR_R on the finger axis turns the grasp 90 deg
+    (the open fingers would land on it); one off the axis, or farther, changes nothing; our scene
+    (objects >= 9 cm apart) is never affected."""
+    from posevla_core.sim.expert import NEIGHBOR_R, clear_of_neighbors
+
+    p = np.zeros(3)
+    yaw = -math.pi / 2                                      # fingers close along base y
+    assert clear_of_neighbors(yaw, p, [np.array([0.0, 0.06, 0.0])]) == pytest.approx(0.0)
+    assert clear_of_neighbors(yaw, p, [np.array([0.06, 0.0, 0.0])]) == yaw           # beside the axis
+    assert clear_of_neighbors(yaw, p, [np.array([0.0, 0.09, 0.0])]) == yaw           # far enough
+    assert NEIGHBOR_R < 0.09

@@ -4,7 +4,8 @@ trajectory follower.
     plan = plan_keyframes(env)   # [(T_base 4x4 of panda_grasptarget, gripper 0 closed .. 1 open)] x 6
     pick: pre-grasp (10 cm above, open), grasp (open), grasp (closed), lift 15 cm (closed) x 3
     put:  pre-grasp (open), grasp (open), grasp (closed), lift (closed),
-          above container (closed), above container (open)
+          above container (closed), above container (open); a container that is an object
+          (stacking) is released onto, just above its top, not dropped into from above
     ok = run_expert(env)         # executes the plan, returns env.success()
 
 Grasps are top-down (hand z = -z base); the fingers close along a face normal of a cube
@@ -22,6 +23,8 @@ from posevla_core.sim import scene
 PRE_GRASP = 0.10
 LIFT = 0.15
 ABOVE_BIN = 0.12      # grasptarget above the bin's wall tops (object bottom clears the walls)
+NEIGHBOR_R = 0.085    # m: another object's center this close, on the finger axis, is where a finger lands
+STACK_CLEARANCE = 0.01   # stacking on an object: the held object's bottom this far above its top
 MIN_SEGMENT_S = 0.8
 GRIPPER_SEGMENT_S = 0.6
 VEL_SCALE = 0.5
@@ -76,6 +79,19 @@ def grasp_yaw(obj_yaw: float, current_yaw: float, symmetric_step: float | None) 
     return _wrap(cand)
 
 
+def clear_of_neighbors(yaw: float, p: np.ndarray, others: list[np.ndarray]) -> float:
+    """Turn the finger axis (hand y at ``yaw``) 90 deg when an object within NEIGHBOR_R of the
+    target lies within 45 deg of it: the open fingers (8 cm apart) would land on that object
+    (robosuite's Stack places its cubes 6.6 cm apart; our scene keeps objects 9 cm apart)."""
+    axis = np.array([math.cos(yaw), math.sin(yaw)])
+    for o in others:
+        d = np.asarray(o[:2], dtype=float) - p[:2]
+        n = float(np.linalg.norm(d))
+        if 1e-6 < n < NEIGHBOR_R and abs(axis @ d) / n > math.cos(math.pi / 4):
+            return grasp_yaw(yaw + math.pi / 2, yaw + math.pi / 2, None)
+    return yaw
+
+
 def plan_keyframes(env) -> list[tuple[np.ndarray, float]]:
     spec = env.spec
     T_obj = env.object_pose(spec.target)
@@ -85,15 +101,18 @@ def plan_keyframes(env) -> list[tuple[np.ndarray, float]]:
     shape = spec.target.split("_")[1]
     cur = _hand_y_yaw(env.ee_pose())
     yaw = grasp_yaw(obj_yaw, cur, math.pi / 2 if shape == "cube" else None)
+    yaw = clear_of_neighbors(yaw, p, [env.object_pose(n)[:3, 3] for n in env.object_names() if n != spec.target])
     grasp = p.copy()
-    grasp[2] = max(p[2], env.table_z + env.object_extent(spec.target)[0][2] / 2)  # never below resting height
+    height = env.object_extent(spec.target)[0][2]
+    grasp[2] = max(p[2], env.table_z + height / 2)  # never below resting height
     T_grasp = topdown(grasp, yaw)
     T_pre = topdown(grasp + [0, 0, PRE_GRASP], yaw)
     T_lift = topdown(grasp + [0, 0, LIFT], yaw)
     if spec.task == "pick":
         return [(T_pre, 1.0), (T_grasp, 1.0), (T_grasp, 0.0), (T_lift, 0.0), (T_lift, 0.0), (T_lift, 0.0)]
     b = env.container_top(spec.container)
-    T_above = topdown(b + [0.0, 0.0, ABOVE_BIN], yaw)
+    stacking = spec.container in env.object_names()
+    T_above = topdown(b + [0.0, 0.0, height / 2 + STACK_CLEARANCE if stacking else ABOVE_BIN], yaw)
     return [(T_pre, 1.0), (T_grasp, 1.0), (T_grasp, 0.0), (T_lift, 0.0), (T_above, 0.0), (T_above, 1.0)]
 
 

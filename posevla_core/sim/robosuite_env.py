@@ -112,6 +112,9 @@ TASKS = {
     # 27.9 % of the demos' waypoint targets were clipped; a fine-tune keeps its bins
     "PickPlaceCan": RobosuiteTask("PickPlaceCan", "put the can in its bin", "put", {"red_can": "Can_main"},
                                   "red_can", container="can_bin", camera_back=0.10),
+    # a put whose container is an object: robosuite's cubeA (red, 4 cm) onto cubeB (green, 5 cm)
+    "Stack": RobosuiteTask("Stack", "stack the red cube on the green cube", "put",
+                           {"red_cube": "cubeA_main", "green_cube": "cubeB_main"}, "red_cube", container="green_cube"),
 }
 CATEGORY = {"red_can": "red cylinder"}    # our object name -> its category label (category_of)
 BIN_MARGIN = 0.05    # m: the expert's release point stays this far inside the target quadrant's edges
@@ -283,12 +286,18 @@ class RobosuiteEnv(SimEnvBase):
         return self.data.xpos[b] + [0.0, 0.0, self.model.geom_pos[floor][2] + self.model.geom_size[floor][2]]
 
     def container_top(self, name: str) -> np.ndarray:
-        """Base-frame point above which the expert releases into ``name``: the point of the target
-        object's quadrant of bin2 (robosuite's ``target_bin_placements``, ``bin_size`` / 2 wide)
-        nearest the robot, BIN_MARGIN inside its edges (the quadrant's center is beyond the
+        """Base-frame point above which the expert releases into ``name``. An object (Stack's
+        green cube): the center of its top face. A bin quadrant (PickPlaceCan): the point of the
+        target object's quadrant of bin2 (robosuite's ``target_bin_placements``, ``bin_size`` / 2
+        wide) nearest the robot, BIN_MARGIN inside its edges (the quadrant's center is beyond the
         Panda's top-down reach), at the height of bin2's wall tops."""
         if name != self.task.container:
             raise KeyError(f"no container {name!r} in robosuite {self.task.env_name}")
+        if name in self._body:
+            size, center = self.object_extent(name)
+            T = self.object_pose(name)
+            top = T[:3, :3] @ center + T[:3, 3]
+            return np.r_[top[:2], top[2] + size[2] / 2]
         obj_id = self.rs.object_id
         center = self._world_to_base(self.rs.target_bin_placements[obj_id])
         half = np.asarray(self.rs.bin_size[:2], dtype=float) / 4 - BIN_MARGIN
