@@ -73,7 +73,7 @@ def family(task: str) -> str:
     return TASKS[task].family
 
 
-SCENE_SEEDS = {"Lift": 400000, "PickPlaceCan": 500000, "Stack": 600000}
+SCENE_SEEDS = {"Lift": 400000, "PickPlaceCan": 500000, "Stack": 600000, "NutAssemblySquare": 700000}
 
 
 def sim_name(key: str) -> str:

@@ -20,7 +20,7 @@ def test_parse_sim_one_place():
     assert parse_sim("mujoco") == parse_sim("") == parse_sim("true") == SimChoice("mujoco")
     assert parse_sim("robosuite:Lift") == parse_sim(" robosuite:lift ") == SimChoice("robosuite", "Lift")
     assert str(parse_sim("robosuite:lift")) == "robosuite:Lift"
-    for bad in ("robosuite:NutAssemblySquare", "robosuite", "isaac", "false"):
+    for bad in ("robosuite:Door", "robosuite", "isaac", "false"):
         with pytest.raises(ValueError, match="robosuite:Lift"):
             parse_sim(bad)
 
@@ -305,7 +305,7 @@ def test_expert_baseline_on_another_arm(tmp_path, capsys):
     s = json.loads((out / "summary.json").read_text())
     assert (s["simulator"], s["episodes"], s["successes"]) == ("robosuite:Lift:UR5e", 1, 1)
     assert 1.0 < s["time_to_success_s"]["median"] < 15.0
-    assert main(["expert", "--sim", "robosuite:NutAssemblySquare", "--out", str(tmp_path / "x")]) == 2
+    assert main(["expert", "--sim", "robosuite:Door", "--out", str(tmp_path / "x")]) == 2
     assert main(["expert", "--sim", "robosuite:Lift", "--task", "put", "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err
     assert "robosuite:Lift" in err and "stages one task" in err and not (tmp_path / "x").exists()

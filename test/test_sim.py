@@ -149,3 +149,21 @@ def test_fingers_turn_off_a_neighbour_on_their_axis():
     assert clear_of_neighbors(yaw, p, [np.array([0.06, 0.0, 0.0])]) == yaw           # beside the axis
     assert clear_of_neighbors(yaw, p, [np.array([0.0, 0.09, 0.0])]) == yaw           # far enough
     assert NEIGHBOR_R < 0.09
+
+
+def test_release_turns_the_grasp_offset_with_the_hand():
+    """release_xy: the held object's center lands on the target; a handle's offset turns with the
+    hand; among turns a period apart the one that keeps the release point nearest the robot."""
+    from posevla_core.sim.expert import release_xy
+
+    center = np.array([0.79, 0.10])
+    xy, t = release_xy(center, np.zeros(2), -math.pi / 2, 0.0, None)           # no offset, no turn
+    assert np.allclose(xy, center) and t == 0.0
+    off = np.array([0.054, 0.0])                                              # handle along +x
+    xy, t = release_xy(center, off, -math.pi / 2, 0.2, math.pi / 2)
+    assert np.isclose(np.linalg.norm(xy - center), 0.054)                     # the center lands on the target
+    assert xy[0] < center[0] and np.isclose(abs(t - 0.2) % (math.pi / 2), 0.0, atol=1e-9)
+    # the hand starts at home yaw: turns within 135 deg of it are allowed (0.2 + pi would reach nearer)
+    allowed = [a for a in (0.2 + k * math.pi / 2 for k in range(-2, 3)) if abs(a) <= 3 * math.pi / 4]
+    assert np.hypot(*xy) == pytest.approx(min(np.hypot(*(center + 0.054 * np.array([math.cos(a), math.sin(a)])))
+                                              for a in allowed))

@@ -135,6 +135,24 @@ class SimEnvBase:
         """The category an object is labeled with ('red_cube' -> 'red cube')."""
         return tasks.category_of(name)
 
+    # ---- what the scripted expert (sim/expert.py) asks of a scene
+    def grasp_point(self, name: str) -> tuple[np.ndarray, float, float | None]:
+        """How the expert grasps ``name`` top-down: (base-frame point, a finger-axis yaw, the yaw
+        period of equivalent grasps: pi/2 across a cube's faces, None for a round object, whose
+        grasp yaw is free). Here: the object's origin and yaw."""
+        T = self.object_pose(name)
+        return T[:3, 3].copy(), math.atan2(T[1, 0], T[0, 0]), (math.pi / 2 if name.endswith("_cube") else None)
+
+    def places_onto(self, container: str) -> bool:
+        """True: the held object is set down just above ``container``'s top (an object, a peg);
+        False: dropped into it from above its walls (a bin)."""
+        return False
+
+    def place_turn(self, name: str, container: str) -> tuple[float, float | None]:
+        """(yaw in rad the held ``name`` turns by between grasp and release to fit ``container``, the
+        period of turns that fit as well or None): here none is needed, (0, None)."""
+        return 0.0, None
+
     def labeled_names(self) -> list[str]:
         """Everything in this episode that ``object_labels`` can label (objects and bins)."""
         return list(self.spec.objects) + list(self.spec.bins) if self.spec else []

@@ -92,17 +92,35 @@ def clear_of_neighbors(yaw: float, p: np.ndarray, others: list[np.ndarray]) -> f
     return yaw
 
 
+def release_xy(center_xy: np.ndarray, grasp_offset: np.ndarray, yaw: float, turn: float,
+               step: float | None) -> tuple[np.ndarray, float]:
+    """(grasp-point xy at release, the hand's turn) that put the held object's CENTER over
+    ``center_xy`` turned by ``turn`` (+ k ``step``): the grasp point's offset from the center
+    (``grasp_offset``, a handle's) turns with the hand. Of the turns that fit, the one whose hand
+    yaw stays within 135 deg of home and whose release point lies nearest the robot (a handle
+    pointing away from it can end beyond its reach)."""
+    home = -math.pi / 2
+    ks = range(-3, 4) if step else (0,)
+    best = None
+    for k in ks:
+        t = turn + k * (step or 0.0)
+        c, s = math.cos(t), math.sin(t)
+        xy = np.asarray(center_xy, float) + [c * grasp_offset[0] - s * grasp_offset[1],
+                                             s * grasp_offset[0] + c * grasp_offset[1]]
+        key = (abs(_wrap(yaw + t - home)) > 3 * math.pi / 4, float(np.hypot(*xy)), abs(t))
+        if best is None or key < best[0]:
+            best = (key, xy, t)
+    return best[1], best[2]
+
+
 def plan_keyframes(env) -> list[tuple[np.ndarray, float]]:
     spec = env.spec
-    T_obj = env.object_pose(spec.target)
-    p = T_obj[:3, 3].copy()
-    R = T_obj[:3, :3]
-    obj_yaw = math.atan2(R[1, 0], R[0, 0])
-    shape = spec.target.split("_")[1]
+    p_obj = env.object_pose(spec.target)[:3, 3]
+    p, obj_yaw, step = env.grasp_point(spec.target)
     cur = _hand_y_yaw(env.ee_pose())
-    yaw = grasp_yaw(obj_yaw, cur, math.pi / 2 if shape == "cube" else None)
+    yaw = grasp_yaw(obj_yaw, cur, step)
     yaw = clear_of_neighbors(yaw, p, [env.object_pose(n)[:3, 3] for n in env.object_names() if n != spec.target])
-    grasp = p.copy()
+    grasp = np.asarray(p, dtype=float).copy()
     height = env.object_extent(spec.target)[0][2]
     grasp[2] = max(p[2], env.table_z + height / 2)  # never below resting height
     T_grasp = topdown(grasp, yaw)
@@ -111,8 +129,11 @@ def plan_keyframes(env) -> list[tuple[np.ndarray, float]]:
     if spec.task == "pick":
         return [(T_pre, 1.0), (T_grasp, 1.0), (T_grasp, 0.0), (T_lift, 0.0), (T_lift, 0.0), (T_lift, 0.0)]
     b = env.container_top(spec.container)
-    stacking = spec.container in env.object_names()
-    T_above = topdown(b + [0.0, 0.0, height / 2 + STACK_CLEARANCE if stacking else ABOVE_BIN], yaw)
+    xy, turn = release_xy(b[:2], grasp[:2] - p_obj[:2], yaw, *env.place_turn(spec.target, spec.container))
+    # onto an object or a peg: the object's bottom (resting on the table at the grasp) STACK_CLEARANCE
+    # above its top; into a bin: ABOVE_BIN above the walls
+    above = grasp[2] - env.table_z + STACK_CLEARANCE if env.places_onto(spec.container) else ABOVE_BIN
+    T_above = topdown(np.r_[xy, b[2] + above], yaw + turn)
     return [(T_pre, 1.0), (T_grasp, 1.0), (T_grasp, 0.0), (T_lift, 0.0), (T_above, 0.0), (T_above, 1.0)]
 
 

@@ -40,7 +40,8 @@ What it maps, and why:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -103,6 +104,9 @@ class RobosuiteTask:
     target: str
     container: str | None = None
     camera_back: float = 0.0         # m: the placed camera moved back along its optical axis
+    fixtures: dict = field(default_factory=dict)   # our name -> robosuite body of a fixed container (a peg): not labeled
+    grasp_site: str | None = None    # robosuite site the target is grasped at (a handle), across its y axis
+    place_yaw_step: float | None = None   # the target must sit at the container's yaw modulo this (a square nut on its peg)
 
 
 TASKS = {
@@ -115,8 +119,15 @@ TASKS = {
     # a put whose container is an object: robosuite's cubeA (red, 4 cm) onto cubeB (green, 5 cm)
     "Stack": RobosuiteTask("Stack", "stack the red cube on the green cube", "put",
                            {"red_cube": "cubeA_main", "green_cube": "cubeB_main"}, "red_cube", container="green_cube"),
+    # the nut is grasped by its handle (5.4 cm from its center) and turned square to the peg;
+    # its hole (4.55 cm) leaves 6.8 mm per side around the 3.2 cm peg when square, none at 45 deg
+    "NutAssemblySquare": RobosuiteTask("NutAssemblySquare", "put the square nut on the peg", "put",
+                                       {"square_nut": "SquareNut_main"}, "square_nut", container="square_peg",
+                                       fixtures={"square_peg": "peg1"}, grasp_site="SquareNut_handle_site",
+                                       place_yaw_step=math.pi / 2),
 }
-CATEGORY = {"red_can": "red cylinder"}    # our object name -> its category label (category_of)
+# our object name -> its category label (category_of): the shipped checkpoint's categories
+CATEGORY = {"red_can": "red cylinder", "square_nut": "object"}
 BIN_MARGIN = 0.05    # m: the expert's release point stays this far inside the target quadrant's edges
 
 
@@ -293,6 +304,10 @@ class RobosuiteEnv(SimEnvBase):
         Panda's top-down reach), at the height of bin2's wall tops."""
         if name != self.task.container:
             raise KeyError(f"no container {name!r} in robosuite {self.task.env_name}")
+        if name in self.task.fixtures:
+            b = self._mj.mj_name2id(self.model, self._mj.mjtObj.mjOBJ_BODY, self.task.fixtures[name])
+            xy = self._world_to_base(self.data.xpos[b])[:2]
+            return np.r_[xy, self._world_to_base([0.0, 0.0, self._body_top_world(self.task.fixtures[name])])[2]]
         if name in self._body:
             size, center = self.object_extent(name)
             T = self.object_pose(name)
@@ -347,6 +362,31 @@ class RobosuiteEnv(SimEnvBase):
         """Labels use the shipped checkpoint's categories: robosuite's can is a red cylinder (a
         category of its own would be a new pose token, which a fine-tune cannot add)."""
         return CATEGORY.get(name) or super().category_of(name)
+
+    def grasp_point(self, name: str) -> tuple[np.ndarray, float, float | None]:
+        """The task's ``grasp_site`` (the nut's handle), fingers closing across its y axis; else
+        the object's origin (SimEnvBase)."""
+        if name != self.task.target or self.task.grasp_site is None:
+            return super().grasp_point(name)
+        site = self._mj.mj_name2id(self.model, self._mj.mjtObj.mjOBJ_SITE, self.task.grasp_site)
+        T = self.object_pose(name)
+        return self._world_to_base(self.data.site_xpos[site]), math.atan2(T[1, 0], T[0, 0]) + math.pi / 2, math.pi
+
+    def places_onto(self, container: str) -> bool:
+        """An object (Stack's green cube) or a fixture (the peg) is placed onto; bin2's quadrant is dropped into."""
+        return container in self._body or container in self.task.fixtures
+
+    def place_turn(self, name: str, container: str) -> tuple[float, float | None]:
+        """With ``place_yaw_step``: the smallest turn that squares ``name`` with the container, and
+        that step (any turn + k step fits too)."""
+        step = self.task.place_yaw_step
+        if step is None or name != self.task.target:
+            return 0.0, None
+        T = self.object_pose(name)
+        b = self._mj.mj_name2id(self.model, self._mj.mjtObj.mjOBJ_BODY, self.task.fixtures.get(container, ""))
+        R = (se3.inv_T(self.base_pose_in_world())[:3, :3] @ self.data.xmat[b].reshape(3, 3)) if b >= 0 else np.eye(3)
+        d = math.atan2(R[1, 0], R[0, 0]) - math.atan2(T[1, 0], T[0, 0])
+        return (d + step / 2) % step - step / 2, step
 
     def labeled_names(self) -> list[str]:
         """robosuite's objects; a ``put`` container is a quadrant of bin2, no body to label."""
