@@ -4,13 +4,16 @@ trajectory follower.
     plan = plan_keyframes(env)   # [(T_base 4x4 of panda_grasptarget, gripper 0 closed .. 1 open)] x 6
     pick: pre-grasp (10 cm above, open), grasp (open), grasp (closed), lift 15 cm (closed) x 3
     put:  pre-grasp (open), grasp (open), grasp (closed), lift (closed),
-          above container (closed), above container (open); a container that is an object
-          (stacking) is released onto, just above its top, not dropped into from above
+          above container (closed), above container (open); onto an object or a peg
+          (``env.places_onto``) the held object is set down just above its top, into a bin
+          it is dropped from above the walls
     ok = run_expert(env)         # executes the plan, returns env.success()
 
-Grasps are top-down (hand z = -z base); the fingers close along a face normal of a cube
-(the yaw of the four, mod 90 deg, closest to the current hand yaw) and keep the current
-hand yaw for a cylinder.
+Grasps are top-down (hand z = -z base) at ``env.grasp_point`` (the object's origin, or a
+handle): the fingers close along a face normal of a cube (the yaw of the four, mod 90 deg,
+closest to the current hand yaw), keep the current hand yaw for a cylinder, close across a
+handle, and turn 90 deg off a neighbour on their axis. A held object that must sit square on
+its container (``env.place_turn``: a square nut on its peg) turns with the hand on the way.
 """
 from __future__ import annotations
 

@@ -297,8 +297,8 @@ class RobosuiteEnv(SimEnvBase):
         return self.data.xpos[b] + [0.0, 0.0, self.model.geom_pos[floor][2] + self.model.geom_size[floor][2]]
 
     def container_top(self, name: str) -> np.ndarray:
-        """Base-frame point above which the expert releases into ``name``. An object (Stack's
-        green cube): the center of its top face. A bin quadrant (PickPlaceCan): the point of the
+        """Base-frame point above which the expert releases into ``name``. A fixture (the nut's
+        peg): its top center. An object (Stack's green cube): the center of its top face. A bin quadrant (PickPlaceCan): the point of the
         target object's quadrant of bin2 (robosuite's ``target_bin_placements``, ``bin_size`` / 2
         wide) nearest the robot, BIN_MARGIN inside its edges (the quadrant's center is beyond the
         Panda's top-down reach), at the height of bin2's wall tops."""
@@ -389,7 +389,7 @@ class RobosuiteEnv(SimEnvBase):
         return (d + step / 2) % step - step / 2, step
 
     def labeled_names(self) -> list[str]:
-        """robosuite's objects; a ``put`` container is a quadrant of bin2, no body to label."""
+        """robosuite's objects; not a fixture (the peg) nor bin2's quadrant (no body of its own)."""
         return self.object_names()
 
     def object_extent(self, name: str) -> tuple[np.ndarray, np.ndarray]:
