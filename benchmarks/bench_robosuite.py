@@ -19,8 +19,9 @@ from a work directory (default runs/bench_robosuite):
 7. a few demos on one new arm (``fewshot``): collect them there, fine-tune the Panda checkpoint
    on them beside that task's labeled scenes, evaluate on the same seeds as its zero-shot row.
 
-A step whose output is complete is reused (a re-run after an interruption resumes; delete
-the work directory for a fresh run); ``--checkpoint`` skips 1-5 and evaluates that checkpoint.
+A step whose output is complete and whose command is unchanged is reused (a re-run after an
+interruption resumes; delete the work directory for a fresh run); ``--checkpoint`` skips 1-5 and
+evaluates that checkpoint (7 then fine-tunes that one).
 The training budget (steps 1-5) is the sum of their wall times, written to ``timings``.
 Results: ``<out>/table.md`` (success, Wilson 95 % interval, median time to success, episodes),
 ``<out>/table.json`` and ``<out>/success.png``.
@@ -96,7 +97,10 @@ class Runner:
         self.env = dict(os.environ, ROS_DOMAIN_ID=str(30 + os.getpid() % 60))
 
     def step(self, name: str, args: list[str], done: Path) -> None:
-        if name in self.timings and done.exists():
+        command = "posevla " + " ".join(args)
+        # done = finished with THIS command: an evaluation of another checkpoint (``--checkpoint``)
+        # or other counts in the same work directory runs again instead of being reported
+        if self.timings.get(name, {}).get("command") == command and done.exists():
             print(f"[bench-robosuite] {name}: done before ({self.timings[name]['wall_s']} s)")
             return
         if done.parent != self.work:             # a step cut short before: start it over
@@ -112,7 +116,7 @@ class Runner:
         if rc != 0 or not done.exists():
             tail = "".join(log.read_text().splitlines(keepends=True)[-15:])
             raise RuntimeError(f"step {name} failed (rc {rc}, {done} missing); log {log}:\n{tail}")
-        self.timings[name] = {"wall_s": round(wall, 1), "command": "posevla " + " ".join(args)}
+        self.timings[name] = {"wall_s": round(wall, 1), "command": command}
         self.timings_path.write_text(json.dumps(self.timings, indent=2))
         print(f"[bench-robosuite] {name}: {wall / 60:.1f} min", flush=True)
 

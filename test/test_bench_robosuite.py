@@ -48,8 +48,15 @@ def test_runner_skips_finished_steps_and_restarts_cut_ones(tmp_path):
     run = B.Runner(tmp_path)
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "meta.json").write_text("{}")
-    run.timings["a"] = {"wall_s": 1.0, "command": "posevla x"}
+    run.timings["a"] = {"wall_s": 1.0, "command": "posevla --definitely-not-a-command"}
     run.step("a", ["--definitely-not-a-command"], tmp_path / "a" / "meta.json")   # done: not run
+    try:                     # the same step with another command (another checkpoint) runs again
+        run.step("a", ["--another-checkpoint-that-does-not-exist"], tmp_path / "a" / "meta.json")
+    except RuntimeError as e:
+        assert "step a failed" in str(e)
+    else:
+        raise AssertionError("a step whose command changed must run again")
+    assert not (tmp_path / "a").exists()                                          # its old output is gone
     (tmp_path / "b").mkdir()
     (tmp_path / "b" / "partial").write_text("x")
     try:
