@@ -2,6 +2,7 @@
 parsed in one place, each arm's robot config and shipped URDF (exported from robosuite's own
 model: the shipped file IS the export, and its FK is robosuite's to float precision), the joint
 names the env reports, and the scripted expert judged by robosuite's ``_check_success()``."""
+import contextlib
 import math
 from importlib.util import find_spec
 
@@ -13,6 +14,20 @@ from posevla_core.sim.select import SimChoice, parse_sim, robot_config
 
 ARMS = ("UR5e", "Kinova3", "IIWA")
 DOF = {"UR5e": 6, "Kinova3": 7, "IIWA": 7}
+
+
+@contextlib.contextmanager
+def task_env(task: str):
+    """A Panda RobosuiteEnv on ``task`` (64x64), closed afterwards; the test skips without robosuite."""
+    if find_spec("robosuite") is None:
+        pytest.skip("robosuite not installed (pip install --no-deps -r requirements/robosuite.txt)")
+    from posevla_core.sim.robosuite_env import RobosuiteEnv
+
+    env = RobosuiteEnv(task, width=64, height=64)
+    try:
+        yield env
+    finally:
+        env.close()
 
 
 def test_parse_sim_takes_the_arm():
@@ -121,14 +136,10 @@ def test_pick_place_can_expert_puts_the_can_in_its_bin():
     """PickPlaceCan ("put the can in its bin") on the Panda: a ``put`` episode whose container is
     the can's quadrant of robosuite's bin2; the same expert releases above container_top and
     robosuite's own ``_check_success()`` (can in its quadrant, gripper away) says yes."""
-    if find_spec("robosuite") is None:
-        pytest.skip("robosuite not installed (pip install --no-deps -r requirements/robosuite.txt)")
     from posevla_core.sim.expert import run_expert
-    from posevla_core.sim.robosuite_env import RobosuiteEnv
 
     assert parse_sim("robosuite:pickplacecan") == SimChoice("robosuite", "PickPlaceCan", "Panda")
-    env = RobosuiteEnv("PickPlaceCan", width=64, height=64)
-    try:
+    with task_env("PickPlaceCan") as env:
         spec = env.reset(1000, "put")
         assert (spec.instruction, spec.task, spec.target, spec.container) == \
             ("put the can in its bin", "put", "red_can", "can_bin")
@@ -146,8 +157,6 @@ def test_pick_place_can_expert_puts_the_can_in_its_bin():
         depths = [float((se3.inv_T(env.camera_pose_in_base()) @ T)[2, 3]) for T, _ in plan_keyframes(env)]
         assert 0.67 < min(depths) and max(depths) < 1.26, depths
         assert run_expert(env) and env.rs._check_success()
-    finally:
-        env.close()
 
 
 @pytest.mark.slow
@@ -156,14 +165,10 @@ def test_stack_expert_stacks_the_red_cube_on_the_green_one():
     expert releases the red cube just above the green cube's top (container_top of an object is its
     top face), and turns its fingers off a neighbour on the finger axis (seed 1002 places the cubes
     6.7 cm apart, in line with the cube-face grasp: a finger landed on the green cube, 8/10 before)."""
-    if find_spec("robosuite") is None:
-        pytest.skip("robosuite not installed (pip install --no-deps -r requirements/robosuite.txt)")
     from posevla_core.sim.expert import run_expert
-    from posevla_core.sim.robosuite_env import RobosuiteEnv
 
     assert parse_sim("robosuite:stack") == SimChoice("robosuite", "Stack", "Panda")
-    env = RobosuiteEnv("Stack", width=64, height=64)
-    try:
+    with task_env("Stack") as env:
         spec = env.reset(1002, "stack")
         assert (spec.instruction, spec.task, spec.target, spec.container) == \
             ("stack the red cube on the green cube", "put", "red_cube", "green_cube")
@@ -177,8 +182,6 @@ def test_stack_expert_stacks_the_red_cube_on_the_green_one():
         assert run_expert(env) and env.rs._check_success()
         red, green = env.object_pose("red_cube")[:3, 3], env.object_pose("green_cube")[:3, 3]
         assert np.linalg.norm(red[:2] - green[:2]) < 0.01 and red[2] > green[2] + 0.04
-    finally:
-        env.close()
 
 
 @pytest.mark.slow
@@ -186,14 +189,11 @@ def test_nut_assembly_expert_puts_the_square_nut_on_its_peg():
     """NutAssemblySquare ("put the square nut on the peg"): grasped by its handle (grasp_point),
     turned square with the peg (place_turn, pi/2 period) and released with its CENTER over the peg.
     Seed 1008's nut sits at 37 deg: the smallest turn points the handle away from the robot, 5 cm
-    beyond the Panda's reach over the peg (IK failed: 18/20 before release_xy chose among the turns)."""
-    if find_spec("robosuite") is None:
-        pytest.skip("robosuite not installed (pip install --no-deps -r requirements/robosuite.txt)")
+    beyond the Panda's reach over the peg (IK failed; 8/10 on seeds 1000-1009 before release_xy
+    chose among the turns)."""
     from posevla_core.sim.expert import run_expert
-    from posevla_core.sim.robosuite_env import RobosuiteEnv
 
-    env = RobosuiteEnv("NutAssemblySquare", width=64, height=64)
-    try:
+    with task_env("NutAssemblySquare") as env:
         spec = env.reset(1008, "put")
         assert (spec.instruction, spec.target, spec.container) == ("put the square nut on the peg", "square_nut",
                                                                    "square_peg")
@@ -206,5 +206,3 @@ def test_nut_assembly_expert_puts_the_square_nut_on_its_peg():
         assert abs(turn) <= np.pi / 4 + 1e-9 and period == pytest.approx(np.pi / 2)
         assert run_expert(env) and env.rs._check_success()
         assert np.linalg.norm(env.object_pose("square_nut")[:2, 3] - env.container_top("square_peg")[:2]) < 0.01
-    finally:
-        env.close()

@@ -133,7 +133,7 @@ def generate_grounding(out: str | Path, scenes: int, seed: int = 0, width: int =
             others = [n for n in env.labeled_names() if n != spec.target]
             if others:
                 name = others[int(rng.integers(len(others)))]
-                obj = tasks.category_of(name)
+                obj = env.category_of(name)      # the label _ground gives it (robosuite: the checkpoint's categories)
                 instr = f"pick up the {obj}" if not name.endswith("_bin") else f"find the {obj}"
                 w.add(rgb=rgb, depth=depth, K=K, instruction=instr, **_ground(env, name))
     return Path(out)
