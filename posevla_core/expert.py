@@ -23,6 +23,17 @@ relative to its object. Measured on the first expert: read off the prefix alone,
 positions were 5.7 cm off (median) and aimed low near the objects, where the token head, whose
 position tokens have a copy prior at the same point, is ~1 cm off.
 
+Proprioception (``state``): the end-effector pose at the image, in the action frame, and the
+measured gripper opening (``robot_state``: FK of the joint states, the camera extrinsics); its
+position relative to the anchor (Fourier features) + its 6D rotation + the opening are added to
+every action token like the anchor; positions stay offsets from the anchor. Why: the image
+alone left the expert unsure where its hand was and whether it had closed: closed loop
+15/30 -> 26-29/30 (docs/expert.md). Offsets from the hand instead were better offline (chunk
+error median 0.48 vs 0.64 cm) and far worse closed loop (5/11); offsets from the hand only while
+the gripper is closed measured 28/30, no better: neither was kept.
+A ``state`` expert refuses to predict without a state (``needs_state``; the policy node
+computes it as the recorder does).
+
 Flow matching (rectified flow): x_t = (1 - t) * noise + t * action, the expert regresses the
 velocity action - noise; 1 - t ~ Beta(1.5, 1) (pi0: most weight at the noisy end).
 Knowledge insulation (pi0.5 "KI"): the prefix is detached, so the expert's loss does not
@@ -70,6 +81,7 @@ class ExpertConfig:
     insulate: bool = True             # knowledge insulation: no expert gradient into the backbone
     anchor: bool = True               # positions relative to the backbone's grounded 3D point (camera frame only)
     anchor_default: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])  # where a frame has none
+    state: bool = True                # proprioception: the hand's pose + gripper opening at the image
     action_mean: list[float] = field(default_factory=lambda: [0.0] * ACTION_DIM)   # normalization (data stats)
     action_std: list[float] = field(default_factory=lambda: [1.0] * ACTION_DIM)
 
@@ -145,6 +157,28 @@ def chunk_from_trajectory(times: np.ndarray, T_base_ee: np.ndarray, gripper: np.
                                                           cfg.dt, open_threshold))
 
 
+def robot_state(T_base_ee: np.ndarray, gripper: float, T_base_cam: np.ndarray) -> dict:
+    """The robot at one image, as a model's ``state`` input: end-effector pose in the base frame
+    (FK of the measured joints), gripper opening (0 closed .. 1 open) and the camera optical
+    frame's pose in the base frame. What the recorder writes as ``observation.*``."""
+    return {"T_base_ee": np.asarray(T_base_ee, float), "gripper": float(gripper),
+            "T_base_cam": np.asarray(T_base_cam, float)}
+
+
+def state_vector(state: dict, frame: str) -> np.ndarray:
+    """``robot_state`` -> (10,) float32 laid out as an action (xyz, 6D rotation, gripper), the hand
+    in ``frame`` (camera: through the camera's extrinsics; base: as is)."""
+    from posevla_core.se3 import inv_T
+
+    T = np.asarray(state["T_base_ee"], float)
+    if frame == "camera":
+        T = inv_T(np.asarray(state["T_base_cam"], float)) @ T
+    v = np.concatenate([T[:3, 3], rot6d_from_matrix(T[:3, :3]), [float(state["gripper"])]]).astype(np.float32)
+    if not np.all(np.isfinite(v)):
+        raise ValueError("robot state is not finite")
+    return v
+
+
 def action_stats(chunks: list[np.ndarray]) -> tuple[list[float], list[float]]:
     """Per-dimension mean / std over every action of every chunk (the normalization)."""
     a = np.concatenate([np.asarray(c).reshape(-1, ACTION_DIM) for c in chunks])
@@ -190,6 +224,8 @@ class ActionExpert(nn.Module):
         self.pooled = nn.Linear(w, w)
         if cfg.anchor:   # the grounded point (Fourier features) + "has one", added like the pooled prefix
             self.anchor_in = nn.Sequential(nn.Linear(6 * len(ANCHOR_SCALES) + 1, w), nn.SiLU(), nn.Linear(w, w))
+        if cfg.state:    # the hand relative to the anchor (Fourier features) + its 6D rotation + gripper opening
+            self.state_in = nn.Sequential(nn.Linear(6 * len(ANCHOR_SCALES) + 7, w), nn.SiLU(), nn.Linear(w, w))
         layer = nn.TransformerDecoderLayer(w, cfg.heads, cfg.ffn_mult * w, dropout=0.0, activation="gelu",
                                            batch_first=True, norm_first=True)
         self.blocks = nn.TransformerDecoder(layer, cfg.layers, norm=nn.LayerNorm(w))
@@ -226,6 +262,13 @@ class ActionExpert(nn.Module):
     def anchor_features(self, point: torch.Tensor, has: torch.Tensor) -> torch.Tensor:
         return self.anchor_in(torch.cat([fourier(point, ANCHOR_SCALES), has.float()[:, None]], dim=-1))
 
+    def state_features(self, state: torch.Tensor | None, point: torch.Tensor) -> torch.Tensor:
+        """(B, 10) ``state_vector`` rows -> (B, w); ``point``: the resolved anchor (zeros without one)."""
+        if state is None:
+            raise ValueError("this expert reads the robot state (ExpertConfig.state): pass state=robot_state(...)")
+        state = state.to(point.device).float()
+        return self.state_in(torch.cat([fourier(state[:, :3] - point, ANCHOR_SCALES), state[:, 3:]], dim=-1))
+
     def _offset(self, point: torch.Tensor) -> torch.Tensor:
         """(B, 1, ACTION_DIM) raw-action offset: the anchor on the position dims."""
         return F.pad(point, (0, ACTION_DIM - 3))[:, None]
@@ -235,19 +278,26 @@ class ActionExpert(nn.Module):
         return self.token_mlp(torch.cat([self.action_in(x), temb], dim=-1)) + self.position + pooled[:, None]
 
     def pool(self, memory: torch.Tensor, pad: torch.Tensor, point: torch.Tensor | None = None,
-             has: torch.Tensor | None = None) -> torch.Tensor:
-        """The conditioning added to every action token: the mean prefix state (+ the anchor)."""
+             has: torch.Tensor | None = None, state: torch.Tensor | None = None) -> torch.Tensor:
+        """The conditioning added to every action token: the mean prefix state (+ the anchor,
+        + the robot state)."""
         keep = (~pad).float()[..., None]
         out = self.pooled((memory * keep).sum(1) / keep.sum(1).clamp(min=1))
         if self.cfg.anchor and point is not None:
             out = out + self.anchor_features(point, has)
+        if self.cfg.state:
+            if point is None:
+                point = torch.zeros(memory.shape[0], 3, device=memory.device)
+            out = out + self.state_features(state, point)
         return out
 
     def velocity(self, x: torch.Tensor, t: torch.Tensor, memory: torch.Tensor, pad: torch.Tensor,
-                 point: torch.Tensor | None = None, has: torch.Tensor | None = None) -> torch.Tensor:
+                 point: torch.Tensor | None = None, has: torch.Tensor | None = None,
+                 state: torch.Tensor | None = None) -> torch.Tensor:
         """x (B, H, 10) normalized actions at flow time t (B,); memory (B, L, w); pad (B, L) True = ignore;
-        point / has: ``resolve_anchor``'s output (with ``anchor``)."""
-        h = self._tokens(x, t, self.pool(memory, pad, point, has))
+        point / has: ``resolve_anchor``'s output (with ``anchor``); state: (B, 10) ``state_vector``
+        rows (with ``state``)."""
+        h = self._tokens(x, t, self.pool(memory, pad, point, has, state))
         h = self.blocks(h, memory, memory_key_padding_mask=pad)
         return self.action_out(h)
 
@@ -255,9 +305,10 @@ class ActionExpert(nn.Module):
         return self.memory(hidden.float()), ~mask.bool()
 
     def flow_loss(self, actions: torch.Tensor, hidden: torch.Tensor, mask: torch.Tensor,
-                  valid: torch.Tensor, anchor: torch.Tensor | None = None) -> torch.Tensor:
+                  valid: torch.Tensor, anchor: torch.Tensor | None = None,
+                  state: torch.Tensor | None = None) -> torch.Tensor:
         """Rectified-flow regression loss of (B, H, 10) raw actions; rows with valid False count 0;
-        ``anchor`` (B, 3): the backbone's grounded point (NaN rows: none)."""
+        ``anchor`` (B, 3): the backbone's grounded point (NaN rows: none); ``state`` (B, 10)."""
         B = actions.shape[0]
         point, has = self.resolve_anchor(anchor, B, actions.device)
         a = (actions - self._offset(point) - self.mean) / self.std
@@ -267,7 +318,7 @@ class ActionExpert(nn.Module):
         noise = torch.randn_like(a)
         x = (1 - t)[:, None, None] * noise + t[:, None, None] * a
         memory, pad = self.encode_memory(hidden, mask)
-        err = ((self.velocity(x, t, memory, pad, point, has) - (a - noise)) ** 2).mean((1, 2))
+        err = ((self.velocity(x, t, memory, pad, point, has, state) - (a - noise)) ** 2).mean((1, 2))
         v = valid.float()
         return (err * v).sum() / v.sum().clamp(min=1)
 
@@ -279,7 +330,7 @@ class ActionExpert(nn.Module):
         return x.view(B, L, self.cfg.heads, -1).transpose(1, 2)
 
     def prefix_cache(self, memory: torch.Tensor, pad: torch.Tensor, point: torch.Tensor | None = None,
-                     has: torch.Tensor | None = None) -> dict:
+                     has: torch.Tensor | None = None, state: torch.Tensor | None = None) -> dict:
         w = self.cfg.width
         out = []
         for layer in self.blocks.layers:
@@ -292,7 +343,7 @@ class ActionExpert(nn.Module):
         w_act = lin0.weight[:, :w] @ self.action_in.weight
         b0 = lin0.weight[:, :w] @ self.action_in.bias + lin0.bias
         keep = None if not bool(pad.any()) else ~pad[:, None, None, :]     # no padding (one frame): no mask
-        return {"kv": out, "keep": keep, "base": self.position + self.pool(memory, pad, point, has)[:, None],
+        return {"kv": out, "keep": keep, "base": self.position + self.pool(memory, pad, point, has, state)[:, None],
                 "w_act": w_act, "w_time": lin0.weight[:, w:], "b0": b0}
 
     def time_bias(self, t: torch.Tensor, cache: dict) -> torch.Tensor:
@@ -328,11 +379,11 @@ class ActionExpert(nn.Module):
 
     @torch.no_grad()
     def sample(self, hidden: torch.Tensor, mask: torch.Tensor, generator: torch.Generator | None = None,
-               anchor: torch.Tensor | None = None) -> torch.Tensor:
+               anchor: torch.Tensor | None = None, state: torch.Tensor | None = None) -> torch.Tensor:
         """``num_steps`` Euler steps from Gaussian noise -> (B, H, 10) raw actions."""
         B, n = hidden.shape[0], self.cfg.num_steps
         point, has = self.resolve_anchor(anchor, B, hidden.device)
-        cache = self.prefix_cache(*self.encode_memory(hidden, mask), point, has)
+        cache = self.prefix_cache(*self.encode_memory(hidden, mask), point, has, state)
         x = torch.randn(B, self.cfg.horizon, ACTION_DIM, device=hidden.device, generator=generator)
         biases = self.time_bias(torch.arange(n, device=hidden.device) / n, cache)       # (n, w): t = i / n
         for i in range(n):
@@ -342,7 +393,8 @@ class ActionExpert(nn.Module):
 
 # ---- the policy --------------------------------------------------------------------------------
 class FlowProcessor:
-    """The backbone's processor; batches also carry ``chunk`` (B, H, 10) and ``chunk_valid``."""
+    """The backbone's processor; batches also carry ``chunk`` (B, H, 10), ``chunk_valid`` and, with
+    ``state``, ``state`` (B, 10) (zeros where an example has none: rows without a chunk)."""
 
     def __init__(self, inner, cfg: ExpertConfig) -> None:
         self.inner, self.cfg = inner, cfg
@@ -355,6 +407,10 @@ class FlowProcessor:
         zeros = np.zeros((self.cfg.horizon, ACTION_DIM), np.float32)
         out["chunk"] = torch.from_numpy(np.stack([e.get("chunk", zeros) for e in examples]))
         out["chunk_valid"] = torch.tensor([e.get("chunk") is not None for e in examples])
+        if self.cfg.state:
+            out["state"] = torch.from_numpy(np.stack([np.zeros(ACTION_DIM, np.float32) if e.get("state") is None
+                                                      else state_vector(e["state"], self.cfg.frame)
+                                                      for e in examples]))
         return out
 
 
@@ -370,6 +426,10 @@ class FlowPolicy(PosePolicy):
         self.tokenizer = backbone.tokenizer
         self.processor = FlowProcessor(backbone.processor, cfg)
         self.architecture = backbone.architecture
+
+    @property
+    def needs_state(self) -> bool:
+        return self.cfg.state
 
     def to(self, *args, **kwargs):   # the backbone may keep unregistered parts (small: its text tower)
         out = super().to(*args, **kwargs)
@@ -410,8 +470,8 @@ class FlowPolicy(PosePolicy):
         if not (d / EXPERT_WEIGHTS).is_file():
             raise FileNotFoundError(f"flow-head checkpoint {d} has no {EXPERT_WEIGHTS}")
         backbone = policy_class(meta.get("architecture", "small")).from_pretrained(d, device="cpu")
-        # experts saved before anchored positions existed predict absolute positions
-        model = cls(backbone, ExpertConfig.from_dict({"anchor": False, **meta["expert"]}))
+        # experts saved before anchored positions / proprioception existed have neither
+        model = cls(backbone, ExpertConfig.from_dict({"anchor": False, "state": False, **meta["expert"]}))
         missing, unexpected = model.expert.load_state_dict(load_file(str(d / EXPERT_WEIGHTS)), strict=False)
         if missing or unexpected:
             raise ValueError(f"{d / EXPERT_WEIGHTS} does not match its config: missing {missing[:5]}, "
@@ -458,13 +518,18 @@ class FlowPolicy(PosePolicy):
             H[i, L - len(m):], M[i, L - len(m):] = h, m
         return {"hidden": H, "mask": M, "anchor": torch.cat(anchors)}
 
-    def cached_batch(self, cache: dict, idx, chunks: list) -> dict:
+    def cached_batch(self, cache: dict, idx, chunks: list, states: list | None = None) -> dict:
+        """A training batch of cached prefixes; ``chunks`` / ``states``: the samples' (None: none)."""
         zeros = np.zeros((self.cfg.horizon, ACTION_DIM), np.float32)
         idx = torch.as_tensor(np.asarray(idx, dtype=np.int64))
-        return {"prefix_hidden": cache["hidden"][idx], "prefix_mask": cache["mask"][idx],
-                "prefix_anchor": cache["anchor"][idx],
-                "chunk": torch.from_numpy(np.stack([zeros if c is None else c for c in chunks])),
-                "chunk_valid": torch.tensor([c is not None for c in chunks])}
+        out = {"prefix_hidden": cache["hidden"][idx], "prefix_mask": cache["mask"][idx],
+               "prefix_anchor": cache["anchor"][idx],
+               "chunk": torch.from_numpy(np.stack([zeros if c is None else c for c in chunks])),
+               "chunk_valid": torch.tensor([c is not None for c in chunks])}
+        if self.cfg.state:
+            out["state"] = torch.from_numpy(np.stack([zeros[0] if st is None else state_vector(st, self.cfg.frame)
+                                                      for st in (states or [None] * len(chunks))]))
+        return out
 
     def prefix(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The backbone's prefix states, mask and anchor; without gradient under knowledge insulation."""
@@ -482,7 +547,7 @@ class FlowPolicy(PosePolicy):
         dev = self.device
         hidden, mask, anchor = self.prefix(batch)
         fl = self.expert.flow_loss(batch["chunk"].to(dev).float(), hidden, mask, batch["chunk_valid"].to(dev),
-                                   anchor.detach())
+                                   anchor.detach(), batch.get("state"))
         logs = {"flow_loss": float(fl.detach()), "token_acc": 0.0}
         loss = fl
         if self.cfg.token_loss_weight > 0:
@@ -511,6 +576,14 @@ class FlowPolicy(PosePolicy):
     @torch.no_grad()
     def predict_batch(self, items: list[dict], use_cache: bool = True, constrained: bool = True,
                       generator: torch.Generator | None = None) -> list[Prediction]:
+        """Items as ``PosePolicy.predict``'s; with ``state`` each needs its robot ``state``."""
+        state = None
+        if self.cfg.state:
+            missing = [i for i, it in enumerate(items) if it.get("state") is None]
+            if missing:
+                raise ValueError(f"this expert reads the robot state (ExpertConfig.state); items {missing} have "
+                                 "none: pass state=expert.robot_state(T_base_ee, gripper, T_base_cam)")
+            state = torch.from_numpy(np.stack([state_vector(it["state"], self.cfg.frame) for it in items]))
         with eval_mode(self):
             t0 = time.perf_counter()
             batch = self.processor.collate([self.processor.make_example(it["rgb"], it.get("depth"), it["K"],
@@ -528,7 +601,7 @@ class FlowPolicy(PosePolicy):
             scores = refusal_score(p_absent, grammar, p_match).tolist()
             chunks = [None] * len(absent)
             if not all(absent):
-                chunks = self.expert.sample(hidden, mask, generator, extras["anchor"]).float().cpu().numpy()
+                chunks = self.expert.sample(hidden, mask, generator, extras["anchor"], state).float().cpu().numpy()
             t3 = time.perf_counter()
         frame_id = self.cfg.base_frame if self.cfg.frame == "base" else ""
         timings = {"preprocess": (t1 - t0) * 1e3, "prefix": (t2 - t1) * 1e3, "expert": (t3 - t2) * 1e3,

@@ -108,16 +108,23 @@ class PosePolicy(nn.Module):
     # ---- inference
     @torch.no_grad()
     def predict(self, rgb: np.ndarray, depth: np.ndarray | None, K: np.ndarray, instruction: str,
-                views: list[dict] | None = None, **kw) -> Prediction:
+                views: list[dict] | None = None, state: dict | None = None, **kw) -> Prediction:
         """One camera frame + instruction -> Prediction in that camera's frame (see types.py).
-        ``views``: more cameras ({"rgb", "depth", "K"} each), for backbones that take them."""
+        ``views``: more cameras ({"rgb", "depth", "K"} each), for backbones that take them.
+        ``state``: the robot at the image (``expert.robot_state``), for heads that read it
+        (``needs_state``); the others ignore it."""
         item = {"rgb": rgb, "depth": depth, "K": K, "instruction": instruction}
         if views:
             item["views"] = views
+        if state is not None:
+            item["state"] = state
         return self.predict_batch([item], **kw)[0]
 
     def predict_batch(self, items: list[dict], use_cache: bool = True, constrained: bool = True) -> list[Prediction]:
         raise NotImplementedError
+
+    #: whether ``predict`` needs the robot's ``state`` (a flow expert with proprioception)
+    needs_state: bool = False
 
     # ---- the prefix an action head attends to (expert.py)
     @property

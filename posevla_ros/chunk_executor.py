@@ -8,7 +8,8 @@ of the running reference and the new chunk, velocity/acceleration-limited), then
 points themselves are checked again: joint limits, joint jumps between points and the
 workspace box of their FK. Waypoint k of a chunk is due at image stamp + (k + 1) *
 waypoint_dt; points already in the past are dropped. A refusal sends nothing, so the
-running trajectory (checked when it was sent) continues to its end and stops there.
+running trajectory (checked when it was sent) continues to its end and stops there. A chunk
+from an image taken before the gripper's last commanded switch does not reverse it.
 """
 from __future__ import annotations
 
@@ -37,7 +38,8 @@ class ChunkExecution:
         ik = res.plan
         due = stamp + float(pred.waypoint_dt) * np.arange(1, len(ik.positions) + 1)
         before = (self.stitcher.plan, self.stitcher.ref)
-        plan = self.stitcher.update(now, due, ik.positions, ik.grippers, np.asarray(q_current, dtype=float))
+        plan = self.stitcher.update(now, due, ik.positions, ik.grippers, np.asarray(q_current, dtype=float),
+                                    t_image=stamp)
         if plan is None:
             return type(res)(False, "every point of the chunk is already in the past (inference too slow "
                                     "for waypoint_dt * points)", "chunk_late", res.targets)

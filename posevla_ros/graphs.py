@@ -235,12 +235,13 @@ def _policy_pair(a: dict, sim: bool, execution_mode: str, camera_ns: str) -> lis
     if a["checkpoint"]:
         policy["checkpoint"] = a["checkpoint"]
     executor = {"backend": a["backend"], "use_sim_time": sim, "execution_mode": execution_mode}
+    camera = {}       # where the camera is: the executor's transform, and the robot state a policy may read
     if sim:   # the sim moves its camera per episode and publishes where it is
-        executor.update(use_tf=False, camera_pose_topic=SIM_CAMERA_POSE_TOPIC)
+        camera = dict(use_tf=False, camera_pose_topic=SIM_CAMERA_POSE_TOPIC)
     elif a.get("camera_pose_topic"):
-        executor["camera_pose_topic"] = a["camera_pose_topic"]
-    return [_node("policy_node", policy, files=("policy.yaml",), remappings=remap),
-            _node("executor_node", executor, robot=a["robot"], files=("executor.yaml",))]
+        camera = dict(camera_pose_topic=a["camera_pose_topic"])
+    return [_node("policy_node", {**policy, **camera}, robot=a["robot"], files=("policy.yaml",), remappings=remap),
+            _node("executor_node", {**executor, **camera}, robot=a["robot"], files=("executor.yaml",))]
 
 
 def _sim(a: dict, publish_instruction: bool, task: str = "pick", seed: int = 0) -> NodeSpec:

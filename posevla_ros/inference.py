@@ -75,7 +75,15 @@ class PolicyCore:
             raise FrameError("stale", f"dropping a frame {age:.3f} s old (max_image_age_s "
                                       f"{self.max_image_age_s})")
 
-    def run(self, frame: RawFrame, instruction: str, now_s: float) -> PolicyResult:
+    @property
+    def needs_state(self) -> bool:
+        """Whether the model reads the robot's state (a flow expert with proprioception)."""
+        return bool(getattr(self.model, "needs_state", False))
+
+    def run(self, frame: RawFrame, instruction: str, now_s: float, state: dict | None = None,
+            state_reason: str = "") -> PolicyResult:
+        """``state``: the robot at the image (``robot_state.RobotStateAt.at``) for a model that
+        ``needs_state``; without one such a model does not predict (``state_reason`` says why)."""
         if not instruction.strip():
             raise FrameError("no_instruction", f"no instruction yet (publish std_msgs/String on "
                                                f"{TOPIC_INSTRUCTION})")
@@ -88,8 +96,14 @@ class PolicyCore:
             except FrameError as e:
                 raise FrameError(e.key, f"camera {i}: {e}") from e
             views.append({"rgb": vr, "depth": vd, "K": vK})
+        kw = {"views": views} if views else {}
+        if self.needs_state:
+            if state is None:
+                raise FrameError("no_state", f"no robot state at the image, not predicting: "
+                                             f"{state_reason or 'none given'}")
+            kw["state"] = state
         t0 = time.perf_counter()
-        pred = self.model.predict(rgb, depth, K, instruction, **({"views": views} if views else {}))
+        pred = self.model.predict(rgb, depth, K, instruction, **kw)
         ms = (time.perf_counter() - t0) * 1000.0
         if not getattr(pred, "valid", True):
             raise FrameError("invalid_prediction", f"the model produced no usable prediction "

@@ -11,7 +11,10 @@ Data flow: all image topics of all cameras (sensor-data QoS) are paired by stamp
 imports; else ``timesync.StampSync``, which keeps the last few messages per topic and emits
 a set whose stamps lie within ``sync_slop_s`` of each other). A synced frame is only handed to a ``LatestWorker``:
 decoding and inference run on that thread, the newest frame wins, frames older than
-``max_image_age_s`` are dropped. ``inference.PolicyCore`` (no ROS) turns one raw frame into
+``max_image_age_s`` are dropped. A model that reads the robot's state (a flow expert with
+proprioception) gets it at the image's stamp from /joint_states and the camera pose
+(``robot_state.RobotStateAt``, as the recorder computes its observations; the robot config's
+kinematics); without one it does not predict. ``inference.PolicyCore`` (no ROS) turns one raw frame into
 a prediction; the node publishes it with the image's frame_id and stamp plus rviz markers.
 A ``<no_object>`` answer (the instruction names an object that is not in view) goes out with
 ``object_found`` false and no waypoints (``conversions.prediction_to_msg``), logged once.
@@ -42,6 +45,7 @@ from posevla_ros.msg import PosePrediction
 from posevla_ros.topics import INSTRUCTION_QOS, TOPIC_INSTRUCTION, TOPIC_PREDICTION, camera_topics
 from posevla_ros.runner import KeyedThrottle, LatestWorker
 from posevla_ros.inference import FrameError, PolicyCore, RawFrame, load_model
+from posevla_ros.robot_state import RobotStateAt
 from posevla_ros.timesync import HAVE_MESSAGE_FILTERS, subscribe_synced
 
 TOPIC_RGB, TOPIC_DEPTH, TOPIC_INFO = (camera_topics()[k] for k in ("rgb", "depth", "info"))   # the default camera
@@ -76,6 +80,10 @@ class PolicyNode(Node):
                              f"{getattr(model, 'architecture', '') or 'loaded'} model takes at most "
                              f"{getattr(model, 'max_cameras', 1)}")
         self.core = PolicyCore(model, self.p["use_depth"], self.p["max_image_age_s"])
+        # a model with proprioception reads the robot at each image, computed as the recorder does
+        self.robot = RobotStateAt(self, self.p) if self.core.needs_state else None
+        if self.robot is not None:
+            self.robot.fk        # the robot config's kinematics now: a bad URDF fails at start, in one line
         self._lock = threading.Lock()
         self._instruction = self.p["instruction"]
         self._paused = False
@@ -104,7 +112,8 @@ class PolicyNode(Node):
         self.get_logger().info(
             f"policy_node ready: sync={'message_filters' if HAVE_MESSAGE_FILTERS else 'StampSync'}, "
             f"images={'cv_bridge' if conv.HAVE_CV_BRIDGE else 'posevla_core.image'}, "
-            f"use_depth={self.p['use_depth']}, rate_hz={rate}, cameras={namespaces}")
+            f"use_depth={self.p['use_depth']}, rate_hz={rate}, cameras={namespaces}"
+            + (f", robot state from /joint_states + {self.robot.camera_source}" if self.robot else ""))
 
     @property
     def instruction(self) -> str:
@@ -176,7 +185,8 @@ class PolicyNode(Node):
             return self._done(frame, "paused")
         now = self.get_clock().now().nanoseconds * 1e-9
         try:
-            res = self.core.run(frame, instruction, now)
+            state, why = self.robot.at(frame.rgb.header) if self.robot is not None else (None, "")
+            res = self.core.run(frame, instruction, now, state, why)
         except FrameError as e:
             if self._live():
                 self._log(e.key, str(e))

@@ -24,17 +24,14 @@ the episode in progress is either complete or absent (see posevla_core.data).
 """
 from __future__ import annotations
 
-import collections
 import json
 import sys
-import threading
 from pathlib import Path
-
-import numpy as np
 
 from posevla_ros import params as P
 from posevla_ros.mcap_recording import McapEpisodeWriter
 from posevla_ros.recording import EpisodeRecorder, Observation, SerialWorker, make_writer
+from posevla_ros.robot_state import RobotStateAt
 from posevla_ros.topics import INSTRUCTION_QOS, TOPIC_INSTRUCTION, TOPIC_JOINT_STATES, TOPIC_PREDICTION
 from posevla_ros.teleop import gripper_opening, joint_vector
 
@@ -45,7 +42,6 @@ TOPIC_STATUS = "/recorder/status"
 SRV_START, SRV_STOP, SRV_DISCARD = "/recorder/start", "/recorder/stop", "/recorder/discard"
 SRV_SAVE = "/recorder/save"          # posevla_ros/srv/SaveEpisode: /recorder/stop with the episode index
 
-_EXEC = {s.name: s for s in P.EXECUTOR_PARAMS}
 RECORDER_PARAMS: list[P.ParamSpec] = [
     P.ParamSpec("root", "data/demos", "dataset directory (LeRobot v3.0); created if absent", read_only=True),
     P.ParamSpec("repo_id", "posevla/demos", "LeRobot repo_id stored in the dataset", read_only=True),
@@ -53,7 +49,6 @@ RECORDER_PARAMS: list[P.ParamSpec] = [
                 read_only=True),
     P.ParamSpec("use_depth", True, "record the aligned depth image"),
     P.ParamSpec("sync_slop_s", 0.05, "max stamp spread of RGB / depth / CameraInfo", 0.0, 10.0),
-    P.ParamSpec("joint_state_slop_s", 0.1, "max |stamp(joint_states) - stamp(image)|", 0.0, 10.0),
     P.ParamSpec("instruction", "", "instruction when none came on /posevla/instruction"),
     P.ParamSpec("camera_pose_topic", "/sim/camera_pose",
                 "geometry_msgs/PoseStamped of the camera optical frame in base_frame (sim); "
@@ -63,9 +58,7 @@ RECORDER_PARAMS: list[P.ParamSpec] = [
     P.ParamSpec("status_period_s", 1.0, "period of /recorder/status", 0.05, 60.0),
     P.ParamSpec("max_pending_frames", 30, "frames waiting for the writer before new ones are dropped",
                 1, 10000),
-] + [_EXEC[n] for n in ("base_frame", "use_tf", "camera_to_base.translation", "camera_to_base.rotation_xyzw",
-                        "robot_description_file", "ee_link", "joint_names", "gripper_joint_names",
-                        "gripper_open_position", "gripper_closed_position")]
+] + P.ROBOT_STATE_PARAMS
 
 
 # ---------------------------------------------------------------------------- node
@@ -79,7 +72,6 @@ class RecorderNode(_RosNode):
     """See the module docstring. ``writer`` / ``fk``: prebuilt objects (tests, runner)."""
 
     def __init__(self, writer=None, fk=None, node_name: str = "recorder_node", **kwargs) -> None:
-        from geometry_msgs.msg import PoseStamped
         from rclpy.qos import QoSProfile, qos_profile_sensor_data
         from sensor_msgs.msg import CameraInfo, Image, JointState
         from std_msgs.msg import String
@@ -87,35 +79,24 @@ class RecorderNode(_RosNode):
 
         from posevla_ros.timesync import subscribe_synced
         from posevla_ros.runner import KeyedThrottle
-        from posevla_ros.tf import CameraToBase
 
         super().__init__(node_name, **kwargs)
         P.declare_all(self, RECORDER_PARAMS)
         self.p = p = P.read_all(self, RECORDER_PARAMS)
         self._log = KeyedThrottle(self.get_logger(), 5.0)
-        if fk is None:
-            from posevla_core.kinematics import RobotKinematics
-
-            fk = RobotKinematics(p["robot_description_file"], p["ee_link"], list(p["joint_names"])).fk
+        self.robot = RobotStateAt(self, p, fk)      # /joint_states and the camera pose, at an image's stamp
         Path(p["root"]).expanduser().parent.mkdir(parents=True, exist_ok=True)
         if writer is None:
             writer = make_writer(str(Path(p["root"]).expanduser()), p["fps"], p["repo_id"], p["use_depth"])
         self.writer = writer
-        self.core = EpisodeRecorder(writer, fk, p["fps"], p["use_depth"], p["max_episode_s"])
+        self.core = EpisodeRecorder(writer, self.robot.fk, p["fps"], p["use_depth"], p["max_episode_s"])
         self.worker = SerialWorker(max_pending=p["max_pending_frames"],
                                    on_error=lambda e: self._log("write", f"recording a frame failed: {e!r}", "error"))
-        self.camera_to_base = CameraToBase.from_params(self, p)
-        self._lock = threading.Lock()
-        self._joint_msgs: collections.deque = collections.deque(maxlen=200)
-        self._cam_poses: collections.deque = collections.deque(maxlen=50)   # (stamp s, T_base_cam)
         self._instruction = p["instruction"]
         self.mcap = McapEpisodeWriter(Path(p["root"]).expanduser() / "mcap") if p["mcap"] else None
 
         self.pub_status = self.create_publisher(String, TOPIC_STATUS, QoSProfile(depth=10))
-        self.create_subscription(JointState, TOPIC_JOINT_STATES, self._on_joint_state, QoSProfile(depth=50))
         self.create_subscription(String, TOPIC_INSTRUCTION, self._on_instruction, INSTRUCTION_QOS)
-        if p["camera_pose_topic"]:
-            self.create_subscription(PoseStamped, p["camera_pose_topic"], self._on_camera_pose, QoSProfile(depth=10))
         streams = [(Image, TOPIC_RGB), (CameraInfo, TOPIC_INFO)]
         if p["use_depth"]:
             streams.append((Image, TOPIC_DEPTH))
@@ -137,22 +118,11 @@ class RecorderNode(_RosNode):
         self.create_service(SaveEpisode, SRV_SAVE, self._on_save)
         self.create_timer(p["status_period_s"], self._publish_status)
         self.get_logger().info(f"recorder_node ready: dataset {p['root']} at {p['fps']} fps, camera pose from "
-                               f"{p['camera_pose_topic'] or self.camera_to_base.source}, mcap={p['mcap']}")
+                               f"{self.robot.camera_source}, mcap={p['mcap']}")
 
     # ---- callbacks: hand data on
-    def _on_joint_state(self, msg) -> None:
-        with self._lock:
-            self._joint_msgs.append(msg)
-
     def _on_instruction(self, msg) -> None:
         self._instruction = msg.data
-
-    def _on_camera_pose(self, msg) -> None:
-        from posevla_ros import conversions as conv
-
-        T = conv.msg_to_pose(msg.pose).matrix()
-        with self._lock:
-            self._cam_poses.append((conv.stamp_to_sec(msg.header.stamp), T))
 
     def _on_raw(self, topic: str, tname: str, data: bytes) -> None:
         if self.core.recording:
@@ -164,35 +134,15 @@ class RecorderNode(_RosNode):
             return
         from posevla_ros import conversions as conv
 
-        t = conv.stamp_to_sec(rgb.header.stamp)
-        js = self._nearest_joint_state(t)
-        T_cam = self._camera_pose_at(t)
-        if T_cam is None and not self.p["camera_pose_topic"]:
-            T_cam, reason = self.camera_to_base.lookup(rgb.header.frame_id, rgb.header.stamp)
-            if T_cam is None:
-                self._log("no_transform", f"not recording: {reason}")
-                return
-        if js is None or T_cam is None:
-            self._log("unsynced", "not recording a frame: no joint state within joint_state_slop_s "
-                                  f"of the image, or no camera pose yet ({self.p['camera_pose_topic']})")
+        T_cam, reason = self.robot.camera_pose_at(rgb.header)
+        if T_cam is None:
+            self._log("no_transform" if not self.p["camera_pose_topic"] else "unsynced", f"not recording: {reason}")
+            return
+        js = self.robot.joint_state_at(conv.stamp_to_sec(rgb.header.stamp))
+        if js is None:
+            self._log("unsynced", "not recording a frame: no joint state within joint_state_slop_s of the image")
             return
         self.worker.post(lambda: self._record(rgb, info, depth, js, T_cam))
-
-    def _camera_pose_at(self, t: float) -> np.ndarray | None:
-        """The newest camera pose stamped no later than the image (+ joint_state_slop_s):
-        after a sim reset moves the camera, frames never get the previous pose."""
-        with self._lock:
-            poses = [(ts, T) for ts, T in self._cam_poses if ts <= t + self.p["joint_state_slop_s"]]
-        return max(poses, key=lambda e: e[0])[1] if poses else None
-
-    def _nearest_joint_state(self, t: float):
-        from posevla_ros import conversions as conv
-        from posevla_ros.timesync import nearest
-
-        with self._lock:
-            msgs = list(self._joint_msgs)
-        best = nearest(((conv.stamp_to_sec(m.header.stamp), m) for m in msgs), t, self.p["joint_state_slop_s"])
-        return None if best is None else best[1]
 
     def _srv(self, fn):
         def handler(_req, resp):

@@ -50,6 +50,24 @@ def test_the_trajectory_ends_at_rest_on_the_chunk_and_late_chunks_send_nothing()
     assert np.allclose(s.plan.positions[0], np.ones(7))    # starts from the measured state again
 
 
+def test_a_chunk_from_before_the_last_gripper_switch_does_not_reverse_it():
+    """Inference latency: the chunk predicted from the frame before a close puts the close 0.2 s
+    later. Blended in, it would reopen the gripper just closed on the object; it keeps it closed.
+    A chunk from an image after the close may open it again (a real decision, e.g. a release)."""
+    s = ChunkStitcher(VMAX, AMAX, ChunkConfig())
+    due = lambda t0: t0 + 0.1 * np.arange(1, 17)
+    q = np.zeros((16, 7))
+    closes_at = lambda k: (np.arange(16) >= k).astype(float) * -1 + 1      # open (1) until point k, then closed
+    s.update(10.0, due(10.0), q, closes_at(2), np.zeros(7), t_image=10.0)   # close due at 10.3
+    assert s.plan.grippers[0] == 1.0 and s.plan.grippers[-1] == 0.0
+    stale = s.update(10.4, due(10.1), q, closes_at(5), np.zeros(7), t_image=10.1)   # made before the close
+    assert np.all(stale.grippers == 0.0) and s.gripper_switched_at == pytest.approx(10.3, abs=0.06)
+    fresh = s.update(10.6, due(10.5), q, np.ones(16), np.zeros(7), t_image=10.5)    # saw the closed gripper
+    assert fresh.grippers[-1] == 1.0
+    s.reset()
+    assert s.gripper_switched_at is None
+
+
 def test_replace_mode_trajectories_do_jump_at_seams():
     """The baseline the chunk mode fixes: position-only trajectories restart from rest, so a
     seam during motion is an acceleration spike far beyond the limit."""

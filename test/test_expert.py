@@ -10,16 +10,28 @@ import types
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from posevla_core.config import PoseVLAConfig
-from posevla_core.expert import (ExpertConfig, FlowPolicy, actions_to_waypoints, matrix_from_rot6d,
-                                 rot6d_from_matrix, waypoints_to_actions)
+from posevla_core.expert import (ExpertConfig, FlowPolicy, actions_to_waypoints, matrix_from_rot6d, robot_state,
+                                 rot6d_from_matrix, state_vector, waypoints_to_actions)
 from posevla_core.model import PoseVLA
 from posevla_core.policy import load_policy
 from posevla_core.types import Pose, Waypoint
 from scipy.spatial.transform import Rotation
 
 EXPERT = {"horizon": 4, "dt": 0.1, "width": 32, "layers": 1, "heads": 2}
+
+
+def _T(xyz, rotvec=(0.0, 0.0, 0.0)):
+    T = np.eye(4)
+    T[:3, :3], T[:3, 3] = Rotation.from_rotvec(rotvec).as_matrix(), xyz
+    return T
+
+
+# the hand 0.3 m in front of the base, a camera 0.8 m above it looking down
+T_CAM = _T([0.3, 0.0, 0.8], [np.pi, 0.0, 0.0])
+STATE = robot_state(_T([0.3, 0.05, 0.2], [np.pi, 0.0, 0.3]), 1.0, T_CAM)
 
 
 def frame(seed=0, H=48, W=64):
@@ -39,6 +51,7 @@ def batch_of(model, n=2):
         rgb, depth, K = frame(i)
         ex = model.processor.make_example(rgb, depth, K, "pick up the cube")
         ex["chunk"] = np.random.default_rng(i).normal(size=(4, 10)).astype(np.float32)
+        ex["state"] = STATE
         exs.append(ex)
     return model.processor.collate(exs)
 
@@ -56,7 +69,7 @@ def test_rot6d_and_actions_round_trip():
 def test_predict_is_a_chunk_at_the_control_period_without_tokens(tmp_path):
     m = tiny_flow()
     rgb, depth, K = frame()
-    p = m.predict(rgb, depth, K, "pick up the cube", generator=torch.Generator().manual_seed(1))
+    p = m.predict(rgb, depth, K, "pick up the cube", generator=torch.Generator().manual_seed(1), state=STATE)
     assert p.valid and len(p.waypoints) == 4 and p.waypoint_dt == pytest.approx(0.1) and p.token_ids == []
     assert p.frame_id == "" and {"prefix", "expert", "total"} <= set(p.timings_ms)
     m.save_pretrained(tmp_path / "ck")
@@ -64,10 +77,10 @@ def test_predict_is_a_chunk_at_the_control_period_without_tokens(tmp_path):
     assert meta["head"] == "flow" and meta["expert"]["horizon"] == 4 and meta["architecture"] == "small"
     loaded = load_policy(tmp_path / "ck", device="cpu")
     assert isinstance(loaded, FlowPolicy)
-    q = loaded.predict(rgb, depth, K, "pick up the cube", generator=torch.Generator().manual_seed(1))
+    q = loaded.predict(rgb, depth, K, "pick up the cube", generator=torch.Generator().manual_seed(1), state=STATE)
     for a, b in zip(p.waypoints, q.waypoints):
         assert np.allclose(a.pose.position, b.pose.position, atol=1e-5)
-    base = tiny_flow(frame="base").predict(rgb, depth, K, "x")
+    base = tiny_flow(frame="base").predict(rgb, depth, K, "x", state=STATE)
     assert base.frame_id == "base_link"
 
 
@@ -80,8 +93,8 @@ def test_cached_prefix_fast_path_equals_the_training_forward():
         memory, pad = m.expert.encode_memory(hidden, mask)
         point, has = m.expert.resolve_anchor(torch.rand(2, 3), 2, "cpu")
         x, t = torch.randn(2, 4, 10), torch.tensor([0.2, 0.7])
-        ref = m.expert.velocity(x, t, memory, pad, point, has)
-        fast = m.expert.velocity_cached(x, t, m.expert.prefix_cache(memory, pad, point, has))
+        ref = m.expert.velocity(x, t, memory, pad, point, has, b["state"])
+        fast = m.expert.velocity_cached(x, t, m.expert.prefix_cache(memory, pad, point, has, b["state"]))
     assert ref.abs().mean() > 0.1 and torch.allclose(ref, fast, atol=1e-5)
 
 
@@ -103,16 +116,55 @@ def test_anchored_positions_follow_the_backbones_grounded_point():
     assert point.shape == (2, 3) and torch.isfinite(point).all()      # the tiny frames have depth
     shift = torch.tensor([[0.05, -0.03, 0.1]])
 
-    def chunk(a):
-        return m.expert.sample(hidden, mask, torch.Generator().manual_seed(3), a)
+    def chunk(a):   # the hand moves with the point: its offset from it stays the same
+        return m.expert.sample(hidden, mask, torch.Generator().manual_seed(3), a, b["state"] + F.pad(a - point, (0, 7)))
 
     c0, c1 = chunk(point), chunk(point + shift)
     assert torch.allclose(c1[..., :3] - c0[..., :3], shift[:, None].expand(2, 4, 3), atol=1e-5)
     assert torch.allclose(c1[..., 3:], c0[..., 3:])
-    none = chunk(torch.full((2, 3), float("nan")))
+    none = m.expert.sample(hidden, mask, torch.Generator().manual_seed(3), torch.full((2, 3), float("nan")), b["state"])
     assert torch.allclose(none[..., :3].mean((0, 1)), torch.tensor([0.1, -0.2, 0.9]), atol=0.05)
     # a checkpoint's config round-trips the anchor; experts saved before it predict absolute positions
     assert ExpertConfig.from_dict(m.cfg.to_dict()).anchor_default == m.cfg.anchor_default
+
+
+def test_the_expert_reads_the_robot_state_and_will_not_guess_it(tmp_path):
+    """Proprioception: ``state_vector`` is the hand in the action frame laid out as an action
+    (checked against scipy); the chunk depends on it; without one a ``state`` expert raises
+    (unsure: no chunk) while a ``--no-state`` expert and old checkpoints predict from the image alone."""
+    v = state_vector(STATE, "camera")
+    T_cam_ee = np.linalg.inv(T_CAM) @ STATE["T_base_ee"]
+    assert np.allclose(v[:3], T_cam_ee[:3, 3], atol=1e-6) and v[9] == 1.0
+    assert np.allclose(matrix_from_rot6d(v[3:9]), T_cam_ee[:3, :3], atol=1e-6)
+    assert np.allclose(state_vector(STATE, "base")[:3], [0.3, 0.05, 0.2], atol=1e-6)
+    with pytest.raises(ValueError, match="not finite"):
+        state_vector(robot_state(np.full((4, 4), np.nan), 1.0, T_CAM), "camera")
+
+    m = tiny_flow()
+    assert m.needs_state and not m.backbone.needs_state
+    rgb, depth, K = frame()
+
+    def chunk(state):
+        p = m.predict(rgb, depth, K, "pick up the cube", generator=torch.Generator().manual_seed(1), state=state)
+        return np.stack([w.pose.position for w in p.waypoints])
+
+    closed = dict(STATE, gripper=0.0)
+    # positions are offsets from the anchor, not the hand: at init (velocity 0) moving the hand moves nothing
+    moved = dict(STATE, T_base_ee=STATE["T_base_ee"] @ _T([0.05, 0.0, 0.0]))
+    assert np.allclose(chunk(moved) - chunk(STATE), 0.0, atol=1e-6)
+    torch.nn.init.normal_(m.expert.action_out.weight, std=0.5)
+    assert np.abs(chunk(STATE) - chunk(closed)).max() > 1e-3
+    assert np.allclose(chunk(STATE), chunk(STATE))
+    with pytest.raises(ValueError, match="robot state"):
+        m.predict(rgb, depth, K, "pick up the cube")
+    blind = tiny_flow(state=False)
+    assert not blind.needs_state and blind.predict(rgb, depth, K, "pick up the cube").valid
+    # a checkpoint saved before proprioception (no "state" in its expert config) loads without it
+    blind.save_pretrained(tmp_path / "old")
+    meta = json.loads((tmp_path / "old" / "config.json").read_text())
+    del meta["expert"]["state"]
+    (tmp_path / "old" / "config.json").write_text(json.dumps(meta))
+    assert not load_policy(tmp_path / "old", device="cpu").needs_state
 
 
 def test_the_expert_refuses_like_the_token_head():
@@ -122,11 +174,11 @@ def test_the_expert_refuses_like_the_token_head():
     m = tiny_flow()
     rgb, depth, K = frame()
     tok = m.backbone.predict(rgb, depth, K, "pick up the cube")
-    p = m.predict(rgb, depth, K, "pick up the cube", generator=torch.Generator().manual_seed(1))
+    p = m.predict(rgb, depth, K, "pick up the cube", generator=torch.Generator().manual_seed(1), state=STATE)
     assert p.score == pytest.approx(tok.score, abs=1e-5) and 0.0 < p.score < 1.0
     assert p.found and len(p.waypoints) == 4
     m.backbone.cfg.no_object_threshold = min(1.0, (1.0 - p.score) * 0.5)
-    q = m.predict(rgb, depth, K, "pick up the cube", generator=torch.Generator().manual_seed(1))
+    q = m.predict(rgb, depth, K, "pick up the cube", generator=torch.Generator().manual_seed(1), state=STATE)
     assert not q.found and q.waypoints == [] and q.valid and q.score == pytest.approx(p.score)
     # the training loop's offline metrics count such a refusal on a demo frame instead of failing on it
     demo = types.SimpleNamespace(chunk=np.zeros((4, 10), np.float32))
@@ -179,14 +231,15 @@ def test_flow_loss_falls_on_a_fixed_batch():
 
     def fixed_loss():
         torch.manual_seed(123)
-        return float(np.mean([m.expert.flow_loss(b["chunk"], hidden, mask, b["chunk_valid"]).item()
+        return float(np.mean([m.expert.flow_loss(b["chunk"], hidden, mask, b["chunk_valid"],
+                                                 state=b["state"]).item()
                               for _ in range(20)]))
 
     before = fixed_loss()
     opt = torch.optim.Adam(m.expert.parameters(), lr=1e-3)
     for i in range(200):
         torch.manual_seed(1000 + i)
-        loss = m.expert.flow_loss(b["chunk"], hidden, mask, b["chunk_valid"])
+        loss = m.expert.flow_loss(b["chunk"], hidden, mask, b["chunk_valid"], state=b["state"])
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -227,6 +280,11 @@ def test_chunks_come_from_lerobot_demos_in_camera_or_base_frame(tmp_path):
     assert np.allclose(c[:, 2], 0.1 + 0.8, atol=1e-5)                        # z in the camera frame
     assert b[-1, 9] == 1.0 and base[-1].chunk[-1, 9] == 0.0                  # open early, closed at the end
     assert embodiment_samples(root, tok, SourceConfig(), progress=False)[0].chunk is None
+    # each chunk comes with the robot at its frame: frame 1, the hand at x = 0.1 / 5, open, in the base frame
+    st = base[1].state
+    assert np.allclose(st["T_base_ee"][:3, 3], [0.02, 0.0, 0.1], atol=1e-6) and st["gripper"] == 1.0
+    assert np.allclose(state_vector(st, "camera")[:3], [0.02, 0.0, 0.9], atol=1e-6)
+    assert base[1].predict_item()["state"] is st
 
 
 @pytest.mark.slow
@@ -281,7 +339,7 @@ def test_expert_on_the_tiny_paligemma_prefix(tmp_path):
     loss.backward()
     assert np.isfinite(logs["flow_loss"]) and m.expert.memory[0].weight.shape[1] == bb.prefix_dim
     rgb, depth, K = frame()
-    p = m.predict(rgb, depth, K, "pick up the cube")
+    p = m.predict(rgb, depth, K, "pick up the cube", state=STATE)
     assert p.valid and len(p.waypoints) == 4
     m.save_pretrained(tmp_path / "ck")
     assert isinstance(load_policy(tmp_path / "ck", device="cpu"), FlowPolicy)

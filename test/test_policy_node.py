@@ -472,3 +472,59 @@ def test_ctrl_c_while_predicting_exits_cleanly(ros_context, tiny_model, tmp_path
     out = proc.log_path.read_text(errors="replace")
     assert rc == 0, out
     assert "Traceback" not in out and "RCLError" not in out and "context is invalid" not in out, out
+
+
+def test_a_model_that_reads_the_robot_state_gets_it_at_each_image(ros_context, tiny_model, spin_until):
+    """A proprioceptive model (``needs_state``: a flow expert with ``state``) gets the robot at
+    the image's stamp, from /joint_states (FK of the robot config, pinocchio) and the camera
+    pose topic, computed as the recorder computes its observations; with no joint state near
+    the image it does not predict (unsure: no motion)."""
+    from geometry_msgs.msg import PoseStamped
+    from sensor_msgs.msg import JointState
+
+    from posevla_ros import params as P
+    from posevla_ros.planning import load_kinematics
+    from posevla_core.sim.scene import HOME_Q
+    from posevla_core.types import Pose
+
+    class Proprio:
+        needs_state = True
+
+        def __init__(self, model):
+            self.model, self.states = model, []
+
+        def predict(self, *a, state=None, **kw):
+            self.states.append(state)
+            return self.model.predict(*a, **kw)
+
+    model = Proprio(tiny_model)
+    h = Harness(ros_context, model, camera_pose_topic="/sim/camera_pose", use_tf=False)
+    pub_js = h.io.create_publisher(JointState, "/joint_states", QoSProfile(depth=10))
+    pub_cam = h.io.create_publisher(PoseStamped, "/sim/camera_pose", QoSProfile(depth=10))
+    try:
+        assert h.connected(spin_until) and h.instruct(spin_until)
+        assert spin_until(h.ex, lambda: pub_js.get_subscription_count() > 0 and pub_cam.get_subscription_count() > 0, 30)
+        stamp = h.send(color_msg("rgb8"), conv.depth_to_image(DEPTH))
+        assert h.settle(spin_until, stamp) and h.preds == [] and model.states == []
+        assert h.policy.outcomes().get("no_state") == 1
+
+        stamp = h.now()
+        cam = PoseStamped()
+        cam.header.stamp, cam.header.frame_id = stamp, "base_link"
+        cam.pose = conv.pose_to_msg(Pose([1.2, 0.0, 0.8], [0.0, 0.0, 0.0, 1.0]))
+        js = JointState(name=P.PANDA_ARM_JOINTS + P.PANDA_FINGER_JOINTS, position=list(HOME_Q) + [0.02, 0.02])
+        js.header.stamp = stamp
+        pub_cam.publish(cam)
+        pub_js.publish(js)
+        t = conv.stamp_to_sec(stamp)
+        assert spin_until(h.ex, lambda: h.policy.robot.joint_state_at(t) is not None
+                          and h.policy.robot.camera_pose_at(cam.header)[0] is not None, 30)
+        h.send(color_msg("rgb8"), conv.depth_to_image(DEPTH), stamp=stamp)
+        assert spin_until(h.ex, lambda: h.preds, 120)
+        st = model.states[-1]
+        fk = load_kinematics(dict(P.defaults(P.EXECUTOR_PARAMS), **P.robot_executor_params("panda"))).fk
+        np.testing.assert_allclose(st["T_base_ee"], fk(HOME_Q), atol=1e-9)
+        np.testing.assert_allclose(st["T_base_cam"][:3, 3], [1.2, 0.0, 0.8], atol=1e-9)
+        assert st["gripper"] == pytest.approx(0.5)          # fingers at 0.02 of 0.04: half open
+    finally:
+        h.close()

@@ -96,10 +96,10 @@ def test_a_rejecting_verifier_refuses_instructions_in_both_heads(tmp_path):
     assert not q.found and q.waypoints == [] and q.score < 1e-6
     d = reject.predict(rgb, depth, K, "detect the cube")              # moves nothing: not gated
     assert d.token_ids == base.predict(rgb, depth, K, "detect the cube").token_ids
-    flow = FlowPolicy.attach(reject, {"horizon": 4, "width": 32, "heads": 2})
+    flow = FlowPolicy.attach(reject, {"horizon": 4, "width": 32, "heads": 2, "state": False})
     f = flow.predict(rgb, depth, K, "pick up the cube")
     assert not f.found and f.waypoints == [] and f.score < 1e-6
-    flow_ok = FlowPolicy.attach(accept, {"horizon": 4, "width": 32, "heads": 2})
+    flow_ok = FlowPolicy.attach(accept, {"horizon": 4, "width": 32, "heads": 2, "state": False})
     assert flow_ok.predict(rgb, depth, K, "pick up the cube").found
     # the verifier travels with the checkpoint
     reject.save_pretrained(tmp_path / "ck")

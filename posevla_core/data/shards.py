@@ -93,12 +93,15 @@ class Sample:
     source: str = ""
     views: list[dict] | None = None     # extra cameras ({"rgb", "depth", "K"}), e.g. a wrist camera
     chunk: np.ndarray | None = None     # (H, 10) action chunk for the flow head (expert.py), when loaded
+    state: dict | None = None           # the robot at the frame (expert.robot_state), with the chunk
 
     def predict_item(self) -> dict:
         """The sample as one ``PosePolicy.predict_batch`` item (its extra cameras as ``views``)."""
         item = {"rgb": self.rgb, "depth": self.depth, "K": self.K, "instruction": self.instruction}
         if self.views:
             item["views"] = self.views
+        if self.state is not None:
+            item["state"] = self.state
         return item
 
 

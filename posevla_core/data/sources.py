@@ -152,7 +152,7 @@ def embodiment_samples(root: str | Path, tok: TokenizerConfig, cfg: SourceConfig
     cats = reader.info.get("annotation_categories")
     chunk_cfg = None
     if cfg.expert is not None:
-        from posevla_core.expert import ExpertConfig, chunk_from_trajectory
+        from posevla_core.expert import ExpertConfig, chunk_from_trajectory, robot_state
 
         chunk_cfg = ExpertConfig.from_dict(cfg.expert)
     out: list[Sample] = []
@@ -181,10 +181,13 @@ def embodiment_samples(root: str | Path, tok: TokenizerConfig, cfg: SourceConfig
             K = ep["observation.camera_intrinsics"][i].reshape(3, 3).astype(np.float64)
             views = [{"rgb": ep[c["rgb"]][i], "depth": ep[c["depth"]][i] if c["depth"] in ep else None,
                       "K": ep[c["K"]][i].reshape(3, 3).astype(np.float64)} for c in cams]
-            chunk = None if chunk_cfg is None else chunk_from_trajectory(
-                t, T_base_ee, grip, T_base_cam, float(t[i]), chunk_cfg, cfg.open_threshold)
+            chunk = state = None
+            if chunk_cfg is not None:
+                chunk = chunk_from_trajectory(t, T_base_ee, grip, T_base_cam, float(t[i]), chunk_cfg,
+                                              cfg.open_threshold)
+                state = robot_state(T_base_ee[i], grip[i], T_base_cam)
             out.append(Sample(ep["observation.images.color"][i], depth, K, ep["task"], target, annotated,
-                              f"{root}#ep{e}/frame{i}", views or None, chunk))
+                              f"{root}#ep{e}/frame{i}", views or None, chunk, state))
             if cfg.max_samples and len(out) >= cfg.max_samples:
                 return out
     return out

@@ -42,6 +42,8 @@ def build_parser(prog: str = "python -m posevla_core.train") -> argparse.Argumen
                          "per sample, no augmentation, train only the expert (much faster on CPU)")
     ap.add_argument("--no-insulation", action="store_true",
                     help="flow: let the expert's gradient into the backbone (default: knowledge insulation)")
+    ap.add_argument("--no-state", action="store_true",
+                    help="flow: no proprioception (default: the expert reads the hand's pose and gripper opening)")
     return ap
 
 
@@ -52,7 +54,8 @@ def main(argv=None, prog: str = "python -m posevla_core.train") -> int:
     init = str(resolve_checkpoint(a.init)) if a.init else None   # checkpoints/demo works from any directory
     expert = {k: v for k, v in (("horizon", a.chunk_horizon), ("dt", a.chunk_dt), ("frame", a.action_frame),
                                 ("token_loss_weight", a.token_loss_weight),
-                                ("insulate", False if a.no_insulation else None)) if v is not None}
+                                ("insulate", False if a.no_insulation else None),
+                                ("state", False if a.no_state else None)) if v is not None}
     try:
         train_main(a.stage, a.data if len(a.data) > 1 else a.data[0], a.out, init, a.steps, a.config,
                    resume=not a.no_resume, bins=a.bins, batch_size=a.batch_size, lr=a.lr, architecture=a.model,

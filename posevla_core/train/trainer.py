@@ -94,7 +94,7 @@ def make_item(model: PosePolicy, s: Sample, rng: np.random.Generator | None, cfg
     ex = model.processor.make_example(rgb, depth, K, s.instruction, target, rng=rng,
                                       **({"views": views} if views else {}))
     if s.chunk is not None:          # flow head: the action chunk (camera/base frame, unchanged by the crop)
-        ex["chunk"] = s.chunk
+        ex["chunk"], ex["state"] = s.chunk, s.state
     if not s.supervise_grounding:
         ex["labels"][: model.tokenizer.num_grounding_steps] = IGNORE
     return ex
@@ -242,7 +242,8 @@ class Trainer:
         idx = batch_indices(self.train_idx, step, self.cfg.batch_size, self.cfg.seed)
         mine = idx[self.acc.process_index::self.acc.num_processes]
         if self.prefix_cache is not None:
-            return self.raw.cached_batch(self.prefix_cache, mine, [self.train_samples[i].chunk for i in mine])
+            return self.raw.cached_batch(self.prefix_cache, mine, [self.train_samples[i].chunk for i in mine],
+                                         [self.train_samples[i].state for i in mine])
         rngs = [np.random.default_rng([self.cfg.seed, step, int(i)]) if self.cfg.augment else None for i in mine]
         return self.raw.processor.collate([make_item(self.raw, self.train_samples[i], r, self.cfg) for i, r in zip(mine, rngs)])
 
