@@ -31,13 +31,12 @@ SEED = 1000
 def sim_frame(seed: int = SEED) -> tuple[np.ndarray, np.ndarray, np.ndarray, str, dict]:
     """One sim frame at the episode's start: RGB, depth, K, instruction and ``robot_state``."""
     from posevla_core.expert import robot_state
-    from posevla_core.sim import scene
     from posevla_core.sim.env import SimEnv
 
     with SimEnv() as env:
         spec = env.reset(seed, "pick")
         rgb, depth, K = env.render()
-        state = robot_state(env.ee_pose(), float(env.finger_q().mean() / scene.FINGER_OPEN), env.camera_pose_in_base())
+        state = robot_state(env.ee_pose(), env.gripper_opening(), env.camera_pose_in_base())
     return rgb, depth, K, spec.instruction, state
 
 

@@ -179,6 +179,13 @@ def state_vector(state: dict, frame: str) -> np.ndarray:
     return v
 
 
+def state_rows(states: list[dict | None], frame: str) -> torch.Tensor:
+    """A batch's (B, 10) ``state_vector`` rows; zeros for an example without a state (one without
+    a chunk: its loss counts 0)."""
+    return torch.from_numpy(np.stack([np.zeros(ACTION_DIM, np.float32) if st is None else state_vector(st, frame)
+                                      for st in states]))
+
+
 def action_stats(chunks: list[np.ndarray]) -> tuple[list[float], list[float]]:
     """Per-dimension mean / std over every action of every chunk (the normalization)."""
     a = np.concatenate([np.asarray(c).reshape(-1, ACTION_DIM) for c in chunks])
@@ -408,9 +415,7 @@ class FlowProcessor:
         out["chunk"] = torch.from_numpy(np.stack([e.get("chunk", zeros) for e in examples]))
         out["chunk_valid"] = torch.tensor([e.get("chunk") is not None for e in examples])
         if self.cfg.state:
-            out["state"] = torch.from_numpy(np.stack([np.zeros(ACTION_DIM, np.float32) if e.get("state") is None
-                                                      else state_vector(e["state"], self.cfg.frame)
-                                                      for e in examples]))
+            out["state"] = state_rows([e.get("state") for e in examples], self.cfg.frame)
         return out
 
 
@@ -527,8 +532,7 @@ class FlowPolicy(PosePolicy):
                "chunk": torch.from_numpy(np.stack([zeros if c is None else c for c in chunks])),
                "chunk_valid": torch.tensor([c is not None for c in chunks])}
         if self.cfg.state:
-            out["state"] = torch.from_numpy(np.stack([zeros[0] if st is None else state_vector(st, self.cfg.frame)
-                                                      for st in (states or [None] * len(chunks))]))
+            out["state"] = state_rows(states or [None] * len(chunks), self.cfg.frame)
         return out
 
     def prefix(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -583,7 +587,7 @@ class FlowPolicy(PosePolicy):
             if missing:
                 raise ValueError(f"this expert reads the robot state (ExpertConfig.state); items {missing} have "
                                  "none: pass state=expert.robot_state(T_base_ee, gripper, T_base_cam)")
-            state = torch.from_numpy(np.stack([state_vector(it["state"], self.cfg.frame) for it in items]))
+            state = state_rows([it["state"] for it in items], self.cfg.frame)
         with eval_mode(self):
             t0 = time.perf_counter()
             batch = self.processor.collate([self.processor.make_example(it["rgb"], it.get("depth"), it["K"],

@@ -38,7 +38,6 @@ from posevla_ros.topics import INSTRUCTION_QOS, TOPIC_INSTRUCTION, TOPIC_JOINT_S
 TOPIC_RGB = "/camera/color/image_raw"
 TOPIC_RECORDER_STATUS = "/recorder/status"
 
-_EXEC = {s.name: s for s in P.EXECUTOR_PARAMS}
 EVALUATOR_PARAMS: list[P.ParamSpec] = [
     P.ParamSpec("task", "pick", "task family passed to the reset service (pick, put, ...)"),
     P.ParamSpec("instruction", "", "instruction when the reset does not give one (real arm)"),
@@ -74,8 +73,9 @@ EVALUATOR_PARAMS: list[P.ParamSpec] = [
     P.ParamSpec("motion_tol_rad", 1e-3, "an arm joint moving more than this (rad) in an absent episode is a motion",
                 0.0, 1.0),
     P.ParamSpec("prediction_topic", TOPIC_PREDICTION, "PosePrediction topic watched in absent episodes"),
-] + [_EXEC[n] for n in ("robot_description_file", "ee_link", "joint_names", "gripper_joint_names",
-                        "gripper_open_position", "gripper_closed_position", "controller_topic", "gripper_topic")]
+] + [P.EXECUTOR_SPEC[n] for n in ("robot_description_file", "ee_link", "joint_names", "gripper_joint_names",
+                                  "gripper_open_position", "gripper_closed_position", "controller_topic",
+                                  "gripper_topic")]
 
 
 try:

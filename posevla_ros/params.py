@@ -108,15 +108,16 @@ EXECUTOR_PARAMS: list[ParamSpec] = [
               0.01, 60.0, read_only=True),
 ]
 
-_EXEC = {s.name: s for s in EXECUTOR_PARAMS}
+#: executor parameter specs by name: what other nodes that share a parameter declare
+EXECUTOR_SPEC = {s.name: s for s in EXECUTOR_PARAMS}
 #: what a node that reads the robot's state at an image declares (posevla_ros.robot_state), beside
 #: its own ``camera_pose_topic``: the recorder always, policy_node for a model with proprioception
 ROBOT_STATE_PARAMS: list[ParamSpec] = [
     ParamSpec("joint_state_slop_s", 0.1, "max |stamp(joint_states) - stamp(image)|", 0.0, 10.0),
-] + [_EXEC[n] for n in ("base_frame", "use_tf", "camera_to_base.translation", "camera_to_base.rotation_xyzw",
-                        "robot_description_file", "ee_link", "joint_names", "gripper_joint_names",
-                        "gripper_open_position", "gripper_closed_position")]
-POLICY_PARAMS += ROBOT_STATE_PARAMS + [_EXEC["camera_pose_topic"]]
+] + [EXECUTOR_SPEC[n] for n in ("base_frame", "use_tf", "camera_to_base.translation",
+                                "camera_to_base.rotation_xyzw", "robot_description_file", "ee_link", "joint_names",
+                                "gripper_joint_names", "gripper_open_position", "gripper_closed_position")]
+POLICY_PARAMS += ROBOT_STATE_PARAMS + [EXECUTOR_SPEC["camera_pose_topic"]]
 
 NODE_PARAMS = {"policy_node": POLICY_PARAMS, "executor_node": EXECUTOR_PARAMS}
 

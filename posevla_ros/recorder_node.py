@@ -33,7 +33,6 @@ from posevla_ros.mcap_recording import McapEpisodeWriter
 from posevla_ros.recording import EpisodeRecorder, Observation, SerialWorker, make_writer
 from posevla_ros.robot_state import RobotStateAt
 from posevla_ros.topics import INSTRUCTION_QOS, TOPIC_INSTRUCTION, TOPIC_JOINT_STATES, TOPIC_PREDICTION
-from posevla_ros.teleop import gripper_opening, joint_vector
 
 TOPIC_RGB = "/camera/color/image_raw"
 TOPIC_DEPTH = "/camera/aligned_depth_to_color/image_raw"
@@ -161,13 +160,10 @@ class RecorderNode(_RosNode):
         img = conv.image_to_rgb(rgb)
         K = conv.camera_info_to_K(info, img.shape[1], img.shape[0])
         d = conv.image_to_depth(depth) if depth is not None else None
-        p = self.p
-        q = joint_vector(js.name, js.position, p["joint_names"])
-        g = gripper_opening(js.name, js.position, p["gripper_joint_names"], p["gripper_open_position"],
-                            p["gripper_closed_position"])
+        q, g = self.robot.joints(js)
         if q is None:
-            raise ValueError(f"joint_states lack {p['joint_names']}")
-        obs = Observation(conv.stamp_to_sec(rgb.header.stamp), img, d, K, q, 1.0 if g is None else g, T_cam)
+            raise ValueError(f"joint_states lack {self.p['joint_names']}")
+        obs = Observation(conv.stamp_to_sec(rgb.header.stamp), img, d, K, q, g, T_cam)
         self.core.add(obs)
         if self.core.should_autostop():
             idx = self.core.stop()

@@ -90,6 +90,14 @@ class RobotStateAt:
             return max(poses, key=lambda e: e[0])[1], ""
         return self.camera_to_base.lookup(header.frame_id, header.stamp)
 
+    def joints(self, js) -> tuple[np.ndarray | None, float]:
+        """(arm joint positions in ``joint_names`` order or None when some are missing, gripper
+        opening 0 closed .. 1 open; 1.0 for an arm whose fingers are not in the message)."""
+        p = self.p
+        g = gripper_opening(js.name, js.position, p["gripper_joint_names"], p["gripper_open_position"],
+                            p["gripper_closed_position"])
+        return joint_vector(js.name, js.position, p["joint_names"]), 1.0 if g is None else g
+
     def at(self, header) -> tuple[dict | None, str]:
         """(``expert.robot_state`` at the image ``header``, or None with the reason)."""
         from posevla_core.expert import robot_state
@@ -100,9 +108,9 @@ class RobotStateAt:
         T_cam, reason = self.camera_pose_at(header)
         if T_cam is None:
             return None, reason
-        q = joint_vector(js.name, js.position, self.p["joint_names"])
+        q, g = self.joints(js)
         if q is None:
             return None, f"{TOPIC_JOINT_STATES} lacks {list(self.p['joint_names'])}"
-        g = gripper_opening(js.name, js.position, self.p["gripper_joint_names"], self.p["gripper_open_position"],
-                            self.p["gripper_closed_position"])
-        return robot_state(np.asarray(self.fk(q), float), 1.0 if g is None else g, T_cam), ""
+        if not (np.all(np.isfinite(q)) and np.isfinite(g)):
+            return None, f"{TOPIC_JOINT_STATES} has non-finite positions at the image"
+        return robot_state(np.asarray(self.fk(q), float), g, T_cam), ""

@@ -526,5 +526,16 @@ def test_a_model_that_reads_the_robot_state_gets_it_at_each_image(ros_context, t
         np.testing.assert_allclose(st["T_base_ee"], fk(HOME_Q), atol=1e-9)
         np.testing.assert_allclose(st["T_base_cam"][:3, 3], [1.2, 0.0, 0.8], atol=1e-9)
         assert st["gripper"] == pytest.approx(0.5)          # fingers at 0.02 of 0.04: half open
+        # a joint state with NaN positions: no state, no prediction (unsure: no motion)
+        stamp = h.now()
+        cam.header.stamp = js.header.stamp = stamp
+        js.position = [float("nan")] + list(HOME_Q[1:]) + [0.02, 0.02]
+        pub_cam.publish(cam)
+        pub_js.publish(js)
+        t = conv.stamp_to_sec(stamp)
+        assert spin_until(h.ex, lambda: h.policy.robot.joint_state_at(t) is not None, 30)
+        h.send(color_msg("rgb8"), conv.depth_to_image(DEPTH), stamp=stamp)
+        assert h.settle(spin_until, stamp) and len(h.preds) == 1
+        assert h.policy.outcomes().get("no_state") == 2
     finally:
         h.close()

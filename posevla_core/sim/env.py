@@ -135,6 +135,10 @@ class SimEnvBase:
         """The category an object is labeled with ('red_cube' -> 'red cube')."""
         return tasks.category_of(name)
 
+    def gripper_opening(self) -> float:
+        """Measured gripper opening, 0 closed .. 1 open (what demos record as ``observation.gripper``)."""
+        return float(self.finger_q().mean() / scene.FINGER_OPEN)
+
     # ---- what the scripted expert (sim/expert.py) asks of a scene
     def grasp_point(self, name: str) -> tuple[np.ndarray, float, float | None]:
         """How the expert grasps ``name`` top-down: (base-frame point, a finger-axis yaw, the yaw

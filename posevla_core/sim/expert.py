@@ -155,7 +155,7 @@ def run_expert(env, kin=None, settle_s: float = 0.3, final_wait_s: float = 1.0, 
     plan = plan_keyframes(env)
     vmax = kin.velocity_limits * VEL_SCALE
     q = env.arm.goal()
-    g_prev = 1.0 if env.finger_q().mean() > 0.5 * scene.FINGER_OPEN else 0.0
+    g_prev = 1.0 if env.gripper_opening() > 0.5 else 0.0
     T_prev = None
     t_end = env.time + max_time_s
 

@@ -215,7 +215,6 @@ def generate_demos(out: str | Path, episodes: int, dt: float, fps: int = 5, seed
     rollouts are discarded, as a person collecting demos would. ``wrist``: also record the
     wrist camera (``observation.images.wrist`` ..., a two-camera dataset for the paligemma model)."""
     from posevla_core.data.lerobot import LeRobotWriter, demo_frame
-    from posevla_core.sim import scene
     from posevla_core.sim.env import SimEnv
 
     cats = sim_categories()
@@ -236,7 +235,7 @@ def generate_demos(out: str | Path, episodes: int, dt: float, fps: int = 5, seed
                 rgb, depth, K = e.render()
                 T_cam = e.camera_pose_in_base()
                 views = {"wrist": dict(zip(("rgb", "depth", "K"), e.render(wrist=True)))} if wrist else None
-                f = demo_frame(rgb, depth, K, e.arm_q(), float(e.finger_q().mean() / scene.FINGER_OPEN),
+                f = demo_frame(rgb, depth, K, e.arm_q(), e.gripper_opening(),
                                e.ee_pose(), T_cam, spec.instruction, views=views)
                 g = _ground(e, spec.target)
                 f["annotation.object_pose_camera"] = g["object_pose"].astype(np.float32)
