@@ -77,6 +77,7 @@ class ExpertConfig:
     heads: int = 4
     ffn_mult: int = 4
     num_steps: int = 10               # Euler integration steps at inference
+    noise_scale: float = 1.0          # inference: std of the starting noise (0: deterministic, the flow from x0 = 0)
     token_loss_weight: float = 0.0    # > 0: keep the pose-token loss beside the flow loss
     insulate: bool = True             # knowledge insulation: no expert gradient into the backbone
     anchor: bool = True               # positions relative to the backbone's grounded 3D point (camera frame only)
@@ -86,8 +87,8 @@ class ExpertConfig:
     action_std: list[float] = field(default_factory=lambda: [1.0] * ACTION_DIM)
 
     def __post_init__(self) -> None:
-        if self.horizon < 1 or not self.dt > 0 or self.num_steps < 1:
-            raise ValueError("ExpertConfig: horizon >= 1, dt > 0 and num_steps >= 1 required")
+        if self.horizon < 1 or not self.dt > 0 or self.num_steps < 1 or not self.noise_scale >= 0:
+            raise ValueError("ExpertConfig: horizon >= 1, dt > 0, num_steps >= 1 and noise_scale >= 0 required")
         if self.frame not in FRAMES:
             raise ValueError(f"ExpertConfig.frame must be one of {FRAMES}, not {self.frame!r}")
         if self.width % self.heads:
@@ -391,7 +392,8 @@ class ActionExpert(nn.Module):
         B, n = hidden.shape[0], self.cfg.num_steps
         point, has = self.resolve_anchor(anchor, B, hidden.device)
         cache = self.prefix_cache(*self.encode_memory(hidden, mask), point, has, state)
-        x = torch.randn(B, self.cfg.horizon, ACTION_DIM, device=hidden.device, generator=generator)
+        x = self.cfg.noise_scale * torch.randn(B, self.cfg.horizon, ACTION_DIM, device=hidden.device,
+                                               generator=generator)
         biases = self.time_bias(torch.arange(n, device=hidden.device) / n, cache)       # (n, w): t = i / n
         for i in range(n):
             x = x + self._velocity_step(x, biases[i].expand(B, -1), cache) / n

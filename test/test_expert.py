@@ -84,6 +84,23 @@ def test_predict_is_a_chunk_at_the_control_period_without_tokens(tmp_path):
     assert base.frame_id == "base_link"
 
 
+def test_noise_scale_zero_samples_one_deterministic_chunk():
+    """``noise_scale`` 0: every generator gives the same chunk (the flow from x0 = 0); 1: they differ."""
+    m = tiny_flow()
+    torch.nn.init.normal_(m.expert.action_out.weight, std=0.5)
+    rgb, depth, K = frame()
+
+    def chunk(seed):
+        p = m.predict(rgb, depth, K, "pick up the cube", generator=torch.Generator().manual_seed(seed), state=STATE)
+        return np.stack([w.pose.position for w in p.waypoints])
+
+    assert np.abs(chunk(1) - chunk(2)).max() > 1e-3
+    m.cfg.noise_scale = 0.0
+    assert np.array_equal(chunk(1), chunk(2))
+    with pytest.raises(ValueError, match="noise_scale"):
+        ExpertConfig(noise_scale=-1.0)
+
+
 def test_cached_prefix_fast_path_equals_the_training_forward():
     m = tiny_flow(layers=2)
     torch.nn.init.normal_(m.expert.action_out.weight, std=0.5)
@@ -299,9 +316,10 @@ def test_train_cli_head_flow_from_a_token_checkpoint(tmp_path):
     out = tmp_path / "flow"
     train_cli(["--stage", "embodiment", "--head", "flow", "--init", str(init), "--data", str(root),
                "--out", str(out), "--steps", "4", "--batch-size", "2", "--chunk-horizon", "4",
-               "--token-loss-weight", "0.5"])
+               "--token-loss-weight", "0.5", "--noise-scale", "0"])
     m = load_policy(out, device="cpu")
     assert isinstance(m, FlowPolicy) and m.cfg.horizon == 4 and m.cfg.token_loss_weight == 0.5
+    assert m.cfg.noise_scale == 0.0
     assert np.allclose(m.cfg.anchor_default[2], 0.9, atol=1e-3)              # stats from the demo chunks
     metrics = json.loads((out / "offline_metrics.json").read_text())
     assert "chunk_pos_err_m" in metrics

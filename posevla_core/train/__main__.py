@@ -44,6 +44,9 @@ def build_parser(prog: str = "python -m posevla_core.train") -> argparse.Argumen
                     help="flow: let the expert's gradient into the backbone (default: knowledge insulation)")
     ap.add_argument("--no-state", action="store_true",
                     help="flow: no proprioception (default: the expert reads the hand's pose and gripper opening)")
+    ap.add_argument("--noise-scale", type=float, default=None,
+                    help="flow: std of the starting noise at inference, saved in the checkpoint (default 1 = pi0's "
+                         "sampling; 0 = deterministic, one chunk per input: docs/expert.md)")
     return ap
 
 
@@ -55,7 +58,8 @@ def main(argv=None, prog: str = "python -m posevla_core.train") -> int:
     expert = {k: v for k, v in (("horizon", a.chunk_horizon), ("dt", a.chunk_dt), ("frame", a.action_frame),
                                 ("token_loss_weight", a.token_loss_weight),
                                 ("insulate", False if a.no_insulation else None),
-                                ("state", False if a.no_state else None)) if v is not None}
+                                ("state", False if a.no_state else None), ("noise_scale", a.noise_scale))
+              if v is not None}
     try:
         train_main(a.stage, a.data if len(a.data) > 1 else a.data[0], a.out, init, a.steps, a.config,
                    resume=not a.no_resume, bins=a.bins, batch_size=a.batch_size, lr=a.lr, architecture=a.model,
