@@ -56,6 +56,13 @@ def batch_of(model, n=2):
     return model.processor.collate(exs)
 
 
+def chunk_positions(model, state=STATE, seed=1) -> np.ndarray:
+    """(H, 3) positions of the chunk ``model`` predicts on ``frame()`` with ``state``, noise seeded."""
+    rgb, depth, K = frame()
+    p = model.predict(rgb, depth, K, "pick up the cube", generator=torch.Generator().manual_seed(seed), state=state)
+    return np.stack([w.pose.position for w in p.waypoints])
+
+
 def test_rot6d_and_actions_round_trip():
     R = Rotation.random(20, random_state=0).as_matrix()
     assert np.allclose(matrix_from_rot6d(rot6d_from_matrix(R)), R, atol=1e-9)
@@ -88,15 +95,9 @@ def test_noise_scale_zero_samples_one_deterministic_chunk():
     """``noise_scale`` 0: every generator gives the same chunk (the flow from x0 = 0); 1: they differ."""
     m = tiny_flow()
     torch.nn.init.normal_(m.expert.action_out.weight, std=0.5)
-    rgb, depth, K = frame()
-
-    def chunk(seed):
-        p = m.predict(rgb, depth, K, "pick up the cube", generator=torch.Generator().manual_seed(seed), state=STATE)
-        return np.stack([w.pose.position for w in p.waypoints])
-
-    assert np.abs(chunk(1) - chunk(2)).max() > 1e-3
+    assert np.abs(chunk_positions(m, seed=1) - chunk_positions(m, seed=2)).max() > 1e-3
     m.cfg.noise_scale = 0.0
-    assert np.array_equal(chunk(1), chunk(2))
+    assert np.array_equal(chunk_positions(m, seed=1), chunk_positions(m, seed=2))
     with pytest.raises(ValueError, match="noise_scale"):
         ExpertConfig(noise_scale=-1.0)
 
@@ -161,17 +162,13 @@ def test_the_expert_reads_the_robot_state_and_will_not_guess_it(tmp_path):
     assert m.needs_state and not m.backbone.needs_state
     rgb, depth, K = frame()
 
-    def chunk(state):
-        p = m.predict(rgb, depth, K, "pick up the cube", generator=torch.Generator().manual_seed(1), state=state)
-        return np.stack([w.pose.position for w in p.waypoints])
-
     closed = dict(STATE, gripper=0.0)
     # positions are offsets from the anchor, not the hand: at init (velocity 0) moving the hand moves nothing
     moved = dict(STATE, T_base_ee=STATE["T_base_ee"] @ _T([0.05, 0.0, 0.0]))
-    assert np.allclose(chunk(moved) - chunk(STATE), 0.0, atol=1e-6)
+    assert np.allclose(chunk_positions(m, moved) - chunk_positions(m, STATE), 0.0, atol=1e-6)
     torch.nn.init.normal_(m.expert.action_out.weight, std=0.5)
-    assert np.abs(chunk(STATE) - chunk(closed)).max() > 1e-3
-    assert np.allclose(chunk(STATE), chunk(STATE))
+    assert np.abs(chunk_positions(m, STATE) - chunk_positions(m, closed)).max() > 1e-3
+    assert np.allclose(chunk_positions(m, STATE), chunk_positions(m, STATE))
     with pytest.raises(ValueError, match="robot state"):
         m.predict(rgb, depth, K, "pick up the cube")
     blind = tiny_flow(state=False)
