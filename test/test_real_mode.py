@@ -95,7 +95,16 @@ class Operator:
         cli, end = self.clients[what], time.monotonic() + timeout
         while time.monotonic() < end:
             if cli.wait_for_service(timeout_sec=1.0):
-                res = cli.call(Trigger.Request(), timeout_sec=10.0)
+                try:
+                    res = cli.call(Trigger.Request(), timeout_sec=10.0)
+                except TimeoutError:
+                    # The request was handled but its response lost: Fast DDS drops a response
+                    # when the server has not yet matched this client's response reader ("failed
+                    # to send response (timeout)", seen on a loaded CI machine). Operator events
+                    # are not idempotent (a resent 'ready' could start the next episode), so it
+                    # is not resent: what the test checks next shows whether it was taken.
+                    self.log.append(f"{what}: response lost")
+                    return "response lost"
                 if res is not None and res.success:
                     self.log.append(f"{what}: {res.message}")
                     return res.message
