@@ -14,9 +14,9 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 PKG_SOURCES := $(shell find posevla_ros posevla_core launch config bin msg srv -type f \
                  -not -name '*.pyc' -not -path '*/__pycache__/*' 2>/dev/null) \
-               CMakeLists.txt package.xml scripts/build_msgs.sh
+               CMakeLists.txt package.xml scripts/build_msgs.sh scripts/cmake_package.sh
 
-.PHONY: setup demo test test-fast bench bench-robosuite bench-gpu checkpoint clean help
+.PHONY: setup demo test test-fast bench bench-robosuite bench-gpu bench-generalization checkpoint clean help
 help:
 	@echo "make demo        closed-loop MuJoCo demo with the shipped checkpoint"
 	@echo "make test        the whole test suite"
@@ -24,9 +24,10 @@ help:
 	@echo "make bench       benchmarks (JSON + table in bench_results/)"
 	@echo "make bench-robosuite  robosuite Lift / PickPlaceCan: train on Panda demos, evaluate on 4 arms (~1.5 h)"
 	@echo "make bench-gpu   PaliGemma-3B-shaped model on one CUDA GPU: LoRA steps, latency, memory"
+	@echo "make bench-generalization  shipped checkpoint across camera viewpoint / fov / resolution (docs/generalization/)"
 	@echo "make checkpoint  retrain the shipped checkpoint from generated sim data"
 
-setup: $(VENV)/.stamp-pkg $(VENV)/.stamp-cli
+setup: $(VENV)/.stamp-pkg $(VENV)/.stamp-cli $(VENV)/.stamp-test-interfaces
 
 $(VENV)/.stamp-venv:
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +59,13 @@ $(VENV)/.stamp-pkg: $(VENV)/.stamp-req $(PKG_SOURCES)
 	scripts/build_msgs.sh $(VENV)
 	touch $@
 
+# Test-only interface packages without a PyPI wheel (control_msgs: the executor's
+# FollowJointTrajectory / GripperCommand clients are tested against real action servers).
+$(VENV)/.stamp-test-interfaces: $(VENV)/.stamp-req scripts/build_test_interfaces.sh scripts/cmake_package.sh \
+                                $(shell find test/interfaces -type f 2>/dev/null)
+	scripts/build_test_interfaces.sh $(VENV)
+	touch $@
+
 # The `posevla` console script, and this checkout as the posevla_ros / posevla_core that the
 # venv imports from any directory (editable: edits are live). -I: the messages' CMake
 # install registers an egg-info of the same name, which pip would otherwise "uninstall"
@@ -85,6 +93,10 @@ bench-robosuite: setup
 
 bench-gpu: setup
 	$(PY) -m benchmarks.bench_gpu --out bench_results
+
+# the shipped checkpoint across camera viewpoints / fov / image sizes (~1 h on 2 cores; resumable)
+bench-generalization: setup
+	$(PY) -m benchmarks.bench_generalization --work runs/bench_generalization --out docs/generalization
 
 checkpoint: setup
 	$(PY) -m posevla_ros.cli make-checkpoint --out checkpoints/demo

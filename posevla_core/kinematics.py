@@ -6,7 +6,9 @@ joint limits, for the arm joints ``joint_names`` (all other joints locked at 0).
     q, ok, info = kin.ik(T_target, q_seed, pos_tol=1e-3, rot_tol=1e-2)
     kin.lower, kin.upper, kin.velocity_limits
 
-``urdf_path`` may be ``posevla://panda`` (see posevla_core.sim.assets).
+``urdf_path`` may be ``posevla://panda`` (see posevla_core.sim.assets). A URDF that arrives as
+text (ROS publishes it on /robot_description) is built with ``RobotKinematics.from_xml``:
+kinematics need no meshes, so ``package://`` mesh paths in it are never opened.
 """
 from __future__ import annotations
 
@@ -22,12 +24,16 @@ def _resolve(urdf_path) -> Path:
 
 
 class RobotKinematics:
-    def __init__(self, urdf_path, ee_link: str, joint_names: list[str]) -> None:
+    def __init__(self, urdf_path, ee_link: str, joint_names: list[str], _xml: str | None = None) -> None:
         import pinocchio as pin
 
         self._pin = pin
-        self.urdf_path = _resolve(urdf_path)
-        full = pin.buildModelFromUrdf(str(self.urdf_path))
+        if _xml is None:
+            self.urdf_path = _resolve(urdf_path)
+            full = pin.buildModelFromUrdf(str(self.urdf_path))
+        else:
+            self.urdf_path = urdf_path          # where the text came from (a topic name), for messages
+            full = pin.buildModelFromXML(_xml)
         names = [full.names[i] for i in range(1, full.njoints)]
         missing = [j for j in joint_names if j not in names]
         if missing:
@@ -49,6 +55,12 @@ class RobotKinematics:
         self.lower = np.asarray(model.lowerPositionLimit)[self._perm].copy()
         self.upper = np.asarray(model.upperPositionLimit)[self._perm].copy()
         self.velocity_limits = np.asarray(model.velocityLimit)[self._perm].copy()
+
+    @classmethod
+    def from_xml(cls, urdf_xml: str, ee_link: str, joint_names: list[str],
+                 source: str = "robot_description") -> "RobotKinematics":
+        """Kinematics from URDF text (``source`` names where it came from in error messages)."""
+        return cls(source, ee_link, joint_names, _xml=urdf_xml)
 
     # -- conversions between the caller's joint order and pinocchio's
     def _to_model(self, q) -> np.ndarray:

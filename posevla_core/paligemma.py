@@ -31,7 +31,8 @@ import torch
 import torch.nn.functional as F
 
 from posevla_core.config import PALIGEMMA_LOC_TOKENS, VLMConfig
-from posevla_core.decoding import constrained_greedy, first_step_prob, grammar_bias, no_object_floor
+from posevla_core.decoding import (cache_kwargs, constrained_greedy, first_step_prob, grammar_bias, no_object_floor,
+                                    returned_cache)
 from posevla_core.geometry import RayDepthPrior, depth_map, ray_map
 from posevla_core.image import check_frame, letterbox, unletterbox_uv
 from posevla_core.policy import CONFIG_FILE, PosePolicy, eval_mode, prediction_from_tokens, resolve_device
@@ -221,7 +222,10 @@ class PaliGemmaPoseVLA(PosePolicy):
             for p in self.vlm.model.vision_tower.parameters():
                 p.requires_grad = False
         if self.cfg.gradient_checkpointing:
-            self.vlm.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+            if hasattr(self.vlm, "activation_checkpointing_enable"):       # transformers >= 5.23
+                self.vlm.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+            else:                                                          # 5.20.2 (Python 3.10)
+                self.vlm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
 
     def no_decay(self, name: str) -> bool:
         return "embed_tokens" in name or "lm_head" in name
@@ -254,7 +258,8 @@ class PaliGemmaPoseVLA(PosePolicy):
         past = cache.get_seq_length() if cache is not None else 0
         pos = mask.cumsum(-1).clamp(min=1)[:, past:]                 # PaliGemma positions are 1-based
         return self.vlm(input_ids=ids, attention_mask=mask, token_type_ids=token_type, position_ids=pos,
-                        mm_encoder_outputs=mm, cache=cache, use_cache=use_cache, logits_to_keep=logits_to_keep, **kw)
+                        mm_encoder_outputs=mm, use_cache=use_cache, logits_to_keep=logits_to_keep,
+                        **cache_kwargs(self.vlm, cache), **kw)
 
     PREFIX_LAYERS = (0.0, 0.5, 1.0)      # embeddings, middle and last layer (as fractions of depth)
 
@@ -323,7 +328,7 @@ class PaliGemmaPoseVLA(PosePolicy):
                 else:
                     out = self._lm(st["ids"][:, -1:], st["mask"], st["tt"][:, -1:], cache=st["cache"], use_cache=True,
                                    logits_to_keep=1)
-                st["cache"] = out.cache
+                st["cache"] = returned_cache(out)
                 return out.logits[:, -1]
 
             grammar = batch["grammar"].to(dev)

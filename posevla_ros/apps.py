@@ -28,12 +28,13 @@ def _with_overrides(specs: list, overrides: dict | None) -> list:
 
 
 def evaluate_main(checkpoint: str | None, task: str, episodes: int, out: str, seed: int = 1000,
-                  robot: str = "panda", use_depth: bool = True, timeout_s: float = 30.0, sim: bool = True,
+                  robot: str = "sim_panda", use_depth: bool = True, timeout_s: float = 30.0, sim: bool = True,
                   keyboard: bool | None = None, model=None, overrides: dict | None = None, absent: int = 0,
-                  simulator: str = "mujoco") -> dict:
+                  simulator: str = "mujoco", camera: dict | None = None) -> dict:
     """Evaluate ``episodes`` episodes, then (sim) ``absent`` absent-object episodes (summary
     ``absent``: refused, motions); returns the summary (also <out>/summary.json).
-    ``keyboard``: operator keys in this terminal on a real arm (default: when stdin is a tty)."""
+    ``keyboard``: operator keys in this terminal on a real arm (default: when stdin is a tty).
+    ``camera``: the sim camera's graph arguments (camera_pose, camera_fov_deg, width, height, scene_look)."""
     from posevla_ros.runner import run_specs
 
     if keyboard is None:
@@ -42,7 +43,7 @@ def evaluate_main(checkpoint: str | None, task: str, episodes: int, out: str, se
         sim=sim, simulator=simulator, robot=robot, checkpoint=str(checkpoint or ""), task=task, episodes=int(episodes),
         absent=int(absent), seed=int(seed),
         timeout=float(timeout_s), out=str(Path(out).expanduser()), use_depth=bool(use_depth),
-        keyboard=bool(keyboard))), overrides)
+        keyboard=bool(keyboard), **(camera or {}))), overrides)
     Path(out).expanduser().mkdir(parents=True, exist_ok=True)
     nodes = run_specs(specs, model=model, until=lambda n: n["evaluator_node"].done.is_set(), num_threads=6)
     summary = nodes["evaluator_node"].summary if nodes else None
@@ -51,13 +52,14 @@ def evaluate_main(checkpoint: str | None, task: str, episodes: int, out: str, se
     return summary
 
 
-def collect_main(teleop: str, task: str, episodes: int, out: str, seed: int = 0, robot: str = "panda",
+def collect_main(teleop: str, task: str, episodes: int, out: str, seed: int = 0, robot: str = "sim_panda",
                  fps: float = 10.0, mcap: bool = False, timeout_s: float | None = None, sim: bool = True,
-                 overrides: dict | None = None, simulator: str = "mujoco") -> dict:
+                 overrides: dict | None = None, simulator: str = "mujoco", camera: dict | None = None) -> dict:
     """Record ``episodes`` demos into the LeRobot dataset ``out`` (at most 3 * episodes + 2
     attempts; failed and timed-out attempts are discarded). ``teleop='scripted'`` (sim only):
     the sim's scripted expert drives, through teleop_node's checks. ``simulator``: ``mujoco`` or
-    ``robosuite:<Task>`` (posevla_core.sim.select). Returns a summary (also
+    ``robosuite:<Task>`` (posevla_core.sim.select); ``camera``: the sim camera's graph arguments
+    (camera_pose, camera_fov_deg, width, height, scene_look). Returns a summary (also
     <out>/collect_summary.json)."""
     from posevla_ros.runner import run_specs
     from posevla_ros.teleop_drivers import ExpertDriver, make_expert_plan
@@ -65,7 +67,8 @@ def collect_main(teleop: str, task: str, episodes: int, out: str, seed: int = 0,
     out_dir = Path(out).expanduser()
     specs = _with_overrides(G.build("collect", dict(
         sim=sim, simulator=simulator, teleop=teleop, robot=robot, task=task, episodes=int(episodes), seed=int(seed),
-        timeout=float(timeout_s or 0.0), out=str(out_dir), fps=float(fps), mcap=bool(mcap))), overrides)
+        timeout=float(timeout_s or 0.0), out=str(out_dir), fps=float(fps), mcap=bool(mcap),
+        **(camera or {}))), overrides)
     drivers: list = []
 
     def wire(nodes: dict) -> None:

@@ -8,11 +8,12 @@ acceleration limits (``posevla_core.trajectory``), never faster than the model's
 ``waypoint_dt``. Any failure returns ``JointPlan(ok=False, reason=...)`` and nothing moves.
 
 Backends send a ``JointPlan``:
-- ``JointTrajectoryBackend`` (``backend: joint_trajectory``): a
-  ``control_msgs/FollowJointTrajectory`` action goal when control_msgs imports and
-  ``controller_action`` is set, else ``trajectory_msgs/JointTrajectory`` on
-  ``controller_topic`` (ros2_control joint_trajectory_controller). The gripper goes as a
-  JointTrajectory of the finger joint(s) on ``gripper_topic`` with the same times.
+- ``JointTrajectoryBackend`` (``backend: joint_trajectory``): ``trajectory_msgs/JointTrajectory``
+  on ``controller_topic`` (ros2_control joint_trajectory_controller), and the gripper as a
+  JointTrajectory of the finger joint(s) on ``gripper_topic`` with the same times. With
+  ``controller_action`` / ``gripper_action`` set, the arm goes as a
+  ``control_msgs/FollowJointTrajectory`` goal and the gripper as ``control_msgs/GripperCommand``
+  goals instead, with acceptance, result and timeout handling (``controller_actions``).
 - ``MoveItBackend`` (``backend: moveit``): moveit_py (``moveit.planning.MoveItPy``) plans
   from the current state through each checked IK configuration as a joint-space goal of
   ``moveit_group`` (MoveIt adds collision checking) and executes; needs a MoveIt config
@@ -27,14 +28,6 @@ import numpy as np
 
 from posevla_ros import safety
 from posevla_ros.conversions import sec_to_duration
-
-try:
-    from control_msgs.action import FollowJointTrajectory
-
-    HAVE_CONTROL_MSGS = True
-except ImportError:  # wheel-based venv: JointTrajectory topic
-    FollowJointTrajectory = None
-    HAVE_CONTROL_MSGS = False
 
 
 @dataclass
@@ -147,7 +140,7 @@ def gripper_positions(grippers: np.ndarray, n_joints: int, open_pos: float, clos
 
 
 class JointTrajectoryBackend:
-    """Publishes a JointPlan (see module docstring). ``hold(q)`` commands the current state."""
+    """Sends a JointPlan (see module docstring). ``hold(q)`` commands the current state."""
 
     name = "joint_trajectory"
 
@@ -157,16 +150,19 @@ class JointTrajectoryBackend:
 
         self.node, self.p = node, p
         self.joint_names = list(p["joint_names"])
-        self.arm_pub = node.create_publisher(JointTrajectory, p["controller_topic"], QoSProfile(depth=10))
-        self.gripper_pub = (node.create_publisher(JointTrajectory, p["gripper_topic"], QoSProfile(depth=10))
-                            if p["gripper_topic"] and p["gripper_joint_names"] else None)
-        self.action = None
-        self._goal_handle = None
-        if HAVE_CONTROL_MSGS and p["controller_action"]:
-            from rclpy.action import ActionClient
+        self.actions = None
+        if p.get("controller_action") or p.get("gripper_action"):
+            from posevla_ros.controller_actions import ControllerActions
 
-            self.action = ActionClient(node, FollowJointTrajectory, p["controller_action"])
-        self.transport = "FollowJointTrajectory action" if self.action else "JointTrajectory topic"
+            self.actions = ControllerActions(node, p, on_failure=self._hold_after_failure)
+        topic = self.actions is None or self.actions.arm is None     # the arm goes on controller_topic
+        self.arm_pub = (node.create_publisher(JointTrajectory, p["controller_topic"], QoSProfile(depth=10))
+                        if topic else None)
+        self.gripper_pub = (node.create_publisher(JointTrajectory, p["gripper_topic"], QoSProfile(depth=10))
+                            if p["gripper_topic"] and p["gripper_joint_names"] and not p.get("gripper_action")
+                            else None)
+        self.transport = ", ".join((["JointTrajectory topic"] if topic else [])
+                                   + ([self.actions.transport] if self.actions is not None else []))
 
     def send(self, plan: JointPlan) -> None:
         stamp = None
@@ -175,13 +171,9 @@ class JointTrajectoryBackend:
 
             stamp = sec_to_stamp(plan.start_time)
         arm = joint_trajectory_msg(self.joint_names, plan.positions, plan.times, stamp, plan.velocities)
-        if self.action is not None:
-            if not self.action.server_is_ready():
-                raise RuntimeError(f"action server {self.p['controller_action']} is not available")
-            goal = FollowJointTrajectory.Goal(trajectory=arm)
-            fut = self.action.send_goal_async(goal)
-            fut.add_done_callback(lambda f: setattr(self, "_goal_handle", f.result()))
-        else:
+        if self.actions is not None and not self.actions.send(plan, arm):
+            return                            # a server is missing: it logged and held
+        if self.arm_pub is not None:
             self.arm_pub.publish(arm)
         if self.gripper_pub is not None:
             names = list(self.p["gripper_joint_names"])
@@ -190,12 +182,22 @@ class JointTrajectoryBackend:
             self.gripper_pub.publish(joint_trajectory_msg(names, pos, plan.times))
 
     def hold(self, q_current) -> None:
-        """Stop: cancel an active action goal, command the measured position."""
-        if self._goal_handle is not None:
-            self._goal_handle.cancel_goal_async()
-            self._goal_handle = None
+        """Stop: cancel the active action goals, command the measured position."""
+        if self.actions is not None:
+            self.actions.cancel_all()
+            if self.actions.arm is not None:
+                if not self.actions.hold_arm(q_current):
+                    self.node.get_logger().warn(
+                        f"hold: no hold goal sent to {self.actions.arm.name} (action server not available, "
+                        f"or no joint state yet); only the cancel went out")
+                return
         if q_current is not None:
             self.arm_pub.publish(joint_trajectory_msg(self.joint_names, [q_current], [0.1]))
+
+    def _hold_after_failure(self, _reason: str) -> None:
+        """A controller action failed (controller_actions logged why): hold where the arm is."""
+        measured = getattr(self.node, "joint_positions", None)
+        self.hold(measured() if callable(measured) else None)
 
 
 class MoveItBackend:

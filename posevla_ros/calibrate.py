@@ -1,6 +1,6 @@
 """`posevla calibrate`: hand-eye calibration of a robot's camera over ROS topics.
 
-    posevla calibrate --robot panda --mode eye-to-hand --poses 12 --sim     # MuJoCo, arm moved for you
+    posevla calibrate --robot sim_panda --mode eye-to-hand --poses 12 --sim     # MuJoCo, arm moved for you
     posevla calibrate --robot myarm --mode eye-to-hand --poses 15           # real arm: you move it
 
 It listens to ``<camera_ns>/color/image_raw`` + ``<camera_ns>/color/camera_info`` and
@@ -38,7 +38,7 @@ from posevla_ros.conversions import stamp_to_sec
 class CalibrateConfig:
     """Every knob of `posevla calibrate` (the CLI flags map 1:1)."""
 
-    robot: str = "panda"                      # config/robots/<robot>.yaml or a YAML path
+    robot: str = "sim_panda"                      # config/robots/<robot>.yaml or a YAML path
     mode: str = "eye-to-hand"                 # eye-to-hand (fixed camera) | eye-in-hand (wrist camera)
     poses: int = 12                           # views to collect
     sim: bool = False                         # start the MuJoCo sim with a board and move the arm

@@ -22,13 +22,21 @@ from posevla_ros import backends, safety
 class ChunkExecution:
     def __init__(self, core, p: dict) -> None:
         self.core = core
-        self.stitcher = ChunkStitcher(core.motion.velocity, core.motion.acceleration,
-                                      ChunkConfig(sample_dt=float(p["chunk_sample_dt"]),
-                                                  commit_s=float(p["chunk_commit_s"]),
-                                                  blend_s=float(p["chunk_blend_s"])))
+        self._config = ChunkConfig(sample_dt=float(p["chunk_sample_dt"]), commit_s=float(p["chunk_commit_s"]),
+                                   blend_s=float(p["chunk_blend_s"]))
+        self._stitcher: ChunkStitcher | None = None
+
+    @property
+    def stitcher(self) -> ChunkStitcher:
+        """Built on first use: its limits come from the URDF, which may arrive after start
+        (/robot_description); ``core.process`` refuses every chunk until then."""
+        if self._stitcher is None:
+            self._stitcher = ChunkStitcher(self.core.motion.velocity, self.core.motion.acceleration, self._config)
+        return self._stitcher
 
     def reset(self) -> None:
-        self.stitcher.reset()
+        if self._stitcher is not None:
+            self._stitcher.reset()
 
     def process(self, pred, T_base_cam, q_current, age_s: float, tf_reason: str, now: float, stamp: float):
         """-> ExecResult whose plan (when ok) carries velocities and starts at the commanded state."""

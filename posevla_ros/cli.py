@@ -33,19 +33,16 @@ def _graph_args_ok(cmd: str, graph: str, args: dict) -> bool:
 
 def _cmd_run(a: argparse.Namespace) -> int:
     from posevla_ros.graphs import build, node_param_specs
-    from posevla_ros.param_schema import ConfigError, parse_text, unknown_key_error
+    from posevla_ros.param_schema import parse_override, unknown_key_error
     from posevla_ros.runner import run_graph
 
     graph = a.graph.replace("-", "_")
     args = {"robot": a.robot, "checkpoint": a.checkpoint or ""}
     if graph == "sim_demo":
-        args.update(task=a.task, seed=a.seed)
+        args.update(task=a.task, seed=a.seed, exit_on_success=a.exit_on_success)
     if not _graph_args_ok("run", graph, args):
         return 1
-    bad = [kv for kv in a.param if "=" not in kv]
-    if bad:
-        raise ConfigError(f"-p {bad[0]!r}: expected NAME=VALUE")
-    overrides = {k: parse_text(v) for k, v in (kv.split("=", 1) for kv in a.param)}
+    overrides = dict(parse_override(kv) for kv in a.param)
     known = {"use_sim_time"} | {s.name for spec in build(graph, args) for s in node_param_specs(spec.name)}
     for k in overrides:                   # each -p must name a parameter of some node of the graph
         if k not in known:
@@ -116,13 +113,49 @@ def _sim_args(a: argparse.Namespace) -> dict:
     return {"sim": a.sim is not None, "simulator": a.sim or "mujoco"}
 
 
+def _add_camera_options(p: argparse.ArgumentParser) -> None:
+    """Where the sim camera stands (posevla_core/sim/camera.py); the executor gets its true pose."""
+    p.add_argument("--camera-pose", default="", metavar="X,Y,Z,QX,QY,QZ,QW",
+                   help="sim: the camera's optical frame (x right, y down, z forward) in the robot base, as in "
+                        "camera_to_base and /sim/camera_pose (write --camera-pose=-0.1,... when it starts with "
+                        "a minus); default: the nominal pose, jittered per episode")
+    p.add_argument("--fov", type=float, default=0.0, metavar="DEG",
+                   help="sim: the camera's vertical field of view; default: the scene's (50)")
+    p.add_argument("--width", type=int, default=0, help="sim: image width (px); default 224")
+    p.add_argument("--height", type=int, default=0, help="sim: image height (px); default 224")
+    p.add_argument("--look", default="", metavar="KEY=VALUE,...",
+                   help="sim: lights and table color (posevla_core/sim/look.py), e.g. "
+                        "light=0.4,light_color=1:0.75:0.5,light_azimuth=-90,table=0.9:0.9:0.9; default: as trained")
+
+
+def _camera_args(a: argparse.Namespace, sim: bool = True) -> dict:
+    """The camera flags as graph arguments (only those given); ValueError (one line) when they
+    are given without the sim."""
+    given = {k: v for k, v in (("camera_pose", a.camera_pose), ("camera_fov_deg", a.fov),
+                               ("width", a.width), ("height", a.height), ("scene_look", a.look)) if v}
+    if given and not sim:
+        raise ValueError("--camera-pose / --fov / --width / --height / --look stage the sim's camera and scene: "
+                         "they need --sim")
+    return given
+
+
+def _camera_ok(cmd: str, a: argparse.Namespace, sim: bool) -> dict | None:
+    try:
+        return _camera_args(a, sim)
+    except ValueError as e:
+        print(f"posevla {cmd}: error: {e}", file=sys.stderr)
+        return None
+
+
 def _cmd_collect(a: argparse.Namespace) -> int:
     from posevla_ros.apps import collect_main
 
-    if not _graph_args_ok("collect", "collect", dict(teleop=a.teleop, task=a.task, robot=a.robot, **_sim_args(a))):
+    camera = _camera_ok("collect", a, a.sim is not None)
+    if camera is None or not _graph_args_ok("collect", "collect", dict(teleop=a.teleop, task=a.task, robot=a.robot,
+                                                                       **_sim_args(a), **camera)):
         return 1
     summary = collect_main(teleop=a.teleop, task=a.task, episodes=a.episodes, out=a.out, seed=a.seed,
-                           robot=a.robot, timeout_s=a.timeout, fps=a.fps, **_sim_args(a))
+                           robot=a.robot, timeout_s=a.timeout, fps=a.fps, camera=camera, **_sim_args(a))
     print(json.dumps({k: summary[k] for k in ("task", "sim", "episodes_saved", "attempts", "out")}))
     return 0 if summary["episodes_saved"] >= a.episodes else 1
 
@@ -131,11 +164,13 @@ def _cmd_evaluate(a: argparse.Namespace) -> int:
     from posevla_ros.apps import evaluate_main
     from posevla_ros.params import resolve_checkpoint
 
-    if not _graph_args_ok("evaluate", "evaluate", dict(task=a.task, robot=a.robot, **_sim_args(a))):
+    camera = _camera_ok("evaluate", a, a.sim is not None)
+    if camera is None or not _graph_args_ok("evaluate", "evaluate", dict(task=a.task, robot=a.robot, **_sim_args(a),
+                                                                         **camera)):
         return 1
     summary = evaluate_main(checkpoint=str(resolve_checkpoint(a.checkpoint)), task=a.task, episodes=a.episodes,
                             out=a.out, seed=a.seed, robot=a.robot, use_depth=not a.no_depth,
-                            timeout_s=a.timeout, **_sim_args(a))
+                            timeout_s=a.timeout, camera=camera, **_sim_args(a))
     print(json.dumps({k: summary[k] for k in ("task", "episodes", "successes", "success_rate", "ci95")}))
     return 0
 
@@ -144,12 +179,20 @@ def _cmd_demo(a: argparse.Namespace) -> int:
     from posevla_ros.demo import ABSENT_DEFAULT, demo_main
 
     a.absent = ABSENT_DEFAULT if a.absent is None else a.absent
-    if not _graph_args_ok("demo", "evaluate", dict(sim=True, task=a.task, episodes=a.episodes, absent=a.absent)):
+    camera = _camera_ok("demo", a, True)
+    if camera is None or not _graph_args_ok("demo", "evaluate", dict(sim=True, task=a.task, episodes=a.episodes,
+                                                                     absent=a.absent, **camera)):
         return 1
     summary = demo_main(episodes=a.episodes, seed=a.seed, out=a.out, task=a.task, checkpoint=a.checkpoint,
-                        timeout_s=a.timeout, use_depth=not a.no_depth, absent=a.absent)
+                        timeout_s=a.timeout, use_depth=not a.no_depth, absent=a.absent, camera=camera)
     done = summary.get("episodes", 0) + (summary.get("absent") or {}).get("episodes", 0)
     return 0 if done > 0 else 1
+
+
+def _cmd_bench_generalization(a: argparse.Namespace) -> int:
+    from posevla_ros.generalization import main_args
+
+    return main_args(a)
 
 
 def _cmd_expert(a: argparse.Namespace) -> int:
@@ -192,6 +235,13 @@ def _cmd_make_data(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_serve(a: argparse.Namespace) -> int:
+    # posevla_core only (no rclpy): a GPU host needs no ROS
+    from posevla_core.serving import main_args
+
+    return main_args(a)
+
+
 def _cmd_make_checkpoint(a: argparse.Namespace) -> int:
     from posevla_core.train.pipeline import make_checkpoint
 
@@ -209,12 +259,14 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("graph", choices=["policy", "sim-demo"],
                    help="policy = policy_node + executor_node (launch/policy.launch.py); sim-demo = sim_node + "
                         "policy + executor on one staged episode (launch/sim_demo.launch.py)")
-    r.add_argument("--robot", default="panda", help="config/robots/<robot>.yaml")
+    r.add_argument("--robot", default="sim_panda", help="config/robots/<robot>.yaml")
     r.add_argument("--checkpoint", default=None)
     r.add_argument("--task", default="pick", help="sim-demo: a task family or an instruction the sim can stage")
     r.add_argument("--seed", type=int, default=1000, help="sim-demo: episode seed")
-    r.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
-                   help="override a node parameter, e.g. -p backend=joint_trajectory")
+    r.add_argument("--exit-on-success", action="store_true",
+                   help="sim-demo: end at the episode's first success (exit status 0) instead of holding the arm")
+    r.add_argument("-p", "--param", action="append", default=[], metavar="NAME:=VALUE",
+                   help="override a node parameter, as ROS writes it: -p dry_run:=true (NAME=VALUE works too)")
     r.set_defaults(func=_cmd_run)
 
     t = sub.add_parser("train", help="train one Pose-VLA stage (small model or PaliGemma)", add_help=False,
@@ -263,10 +315,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--episodes", type=int, default=10)
     c.add_argument("--out", required=True)
     c.add_argument("--seed", type=int, default=0, help="--sim: seed of the first episode")
-    c.add_argument("--robot", default="panda")
+    c.add_argument("--robot", default="sim_panda")
     c.add_argument("--timeout", type=float, default=None,
                    help="seconds per episode (default 30 scripted, 300 by hand); a timed-out episode is discarded")
     c.add_argument("--fps", type=float, default=10.0, help="recorded frames per second")
+    _add_camera_options(c)
     c.set_defaults(func=_cmd_collect)
 
     v = sub.add_parser("evaluate", help="evaluate a checkpoint over K episodes")
@@ -278,9 +331,10 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--episodes", type=int, default=10)
     v.add_argument("--out", required=True)
     v.add_argument("--seed", type=int, default=1000, help="--sim: seed of the first episode")
-    v.add_argument("--robot", default="panda")
+    v.add_argument("--robot", default="sim_panda")
     v.add_argument("--timeout", type=float, default=30.0, help="seconds per episode (sim time in sim)")
     v.add_argument("--no-depth", action="store_true", help="ablation: run the model without depth")
+    _add_camera_options(v)
     v.set_defaults(func=_cmd_evaluate)
 
     d = sub.add_parser("demo", help="closed-loop MuJoCo demo with the shipped checkpoint")
@@ -294,7 +348,15 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--checkpoint", default="", help="default: the shipped demo checkpoint")
     d.add_argument("--no-depth", action="store_true", help="ablation: the policy gets no depth image")
     d.add_argument("--timeout", type=float, default=40.0, help="seconds (sim time) per episode")
+    _add_camera_options(d)
     d.set_defaults(func=_cmd_demo)
+
+    bg = sub.add_parser("bench-generalization", help="pick success per camera viewpoint / fov / resolution "
+                                                     "(docs/generalization/)")
+    from posevla_ros.generalization import add_arguments as _bench_generalization_args
+
+    _bench_generalization_args(bg)
+    bg.set_defaults(func=_cmd_bench_generalization)
 
     x = sub.add_parser("expert", help="the scripted expert on the same held-out seeds (a baseline for demo)")
     x.add_argument("--episodes", type=int, default=10)
@@ -305,7 +367,7 @@ def build_parser() -> argparse.ArgumentParser:
     x.set_defaults(func=_cmd_expert)
 
     k = sub.add_parser("calibrate", help="hand-eye calibration with a ChArUco board (writes camera_to_base)")
-    k.add_argument("--robot", default="panda", help="config/robots/<robot>.yaml or a YAML path")
+    k.add_argument("--robot", default="sim_panda", help="config/robots/<robot>.yaml or a YAML path")
     k.add_argument("--mode", default="eye-to-hand", choices=["eye-to-hand", "eye-in-hand"],
                    help="eye-to-hand: fixed camera, board on the gripper; eye-in-hand: wrist camera, board fixed")
     k.add_argument("--poses", type=int, default=12, help="number of arm poses (views)")
@@ -332,6 +394,12 @@ def build_parser() -> argparse.ArgumentParser:
     md.add_argument("--sim", default="mujoco", help="mujoco (our scene) | robosuite:<Task>[:<Arm>]")
     md.add_argument("--out", required=True)
     md.set_defaults(func=_cmd_make_data)
+
+    sv = sub.add_parser("serve", help="serve a checkpoint to policy_node / RemotePolicy clients over a websocket "
+                                      "(a GPU host; policy_node's policy_server:=host:port)")
+    from posevla_core.serving import add_arguments
+
+    add_arguments(sv).set_defaults(func=_cmd_serve)
 
     m = sub.add_parser("make-checkpoint", help="regenerate data and retrain the shipped checkpoint")
     m.add_argument("--out", default=None, help="default: the shipped checkpoint directory")

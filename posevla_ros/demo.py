@@ -17,17 +17,20 @@ ABSENT_DEFAULT = 5       # absent-object episodes of `posevla demo` / `make demo
 
 def demo_main(episodes: int = 10, seed: int = 1000, out: str = "runs/demo", task: str = "pick",
               checkpoint: str | None = None, timeout_s: float = 40.0, use_depth: bool = True,
-              absent: int = ABSENT_DEFAULT) -> dict:
+              absent: int = ABSENT_DEFAULT, camera: dict | None = None) -> dict:
     """``episodes`` held-out episodes of ``task`` from ``seed``, then ``absent`` episodes whose
     instruction names an object not in the scene (seeds after those): right when every
-    prediction says object_found false and the arm never moves."""
+    prediction says object_found false and the arm never moves. ``camera``: where the sim
+    camera stands (graph arguments camera_pose, camera_fov_deg, width, height, scene_look)."""
     from posevla_ros.apps import evaluate_main
 
     ckpt = resolve_checkpoint(checkpoint)
     print(f"[demo] checkpoint {ckpt}\n[demo] task family '{task}', {episodes} held-out episodes "
           f"from seed {seed}, then {absent} absent-object instructions; report in {out}/")
+    if camera:
+        print("[demo] camera " + ", ".join(f"{k} {v}" for k, v in camera.items()))
     summary = evaluate_main(checkpoint=str(ckpt), task=task, episodes=episodes, out=out, seed=seed,
-                            timeout_s=timeout_s, use_depth=use_depth, sim=True, absent=absent)
+                            timeout_s=timeout_s, use_depth=use_depth, sim=True, absent=absent, camera=camera)
     summary["use_depth"] = bool(use_depth)
     lo, hi = summary.get("ci95", (float("nan"), float("nan")))
     if summary["episodes"]:

@@ -16,6 +16,11 @@ trajectory runs, the arm holds its measured position. An arm without a gripper
 (``gripper_joint_names: []`` or ``gripper_topic: ""``) gets no gripper commands and no
 gripper dwell; the predicted gripper values are ignored.
 
+The robot model (URDF): ``robot_description_file``, else the URDF published on
+``robot_description_topic`` (``/robot_description``, transient local, as robot_state_publisher
+does; ``robot_description.RobotModel``). Until one that names the configured joints and
+``ee_link`` has arrived, every prediction is refused (``no_robot_model``).
+
 Services: ``/posevla/stop`` (hold the measured position, ignore predictions) and
 ``/posevla/resume`` (accept predictions again; also calls the policy's
 ``policy_resume_service`` so one call resumes the whole pipeline).
@@ -37,7 +42,8 @@ from posevla_ros import backends
 from posevla_ros import conversions as conv
 from posevla_ros import params as P
 from posevla_ros.msg import PosePrediction
-from posevla_ros.planning import ExecResult, ExecutorCore, MotionWindow, load_kinematics
+from posevla_ros.planning import ExecResult, ExecutorCore, MotionWindow
+from posevla_ros.robot_description import RobotModel
 from posevla_ros.runner import KeyedThrottle, LatestWorker
 from posevla_ros.teleop import joint_vector
 from posevla_ros.tf import CameraToBase
@@ -55,10 +61,11 @@ class ExecutorNode(Node):
         super().__init__(node_name, **kwargs)
         P.declare_all(self, P.EXECUTOR_PARAMS)
         self.p = P.read_all(self, P.EXECUTOR_PARAMS)
-        if kinematics is None:
-            P.check_robot_description(self.p, self.get_name())   # one clear line, before pinocchio
         self._log = KeyedThrottle(self.get_logger(), self.p["log_throttle_s"])
-        self.core = ExecutorCore(kinematics if kinematics is not None else load_kinematics(self.p), self.p)
+        self.core = ExecutorCore(None, self.p)
+        # the URDF: robot_description_file, else /robot_description (robot_state_publisher's)
+        self.robot = RobotModel(self, self.p, kinematics, on_ready=self.core.set_kinematics)
+        self.core.set_kinematics(self.robot.kinematics)
         self.camera_to_base = CameraToBase.from_params(self, self.p)
         self.backend = backends.make_backend(self, self.p)
         self._q_lock = threading.Lock()
@@ -87,7 +94,8 @@ class ExecutorNode(Node):
         self.worker = LatestWorker(self._process, "posevla-executor",
                                    on_error=lambda e, tb: self._log("error", f"executor error: {e!r}\n{tb}", "error"))
         self.get_logger().info(f"executor_node ready: backend={self.backend.name} "
-                               f"({self.backend.transport}), camera->base from {self.camera_to_base.source}"
+                               f"({self.backend.transport}), camera->base from {self.camera_to_base.source}, "
+                               f"robot model from {self.robot.source}"
                                + (", gripper: none" if not self.core.has_gripper else "")
                                + (", DRY RUN: no motion is sent" if self.p["dry_run"] else "")
                                + (f", deadman on {self.p['deadman_topic']}" if self.core.deadman else ""))
@@ -142,6 +150,7 @@ class ExecutorNode(Node):
         now = self.get_clock().now().nanoseconds * 1e-9
         if self.p["execution_mode"] == "complete" and self.motion.busy(now, conv.stamp_to_sec(msg.header.stamp)):
             return  # still executing, or the image predates the end of the last motion
+        self.core.no_model_reason = self.robot.reason
         pred = conv.msg_to_prediction(msg)
         age = now - conv.stamp_to_sec(msg.header.stamp)
         if msg.header.frame_id == self.p["base_frame"]:     # base-frame waypoints (a base-frame chunk)
@@ -177,7 +186,8 @@ class ExecutorNode(Node):
             self.motion.start(now, float(res.plan.times[-1]), float(self.p["settle_time_s"]))
 
     def destroy_node(self):
-        self.worker.stop()
+        if hasattr(self, "worker"):      # a constructor that stopped on a config error made none
+            self.worker.stop()
         return super().destroy_node()
 
 

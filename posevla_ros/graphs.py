@@ -44,6 +44,12 @@ class NodeSpec:
     remappings: tuple[tuple[str, str], ...] = ()
     tty: bool = False                           # reads keys from the terminal
 
+    @property
+    def ends_graph(self) -> bool:
+        """True for a node whose exit ends the whole graph (sim_node with exit_on_success:
+        launch then shuts down, as the in-process runner stops)."""
+        return bool(self.params.get("exit_on_success"))
+
     def file_paths(self) -> list[Path]:
         return [P.config_path(f) for f in self.param_files]
 
@@ -114,29 +120,53 @@ def _node(name: str, values: dict[str, Any], robot: str | None = None, files: tu
 # ------------------------------------------------------------------ graph arguments
 # name -> (default, description). The launch files declare exactly these.
 _COMMON = {
-    "robot": ("panda", "robot config: config/robots/<robot>.yaml (or a path to a YAML file)"),
+    "robot": ("sim_panda", "robot config: config/robots/<robot>.yaml (or a path to a YAML file)"),
     "checkpoint": ("", "Pose-VLA checkpoint directory; empty = the shipped demo checkpoint"),
     "backend": ("joint_trajectory", "joint_trajectory | moveit"),
     "use_depth": (True, "feed the aligned depth image to the model (false: RGB-only ablation)"),
     "rviz": (False, "start rviz2 with config/rviz/posevla.rviz (launch only)"),
 }
+# the executor's operator safety flags, as launch arguments (also `-p name:=value` in `posevla run`)
+_OPERATOR = {
+    "dry_run": (False, "plan and publish /posevla/target_poses and markers, send NO motion (first runs on a "
+                       "new robot); true here or in the robot config means dry run"),
+    "deadman_topic": ("", "std_msgs/Bool heartbeat (true = operator present): the arm moves only while it is "
+                          "fresh; empty = the robot config's (none by default)"),
+    "deadman_timeout_s": (0.5, "deadman heartbeat freshness (s); going stale holds the arm"),
+}
 _CAMERA_NS = {"camera_ns": ("/camera", "camera driver namespace (color/image_raw, color/camera_info, "
                                       "aligned_depth_to_color/image_raw)")}
 _SIMULATOR = {"simulator": ("mujoco", "sim: mujoco (our table-top scene) | robosuite:<Task> (robosuite:Lift; "
-                                     "robot panda then means robosuite_panda)")}
+                                     "robot sim_panda then means robosuite_panda)"),
+              # where the sim camera stands (posevla_core/sim/camera.py); the executor gets the true
+              # pose from /sim/camera_pose either way
+              "camera_pose": ("", "sim (mujoco): the camera's optical frame in the robot base, "
+                                  "'x,y,z,qx,qy,qz,qw'; empty = the nominal pose, jittered per episode"),
+              "camera_fov_deg": (0.0, "sim (mujoco): vertical field of view of the camera (deg); 0 = the scene's (50)"),
+              "scene_look": ("", "sim (mujoco): lights and table color, 'light=0.4,light_color=1:0.75:0.5,"
+                                 "light_azimuth=-90,table=0.9:0.9:0.9'; empty = as trained"),
+              "width": (0, "sim: image width (px); 0 = sim_node's (224)"),
+              "height": (0, "sim: image height (px); 0 = sim_node's (224)")}
 ARGS: dict[str, dict[str, tuple[Any, str]]] = {
-    "policy": {**_COMMON, **_CAMERA_NS,
+    "policy": {**_COMMON, **_CAMERA_NS, **_OPERATOR,
                "use_sim_time": (False, "use /clock"),
+               "policy_server": ("", "host:port of a `posevla serve` policy server (a GPU host) that runs the "
+                                     "model; empty = policy_node runs it (a flow checkpoint served: add "
+                                     "execution_mode:=chunk)"),
+               "policy_server_timeout_s": (1.0, "policy_server: per-frame limit (s); set it above the served "
+                                                "model's prediction time"),
                "camera_pose_topic": ("", "PoseStamped of a moving camera (sim: /sim/camera_pose); "
                                          "empty = tf2 / the robot config's camera_to_base"),
                "execution_mode": ("replace", "replace (receding horizon) | complete (finish each keyframe "
                                              "plan first) | chunk (flow-head chunks; chosen for a flow checkpoint)")},
-    "sim_demo": {**_COMMON,
+    "sim_demo": {**_COMMON, **_OPERATOR,
                  **_SIMULATOR,
                  "task": ("pick", "sim task: a family (pick, put) or an instruction the sim can stage "
                                   "('pick up the red cube')"),
-                 "seed": (1000, "episode seed (object layout, camera pose)")},
-    "evaluate": {**_COMMON, **_CAMERA_NS,
+                 "seed": (1000, "episode seed (object layout, camera pose)"),
+                 "exit_on_success": (False, "end everything at the episode's first success (unattended runs); "
+                                            "false: hold the arm, pause the policy and keep running")},
+    "evaluate": {**_COMMON, **_CAMERA_NS, **_OPERATOR,
                  "sim": (True, "true: start sim_node (MuJoCo), resets and success from the sim; "
                                "false: a real arm, the operator resets and marks success"),
                  **_SIMULATOR,
@@ -226,6 +256,19 @@ def _for_head(checkpoint: str, execution_mode: str) -> str:
     return "chunk" if head == "flow" else execution_mode
 
 
+def _operator_flags(a: dict) -> dict:
+    """The executor's operator flags from the graph arguments. They never weaken the robot
+    config: ``dry_run`` true here or there is a dry run; the deadman settings override the
+    config only when given (not their defaults)."""
+    out = {}
+    if a.get("dry_run") or (a.get("robot") and P.robot_executor_params(a["robot"], check_urdf=False).get("dry_run")):
+        out["dry_run"] = True
+    for k in ("deadman_topic", "deadman_timeout_s"):
+        if k in a and a[k] != ARGS["policy"][k][0]:
+            out[k] = a[k]
+    return out
+
+
 def _policy_pair(a: dict, sim: bool, execution_mode: str, camera_ns: str) -> list[NodeSpec]:
     execution_mode = _for_head(a["checkpoint"], execution_mode)
     if execution_mode not in EXECUTION_MODES:
@@ -234,7 +277,11 @@ def _policy_pair(a: dict, sim: bool, execution_mode: str, camera_ns: str) -> lis
     policy = {"use_sim_time": sim, "use_depth": a["use_depth"]}
     if a["checkpoint"]:
         policy["checkpoint"] = a["checkpoint"]
-    executor = {"backend": a["backend"], "use_sim_time": sim, "execution_mode": execution_mode}
+    if a.get("policy_server"):
+        policy["policy_server"] = a["policy_server"]
+        policy["policy_server_timeout_s"] = a.get("policy_server_timeout_s", ARGS["policy"]["policy_server_timeout_s"][0])
+    executor = {"backend": a["backend"], "use_sim_time": sim, "execution_mode": execution_mode,
+                **_operator_flags(a)}
     camera = {}       # where the camera is: the executor's transform, and the robot state a policy may read
     if sim:   # the sim moves its camera per episode and publishes where it is
         camera = dict(use_tf=False, camera_pose_topic=SIM_CAMERA_POSE_TOPIC)
@@ -244,10 +291,22 @@ def _policy_pair(a: dict, sim: bool, execution_mode: str, camera_ns: str) -> lis
             _node("executor_node", {**executor, **camera}, robot=a["robot"], files=("executor.yaml",))]
 
 
-def _sim(a: dict, publish_instruction: bool, task: str = "pick", seed: int = 0) -> NodeSpec:
+def _sim(a: dict, publish_instruction: bool, task: str = "pick", seed: int = 0, **values) -> NodeSpec:
+    """sim_node; ``values``: more of its parameters (sim_node.SIM_PARAMS). The camera arguments
+    are checked here (a bad pose or fov: ValueError, one line) and passed only when given."""
+    from posevla_core.sim.camera import CameraPlacement
+    from posevla_core.sim.look import SceneLook
+
+    camera = {k: a[k] for k in ("camera_pose", "camera_fov_deg", "width", "height", "scene_look") if a.get(k)}
+    CameraPlacement.parse(camera.get("camera_pose"), camera.get("camera_fov_deg"), camera.get("width"),
+                          camera.get("height"))
+    SceneLook.parse(camera.get("scene_look"))
+    if {"camera_pose", "camera_fov_deg", "scene_look"} & set(camera) and a.get("simulator", "mujoco") != "mujoco":
+        raise ValueError(f"camera_pose / camera_fov_deg / scene_look: the mujoco scene only, not {a['simulator']}")
+    values = {**camera, **values}
     return _node("sim_node", {"sim": a.get("simulator", "mujoco"), "robot": a["robot"],
                               "camera_ns": a.get("camera_ns", "/camera"),
-                              "task": task, "seed": seed, "publish_instruction": publish_instruction})
+                              "task": task, "seed": seed, "publish_instruction": publish_instruction, **values})
 
 
 def policy_graph(a: dict) -> list[NodeSpec]:
@@ -256,9 +315,12 @@ def policy_graph(a: dict) -> list[NodeSpec]:
 
 def sim_demo_graph(a: dict) -> list[NodeSpec]:
     """One episode staged at start; sim_node publishes its instruction (transient local), so
-    the policy acts without anyone typing."""
+    the policy acts without anyone typing. At the episode's first success sim_node logs it and
+    ends the episode (hold_on_success: the executor holds, the policy pauses), as the evaluator
+    does; without that the policy went on acting on the lifted object and only refusals showed."""
     a = _sim_args(a, a["task"])
-    return [_sim(a, True, a["task"], a["seed"])] + _policy_pair(a, True, "complete", "/camera")
+    return ([_sim(a, True, a["task"], a["seed"], hold_on_success=True, exit_on_success=a["exit_on_success"])]
+            + _policy_pair(a, True, "complete", "/camera"))
 
 
 def _recorder(a: dict, sim: bool, root: str, **values) -> NodeSpec:
@@ -337,6 +399,12 @@ GRAPHS: dict[str, Callable[[dict], list[NodeSpec]]] = {
     "policy": policy_graph, "sim_demo": sim_demo_graph, "evaluate": evaluate_graph, "collect": collect_graph}
 LAUNCH_FILES = {"policy": "policy.launch.py", "sim_demo": "sim_demo.launch.py",
                 "evaluate": "evaluate.launch.py", "collect": "collect_demos.launch.py"}
+
+
+def rviz_camera_ns(graph: str, given: dict[str, Any]) -> str:
+    """The camera namespace rviz2 shows: the graph's ``camera_ns``; a sim's camera is /camera."""
+    a = typed_args(graph, given)
+    return "/camera" if graph == "sim_demo" or a.get("sim") else a.get("camera_ns", "/camera")
 
 
 def build(graph: str, args: dict[str, Any] | None = None) -> list[NodeSpec]:

@@ -3,7 +3,9 @@
 ``PolicyCore`` decodes a ``RawFrame`` (the synced sensor_msgs of every camera), checks it
 (encodings, depth aligned to color, age, an instruction) and runs the model; an unusable
 frame is one ``FrameError`` whose ``key`` groups the node's log throttle. ``load_model``
-resolves a ``checkpoint`` parameter (empty = the shipped one) and loads any backbone.
+resolves a ``checkpoint`` parameter (empty = the shipped one) and loads any backbone, or
+connects to a ``policy_server`` (posevla_core.serving) whose model answers the same way; such a
+server down, slow or restarting is a ``FrameError`` ("policy_server"): no prediction.
 """
 from __future__ import annotations
 
@@ -103,7 +105,11 @@ class PolicyCore:
                                              f"{state_reason or 'none given'}")
             kw["state"] = state
         t0 = time.perf_counter()
-        pred = self.model.predict(rgb, depth, K, instruction, **kw)
+        try:
+            pred = self.model.predict(rgb, depth, K, instruction, **kw)
+        except ConnectionError as e:    # a served model (serving.PolicyServerError): down, slow, restarting
+            raise FrameError("policy_server", f"{e}; no prediction for this frame (reconnecting on the "
+                                              f"next one)") from e
         ms = (time.perf_counter() - t0) * 1000.0
         if not getattr(pred, "valid", True):
             raise FrameError("invalid_prediction", f"the model produced no usable prediction "
@@ -111,7 +117,41 @@ class PolicyCore:
         return PolicyResult(pred, frame.rgb.header, instruction, ms)
 
 
-def load_model(checkpoint: str, device: str):
+def load_model(checkpoint: str, device: str, policy_server: str = "", timeout_s: float = 1.0,
+               wait_s: float = 30.0, logger=None, stop=None):
+    """The model a policy_node runs: ``checkpoint`` loaded here, or with ``policy_server``
+    ('host:port') a ``posevla_core.serving.RemotePolicy`` of that server (``checkpoint`` and
+    ``device`` are then the server's business). The remote one is returned once the server's
+    handshake said what its model needs (robot state, cameras): the node sets itself up for
+    that at start. It waits ``wait_s`` at most for the server (``stop()`` true: KeyboardInterrupt),
+    then a ValueError, one line; ``logger`` (rclpy's) says what it waits for and each connection."""
+    if policy_server.strip():
+        from posevla_core.serving import PolicyServerError, RemotePolicy
+
+        def on_connect(meta: dict) -> None:
+            if logger is None:
+                return
+            msg = (f"policy server {policy_server}: connected (connection {remote.connects}): serves "
+                   f"{meta.get('checkpoint') or 'a model'} ({meta.get('architecture')}, {meta.get('head')} head, "
+                   f"needs_state={meta.get('needs_state')}, max_cameras={meta.get('max_cameras')}, {meta.get('device')})")
+            if remote.connects == 1:
+                logger.info(msg)
+            else:       # a server that times out every frame reconnects every frame: not a line each time
+                logger.info(msg, throttle_duration_sec=10.0)
+
+        tries = []
+
+        def on_retry(reason: str) -> None:
+            tries.append(reason)
+            if logger is not None and len(tries) % 5 == 1:    # the first, then every 5th try
+                logger.warn(f"waiting for the policy server (up to {wait_s:g} s): {reason}")
+
+        remote = RemotePolicy(policy_server, timeout_s, on_connect=on_connect)
+        try:
+            remote.wait_ready(wait_s, on_retry, stop)
+        except PolicyServerError as e:
+            raise ValueError(f"policy_server: {e}") from None
+        return remote
     from posevla_core.policy import load_policy
 
     return load_policy(str(P.resolve_checkpoint(checkpoint)), device=device)

@@ -10,33 +10,38 @@ from __future__ import annotations
 
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction, Shutdown
-from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
-from launch_ros.substitutions import FindPackageShare
 
 from posevla_ros import graphs as G
+from posevla_ros import params as P
 
 
 def launch_nodes(graph: str, context) -> list:
-    """The graph's nodes for the launch configuration in ``context``."""
+    """The graph's nodes for the launch configuration in ``context`` (+ rviz2 with rviz:=true)."""
     given = {k: LaunchConfiguration(k).perform(context) for k in G.ARGS[graph]}
     try:
         specs = G.build(graph, given)
     except ValueError as e:
         print(f"[posevla_ros] {graph}: {e}", flush=True)
         return [Shutdown(reason=str(e))]
-    return [Node(**spec.launch_kwargs()) for spec in specs]
+    nodes = [Node(**spec.launch_kwargs(), on_exit=[Shutdown(reason=f"{spec.name} finished")] if spec.ends_graph else None)
+             for spec in specs]
+    if G.typed_args(graph, given).get("rviz"):
+        nodes.append(rviz_node(G.rviz_camera_ns(graph, given)))
+    return nodes
+
+
+def rviz_node(camera_ns: str) -> Node:
+    """rviz2 with config/rviz/posevla.rviz: the robot from /robot_description, TF, the prediction
+    markers, the target poses and the camera image, remapped to the graph's ``camera_ns``."""
+    return Node(package="rviz2", executable="rviz2", name="rviz2", output="screen",
+                arguments=["-d", str(P.config_path("rviz/posevla.rviz"))],
+                remappings=P.camera_remappings(camera_ns))
 
 
 def describe(graph: str) -> LaunchDescription:
-    """The LaunchDescription of ``graph`` (+ rviz2 when rviz:=true)."""
+    """The LaunchDescription of ``graph``: its arguments, then its nodes (``launch_nodes``)."""
     args = [DeclareLaunchArgument(k, default_value=G.launch_default(d), description=desc)
             for k, (d, desc) in G.ARGS[graph].items()]
-    extra = []
-    if "rviz" in G.ARGS[graph]:
-        extra.append(Node(package="rviz2", executable="rviz2", name="rviz2",
-                          arguments=["-d", [FindPackageShare(G.PACKAGE), "/config/rviz/posevla.rviz"]],
-                          condition=IfCondition(LaunchConfiguration("rviz"))))
-    return LaunchDescription(args + [OpaqueFunction(function=lambda context: launch_nodes(graph, context))]
-                             + extra)
+    return LaunchDescription(args + [OpaqueFunction(function=lambda context: launch_nodes(graph, context))])

@@ -13,11 +13,12 @@ def run_node(factory: Callable[[], object], argv: list[str] | None = None, num_t
     import rclpy
     from rclpy.executors import ExternalShutdownException
 
-    from posevla_ros.runner import init_context, spin_nodes
+    from posevla_ros.runner import init_context, preload, spin_nodes
 
     context = init_context(argv if argv is not None else sys.argv)   # Ctrl-C ends the spin loop, see there
     node = None
     try:
+        preload([_module_name(factory)])       # heavy imports before the node starts its threads
         node = factory(context=context)
         spin_nodes([node], None if done is None else (lambda: done(node)), context, num_threads=num_threads)
     except (KeyboardInterrupt, ExternalShutdownException):
@@ -31,3 +32,11 @@ def run_node(factory: Callable[[], object], argv: list[str] | None = None, num_t
         if context.ok():
             rclpy.shutdown(context=context)
     return 0 if exit_code is None or node is None else exit_code(node)
+
+
+def _module_name(factory) -> str:
+    """The importable name of ``factory``'s module, also under ``python -m`` (where the class
+    lives in ``__main__``, whose spec keeps the real name)."""
+    name = getattr(factory, "__module__", "") or ""
+    spec = getattr(sys.modules.get(name), "__spec__", None)
+    return spec.name if spec is not None and spec.name else name

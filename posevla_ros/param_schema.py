@@ -57,6 +57,17 @@ def parse_text(text: str) -> Any:
         return text
 
 
+def parse_override(text: str) -> tuple[str, Any]:
+    """``-p NAME:=VALUE`` (ROS syntax; ``NAME=VALUE`` too) -> (NAME, parsed VALUE)."""
+    name, sep, value = text.partition(":=")
+    if not sep:
+        name, sep, value = text.partition("=")
+    name = name.strip()
+    if not sep or not name:
+        raise ConfigError(f"-p {text!r}: expected NAME:=VALUE (e.g. -p dry_run:=true)")
+    return name, parse_text(value)
+
+
 def _scalar(value: Any, typ: type) -> Any:
     if typ is bool:
         ok = isinstance(value, bool)

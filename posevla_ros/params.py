@@ -31,6 +31,15 @@ POLICY_PARAMS: list[ParamSpec] = [
     ParamSpec("checkpoint", "", "checkpoint directory; empty = the shipped demo checkpoint "
               "(<share>/checkpoints/demo)", read_only=True),
     ParamSpec("device", "auto", "torch device: auto | cpu | cuda | cuda:N", read_only=True),
+    ParamSpec("policy_server", "", "host:port of a `posevla serve` policy server (a GPU host) whose model "
+              "answers instead of one in this process (checkpoint / device are then the server's); "
+              "empty = run the model here", read_only=True),
+    ParamSpec("policy_server_timeout_s", 1.0, "policy_server: per-frame limit (connecting included); "
+              "past it no prediction for that frame and the connection is made afresh", 0.01, 600.0,
+              read_only=True),
+    ParamSpec("policy_server_wait_s", 30.0, "policy_server: how long the node waits at start for the server "
+              "(its handshake says what the model needs) before it gives up; 0 = one try", 0.0, 86400.0,
+              read_only=True),
     ParamSpec("use_depth", True, "feed the aligned depth image to the model (False: RGB only)"),
     ParamSpec("max_image_age_s", 1.0, "drop frames older than this (seconds, node clock)", 0.0, 3600.0),
     ParamSpec("rate_hz", 2.0, "max inference rate; 0 = as fast as the model runs", 0.0, 1000.0),
@@ -55,8 +64,11 @@ EXECUTOR_PARAMS: list[ParamSpec] = [
               "static pose of the camera optical frame in base_frame: quaternion [x, y, z, w]", length=4),
     ParamSpec("camera_pose_topic", "", "PoseStamped of the camera optical frame in base_frame for a camera "
               "that moves (sim: /sim/camera_pose); empty = tf2 / camera_to_base.*", read_only=True),
-    ParamSpec("robot_description_file", "posevla://panda", "URDF path (or posevla://<robot>)",
-              read_only=True),
+    ParamSpec("robot_description_file", "", "URDF file path (or posevla://<robot>); empty = the URDF "
+              "published on robot_description_topic (robot_state_publisher's)", read_only=True),
+    ParamSpec("robot_description_topic", "/robot_description",
+              "std_msgs/String topic (reliable, transient local) of the URDF, read when "
+              "robot_description_file is empty", read_only=True),
     ParamSpec("ee_link", "panda_grasptarget", "end-effector link the waypoints refer to", read_only=True),
     ParamSpec("joint_names", PANDA_ARM_JOINTS, "arm joints, in controller order", read_only=True,
               item=str),
@@ -67,8 +79,19 @@ EXECUTOR_PARAMS: list[ParamSpec] = [
     ParamSpec("controller_topic", "/arm_controller/joint_trajectory",
               "trajectory_msgs/JointTrajectory topic of the arm controller"),
     ParamSpec("controller_action", "",
-              "FollowJointTrajectory action (used instead of the topic when control_msgs imports "
-              "and this is set, e.g. /arm_controller/follow_joint_trajectory)"),
+              "control_msgs/FollowJointTrajectory action of the arm controller, used instead of "
+              "controller_topic when set (e.g. /arm_controller/follow_joint_trajectory); the node "
+              "refuses to start if control_msgs does not import"),
+    ParamSpec("gripper_action", "",
+              "control_msgs/GripperCommand action of the gripper, used instead of gripper_topic when set "
+              "(e.g. /robotiq_gripper_controller/gripper_cmd); position = gripper_open/closed_position"),
+    ParamSpec("gripper_max_effort", 20.0,
+              "GripperCommand max_effort (N or Nm, the gripper's unit): an effort-controlled "
+              "gripper_action_controller clamps its effort to it (0 = no force), a position-controlled "
+              "one ignores it", 0.0, 1e4),
+    ParamSpec("action_timeout_s", 1.0,
+              "controller actions: a goal not accepted within this, or a result later than the "
+              "trajectory's end + this, means hold (cancel, no further motion from that plan)", 0.01, 60.0),
     ParamSpec("gripper_topic", "/gripper_controller/joint_trajectory",
               "trajectory_msgs/JointTrajectory topic of the finger joint(s); empty = no gripper"),
     ParamSpec("backend", "joint_trajectory", "joint_trajectory | moveit", read_only=True,
@@ -115,7 +138,8 @@ EXECUTOR_SPEC = {s.name: s for s in EXECUTOR_PARAMS}
 ROBOT_STATE_PARAMS: list[ParamSpec] = [
     ParamSpec("joint_state_slop_s", 0.1, "max |stamp(joint_states) - stamp(image)|", 0.0, 10.0),
 ] + [EXECUTOR_SPEC[n] for n in ("base_frame", "use_tf", "camera_to_base.translation",
-                                "camera_to_base.rotation_xyzw", "robot_description_file", "ee_link", "joint_names",
+                                "camera_to_base.rotation_xyzw", "robot_description_file", "robot_description_topic",
+                                "ee_link", "joint_names",
                                 "gripper_joint_names", "gripper_open_position", "gripper_closed_position")]
 POLICY_PARAMS += ROBOT_STATE_PARAMS + [EXECUTOR_SPEC["camera_pose_topic"]]
 
@@ -222,7 +246,7 @@ def camera_remappings(camera_ns: str) -> list[tuple[str, str]]:
 
 
 def config_path(name: str) -> Path:
-    """config/<name> (e.g. 'policy.yaml', 'robots/panda.yaml')."""
+    """config/<name> (e.g. 'policy.yaml', 'robots/sim_panda.yaml')."""
     return share_dir() / "config" / name
 
 
@@ -309,16 +333,37 @@ def robot_executor_params(robot: str, check_urdf: bool = True) -> dict[str, Any]
 
 def check_robot_description(p: dict[str, Any], where: str = "executor_node") -> None:
     """``joint_names``, ``gripper_joint_names`` and ``ee_link`` of the executor params ``p``
-    must exist in the URDF ``robot_description_file`` (parsed as XML; no kinematics built)."""
+    must exist in the URDF ``robot_description_file`` (parsed as XML; no kinematics built).
+    An empty ``robot_description_file`` means the URDF comes from ``robot_description_topic``
+    at run time: it is checked when it arrives (``check_urdf_text``)."""
     import xml.etree.ElementTree as ET
 
     from posevla_core.sim.assets import resolve_robot_description
 
+    if not p["robot_description_file"]:
+        return
     try:
         urdf = resolve_robot_description(p["robot_description_file"])
         root = ET.parse(urdf).getroot()
     except (FileNotFoundError, ValueError, ET.ParseError) as e:
         raise ConfigError(f"{where}: robot_description_file {p['robot_description_file']!r}: {e}") from None
+    _check_urdf_names(p, root, str(urdf), where)
+
+
+def check_urdf_text(p: dict[str, Any], text: str, source: str, where: str = "executor_node") -> None:
+    """The check of ``check_robot_description`` on URDF text (a /robot_description message)."""
+    import xml.etree.ElementTree as ET
+
+    try:
+        root = ET.fromstring(text)
+    except ET.ParseError as e:
+        raise ConfigError(f"{where}: {source}: not a URDF ({e})") from None
+    if root.tag != "robot":
+        raise ConfigError(f"{where}: {source}: not a URDF (root element <{root.tag}>, expected <robot>)")
+    _check_urdf_names(p, root, source, where)
+
+
+def _check_urdf_names(p: dict[str, Any], root, urdf: str, where: str) -> None:
     joints = [j.get("name") for j in root.findall("joint")]
     frames = [x.get("name") for x in root.findall("link")] + joints
     for key in ("joint_names", "gripper_joint_names"):

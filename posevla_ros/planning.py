@@ -37,7 +37,12 @@ class ExecResult:
 
 
 def load_kinematics(p: dict):
+    """The kinematics of the URDF file ``robot_description_file`` (nodes whose URDF may come
+    from /robot_description use ``robot_description.RobotModel``)."""
     from posevla_core.kinematics import RobotKinematics
+
+    if not p["robot_description_file"]:
+        raise ValueError("robot_description_file is empty: this needs a URDF file (or posevla://<robot>)")
 
     return RobotKinematics(p["robot_description_file"], p["ee_link"], list(p["joint_names"]))
 
@@ -48,14 +53,25 @@ class ExecutorCore:
     and ``deadman`` have their own locks and may be written from any thread."""
 
     def __init__(self, kin, p: dict) -> None:
-        self.kin, self.p = kin, p
+        self.p = p
         self.limits = safety.SafetyLimits.from_params(p)
-        vel = np.asarray(kin.velocity_limits, dtype=float) * float(p["velocity_scale"])
-        acc = np.full(len(vel), float(p["max_joint_acceleration"]))
-        self.motion = backends.MotionLimits(vel, acc)
+        self.kin, self.motion = None, None
+        self.no_model_reason = "no robot model"
+        if kin is not None:
+            self.set_kinematics(kin)
         self.gate = safety.SafetyGate()
         self.deadman = safety.Deadman(p["deadman_timeout_s"]) if p.get("deadman_topic") else None
-        self.has_gripper = bool(p["gripper_joint_names"]) and bool(p["gripper_topic"])
+        # a gripper: finger joints on a JointTrajectory topic, or a GripperCommand action
+        self.has_gripper = (bool(p["gripper_joint_names"]) and bool(p["gripper_topic"])) or bool(p.get("gripper_action"))
+
+    def set_kinematics(self, kin) -> None:
+        """The robot's kinematics (and the motion limits from its URDF). ``kin`` None: plan
+        nothing (a robot whose URDF has not arrived yet: ``no_model_reason`` says why)."""
+        self.kin = kin
+        if kin is not None:
+            vel = np.asarray(kin.velocity_limits, dtype=float) * float(self.p["velocity_scale"])
+            acc = np.full(len(vel), float(self.p["max_joint_acceleration"]))
+            self.motion = backends.MotionLimits(vel, acc)
 
     def _gate_checks(self) -> list[tuple[str, str | None]]:
         return [("stopped", self.gate.check()),
@@ -93,6 +109,8 @@ class ExecutorCore:
         reason = safety.check_workspace(np.array([T[:3, 3] for T in targets]), self.limits)
         if reason:
             return ExecResult(False, reason, "workspace", targets)
+        if self.kin is None:
+            return ExecResult(False, self.no_model_reason, "no_robot_model", targets)
         if q_current is None:
             return ExecResult(False, f"no joint state yet for {list(self.p['joint_names'])} "
                                      f"(subscribe /joint_states)", "no_joint_states", targets)

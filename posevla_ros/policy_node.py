@@ -11,7 +11,10 @@ Data flow: all image topics of all cameras (sensor-data QoS) are paired by stamp
 imports; else ``timesync.StampSync``, which keeps the last few messages per topic and emits
 a set whose stamps lie within ``sync_slop_s`` of each other). A synced frame is only handed to a ``LatestWorker``:
 decoding and inference run on that thread, the newest frame wins, frames older than
-``max_image_age_s`` are dropped. A model that reads the robot's state (a flow expert with
+``max_image_age_s`` are dropped. With ``policy_server`` (host:port of ``posevla serve``) the
+model runs there (``posevla_core.serving.RemotePolicy``, the same predict and Prediction); a
+server that is down, slower than ``policy_server_timeout_s`` or restarting means no prediction
+for that frame, a throttled log line, and a fresh connection on the next. A model that reads the robot's state (a flow expert with
 proprioception) gets it at the image's stamp from /joint_states and the camera pose
 (``robot_state.RobotStateAt``, as the recorder computes its observations; the robot config's
 kinematics); without one it does not predict. ``inference.PolicyCore`` (no ROS) turns one raw frame into
@@ -43,7 +46,7 @@ from posevla_ros import params as P
 from posevla_ros.markers import prediction_markers
 from posevla_ros.msg import PosePrediction
 from posevla_ros.topics import INSTRUCTION_QOS, TOPIC_INSTRUCTION, TOPIC_PREDICTION, camera_topics
-from posevla_ros.runner import KeyedThrottle, LatestWorker
+from posevla_ros.runner import SHUTDOWN, KeyedThrottle, LatestWorker
 from posevla_ros.inference import FrameError, PolicyCore, RawFrame, load_model
 from posevla_ros.robot_state import RobotStateAt
 from posevla_ros.timesync import HAVE_MESSAGE_FILTERS, subscribe_synced
@@ -73,17 +76,21 @@ class PolicyNode(Node):
         cams = [camera_topics(ns) for ns in namespaces]       # ValueError on an empty name
         if len({c["rgb"] for c in cams}) < len(cams):
             raise ValueError(f"camera_namespaces {namespaces} names a camera twice")
-        if model is None:
-            model = load_model(self.p["checkpoint"], self.p["device"])  # clear error if missing
+        self._own_model = model is None
+        if model is None:   # clear error if missing; with policy_server the server's model (serving.RemotePolicy)
+            model = load_model(self.p["checkpoint"], self.p["device"], self.p["policy_server"],
+                               self.p["policy_server_timeout_s"], self.p["policy_server_wait_s"],
+                               self.get_logger(), SHUTDOWN.is_set)
         if len(cams) > getattr(model, "max_cameras", 1):
+            if self._own_model and hasattr(model, "close"):
+                model.close()
             raise ValueError(f"camera_namespaces has {len(cams)} cameras {namespaces}, but the "
                              f"{getattr(model, 'architecture', '') or 'loaded'} model takes at most "
                              f"{getattr(model, 'max_cameras', 1)}")
         self.core = PolicyCore(model, self.p["use_depth"], self.p["max_image_age_s"])
         # a model with proprioception reads the robot at each image, computed as the recorder does
+        # (a URDF file is loaded now, so a bad one fails at start in one line; else /robot_description)
         self.robot = RobotStateAt(self, self.p) if self.core.needs_state else None
-        if self.robot is not None:
-            self.robot.fk        # the robot config's kinematics now: a bad URDF fails at start, in one line
         self._lock = threading.Lock()
         self._instruction = self.p["instruction"]
         self._paused = False
@@ -222,8 +229,14 @@ class PolicyNode(Node):
             self._log("worker_error", f"frame handling failed: {exc!r}\n{tb}", "error")
 
     def destroy_node(self):
-        self._closing.set()
-        self.worker.stop()
+        # also for a constructor that raised half way (no policy server, a bad URDF): rclpy's
+        # context destroys every node it made, built or not
+        if hasattr(self, "worker"):
+            self._closing.set()
+            self.worker.stop()
+        core = getattr(self, "core", None)
+        if getattr(self, "_own_model", False) and hasattr(getattr(core, "model", None), "close"):
+            core.model.close()          # a policy server's connection
         return super().destroy_node()
 
 

@@ -88,7 +88,7 @@ class RecorderNode(_RosNode):
         if writer is None:
             writer = make_writer(str(Path(p["root"]).expanduser()), p["fps"], p["repo_id"], p["use_depth"])
         self.writer = writer
-        self.core = EpisodeRecorder(writer, self.robot.fk, p["fps"], p["use_depth"], p["max_episode_s"])
+        self.core = EpisodeRecorder(writer, self.robot.ee_pose, p["fps"], p["use_depth"], p["max_episode_s"])
         self.worker = SerialWorker(max_pending=p["max_pending_frames"],
                                    on_error=lambda e: self._log("write", f"recording a frame failed: {e!r}", "error"))
         self._instruction = p["instruction"]

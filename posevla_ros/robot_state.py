@@ -28,8 +28,9 @@ from posevla_ros.topics import TOPIC_JOINT_STATES
 class RobotStateAt:
     """Buffers /joint_states and the camera pose topic of ``node``; answers for one image stamp.
     ``p``: the node's parameters (``params.ROBOT_STATE_PARAMS`` + ``camera_pose_topic``); ``fk``:
-    q -> 4x4 base-frame end-effector pose (default: the robot config's kinematics, built on
-    first use). Thread safe: callbacks append under a lock, any thread may ask."""
+    q -> 4x4 base-frame end-effector pose (default: the robot model's, ``robot_description.RobotModel``:
+    a URDF file, else /robot_description). Thread safe: callbacks append under a lock, any thread
+    may ask."""
 
     def __init__(self, node, p: dict, fk: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
         from geometry_msgs.msg import PoseStamped
@@ -38,7 +39,11 @@ class RobotStateAt:
 
         from posevla_ros.tf import CameraToBase
 
+        from posevla_ros.robot_description import RobotModel
+
         self.p, self._fk = p, fk
+        # the URDF for FK: robot_description_file, else /robot_description (may arrive later)
+        self.model = RobotModel(node, p) if fk is None else None
         self._lock = threading.Lock()
         self._joint_msgs: collections.deque = collections.deque(maxlen=200)
         self._cam_poses: collections.deque = collections.deque(maxlen=50)   # (stamp s, T_base_cam)
@@ -53,13 +58,19 @@ class RobotStateAt:
         return self.p["camera_pose_topic"] or self.camera_to_base.source
 
     @property
-    def fk(self) -> Callable[[np.ndarray], np.ndarray]:
-        if self._fk is None:
-            from posevla_core.kinematics import RobotKinematics
+    def fk(self) -> Callable[[np.ndarray], np.ndarray] | None:
+        """q -> 4x4 base-frame end-effector pose; None while the robot model has not arrived."""
+        if self._fk is not None:
+            return self._fk
+        kin = self.model.kinematics
+        return None if kin is None else kin.fk
 
-            p = self.p
-            self._fk = RobotKinematics(p["robot_description_file"], p["ee_link"], list(p["joint_names"])).fk
-        return self._fk
+    def ee_pose(self, q) -> np.ndarray:
+        """FK of ``q``; RuntimeError (saying why) while there is no robot model."""
+        fk = self.fk
+        if fk is None:
+            raise RuntimeError(self.model.reason)
+        return np.asarray(fk(q), dtype=float)
 
     def _on_joint_state(self, msg) -> None:
         with self._lock:
@@ -109,6 +120,8 @@ class RobotStateAt:
         if T_cam is None:
             return None, reason
         q, g = self.joints(js)
+        if self.fk is None:
+            return None, self.model.reason
         if q is None:
             return None, f"{TOPIC_JOINT_STATES} lacks {list(self.p['joint_names'])}"
         if not (np.all(np.isfinite(q)) and np.isfinite(g)):

@@ -1,4 +1,4 @@
-"""Running nodes: the in-process launch-graph runner (``posevla run policy --robot panda``,
+"""Running nodes: the in-process launch-graph runner (``posevla run policy --robot sim_panda``,
 ``make demo``), the executor choice (``make_executor``) and two small helpers the nodes
 share (a newest-wins worker thread and a keyed log throttle).
 
@@ -7,6 +7,13 @@ installed (the wheel-based venv): they build the node graphs of posevla_ros.grap
 same description the launch files are made from, so the same parameter files, values and
 remappings - construct the node classes in one process and spin them on one executor
 (``make_executor``).
+
+``preload`` imports the heavy modules of a process's nodes in the main thread before the first
+node is built (``build_graph``, ``node_main.run_node``). Why: nodes start threads in their
+constructors (sim_node's physics thread) while later constructors still import; policy_node's
+model load imported torch while the physics thread ran scipy's Rotation, whose array-API check
+reads ``sys.modules["torch"]``, and got the half-imported module: "sim step failed:
+AttributeError(partially initialized module 'torch' has no attribute 'Tensor')".
 """
 from __future__ import annotations
 
@@ -110,6 +117,40 @@ class KeyedThrottle:
         getattr(self._logger, level)(f"{msg} [{key}, seen {n}x]")
 
 
+# --------------------------------------------------------------------------- heavy imports
+# node module -> what its constructor or its threads import lazily: "module", or "module:function"
+# (called: mujoco must be imported through posevla_core.sim.gl.import_mujoco, which picks the GL
+# backend first). A module that is not installed is skipped: the node itself reports it.
+PRELOAD: dict[str, tuple[str, ...]] = {
+    "posevla_ros.policy_node": ("torch", "transformers", "scipy.spatial.transform", "posevla_core.policy",
+                                "posevla_core.model"),
+    "posevla_ros.sim_node": ("posevla_core.sim.gl:import_mujoco", "scipy.spatial.transform", "posevla_core.sim.env"),
+    "posevla_ros.executor_node": ("scipy.spatial.transform", "pinocchio", "posevla_core.kinematics"),
+    "posevla_ros.teleop_node": ("scipy.spatial.transform", "pinocchio", "posevla_core.kinematics"),
+    "posevla_ros.evaluator_node": ("scipy.spatial.transform", "scipy.stats", "pinocchio", "posevla_core.kinematics"),
+    "posevla_ros.recorder_node": ("scipy.spatial.transform", "posevla_core.data"),
+}
+
+
+def preload(node_modules) -> list[str]:
+    """Import ``PRELOAD``'s entries of ``node_modules`` (e.g. "posevla_ros.sim_node") in this
+    thread, once each; returns the entries that imported. Call it in the main thread before any
+    node of the process starts a thread (module docstring)."""
+    import importlib
+
+    done: list[str] = []
+    for entry in dict.fromkeys(e for m in node_modules for e in PRELOAD.get(m, ())):
+        module, _, func = entry.partition(":")
+        try:
+            mod = importlib.import_module(module)
+            if func:
+                getattr(mod, func)()
+        except ImportError:
+            continue
+        done.append(entry)
+    return done
+
+
 # --------------------------------------------------------------------------- the graph runner
 def _to_ros_params(values: dict[str, Any]):
     from rclpy.parameter import Parameter
@@ -123,6 +164,7 @@ def build_graph(specs: list, context=None, model=None, kwargs: dict[str, dict] |
     prebuilt policy model (tests); ``kwargs``: extra constructor arguments per node name.
     If one node fails to build, the ones built so far are destroyed and the error raised."""
     out: list = []
+    preload(spec.target.split(":")[0] for spec in specs)
     try:
         for spec in specs:
             kw: dict[str, Any] = {"parameter_overrides": _to_ros_params(spec.parameters())}
@@ -277,10 +319,16 @@ def run_specs(specs: list, model=None, until: Callable[[dict], bool] | None = No
     return by_name
 
 
-def run_graph(graph: str, args: dict | None = None, overrides: dict | None = None, model=None) -> int:
-    """``posevla run <graph>``: the graph of launch/<graph>.launch.py (posevla_ros.graphs) in
-    this process until Ctrl-C. ``overrides``: extra parameter values for every node that
-    declares them (``-p name=value``). Returns an exit code."""
+def graph_finished(nodes: dict) -> bool:
+    """Whether a node of ``nodes`` ({name: node}) has ended the run: its ``finished`` event is
+    set (sim_node with ``exit_on_success``, at the episode's first success)."""
+    return any(isinstance(getattr(n, "finished", None), threading.Event) and n.finished.is_set()
+               for n in nodes.values())
+
+
+def graph_specs(graph: str, args: dict | None = None, overrides: dict | None = None) -> list:
+    """The NodeSpecs ``run_graph`` runs: ``graphs.build(graph, args)``, then ``overrides`` on
+    every node that declares them (ValueError: a name no node of the graph declares)."""
     import dataclasses
 
     from posevla_ros import graphs as G
@@ -293,5 +341,13 @@ def run_graph(graph: str, args: dict | None = None, overrides: dict | None = Non
         unknown = sorted(set(overrides) - known)
         if unknown:
             raise ValueError(f"no node of graph {graph!r} has parameter(s) {', '.join(unknown)}")
-    run_specs(specs, model=model)
+    return specs
+
+
+def run_graph(graph: str, args: dict | None = None, overrides: dict | None = None, model=None) -> int:
+    """``posevla run <graph>``: the graph of launch/<graph>.launch.py (posevla_ros.graphs) in
+    this process until Ctrl-C, or until a node ends the run (``graph_finished``: sim-demo with
+    ``-p exit_on_success=true``). ``overrides``: extra parameter values for every node that
+    declares them (``-p name=value``). Returns an exit code."""
+    run_specs(graph_specs(graph, args, overrides), model=model, until=graph_finished)
     return 0

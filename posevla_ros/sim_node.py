@@ -14,6 +14,15 @@ Publishes (stamps = sim time)
   pose, randomized per episode); also on /tf when tf2_msgs imports
 - ``/posevla/instruction`` (std_msgs/String, reliable + transient local) at every reset when
   ``publish_instruction`` is true (sim_demo.launch.py: the policy acts with nobody typing)
+The episode's first success (the sim's success predicate, checked after every physics chunk) is
+logged once, with the sim time it took: the one line that says a sim demo worked. With
+``hold_on_success`` the node then ends the episode the way the evaluator does: it calls
+``/posevla/stop`` (the executor holds position and ignores predictions) and ``/posevla/pause``
+(the policy stops predicting). Why: the sim demo used to reach its success (seed 1000 at ~22 s sim
+time) without a word, then the policy kept acting with the object in the closed gripper, a scene
+it was not trained on: it sent more plans and answered ``<no_object>`` in stretches, and those
+refusals were all the log showed.
+``exit_on_success`` sets ``finished``: the node's process (and ``posevla run sim-demo``) ends.
 Subscribes ``/arm_controller/joint_trajectory`` and ``/gripper_controller/joint_trajectory``
 (trajectory_msgs/JointTrajectory; a new one replaces the running one, like
 joint_trajectory_controller). Services ``/sim/reset`` (posevla_ros/srv/ResetEpisode: a task
@@ -22,7 +31,7 @@ family or an instruction the sim can stage, see posevla_core.sim.tasks.parse_tas
 
 ``mode: robot`` makes the node a hardware stand-in, the way a real arm's drivers look to
 posevla: camera + /joint_states out, trajectories in, stamps from the wall clock, the camera
-fixed at its nominal pose (config/robots/panda.yaml's camera_to_base), and NO /clock,
+fixed at its nominal pose (config/robots/sim_panda.yaml's camera_to_base), and NO /clock,
 /sim/camera_pose, /sim/reset or /sim/success. Real-mode collect and evaluate are tested
 against it.
 
@@ -44,11 +53,17 @@ from posevla_ros.topics import TOPIC_JOINT_STATES, camera_topics
 
 SIM_PARAMS = [
     ("sim", "mujoco", "simulator: mujoco (our Panda table-top scene) | robosuite:<Task>[:<Arm>] (robosuite:Lift, robosuite:Lift:UR5e)"),
-    ("robot", "panda", "robot config name (only panda is simulated)"),
+    ("robot", "sim_panda", "robot config name (only sim_panda, or a robosuite arm, is simulated)"),
     ("task", "pick", "default task family of /sim/reset with an empty task: pick | put"),
     ("seed", 0, "seed of the first episode (reset at start)"),
     ("width", 224, "image width (px)"),
     ("height", 224, "image height (px)"),
+    ("camera_pose", "", "mujoco: the camera's optical frame in base_frame, 'x,y,z,qx,qy,qz,qw' (the convention of "
+                        "camera_to_base and /sim/camera_pose), fixed across episodes; empty = the nominal pose, "
+                        "jittered per episode"),
+    ("camera_fov_deg", 0.0, "mujoco: the camera's vertical field of view (deg); 0 = the scene's (50)"),
+    ("scene_look", "", "mujoco: lights and table color, 'light=0.4,light_color=1:0.75:0.5,light_azimuth=-90,"
+                       "light_elevation=30,table=0.9:0.9:0.9' (posevla_core/sim/look.py); empty = as trained"),
     ("image_rate_hz", 10.0, "camera rate (sim time)"),
     ("joint_state_rate_hz", 50.0, "joint state rate (sim time)"),
     ("real_time_factor", 1.0, "sim seconds per wall second"),
@@ -60,9 +75,16 @@ SIM_PARAMS = [
     ("wrist_camera_frame", "wrist_camera_color_optical_frame", "optical frame of the wrist camera's images"),
     ("mode", "sim", "sim | robot (a hardware stand-in: no /clock, sim services or camera pose)"),
     ("publish_instruction", False, "publish the episode instruction on /posevla/instruction at every reset"),
+    ("hold_on_success", False, "at the episode's first success call /posevla/stop and /posevla/pause "
+                               "(the robot holds, the policy stops), as the evaluator ends an episode"),
+    ("exit_on_success", False, "end the node (and an in-process graph) at the episode's first success"),
     ("arm_topic", "/arm_controller/joint_trajectory", "arm JointTrajectory topic"),
     ("gripper_topic", "/gripper_controller/joint_trajectory", "gripper JointTrajectory topic"),
 ]
+
+
+# what an episode's end holds (hold_on_success): the executor's stop, the policy's pause
+HOLD_SERVICES = ("/posevla/stop", "/posevla/pause")
 
 
 class SimNode(Node):
@@ -82,9 +104,9 @@ class SimNode(Node):
 
                 self.declare_parameter(name, default, ParameterDescriptor(description=desc))
         self.p = {name: self.get_parameter(name).value for name, _, _ in SIM_PARAMS}
-        from posevla_core.sim.select import robot_config
+        from posevla_core.sim.select import SIM_ROBOT, robot_config
 
-        simulated = robot_config(self.p["sim"], "panda")   # panda, robosuite_panda, robosuite_ur5e, ...
+        simulated = robot_config(self.p["sim"], SIM_ROBOT)   # sim_panda, robosuite_panda, robosuite_ur5e, ...
         if self.p["robot"] and Path(str(self.p["robot"])).stem != simulated:
             self.get_logger().warn(f"robot {self.p['robot']!r}: sim {self.p['sim']!r} simulates {simulated}; using it")
         if self.p["mode"] not in ("sim", "robot"):
@@ -94,8 +116,23 @@ class SimNode(Node):
         if env is None:
             from posevla_core.sim.select import make_env
 
-            env = make_env(self.p["sim"], width=int(self.p["width"]), height=int(self.p["height"]),
-                           default_task=self.p["task"], camera_jitter=not self.robot_mode)
+            from posevla_core.sim.camera import CameraPlacement
+            from posevla_core.sim.look import SceneLook
+            from posevla_core.sim.select import MUJOCO, parse_sim
+
+            placement = CameraPlacement.parse(self.p["camera_pose"], self.p["camera_fov_deg"])  # ValueError: one line
+            look = SceneLook.parse(self.p["scene_look"])
+            if (placement or look) is not None and parse_sim(self.p["sim"]).backend != MUJOCO:
+                raise ValueError(f"camera_pose / camera_fov_deg / scene_look: the mujoco scene only, "
+                                 f"not sim {self.p['sim']!r}")
+            if (placement or look) is not None:
+                from posevla_core.sim.env import SimEnv
+
+                env = SimEnv(width=int(self.p["width"]), height=int(self.p["height"]), default_task=self.p["task"],
+                             camera_jitter=not self.robot_mode, camera=placement, look=look)
+            else:
+                env = make_env(self.p["sim"], width=int(self.p["width"]), height=int(self.p["height"]),
+                               default_task=self.p["task"], camera_jitter=not self.robot_mode)
         self.env = env
         self.sim = env
         self.instruction = ""
@@ -128,16 +165,24 @@ class SimNode(Node):
         if not self.robot_mode:
             self.create_service(ResetEpisode, "/sim/reset", self._on_reset)
             self.create_service(Trigger, "/sim/success", self._on_success)
+        self._hold_clients = ([self.create_client(Trigger, name) for name in HOLD_SERVICES]
+                              if self.p["hold_on_success"] and not self.robot_mode else [])
         self._msgs = (Clock, JointState)
+        # the current episode's first success (cleared at every reset); ``finished``: exit_on_success fired
+        self.succeeded = threading.Event()
+        self.finished = threading.Event()
+        self.success_after_s: float | None = None     # sim seconds from the reset to the first success
         with self.lock:
             spec = self.env.reset(int(self.p["seed"]), self.p["task"])
             self.instruction = spec.instruction
+            self._episode_t0 = self.env.time
         self._announce(spec.instruction)
         self._next_image = 0.0
         self._next_js = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="sim-physics", daemon=True)
         self.frames_published = 0
+        self.step_errors = 0        # physics chunks that raised (logged "sim step failed")
         if start_thread:
             self._thread.start()
         if self.robot_mode:
@@ -165,6 +210,7 @@ class SimNode(Node):
                         wall0, sim0 = time.monotonic(), self.env.time
                     self.env.step(chunk)
                     self._publish(self.env.time)
+                    self._check_success()
                     t_sim = self.env.time
                 ahead = (t_sim - sim0) / rtf - (time.monotonic() - wall0)
                 if ahead > 0:
@@ -172,6 +218,7 @@ class SimNode(Node):
                 elif ahead < -0.5:  # too slow for real time: don't try to catch up
                     wall0, sim0 = time.monotonic(), t_sim
             except Exception as e:  # noqa: BLE001 - keep the node alive, say why
+                self.step_errors += 1
                 self.get_logger().error(f"sim step failed: {e!r}")
                 self._stop.wait(0.5)
 
@@ -180,6 +227,30 @@ class SimNode(Node):
         with self.lock:
             self.env.step(dt)
             self._publish(self.env.time)
+            self._check_success()
+
+    def _check_success(self) -> None:
+        """After a physics chunk (under ``lock``): the episode's first success is logged once and
+        acted on (``hold_on_success``, ``exit_on_success``; module docstring)."""
+        if self.robot_mode or self.succeeded.is_set() or not self.env.success():
+            return
+        self.success_after_s = self.env.time - self._episode_t0
+        self.succeeded.set()
+        spec = self.env.spec
+        self.get_logger().info(f"episode SUCCESS: {spec.instruction!r} (task {spec.task}, seed {spec.seed}) "
+                               f"after {self.success_after_s:.1f} s sim time")
+        if self._hold_clients:
+            from std_srvs.srv import Trigger
+
+            missing = [c.srv_name for c in self._hold_clients if not c.service_is_ready()]
+            for c in self._hold_clients:
+                c.call_async(Trigger.Request())
+            self.get_logger().info("hold_on_success: the robot holds and the policy pauses ("
+                                   + ", ".join(HOLD_SERVICES) + ")"
+                                   + (f"; not available: {', '.join(missing)}" if missing else ""))
+        if self.p["exit_on_success"]:
+            self.get_logger().info("exit_on_success: ending")
+            self.finished.set()
 
     def _publish(self, t: float) -> None:
         Clock, JointState = self._msgs
@@ -276,6 +347,9 @@ class SimNode(Node):
                 spec = self.env.reset(int(req.seed), req.task or self.p["task"])
                 self._next_image = 0.0
                 self._next_js = 0.0
+                self._episode_t0 = self.env.time
+                self.success_after_s = None
+                self.succeeded.clear()
                 self._publish(self.env.time)
             self.instruction = spec.instruction
             self._announce(spec.instruction)
@@ -305,7 +379,7 @@ class SimNode(Node):
 def main(argv: list[str] | None = None) -> int:
     from posevla_ros.node_main import run_node
 
-    return run_node(SimNode, argv)
+    return run_node(SimNode, argv, done=lambda n: n.finished.is_set())
 
 
 if __name__ == "__main__":

@@ -87,7 +87,8 @@ class TeleopNode(_RosNode):
         from std_srvs.srv import Trigger
 
         from posevla_ros import backends
-        from posevla_ros.planning import ExecutorCore, load_kinematics
+        from posevla_ros.planning import ExecutorCore
+        from posevla_ros.robot_description import RobotModel
         from posevla_ros.runner import KeyedThrottle
 
         super().__init__(node_name, **kwargs)
@@ -95,9 +96,12 @@ class TeleopNode(_RosNode):
         self.p = p = P.read_all(self, TELEOP_PARAMS)
         p["max_prediction_age_s"] = 0.0          # SafetyLimits reads it; teleop targets have no age
         self._log = KeyedThrottle(self.get_logger(), p["log_throttle_s"])
-        kin = kinematics if kinematics is not None else load_kinematics(p)
+        executor = ExecutorCore(None, p)
+        # the URDF: robot_description_file, else /robot_description; no commands move the arm before it
+        self.robot = RobotModel(self, p, kinematics, on_ready=executor.set_kinematics)
+        executor.set_kinematics(self.robot.kinematics)
         self.backend = backends.make_backend(self, p)
-        self.core = TeleopCore(ExecutorCore(kin, p), self.backend.send, kin.fk, p["workspace.min"],
+        self.core = TeleopCore(executor, self.backend.send, lambda q: self.robot.kinematics.fk(q), p["workspace.min"],
                                p["workspace.max"], p["command_dt"], p["max_step_m"], p["max_step_rad"],
                                p["resync_after_s"])
         self._lock = threading.Lock()             # guards self.core
@@ -142,7 +146,7 @@ class TeleopNode(_RosNode):
     # ---- callbacks: hand data on
     def _on_joint_state(self, msg) -> None:
         q = T.joint_vector(msg.name, msg.position, self.p["joint_names"])
-        if q is not None:
+        if q is not None and self._have_model():
             with self._lock:
                 self.core.set_joint_state(q)
 
@@ -171,15 +175,24 @@ class TeleopNode(_RosNode):
                 if q is None:
                     self._log("leader", why)
                     continue
+                if not self._have_model():
+                    continue
                 with self._lock:
                     res = self.core.follow(q, g)
                 if res is not None and not res.ok:
                     self._log(res.key or "refused", f"no motion: {res.reason}")
 
+    def _have_model(self) -> bool:
+        """True once the robot model is there; else log why (throttled) and move nothing."""
+        if self.robot.kinematics is not None:
+            return True
+        self._log("no_robot_model", f"no motion: {self.robot.reason}")
+        return False
+
     def handle_command(self, cmd: T.TeleopCommand):
         """Apply one command (any thread); episode events go to the episode services."""
         with self._lock:
-            res = self.core.apply(cmd)
+            res = self.core.apply(cmd) if self._have_model() else None
         if res is not None and not res.ok:
             self._log(res.key or "refused", f"no motion: {res.reason}")
         for ev in cmd.events:

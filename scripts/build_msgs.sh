@@ -30,26 +30,9 @@ link_missing /opt/python/cp311-cp311/include/python3.11 \
 link_missing /opt/python/cp311-cp311/lib/python3.11/site-packages/numpy/_core/include \
   "$("$PY" -c 'import numpy; print(numpy.get_include())')"
 
-set +e
-cmake -S "$ROOT" -B "$BUILD" -DCMAKE_INSTALL_PREFIX="$VENV" -DPython3_EXECUTABLE="$PY" \
-  -DBUILD_TESTING=OFF -DCMAKE_BUILD_TYPE=Release -DPOSEVLA_INSTALL_PYTHON_SOURCES=OFF \
-  > "$BUILD.configure.log" 2>&1
-rc=$?
-set -e
-if [ $rc -ne 0 ]; then
-  # Accept only the known include-dir complaint, and only if the Makefiles exist.
-  n_err=$(grep -c "CMake Error" "$BUILD.configure.log" || true)
-  n_known=$(grep -c "^  non-existent path" "$BUILD.configure.log" || true)
-  if [ -f "$BUILD/Makefile" ] && [ "$n_err" -eq "$n_known" ]; then
-    echo "[build_msgs] cmake configure returned $rc for the known wheel include-dir issue only; continuing"
-  else
-    cat "$BUILD.configure.log" >&2
-    echo "[build_msgs] cmake configure failed" >&2
-    exit $rc
-  fi
-fi
-cmake --build "$BUILD" -j2 > "$BUILD.build.log" 2>&1 || { tail -50 "$BUILD.build.log" >&2; exit 1; }
-cmake --install "$BUILD" > "$BUILD.install.log" 2>&1 || { tail -50 "$BUILD.install.log" >&2; exit 1; }
+. "$ROOT/scripts/cmake_package.sh"
+cmake_package build_msgs "$ROOT" "$BUILD" -DCMAKE_INSTALL_PREFIX="$VENV" -DPython3_EXECUTABLE="$PY" \
+  -DBUILD_TESTING=OFF -DCMAKE_BUILD_TYPE=Release -DPOSEVLA_INSTALL_PYTHON_SOURCES=OFF
 # Copies of the hand-written modules from an older full install would shadow the editable
 # checkout (site-packages comes first on sys.path): remove them, keep the generated ones.
 SITE="$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"

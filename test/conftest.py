@@ -51,6 +51,18 @@ def spin_until(executor, predicate, timeout: float = 30.0, step: float = 0.05) -
     return bool(predicate())
 
 
+def call_trigger(executor, node, name: str, timeout: float = 30.0):
+    """Call the std_srvs/Trigger service ``name`` from ``node``, spinning ``executor`` until the
+    service is there and its answer arrives (asserts both); returns the response."""
+    from std_srvs.srv import Trigger
+
+    cli = node.create_client(Trigger, name)
+    assert spin_until(executor, cli.service_is_ready, timeout), f"service {name} not available"
+    fut = cli.call_async(Trigger.Request())
+    assert spin_until(executor, fut.done, timeout), f"service {name} did not answer"
+    return fut.result()
+
+
 class NodeProcess:
     def __init__(self, module: str, ros_args: list[str], log_path: Path) -> None:
         self.log_path = log_path

@@ -17,8 +17,8 @@ T_CAM = se3.make_T([1.1, 0.4, 0.6], Rotation.from_euler("xyz", [-120, 5, 60], de
 
 
 def test_yaml_edit_keeps_everything_else(tmp_path):
-    src = robot_config_path("panda")
-    dst = tmp_path / "panda.yaml"
+    src = robot_config_path("sim_panda")
+    dst = tmp_path / "sim_panda.yaml"
     write_camera_to_base(src, dst, T_CAM, "hand-eye calibration (test)")
     before, after = yaml.safe_load(src.read_text()), yaml.safe_load(dst.read_text())
     pos, quat = se3.split_T(T_CAM)
@@ -87,11 +87,11 @@ def test_calibrate_over_ros_in_the_sim(tmp_path, mode):
     assert (tmp_path / "calibration.json").is_file() and "AX=XB" in (tmp_path / "report.txt").read_text()
     assert "static_transform_publisher" in summary["static_transform_command"]
     if mode == "eye-to-hand":
-        written = yaml.safe_load((tmp_path / "panda.yaml").read_text())["camera_to_base"]
+        written = yaml.safe_load((tmp_path / "sim_panda.yaml").read_text())["camera_to_base"]
         np.testing.assert_allclose(written["translation"], summary["translation"], atol=1e-5)
         assert "--frame-id base_link --child-frame-id camera_color_optical_frame" in summary["static_transform_command"]
     else:
-        assert not (tmp_path / "panda.yaml").exists()
+        assert not (tmp_path / "sim_panda.yaml").exists()
         from posevla_core.sim import scene
 
         assert "--frame-id panda_hand" in summary["static_transform_command"]

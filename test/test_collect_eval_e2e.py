@@ -37,7 +37,7 @@ def test_collect_finetune_evaluate(tmp_path):
     from posevla_ros.apps import collect_main, evaluate_main
 
     demos = tmp_path / "demos"
-    c = collect_main("scripted", "pick", 3, str(demos), seed=0, robot="panda", fps=5.0, sim=True)
+    c = collect_main("scripted", "pick", 3, str(demos), seed=0, robot="sim_panda", fps=5.0, sim=True)
     assert c["episodes_saved"] == 3, c
     assert c["successes"] == 3 and not c["expert_errors"], c
 

@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 import pytest
+from conftest import call_trigger
 from geometry_msgs.msg import PoseArray
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
@@ -14,7 +15,6 @@ from rclpy.qos import QoSProfile
 from scipy.spatial.transform import Rotation
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Header
-from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
 from posevla_core import se3
@@ -25,7 +25,7 @@ from posevla_ros.executor_node import ExecutorNode
 from posevla_ros.planning import ExecutorCore, load_kinematics
 from posevla_ros.msg import PosePrediction
 
-PARAMS = dict(P.defaults(P.EXECUTOR_PARAMS), use_tf=False)
+PARAMS = dict(P.defaults(P.EXECUTOR_PARAMS), use_tf=False, robot_description_file="posevla://panda")
 # camera 1.2 m in front of the robot, 0.6 m up, looking back at it and slightly down
 T_BASE_CAM = se3.make_T([1.2, 0.05, 0.6], Rotation.from_euler("xyz", [-110, 0, 90], degrees=True).as_quat())
 PARAMS["camera_to_base.translation"], PARAMS["camera_to_base.rotation_xyzw"] = se3.split_T(T_BASE_CAM)
@@ -205,11 +205,7 @@ class Harness:
         return False
 
     def call(self, spin_until, name):
-        cli = self.io.create_client(Trigger, name)
-        assert spin_until(self.ex, cli.service_is_ready, 30)
-        fut = cli.call_async(Trigger.Request())
-        assert spin_until(self.ex, fut.done, 30)
-        return fut.result()
+        return call_trigger(self.ex, self.io, name)
 
     def close(self):
         self.ex.shutdown()
@@ -363,7 +359,14 @@ def test_object_not_found_never_moves_the_arm(ros_context, kin, spin_until, targ
 
 @pytest.mark.slow
 def test_executor_process(ros_context, node_process, spin_until, targets):
-    """`python -m posevla_ros.executor_node --ros-args -p ...` in its own process."""
+    """`python -m posevla_ros.executor_node --ros-args -p ...` in its own process, with no URDF
+    file: it takes the URDF from /robot_description, published (latched) by this test as
+    robot_state_publisher would."""
+    from std_msgs.msg import String
+
+    from posevla_core.sim.assets import resolve_robot_description
+    from posevla_ros.robot_description import description_qos
+
     args = []
     for k in ("use_tf", "camera_to_base.translation", "camera_to_base.rotation_xyzw"):
         v = PARAMS[k]
@@ -374,6 +377,8 @@ def test_executor_process(ros_context, node_process, spin_until, targets):
     io.create_subscription(JointTrajectory, PARAMS["controller_topic"], arm.append, QoSProfile(depth=10))
     pub = io.create_publisher(PosePrediction, "/posevla/prediction", QoSProfile(depth=10))
     js_pub = io.create_publisher(JointState, "/joint_states", QoSProfile(depth=10))
+    urdf_pub = io.create_publisher(String, "/robot_description", description_qos())
+    urdf_pub.publish(String(data=resolve_robot_description("posevla://panda").read_text()))
     ex = MultiThreadedExecutor(context=ros_context)
     ex.add_node(io)
     assert spin_until(ex, lambda: pub.get_subscription_count() > 0 or not proc.alive(), 120), proc.output()

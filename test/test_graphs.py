@@ -168,7 +168,8 @@ def test_launch_file_is_the_graph(graph):
     lg = ast.parse((REPO / "posevla_ros" / "launch_graph.py").read_text())
     node_calls = [c for c in ast.walk(lg) if isinstance(c, ast.Call) and getattr(c.func, "id", None) == "Node"]
     ours = [c for c in node_calls if not any(k.arg == "package" for k in c.keywords)]
-    assert len(ours) == 1 and ast.unparse(ours[0]) == "Node(**spec.launch_kwargs())"
+    assert len(ours) == 1 and ast.unparse(ours[0]).startswith("Node(**spec.launch_kwargs(), ")
+    assert [k.arg for k in ours[0].keywords] == [None, "on_exit"]     # the spec's kwargs; a graph-ending node
     assert all(ast.unparse(k.value) == "'rviz2'" for c in node_calls if c not in ours
                for k in c.keywords if k.arg == "package")
     assert "G.build(graph, given)" in ast.unparse(lg)
@@ -249,3 +250,50 @@ def test_describing_a_graph_imports_no_torch(tmp_path):
     r = subprocess.run([sys.executable, "-c", code, str(flow)], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "['replace', 'chunk'] False"
+
+
+# ---------------------------------------------------------------- operator flags
+def test_operator_flags_are_graph_arguments(tmp_path):
+    """dry_run / deadman_* are launch arguments of every graph with an executor; they never
+    weaken the robot config (a config's dry_run: true stays a dry run)."""
+    for graph, extra in (("policy", {}), ("sim_demo", {}), ("evaluate", {"sim": True, "task": "pick"})):
+        assert {"dry_run", "deadman_topic", "deadman_timeout_s"} <= set(G.ARGS[graph])
+        ex = {s.name: s for s in G.build(graph, dict(extra, dry_run="true", deadman_topic="/op/deadman",
+                                                      deadman_timeout_s="0.25"))}["executor_node"].params
+        assert ex["dry_run"] is True and ex["deadman_topic"] == "/op/deadman" and ex["deadman_timeout_s"] == 0.25
+        plain = {s.name: s for s in G.build(graph, extra)}["executor_node"].parameters()
+        assert plain["dry_run"] is False and plain["deadman_topic"] == ""
+    cfg = tmp_path / "careful.yaml"
+    cfg.write_text(P.robot_config_path("sim_panda").read_text() + "dry_run: true\n")
+    ex = {s.name: s for s in G.build("policy", {"robot": str(cfg), "dry_run": "false"})}["executor_node"]
+    assert ex.parameters()["dry_run"] is True
+
+
+@pytest.mark.parametrize("text,want", [("dry_run:=true", ("dry_run", True)), ("dry_run=true", ("dry_run", True)),
+                                       ("deadman_topic:=/op/deadman", ("deadman_topic", "/op/deadman")),
+                                       ("workspace.min:=[0.1, -0.5, 0.0]", ("workspace.min", [0.1, -0.5, 0.0]))])
+def test_p_overrides_take_ros_syntax(text, want):
+    from posevla_ros.param_schema import parse_override
+
+    assert parse_override(text) == want
+
+
+def test_posevla_run_policy_dry_run(tmp_path):
+    """`posevla run policy -p dry_run:=true` starts the executor in dry run (then Ctrl-C)."""
+    import signal
+    import time
+
+    log = tmp_path / "run.log"
+    with open(log, "w") as f:
+        proc = subprocess.Popen([sys.executable, "-m", "posevla_ros.cli", "run", "policy", "-p", "dry_run:=true"],
+                                cwd=tmp_path, stdout=f, stderr=subprocess.STDOUT,
+                                env=dict(os.environ, PYTHONUNBUFFERED="1"))
+        try:
+            end = time.monotonic() + 120
+            while time.monotonic() < end and proc.poll() is None and "DRY RUN" not in log.read_text():
+                time.sleep(0.5)
+            assert "DRY RUN: no motion is sent" in log.read_text(), log.read_text()
+        finally:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(30)
+    assert "Traceback" not in log.read_text()

@@ -16,8 +16,9 @@ REPO = Path(__file__).resolve().parent.parent
 LAUNCH = REPO / "launch"
 EXPECTED_ARGS = {
     "policy.launch.py": {"robot", "checkpoint", "camera_ns", "use_sim_time", "backend", "rviz",
-                         "camera_pose_topic", "execution_mode"},
-    "sim_demo.launch.py": {"robot", "checkpoint", "backend", "rviz", "task"},
+                         "camera_pose_topic", "execution_mode", "use_depth", "dry_run", "deadman_topic",
+                         "deadman_timeout_s"},
+    "sim_demo.launch.py": {"robot", "checkpoint", "backend", "rviz", "task", "dry_run"},
 }
 EXPECTED_EXECUTABLES = {
     "policy.launch.py": {"policy_node", "executor_node", "rviz2"},
@@ -142,6 +143,7 @@ def test_launch_description(name):
     ctx = LaunchContext()
     for a in args.values():
         ctx.launch_configurations[a.name] = a.default_value[0].perform(ctx) if a.default_value else ""
+    ctx.launch_configurations["rviz"] = "true"          # rviz2 joins the graph's nodes
     nodes = [e for e in ld.entities if isinstance(e, Node)]
     for e in ld.entities:
         if isinstance(e, OpaqueFunction):

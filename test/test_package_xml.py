@@ -17,8 +17,11 @@ ROS_IMPORTS = {
     "message_filters": "message_filters", "control_msgs": "control_msgs", "launch": "launch",
     "launch_ros": "launch_ros", "moveit": "moveit_py", "ament_index_python": "ament_index_python",
     "numpy": "python3-numpy", "scipy": "python3-scipy", "yaml": "python3-yaml", "pinocchio": "pinocchio",
-    "cv2": "python3-opencv",
 }
+# Imported, but from pip on a ROS install (requirements/ros-<distro>.txt), never from rosdep:
+# import name -> pip distribution pinned in every requirements/ros-*.txt.
+PIP_IMPORTS = {"cv2": "opencv-python-headless", "torch": "torch", "transformers": "transformers"}
+ROS_REQUIREMENTS = ("ros-humble.txt", "ros-jazzy.txt")
 # always present with rclpy (transitive run deps of rclpy), need not be listed
 IMPLIED = {"builtin_interfaces", "rcl_interfaces", "ament_index_python"}
 
@@ -63,3 +66,46 @@ def test_message_deps(package):
     assert {"std_msgs", "geometry_msgs"} <= deps
     assert "rosidl_interface_packages" in [g.name for g in package.member_of_groups]
     assert sys.version_info >= (3, 10)
+
+
+def _pins(name: str) -> dict[str, str]:
+    pins = {}
+    for line in (REPO / "requirements" / name).read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            dist, _, version = line.partition("==")
+            assert version, f"{name}: {line!r} is not an exact pin"
+            pins[dist.strip().lower()] = version.strip()
+    return pins
+
+
+def _conditional(package, name: str, environ: dict) -> list:
+    """``name``'s exec_depends as rosdep sees them under ``environ`` (format 3 conditions)."""
+    package.evaluate_conditions(environ)
+    return [d for d in package.exec_depends if d.name == name and d.evaluated_condition]
+
+
+def test_moveit_py_is_optional(package):
+    """rosdep must not ask for moveit_py where the distro has none (Humble); the code needs it
+    only for backend:=moveit."""
+    assert [d.condition for d in package.exec_depends if d.name == "moveit_py"] == ["$ROS_DISTRO != humble"]
+    assert _conditional(package, "moveit_py", {"ROS_DISTRO": "humble"}) == []
+    for distro in ("jazzy", "kilted", "rolling"):
+        assert len(_conditional(package, "moveit_py", {"ROS_DISTRO": distro})) == 1, distro
+
+
+def test_pip_only_modules_are_pinned_not_rosdep(package):
+    """cv2 must be >= 4.7 (cv2.aruco.CharucoDetector), which apt's python3-opencv on 22.04 / 24.04
+    is not: it comes from pip, pinned per distro, and package.xml does not ask rosdep for it."""
+    names = {d.name for d in package.build_depends + package.exec_depends + package.run_depends}
+    assert "python3-opencv" not in names
+    assert not any("bullet" in n for n in names), "pybullet must never be a ROS dependency"
+    imported = _imports(list((REPO / "posevla_ros").glob("*.py")) + list((REPO / "posevla_core").rglob("*.py")))
+    for req in ROS_REQUIREMENTS:
+        pins = _pins(req)
+        for module, dist in PIP_IMPORTS.items():
+            assert module in imported and dist in pins, (req, module)
+        cv_major, cv_minor = (int(x) for x in pins["opencv-python-headless"].split(".")[:2])
+        assert (cv_major, cv_minor) >= (4, 7), req
+        assert pins["numpy"].startswith("1."), f"{req}: the distro's apt binaries are built against numpy 1.x"
+        assert "pybullet" not in pins, f"{req}: a real-robot install must not need pybullet"

@@ -498,7 +498,8 @@ def test_a_model_that_reads_the_robot_state_gets_it_at_each_image(ros_context, t
             return self.model.predict(*a, **kw)
 
     model = Proprio(tiny_model)
-    h = Harness(ros_context, model, camera_pose_topic="/sim/camera_pose", use_tf=False)
+    h = Harness(ros_context, model, camera_pose_topic="/sim/camera_pose", use_tf=False,
+                robot_description_file="posevla://panda")
     pub_js = h.io.create_publisher(JointState, "/joint_states", QoSProfile(depth=10))
     pub_cam = h.io.create_publisher(PoseStamped, "/sim/camera_pose", QoSProfile(depth=10))
     try:
@@ -522,7 +523,7 @@ def test_a_model_that_reads_the_robot_state_gets_it_at_each_image(ros_context, t
         h.send(color_msg("rgb8"), conv.depth_to_image(DEPTH), stamp=stamp)
         assert spin_until(h.ex, lambda: h.preds, 120)
         st = model.states[-1]
-        fk = load_kinematics(dict(P.defaults(P.EXECUTOR_PARAMS), **P.robot_executor_params("panda"))).fk
+        fk = load_kinematics(dict(P.defaults(P.EXECUTOR_PARAMS), **P.robot_executor_params("sim_panda"))).fk
         np.testing.assert_allclose(st["T_base_ee"], fk(HOME_Q), atol=1e-9)
         np.testing.assert_allclose(st["T_base_cam"][:3, 3], [1.2, 0.0, 0.8], atol=1e-9)
         assert st["gripper"] == pytest.approx(0.5)          # fingers at 0.02 of 0.04: half open

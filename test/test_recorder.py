@@ -257,7 +257,7 @@ def _read_dataset(root: Path):
 def _panda_fk():
     from posevla_ros.planning import load_kinematics
 
-    return load_kinematics(dict(P.defaults(P.EXECUTOR_PARAMS), **P.robot_executor_params("panda"))).fk
+    return load_kinematics(dict(P.defaults(P.EXECUTOR_PARAMS), **P.robot_executor_params("sim_panda"))).fk
 
 
 def test_recorder_node_over_dds(ros_context, tmp_path, spin_until):

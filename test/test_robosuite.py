@@ -227,7 +227,7 @@ def test_graphs_take_the_simulator():
         ee_node = next(n for n in ("executor_node", "teleop_node") if n in nodes)
         assert nodes[ee_node]["workspace.min"][2] < -0.1       # robosuite_panda.yaml: the table below base_link
         mujoco = {s.name: s.parameters() for s in G.build(graph, args)}
-        assert mujoco["sim_node"]["sim"] == "mujoco" and mujoco["sim_node"]["robot"] == "panda"
+        assert mujoco["sim_node"]["sim"] == "mujoco" and mujoco["sim_node"]["robot"] == "sim_panda"
     for args, match in (({"sim": True, "task": "put", "simulator": "robosuite:Lift"}, "lift the red cube"),
                         ({"sim": True, "task": "pick", "simulator": "robosuite:Door"}, "robosuite:Lift"),
                         ({"sim": False, "task": "lift it", "simulator": "robosuite:Lift"}, "needs the sim"),

@@ -36,7 +36,7 @@ def test_parse_sim_takes_the_arm():
     assert str(parse_sim("robosuite:lift:kinova3")) == "robosuite:Lift:Kinova3"
     assert str(parse_sim("robosuite:Lift:panda")) == "robosuite:Lift"
     for arm in ARMS:
-        assert robot_config(f"robosuite:Lift:{arm}", "panda") == f"robosuite_{arm.lower()}"
+        assert robot_config(f"robosuite:Lift:{arm}", "sim_panda") == f"robosuite_{arm.lower()}"
     assert robot_config("robosuite:Lift:UR5e", "xarm6") == "xarm6"       # an explicit --robot stays
     with pytest.raises(ValueError, match="UR5e, Kinova3, IIWA"):
         parse_sim("robosuite:Lift:Sawyer")

@@ -16,11 +16,11 @@ from posevla_ros import params as P
 from posevla_ros.param_schema import ConfigError
 
 REPO = Path(__file__).resolve().parent.parent
-PANDA = yaml.safe_load(P.robot_config_path("panda").read_text())
+PANDA = yaml.safe_load(P.robot_config_path("sim_panda").read_text())
 
 
 def write_robot(tmp_path, **changes) -> str:
-    """config/robots/panda.yaml with ``changes`` (None deletes a key; 'a.b' edits a section)."""
+    """config/robots/sim_panda.yaml with ``changes`` (None deletes a key; 'a.b' edits a section)."""
     cfg = yaml.safe_load(yaml.safe_dump(PANDA))
     for key, value in changes.items():
         section, _, sub = key.partition("__")
@@ -60,7 +60,7 @@ def test_bad_robot_config_is_one_clear_line(tmp_path, case):
 
 
 def test_good_robot_configs_load():
-    panda = P.robot_executor_params("panda")
+    panda = P.robot_executor_params("sim_panda")
     assert panda["ee_link"] == "panda_grasptarget" and panda["max_joint_jump"] == 1.5
     xarm = P.robot_executor_params("xarm6")
     assert xarm["gripper_joint_names"] == [] and xarm["joint_names"] == [f"joint{i}" for i in range(1, 7)]
@@ -109,7 +109,8 @@ def _one_line_error(r, pattern: str) -> None:
 
 def test_executor_executable_refuses_bad_parameters(tmp_path):
     """The real node executable: -p overrides and a params file with a mistyped key."""
-    r = _run(["-m", "posevla_ros.executor_node", "--ros-args", "-p", "ee_link:=panda_hnad"])
+    r = _run(["-m", "posevla_ros.executor_node", "--ros-args", "-p", "robot_description_file:=posevla://panda",
+              "-p", "ee_link:=panda_hnad"])
     _one_line_error(r, r"ee_link 'panda_hnad' is not a link .*did you mean 'panda_hand'")
     r = _run(["-m", "posevla_ros.executor_node", "--ros-args", "-p", "workspace.min:=[0.1, 0.2]"])
     _one_line_error(r, r"workspace.min: expected 3 values, got 2")

@@ -122,7 +122,7 @@ def panda():
     from posevla_ros import params as P
     from posevla_ros.planning import load_kinematics
 
-    p = dict(P.defaults(P.EXECUTOR_PARAMS), **P.robot_executor_params("panda"))
+    p = dict(P.defaults(P.EXECUTOR_PARAMS), **P.robot_executor_params("sim_panda"))
     return load_kinematics(p), p
 
 

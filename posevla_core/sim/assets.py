@@ -6,7 +6,7 @@ mesh paths and a fixed frame ``panda_grasptarget`` (child of ``panda_hand``, 0.1
 hand z axis, between the fingertips; the wheel's file already has one, it is added if absent).
 ``panda_mujoco_urdf_path()`` is the same file plus the ``<mujoco><compiler .../></mujoco>``
 element MuJoCo needs to load it. ``resolve_robot_description("posevla://panda")`` maps the
-URI used in config/robots/panda.yaml to the URDF path; ``pybullet_data://<path>`` names a
+URI used in config/robots/sim_panda.yaml to the URDF path; ``pybullet_data://<path>`` names a
 URDF shipped in the pybullet wheel (e.g. ``pybullet_data://xarm/xarm6_robot.urdf``), used
 through ``prepared_urdf_path`` (``package://`` mesh paths made absolute); any other value
 is a file path.

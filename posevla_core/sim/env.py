@@ -7,6 +7,7 @@
     env.step(dt)                                # advances sim time by ~dt
     rgb, depth, K = env.render()                # HxWx3 uint8, HxW float32 meters, 3x3
     T = env.camera_pose_in_base()               # 4x4 pose of the OPTICAL frame (x right, y down, z fwd)
+    SimEnv(camera=CameraPlacement(orbit=Orbit(azimuth_deg=45), fov_deg=60))   # a placed camera (sim/camera.py)
     env.success(); env.grounding_labels()       # (category, (u, v) in [0,1], Pose in camera frame)
     env.close()
 
@@ -21,13 +22,12 @@ import numpy as np
 
 from posevla_core import se3
 from posevla_core.sim import scene, tasks
+from posevla_core.sim.camera import (CAMERA_NOMINAL_POS, CAMERA_NOMINAL_TARGET, OPTICAL_FROM_MJCAM,  # noqa: F401 - their home was here
+                                     CameraPlacement)
 from posevla_core.sim.controller import TrajectoryFollower
 from posevla_core.sim.tasks import EpisodeSpec
 from posevla_core.types import Pose
 
-OPTICAL_FROM_MJCAM = np.diag([1.0, -1.0, -1.0])
-CAMERA_NOMINAL_POS = np.array([1.2, 0.45, 0.55])
-CAMERA_NOMINAL_TARGET = np.array([0.5, 0.0, 0.05])
 PARK_Z = -0.7
 CONTROL_DT = 0.01   # s: joint setpoint update period of the simulated controllers (100 Hz)
 
@@ -56,7 +56,7 @@ def render_rgbd(renderer, model, data, camera, scene_option=None) -> tuple[np.nd
 
 
 def nominal_camera_pose() -> np.ndarray:
-    """Optical-frame pose in base of the un-randomized camera (config/robots/panda.yaml)."""
+    """Optical-frame pose in base of the un-randomized camera (config/robots/sim_panda.yaml)."""
     from scipy.spatial.transform import Rotation
 
     qw, qx, qy, qz = scene.look_at_quat(CAMERA_NOMINAL_POS, CAMERA_NOMINAL_TARGET)
@@ -193,10 +193,15 @@ class SimEnv(SimEnvBase):
     table_z = 0.0   # table top height in base (m): the Panda stands on the table here
 
     def __init__(self, width: int = 224, height: int = 224, default_task: str = "pick",
-                 camera_jitter: bool = True, calibration: str | None = None, board=None) -> None:
+                 camera_jitter: bool = True, calibration: str | None = None, board=None,
+                 camera: CameraPlacement | None = None, look=None) -> None:
         """``calibration``: None, or "eye-to-hand" (a ChArUco plate ``board``, a
         posevla_core.calibration.CharucoBoardSpec, on the hand; the fixed camera sees it)
-        or "eye-in-hand" (the plate on the table; images come from a wrist camera)."""
+        or "eye-in-hand" (the plate on the table; images come from a wrist camera).
+        ``camera``: where the fixed camera stands and what it sees (sim/camera.py); a placed
+        pose replaces the nominal pose and its jitter in every episode, its fov / width /
+        height replace the scene's and ``width`` / ``height``. ``look``: lights and table color
+        (a sim/look.py SceneLook; None = as trained)."""
         from posevla_core.sim.gl import import_mujoco
 
         self._mj = mujoco = import_mujoco()
@@ -209,7 +214,12 @@ class SimEnv(SimEnvBase):
             png, half = board_texture(board or CharucoBoardSpec())
             plate = (str(png), half, "hand" if calibration == "eye-to-hand" else "table")
         self.calibration = calibration
+        self.camera = camera or CameraPlacement()
+        width, height = self.camera.width or width, self.camera.height or height
         self.model = scene.build_model(plate, offscreen=(width, height))
+        self.look = look
+        if look is not None:
+            look.apply(self.model)
         self.data = mujoco.MjData(self.model)
         self.width, self.height = int(width), int(height)
         self.default_task = default_task
@@ -225,6 +235,8 @@ class SimEnv(SimEnvBase):
                               for n in self.joint_names])
         self._cam = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_CAMERA, scene.CAMERA_NAME)
         self._wrist_cam = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_CAMERA, scene.WRIST_CAMERA_NAME)
+        if self.camera.fov_deg is not None:
+            m.cam_fovy[self._cam] = float(self.camera.fov_deg)
         # the camera that renders: the fixed one, or the wrist one of an eye-in-hand scene
         self._render_cam = self._wrist_cam if calibration == "eye-in-hand" else self._cam
         self._ee = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, "panda_grasptarget")
@@ -256,13 +268,18 @@ class SimEnv(SimEnvBase):
             d.mocap_quat[mid] = [1, 0, 0, 0]
         for name, (x, y) in ({} if self.calibration else spec.bins).items():
             d.mocap_pos[m.body_mocapid[self._body[name]]] = [x, y, 0.0]
-        # camera
-        pos, target = CAMERA_NOMINAL_POS.copy(), CAMERA_NOMINAL_TARGET.copy()
-        if self.camera_jitter:
-            pos = pos + rng.uniform(-0.04, 0.04, 3)
-            target = target + rng.uniform(-0.03, 0.03, 3)
-        m.cam_pos[self._cam] = pos
-        m.cam_quat[self._cam] = scene.look_at_quat(pos, target)
+        # camera: placed, or nominal + jitter (the jitter draws come last: a placement leaves
+        # the rest of the episode as it was)
+        placed = self.camera.matrix()
+        if placed is not None:
+            self._place_camera(placed)
+        else:
+            pos, target = CAMERA_NOMINAL_POS.copy(), CAMERA_NOMINAL_TARGET.copy()
+            if self.camera_jitter:
+                pos = pos + rng.uniform(-0.04, 0.04, 3)
+                target = target + rng.uniform(-0.03, 0.03, 3)
+            m.cam_pos[self._cam] = pos
+            m.cam_quat[self._cam] = scene.look_at_quat(pos, target)
         self.arm.reset(q_arm)
         self.gripper.reset([scene.FINGER_OPEN] * 2)
         d.ctrl[self._act] = np.concatenate([q_arm, [scene.FINGER_OPEN] * 2])
@@ -272,6 +289,16 @@ class SimEnv(SimEnvBase):
         self._success_latched = False
         self.step(0.3)  # settle objects
         return spec
+
+    def _place_camera(self, T_base_optical: np.ndarray) -> None:
+        """Put the fixed camera (a worldbody camera: its model pose is its base pose) at the
+        optical-frame pose ``T_base_optical``."""
+        from scipy.spatial.transform import Rotation
+
+        R_mj = np.asarray(T_base_optical, float)[:3, :3] @ OPTICAL_FROM_MJCAM   # the diag is its own inverse
+        qx, qy, qz, qw = Rotation.from_matrix(R_mj).as_quat()
+        self.model.cam_pos[self._cam] = np.asarray(T_base_optical, float)[:3, 3]
+        self.model.cam_quat[self._cam] = [qw, qx, qy, qz]
 
     def _set_free(self, name: str, pos, yaw: float) -> None:
         m, d = self.model, self.data

@@ -10,7 +10,7 @@ What it maps, and why:
 - Frames: everything is in the robot's base frame (robosuite's ``robot0_base`` body = the Panda's
   link0), the frame our Panda URDF and the executor use. robosuite puts that base at
   (-0.56, 0, 0.912) in its world, so the table top sits at z = -0.112 in base.
-- Joints: our names (``panda_joint1..7``, ``panda_finger_joint1/2``, config/robots/panda.yaml)
+- Joints: our names (``panda_joint1..7``, ``panda_finger_joint1/2``, config/robots/sim_panda.yaml)
   for robosuite's ``robot0_joint1..7`` and ``gripper0_right_finger_joint1/2``; robosuite's second
   finger joint is mirrored (range [-0.04, 0]), so its sign is flipped both ways.
 - Arms (``robot=``, ARMS): UR5e, Kinova3 and IIWA carry the same PandaGripper; their joints are

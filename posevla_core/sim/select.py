@@ -15,6 +15,9 @@ from dataclasses import dataclass
 
 MUJOCO = "mujoco"
 ROBOSUITE = "robosuite"
+#: the robot config of the simulated Panda (config/robots/sim_panda.yaml); with robosuite it stands
+#: for the staged arm's own config (robot_config)
+SIM_ROBOT = "sim_panda"
 _MUJOCO_WORDS = ("", MUJOCO, "true")     # "true": what a boolean sim switch says
 
 
@@ -70,10 +73,10 @@ def check_task(sim, task) -> None:
 
 def robot_config(sim, robot: str) -> str:
     """The robot config for ``sim``: robosuite's arms stand on a pedestal in its own arena, so
-    the default ``panda`` becomes the config of the robosuite arm (``robosuite_panda``,
+    the default ``sim_panda`` (our MuJoCo scene's Panda) becomes the config of the robosuite arm (``robosuite_panda``,
     ``robosuite_ur5e``, ... in config/robots/)."""
     choice = parse_sim(sim)
-    if choice.backend == ROBOSUITE and robot == "panda":
+    if choice.backend == ROBOSUITE and robot == SIM_ROBOT:
         from posevla_core.sim.robosuite_env import ARMS
 
         return ARMS[choice.robot].config
@@ -86,7 +89,7 @@ def with_robot(sim, robot: str) -> tuple[SimChoice, str]:
     that arm's config; two different arms are refused in one line. Any other robot value is a
     robot config (robot_config)."""
     choice = parse_sim(sim)
-    if choice.backend == ROBOSUITE and str(robot).strip().lower() != "panda":
+    if choice.backend == ROBOSUITE and robot != SIM_ROBOT:
         from posevla_core.sim.robosuite_env import find_arm
 
         try:
@@ -96,7 +99,7 @@ def with_robot(sim, robot: str) -> tuple[SimChoice, str]:
         if choice.robot not in ("Panda", arm):
             raise ValueError(f"--robot {robot} and --sim {choice} name two different arms")
         choice = SimChoice(ROBOSUITE, choice.task, arm)
-        robot = "panda"
+        robot = SIM_ROBOT
     return choice, robot_config(choice, robot)
 
 
