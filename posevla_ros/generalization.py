@@ -192,7 +192,7 @@ def plot(rows: list[dict], png: Path, title: str) -> None:
     lo = np.array([r["ci95"][0] for r in rows])
     hi = np.array([r["ci95"][1] for r in rows])
     x = np.arange(len(rows))
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.55 * len(rows) + 2), 4.2))
+    fig, ax = plt.subplots(figsize=(min(14.0, max(6.0, 0.4 * len(rows) + 2)), 4.8))
     nominal = [i for i, r in enumerate(rows) if r["axis"] == "nominal"]
     if nominal:
         i = nominal[0]
