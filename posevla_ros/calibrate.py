@@ -249,21 +249,20 @@ def calibrate_main(cfg: CalibrateConfig, input_fn=input) -> dict:
 
     from posevla_core.calibration import plan_arm_poses, sim_pose_plan, solve_hand_eye
     from posevla_core.kinematics import RobotKinematics
-    from posevla_ros.params import robot_config_path, robot_executor_params
+    from posevla_ros.params import EXECUTOR_PARAMS, defaults, robot_config_path, robot_executor_params
+    from posevla_ros.robot_description import RobotModel
     from posevla_ros.runner import close_graph, spin_nodes
 
-    robot_cfg = robot_executor_params(cfg.robot)   # validated; a relative URDF path resolved
-    missing = [k for k in ("robot_description_file", "ee_link", "joint_names") if not robot_cfg.get(k)]
+    robot_cfg = dict(defaults(EXECUTOR_PARAMS), **robot_executor_params(cfg.robot))   # validated
+    missing = [k for k in ("ee_link", "joint_names") if not robot_cfg.get(k)]
     if missing:
         raise CalibrationError(f"robot config {robot_config_path(cfg.robot)} lacks {missing}")
     if cfg.sim and robot_cfg["robot_description_file"] != "posevla://panda":
         raise CalibrationError(f"--sim simulates the Panda only; robot {cfg.robot!r} is "
-                               f"{robot_cfg['robot_description_file']}")
+                               f"{robot_cfg['robot_description_file'] or 'read from ' + robot_cfg['robot_description_topic']}")
     names = list(robot_cfg["joint_names"])
-    kin = RobotKinematics(robot_cfg["robot_description_file"], robot_cfg["ee_link"], names)
-    gripper_link = cfg.gripper_link or robot_cfg["ee_link"]
-    if not kin.model.existFrame(gripper_link):
-        raise CalibrationError(f"--gripper-link {gripper_link!r} is not a link of {kin.urdf_path}")
+    kin = (RobotKinematics(robot_cfg["robot_description_file"], robot_cfg["ee_link"], names)
+           if robot_cfg["robot_description_file"] else None)     # else: /robot_description, below
     base_frame = robot_cfg.get("base_frame", "base_link")
     controller_topic = robot_cfg.get("controller_topic", "/arm_controller/joint_trajectory")
     limits = robot_cfg          # velocity_scale / max_joint_acceleration (flattened from limits:)
@@ -282,8 +281,14 @@ def calibrate_main(cfg: CalibrateConfig, input_fn=input) -> dict:
         node = Node("posevla_calibrate", context=context)
         nodes.append(node)
         lst = CalibrationListener(node, cfg.camera_ns, controller_topic)
+        model = RobotModel(node, robot_cfg, kin)      # the config's URDF file, else /robot_description
         spinner = threading.Thread(target=spin_nodes, args=(nodes, stop.is_set, context), daemon=True)
         spinner.start()
+        lst.wait_for(lambda: model.kinematics is not None, cfg.topic_timeout_s, model.source)
+        kin = model.kinematics
+        gripper_link = cfg.gripper_link or robot_cfg["ee_link"]
+        if not kin.model.existFrame(gripper_link):
+            raise CalibrationError(f"--gripper-link {gripper_link!r} is not a link of {kin.urdf_path}")
         lst.wait_for(lambda: lst.joints is not None, cfg.topic_timeout_s, "/joint_states")
         lst.wait_for(lambda: lst.image is not None and lst.info is not None, cfg.topic_timeout_s,
                      f"image + camera_info on {cfg.camera_ns}/color/")

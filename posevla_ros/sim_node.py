@@ -11,7 +11,8 @@ Publishes (stamps = sim time)
 - the same three under ``wrist_camera_ns`` (frame ``wrist_camera_frame``) when it is set
 - ``/joint_states`` (the arm's joints, 7 or 6 on robosuite's UR5e, + 2 finger joints) at ``joint_state_rate_hz``
 - ``/sim/camera_pose`` (geometry_msgs/PoseStamped in ``base_frame``: the optical frame's
-  pose, randomized per episode); also on /tf when tf2_msgs imports
+  pose, randomized per episode, or where ``camera_pose`` / ``camera_fov_deg`` put it,
+  posevla_core.sim.camera); also on /tf when tf2_msgs imports
 - ``/posevla/instruction`` (std_msgs/String, reliable + transient local) at every reset when
   ``publish_instruction`` is true (sim_demo.launch.py: the policy acts with nobody typing)
 The episode's first success (the sim's success predicate, checked after every physics chunk) is

@@ -101,7 +101,8 @@ def test_calibrate_over_ros_in_the_sim(tmp_path, mode):
 @pytest.mark.slow
 def test_calibrate_real_mode_operator_moves_the_arm(tmp_path, ros_context):
     """Real-arm mode: calibrate never moves the arm; a scripted operator does (here by
-    driving a sim_node that stands in for the robot), pressing Enter at each pose."""
+    driving a sim_node that stands in for the robot), pressing Enter at each pose. The robot
+    config names no URDF file: the URDF comes from /robot_description, as on a real arm."""
     import threading
     import time
 
@@ -119,6 +120,17 @@ def test_calibrate_real_mode_operator_moves_the_arm(tmp_path, ros_context):
                     parameter_overrides=[Parameter("width", value=640), Parameter("height", value=480),
                                          Parameter("image_rate_hz", value=5.0), Parameter("seed", value=4)])
     stop = threading.Event()
+    from std_msgs.msg import String
+
+    from posevla_core.sim.assets import resolve_robot_description
+    from posevla_ros.robot_description import description_qos
+
+    urdf_pub = robot.create_publisher(String, "/robot_description", description_qos())
+    urdf_pub.publish(String(data=resolve_robot_description("posevla://panda").read_text()))
+    config = tmp_path / "arm.yaml"
+    config.write_text(robot_config_path("sim_panda").read_text().replace(
+        "robot_description_file: posevla://panda", 'robot_description_file: ""'))
+    assert robot_config_path(str(config)) and 'robot_description_file: ""' in config.read_text()
     spinner = threading.Thread(target=spin_nodes, args=([robot], stop.is_set, ros_context), daemon=True)
     spinner.start()
     try:
@@ -142,7 +154,8 @@ def test_calibrate_real_mode_operator_moves_the_arm(tmp_path, ros_context):
                         return ""
                 time.sleep(0.05)
 
-        summary = calibrate_main(CalibrateConfig(poses=6, sim=False, out=str(tmp_path)), input_fn=operator)
+        summary = calibrate_main(CalibrateConfig(robot=str(config), poses=6, sim=False, out=str(tmp_path / "out")),
+                                 input_fn=operator)
     finally:
         stop.set()
         spinner.join(timeout=5.0)
