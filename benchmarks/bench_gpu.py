@@ -8,7 +8,10 @@ download, no real weights needed), adds the pose tokens and the geometry prior, 
   2. prediction (prefix + 57 grammar-constrained pose tokens with the KV cache): latency,
      tokens/s, and the batch-8 throughput;
 and writes bench_results/bench_gpu.json. Random weights make the predictions meaningless;
-speed and memory are those of the real model. Without CUDA it stops with one line.
+speed and memory are those of the real model. Random weights also answer ``<no_object>`` to
+anything, which stops decoding after one token: that answer is forbidden at the first step
+(benchmarks.common.forbid_refusal) and every timed prediction is checked to decode all pose
+tokens, else the benchmark stops with an error. Without CUDA it stops with one line.
 
     python -m benchmarks.bench_gpu --out bench_results
 """
@@ -23,6 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.common import forbid_refusal, require_full_answer
+
+BENCH = "bench_gpu"
 
 def frames(n: int, seed: int = 0) -> list[dict]:
     rng = np.random.default_rng(seed)
@@ -102,21 +108,25 @@ def run(out_dir: str | Path = "bench_results", train_steps: int = 5, batch: int 
 
     # 2. prediction
     model.eval()
+    forbid_refusal(model)
     f = data[0]
     reset_peak()
-    model.predict(f["rgb"], f["depth"], f["K"], f["instruction"])
+    require_full_answer(BENCH, "the random PaliGemma's prediction", model.predict(f["rgb"], f["depth"], f["K"],
+                                                                                   f["instruction"]), model)
     lat = []
     for _ in range(repeats):
         t = time.perf_counter()
         model.predict(f["rgb"], f["depth"], f["K"], f["instruction"])
         lat.append((time.perf_counter() - t) * 1e3)
     t = time.perf_counter()
-    model.predict_batch(data)
+    preds = model.predict_batch(data)
     batch_ms = (time.perf_counter() - t) * 1e3
+    for i, pred in enumerate(preds):
+        require_full_answer(BENCH, f"row {i} of the random PaliGemma's batch prediction", pred, model)
     n_tok = model.tokenizer.seq_len
     med = statistics.median(lat)
     res["predict"] = {"latency_ms_median": med, "latency_ms_p90": float(np.percentile(lat, 90)),
-                      "pose_tokens": n_tok, "tokens_per_s": n_tok / (med / 1e3),
+                      "pose_tokens": n_tok, "refusal": "disabled (random weights)", "tokens_per_s": n_tok / (med / 1e3),
                       f"batch{batch}_ms": batch_ms, f"batch{batch}_tokens_per_s": batch * n_tok / (batch_ms / 1e3),
                       "peak_memory_gib": peak_gib()}
     out = Path(out_dir)
@@ -126,6 +136,7 @@ def run(out_dir: str | Path = "bench_results", train_steps: int = 5, batch: int 
     print(f"  parameters                 {res['parameters'] / 1e9:.2f} B ({res['trainable_parameters'] / 1e6:.1f} M trainable)")
     print(f"  train step (batch {batch})      {res['train']['step_ms_median']:.0f} ms, peak "
           f"{res['train']['peak_memory_gib']:.1f} GiB, losses {[round(x, 2) for x in losses]}")
+    print("  random weights: the <no_object> refusal is disabled, so all pose tokens decode")
     print(f"  predict latency            {med:.0f} ms median ({n_tok} pose tokens, {res['predict']['tokens_per_s']:.0f} tok/s)")
     print(f"  predict batch {batch}            {batch_ms:.0f} ms ({res['predict'][f'batch{batch}_tokens_per_s']:.0f} tok/s), "
           f"peak {res['predict']['peak_memory_gib']:.1f} GiB")

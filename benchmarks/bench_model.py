@@ -6,6 +6,14 @@ even on a noisy shared machine. Model: the shipped demo checkpoint when present,
 random model of the default config (same size and decode length). VLM path: the tiny
 random PaliGemma (posevla_core.paligemma_random) with the default pose grammar.
 
+Input: a sim frame (benchmarks.common.sim_frame, seed 1000) on which the shipped checkpoint
+finds the object and decodes every pose token; each mode's answer is checked to be that full
+answer before anything is timed, and the benchmark stops with an error otherwise (on a random
+frame the object verifier refuses after one step, and the times were those of a refusal).
+Random weights (the fallback model, the tiny PaliGemma) have no trained answer and refuse
+anything, so for them the ``<no_object>`` answer is forbidden at the first step
+(benchmarks.common.forbid_refusal) and the table says so.
+
     python -m benchmarks.bench_model --out bench_results
 """
 from __future__ import annotations
@@ -19,6 +27,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from benchmarks.common import forbid_refusal, require_full_answer, sim_frame
+
+BENCH = "bench_model"
 
 
 def _load_model():
@@ -32,21 +43,18 @@ def _load_model():
     if (ckpt / "model.safetensors").exists():
         return load_policy(ckpt, device="cpu"), str(ckpt)
     torch.manual_seed(0)
-    return PoseVLA(PoseVLAConfig()).eval(), "random default config"
+    return forbid_refusal(PoseVLA(PoseVLAConfig()).eval()), "random default config, <no_object> forbidden"
 
 
 def run(out_dir: str | Path = "bench_results", repeats: int = 15) -> dict:
     model, source = _load_model()
-    rng = np.random.default_rng(0)
-    rgb = rng.integers(0, 255, (224, 224, 3), dtype=np.uint8)
-    depth = rng.uniform(0.6, 1.4, (224, 224)).astype(np.float32)
-    K = np.array([[220.0, 0, 111.5], [0, 220.0, 111.5], [0, 0, 1]])
-    instr = "pick up the red cube"
+    rgb, depth, K, instr, _ = sim_frame()
     modes = {"cache+constrained": dict(use_cache=True, constrained=True),
              "cache+unconstrained": dict(use_cache=True, constrained=False),
              "no_cache+constrained": dict(use_cache=False, constrained=True)}
-    for kw in modes.values():   # warm-up (also fills the instruction cache)
-        model.predict(rgb, depth, K, instr, **kw)
+    for name, kw in modes.items():   # warm-up (also fills the instruction cache) and the full-answer check
+        require_full_answer(BENCH, f"'{instr}' ({name})", model.predict(rgb, depth, K, instr, **kw), model,
+                            grammatical=kw["constrained"])
     times: dict[str, list[float]] = {k: [] for k in modes}
     tokens = model.tokenizer.seq_len
     for _ in range(repeats):
@@ -56,7 +64,8 @@ def run(out_dir: str | Path = "bench_results", repeats: int = 15) -> dict:
             times[name].append((time.perf_counter() - t) * 1e3)
     med = {k: statistics.median(v) for k, v in times.items()}
     res = {
-        "model": source, "parameters": model.num_parameters(), "tokens_per_prediction": tokens,
+        "model": source, "instruction": instr, "frame": "sim seed 1000, 224x224",
+        "parameters": model.num_parameters(), "tokens_per_prediction": tokens,
         "threads": torch.get_num_threads(), "repeats": repeats,
         "median_ms": med,
         "kv_cache_speedup": med["no_cache+constrained"] / med["cache+constrained"],
@@ -69,6 +78,7 @@ def run(out_dir: str | Path = "bench_results", repeats: int = 15) -> dict:
     (out / "bench_model.json").write_text(json.dumps(res, indent=2))
     print(f"\nModel benchmark ({source}, {res['parameters'] / 1e6:.2f} M params, {tokens} pose tokens, "
           f"{res['threads']} threads, median of {repeats})")
+    print(f"  sim frame (seed 1000) '{instr}': object found, all {tokens} pose tokens decoded in every mode")
     print(f"  {'mode':<24}{'predict ms':>12}")
     for k, v in med.items():
         print(f"  {k:<24}{v:>12.1f}")
@@ -78,6 +88,7 @@ def run(out_dir: str | Path = "bench_results", repeats: int = 15) -> dict:
     v = res["vlm"]
     print(f"\nPaliGemma path ({v['model']}, {v['parameters'] / 1e6:.2f} M params, {v['sequence_tokens']} tokens: "
           f"{v['prefix_tokens']} prefix + {v['pose_tokens']} pose)")
+    print(f"  random weights: the <no_object> refusal is disabled, so all {v['pose_tokens']} pose tokens decode")
     print(f"  predict (KV cache, grammar)   {v['predict_ms']:8.1f} ms")
     print(f"  one forward, same sequence    {v['forward_ms']:8.1f} ms")
     print(f"  predict / forward             {v['predict_over_forward']:.1f}x")
@@ -86,20 +97,18 @@ def run(out_dir: str | Path = "bench_results", repeats: int = 15) -> dict:
 
 def run_vlm(repeats: int = 15) -> dict:
     """Prediction (preprocess + prefix + 57 cached decode steps) vs one teacher-forced forward
-    pass over the same prefix + pose tokens (preprocess included in both), interleaved."""
+    pass over the same prefix + pose tokens (preprocess included in both), interleaved. The
+    random VLM refuses anything, so its ``<no_object>`` answer is forbidden (forbid_refusal)
+    and the prediction checked to decode every pose token."""
     from posevla_core.paligemma import PaliGemmaPoseVLA
     from posevla_core.paligemma_random import random_paligemma
-    from posevla_core.types import Pose, PoseTarget, Waypoint
+    from posevla_core.types import Pose, PoseTarget
 
     vlm, tok = random_paligemma("tiny")
-    model = PaliGemmaPoseVLA.from_vlm(vlm, tok).eval()
-    rng = np.random.default_rng(0)
-    rgb = rng.integers(0, 255, (480, 640, 3), dtype=np.uint8)
-    depth = rng.uniform(0.6, 1.4, (480, 640)).astype(np.float32)
-    K = np.array([[600.0, 0, 319.5], [0, 600.0, 239.5], [0, 0, 1]])
-    instr = "pick up the red cube"
-    pred = model.predict(rgb, depth, K, instr)
-    wps = pred.waypoints or [Waypoint(Pose([0.0, 0.0, 0.8], [0, 0, 0, 1]), 1.0)] * model.cfg.tokens.num_waypoints
+    model = forbid_refusal(PaliGemmaPoseVLA.from_vlm(vlm, tok).eval())
+    rgb, depth, K, instr, _ = sim_frame(width=640, height=480)
+    pred = require_full_answer(BENCH, f"tiny random PaliGemma on '{instr}'", model.predict(rgb, depth, K, instr), model)
+    wps = pred.waypoints
     target = PoseTarget(model.cfg.tokens.categories[0], (0.5, 0.5), Pose([0.0, 0.0, 0.8], [0, 0, 0, 1]), wps,
                         box_xyxy=(0.45, 0.45, 0.55, 0.55), size=np.full(3, 0.05))
     p = model.processor
@@ -117,7 +126,8 @@ def run_vlm(repeats: int = 15) -> dict:
             times[name].append((time.perf_counter() - t) * 1e3)
     med = {k: statistics.median(v) for k, v in times.items()}
     prefix = len(p.prompt_ids(instr))
-    return {"model": "tiny random PaliGemma", "parameters": model.num_parameters(), "prefix_tokens": prefix,
+    return {"model": "tiny random PaliGemma", "refusal": "disabled (random weights)", "instruction": instr,
+            "parameters": model.num_parameters(), "prefix_tokens": prefix,
             "pose_tokens": model.tokenizer.seq_len, "sequence_tokens": prefix + model.tokenizer.seq_len,
             "predict_ms": med["predict"], "forward_ms": med["forward"],
             "predict_over_forward": med["predict"] / med["forward"]}

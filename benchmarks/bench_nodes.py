@@ -10,7 +10,10 @@
 So that every prediction reaches a trajectory whatever the checkpoint predicts, the model
 is wrapped: the real ``predict`` runs in full, then its waypoints are replaced by fixed
 reachable ones (``ReachableWaypoints``). Model: the shipped demo checkpoint when present,
-else a random tiny PoseVLA.
+else a random tiny PoseVLA with its ``<no_object>`` answer forbidden (random weights refuse
+anything). Input: the sim frame of benchmarks.common.sim_frame (seed 1000), on which the model
+finds the object and decodes every pose token; that is checked before anything is timed (on a
+random frame the model refuses after one step and both times were those of a refusal).
 
     python benchmarks/bench_nodes.py --out bench_results     (or run(out_dir) from Python)
 """
@@ -28,20 +31,28 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from benchmarks.common import forbid_refusal, require_full_answer, sim_frame  # noqa: E402
+
 Q_HOME = np.array([0.0, -0.3, 0.0, -2.2, 0.0, 1.9, 0.785])
 H, W = 224, 224
-K = np.array([[200.0, 0, W / 2], [0, 200.0, H / 2], [0, 0, 1]])
+BENCH = "bench_nodes"
 FRAME = "camera_color_optical_frame"
 
 
 class ReachableWaypoints:
-    """Runs the real model, then swaps in fixed reachable camera-frame waypoints."""
+    """Runs the real model, then swaps in fixed reachable camera-frame waypoints. Each real
+    answer that is not a full one (see ``require_full_answer``) is kept in ``errors``: the
+    frames policy_node decoded from the messages must be answered as the bare frame is."""
 
     def __init__(self, model, waypoints):
-        self.model, self.waypoints = model, waypoints
+        self.model, self.waypoints, self.errors = model, waypoints, []
 
     def predict(self, rgb, depth, K, instruction):
         pred = self.model.predict(rgb, depth, K, instruction)
+        try:
+            require_full_answer(BENCH, f"policy_node's model on '{instruction}'", pred, self.model)
+        except RuntimeError as e:
+            self.errors.append(str(e))
         pred.waypoints, pred.valid = list(self.waypoints), True
         pred.waypoint_dt = pred.waypoint_dt or 0.5
         return pred
@@ -61,7 +72,7 @@ def _load_model():
     from posevla_core.model import PoseVLA
 
     torch.manual_seed(0)
-    return PoseVLA(PoseVLAConfig.tiny()).eval(), "random tiny PoseVLA"
+    return forbid_refusal(PoseVLA(PoseVLAConfig.tiny()).eval()), "random tiny PoseVLA, <no_object> forbidden"
 
 
 def run(out_dir: str | Path, n: int = 20, warmup: int = 3) -> dict:
@@ -84,7 +95,8 @@ def run(out_dir: str | Path, n: int = 20, warmup: int = 3) -> dict:
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    ex_params = dict(P.defaults(P.EXECUTOR_PARAMS), use_tf=False)
+    # the sim Panda's URDF from the package (the default, empty, waits for /robot_description)
+    ex_params = dict(P.defaults(P.EXECUTOR_PARAMS), use_tf=False, robot_description_file="posevla://panda")
     T_base_cam = se3.make_T([1.2, 0.05, 0.6], Rotation.from_euler("xyz", [-110, 0, 90], degrees=True).as_quat())
     t, q = se3.split_T(T_base_cam)
     ex_params["camera_to_base.translation"], ex_params["camera_to_base.rotation_xyzw"] = t.tolist(), q.tolist()
@@ -94,10 +106,9 @@ def run(out_dir: str | Path, n: int = 20, warmup: int = 3) -> dict:
     base_model, model_name = _load_model()
     model = ReachableWaypoints(base_model, wps)
 
-    rng = np.random.default_rng(0)
-    rgb = rng.integers(0, 256, (H, W, 3), dtype=np.uint8)
-    depth = rng.uniform(0.5, 1.5, (H, W)).astype(np.float32)
-    instruction = "pick up the red cube"
+    rgb, depth, K, instruction, _ = sim_frame(width=W, height=H)
+    require_full_answer(BENCH, f"the bare model on '{instruction}'", base_model.predict(rgb, depth, K, instruction),
+                        base_model)
 
     ctx = rclpy.Context()
     rclpy.init(context=ctx)
@@ -152,6 +163,8 @@ def run(out_dir: str | Path, n: int = 20, warmup: int = 3) -> dict:
                 e2e.append((received[-1] - t0) * 1000.0)
                 bare.append((t2 - t1) * 1000.0)
         pred = model.predict(rgb, depth, K, instruction)
+        if model.errors:
+            raise RuntimeError(f"{model.errors[0]} ({len(model.errors)} such answers)")
         exec_ms = []
         for _ in range(n):
             t0 = time.perf_counter()
@@ -165,7 +178,7 @@ def run(out_dir: str | Path, n: int = 20, warmup: int = 3) -> dict:
 
     med = statistics.median
     result = {
-        "model": model_name, "frames": n, "image": [H, W], "ros_executor": executor_kind,
+        "model": model_name, "instruction": instruction, "frames": n, "image": [H, W], "ros_executor": executor_kind,
         "e2e_ms_median": med(e2e), "e2e_ms_p90": float(np.percentile(e2e, 90)),
         "predict_ms_median": med(bare), "predict_ms_p90": float(np.percentile(bare, 90)),
         "ratio_e2e_over_predict": med(e2e) / med(bare), "ratio_goal": 1.10,

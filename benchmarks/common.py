@@ -1,4 +1,5 @@
-"""Helpers shared by the model benchmarks: interleaved timing (ratios measured in one run
+"""Helpers shared by the model benchmarks: the sim frame they time, the check that a timed
+prediction is a full answer (not a refusal), interleaved timing (ratios measured in one run
 survive a noisy shared machine), the result file and the `--out/--repeats` command line."""
 from __future__ import annotations
 
@@ -12,13 +13,56 @@ from typing import Callable
 import numpy as np
 
 
-def camera_frame(size: int = 224) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
-    """A fixed random RGB-D frame (the sim camera's size and intrinsics) and an instruction."""
-    rng = np.random.default_rng(0)
-    rgb = rng.integers(0, 255, (size, size, 3), dtype=np.uint8)
-    depth = rng.uniform(0.6, 1.4, (size, size)).astype(np.float32)
-    c = (size - 1) / 2
-    return rgb, depth, np.array([[220.0, 0, c], [0, 220.0, c], [0, 0, 1]]), "pick up the red cube"
+SIM_SEED = 1000
+
+
+def sim_frame(seed: int = SIM_SEED, width: int = 224, height: int = 224
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, str, dict]:
+    """One frame of the sim's pick episode ``seed`` at its start: RGB, depth, K, instruction and
+    ``robot_state``. The shipped checkpoint finds the instructed object here and decodes every
+    pose token; on a random frame its object verifier refuses after one step, so a timing of
+    that frame measures a refusal, not what a user runs."""
+    from posevla_core.expert import robot_state
+    from posevla_core.sim.env import SimEnv
+
+    with SimEnv(width=width, height=height) as env:
+        spec = env.reset(seed, "pick")
+        rgb, depth, K = env.render()
+        state = robot_state(env.ee_pose(), env.gripper_opening(), env.camera_pose_in_base())
+    return rgb, depth, K, spec.instruction, state
+
+
+def forbid_refusal(model):
+    """Forbid ``<no_object>`` at the first decoding step of a token head (the small model or a
+    PaliGemma one, whose pose ids are mapped). For RANDOM weights only, which have no trained
+    answer and refuse anything: with the refusal forbidden every pose token is decoded, so a
+    timing measures a full prediction. Never for a trained model a user runs."""
+    from posevla_core.tokens import NO_OBJECT
+
+    nid = model.id_map[NO_OBJECT] if hasattr(model, "id_map") else NO_OBJECT
+    model.step_bias[:, 0, nid] = float("-inf")
+    return model
+
+
+def require_full_answer(bench: str, what: str, pred, model, grammatical: bool = True):
+    """``pred`` unchanged when the token head found the object and decoded all
+    ``model.tokenizer.seq_len`` pose tokens (and, with ``grammatical``, a valid answer); else
+    RuntimeError, so no benchmark prints or writes a time of a refusal as a prediction's."""
+    n, want = len(pred.token_ids), model.tokenizer.seq_len
+    if pred.found and n == want and (pred.valid or not grammatical):
+        return pred
+    raise RuntimeError(f"{bench}: {what} decoded {n} of {want} pose tokens (object found: {pred.found}, "
+                       f"valid: {pred.valid}); its time would measure a refusal, not a prediction: nothing written")
+
+
+def require_full_chunk(bench: str, what: str, pred, horizon: int):
+    """``pred`` unchanged when the flow head found the object and returned a full chunk of
+    ``horizon`` waypoints; else RuntimeError (see ``require_full_answer``)."""
+    n = len(pred.waypoints or [])
+    if pred.found and pred.valid and n == horizon:
+        return pred
+    raise RuntimeError(f"{bench}: {what} returned {n} of {horizon} chunk waypoints (object found: {pred.found}, "
+                       f"valid: {pred.valid}); its time would measure a refusal, not a chunk: nothing written")
 
 
 def interleaved_medians(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
