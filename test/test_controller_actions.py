@@ -34,8 +34,7 @@ from posevla_ros import conversions as conv
 from posevla_ros.executor_node import ExecutorNode
 from posevla_ros.msg import PosePrediction
 from posevla_ros.param_schema import ConfigError
-from posevla_ros.planning import load_kinematics
-from test_executor_node import FRAME, PARAMS as TOPIC_PARAMS, Q_HOME, prediction
+from test_executor_node import FRAME, PARAMS as TOPIC_PARAMS, Q_HOME, kin, prediction, targets  # noqa: F401 - fixtures
 
 ARM_ACTION = "/arm_controller/follow_joint_trajectory"
 GRIPPER_ACTION = "/gripper_controller/gripper_cmd"
@@ -201,17 +200,6 @@ class Harness:
         self.io.destroy_node()
         if self.stand_in is not None:
             self.stand_in.close()
-
-
-@pytest.fixture(scope="module")
-def kin():
-    return load_kinematics(PARAMS)
-
-
-@pytest.fixture(scope="module")
-def targets(kin):
-    steps = [np.zeros(7), np.array([0.1, 0.1, 0, 0.1, 0, -0.05, 0]), np.array([0.2, 0.2, 0, 0.15, 0, -0.1, 0.1])]
-    return [kin.fk(Q_HOME + d) for d in steps]
 
 
 @pytest.fixture
