@@ -16,7 +16,7 @@ PKG_SOURCES := $(shell find posevla_ros posevla_core launch config bin msg srv -
                  -not -name '*.pyc' -not -path '*/__pycache__/*' 2>/dev/null) \
                CMakeLists.txt package.xml scripts/build_msgs.sh scripts/cmake_package.sh
 
-.PHONY: setup demo test test-fast bench bench-robosuite bench-gpu bench-generalization checkpoint clean help
+.PHONY: setup demo test test-fast bench bench-robosuite bench-gpu bench-generalization checkpoint checkpoint-wide clean help
 help:
 	@echo "make demo        closed-loop MuJoCo demo with the shipped checkpoint"
 	@echo "make test        the whole test suite"
@@ -24,8 +24,9 @@ help:
 	@echo "make bench       benchmarks (JSON + table in bench_results/)"
 	@echo "make bench-robosuite  robosuite Lift / PickPlaceCan: train on Panda demos, evaluate on 4 arms (~1.5 h)"
 	@echo "make bench-gpu   PaliGemma-3B-shaped model on one CUDA GPU: LoRA steps, latency, memory"
-	@echo "make bench-generalization  shipped checkpoint across camera viewpoint / fov / resolution (docs/generalization/)"
+	@echo "make bench-generalization  shipped checkpoint across cameras, lenses, light, tables, depth noise, clutter (docs/generalization/)"
 	@echo "make checkpoint  retrain the shipped checkpoint from generated sim data"
+	@echo "make checkpoint-wide  train checkpoints/wide: randomized cameras, lights, tables, depth faults"
 
 setup: $(VENV)/.stamp-pkg $(VENV)/.stamp-cli $(VENV)/.stamp-test-interfaces
 
@@ -94,12 +95,16 @@ bench-robosuite: setup
 bench-gpu: setup
 	$(PY) -m benchmarks.bench_gpu --out bench_results
 
-# the shipped checkpoint across camera viewpoints / fov / image sizes (~1 h on 2 cores; resumable)
+# the shipped checkpoint across cameras, lenses, light, tables, depth noise, clutter, object size (~1 h on 2 cores; resumable)
 bench-generalization: setup
 	$(PY) -m benchmarks.bench_generalization --work runs/bench_generalization --out docs/generalization
 
 checkpoint: setup
 	$(PY) -m posevla_ros.cli make-checkpoint --out checkpoints/demo
+
+# the viewpoint-randomized checkpoint (~85 min on 2 cores)
+checkpoint-wide: setup
+	$(PY) -m posevla_ros.cli make-checkpoint --wide --out checkpoints/wide
 
 clean:
 	rm -rf build $(VENV)

@@ -6,7 +6,9 @@ download, no real weights needed), adds the pose tokens and the geometry prior, 
   1. a few LoRA training steps (peft; frozen vision tower, activation checkpointing) on
      synthetic 640x480 RGB-D frames: step time and peak memory;
   2. prediction (prefix + 57 grammar-constrained pose tokens with the KV cache): latency,
-     tokens/s, and the batch-8 throughput;
+     tokens/s, the batch-8 throughput, and the same prediction on the static-cache path
+     compiled into CUDA graphs (decoding="static-compile": latency, first-call compile time,
+     whether its tokens are the eager ones);
 and writes bench_results/bench_gpu.json. Random weights make the predictions meaningless;
 speed and memory are those of the real model. Random weights also answer ``<no_object>`` to
 anything, which stops decoding after one token: that answer is forbidden at the first step
@@ -118,6 +120,17 @@ def run(out_dir: str | Path = "bench_results", train_steps: int = 5, batch: int 
         t = time.perf_counter()
         model.predict(f["rgb"], f["depth"], f["K"], f["instruction"])
         lat.append((time.perf_counter() - t) * 1e3)
+    # the static-cache path (decoding.static_greedy): compiled into CUDA graphs on CUDA, eager on a CPU
+    static = "static-compile" if cuda else "static"
+    t = time.perf_counter()
+    first = model.predict(f["rgb"], f["depth"], f["K"], f["instruction"], decoding=static)
+    warm_s = time.perf_counter() - t
+    same = first.token_ids == model.predict(f["rgb"], f["depth"], f["K"], f["instruction"]).token_ids
+    lat_static = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        model.predict(f["rgb"], f["depth"], f["K"], f["instruction"], decoding=static)
+        lat_static.append((time.perf_counter() - t) * 1e3)
     t = time.perf_counter()
     preds = model.predict_batch(data)
     batch_ms = (time.perf_counter() - t) * 1e3
@@ -128,7 +141,9 @@ def run(out_dir: str | Path = "bench_results", train_steps: int = 5, batch: int 
     res["predict"] = {"latency_ms_median": med, "latency_ms_p90": float(np.percentile(lat, 90)),
                       "pose_tokens": n_tok, "refusal": "disabled (random weights)", "tokens_per_s": n_tok / (med / 1e3),
                       f"batch{batch}_ms": batch_ms, f"batch{batch}_tokens_per_s": batch * n_tok / (batch_ms / 1e3),
-                      "peak_memory_gib": peak_gib()}
+                      "peak_memory_gib": peak_gib(),
+                      "static": {"decoding": static, "latency_ms_median": statistics.median(lat_static),
+                                 "first_call_s": warm_s, "same_tokens_as_eager": same}}
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "bench_gpu.json").write_text(json.dumps(res, indent=2))
@@ -138,6 +153,8 @@ def run(out_dir: str | Path = "bench_results", train_steps: int = 5, batch: int 
           f"{res['train']['peak_memory_gib']:.1f} GiB, losses {[round(x, 2) for x in losses]}")
     print("  random weights: the <no_object> refusal is disabled, so all pose tokens decode")
     print(f"  predict latency            {med:.0f} ms median ({n_tok} pose tokens, {res['predict']['tokens_per_s']:.0f} tok/s)")
+    print(f"  predict, {static:<15}   {res['predict']['static']['latency_ms_median']:.0f} ms median (first call "
+          f"{warm_s:.1f} s), same tokens as eager: {same}")
     print(f"  predict batch {batch}            {batch_ms:.0f} ms ({res['predict'][f'batch{batch}_tokens_per_s']:.0f} tok/s), "
           f"peak {res['predict']['peak_memory_gib']:.1f} GiB")
     return res

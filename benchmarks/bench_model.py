@@ -49,19 +49,26 @@ def _load_model():
 def run(out_dir: str | Path = "bench_results", repeats: int = 15) -> dict:
     model, source = _load_model()
     rgb, depth, K, instr, _ = sim_frame()
-    modes = {"cache+constrained": dict(use_cache=True, constrained=True),
-             "cache+unconstrained": dict(use_cache=True, constrained=False),
-             "no_cache+constrained": dict(use_cache=False, constrained=True)}
+    modes = {"cache+constrained": dict(use_cache=True, constrained=True, decoding="eager"),
+             "cache+unconstrained": dict(use_cache=True, constrained=False, decoding="eager"),
+             "no_cache+constrained": dict(use_cache=False, constrained=True),
+             "static cache+constrained": dict(use_cache=True, constrained=True, decoding="static")}
+    answers = {}
     for name, kw in modes.items():   # warm-up (also fills the instruction cache) and the full-answer check
-        require_full_answer(BENCH, f"'{instr}' ({name})", model.predict(rgb, depth, K, instr, **kw), model,
-                            grammatical=kw["constrained"])
+        answers[name] = require_full_answer(BENCH, f"'{instr}' ({name})", model.predict(rgb, depth, K, instr, **kw),
+                                            model, grammatical=kw["constrained"]).token_ids
+    if answers["static cache+constrained"] != answers["cache+constrained"]:
+        raise RuntimeError(f"{BENCH}: static-cache decoding gave other tokens than the eager decoder: nothing written")
     times: dict[str, list[float]] = {k: [] for k in modes}
+    decode: dict[str, list[float]] = {"cache+constrained": [], "static cache+constrained": []}
     tokens = model.tokenizer.seq_len
     for _ in range(repeats):
         for name, kw in modes.items():
             t = time.perf_counter()
-            model.predict(rgb, depth, K, instr, **kw)
+            pred = model.predict(rgb, depth, K, instr, **kw)
             times[name].append((time.perf_counter() - t) * 1e3)
+            if name in decode:
+                decode[name].append(pred.timings_ms["decode"])
     med = {k: statistics.median(v) for k, v in times.items()}
     res = {
         "model": source, "instruction": instr, "frame": "sim seed 1000, 224x224",
@@ -71,6 +78,8 @@ def run(out_dir: str | Path = "bench_results", repeats: int = 15) -> dict:
         "kv_cache_speedup": med["no_cache+constrained"] / med["cache+constrained"],
         "constraint_overhead_pct": 100.0 * (med["cache+constrained"] / med["cache+unconstrained"] - 1.0),
         "tokens_per_s": tokens / (med["cache+constrained"] / 1e3),
+        "static_over_eager_decode": statistics.median(decode["static cache+constrained"])
+        / statistics.median(decode["cache+constrained"]),
     }
     res["vlm"] = run_vlm(repeats)
     out = Path(out_dir)
@@ -85,6 +94,7 @@ def run(out_dir: str | Path = "bench_results", repeats: int = 15) -> dict:
     print(f"  KV-cache speed-up          {res['kv_cache_speedup']:.2f}x")
     print(f"  constraint overhead        {res['constraint_overhead_pct']:+.1f} %  (goal <= 5 %)")
     print(f"  tokens/s (cache+constr.)   {res['tokens_per_s']:.0f}")
+    print(f"  static / eager decode time {res['static_over_eager_decode']:.2f}  (same tokens; prefill + {tokens} steps)")
     v = res["vlm"]
     print(f"\nPaliGemma path ({v['model']}, {v['parameters'] / 1e6:.2f} M params, {v['sequence_tokens']} tokens: "
           f"{v['prefix_tokens']} prefix + {v['pose_tokens']} pose)")

@@ -169,3 +169,197 @@ def greedy_decode(lm, prefix_embeds: torch.Tensor, prefix_mask: torch.Tensor, bo
 
     return constrained_greedy(step, B, step_bias, prefix_embeds.device, constrained, extra_logits, stop_ids,
                               first_floor, return_first_prob)
+
+
+# ---- static-cache decoding -----------------------------------------------------------------------
+# The same greedy answer as ``constrained_greedy`` + a growing KV cache, without the per-token
+# overhead: the KV cache is preallocated once per (batch, length), the per-step work is a fixed-shape
+# function of device tensors (a CUDA graph under ``compile`` on CUDA), the grammar mask and the
+# pointer prior are added as one precomputed tensor, and the decoded ids stay on the device. The
+# host looks at the answer only at the steps where the grammar lets a row stop (<no_object> at step
+# 0, EOS where an answer may end): the early exit of ``constrained_greedy``, without its per-token
+# sync. Uncompiled, a step runs the eager path's kernels on the same shapes (SDPA over the keys
+# written so far, a view of the preallocated cache), so its logits are the eager ones bit for bit;
+# compiled, it attends over the whole preallocated cache, masked beyond the written keys (one fixed
+# shape: one CUDA graph), which moves the logits by float rounding (~1e-6 relative, measured). The
+# tests compare the tokens of both with the eager ones, token for token.
+DECODING_MODES = ("eager", "static", "static-compile")
+
+
+def check_decoding(mode: str, use_cache: bool = True) -> bool:
+    """True for a static-cache mode; a clear error for an unknown mode or static without the cache."""
+    if mode not in DECODING_MODES:
+        raise ValueError(f"unknown decoding mode {mode!r}; choose from {', '.join(DECODING_MODES)}")
+    if mode != "eager" and not use_cache:
+        raise ValueError(f"decoding={mode!r} is a KV-cache path; use_cache=False needs decoding='eager'")
+    return mode != "eager"
+
+
+def _stop_steps(add: torch.Tensor | None, S: int, stop_ids: tuple[int, ...], constrained: bool) -> set[int]:
+    """The steps after which some row may have chosen a stop token: step 0 (the first-step floor
+    forces ``<no_object>`` whatever the mask says) and every step whose mask allows a stop id in
+    some row (all steps without the constraint). One host read, before the loop."""
+    if not stop_ids:
+        return set()
+    if not constrained or add is None:
+        return set(range(S))
+    allowed = torch.isfinite(add[..., list(stop_ids)]).any(-1).any(0)
+    return {0, *torch.nonzero(allowed).flatten().tolist()}
+
+
+@torch.no_grad()
+def static_greedy(step: Callable[[torch.Tensor, int], torch.Tensor], first_logits: torch.Tensor,
+                  step_bias: torch.Tensor, constrained: bool = True, extra_logits: torch.Tensor | None = None,
+                  stop_ids: tuple[int, ...] = (), first_floor: tuple[int, float] | None = None,
+                  return_first_prob: bool = False):
+    """``constrained_greedy``'s answer (same arguments, same (B, S) ids, same fill after the last
+    row stopped) from ``first_logits`` (B, V), the prefill's logits of step 0, and ``step(prev, s)``,
+    the (B, V) logits of step s >= 1 given the (B,) ids of step s - 1. The mask and the prior are
+    summed once up front (the mask is 0 or -inf, so the sum is the eager one bit for bit); the
+    first-step floor is a ``torch.where`` (no host read of it); the host reads the ids only at
+    ``_stop_steps``."""
+    B, V = first_logits.shape
+    device = first_logits.device
+    S = step_bias.shape[-2]
+    add = None
+    if constrained:
+        add = step_bias if step_bias.dim() == 3 else step_bias.expand(B, S, V)
+    if extra_logits is not None:
+        add = extra_logits if add is None else extra_logits + add
+    checks = _stop_steps(add, S, stop_ids, constrained)
+    out = torch.empty(B, S, dtype=torch.long, device=device)
+    done = torch.zeros(B, dtype=torch.bool, device=device)
+    stops = torch.tensor(stop_ids, dtype=torch.long, device=device)
+    first_p = torch.zeros(B, device=device)
+    prev = None
+    for s in range(S):
+        logits = (first_logits if s == 0 else step(prev, s)).float()
+        if add is not None:
+            logits = logits + add[:, s]
+        prev = logits.argmax(dim=-1)
+        if s == 0 and first_floor is not None:
+            first_p = torch.softmax(logits, dim=-1)[:, first_floor[0]]
+            floor = torch.as_tensor(first_floor[1], device=device, dtype=first_p.dtype)
+            force = (floor < 1.0).any() & (first_p >= floor)       # the eager rule, on the device
+            prev = torch.where(force, torch.full_like(prev, first_floor[0]), prev)
+        out[:, s] = prev
+        if s in checks:
+            done |= torch.isin(prev, stops)
+            if s + 1 < S and bool(done.all()):
+                out[:, s + 1:] = prev[:, None]
+                break
+    return (out, first_p) if return_first_prob else out
+
+
+class StaticLlamaDecoder:
+    """A preallocated KV cache and a fixed-shape decode step for a transformers Llama fed with
+    ``inputs_embeds`` (the small model's decoder): its own modules and weights on the eager path's
+    kernels (see the note above ``DECODING_MODES``). The prefill is the eager one (transformers'
+    forward, its cache copied in), so step 0, the refusal decision, is the eager step bit for bit. Transformers' own StaticCache forward is not used here: its per-call mask
+    and cache bookkeeping cost more than the 4-layer decoder does on a CPU (measured, sim frame:
+    1.2x slower per token than the eager dynamic cache; this step: faster than it, see
+    bench_model). ``compile``: the step under torch.compile, mode "reduce-overhead" (CUDA graphs)
+    on CUDA, inductor's default on a CPU. Not thread-safe: the caller holds ``lock``."""
+
+    def __init__(self, lm, batch: int, max_len: int, dtype: torch.dtype, device, compile: bool = False) -> None:
+        import threading
+
+        cfg = lm.config
+        if cfg.num_key_value_heads != cfg.num_attention_heads or cfg._attn_implementation != "sdpa":
+            raise ValueError("StaticLlamaDecoder needs a Llama with sdpa attention and as many key/value heads as "
+                             "query heads (the small model's decoder); use decoding='eager'")
+        self.lm, self.batch, self.max_len = lm, batch, max_len
+        self.heads = cfg.num_attention_heads
+        self.head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
+        n = len(lm.model.layers)
+        self.keys = torch.zeros(n, batch, self.heads, max_len, self.head_dim, dtype=dtype, device=device)
+        self.values = torch.zeros_like(self.keys)
+        self.valid = torch.zeros(batch, 1, 1, max_len, dtype=torch.bool, device=device)
+        self.lock = threading.Lock()
+        self.compiled = None
+        if compile:
+            for t in (self.keys, self.values, self.valid):
+                torch._dynamo.mark_static_address(t)
+            mode = "reduce-overhead" if torch.device(device).type == "cuda" else None
+            self.compiled = torch.compile(self._step, mode=mode, fullgraph=True)
+
+    def prefill(self, embeds: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The eager prefill over ``embeds`` (B, P, D) with ``mask`` (B, P); its keys/values go to
+        the first P cache slots. Returns the (B, V) logits of the last position."""
+        res = self.lm(inputs_embeds=embeds, attention_mask=mask, use_cache=True, logits_to_keep=1)
+        cache = returned_cache(res)
+        P = embeds.shape[1]
+        if P >= self.max_len:
+            raise ValueError(f"prefix of {P} tokens does not fit the static cache of {self.max_len}")
+        for i, layer in enumerate(cache.layers):
+            self.keys[i, :, :, :P].copy_(layer.keys)
+            self.values[i, :, :, :P].copy_(layer.values)
+        self.valid.zero_()
+        self.valid[:, 0, 0, :P] = mask.bool()
+        self.length = P
+        # transformers drops an all-ones padding mask (SDPA then runs unmasked); so does the step
+        self.dense = bool(mask.bool().all())
+        return res.logits[:, -1]
+
+    def rotary_table(self, steps: int, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """cos, sin (1, steps, head_dim) of the positions the next ``steps`` tokens take."""
+        pos = torch.arange(self.length, self.length + steps, device=like.device)[None]
+        return self.lm.model.rotary_emb(like, position_ids=pos)
+
+    def _step(self, x: torch.Tensor, pos: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+              n: int = 0) -> torch.Tensor:
+        """Logits (B, V) of the token after ``x`` (B, 1, D), written to cache slot ``pos`` (1,).
+        ``n`` > 0: attend over the first ``n`` slots (the eager shapes); 0: over all of them, the
+        unwritten ones masked (one shape for every step: what a CUDA graph captures)."""
+        from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
+
+        B, H, hd = x.shape[0], self.heads, self.head_dim
+        self.valid.index_fill_(-1, pos, True)
+        L = n or self.max_len
+        mask = None if n and self.dense else self.valid[..., :L]
+        h = x
+        for i, layer in enumerate(self.lm.model.layers):
+            attn = layer.self_attn
+            hn = layer.input_layernorm(h)
+            q = attn.q_proj(hn).view(B, 1, H, hd).transpose(1, 2)
+            k = attn.k_proj(hn).view(B, 1, H, hd).transpose(1, 2)
+            v = attn.v_proj(hn).view(B, 1, H, hd).transpose(1, 2)
+            q, k = apply_rotary_pos_emb(q, k, cos, sin)
+            self.keys[i].index_copy_(2, pos, k)
+            self.values[i].index_copy_(2, pos, v)
+            o = torch.nn.functional.scaled_dot_product_attention(q, self.keys[i, :, :, :L], self.values[i, :, :, :L],
+                                                                  attn_mask=mask, scale=attn.scaling)
+            h = h + attn.o_proj(o.transpose(1, 2).reshape(B, 1, -1))
+            h = h + layer.mlp(layer.post_attention_layernorm(h))
+        return self.lm.lm_head(self.lm.model.norm(h))[:, -1]
+
+    def decode(self, embed_tokens, first_logits: torch.Tensor, step_bias: torch.Tensor, **kw):
+        """``static_greedy`` after ``prefill``: token s >= 1 feeds the ids of step s - 1."""
+        S = step_bias.shape[-2]
+        if self.length + S - 1 > self.max_len:
+            raise ValueError(f"{self.length} prefix + {S} pose tokens do not fit the static cache of {self.max_len}")
+        cos, sin = self.rotary_table(S - 1, first_logits.new_empty(0).to(self.keys.dtype))
+        slots = torch.arange(self.length, self.length + S - 1, device=first_logits.device)
+
+        def step(prev: torch.Tensor, s: int) -> torch.Tensor:
+            x, pos, c, si = embed_tokens(prev)[:, None], slots[s - 1:s], cos[:, s - 1:s], sin[:, s - 1:s]
+            if self.compiled is not None:
+                return self.compiled(x, pos, c, si)
+            return self._step(x, pos, c, si, self.length + s)
+
+        return static_greedy(step, first_logits, step_bias, **kw)
+
+
+@torch.no_grad()
+def static_greedy_decode(decoder: StaticLlamaDecoder, prefix_embeds: torch.Tensor, prefix_mask: torch.Tensor,
+                         bos_embed: torch.Tensor, embed_tokens, step_bias: torch.Tensor, constrained: bool = True,
+                         extra_logits: torch.Tensor | None = None, stop_ids: tuple[int, ...] = (),
+                         first_floor: tuple[int, float] | None = None, return_first_prob: bool = False):
+    """``greedy_decode`` (with the cache) on ``decoder``'s preallocated cache: same arguments, same ids."""
+    B = prefix_embeds.shape[0]
+    embeds = torch.cat([prefix_embeds, bos_embed.expand(B, 1, -1)], dim=1)
+    mask = torch.cat([prefix_mask, prefix_mask.new_ones(B, 1)], dim=1).long()
+    with decoder.lock:
+        first = decoder.prefill(embeds, mask)
+        return decoder.decode(embed_tokens, first, step_bias, constrained=constrained, extra_logits=extra_logits,
+                              stop_ids=stop_ids, first_floor=first_floor, return_first_prob=return_first_prob)

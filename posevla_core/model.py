@@ -35,7 +35,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from posevla_core.config import PoseVLAConfig
-from posevla_core.decoding import first_step_prob, grammar_bias, greedy_decode, refusal_floor, refusal_score
+from posevla_core.decoding import (StaticLlamaDecoder, check_decoding, first_step_prob, grammar_bias, greedy_decode,
+                                    refusal_floor, refusal_score, static_greedy_decode)
 from posevla_core.geometry import GeometryPrior, PixelPrior, backproject, patch_points, ray_map
 from posevla_core.image import center_square_box, center_square_crop, check_frame, resize_with_intrinsics
 from posevla_core.policy import CONFIG_FILE, PosePolicy, eval_mode, prediction_from_tokens, resolve_device
@@ -676,8 +677,32 @@ class PoseVLA(PosePolicy):
                       "heatmap_loss": float(heat.detach()), "token_acc": float(acc), **stats}
 
     # ---- inference --------------------------------------------------------------------------
+    #: how ``predict_batch`` decodes when not told: "static" (decoding.StaticLlamaDecoder: a
+    #: preallocated cache and a fixed-shape step; the default, the eager path's tokens bit for bit
+    #: in ~0.6x its decode time, bench_model), "eager" (transformers' forward + its growing KV
+    #: cache, one call per token) or "static-compile" (the static step under torch.compile)
+    decoding: str = "static"
+
+    def static_decoder(self, batch: int, compile: bool = False) -> StaticLlamaDecoder:
+        """The preallocated decoder for ``batch`` rows, made on first use and kept (the CUDA graph
+        of a compiled step replays on the same buffers): the longest prefix (max_text_tokens text
+        tokens, pointer, glimpse, patches, BOS) + the pose tokens fed back."""
+        dtype, dev = self.lm.get_input_embeddings().weight.dtype, self.device
+        key = (batch, dtype, dev, compile)
+        cache = self.__dict__.setdefault("_static_decoders", {})
+        if key not in cache:
+            if len(cache) >= 8:                  # a few batch sizes are what a caller uses
+                cache.clear()
+            prefix = self.cfg.max_text_tokens + 1 + bool(self.cfg.glimpse_size) + self.cfg.num_patches + 1
+            cache[key] = StaticLlamaDecoder(self.lm, batch, prefix + self.tokenizer.seq_len - 1, dtype, dev, compile)
+        return cache[key]
+
     @torch.no_grad()
-    def predict_batch(self, items: list[dict], use_cache: bool = True, constrained: bool = True) -> list[Prediction]:
+    def predict_batch(self, items: list[dict], use_cache: bool = True, constrained: bool = True,
+                      decoding: str | None = None) -> list[Prediction]:
+        """``decoding``: see ``PoseVLA.decoding`` (None: that attribute; "eager" without the cache)."""
+        mode = decoding or (self.decoding if use_cache else "eager")
+        static = check_decoding(mode, use_cache)
         if any(it.get("views") for it in items):
             raise ValueError("the small model takes one camera; more views need the paligemma backbone")
         with eval_mode(self):
@@ -688,11 +713,17 @@ class PoseVLA(PosePolicy):
             prefix, pmask, aux = self.encode_prefix(batch, return_aux=True)
             t2 = time.perf_counter()
             emb = self.lm.get_input_embeddings()
-            ids, p_absent = greedy_decode(self.lm, prefix, pmask, emb.weight[BOS], emb, self.step_bias[aux["grammar"]],
-                                          use_cache=use_cache, constrained=constrained, extra_logits=aux["prior"],
-                                          stop_ids=(NO_OBJECT, EOS), first_floor=(NO_OBJECT, refusal_floor(
-                                              aux["grammar"], self.cfg.no_object_threshold, aux["p_match"],
-                                              self.cfg.verify_threshold)), return_first_prob=True)
+            kw = dict(constrained=constrained, extra_logits=aux["prior"], stop_ids=(NO_OBJECT, EOS),
+                      first_floor=(NO_OBJECT, refusal_floor(aux["grammar"], self.cfg.no_object_threshold,
+                                                            aux["p_match"], self.cfg.verify_threshold)),
+                      return_first_prob=True)
+            if static:
+                dec = self.static_decoder(len(items), compile=mode == "static-compile")
+                ids, p_absent = static_greedy_decode(dec, prefix, pmask, emb.weight[BOS], emb,
+                                                     self.step_bias[aux["grammar"]], **kw)
+            else:
+                ids, p_absent = greedy_decode(self.lm, prefix, pmask, emb.weight[BOS], emb,
+                                              self.step_bias[aux["grammar"]], use_cache=use_cache, **kw)
             scores = refusal_score(p_absent, aux["grammar"], aux["p_match"]).tolist()
             if self.device.type == "cuda":
                 torch.cuda.synchronize()

@@ -31,8 +31,8 @@ import torch
 import torch.nn.functional as F
 
 from posevla_core.config import PALIGEMMA_LOC_TOKENS, VLMConfig
-from posevla_core.decoding import (cache_kwargs, constrained_greedy, first_step_prob, grammar_bias, no_object_floor,
-                                    returned_cache)
+from posevla_core.decoding import (cache_kwargs, check_decoding, constrained_greedy, first_step_prob, grammar_bias,
+                                    no_object_floor, returned_cache, static_greedy)
 from posevla_core.geometry import RayDepthPrior, depth_map, ray_map
 from posevla_core.image import check_frame, letterbox, unletterbox_uv
 from posevla_core.policy import CONFIG_FILE, PosePolicy, eval_mode, prediction_from_tokens, resolve_device
@@ -93,6 +93,17 @@ def add_pose_tokens(vlm, text_tokenizer, pose: PoseTokenizer) -> int:
         for emb in {id(m.weight): m.weight for m in (vlm.get_input_embeddings(), vlm.get_output_embeddings())}.values():
             emb[first:len(text_tokenizer)] = emb[:first].float().mean(0).to(emb.dtype)
     return first
+
+
+def tied_names(module: torch.nn.Module) -> dict[str, str]:
+    """{name: the name it repeats} of the tensors that repeat another one (the tied lm_head and
+    embeddings): the first name of each group in sorted order is the one kept, as safetensors
+    chooses. Found by object identity, not by storage, so it also holds on a sharded (FSDP)
+    module whose full storage is not local."""
+    groups: dict[int, list[str]] = {}
+    for n, t in (*module.named_parameters(remove_duplicate=False), *module.named_buffers(remove_duplicate=False)):
+        groups.setdefault(id(t), []).append(n)
+    return {n: sorted(g)[0] for g in groups.values() for n in sorted(g)[1:]}
 
 
 class VLMProcessor:
@@ -214,9 +225,7 @@ class PaliGemmaPoseVLA(PosePolicy):
             # gradient is zeroed, and embeddings are excluded from weight decay).
             emb = self.vlm.get_input_embeddings().weight
             emb.requires_grad = True
-            keep = torch.zeros(emb.shape[0], 1, dtype=emb.dtype, device=emb.device)
-            keep[self.id_map[EOS + 1:]] = 1
-            keep[self.id_map[self.tokenizer.blocks["box"].start:self.tokenizer.blocks["box"].stop]] = 0
+            keep = self._learning_rows(emb.shape[0], emb.dtype, emb.device)
             emb.register_hook(lambda g, keep=keep: g * keep.to(g.device, g.dtype))
         if self.cfg.freeze_vision:
             for p in self.vlm.model.vision_tower.parameters():
@@ -227,8 +236,52 @@ class PaliGemmaPoseVLA(PosePolicy):
             else:                                                          # 5.20.2 (Python 3.10)
                 self.vlm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
 
+    def _learning_rows(self, rows: int, dtype, device) -> torch.Tensor:
+        """(rows, 1): 1 on the new pose-token embedding rows, 0 on the pretrained ones (<loc> too)."""
+        keep = torch.zeros(rows, 1, dtype=dtype, device=device)
+        keep[self.id_map[EOS + 1:]] = 1
+        keep[self.id_map[self.tokenizer.blocks["box"].start:self.tokenizer.blocks["box"].stop]] = 0
+        return keep
+
+    def mask_frozen_grads(self) -> None:
+        """Under LoRA, zero the gradient of the pretrained embedding rows. On a plain module the
+        tensor hook of ``_configure_training`` does it during backward; FSDP replaces the
+        parameters with sharded ones that do not carry the hook, so the trainer calls this after
+        backward (a sharded gradient is masked shard by shard, no communication)."""
+        if self.cfg.lora_rank <= 0:
+            return
+        g = self.get_input_embeddings().weight.grad
+        if g is None:
+            return
+        keep = self._learning_rows(g.shape[0], g.dtype, g.device)
+        from torch.distributed.tensor import DTensor, distribute_tensor
+
+        if isinstance(g, DTensor):
+            keep = distribute_tensor(keep, g.device_mesh, g.placements, src_data_rank=None)
+        g.mul_(keep)
+
     def no_decay(self, name: str) -> bool:
         return "embed_tokens" in name or "lm_head" in name
+
+    # The backbone's embeddings and their tie, as on a transformers model: accelerate's FSDP2 puts
+    # the tied embeddings / lm_head in one unit and re-ties them after moving the model to `meta`
+    # and loading the gathered weights (without them lm_head and the embeddings come apart).
+    def get_input_embeddings(self) -> torch.nn.Module:
+        return self.vlm.get_input_embeddings()
+
+    def get_output_embeddings(self) -> torch.nn.Module:
+        return self.vlm.get_output_embeddings()
+
+    def tie_weights(self) -> None:
+        self.vlm.tie_weights()
+
+    @property
+    def _no_split_modules(self) -> list[str]:
+        """The transformer block classes this backbone holds (Gemma or Gemma2 decoder layers, SigLIP
+        encoder layers): accelerate's TRANSFORMER_BASED_WRAP makes each block its own FSDP unit
+        when the launch config names no classes (a named class the model lacks is an error)."""
+        return sorted({type(m).__name__ for name, m in self.vlm.named_modules()
+                       if name.rpartition(".")[2].isdigit() and name.rpartition(".")[0].endswith("layers")})
 
     # ---- the network --------------------------------------------------------------------------
     def image_features(self, batch: dict) -> torch.Tensor:
@@ -302,8 +355,77 @@ class PaliGemmaPoseVLA(PosePolicy):
             acc = ((logits.argmax(-1) == tgt) & sup).sum() / sup.sum().clamp(min=1)
         return loss, {"loss": float(loss.detach()), "token_loss": float(loss.detach()), "token_acc": float(acc)}
 
+    #: how ``predict_batch`` decodes when not told: "eager" (a growing KV cache), "static"
+    #: (transformers' StaticCache, preallocated, one fixed-shape forward per token) or
+    #: "static-compile" (that forward under torch.compile: CUDA graphs on CUDA)
+    decoding: str = "eager"
+
+    def static_cache(self, batch: int, compile: bool = False) -> dict:
+        """A preallocated transformers StaticCache for ``batch`` rows, the longest prompt
+        (``max_cameras`` cameras' image tokens, <bos>, ``max_prompt_tokens``, '\n') + the pose
+        tokens fed back, and its decode step (compiled when asked), made on first use and kept:
+        a CUDA graph replays on the same buffers. Full-attention backbones (PaliGemma) only."""
+        import threading
+
+        from transformers import StaticCache
+
+        text = self.vlm.config.get_text_config()
+        if getattr(text, "sliding_window", None) is not None:
+            raise ValueError("static decoding supports full-attention backbones (PaliGemma); this one has sliding "
+                             "window layers: use decoding='eager'")
+        dtype, dev = self.vlm.get_input_embeddings().weight.dtype, self.device
+        key = (batch, dtype, dev, compile)
+        caches = self.__dict__.setdefault("_static_caches", {})
+        if key not in caches:
+            if len(caches) >= 4:
+                caches.clear()
+            longest = self.processor.num_image_tokens * self.max_cameras + self.cfg.max_prompt_tokens + 2
+            cache = StaticCache(config=self.vlm.config, max_cache_len=longest + self.tokenizer.seq_len - 1)
+            if not all(hasattr(layer, "cumulative_length") for layer in cache.layers):
+                raise ValueError("static decoding needs transformers' StaticCache of 5.24 or newer; use "
+                                 "decoding='eager'")
+
+            def step(ids: torch.Tensor, mask: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+                return self.vlm(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True,
+                                logits_to_keep=1, **cache_kwargs(self.vlm, cache)).logits[:, -1]
+
+            if compile:
+                step = torch.compile(step, mode="reduce-overhead" if dev.type == "cuda" else None)
+            caches[key] = {"cache": cache, "step": step, "lock": threading.Lock(),
+                           "length": longest + self.tokenizer.seq_len - 1}
+        return caches[key]
+
+    def _static_decode(self, ids: torch.Tensor, mask: torch.Tensor, image: torch.Tensor, compile: bool, **kw):
+        """``constrained_greedy``'s answer on a ``static_cache``: the eager prefill (its keys and
+        values copied into the preallocated cache, so step 0 is the eager one bit for bit), then one
+        fixed-shape forward per token (``decoding.static_greedy``)."""
+        B, P = ids.shape
+        S = self.tokenizer.seq_len
+        st = self.static_cache(B, compile)
+        if P + S - 1 > st["length"]:
+            raise ValueError(f"a {P}-token prompt + {S} pose tokens do not fit the static cache of {st['length']}")
+        with st["lock"]:
+            out = self._lm(ids, mask, torch.zeros_like(ids), image=image, use_cache=True, logits_to_keep=1)
+            cache = st["cache"]
+            for layer, new in zip(cache.layers, returned_cache(out).layers):
+                if not layer.is_initialized:
+                    layer.lazy_initialization(new.keys, new.values)
+                layer.keys[:, :, :P].copy_(new.keys)
+                layer.values[:, :, :P].copy_(new.values)
+                layer.cumulative_length.fill_(P)
+            # every pose token is a real one: the prompt's padding mask, then ones (the causal mask
+            # hides the slots not written yet); token s sits at 1-based position (real prompt tokens + s)
+            full = torch.cat([mask, mask.new_ones(B, st["length"] - P)], dim=1)
+            pos = mask.sum(-1, keepdim=True) + torch.arange(1, S, device=ids.device)[None]
+            return static_greedy(lambda prev, s: st["step"](prev[:, None], full, pos[:, s - 1:s]),
+                                 out.logits[:, -1], **kw)
+
     @torch.no_grad()
-    def predict_batch(self, items: list[dict], use_cache: bool = True, constrained: bool = True) -> list[Prediction]:
+    def predict_batch(self, items: list[dict], use_cache: bool = True, constrained: bool = True,
+                      decoding: str | None = None) -> list[Prediction]:
+        """``decoding``: see ``PaliGemmaPoseVLA.decoding`` (None: that attribute; "eager" without the cache)."""
+        mode = decoding or (self.decoding if use_cache else "eager")
+        static = check_decoding(mode, use_cache)
         with eval_mode(self):
             t0 = time.perf_counter()
             batch = self.processor.collate([self.processor.make_example(it["rgb"], it.get("depth"), it["K"],
@@ -332,11 +454,14 @@ class PaliGemmaPoseVLA(PosePolicy):
                 return out.logits[:, -1]
 
             grammar = batch["grammar"].to(dev)
-            ids, p_absent = constrained_greedy(step, B, self.step_bias[grammar], dev, constrained,
-                                               stop_ids=(int(self.id_map[NO_OBJECT]), int(self.id_map[EOS])),
-                                               first_floor=(int(self.id_map[NO_OBJECT]),
-                                                            no_object_floor(grammar, self.cfg.no_object_threshold)),
-                                               return_first_prob=True)
+            kw = dict(constrained=constrained, stop_ids=(int(self.id_map[NO_OBJECT]), int(self.id_map[EOS])),
+                      first_floor=(int(self.id_map[NO_OBJECT]), no_object_floor(grammar, self.cfg.no_object_threshold)),
+                      return_first_prob=True)
+            if static:
+                ids, p_absent = self._static_decode(st["ids"], st["mask"], image, mode == "static-compile",
+                                                    step_bias=self.step_bias[grammar], **kw)
+            else:
+                ids, p_absent = constrained_greedy(step, B, self.step_bias[grammar], dev, **kw)
             if dev.type == "cuda":
                 torch.cuda.synchronize()
             t2 = time.perf_counter()
@@ -390,15 +515,15 @@ class PaliGemmaPoseVLA(PosePolicy):
     def save_pretrained(self, directory: str | Path, extra: dict | None = None,
                         state_dict: dict[str, torch.Tensor] | None = None) -> Path:
         """``state_dict``: write this instead of the module's own (a trainer's gathered FSDP state)."""
-        from safetensors.torch import _remove_duplicate_names, save_file
+        from safetensors.torch import save_file
 
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
         meta = {"architecture": self.architecture, "posevla": self.cfg.to_dict(), "backbone": self.vlm.config.to_dict()}
         (out / CONFIG_FILE).write_text(json.dumps({**meta, **(extra or {})}, indent=2, default=str))
-        own = self.state_dict()
-        tied = {n for group in _remove_duplicate_names(own).values() for n in group}   # lm_head = embeddings
-        state = {k: v.detach().cpu().contiguous() for k, v in (state_dict or own).items() if k not in tied}
+        tied = tied_names(self)                                  # lm_head = embeddings, stored once
+        state = {k: v.detach().cpu().contiguous() for k, v in (state_dict or self.state_dict()).items()
+                 if k not in tied}
         save_file(state, str(out / WEIGHTS_FILE), metadata={"format": "pt", "posevla_format": str(self.cfg.format_version)})
         self.text_tokenizer.save_pretrained(str(out / TOKENIZER_DIR))
         (out / VOCAB_FILE).write_text(json.dumps(self.tokenizer.token_names()))

@@ -121,21 +121,42 @@ def _add_camera_options(p: argparse.ArgumentParser) -> None:
                         "a minus); default: the nominal pose, jittered per episode")
     p.add_argument("--fov", type=float, default=0.0, metavar="DEG",
                    help="sim: the camera's vertical field of view; default: the scene's (50)")
+    p.add_argument("--camera", default="", metavar="NAME",
+                   help="sim robosuite: render this camera of robosuite's model as robosuite has it (agentview, "
+                        "frontview, sideview, birdview, ...; a bad name lists them); default: agentview moved to "
+                        "where our scene's camera sits")
     p.add_argument("--width", type=int, default=0, help="sim: image width (px); default 224")
     p.add_argument("--height", type=int, default=0, help="sim: image height (px); default 224")
     p.add_argument("--look", default="", metavar="KEY=VALUE,...",
                    help="sim: lights and table color (posevla_core/sim/look.py), e.g. "
                         "light=0.4,light_color=1:0.75:0.5,light_azimuth=-90,table=0.9:0.9:0.9; default: as trained")
+    p.add_argument("--depth-noise", default="", metavar="LEVEL",
+                   help="sim: the depth sensor's faults in every frame (posevla_core/sim/options.py): realsense, "
+                        "heavy, or field=value,...; default: the clean depth")
+    p.add_argument("--objects", type=int, default=0, metavar="N",
+                   help="sim: N objects on the table per episode, 1-8 (distractors added to the episode as "
+                        "drawn); default: as drawn (3-4)")
+    p.add_argument("--object-scale", type=float, default=1.0, metavar="S",
+                   help="sim: size factor of the cubes and cylinders, 0.5-1.4; default 1 (4.5 cm)")
 
 
 def _camera_args(a: argparse.Namespace, sim: bool = True) -> dict:
     """The camera flags as graph arguments (only those given); ValueError (one line) when they
     are given without the sim."""
-    given = {k: v for k, v in (("camera_pose", a.camera_pose), ("camera_fov_deg", a.fov),
-                               ("width", a.width), ("height", a.height), ("scene_look", a.look)) if v}
+    given = {k: v for k, v in (("camera_pose", a.camera_pose), ("camera_fov_deg", a.fov), ("sim_camera", a.camera),
+                               ("width", a.width), ("height", a.height), ("scene_look", a.look),
+                               ("depth_noise", a.depth_noise), ("objects", a.objects)) if v}
+    if a.object_scale != 1.0:
+        given["object_scale"] = a.object_scale
     if given and not sim:
-        raise ValueError("--camera-pose / --fov / --width / --height / --look stage the sim's camera and scene: "
-                         "they need --sim")
+        raise ValueError("--camera / --camera-pose / --fov / --width / --height / --look / --depth-noise / --objects / "
+                         "--object-scale stage the sim's camera and scene: they need --sim")
+    if given.get("sim_camera"):      # the name against the simulator's model, before anything starts
+        from posevla_core.sim.camera import CameraPlacement
+        from posevla_core.sim.select import check_camera
+
+        check_camera(getattr(a, "sim", None) or "mujoco", given["sim_camera"],
+                     CameraPlacement.parse(a.camera_pose, a.fov))
     return given
 
 
@@ -247,7 +268,9 @@ def _cmd_make_checkpoint(a: argparse.Namespace) -> int:
 
     from posevla_ros.params import default_checkpoint
 
-    make_checkpoint(out_dir=a.out or str(default_checkpoint()), work_dir=a.work, quick=a.quick, seed=a.seed)
+    work = a.work or ("runs/make_checkpoint_wide" if a.wide else "runs/make_checkpoint")
+    make_checkpoint(out_dir=a.out or str(default_checkpoint()), work_dir=work, quick=a.quick, seed=a.seed,
+                    wide=a.wide)
     return 0
 
 
@@ -403,9 +426,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     m = sub.add_parser("make-checkpoint", help="regenerate data and retrain the shipped checkpoint")
     m.add_argument("--out", default=None, help="default: the shipped checkpoint directory")
-    m.add_argument("--work", default="runs/make_checkpoint")
+    m.add_argument("--work", default=None, help="generated data and stage outputs, reused by a rerun "
+                   "(default: runs/make_checkpoint, with --wide runs/make_checkpoint_wide)")
     m.add_argument("--seed", type=int, default=0)
     m.add_argument("--quick", action="store_true", help="tiny data and steps (smoke test)")
+    m.add_argument("--wide", action="store_true", help="randomized cameras, lenses, lights, tables and depth "
+                   "faults in every training scene (checkpoints/wide; ~85 min on 2 cores)")
     m.set_defaults(func=_cmd_make_checkpoint)
     return p
 

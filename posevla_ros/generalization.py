@@ -1,22 +1,33 @@
 """`posevla bench-generalization` / `make bench-generalization`: how far a checkpoint's pick
-success holds when the sim camera moves away from where it was trained, one axis at a time.
+success holds when the sim camera, the scene or the sensor moves away from what it was trained
+on, one axis at a time.
 
 Training jitters the camera only +-4 cm around one nominal pose, so the shipped policy has seen
 one viewpoint. The suite evaluates the sim's pick task on held-out seeds (1000+) at each level of
 each axis, every other axis at the nominal scene:
 
-- viewpoint: an orbit about the table target (posevla_core/sim/camera.py: azimuth from the
-  nominal camera's, elevation above the table plane, distance, roll about the optical axis);
-  a placed camera stands still, without the training jitter;
+- camera pose, one coordinate at a time (azimuth, elevation, distance, roll): an orbit about
+  the table target (posevla_core/sim/camera.py: azimuth from the nominal camera's, elevation
+  above the table plane, distance, roll about the optical axis); a placed camera stands still,
+  without the training jitter;
+- viewpoint: 9 held-out orbits that change azimuth (+-45 deg), elevation (25-65 deg) and
+  distance (0.7-1.4 m) together, a Latin square (each pair of the three crossed once at 3
+  values each), each with the fov that frames the table workspace as the nominal camera does;
 - intrinsics: the vertical field of view (the nominal pose, jittered as in training);
 - resolution: the image size (the model letterboxes, K follows every resize: posevla_core/image.py);
 - lighting: intensity, color and direction of the lights (posevla_core/sim/look.py);
-- table: the table top's color.
+- table: the table top's color;
+- depth_noise: a RealSense-class sensor's faults in every depth frame (lost edges, dark
+  surfaces and blobs, z^2 noise: posevla_core/sim/options.py levels "realsense", "heavy");
+- distractors: 5, 7 or 8 objects on the table instead of 3-4: the same episode with
+  distractors added, the target's same-color other shape first (posevla_core/sim/tasks.py);
+- object_size: the cubes and cylinders 0.7x and 1.3x (3.2 and 5.9 cm; the open gripper takes
+  up to 1.4x), in the physics, the grounding labels and the lift predicate alike.
 
 Every level is one `posevla evaluate --sim --task pick --camera-pose ... --fov ... --width ...
---height ... --look ...` in a subprocess, the command users run: the sim publishes the camera's true pose
-on /sim/camera_pose and the executor uses it, so a failure is the policy's, not a wrong
-extrinsic. A level whose summary exists and whose command is unchanged is reused, so an
+--height ... --look ... --depth-noise ... --objects ... --object-scale ...` in a subprocess, the
+command users run: the sim publishes the camera's true pose on /sim/camera_pose and the executor
+uses it, so a failure is the policy's, not a wrong extrinsic. A level whose summary exists and whose command is unchanged is reused, so an
 interrupted run resumes where it stopped (delete the work directory for a fresh run).
 
 Writes ``<out>/table.md`` (success, Wilson 95 % interval, median time to success per level),
@@ -40,18 +51,24 @@ if TYPE_CHECKING:                 # imported when used: `posevla --help` stays i
     from posevla_core.sim.camera import CameraPlacement
     from posevla_core.sim.look import SceneLook
 
-AXES = ("nominal", "azimuth", "elevation", "distance", "roll", "fov", "resolution", "lighting", "table")
+AXES = ("nominal", "azimuth", "elevation", "distance", "roll", "viewpoint", "fov", "resolution", "lighting", "table",
+        "depth_noise", "distractors", "object_size")
 
 
 @dataclass(frozen=True)
 class Level:
     """One evaluated setting: ``axis`` (AXES), ``label`` (its value, as the table shows it), the
-    camera and the scene look it stages (None: as in training)."""
+    camera, the scene look, the depth sensor's faults (a posevla_core/sim/options.py level
+    name), the number of objects on the table and their size factor it stages (None: as in
+    training)."""
 
     axis: str
     label: str
     camera: CameraPlacement | None = None
     look: SceneLook | None = None
+    depth_noise: str | None = None
+    objects: int | None = None
+    object_scale: float | None = None
 
     @property
     def key(self) -> str:
@@ -59,10 +76,13 @@ class Level:
         return key.replace(" ", "").replace("/", "_")
 
     def camera_flags(self) -> list[str]:
-        """The `posevla evaluate` flags that stage this level's camera and look."""
+        """The `posevla evaluate` flags that stage this level's camera, look, sensor and objects."""
         from posevla_core.sim.camera import CameraPlacement
 
         flags = [f"--look={self.look.format()}"] if self.look is not None else []
+        flags += ["--depth-noise", self.depth_noise] if self.depth_noise is not None else []
+        flags += ["--objects", str(self.objects)] if self.objects is not None else []
+        flags += ["--object-scale", f"{self.object_scale:g}"] if self.object_scale is not None else []
         c = self.camera
         if c is None:
             return flags
@@ -74,6 +94,59 @@ class Level:
         if c.width is not None:
             flags += ["--width", str(c.width), "--height", str(c.height)]
         return flags
+
+    def describe(self) -> str:
+        """What the level stages, for the table's setting column."""
+        parts = [self.camera.describe()] if self.camera else []
+        parts = parts or ["nominal camera (jittered as in training)"]
+        if self.look is not None:
+            parts.append(f"look {self.look.format()}")
+        if self.depth_noise is not None:
+            parts.append(f"depth noise {self.depth_noise}")
+        if self.objects is not None:
+            parts.append(f"{self.objects} objects")
+        if self.object_scale is not None:
+            parts.append(f"objects x{self.object_scale:g}")
+        return "; ".join(parts)
+
+
+def framing_fov_deg(orbit, radius_m: float | None = None, margin: float | None = None) -> float:
+    """The vertical fov (deg, square image) at which the table workspace (a disc of ``radius_m``
+    about the orbit target, from the table top to 6 cm above it) fills the image as it does in
+    the nominal camera at its 50 deg (``margin``: the nominal's tan ratio, 1.19); rounded to
+    0.1 deg."""
+    import math
+
+    import numpy as np
+
+    from posevla_core.sim.camera import CAMERA_NOMINAL_TARGET, Orbit
+    from posevla_core.sim.randomize import WORKSPACE_RADIUS_M
+    from posevla_core.sim.scene import CAMERA_FOVY
+
+    radius_m = WORKSPACE_RADIUS_M if radius_m is None else radius_m
+
+    def extent(o) -> float:   # the workspace's largest |x/z|, |y/z| in the camera
+        Ti = np.linalg.inv(o.matrix())
+        t = np.linspace(0.0, 2 * math.pi, 73)
+        cx, cy = CAMERA_NOMINAL_TARGET[:2]
+        pts = np.array([[cx + radius_m * math.cos(a), cy + radius_m * math.sin(a), z] for a in t for z in (0.0, 0.06)])
+        pc = pts @ Ti[:3, :3].T + Ti[:3, 3]
+        return float(np.max(np.abs(pc[:, :2]) / pc[:, 2:3]))
+
+    if margin is None:
+        margin = math.tan(math.radians(CAMERA_FOVY) / 2) / extent(Orbit())
+    return round(2 * math.degrees(math.atan(margin * extent(orbit))), 1)
+
+
+def viewpoint_orbits() -> list:
+    """The held-out viewpoints: azimuth -45 / 0 / +45 deg x elevation 25 / 45 / 65 deg, the
+    distance (0.7 / 1.0 / 1.4 m) a Latin square over the two (each pair of the three coordinates
+    crossed once), ordered so that none lies near the nominal orbit (az 0, el 31, d 0.97)."""
+    from posevla_core.sim.camera import Orbit
+
+    azimuths, elevations, distances = (-45, 0, 45), (25, 45, 65), (1.0, 1.4, 0.7)
+    return [Orbit(azimuth_deg=a, elevation_deg=e, distance_m=distances[(i + j) % 3])
+            for i, a in enumerate(azimuths) for j, e in enumerate(elevations)]
 
 
 def default_levels() -> list[Level]:
@@ -90,6 +163,8 @@ def default_levels() -> list[Level]:
             + [orbit("elevation", f"{e} deg", elevation_deg=e) for e in (20, 35, 50, 70)]
             + [orbit("distance", f"{d} m", distance_m=d) for d in (0.6, 0.8, 1.2, 1.6)]
             + [orbit("roll", f"{r:+d} deg", roll_deg=r) for r in (-10, 10)]
+            + [Level("viewpoint", f"az{o.azimuth_deg:+d} el{o.elevation_deg} d{o.distance_m:.1f}",
+                     CameraPlacement(orbit=o, fov_deg=framing_fov_deg(o))) for o in viewpoint_orbits()]
             + [Level("fov", f"{f} deg", CameraPlacement(fov_deg=f)) for f in (40, 60, 80)]
             + [Level("resolution", f"{w}x{h}", CameraPlacement(width=w, height=h))
                for w, h in ((640, 480), (1280, 720), (424, 240))]
@@ -99,7 +174,10 @@ def default_levels() -> list[Level]:
                look("lighting", "key light right", light_azimuth_deg=-90, light_elevation_deg=30),
                look("lighting", "key light behind", light_azimuth_deg=180, light_elevation_deg=30)]
             + [look("table", name, table_rgb=rgb) for name, rgb in
-               (("white", (0.92, 0.92, 0.9)), ("dark gray", (0.15, 0.15, 0.17)), ("green", (0.25, 0.55, 0.3)))])
+               (("white", (0.92, 0.92, 0.9)), ("dark gray", (0.15, 0.15, 0.17)), ("green", (0.25, 0.55, 0.3)))]
+            + [Level("depth_noise", name, depth_noise=name) for name in ("realsense", "heavy")]
+            + [Level("distractors", f"{n} objects", objects=n) for n in (5, 7, 8)]
+            + [Level("object_size", f"x{s:g}", object_scale=s) for s in (0.7, 1.3)])
 
 
 def select_levels(levels: list[Level], axes: list[str] | None, only: list[str] | None) -> list[Level]:
@@ -158,10 +236,8 @@ def run_level(work: Path, cfg: SuiteConfig, level: Level, env: dict) -> dict:
         stamp.write_text(command + "\n")
         print(f"[bench-generalization] {level.key}: {time.time() - t:.0f} s", flush=True)
     s = json.loads(done.read_text())
-    setting = "; ".join([level.camera.describe()] if level.camera else []) or "nominal camera (jittered as in training)"
-    if level.look is not None:
-        setting = f"{setting}; look {level.look.format()}"
-    return {"axis": level.axis, "level": level.label, "key": level.key, "camera": setting, "episodes": s["episodes"],
+    return {"axis": level.axis, "level": level.label, "key": level.key, "camera": level.describe(),
+            "episodes": s["episodes"],
             "successes": s["successes"], "success_rate": s["success_rate"], "ci95": s["ci95"],
             "median_time_to_success_s": s["time_to_success_s"]["median"], "timeouts": s.get("timeouts"),
             "command": command}
@@ -221,14 +297,17 @@ def plot(rows: list[dict], png: Path, title: str) -> None:
 
 def render_views(levels: list[Level], seed: int, png: Path, tile: int = 160) -> None:
     """What the policy sees at each level: the first frame of episode ``seed``, one tile per
-    level (letterboxed to a square, as the model gets it), so that "azimuth -60" has a picture."""
+    level (letterboxed to a square, as the model gets it), so that "azimuth -60" has a picture;
+    a depth_noise level shows its depth frame (black: no reading)."""
     import matplotlib
 
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
+    import numpy as np
 
     from posevla_core.image import letterbox
     from posevla_core.sim.env import SimEnv
+    from posevla_core.sim.options import scene_options
 
     cols = 8
     rows = (len(levels) + cols - 1) // cols
@@ -236,9 +315,14 @@ def render_views(levels: list[Level], seed: int, png: Path, tile: int = 160) -> 
     for ax in axs.flat:
         ax.axis("off")
     for ax, lv in zip(axs.flat, levels):
-        with SimEnv(camera=lv.camera, look=lv.look) as env:
+        options = scene_options(lv.depth_noise or "", lv.objects or 0, lv.object_scale or 1.0)
+        with SimEnv(camera=lv.camera, look=lv.look, **options) as env:
             env.reset(seed, "pick")
-            rgb, _, K = env.render()
+            rgb, depth, K = env.render()
+        if lv.depth_noise is not None:        # what the sensor lost, in gray: near bright, none black
+            z = np.nan_to_num(depth, nan=np.inf)
+            lo, hi = np.nanpercentile(depth, 1), np.nanpercentile(depth, 90)   # the table, not the far floor
+            rgb = np.repeat((255 * np.clip((hi - z) / max(hi - lo, 1e-6), 0, 1)).astype(np.uint8)[..., None], 3, 2)
         ax.imshow(letterbox(rgb, None, K, tile)[0])
         ax.set_title(f"{lv.axis}\n{lv.label}", fontsize=7)
     fig.suptitle(f"seed {seed}: the first frame at each level", fontsize=9)

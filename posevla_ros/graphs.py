@@ -140,11 +140,20 @@ _SIMULATOR = {"simulator": ("mujoco", "sim: mujoco (our table-top scene) | robos
                                      "robot sim_panda then means robosuite_panda)"),
               # where the sim camera stands (posevla_core/sim/camera.py); the executor gets the true
               # pose from /sim/camera_pose either way
-              "camera_pose": ("", "sim (mujoco): the camera's optical frame in the robot base, "
-                                  "'x,y,z,qx,qy,qz,qw'; empty = the nominal pose, jittered per episode"),
-              "camera_fov_deg": (0.0, "sim (mujoco): vertical field of view of the camera (deg); 0 = the scene's (50)"),
+              "camera_pose": ("", "sim: the camera's optical frame in the robot base, 'x,y,z,qx,qy,qz,qw'; "
+                                  "empty = the nominal pose (mujoco: jittered per episode)"),
+              "camera_fov_deg": (0.0, "sim: vertical field of view of the camera (deg); 0 = the scene's (50)"),
+              "sim_camera": ("", "sim (robosuite): a camera of robosuite's model, rendered as robosuite has it "
+                                 "(agentview, frontview, sideview, birdview, ...); empty = agentview moved to where "
+                                 "our scene's camera sits"),
               "scene_look": ("", "sim (mujoco): lights and table color, 'light=0.4,light_color=1:0.75:0.5,"
                                  "light_azimuth=-90,table=0.9:0.9:0.9'; empty = as trained"),
+              # what the scene holds and how its depth sensor errs (posevla_core/sim/options.py)
+              "depth_noise": ("", "sim (mujoco): the depth sensor's faults in every frame, realsense | heavy | "
+                                  "field=value,...; empty = the clean depth"),
+              "objects": (0, "sim (mujoco): objects on the table per episode, 1-8 (distractors added to the "
+                             "episode as drawn); 0 = as drawn (3-4)"),
+              "object_scale": (1.0, "sim (mujoco): size factor of the cubes and cylinders, 0.5-1.4; 1 = as trained"),
               "width": (0, "sim: image width (px); 0 = sim_node's (224)"),
               "height": (0, "sim: image height (px); 0 = sim_node's (224)")}
 ARGS: dict[str, dict[str, tuple[Any, str]]] = {
@@ -296,13 +305,22 @@ def _sim(a: dict, publish_instruction: bool, task: str = "pick", seed: int = 0, 
     are checked here (a bad pose or fov: ValueError, one line) and passed only when given."""
     from posevla_core.sim.camera import CameraPlacement
     from posevla_core.sim.look import SceneLook
+    from posevla_core.sim.select import camera_choice
 
-    camera = {k: a[k] for k in ("camera_pose", "camera_fov_deg", "width", "height", "scene_look") if a.get(k)}
-    CameraPlacement.parse(camera.get("camera_pose"), camera.get("camera_fov_deg"), camera.get("width"),
-                          camera.get("height"))
+    camera = {k: a[k] for k in ("camera_pose", "camera_fov_deg", "sim_camera", "width", "height", "scene_look")
+              if a.get(k)}
+    placement = CameraPlacement.parse(camera.get("camera_pose"), camera.get("camera_fov_deg"), camera.get("width"),
+                                      camera.get("height"))
+    camera_choice(a.get("simulator", "mujoco"), camera.get("sim_camera"), placement)   # a name robosuite lacks: sim_node
     SceneLook.parse(camera.get("scene_look"))
-    if {"camera_pose", "camera_fov_deg", "scene_look"} & set(camera) and a.get("simulator", "mujoco") != "mujoco":
-        raise ValueError(f"camera_pose / camera_fov_deg / scene_look: the mujoco scene only, not {a['simulator']}")
+    from posevla_core.sim.options import DEFAULTS, scene_options
+
+    options = {k: a[k] for k in DEFAULTS if k in a and a[k] != DEFAULTS[k]}
+    if scene_options(**options) and a.get("simulator", "mujoco") != "mujoco":   # a bad value: ValueError, one line
+        raise ValueError(f"{' / '.join(options)}: the mujoco scene only, not {a['simulator']}")
+    camera.update(options)
+    if "scene_look" in camera and a.get("simulator", "mujoco") != "mujoco":
+        raise ValueError(f"scene_look: the mujoco scene only, not {a['simulator']}")
     values = {**camera, **values}
     return _node("sim_node", {"sim": a.get("simulator", "mujoco"), "robot": a["robot"],
                               "camera_ns": a.get("camera_ns", "/camera"),

@@ -12,7 +12,7 @@ Publishes (stamps = sim time)
 - ``/joint_states`` (the arm's joints, 7 or 6 on robosuite's UR5e, + 2 finger joints) at ``joint_state_rate_hz``
 - ``/sim/camera_pose`` (geometry_msgs/PoseStamped in ``base_frame``: the optical frame's
   pose, randomized per episode, or where ``camera_pose`` / ``camera_fov_deg`` put it,
-  posevla_core.sim.camera); also on /tf when tf2_msgs imports
+  posevla_core.sim.camera, or robosuite's camera ``sim_camera``); also on /tf when tf2_msgs imports
 - ``/posevla/instruction`` (std_msgs/String, reliable + transient local) at every reset when
   ``publish_instruction`` is true (sim_demo.launch.py: the policy acts with nobody typing)
 The episode's first success (the sim's success predicate, checked after every physics chunk) is
@@ -59,12 +59,20 @@ SIM_PARAMS = [
     ("seed", 0, "seed of the first episode (reset at start)"),
     ("width", 224, "image width (px)"),
     ("height", 224, "image height (px)"),
-    ("camera_pose", "", "mujoco: the camera's optical frame in base_frame, 'x,y,z,qx,qy,qz,qw' (the convention of "
-                        "camera_to_base and /sim/camera_pose), fixed across episodes; empty = the nominal pose, "
-                        "jittered per episode"),
-    ("camera_fov_deg", 0.0, "mujoco: the camera's vertical field of view (deg); 0 = the scene's (50)"),
+    ("camera_pose", "", "the camera's optical frame in base_frame, 'x,y,z,qx,qy,qz,qw' (the convention of "
+                        "camera_to_base and /sim/camera_pose), fixed across episodes; empty = the nominal pose "
+                        "(mujoco: jittered per episode; robosuite: where our scene's camera sits)"),
+    ("camera_fov_deg", 0.0, "the camera's vertical field of view (deg); 0 = the scene's (50)"),
+    ("sim_camera", "", "robosuite: render this camera of robosuite's model as robosuite has it (agentview, "
+                       "frontview, sideview, birdview, ...; not with camera_pose / camera_fov_deg); empty = "
+                       "agentview moved to where our scene's camera sits. mujoco: empty (its one camera)"),
     ("scene_look", "", "mujoco: lights and table color, 'light=0.4,light_color=1:0.75:0.5,light_azimuth=-90,"
                        "light_elevation=30,table=0.9:0.9:0.9' (posevla_core/sim/look.py); empty = as trained"),
+    ("depth_noise", "", "mujoco: a depth sensor's faults in every frame, realsense | heavy | field=value,... "
+                        "(posevla_core/sim/options.py); empty = the clean depth"),
+    ("objects", 0, "mujoco: objects on the table per episode, 1-8 (the episode as drawn, distractors added "
+                   "or dropped); 0 = as drawn (3-4)"),
+    ("object_scale", 1.0, "mujoco: size factor of the cubes and cylinders, 0.5-1.4; 1 = as trained (4.5 cm)"),
     ("image_rate_hz", 10.0, "camera rate (sim time)"),
     ("joint_state_rate_hz", 50.0, "joint state rate (sim time)"),
     ("real_time_factor", 1.0, "sim seconds per wall second"),
@@ -118,22 +126,26 @@ class SimNode(Node):
             from posevla_core.sim.select import make_env
 
             from posevla_core.sim.camera import CameraPlacement
+            from posevla_core.sim import options as sim_options
             from posevla_core.sim.look import SceneLook
-            from posevla_core.sim.select import MUJOCO, parse_sim
+            from posevla_core.sim.select import MUJOCO, camera_choice, parse_sim
 
             placement = CameraPlacement.parse(self.p["camera_pose"], self.p["camera_fov_deg"])  # ValueError: one line
+            camera = camera_choice(self.p["sim"], self.p["sim_camera"], placement)              # ValueError: one line
             look = SceneLook.parse(self.p["scene_look"])
-            if (placement or look) is not None and parse_sim(self.p["sim"]).backend != MUJOCO:
-                raise ValueError(f"camera_pose / camera_fov_deg / scene_look: the mujoco scene only, "
-                                 f"not sim {self.p['sim']!r}")
-            if (placement or look) is not None:
+            scene_options = sim_options.scene_options(*(self.p[k] for k in sim_options.DEFAULTS))  # ValueError: one line
+            if scene_options and parse_sim(self.p["sim"]).backend != MUJOCO:
+                raise ValueError(f"{' / '.join(scene_options)}: the mujoco scene only, not sim {self.p['sim']!r}")
+            if look is not None and parse_sim(self.p["sim"]).backend != MUJOCO:
+                raise ValueError(f"scene_look: the mujoco scene only, not sim {self.p['sim']!r}")
+            if look is not None or scene_options:
                 from posevla_core.sim.env import SimEnv
 
                 env = SimEnv(width=int(self.p["width"]), height=int(self.p["height"]), default_task=self.p["task"],
-                             camera_jitter=not self.robot_mode, camera=placement, look=look)
-            else:
+                             camera_jitter=not self.robot_mode, camera=placement, look=look, **scene_options)
+            else:   # robosuite with an unknown sim_camera: ValueError, one line naming its cameras
                 env = make_env(self.p["sim"], width=int(self.p["width"]), height=int(self.p["height"]),
-                               default_task=self.p["task"], camera_jitter=not self.robot_mode)
+                               default_task=self.p["task"], camera_jitter=not self.robot_mode, camera=camera)
         self.env = env
         self.sim = env
         self.instruction = ""

@@ -33,6 +33,48 @@ def test_levels_cover_the_axes_and_stage_their_camera():
         GZ.select_levels(levels, None, ["fov_45deg"])
 
 
+def test_new_axes_stage_their_sensor_objects_size_and_held_out_views():
+    """depth_noise / distractors / object_size levels pass their flag (and nothing else) to
+    `posevla evaluate`; the viewpoint levels are 9 fixed orbits, every pair of azimuth,
+    elevation and distance crossed once, each with a fov that keeps the workspace in view."""
+    from posevla_core.sim.camera import CameraPlacement, Orbit
+
+    levels = GZ.default_levels()
+    by_key = {lv.key: lv for lv in levels}
+    cfg = GZ.SuiteConfig(checkpoint="ck", episodes=2)
+    for key, flags in (("depth_noise_realsense", ["--depth-noise", "realsense"]),
+                       ("depth_noise_heavy", ["--depth-noise", "heavy"]),
+                       ("distractors_5objects", ["--objects", "5"]), ("distractors_8objects", ["--objects", "8"]),
+                       ("object_size_x0.7", ["--object-scale", "0.7"]),
+                       ("object_size_x1.3", ["--object-scale", "1.3"])):
+        assert by_key[key].camera_flags() == flags
+        assert GZ.level_command(cfg, by_key[key], "out")[-len(flags):] == flags
+    assert by_key["distractors_7objects"].describe() == "nominal camera (jittered as in training); 7 objects"
+    assert [lv.key for lv in GZ.select_levels(levels, ["object_size", "depth_noise"], None)] == [
+        "nominal", "depth_noise_realsense", "depth_noise_heavy", "object_size_x0.7", "object_size_x1.3"]
+    views = [lv for lv in levels if lv.axis == "viewpoint"]
+    assert len(views) == 9 and "viewpoint_az+45el25d0.7" in by_key
+    orbits = [lv.camera.orbit for lv in views]
+    for f, g in (("azimuth_deg", "elevation_deg"), ("azimuth_deg", "distance_m"), ("elevation_deg", "distance_m")):
+        assert len({(getattr(o, f), getattr(o, g)) for o in orbits}) == 9          # a Latin square
+    assert {o.azimuth_deg for o in orbits} == {-45, 0, 45} and {o.elevation_deg for o in orbits} == {25, 45, 65}
+    assert all(not (o.azimuth_deg == 0 and o.distance_m == 1.0 and o.elevation_deg < 40) for o in orbits)  # not nominal
+    assert GZ.framing_fov_deg(Orbit()) == 50.0
+    for lv in views:
+        flags = lv.camera_flags()
+        assert flags[0].startswith("--camera-pose=") and flags[1] == "--fov"
+        np.testing.assert_allclose(CameraPlacement.parse(flags[0].split("=", 1)[1]).matrix(), lv.camera.orbit.matrix(),
+                                   atol=1e-5)
+        near, fov = lv.camera.orbit.distance_m < 1.0, float(flags[2])
+        assert (fov > 60) if near else (fov < 55)       # a nearer camera needs the wider lens
+        # where objects stand (x 0.35-0.62, |y| <= 0.25, up to 6 cm tall) projects into the image
+        from posevla_core.sim import tasks
+
+        corners = np.array([[x, y, z, 1.0] for x in tasks.OBJ_X for y in tasks.OBJ_Y for z in (0.0, 0.06)])
+        pc = (np.linalg.inv(lv.camera.orbit.matrix()) @ corners.T).T
+        assert np.all(np.abs(pc[:, :2] / pc[:, 2:3]) < np.tan(np.radians(fov) / 2)), lv.key
+
+
 @pytest.mark.slow
 def test_suite_runs_two_levels_writes_consistent_results_and_resumes(tmp_path, monkeypatch):
     import os

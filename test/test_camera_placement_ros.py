@@ -31,7 +31,7 @@ def test_graph_gives_sim_node_the_camera(graph, extra):
 @pytest.mark.parametrize("args, match", [
     ({"camera_pose": "1,2,3"}, "expected 7 numbers"),
     ({"camera_fov_deg": 200.0}, "field of view"),
-    ({"simulator": "robosuite:Lift", "camera_fov_deg": 60.0}, "mujoco scene only"),
+    ({"simulator": "robosuite:Lift", "scene_look": "light=0.5"}, "mujoco scene only"),
     ({"scene_look": "fog=1"}, "keys light")])
 def test_bad_camera_arguments_are_one_line(args, match):
     from posevla_ros import graphs as G

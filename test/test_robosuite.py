@@ -9,6 +9,7 @@ import pytest
 
 from posevla_core import se3
 from posevla_core.sim.select import SimChoice, parse_sim
+from sim_helpers import geom_mask
 
 W = H = 128
 # not pytest.importorskip("robosuite"): a bare import sets MUJOCO_GL=egl (robosuite_compat handles that)
@@ -84,21 +85,13 @@ def test_the_default_camera_sits_where_our_scene_has_it(env):
 def test_camera_projection_lands_on_the_cube(env):
     """K and camera_pose_in_base against MuJoCo's own segmentation: the projected cube center
     is a cube pixel, the projected 3D box matches the mask's box, the depth there matches."""
-    mj = env._mj
     cube_geoms = {g for g in range(env.model.ngeom) if env.model.geom_bodyid[g] == env._body["red_cube"]}
     for seed in (0, 5, 11):
         env.reset(seed)
         T = env.camera_pose_in_base()
         assert np.allclose(T[:3, :3] @ T[:3, :3].T, np.eye(3), atol=1e-9) and np.isclose(np.linalg.det(T[:3, :3]), 1)
         _, depth, K = env.render()
-        r = mj.Renderer(env.model, H, W)
-        try:
-            r.enable_segmentation_rendering()
-            r.update_scene(env.data, camera=env._cam, scene_option=env.scene_option)
-            seg = r.render()
-        finally:
-            r.close()
-        mask = (seg[..., 1] == int(mj.mjtObj.mjOBJ_GEOM)) & np.isin(seg[..., 0], list(cube_geoms))
+        mask = geom_mask(env, cube_geoms)
         assert mask.sum() > 20, seed
         p = se3.transform_points(se3.inv_T(T), env.object_pose("red_cube")[:3, 3])
         u, v = K[0, 0] * p[0] / p[2] + K[0, 2], K[1, 1] * p[1] / p[2] + K[1, 2]

@@ -8,6 +8,7 @@
     rgb, depth, K = env.render()                # HxWx3 uint8, HxW float32 meters, 3x3
     T = env.camera_pose_in_base()               # 4x4 pose of the OPTICAL frame (x right, y down, z fwd)
     SimEnv(camera=CameraPlacement(orbit=Orbit(azimuth_deg=45), fov_deg=60))   # a placed camera (sim/camera.py)
+    SimEnv(depth_noise=DepthNoise(), objects=8, object_scale=1.3)  # a noisy sensor, 8 objects, 1.3x size
     env.success(); env.grounding_labels()       # (category, (u, v) in [0,1], Pose in camera frame)
     env.close()
 
@@ -194,14 +195,22 @@ class SimEnv(SimEnvBase):
 
     def __init__(self, width: int = 224, height: int = 224, default_task: str = "pick",
                  camera_jitter: bool = True, calibration: str | None = None, board=None,
-                 camera: CameraPlacement | None = None, look=None) -> None:
+                 camera: CameraPlacement | None = None, look=None, randomize=None, depth_noise=None,
+                 objects: int | None = None, object_scale: float = 1.0) -> None:
         """``calibration``: None, or "eye-to-hand" (a ChArUco plate ``board``, a
         posevla_core.calibration.CharucoBoardSpec, on the hand; the fixed camera sees it)
         or "eye-in-hand" (the plate on the table; images come from a wrist camera).
         ``camera``: where the fixed camera stands and what it sees (sim/camera.py); a placed
         pose replaces the nominal pose and its jitter in every episode, its fov / width /
         height replace the scene's and ``width`` / ``height``. ``look``: lights and table color
-        (a sim/look.py SceneLook; None = as trained)."""
+        (a sim/look.py SceneLook; None = as trained). ``randomize``: a sim/randomize.py
+        DomainRandomization; every reset then draws the camera (unless one is placed), the
+        look and the depth sensor's faults from the episode seed (the training data's scenes).
+        ``depth_noise``: a sim/randomize.py DepthNoise applied to every frame of the fixed
+        camera, from a stream of the episode seed (None = the clean depth). ``objects``: that
+        many objects on the table (tasks.with_objects; None = as drawn, 3-4). ``object_scale``:
+        the objects' size factor (scene.check_object_scale): geoms, labels, the expert and
+        the lift predicate follow it."""
         from posevla_core.sim.gl import import_mujoco
 
         self._mj = mujoco = import_mujoco()
@@ -216,10 +225,17 @@ class SimEnv(SimEnvBase):
         self.calibration = calibration
         self.camera = camera or CameraPlacement()
         width, height = self.camera.width or width, self.camera.height or height
-        self.model = scene.build_model(plate, offscreen=(width, height))
+        self.object_scale = scene.check_object_scale(object_scale)
+        self.objects = tasks.check_objects(objects)
+        self._object_half = scene.OBJECT_HALF * self.object_scale
+        self.model = scene.build_model(plate, offscreen=(width, height), object_scale=self.object_scale)
         self.look = look
         if look is not None:
             look.apply(self.model)
+        self.randomize = randomize
+        self._look_base = self._look_state()
+        self._sensor_rng = self._sensor_noise = None
+        self.depth_noise = depth_noise
         self.data = mujoco.MjData(self.model)
         self.width, self.height = int(width), int(height)
         self.default_task = default_task
@@ -252,16 +268,16 @@ class SimEnv(SimEnvBase):
     # ------------------------------------------------------------------ episode
     def reset(self, seed: int = 0, task: str | None = None) -> EpisodeSpec:
         mj, m, d = self._mj, self.model, self.data
-        spec = tasks.sample_episode(int(seed), task or self.default_task)
+        spec = tasks.sample_episode(int(seed), task or self.default_task, self.objects)
         rng = np.random.default_rng([int(seed), 7])
         mj.mj_resetData(m, d)
         q_arm = scene.HOME_Q + rng.uniform(-0.05, 0.05, 7)
         d.qpos[self._qadr] = np.concatenate([q_arm, [scene.FINGER_OPEN] * 2])
         # objects: park all, then place the episode's ones
         for k, name in enumerate(scene.object_names()):
-            self._set_free(name, [-1.5, -1.0 + 0.15 * k, PARK_Z + scene.OBJECT_HALF], 0.0)
+            self._set_free(name, [-1.5, -1.0 + 0.15 * k, PARK_Z + self._object_half], 0.0)
         for name, (x, y, yaw) in ({} if self.calibration else spec.objects).items():  # a clear view of the board
-            self._set_free(name, [x, y, scene.OBJECT_HALF + 1e-4], yaw)
+            self._set_free(name, [x, y, self._object_half + 1e-4], yaw)
         for k, name in enumerate(scene.bin_names()):
             mid = m.body_mocapid[self._body[name]]
             d.mocap_pos[mid] = [-1.5, 1.0 + 0.3 * k, -0.74]
@@ -271,8 +287,12 @@ class SimEnv(SimEnvBase):
         # camera: placed, or nominal + jitter (the jitter draws come last: a placement leaves
         # the rest of the episode as it was)
         placed = self.camera.matrix()
+        drawn = self.randomize.sample_camera(seed) if self.randomize is not None and placed is None else None
         if placed is not None:
             self._place_camera(placed)
+        elif drawn is not None:
+            self._place_camera(drawn[0])
+            m.cam_fovy[self._cam] = drawn[1]
         else:
             pos, target = CAMERA_NOMINAL_POS.copy(), CAMERA_NOMINAL_TARGET.copy()
             if self.camera_jitter:
@@ -280,6 +300,16 @@ class SimEnv(SimEnvBase):
                 target = target + rng.uniform(-0.03, 0.03, 3)
             m.cam_pos[self._cam] = pos
             m.cam_quat[self._cam] = scene.look_at_quat(pos, target)
+            m.cam_fovy[self._cam] = float(self.camera.fov_deg or scene.CAMERA_FOVY)
+        if self.randomize is not None:
+            self._restore_look()
+            self.randomize.sample_look(seed).apply(m)
+            self._sensor_rng = self.randomize.sensor_rng(seed)
+            self._sensor_noise = self.randomize.depth_noise
+        if self.depth_noise is not None:   # a fixed sensor: faults in every frame, drawn from the seed
+            self._sensor_noise, self._sensor_rng = self.depth_noise, np.random.default_rng([int(seed), 14])
+        elif self.randomize is None:
+            self._sensor_rng = None        # the clean depth
         self.arm.reset(q_arm)
         self.gripper.reset([scene.FINGER_OPEN] * 2)
         d.ctrl[self._act] = np.concatenate([q_arm, [scene.FINGER_OPEN] * 2])
@@ -289,6 +319,18 @@ class SimEnv(SimEnvBase):
         self._success_latched = False
         self.step(0.3)  # settle objects
         return spec
+
+    def _look_state(self) -> dict:
+        m = self.model
+        return {"light_diffuse": m.light_diffuse.copy(), "light_specular": m.light_specular.copy(),
+                "light_pos": m.light_pos.copy(), "light_dir": m.light_dir.copy(), "geom_rgba": m.geom_rgba.copy(),
+                "headlight": (np.array(m.vis.headlight.diffuse), np.array(m.vis.headlight.ambient))}
+
+    def _restore_look(self) -> None:
+        m, b = self.model, self._look_base
+        for k in ("light_diffuse", "light_specular", "light_pos", "light_dir", "geom_rgba"):
+            getattr(m, k)[:] = b[k]
+        m.vis.headlight.diffuse[:], m.vis.headlight.ambient[:] = b["headlight"]
 
     def _place_camera(self, T_base_optical: np.ndarray) -> None:
         """Put the fixed camera (a worldbody camera: its model pose is its base pose) at the
@@ -356,17 +398,16 @@ class SimEnv(SimEnvBase):
     def object_names(self) -> list[str]:
         return list(self.spec.objects) if self.spec else []
 
-    @staticmethod
-    def object_extent(name: str) -> tuple[np.ndarray, np.ndarray]:
-        """(size, center offset) of the object's 3D box in its own frame (scene.object_extent)."""
-        return scene.object_extent(name)
+    def object_extent(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """(size, center offset) of the object's 3D box in its own frame (scene.object_extent, scaled)."""
+        return scene.object_extent(name, self.object_scale)
 
     def _update_success(self) -> None:
         if self.spec is None or self._success_latched:
             return
         p = self.data.xpos[self._body[self.spec.target]]
         if self.spec.task == "pick":
-            if p[2] - scene.OBJECT_HALF >= tasks.LIFT_HEIGHT:
+            if p[2] - self._object_half >= tasks.LIFT_HEIGHT:
                 if self._lift_since is None:
                     self._lift_since = self.time
                 elif self.time - self._lift_since >= tasks.LIFT_HOLD_S:
@@ -420,4 +461,6 @@ class SimEnv(SimEnvBase):
         """(rgb HxWx3 uint8, depth HxW float32 meters along the optical axis, K 3x3) of the
         camera (``wrist``: the wrist camera, the second camera of a two-camera episode)."""
         rgb, depth = self._render_rgbd(self._wrist_cam if wrist else self._render_cam)
+        if self._sensor_rng is not None and not wrist:
+            depth = self._sensor_noise.apply(depth, rgb, self._sensor_rng)
         return rgb, depth, self.intrinsics(wrist)

@@ -24,13 +24,16 @@ What it maps, and why:
   of the action says (-1 open, +1 closed); we give the sign toward the follower's setpoint.
 - Success: robosuite's own ``_check_success()`` after every control step, latched for the
   episode (success at any time counts, as robomimic's rollouts stop at the first success).
-- Camera: a fixed arena camera, rendered with ``mujoco.Renderer``. ``camera="posevla"``
+- Camera: one camera of robosuite's model, rendered with ``mujoco.Renderer``. ``camera="posevla"``
   (default) is robosuite's ``agentview`` moved to where our MuJoCo scene's nominal camera sits
   relative to the robot base, raised or lowered with the table (robosuite's table top is not at
   the base's height) and given our field of view: the camera-frame poses then fall inside the
   bins the shipped checkpoint was fitted on (at agentview, 17.5 % of the waypoint targets of
-  60 Lift demos fell outside them). Any robosuite camera name (``agentview``) renders that
-  camera unchanged. Either way the
+  60 Lift demos fell outside them). Any camera name of robosuite's model (``agentview``,
+  ``frontview``, ``sideview``, ``birdview``, ``robot0_eye_in_hand``, ...: ``camera_names``) renders
+  that camera unchanged, with its own field of view. A ``CameraPlacement`` (sim/camera.py) puts
+  ``agentview`` at its pose in base as given (no table shift) with its fov (else ours). Either
+  way ``camera_pose_in_base`` / ``intrinsics`` are those of the camera rendered, and the
   frame is rendered by us (robosuite's own renderer is off: its frames are upside down by default
   and it forces EGL).
   K is posevla_core.sim.env.pinhole_K (pixel centers at integers); robosuite's
@@ -141,6 +144,43 @@ def check_task(task: RobosuiteTask, words) -> None:
                          f"(ask for it as {' | '.join(sorted(accepted))}), not {words!r}")
 
 
+def _make_suite(task: RobosuiteTask, arm: RobosuiteArm):
+    """robosuite's env of ``task`` on ``arm`` (PandaGripper, JOINT_POSITION, no renderer of its own)."""
+    from posevla_core.sim.robosuite_compat import import_robosuite
+
+    suite = import_robosuite()
+    return suite.make(task.env_name, robots=arm.name, gripper_types="PandaGripper",
+                      controller_configs=_controller_config(arm.name),
+                      has_renderer=False, has_offscreen_renderer=False, use_camera_obs=False,
+                      use_object_obs=True, control_freq=CONTROL_FREQ, hard_reset=False,
+                      horizon=10 ** 9, ignore_done=True, seed=0)
+
+
+def _model_cameras(mujoco, model) -> list[str]:
+    return [mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_CAMERA, i) for i in range(model.ncam)]
+
+
+def camera_names(task: str = "Lift", robot: str = "Panda") -> list[str]:
+    """The camera names of robosuite's model of ``task`` on ``robot`` (builds it: about 2 s with
+    the import), e.g. Lift: frontview, birdview, agentview, sideview, robot0_robotview,
+    robot0_eye_in_hand (PickPlaceCan has no sideview)."""
+    from posevla_core.sim.gl import import_mujoco
+
+    if task not in TASKS:
+        raise ValueError(f"robosuite task {task!r} is not staged here; known: {sorted(TASKS)}")
+    rs = _make_suite(TASKS[task], find_arm(robot))
+    try:
+        return _model_cameras(import_mujoco(), rs.sim.model._model)
+    finally:
+        rs.close()
+
+
+def camera_error(task: str, name: str, names: list[str]) -> ValueError:
+    """The one-line error of a camera name robosuite's ``task`` lacks, naming those it has."""
+    return ValueError(f"robosuite {task} has no camera {name!r}; its cameras: {', '.join(names)} "
+                      f"(or {PLACEMENT}: {PLACED_CAMERA} moved to where our scene's camera sits)")
+
+
 def _controller_config(robot: str = "Panda") -> dict:
     """robosuite's composite config of ``robot`` with the arm on JOINT_POSITION (absolute targets)."""
     from robosuite.controllers import load_composite_controller_config, load_part_controller_config
@@ -154,26 +194,26 @@ def _controller_config(robot: str = "Panda") -> dict:
 
 class RobosuiteEnv(SimEnvBase):
     def __init__(self, task: str = "Lift", width: int = 224, height: int = 224, default_task: str = "pick",
-                 camera: str = "posevla", camera_jitter: bool = False, robot: str = "Panda") -> None:
-        """``robot``: a staged arm (ARMS), always with the PandaGripper. ``default_task`` and
-        ``camera_jitter`` are accepted for SimEnv's signature: a robosuite env stages its one
-        task (an empty reset request is it) and its camera stays fixed."""
+                 camera="posevla", camera_jitter: bool = False, robot: str = "Panda") -> None:
+        """``robot``: a staged arm (ARMS), always with the PandaGripper. ``camera``: ``"posevla"``
+        (default), a camera name of robosuite's model, or a CameraPlacement (module docstring;
+        None = ``"posevla"``); an unknown name is a ValueError in one line that lists the names.
+        ``default_task`` and ``camera_jitter`` are accepted for SimEnv's signature: a robosuite
+        env stages its one task (an empty reset request is it) and its camera stays fixed."""
+        from posevla_core.sim.camera import CameraPlacement
         from posevla_core.sim.gl import import_mujoco
-        from posevla_core.sim.robosuite_compat import import_robosuite
 
         if task not in TASKS:
             raise ValueError(f"robosuite task {task!r} is not staged here; known: {sorted(TASKS)}")
-        suite = import_robosuite()
+        placement = camera if isinstance(camera, CameraPlacement) else None
+        camera = PLACEMENT if placement is not None or camera is None else str(camera).strip() or PLACEMENT
         self._mj = mujoco = import_mujoco()
         self.task = TASKS[task]
         self.arm_spec = find_arm(robot)
         self.default_task = default_task
-        self.width, self.height = int(width), int(height)
-        self.rs = suite.make(self.task.env_name, robots=self.arm_spec.name, gripper_types="PandaGripper",
-                             controller_configs=_controller_config(self.arm_spec.name),
-                             has_renderer=False, has_offscreen_renderer=False, use_camera_obs=False,
-                             use_object_obs=True, control_freq=CONTROL_FREQ, hard_reset=False,
-                             horizon=10 ** 9, ignore_done=True, seed=0)
+        self.width = int(placement.width or width) if placement is not None else int(width)
+        self.height = int(placement.height or height) if placement is not None else int(height)
+        self.rs = _make_suite(self.task, self.arm_spec)
         self.model, self.data = self.rs.sim.model._model, self.rs.sim.data._data
         m = self.model
         self.model.vis.global_.offwidth = max(int(m.vis.global_.offwidth), self.width)
@@ -188,8 +228,9 @@ class RobosuiteEnv(SimEnvBase):
         self._dadr = np.array([m.jnt_dofadr[j] for j in jid])
         self._cam = name2id(mujoco.mjtObj.mjOBJ_CAMERA, PLACED_CAMERA if camera == PLACEMENT else camera)
         if self._cam < 0:
-            raise ValueError(f"robosuite {task} has no camera {camera!r}")
-        self.camera_name = camera
+            raise camera_error(task, camera, _model_cameras(mujoco, m))
+        self.camera_name = camera           # "posevla" for a placement too: agentview, moved
+        self.placement = placement
         self._base = name2id(mujoco.mjtObj.mjOBJ_BODY, BASE_BODY)
         self._gripper_body = name2id(mujoco.mjtObj.mjOBJ_BODY, GRIPPER_BODY)
         self._body = {ours: name2id(mujoco.mjtObj.mjOBJ_BODY, theirs) for ours, theirs in self.task.objects.items()}
@@ -200,7 +241,7 @@ class RobosuiteEnv(SimEnvBase):
         mujoco.mj_kinematics(m, self.data)
         self.table_z = float(self._world_to_base(self._surface_world())[2])
         if camera == PLACEMENT:
-            self._place_camera()
+            self._place_camera(placement)
         self.arm = TrajectoryFollower(self.arm_joint_names, np.zeros(self.n_arm))
         self.gripper = TrajectoryFollower(self.finger_joint_names, [scene.FINGER_OPEN] * 2)
         self._renderer = None
@@ -417,30 +458,35 @@ class RobosuiteEnv(SimEnvBase):
         return bool(self._success_latched)
 
     # ------------------------------------------------------------------ camera
-    def _place_camera(self) -> None:
+    def _place_camera(self, placement=None) -> None:
         """Move PLACED_CAMERA to our scene's nominal camera pose in base, shifted by the table
-        height and the task's ``camera_back``, with our field of view (see the module docstring)."""
+        height and the task's ``camera_back``, with our field of view (see the module docstring);
+        or to ``placement``'s pose (a CameraPlacement: optical frame in base, as given) and fov."""
         from scipy.spatial.transform import Rotation
 
         from posevla_core.sim.env import nominal_camera_pose
 
         if self.model.cam_bodyid[self._cam] != 0:
             raise RuntimeError(f"robosuite's {PLACED_CAMERA} is not fixed in the world")
-        T_base = nominal_camera_pose()
-        T_base[2, 3] += self.table_z
-        T_base[:3, 3] -= self.task.camera_back * T_base[:3, 2]     # optical z points at the scene
+        T_base = placement.matrix() if placement is not None else None
+        if T_base is None:
+            T_base = nominal_camera_pose()
+            T_base[2, 3] += self.table_z
+            T_base[:3, 3] -= self.task.camera_back * T_base[:3, 2]     # optical z points at the scene
         T_world = self.base_pose_in_world() @ T_base
         qx, qy, qz, qw = Rotation.from_matrix(T_world[:3, :3] @ OPTICAL_FROM_MJCAM.T).as_quat()
         self.model.cam_pos[self._cam] = T_world[:3, 3]
         self.model.cam_quat[self._cam] = [qw, qx, qy, qz]
-        self.model.cam_fovy[self._cam] = scene.CAMERA_FOVY
+        fov = placement.fov_deg if placement is not None else None
+        self.model.cam_fovy[self._cam] = float(fov or scene.CAMERA_FOVY)
         self._mj.mj_kinematics(self.model, self.data)
         self._mj.mj_camlight(self.model, self.data)      # cameras' world poses (data.cam_xpos)
 
     def camera_pose_in_base(self, wrist: bool = False) -> np.ndarray:
-        """4x4 pose of the fixed camera's OPTICAL frame (x right, y down, z forward) in base."""
+        """4x4 pose of the rendered camera's OPTICAL frame (x right, y down, z forward) in base, as
+        it is now (a camera on the robot, ``robot0_eye_in_hand``, moves with it)."""
         if wrist:
-            raise ValueError("the robosuite env renders one fixed camera (no wrist camera)")
+            raise ValueError("the robosuite env renders one camera (no second, wrist camera)")
         return self._in_base(self.data.cam_xmat[self._cam].reshape(3, 3) @ OPTICAL_FROM_MJCAM,
                              self.data.cam_xpos[self._cam])
 
@@ -450,6 +496,6 @@ class RobosuiteEnv(SimEnvBase):
     def render(self, wrist: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(rgb HxWx3 uint8, depth HxW float32 meters, NaN = no reading, K 3x3) of the camera."""
         if wrist:
-            raise ValueError("the robosuite env renders one fixed camera (no wrist camera)")
+            raise ValueError("the robosuite env renders one camera (no second, wrist camera)")
         rgb, depth = self._render_rgbd(self._cam)
         return rgb, depth, self.intrinsics()

@@ -24,6 +24,10 @@ COLORS = {
 }
 SHAPES = ("cube", "cylinder")
 OBJECT_HALF = 0.0225          # 4.5 cm cube / cylinder diameter and height
+# objects scaled (SimEnv(object_scale=...)): up to 1.4x, a 6.3 cm cube, still fits the open
+# fingers (pads 8.4 cm apart) with 1 cm to spare a side, and two cubes 9 cm apart
+# (tasks.OBJECT_CLEARANCE) cannot touch (half-diagonal 4.45 cm)
+OBJECT_SCALE_RANGE = (0.5, 1.4)
 BIN_COLORS = {
     "white": (0.92, 0.92, 0.9, 1.0),
     "black": (0.12, 0.12, 0.12, 1.0),
@@ -59,14 +63,28 @@ def bin_names() -> list[str]:
     return [f"{c}_bin" for c in BIN_COLORS]
 
 
-def object_extent(name: str) -> tuple[np.ndarray, np.ndarray]:
+def check_object_scale(scale) -> float:
+    """An object size factor in OBJECT_SCALE_RANGE (1 = as trained); ValueError in one line."""
+    lo, hi = OBJECT_SCALE_RANGE
+    try:
+        s = float(scale)
+    except (TypeError, ValueError):
+        s = float("nan")
+    if not lo <= s <= hi:
+        raise ValueError(f"object scale {scale!r}: a factor in [{lo:g}, {hi:g}] of the {200 * OBJECT_HALF:g} cm "
+                         f"objects (1 = as trained; larger ones would not fit the open gripper and their 9 cm spacing)")
+    return s
+
+
+def object_extent(name: str, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """(size, center offset) of an object's 3D box in its own frame, meters: what the grounding
     labels call its size, and where its box center sits relative to its body frame (a bin's
-    frame is at its floor; a cube's and a cylinder's at their center)."""
+    frame is at its floor; a cube's and a cylinder's at their center). ``scale``: the objects'
+    size factor (bins keep theirs)."""
     if name.endswith("_bin"):
         w = 2 * (BIN_INNER_HALF + BIN_WALL)
         return np.array([w, w, BIN_HEIGHT]), np.array([0.0, 0.0, BIN_HEIGHT / 2])
-    return np.full(3, 2 * OBJECT_HALF), np.zeros(3)
+    return np.full(3, 2 * OBJECT_HALF * scale), np.zeros(3)
 
 
 def symmetry_of(name: str) -> str:
@@ -82,11 +100,12 @@ def _mj():
     return import_mujoco()
 
 
-def build_spec(calibration_board: tuple | None = None):
+def build_spec(calibration_board: tuple | None = None, object_scale: float = 1.0):
     """MjSpec of the whole scene (not compiled). ``calibration_board`` = (png path,
     (half width, half height) in m, "hand" | "table") adds a textured ChArUco plate on the
     Panda's hand (eye-to-hand) or on the table (eye-in-hand). Every scene has the fixed camera
-    ``CAMERA_NAME`` and the wrist camera ``WRIST_CAMERA_NAME``."""
+    ``CAMERA_NAME`` and the wrist camera ``WRIST_CAMERA_NAME``. ``object_scale``: the cubes' and
+    cylinders' size factor (check_object_scale; their density stays, so their mass grows with it)."""
     mujoco = _mj()
     from posevla_core.sim.assets import panda_mujoco_urdf_path
 
@@ -168,10 +187,11 @@ def build_spec(calibration_board: tuple | None = None):
         b.add_freejoint(name=f"{name}_free")
         common = dict(name=f"{name}_geom", rgba=list(COLORS[color]), friction=[1.2, 0.01, 0.001],
                       condim=4, density=600.0, solref=[0.01, 1.0])
+        half = OBJECT_HALF * object_scale
         if shape == "cube":
-            b.add_geom(type=mujoco.mjtGeom.mjGEOM_BOX, size=[OBJECT_HALF] * 3, **common)
+            b.add_geom(type=mujoco.mjtGeom.mjGEOM_BOX, size=[half] * 3, **common)
         else:
-            b.add_geom(type=mujoco.mjtGeom.mjGEOM_CYLINDER, size=[OBJECT_HALF, OBJECT_HALF, 0], **common)
+            b.add_geom(type=mujoco.mjtGeom.mjGEOM_CYLINDER, size=[half, half, 0], **common)
     # bins: mocap bodies (static, moved at reset)
     for k, name in enumerate(bin_names()):
         rgba = list(BIN_COLORS[name.split("_")[0]])
@@ -228,15 +248,18 @@ def _add_calibration_board(spec, png: str, half_size, mount: str) -> None:
 _CACHE: dict = {}
 
 
-def build_model(calibration_board: tuple | None = None, offscreen: tuple[int, int] = (640, 480)):
+def build_model(calibration_board: tuple | None = None, offscreen: tuple[int, int] = (640, 480),
+                object_scale: float = 1.0):
     """Compiled MjModel of the scene (a fresh copy each call; the XML compile is cached).
-    ``calibration_board``: see build_spec; ``offscreen``: the largest (width, height) rendered."""
+    ``calibration_board``, ``object_scale``: see build_spec; ``offscreen``: the largest (width,
+    height) rendered."""
     mujoco = _mj()
-    key = ("xml", calibration_board, tuple(offscreen))
+    object_scale = check_object_scale(object_scale)
+    key = ("xml", calibration_board, tuple(offscreen)) + ((object_scale,) if object_scale != 1.0 else ())
     if key not in _CACHE:
         import warnings
 
-        spec = build_spec(calibration_board)
+        spec = build_spec(calibration_board, object_scale)
         spec.visual.global_.offwidth, spec.visual.global_.offheight = (max(640, int(offscreen[0])),
                                                                       max(480, int(offscreen[1])))
         with warnings.catch_warnings():  # the wheel's link5/6 OBJ lack some texture coords

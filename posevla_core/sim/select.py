@@ -4,6 +4,7 @@
     parse_sim("robosuite:Lift")  -> SimChoice("robosuite", "Lift")  a robosuite task (RobosuiteEnv), on the Panda
     parse_sim("robosuite:Lift:UR5e") -> SimChoice("robosuite", "Lift", "UR5e")   on another arm (PandaGripper)
     env = make_env("robosuite:Lift", width=224, height=224)
+    env = make_env("robosuite:Lift", camera="frontview")   # robosuite's own camera (camera_choice)
 
 Both envs offer the same interface (reset / step / trajectories / render / camera pose /
 success), so the node and everything behind it stay the same. Parsing imports neither
@@ -103,13 +104,60 @@ def with_robot(sim, robot: str) -> tuple[SimChoice, str]:
     return choice, robot_config(choice, robot)
 
 
-def make_env(sim, width: int = 224, height: int = 224, default_task: str = "pick", camera_jitter: bool = True):
-    """The env for ``sim`` (a string or a SimChoice)."""
+def camera_choice(sim, name: str | None = "", placement=None):
+    """The ``camera`` make_env takes for ``sim``, from a camera ``name`` (``sim_camera`` /
+    ``--camera``) and a placement (a sim/camera.py CameraPlacement of ``camera_pose`` / ``--fov``):
+    the name, the placement, or None (the sim's default). Our scene has one camera
+    (scene.CAMERA_NAME), placed by a placement only; robosuite renders a named camera as its
+    model has it, so a name and a pose or fov together are refused. Cheap (no robosuite import):
+    whether robosuite's model has the name is checked when the env is built (check_camera)."""
+    from posevla_core.sim.scene import CAMERA_NAME
+
     choice = parse_sim(sim)
+    name = str(name or "").strip()
+    if choice.backend != ROBOSUITE:
+        if name not in ("", CAMERA_NAME):
+            raise ValueError(f"camera {name!r}: our mujoco scene has one camera ({CAMERA_NAME!r}), placed with "
+                             f"camera_pose / camera_fov_deg (--camera-pose / --fov); camera names are "
+                             f"robosuite's (with a robosuite:<Task> sim)")
+        return placement
+    if name and placement is not None and (placement.pose is not None or placement.orbit is not None
+                                           or placement.fov_deg is not None):
+        raise ValueError(f"camera {name!r} with camera_pose / camera_fov_deg: a named robosuite camera is rendered "
+                         f"as robosuite has it; give the name, or a pose (and fov), not both")
+    return name or placement
+
+
+def check_camera(sim, name: str | None = "", placement=None):
+    """camera_choice, and for a robosuite camera name, that robosuite's model of the task has it
+    (builds the model, about 2 s: for a command line before anything starts). ValueError in one
+    line that lists the model's cameras."""
+    camera = camera_choice(sim, name, placement)
+    choice = parse_sim(sim)
+    if choice.backend == ROBOSUITE and isinstance(camera, str):
+        from posevla_core.sim.robosuite_env import PLACEMENT, camera_error, camera_names
+
+        names = camera_names(choice.task, choice.robot)
+        if camera != PLACEMENT and camera not in names:
+            raise camera_error(choice.task, camera, names)
+    return camera
+
+
+def make_env(sim, width: int = 224, height: int = 224, default_task: str = "pick", camera_jitter: bool = True,
+             randomize=None, camera=None):
+    """The env for ``sim`` (a string or a SimChoice); ``randomize`` (a sim/randomize.py
+    DomainRandomization) applies to our MuJoCo scene only. ``camera`` (camera_choice): None = the
+    sim's default; a CameraPlacement (pose / fov in base, either sim); a camera name (robosuite's
+    ``agentview``, ``frontview``, ...: rendered as robosuite has it; our scene: its one camera only)."""
+    choice = parse_sim(sim)
+    if isinstance(camera, str):
+        camera = camera_choice(choice, camera)
     if choice.backend == ROBOSUITE:
         from posevla_core.sim.robosuite_env import RobosuiteEnv
 
-        return RobosuiteEnv(choice.task, width=width, height=height, default_task=default_task, robot=choice.robot)
+        return RobosuiteEnv(choice.task, width=width, height=height, default_task=default_task, robot=choice.robot,
+                            camera=camera)
     from posevla_core.sim.env import SimEnv
 
-    return SimEnv(width=width, height=height, default_task=default_task, camera_jitter=camera_jitter)
+    return SimEnv(width=width, height=height, default_task=default_task, camera_jitter=camera_jitter,
+                  randomize=randomize, camera=camera or None)

@@ -12,6 +12,10 @@ Tasks
   judges it from the predictions, the trajectories sent and the joint motion.
 Each episode: the target + 2..3 distractors (every (color, shape) appears at most once,
 so the instruction is unambiguous); ``put`` also places two bins of different colors.
+``objects=N`` (the generalization suite's distractor axis) stages N objects in all: the
+episode as drawn without it (same target, instruction, bins and object positions), with
+distractors added from a stream of their own (the target's same-color other shape first)
+or the last ones dropped.
 """
 from __future__ import annotations
 
@@ -35,6 +39,8 @@ OBJ_X = (0.35, 0.62)
 OBJ_Y = (-0.25, 0.25)
 BIN_X = (0.42, 0.6)
 BIN_Y_ABS = (0.2, 0.32)
+OBJECT_CLEARANCE = 0.045   # m: an object's keep-out radius (centers >= 9 cm apart)
+BIN_CLEARANCE = scene.BIN_INNER_HALF * 1.45 + 0.01
 
 
 @dataclass
@@ -98,9 +104,25 @@ def parse_task(text: str) -> TaskRequest:
     return TaskRequest("pick", target, None, raw)
 
 
-def sample_episode(seed: int, task: str | None = None) -> EpisodeSpec:
+def check_objects(n) -> int | None:
+    """``objects`` of an episode: None / 0 = as drawn (3-4), else 1 .. 8; ValueError in one line."""
+    if n is None or (int(n) == n and int(n) == 0):
+        return None
+    total = len(scene.object_names())
+    if int(n) != n or not 1 <= int(n) <= total:
+        raise ValueError(f"objects {n!r}: the number of objects on the table, 1 .. {total} (0 = as drawn, 3-4)")
+    return int(n)
+
+
+def sample_episode(seed: int, task: str | None = None, objects: int | None = None) -> EpisodeSpec:
     """Episode ``seed`` of ``task``: a family, an instruction (``parse_task``) or None (random
-    family)."""
+    family). ``objects``: that many objects on the table in all (``with_objects``); None = as
+    drawn, the same episode as ever."""
+    objects = check_objects(objects)
+    if objects is not None:
+        if task and parse_task(task).family == ABSENT:   # the named object must stay off the table
+            return absent_episode(seed, objects)
+        return with_objects(sample_episode(seed, task), objects)
     rng = np.random.default_rng(seed)
     if not task:
         task = TASKS[int(rng.integers(len(TASKS)))]
@@ -124,7 +146,7 @@ def sample_episode(seed: int, task: str | None = None) -> EpisodeSpec:
             x = float(rng.uniform(*BIN_X))
             y = float(s * rng.uniform(*BIN_Y_ABS))
             bins[b] = (x, y)
-            placed.append((x, y, scene.BIN_INNER_HALF * 1.45 + 0.01))
+            placed.append((x, y, BIN_CLEARANCE))
         container = bnames[int(rng.integers(2))]
         if req.container is not None and req.container not in bnames:
             bnames[bnames.index(container)] = req.container
@@ -137,11 +159,11 @@ def sample_episode(seed: int, task: str | None = None) -> EpisodeSpec:
     for name in chosen:
         for _ in range(500):
             x, y = float(rng.uniform(*OBJ_X)), float(rng.uniform(*y_range))
-            if all(np.hypot(x - px, y - py) > pr + 0.045 for px, py, pr in placed):
+            if all(np.hypot(x - px, y - py) > pr + OBJECT_CLEARANCE for px, py, pr in placed):
                 break
         else:
             raise RuntimeError(f"could not place {name} (seed {seed})")
-        placed.append((x, y, 0.045))
+        placed.append((x, y, OBJECT_CLEARANCE))
         objects[name] = (x, y, float(rng.uniform(-np.pi, np.pi)))
     obj = category_of(target)
     if task == "pick":
@@ -154,14 +176,51 @@ def sample_episode(seed: int, task: str | None = None) -> EpisodeSpec:
     return EpisodeSpec(instruction, task, target, container, int(seed), objects, bins)
 
 
-def absent_episode(seed: int) -> EpisodeSpec:
-    """Episode ``seed`` of task ``absent``: the pick scene of ``seed``, its instruction naming
-    an object category that is not in it."""
+def with_objects(spec: EpisodeSpec, n: int) -> EpisodeSpec:
+    """``spec`` with ``n`` objects on the table in all: the target and its first distractors
+    keep their places; missing ones are added at random free places (the ``put`` tasks' object
+    strip, clear of the bins) from their own stream of the seed, the target's same-color other
+    shape first (the hardest distractor), then the rest in random order. ValueError when the
+    strip holds no more (``put`` with 8 objects may not fit)."""
+    from dataclasses import replace
+
+    names = list(spec.objects)
+    if n <= len(names):
+        keep = [spec.target] + [k for k in names if k != spec.target][:n - 1]
+        return replace(spec, objects={k: spec.objects[k] for k in keep})
+    rng = np.random.default_rng([int(spec.seed), 21])
+    color, shape = spec.target.rsplit("_", 1)
+    sibling = [f"{color}_{s}" for s in scene.SHAPES if s != shape]
+    rest = [k for k in scene.object_names() if k not in spec.objects and k not in sibling]
+    add = [k for k in sibling if k not in spec.objects] + [rest[i] for i in rng.permutation(len(rest))]
+    placed = [(x, y, OBJECT_CLEARANCE) for x, y, _ in spec.objects.values()]
+    placed += [(x, y, BIN_CLEARANCE) for x, y in spec.bins.values()]
+    y_range = (-0.13, 0.13) if spec.task == "put" else OBJ_Y
+    objects = dict(spec.objects)
+    for name in add[:n - len(names)]:
+        for _ in range(2000):
+            x, y = float(rng.uniform(*OBJ_X)), float(rng.uniform(*y_range))
+            if all(np.hypot(x - px, y - py) > pr + OBJECT_CLEARANCE for px, py, pr in placed):
+                break
+        else:
+            raise ValueError(f"objects {n}: no free place for a {len(objects) + 1}th object in episode "
+                             f"{spec.seed} ({spec.task}); use fewer")
+        placed.append((x, y, OBJECT_CLEARANCE))
+        objects[name] = (x, y, float(rng.uniform(-np.pi, np.pi)))
+    return replace(spec, objects=objects)
+
+
+def absent_episode(seed: int, objects: int | None = None) -> EpisodeSpec:
+    """Episode ``seed`` of task ``absent``: the pick scene of ``seed`` (with ``objects`` on the
+    table, see ``with_objects``), its instruction naming an object category that is not in it."""
     from dataclasses import replace
 
     from posevla_core.data.sources import negative_instruction
 
-    spec = sample_episode(seed, "pick")
+    spec = sample_episode(seed, "pick", objects)
+    if len(spec.objects) == len(scene.object_names()):
+        raise ValueError(f"task absent with objects {len(spec.objects)}: every object is on the table, "
+                         "none is left for the instruction to name")
     present = {category_of(n) for n in spec.objects}
     objects = [category_of(n) for n in scene.object_names()]
     instruction = negative_instruction(sorted(present), objects, np.random.default_rng([seed, 1]))

@@ -100,7 +100,8 @@ def train_main(stage: str, data_dir, out_dir: str, init: str | None = None, step
     trainer = Trainer(cfg, train, val, out_dir, init=init, progress=progress)
     if trainer.acc.is_main_process and progress:
         print(f"[posevla train] stage={stage} train={len(train)} val={len(val)} steps={cfg.steps} "
-              f"batch={cfg.batch_size} processes={trainer.acc.num_processes} device={trainer.acc.device}")
+              f"batch={cfg.batch_size} processes={trainer.acc.num_processes} device={trainer.acc.device}"
+              + (f" fsdp_units={trainer.fsdp_units}" if trainer.fsdp else ""))
     return trainer.fit(stop_at=stop_at)
 
 

@@ -47,11 +47,38 @@ class PipelineConfig:
     batch_size: int = 32
     width: int = 224
     height: int = 224
+    # every scene draws its camera pose and fov, light, table color and depth-sensor faults
+    # (sim/randomize.py, DomainRandomization): a checkpoint for cameras other than ours
+    randomize: bool = False
 
     @classmethod
-    def quick(cls) -> "PipelineConfig":
+    def quick(cls, randomize: bool = False) -> "PipelineConfig":
         return cls(grounding_scenes=24, motion_scenes=24, demo_episodes=2, grounding_steps=20, motion_steps=20,
-                   embodiment_steps=10, verifier_steps=20, batch_size=8, width=96, height=96)
+                   embodiment_steps=10, verifier_steps=20, batch_size=8, width=96, height=96, randomize=randomize)
+
+    @classmethod
+    def wide(cls) -> "PipelineConfig":
+        """The viewpoint-randomized checkpoint (checkpoints/wide): every training scene draws its
+        camera, lens, light, table color and depth faults, so the data holds more kinds of scene
+        and the grounding and motion stages get more of it and more steps (~85 min on 2 cores)."""
+        return cls(grounding_scenes=2000, motion_scenes=2000, grounding_steps=1500, motion_steps=1500, randomize=True)
+
+
+def check_work_dir(work: Path, pc: PipelineConfig) -> None:
+    """``work`` keeps its generated data between runs (an interrupted run resumes); data made
+    under another PipelineConfig (the nominal scenes where randomized ones are asked, other
+    counts or image sizes) would be reused silently, so it is an error that names the way out.
+    A work directory from before the stamp holds nominal scenes (the only kind there was)."""
+    stamp = work / "pipeline.json"
+    now = {k: v for k, v in pc.__dict__.items() if "steps" not in k and k != "batch_size"}   # what the data depends on
+    has_data = any((work / d).exists() for d in ("grounding", "motion", "demos"))
+    if has_data:
+        before = json.loads(stamp.read_text()) if stamp.exists() else {**now, "randomize": False}
+        diff = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
+        if diff:
+            raise ValueError(f"{work} holds data made with other settings ({', '.join(diff)}): pass another --work, "
+                             f"or delete {work} to regenerate it")
+    stamp.write_text(json.dumps(now, indent=1))
 
 
 def sim_categories() -> list[str]:
@@ -115,17 +142,20 @@ def scene_seed(kind_offset: int, seed: int, i: int, first_seed: int | None) -> i
 
 
 def generate_grounding(out: str | Path, scenes: int, seed: int = 0, width: int = 224, height: int = 224,
-                       progress: bool = True, first_seed: int | None = None, sim: str = "mujoco") -> Path:
+                       progress: bool = True, first_seed: int | None = None, sim: str = "mujoco",
+                       randomize=None, camera=None) -> Path:
     """Grounding shards of ``sim`` (posevla_core.sim.select: our scene, or ``robosuite:<Task>[:<Arm>]``,
-    whose scenes are labeled the same way from the simulator's state)."""
+    whose scenes are labeled the same way from the simulator's state); ``randomize``: a
+    DomainRandomization for our scene; ``camera``: make_env's (None = the sim's default; a
+    robosuite camera name such as ``"frontview"``, or a CameraPlacement)."""
     from posevla_core.data.shards import ShardWriter
     from posevla_core.sim.select import make_env, parse_sim
 
     rng = np.random.default_rng([seed, 1])
     choice = parse_sim(sim)
-    with make_env(choice, width=width, height=height) as env, ShardWriter(out, "grounding", extra_meta={
+    with make_env(choice, width=width, height=height, randomize=randomize, camera=camera) as env, ShardWriter(out, "grounding", extra_meta={
             "generator": "posevla_core.train.pipeline.generate_grounding", "seed": seed, "first_seed": first_seed,
-            "sim": str(choice)}) as w:
+            "sim": str(choice), "randomize": randomize is not None}) as w:
         for i in tqdm(range(scenes), desc="grounding data", disable=not progress):
             spec = env.reset(seed=scene_seed(0, seed, i, first_seed))
             rgb, depth, K = env.render()
@@ -149,17 +179,19 @@ def expert_clock(env, dt: float) -> tuple[np.ndarray, list[np.ndarray], list[flo
 
 
 def generate_motion(out: str | Path, scenes: int, dt: float, seed: int = 0, width: int = 224, height: int = 224,
-                    progress: bool = True, first_seed: int | None = None, sim: str = "mujoco") -> Path:
+                    progress: bool = True, first_seed: int | None = None, sim: str = "mujoco",
+                    randomize=None, camera=None) -> Path:
     """Motion shards: one scene per sample, its grounding labels and the scripted expert's
     keyframes on the ``dt`` clock, from any simulator (``robosuite:<Task>`` too: robosuite
-    scenes whose first pose token is supervised, which recorded demos are not)."""
+    scenes whose first pose token is supervised, which recorded demos are not); ``camera``: as in
+    generate_grounding."""
     from posevla_core.data.shards import ShardWriter
     from posevla_core.sim.select import make_env, parse_sim
 
     choice = parse_sim(sim)
-    with make_env(choice, width=width, height=height) as env, ShardWriter(out, "motion", extra_meta={
+    with make_env(choice, width=width, height=height, randomize=randomize, camera=camera) as env, ShardWriter(out, "motion", extra_meta={
             "generator": "posevla_core.train.pipeline.generate_motion", "waypoint_dt": dt, "seed": seed,
-            "first_seed": first_seed, "sim": str(choice)}) as w:
+            "first_seed": first_seed, "sim": str(choice), "randomize": randomize is not None}) as w:
         for i in tqdm(range(scenes), desc="motion data", disable=not progress):
             spec = env.reset(seed=scene_seed(5_000_000, seed, i, first_seed))
             rgb, depth, K = env.render()
@@ -210,7 +242,7 @@ def run_clocked_expert(env, dt: float, on_frame, fps: int, kin=None, hold_s: flo
 
 
 def generate_demos(out: str | Path, episodes: int, dt: float, fps: int = 5, seed: int = 0, width: int = 224,
-                   height: int = 224, progress: bool = True, wrist: bool = False) -> dict:
+                   height: int = 224, progress: bool = True, wrist: bool = False, randomize=None) -> dict:
     """Expert demos in physics -> LeRobot (recorder schema + ``annotation.*``). Failed
     rollouts are discarded, as a person collecting demos would. ``wrist``: also record the
     wrist camera (``observation.images.wrist`` ..., a two-camera dataset for the paligemma model)."""
@@ -224,7 +256,7 @@ def generate_demos(out: str | Path, episodes: int, dt: float, fps: int = 5, seed
     saved = failed = 0
     bar = tqdm(total=episodes, desc="expert demos", disable=not progress)
     i = 0
-    with SimEnv(width=width, height=height) as env:
+    with SimEnv(width=width, height=height, randomize=randomize) as env:
         while saved < episodes and i < 3 * episodes + 5:
             spec = env.reset(seed=TRAIN_SEED_BASE + 9_000_000 + seed * 10_000_000 + i)
             i += 1
@@ -263,28 +295,35 @@ def generate_demos(out: str | Path, episodes: int, dt: float, fps: int = 5, seed
 
 
 def make_checkpoint(out_dir: str, work_dir: str | None = None, quick: bool = False, seed: int = 0,
-                    progress: bool = True) -> dict:
+                    progress: bool = True, wide: bool = False) -> dict:
     """Generate the data and train the three stages; ``out_dir`` receives the final model,
-    ``curves_<stage>.png``, ``metrics_<stage>.jsonl`` and ``offline_metrics.json``."""
+    ``curves_<stage>.png``, ``metrics_<stage>.jsonl`` and ``offline_metrics.json``. ``wide``:
+    ``PipelineConfig.wide()``, randomized cameras, lenses, lights and depth faults."""
     from posevla_core.config import PoseVLAConfig
     from posevla_core.train import train_main
 
-    pc = PipelineConfig.quick() if quick else PipelineConfig()
+    pc = PipelineConfig.quick(randomize=wide) if quick else (PipelineConfig.wide() if wide else PipelineConfig())
     work = Path(work_dir or Path(out_dir).parent / "_work")
     work.mkdir(parents=True, exist_ok=True)
+    check_work_dir(work, pc)
     dt = PoseVLAConfig().tokens.waypoint_dt
+    from posevla_core.sim.randomize import DomainRandomization
+
+    dr = DomainRandomization() if pc.randomize else None
     t0 = time.perf_counter()
     report: dict = {"pipeline": pc.__dict__, "seed": seed, "timings_s": {}}
     data = {"grounding": work / "grounding", "motion": work / "motion", "embodiment": work / "demos"}
     if not (data["grounding"] / "meta.json").exists():
         shutil.rmtree(data["grounding"], ignore_errors=True)
-        generate_grounding(data["grounding"], pc.grounding_scenes, seed, pc.width, pc.height, progress)
+        generate_grounding(data["grounding"], pc.grounding_scenes, seed, pc.width, pc.height, progress,
+                           randomize=dr)
     if not (data["motion"] / "meta.json").exists():
         shutil.rmtree(data["motion"], ignore_errors=True)
-        generate_motion(data["motion"], pc.motion_scenes, dt, seed, pc.width, pc.height, progress)
+        generate_motion(data["motion"], pc.motion_scenes, dt, seed, pc.width, pc.height, progress,
+                        randomize=dr)
     if not (data["embodiment"] / "meta" / "info.json").exists():
         report["demos"] = generate_demos(data["embodiment"], pc.demo_episodes, dt, pc.demo_fps, seed, pc.width,
-                                         pc.height, progress)
+                                         pc.height, progress, randomize=dr)
     report["timings_s"]["data"] = round(time.perf_counter() - t0, 1)
     from posevla_core.train import fit_bins_main
 

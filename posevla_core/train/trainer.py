@@ -162,17 +162,44 @@ def clipped_report(stats: dict) -> tuple[str, list[str]]:
     return line, warns
 
 
+def fsdp_on_cpu(acc, mixed_precision: str) -> bool:
+    """Under an FSDP launch config (the launcher sets ACCELERATE_USE_FSDP) on a machine without
+    an accelerator, make the run FSDP. accelerate 1.15 enables FSDP only for accelerator devices
+    and otherwise runs the processes as plain DDP over gloo (MULTI_CPU) without a word; torch's
+    FSDP2 itself shards over gloo on CPU, so the state is switched to FSDP with the launcher's
+    plugin (its wrap policy, version and state-dict settings). True when it switched."""
+    import os
+
+    from accelerate.state import PartialState
+    from accelerate.utils import DistributedType, FullyShardedDataParallelPlugin
+
+    if acc.distributed_type != DistributedType.MULTI_CPU or os.environ.get("ACCELERATE_USE_FSDP", "").lower() != "true":
+        return False
+    plugin = FullyShardedDataParallelPlugin()
+    if mixed_precision != "no":
+        plugin.set_mixed_precision(mixed_precision)
+    acc.state.fsdp_plugin = plugin
+    # both shared states, as AcceleratorState does itself: every new AcceleratorState() copies PartialState's
+    acc.state.distributed_type = PartialState._shared_state["distributed_type"] = DistributedType.FSDP
+    return True
+
+
 class Trainer:
     def __init__(self, cfg: TrainConfig, train_samples: list[Sample], val_samples: list[Sample],
                  out_dir: str | Path, init: str | Path | None = None, progress: bool = True) -> None:
         from accelerate import Accelerator
-        from accelerate.utils import set_seed
+        from accelerate.utils import DataLoaderConfiguration, DistributedType, set_seed
 
         self.cfg, self.out = cfg, Path(out_dir)
         mp = cfg.mixed_precision
         if mp == "auto":
             mp = "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
-        self.acc = Accelerator(mixed_precision=mp, cpu=not torch.cuda.is_available())
+        # split_batches: batch_size is the global batch, so the prepared LR scheduler steps once per
+        # step (by default accelerate steps it once per process and the schedule runs N times too fast)
+        self.acc = Accelerator(mixed_precision=mp, cpu=not torch.cuda.is_available(),
+                               dataloader_config=DataLoaderConfiguration(split_batches=True))
+        fsdp_on_cpu(self.acc, mp)
+        self.fsdp = self.acc.distributed_type == DistributedType.FSDP
         set_seed(cfg.seed)
         self.train_samples, self.val_samples = train_samples, val_samples
         if init:
@@ -197,6 +224,10 @@ class Trainer:
         opt = torch.optim.AdamW(model.param_groups(cfg.weight_decay), lr=cfg.lr, betas=cfg.betas)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_at(s, cfg))
         self.model, self.opt, self.sched = self.acc.prepare(model, opt, sched)
+        if self.fsdp:          # how many modules FSDP sharded on their own (blocks, embeddings, the root)
+            from torch.distributed.fsdp import FSDPModule
+
+            self.fsdp_units = sum(isinstance(m, FSDPModule) for m in self.model.modules())
         self.raw.to(self.acc.device)
         self.step = 0
         self.progress = progress and self.acc.is_main_process
@@ -205,14 +236,20 @@ class Trainer:
     # ---- checkpoints
     def save_resume(self) -> None:
         state = self.acc.get_state_dict(self.model)   # collective under FSDP: every process calls it
+        if self.fsdp:        # the optimizer state is sharded too: gathered (a collective), keyed by parameter name
+            from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
+
+            opt_state = {"optimizer_full": get_optimizer_state_dict(
+                self.model, self.opt, options=StateDictOptions(full_state_dict=True, cpu_offload=True))}
+        else:
+            opt_state = {"optimizer": self.opt.state_dict()}
         if not self.acc.is_main_process:
             return
         d = self.out / RESUME_DIR
         tmp = self.out / (RESUME_DIR + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         self.raw.save_pretrained(tmp, state_dict=state)
-        torch.save({"optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(), "step": self.step},
-                   tmp / "train_state.pt")
+        torch.save({**opt_state, "scheduler": self.sched.state_dict(), "step": self.step}, tmp / "train_state.pt")
         (tmp / "train_config.json").write_text(json.dumps(self.cfg.to_dict(), indent=1))
         shutil.rmtree(d, ignore_errors=True)
         tmp.rename(d)
@@ -223,19 +260,46 @@ class Trainer:
             return False
         from safetensors.torch import load_model
 
+        st = torch.load(d / "train_state.pt", map_location="cpu", weights_only=True)
+        if ("optimizer_full" in st) != self.fsdp:
+            saved, now = ("an FSDP", "not") if not self.fsdp else ("a non-FSDP", "")
+            raise ValueError(f"{d} was saved by {saved} run and this run is {now} FSDP: resume under the same "
+                             f"launch config, or start over with --no-resume".replace("  ", " "))
         model = self.acc.unwrap_model(self.model)
-        if hasattr(model, "load_weights"):    # a head with its own weights file (expert.FlowPolicy)
+        if self.fsdp:
+            missing, unexpected = self._load_sharded(d, st["optimizer_full"])
+        elif hasattr(model, "load_weights"):    # a head with its own weights file (expert.FlowPolicy)
             missing, unexpected = model.load_weights(d)
         else:
             missing, unexpected = load_model(model, str(d / "model.safetensors"), strict=False)
         if missing or unexpected:
             raise ValueError(f"{d} does not match the model being trained: missing {sorted(missing)[:5]}, "
                              f"unexpected {sorted(unexpected)[:5]}")
-        st = torch.load(d / "train_state.pt", map_location="cpu", weights_only=True)
-        self.opt.load_state_dict(st["optimizer"])
+        if not self.fsdp:
+            self.opt.load_state_dict(st["optimizer"])
         self.sched.load_state_dict(st["scheduler"])
         self.step = int(st["step"])
         return True
+
+    def _load_sharded(self, d: Path, optimizer_state: dict) -> tuple[list, list]:
+        """FSDP resume: the full weights of ``d`` (tied names restored) and the full optimizer
+        state, each process keeping its shards. Returns (missing, unexpected) weight names."""
+        from safetensors.torch import load_file
+        from torch.distributed.checkpoint.state_dict import (StateDictOptions, set_model_state_dict,
+                                                             set_optimizer_state_dict)
+
+        if hasattr(self.raw, "load_weights"):
+            raise ValueError("resuming a flow-head run under FSDP is not supported; rerun with --no-resume")
+        from posevla_core.paligemma import tied_names
+
+        full = load_file(str(d / "model.safetensors"))
+        for name, kept in tied_names(self.raw).items():      # stored once, loaded under every name
+            if kept in full and name not in full:
+                full[name] = full[kept]
+        opts = StateDictOptions(full_state_dict=True, strict=False)
+        keys = set_model_state_dict(self.model, full, options=opts)
+        set_optimizer_state_dict(self.model, self.opt, optimizer_state, options=opts)
+        return keys.missing_keys, keys.unexpected_keys
 
     # ---- one step
     def batch_at(self, step: int) -> dict:
@@ -253,6 +317,8 @@ class Trainer:
         with self.acc.autocast():
             loss, info = self.model(batch)
         self.acc.backward(loss)
+        if self.fsdp and hasattr(self.raw, "mask_frozen_grads"):
+            self.raw.mask_frozen_grads()
         gn = self.acc.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip) if self.cfg.grad_clip > 0 else None
         self.opt.step()
         self.sched.step()
@@ -267,12 +333,15 @@ class Trainer:
 
     # ---- evaluation
     @torch.no_grad()
-    def evaluate(self, samples: list[Sample] | None = None, limit: int | None = None) -> dict:
+    def evaluate(self, samples: list[Sample] | None = None, limit: int | None = None,
+                 model: PosePolicy | None = None) -> dict:
+        """Validation loss and metrics of ``model`` (default: the one training; under FSDP pass a
+        full copy, ``eval_copy``: a sharded model's forward is a collective of all processes)."""
         samples = self.val_samples if samples is None else samples
         samples = samples[: (limit or self.cfg.max_val_samples)]
         if not samples:
             return {}
-        model = self.acc.unwrap_model(self.model)
+        model = model if model is not None else self.acc.unwrap_model(self.model)
         model.eval()
         losses, rows = [], []
         metrics_of = getattr(model, "sample_metrics", None)   # the flow head scores chunks
@@ -315,9 +384,10 @@ class Trainer:
             if self.step % cfg.log_every == 0 or self.step == cfg.steps:
                 rec["time_s"] = round(time.perf_counter() - t0, 2)
                 self._log(rec)
-            if cfg.eval_every and self.step % cfg.eval_every == 0 and self.step < cfg.steps:
+            if cfg.eval_every and self.step % cfg.eval_every == 0 and self.step < cfg.steps and self.val_samples:
+                model = self.eval_copy() if self.fsdp else None      # a collective under FSDP
                 if self.acc.is_main_process:
-                    self._log({"step": self.step, **{f"val/{k}": v for k, v in self.evaluate().items()}})
+                    self._log({"step": self.step, **{f"val/{k}": v for k, v in self.evaluate(model=model).items()}})
             if cfg.save_every and self.step % cfg.save_every == 0 and self.step < cfg.steps:
                 self.save_resume()
                 self.acc.wait_for_everyone()
@@ -334,7 +404,8 @@ class Trainer:
         if self.acc.is_main_process:
             self.raw.save_pretrained(self.out, extra={"training": {"stage": self.cfg.stage, "steps": self.step}},
                                      state_dict=state)
-            val = self.evaluate()
+            # under FSDP the sharded model cannot run on one process: evaluate the checkpoint as written
+            val = self.evaluate(model=load_policy(self.out, device=self.acc.device) if self.fsdp else None)
             if val:
                 self._log({"step": self.step, **{f"val/{k}": v for k, v in val.items()}})
             (self.out / "offline_metrics.json").write_text(json.dumps({"stage": self.cfg.stage, **val}, indent=1))
@@ -348,6 +419,18 @@ class Trainer:
                 print(format_table(val, f"validation ({self.cfg.stage}, {len(self.val_samples)} held-out samples)"))
         self.acc.wait_for_everyone()
         return result
+
+    def eval_copy(self) -> PosePolicy | None:
+        """FSDP: a full, unsharded copy of the model on the main process (None on the others), from
+        the gathered weights written to a temporary directory and read back; every process calls it."""
+        import tempfile
+
+        state = self.acc.get_state_dict(self.model)
+        if not self.acc.is_main_process:
+            return None
+        with tempfile.TemporaryDirectory(dir=self.out, prefix=".eval") as tmp:
+            self.raw.save_pretrained(tmp, state_dict=state)
+            return load_policy(tmp, device=self.acc.device)
 
     def log_clipped(self) -> dict:
         """The clipped fraction per field group of the training targets (``clipped_fractions``):

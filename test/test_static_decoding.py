@@ -1,0 +1,165 @@
+"""Static-cache decoding (decoding.static_greedy, StaticLlamaDecoder, PaliGemma on transformers'
+StaticCache) gives the eager decoder's tokens, token for token: on the tiny small model (float32:
+its logits are the eager ones bit for bit) and the tiny random PaliGemma (float64, as in
+test_paligemma: random weights have near-ties that float32 rounding may break either way), batch 1
+and batch > 1, full answers, refusals and rows that stop at different steps."""
+import numpy as np
+import pytest
+import torch
+
+from posevla_core.config import PoseVLAConfig, TokenizerConfig, VLMConfig
+from posevla_core.decoding import constrained_greedy, greedy_decode, static_greedy, static_greedy_decode
+from posevla_core.model import PoseVLA
+from posevla_core.tokens import BOS, DETECT, EOS, NO_OBJECT
+from model_helpers import forbid_no_object, random_frame
+
+INSTR = ("pick up the red cube", "detect the blue cylinder", "put the green cube in the white bin", "detect the object")
+
+
+def items(n, seed=0):
+    out = []
+    for i in range(n):
+        rgb, depth, K = random_frame(seed + i, 40 + 8 * i, 56, f=50.0, depth=(0.5, 1.5))
+        out.append({"rgb": rgb, "depth": None if i == 2 else depth, "K": K, "instruction": INSTR[i % len(INSTR)]})
+    return out
+
+
+def assert_same(model, batch, **kw):
+    """Eager and static predictions of ``batch`` agree token for token (and in their scores)."""
+    eager = model.predict_batch(batch, decoding="eager", **kw)
+    static = model.predict_batch(batch, decoding="static", **kw)
+    assert [p.token_ids for p in static] == [p.token_ids for p in eager]
+    assert [p.score for p in static] == [p.score for p in eager]
+    return eager
+
+
+def refuse_instructions(model, nid=NO_OBJECT):
+    """Instructions (ACT) refuse at step 0 (floor 0: the verifier-rejection floor); detect prompts
+    are forbidden to refuse, so they decode on."""
+    model.cfg.no_object_threshold = 0.0 if isinstance(model, PoseVLA) else 1e-30
+    model.step_bias[DETECT, 0, nid] = float("-inf")
+    return model
+
+
+@pytest.fixture
+def small():
+    torch.manual_seed(0)
+    return PoseVLA(PoseVLAConfig(**{**PoseVLAConfig.tiny().__dict__, "verifier": True,
+                                    "verify_threshold": 0.0})).eval()
+
+
+def test_static_loop_stops_and_fills_like_the_eager_loop():
+    """Rows that stop at different steps, all rows stopping mid-sequence, the first-step floor."""
+    torch.manual_seed(0)
+    B, S, V = 3, 9, 12
+    table = torch.randn(B, S, V)
+    bias = torch.zeros(B, S, V)
+    bias[:, :, EOS] = float("-inf")
+    bias[:, [3, 6], EOS] = 0.0                            # a stop is allowed at steps 3 and 6 only
+    table[0, 3, EOS] = 50.0                               # row 0 stops at 3, row 1 at 6, row 2 never
+    table[1, 6, EOS] = 50.0
+    for stop_row2 in (False, True):
+        if stop_row2:
+            table[2, 6, EOS] = 50.0                       # now everyone is done after step 6
+        for floor in (1.0, torch.tensor([1.0, 0.0, 1.0]), torch.tensor([0.2, 0.3, 1.0])):
+            kw = dict(stop_ids=(NO_OBJECT, EOS), first_floor=(NO_OBJECT, floor), return_first_prob=True)
+            state = {"s": 0}
+
+            def eager_step(prev):
+                state["s"] += prev is not None
+                return table[:, state["s"]]
+
+            a, pa = constrained_greedy(eager_step, B, bias, "cpu", **kw)
+            b, pb = static_greedy(lambda prev, s: table[:, s], table[:, 0], bias, **kw)
+            assert torch.equal(a, b) and torch.equal(pa, pb)
+    state = {"s": 0}                                      # without the grammar: a stop check every step
+
+    def step(prev):
+        state["s"] += prev is not None
+        return table[:, state["s"]]
+
+    a = constrained_greedy(step, B, bias, "cpu", constrained=False, stop_ids=(EOS,))
+    b = static_greedy(lambda prev, s: table[:, s], table[:, 0], bias, constrained=False, stop_ids=(EOS,))
+    assert torch.equal(a, b)
+
+
+def test_small_model_static_equals_eager_full_answers(small):
+    forbid_no_object(small)
+    full = assert_same(small, items(1))
+    assert full[0].found and len(full[0].token_ids) == small.tokenizer.seq_len
+    for seed in (0, 10):                                  # batch > 1, the same preallocated cache twice
+        assert_same(small, items(4, seed))
+    assert_same(small, items(2), constrained=False)
+
+
+def test_small_model_static_equals_eager_with_refusals(small):
+    refuse_instructions(small)
+    out = assert_same(small, items(1))                    # a refusal alone: decoding stops after step 0
+    assert out[0].token_ids == [NO_OBJECT]
+    out = assert_same(small, items(4))                    # refused rows beside detect rows that decode on
+    assert [p.token_ids[0] == NO_OBJECT for p in out] == [True, False, True, False]
+
+
+def test_small_model_whole_id_tensors_and_logits_match(small):
+    """Below predict: the (B, S) ids (what comes after a row's stop included) and p(<no_object>)."""
+    refuse_instructions(small)
+    batch = small.collate([small.make_example(it["rgb"], it["depth"], it["K"], it["instruction"]) for it in items(4)])
+    with torch.no_grad():
+        prefix, pmask, aux = small.encode_prefix(batch, return_aux=True)
+        emb = small.lm.get_input_embeddings()
+        kw = dict(extra_logits=aux["prior"], stop_ids=(NO_OBJECT, EOS), return_first_prob=True,
+                  first_floor=(NO_OBJECT, torch.tensor([0.0, 1.0, 0.0, 1.0])))
+        bias = small.step_bias[aux["grammar"]]
+        a, pa = greedy_decode(small.lm, prefix, pmask, emb.weight[BOS], emb, bias, **kw)
+        b, pb = static_greedy_decode(small.static_decoder(4), prefix, pmask, emb.weight[BOS], emb, bias, **kw)
+    assert torch.equal(a, b) and torch.equal(pa, pb)
+
+
+def test_decoding_option_is_checked(small):
+    it = items(1)
+    with pytest.raises(ValueError, match="unknown decoding mode"):
+        small.predict_batch(it, decoding="fast")
+    with pytest.raises(ValueError, match="use_cache=False"):
+        small.predict_batch(it, decoding="static", use_cache=False)
+    small.decoding = "static"                              # the model's default; use_cache=False stays eager
+    assert small.predict_batch(it, use_cache=False)[0].token_ids == small.predict_batch(it)[0].token_ids
+
+
+@pytest.mark.slow
+def test_small_model_compiled_static_step_equals_eager(small):
+    """torch.compile of the fixed-shape step (inductor on a CPU; CUDA graphs on CUDA)."""
+    forbid_no_object(small)
+    batch = items(2)
+    eager = small.predict_batch(batch, decoding="eager")
+    compiled = small.predict_batch(batch, decoding="static-compile")
+    assert [p.token_ids for p in compiled] == [p.token_ids for p in eager]
+
+
+@pytest.fixture(scope="module")
+def paligemma():
+    from posevla_core.paligemma import PaliGemmaPoseVLA
+    from posevla_core.paligemma_random import random_paligemma
+
+    torch.manual_seed(0)
+    vlm, tok = random_paligemma("tiny")
+    tokens = TokenizerConfig(box_bins=1024, num_waypoints=2, position_bins=32, rotation_bins=31)
+    return PaliGemmaPoseVLA.from_vlm(vlm, tok, VLMConfig(tokens=tokens)).double().eval()
+
+
+def test_paligemma_static_equals_eager(paligemma):
+    m = paligemma
+    saved = m.step_bias.clone()
+    try:
+        out = assert_same(m, items(1))                    # random weights: a refusal
+        assert out[0].token_ids == [NO_OBJECT]
+        refuse_instructions(m, int(m.id_map[NO_OBJECT]))
+        out = assert_same(m, items(4))                    # left-padded prompts, refused and decoding rows
+        assert [p.token_ids[0] == NO_OBJECT for p in out] == [True, False, True, False]
+        forbid_no_object(m)
+        m.cfg.no_object_threshold = 1.0
+        out = assert_same(m, items(1))
+        assert out[0].found and len(out[0].token_ids) == m.tokenizer.seq_len
+        assert_same(m, items(3, 5))
+    finally:
+        m.step_bias.copy_(saved)
+        m.cfg.no_object_threshold = 1.0
