@@ -52,15 +52,22 @@ def run(out_dir: str | Path = "bench_results", repeats: int = 15) -> dict:
     modes = {"cache+constrained": dict(use_cache=True, constrained=True, decoding="eager"),
              "cache+unconstrained": dict(use_cache=True, constrained=False, decoding="eager"),
              "no_cache+constrained": dict(use_cache=False, constrained=True),
-             "static cache+constrained": dict(use_cache=True, constrained=True, decoding="static")}
+             "static cache+constrained": dict(use_cache=True, constrained=True, decoding="static"),
+             "static-compile+constrained": dict(use_cache=True, constrained=True, decoding="static-compile")}
+    t = time.perf_counter()
+    model.set_decoding("static-compile")        # what policy_node does at start (not timed below)
+    compile_s = time.perf_counter() - t
     answers = {}
     for name, kw in modes.items():   # warm-up (also fills the instruction cache) and the full-answer check
         answers[name] = require_full_answer(BENCH, f"'{instr}' ({name})", model.predict(rgb, depth, K, instr, **kw),
                                             model, grammatical=kw["constrained"]).token_ids
-    if answers["static cache+constrained"] != answers["cache+constrained"]:
-        raise RuntimeError(f"{BENCH}: static-cache decoding gave other tokens than the eager decoder: nothing written")
-    times: dict[str, list[float]] = {k: [] for k in modes}
-    decode: dict[str, list[float]] = {"cache+constrained": [], "static cache+constrained": []}
+    for name in ("static cache+constrained", "static-compile+constrained"):
+        if answers[name] != answers["cache+constrained"]:
+            raise RuntimeError(f"{BENCH}: {name} gave other tokens than the eager decoder: nothing written")
+    forwards = small_forwards(model, rgb, depth, K, instr)
+    times: dict[str, list[float]] = {k: [] for k in [*modes, *forwards]}
+    decode: dict[str, list[float]] = {k: [] for k in ("cache+constrained", "static cache+constrained",
+                                                      "static-compile+constrained")}
     tokens = model.tokenizer.seq_len
     for _ in range(repeats):
         for name, kw in modes.items():
@@ -69,7 +76,12 @@ def run(out_dir: str | Path = "bench_results", repeats: int = 15) -> dict:
             times[name].append((time.perf_counter() - t) * 1e3)
             if name in decode:
                 decode[name].append(pred.timings_ms["decode"])
+        for name, fn in forwards.items():
+            t = time.perf_counter()
+            fn()
+            times[name].append((time.perf_counter() - t) * 1e3)
     med = {k: statistics.median(v) for k, v in times.items()}
+    fastest = med["static-compile+constrained"]
     res = {
         "model": source, "instruction": instr, "frame": "sim seed 1000, 224x224",
         "parameters": model.num_parameters(), "tokens_per_prediction": tokens,
@@ -80,6 +92,11 @@ def run(out_dir: str | Path = "bench_results", repeats: int = 15) -> dict:
         "tokens_per_s": tokens / (med["cache+constrained"] / 1e3),
         "static_over_eager_decode": statistics.median(decode["static cache+constrained"])
         / statistics.median(decode["cache+constrained"]),
+        "compiled_over_eager_decode": statistics.median(decode["static-compile+constrained"])
+        / statistics.median(decode["cache+constrained"]),
+        "compile_warmup_s": compile_s,
+        "compiled_predict_over_forward": fastest / med["forward (prefix + pose tokens)"],
+        "compiled_predict_over_prefix_forward": fastest / med["forward (prefix only)"],
     }
     res["vlm"] = run_vlm(repeats)
     out = Path(out_dir)
@@ -88,13 +105,19 @@ def run(out_dir: str | Path = "bench_results", repeats: int = 15) -> dict:
     print(f"\nModel benchmark ({source}, {res['parameters'] / 1e6:.2f} M params, {tokens} pose tokens, "
           f"{res['threads']} threads, median of {repeats})")
     print(f"  sim frame (seed 1000) '{instr}': object found, all {tokens} pose tokens decoded in every mode")
-    print(f"  {'mode':<24}{'predict ms':>12}")
+    print(f"  {'mode':<32}{'ms':>10}")
     for k, v in med.items():
-        print(f"  {k:<24}{v:>12.1f}")
+        print(f"  {k:<32}{v:>10.1f}")
     print(f"  KV-cache speed-up          {res['kv_cache_speedup']:.2f}x")
     print(f"  constraint overhead        {res['constraint_overhead_pct']:+.1f} %  (goal <= 5 %)")
     print(f"  tokens/s (cache+constr.)   {res['tokens_per_s']:.0f}")
     print(f"  static / eager decode time {res['static_over_eager_decode']:.2f}  (same tokens; prefill + {tokens} steps)")
+    print(f"  compiled / eager decode    {res['compiled_over_eager_decode']:.2f}  (same tokens; step compiled in "
+          f"{compile_s:.1f} s before timing, as policy_node does at start)")
+    print(f"  static-compile predict / one forward (prefix + {tokens} pose tokens) "
+          f"{res['compiled_predict_over_forward']:.2f}x  (target <= 3x)")
+    print(f"  static-compile predict / one forward (prefix only)          "
+          f"{res['compiled_predict_over_prefix_forward']:.2f}x")
     v = res["vlm"]
     print(f"\nPaliGemma path ({v['model']}, {v['parameters'] / 1e6:.2f} M params, {v['sequence_tokens']} tokens: "
           f"{v['prefix_tokens']} prefix + {v['pose_tokens']} pose)")
@@ -103,6 +126,29 @@ def run(out_dir: str | Path = "bench_results", repeats: int = 15) -> dict:
     print(f"  one forward, same sequence    {v['forward_ms']:8.1f} ms")
     print(f"  predict / forward             {v['predict_over_forward']:.1f}x")
     return res
+
+
+def small_forwards(model, rgb, depth, K, instr) -> dict:
+    """The small model's one-forward references, preprocessing included as in a prediction:
+    the teacher-forced forward over the prefix and the model's own full answer (the pose tokens a
+    prediction decodes one by one, here all in one pass: ``compute_loss``), and the prefix-only
+    forward an action expert reads (``prefix_features``)."""
+    from posevla_core.policy import eval_mode
+    from posevla_core.types import PoseTarget
+
+    pred = model.predict(rgb, depth, K, instr, decoding="eager")
+    target = PoseTarget(pred.category, pred.box_uv, pred.object_pose, pred.waypoints, box_xyxy=pred.box_xyxy,
+                        size=pred.size)
+
+    def full():
+        with torch.no_grad(), eval_mode(model):
+            model.compute_loss(model.collate([model.make_example(rgb, depth, K, instr, target)]))
+
+    def prefix():
+        with torch.no_grad(), eval_mode(model):
+            model.prefix_features(model.collate([model.make_example(rgb, depth, K, instr)]))
+
+    return {"forward (prefix + pose tokens)": full, "forward (prefix only)": prefix}
 
 
 def run_vlm(repeats: int = 15) -> dict:

@@ -104,6 +104,9 @@ def run(out_dir: str | Path, n: int = 20, warmup: int = 3) -> dict:
     targets = [kin.fk(Q_HOME + d) for d in np.linspace(0, 1, 4)[:, None] * np.array([0.2, 0.2, 0, 0.15, 0, -0.1, 0.1])]
     wps = [Waypoint(Pose.from_matrix(se3.inv_T(T_base_cam) @ T), 1.0) for T in targets]
     base_model, model_name = _load_model()
+    from posevla_ros import params as P
+
+    base_model.set_decoding(P.defaults(P.POLICY_PARAMS)["decoding"])     # what policy_node's load_model does
     model = ReachableWaypoints(base_model, wps)
 
     rgb, depth, K, instruction, _ = sim_frame(width=W, height=H)

@@ -82,6 +82,7 @@ def run(out_dir: str | Path = "bench_results", repeats: int = 40) -> dict:
 
     ckpt = default_checkpoint()
     model = load_policy(ckpt, device="cpu")
+    model.set_decoding("static-compile")      # as the server does by default (posevla serve --decoding)
     proc, port = start_server(ckpt, Path(out_dir) / "bench_serving_server.log")
     res = {"model": str(ckpt.relative_to(REPO)) if ckpt.is_relative_to(REPO) else str(ckpt),
            "transport": "posevla serve (own process, CPU) on 127.0.0.1, websocket + msgpack",

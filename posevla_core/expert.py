@@ -63,7 +63,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from posevla_core.decoding import refusal_floor, refusal_score
+from posevla_core.decoding import check_decoding, refusal_floor, refusal_score
 from posevla_core.policy import CONFIG_FILE, PosePolicy, eval_mode, policy_class, read_meta, resolve_device
 from posevla_core.types import Pose, Prediction, Waypoint
 
@@ -401,9 +401,32 @@ class ActionExpert(nn.Module):
         x = self.cfg.noise_scale * torch.randn(B, self.cfg.horizon, ACTION_DIM, device=hidden.device,
                                                generator=generator)
         biases = self.time_bias(torch.arange(n, device=hidden.device) / n, cache)       # (n, w): t = i / n
+        x = (self.__dict__.get("_compiled_integrate") or self._integrate)(x, biases, cache)
+        return x * self.std + self.mean + self._offset(point)
+
+    def _integrate(self, x: torch.Tensor, biases: torch.Tensor, cache: dict) -> torch.Tensor:
+        """The Euler steps of ``sample``: x += v(x, t_i) / n for the n rows of ``biases``."""
+        n, B = biases.shape[0], x.shape[0]
         for i in range(n):
             x = x + self._velocity_step(x, biases[i].expand(B, -1), cache) / n
-        return x * self.std + self.mean + self._offset(point)
+        return x
+
+    def compile_integration(self, prefix_dim: int) -> None:
+        """Put the Euler steps under torch.compile (``decoding.compile_step``: one graph for the
+        whole integration, shapes symbolic so any prefix length and batch reuse it) and compile it
+        now on zeros (``prefix_dim``: the backbone's), not at a robot's first chunk. At H = 16
+        tokens a step is bound by per-op overhead, which the compiled kernels remove."""
+        from posevla_core.decoding import compile_step
+
+        self.__dict__["_compiled_integrate"] = compile_step(self._integrate, self.action_out.weight.device, dynamic=True)
+        dev = self.action_out.weight.device
+        state = torch.zeros(1, 10, device=dev) if self.cfg.state else None
+        with torch.no_grad():
+            # two lengths (the graph is the symbolic one from the start), with and without padding
+            for L, pad in ((7, 0), (8, 0), (8, 1)):
+                mask = torch.ones(1, L, dtype=torch.bool, device=dev)
+                mask[:, L - pad:] = False
+                self.sample(torch.zeros(1, L, prefix_dim, device=dev), mask, state=state)
 
 
 # ---- the policy --------------------------------------------------------------------------------
@@ -503,6 +526,23 @@ class FlowPolicy(PosePolicy):
     # ---- training
     def no_decay(self, name: str) -> bool:
         return name.startswith("backbone.") and self.backbone.no_decay(name[len("backbone."):])
+
+    def set_decoding(self, mode: str, batch: int = 1) -> str:
+        """policy_node's ``decoding`` for a flow head: "static-compile" compiles the expert's Euler
+        steps now (``ActionExpert.compile_integration``); "static" / "eager" run them uncompiled.
+        A chunk decodes no pose token, so the backbone's token decoding is not involved. A failed
+        compilation leaves the uncompiled steps and is re-raised as a RuntimeError to log."""
+        check_decoding(mode)
+        self.expert.__dict__.pop("_compiled_integrate", None)
+        if mode == "static-compile":
+            try:
+                self.expert.compile_integration(self.backbone.prefix_dim)
+            except Exception as e:          # inductor's errors have no common base class
+                self.expert.__dict__.pop("_compiled_integrate", None)
+                raise RuntimeError(f"decoding='static-compile' could not compile the expert's steps "
+                                   f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
+                                   f"running them uncompiled") from e
+        return mode
 
     @property
     def frozen_backbone(self) -> bool:

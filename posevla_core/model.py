@@ -698,6 +698,26 @@ class PoseVLA(PosePolicy):
         return cache[key]
 
     @torch.no_grad()
+    def set_decoding(self, mode: str, batch: int = 1) -> str:
+        """Make ``mode`` this model's decoding and, for "static-compile", compile its step now for
+        ``batch`` rows (a cold inductor cache: ~20 s on 2 cores; a warm one: ~4 s). Where the
+        compilation fails (no C++ compiler, an unsupported torch build) the model keeps "static",
+        the same tokens uncompiled, and the error is re-raised as a RuntimeError naming that
+        fallback, for the caller to log."""
+        check_decoding(mode)
+        if mode == "static-compile":
+            try:
+                self.static_decoder(batch, compile=True).warm_up()
+            except Exception as e:          # inductor's errors have no common base class
+                self.__dict__.get("_static_decoders", {}).clear()
+                self.decoding = "static"
+                raise RuntimeError(f"decoding='static-compile' could not compile its step ({type(e).__name__}: "
+                                   f"{str(e).splitlines()[0] if str(e) else ''}); decoding 'static' instead, "
+                                   f"same tokens, uncompiled") from e
+        self.decoding = mode
+        return mode
+
+    @torch.no_grad()
     def predict_batch(self, items: list[dict], use_cache: bool = True, constrained: bool = True,
                       decoding: str | None = None) -> list[Prediction]:
         """``decoding``: see ``PoseVLA.decoding`` (None: that attribute; "eager" without the cache)."""

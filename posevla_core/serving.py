@@ -206,10 +206,18 @@ class PolicyServer:
 
     @classmethod
     def from_checkpoint(cls, checkpoint: str, device: str = "auto", host: str = "127.0.0.1",
-                        port: int = DEFAULT_PORT) -> "PolicyServer":
+                        port: int = DEFAULT_PORT, decoding: str = "static") -> "PolicyServer":
+        """``decoding``: a small model's token decoding (``PoseVLA.set_decoding``: "static-compile"
+        compiles its step here; where that fails, a warning and "static")."""
         from posevla_core.policy import load_policy
 
-        return cls(load_policy(checkpoint, device=device), host, port, checkpoint=str(checkpoint))
+        model = load_policy(checkpoint, device=device)
+        if hasattr(model, "set_decoding"):
+            try:
+                model.set_decoding(decoding)
+            except RuntimeError as e:
+                log.warning("%s", e)
+        return cls(model, host, port, checkpoint=str(checkpoint))
 
     @property
     def address(self) -> str:
@@ -510,6 +518,9 @@ def add_arguments(ap: argparse.ArgumentParser) -> argparse.ArgumentParser:
     ap.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"TCP port (default {DEFAULT_PORT}; 0 = a free one)")
     ap.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0: every interface)")
     ap.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    ap.add_argument("--decoding", default="static-compile", choices=("static-compile", "static", "eager"),
+                    help="a small model's pose-token decoding (default static-compile: its decode step compiled at "
+                         "start, as policy_node's decoding parameter); other heads keep their own")
     ap.add_argument("--no-warmup", action="store_true", help="skip the warm-up prediction at start")
     return ap
 
@@ -520,7 +531,7 @@ def main_args(a: argparse.Namespace) -> int:
     from posevla_core.paths import resolve_checkpoint
 
     ckpt = resolve_checkpoint(a.checkpoint)
-    server = PolicyServer.from_checkpoint(str(ckpt), a.device, a.host, a.port)
+    server = PolicyServer.from_checkpoint(str(ckpt), a.device, a.host, a.port, a.decoding)
     m = server.meta
     if not a.no_warmup:
         log.info("warm-up prediction: %.0f ms", server.warmup())

@@ -13,6 +13,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
+from posevla_core.geometry import depth_support
 from posevla_ros import conversions as conv
 from posevla_ros import params as P
 from posevla_ros.topics import TOPIC_INSTRUCTION
@@ -47,8 +50,10 @@ class PolicyCore:
     """ROS-free: decode one raw frame, check it, run the model. Raises FrameError on bad or
     stale input; model exceptions propagate (the node logs them and keeps running)."""
 
-    def __init__(self, model, use_depth: bool = True, max_image_age_s: float = 1.0) -> None:
+    def __init__(self, model, use_depth: bool = True, max_image_age_s: float = 1.0,
+                 min_object_depth_support: float = 0.0) -> None:
         self.model, self.use_depth, self.max_image_age_s = model, use_depth, max_image_age_s
+        self.min_object_depth_support = min_object_depth_support
 
     def decode(self, frame: RawFrame):
         try:
@@ -114,17 +119,39 @@ class PolicyCore:
         if not getattr(pred, "valid", True):
             raise FrameError("invalid_prediction", f"the model produced no usable prediction "
                                                    f"(clipped: {getattr(pred, 'clipped', [])})")
+        self.check_object_depth(pred, depth)
         return PolicyResult(pred, frame.rgb.header, instruction, ms)
+
+    def check_object_depth(self, pred, depth) -> None:
+        """A grounded object with (almost) no depth reading at its 2D box center is refused: the
+        models place it along the viewing ray from that depth, and without it they answer
+        decimeters off without refusing (``geometry.depth_support``). Chunks (no grounded
+        object) and RGB-only frames pass."""
+        if depth is None or self.min_object_depth_support <= 0 or not getattr(pred, "found", False):
+            return
+        uv = np.asarray(pred.box_uv, dtype=float)
+        if not np.all(np.isfinite(uv)):
+            return
+        H, W = depth.shape[:2]
+        support = depth_support(depth, (uv[0] * W - 0.5, uv[1] * H - 0.5))
+        if support < self.min_object_depth_support:
+            raise FrameError("no_object_depth", f"the depth image has almost no reading at the object the model "
+                                                f"grounded ({support:.0%} of the pixels around its box center, "
+                                                f"min_object_depth_support {self.min_object_depth_support:g}): "
+                                                f"its distance would be a guess; not moving")
 
 
 def load_model(checkpoint: str, device: str, policy_server: str = "", timeout_s: float = 1.0,
-               wait_s: float = 30.0, logger=None, stop=None):
+               wait_s: float = 30.0, logger=None, stop=None, decoding: str = "static"):
     """The model a policy_node runs: ``checkpoint`` loaded here, or with ``policy_server``
     ('host:port') a ``posevla_core.serving.RemotePolicy`` of that server (``checkpoint`` and
     ``device`` are then the server's business). The remote one is returned once the server's
     handshake said what its model needs (robot state, cameras): the node sets itself up for
     that at start. It waits ``wait_s`` at most for the server (``stop()`` true: KeyboardInterrupt),
-    then a ValueError, one line; ``logger`` (rclpy's) says what it waits for and each connection."""
+    then a ValueError, one line; ``logger`` (rclpy's) says what it waits for and each connection.
+    ``decoding``: a local checkpoint's ``set_decoding`` (the small model's token decoding or a flow
+    head's Euler steps; "static-compile" compiles here, before the first frame, and a failure is a
+    warning and the uncompiled step)."""
     if policy_server.strip():
         from posevla_core.serving import PolicyServerError, RemotePolicy
 
@@ -154,4 +181,15 @@ def load_model(checkpoint: str, device: str, policy_server: str = "", timeout_s:
         return remote
     from posevla_core.policy import load_policy
 
-    return load_policy(str(P.resolve_checkpoint(checkpoint)), device=device)
+    model = load_policy(str(P.resolve_checkpoint(checkpoint)), device=device)
+    if hasattr(model, "set_decoding"):
+        t = time.perf_counter()
+        try:
+            model.set_decoding(decoding)
+        except RuntimeError as e:
+            if logger is not None:
+                logger.warn(str(e))
+        else:
+            if logger is not None and decoding == "static-compile":
+                logger.info(f"decoding: static-compile, compiled in {time.perf_counter() - t:.1f} s")
+    return model

@@ -40,8 +40,17 @@ POLICY_PARAMS: list[ParamSpec] = [
     ParamSpec("policy_server_wait_s", 30.0, "policy_server: how long the node waits at start for the server "
               "(its handshake says what the model needs) before it gives up; 0 = one try", 0.0, 86400.0,
               read_only=True),
+    ParamSpec("decoding", "static-compile", "how the model runs its sequential part: static-compile compiles, "
+              "at start, the small model's fixed-shape pose-token decode step or a flow head's Euler steps "
+              "(~10-20 s the first time, a few s once inductor's disk cache holds them; the fastest on a CPU, "
+              "see README Benchmarks); static = the same step uncompiled; eager = transformers' growing KV "
+              "cache. A compilation that fails falls back to the uncompiled step with a warning. PaliGemma "
+              "token heads keep their own (eager)", read_only=True, choices=("static-compile", "static", "eager")),
     ParamSpec("use_depth", True, "feed the aligned depth image to the model (False: RGB only)"),
     ParamSpec("max_image_age_s", 1.0, "drop frames older than this (seconds, node clock)", 0.0, 3600.0),
+    ParamSpec("min_object_depth_support", 0.1, "refuse (no motion) an answer whose grounded object has less "
+              "than this share of valid depth pixels around its 2D box center (a black or shiny object the "
+              "depth camera does not see: the model's distance to it is then a guess); 0 = never", 0.0, 1.0),
     ParamSpec("rate_hz", 2.0, "max inference rate; 0 = as fast as the model runs", 0.0, 1000.0),
     ParamSpec("sync_slop_s", 0.05, "max stamp difference of RGB / depth / CameraInfo in one frame",
               0.0, 10.0),

@@ -80,14 +80,15 @@ class PolicyNode(Node):
         if model is None:   # clear error if missing; with policy_server the server's model (serving.RemotePolicy)
             model = load_model(self.p["checkpoint"], self.p["device"], self.p["policy_server"],
                                self.p["policy_server_timeout_s"], self.p["policy_server_wait_s"],
-                               self.get_logger(), SHUTDOWN.is_set)
+                               self.get_logger(), SHUTDOWN.is_set, self.p["decoding"])
         if len(cams) > getattr(model, "max_cameras", 1):
             if self._own_model and hasattr(model, "close"):
                 model.close()
             raise ValueError(f"camera_namespaces has {len(cams)} cameras {namespaces}, but the "
                              f"{getattr(model, 'architecture', '') or 'loaded'} model takes at most "
                              f"{getattr(model, 'max_cameras', 1)}")
-        self.core = PolicyCore(model, self.p["use_depth"], self.p["max_image_age_s"])
+        self.core = PolicyCore(model, self.p["use_depth"], self.p["max_image_age_s"],
+                               self.p["min_object_depth_support"])
         # a model with proprioception reads the robot at each image, computed as the recorder does
         # (a URDF file is loaded now, so a bad one fails at start in one line; else /robot_description)
         self.robot = RobotStateAt(self, self.p) if self.core.needs_state else None

@@ -358,3 +358,22 @@ def test_expert_on_the_tiny_paligemma_prefix(tmp_path):
     assert p.valid and len(p.waypoints) == 4
     m.save_pretrained(tmp_path / "ck")
     assert isinstance(load_policy(tmp_path / "ck", device="cpu"), FlowPolicy)
+
+
+@pytest.mark.slow
+def test_compiled_euler_steps_give_the_same_chunk():
+    """policy_node's default decoding compiles the expert's integration (set_decoding): the same
+    chunk as the uncompiled steps (float rounding apart), for one frame and for a padded batch."""
+    m = tiny_flow().eval()
+    before = chunk_positions(m)
+    items = [dict(zip(("rgb", "depth", "K"), frame(i)), instruction=instr, state=STATE)
+             for i, instr in enumerate(["pick up the cube", "put the red cylinder in the white bin"])]
+    batch_before = [p.waypoints for p in m.predict_batch(items, generator=torch.Generator().manual_seed(3))]
+    assert m.set_decoding("static-compile") == "static-compile"
+    assert "_compiled_integrate" in m.expert.__dict__
+    assert np.allclose(chunk_positions(m), before, atol=1e-5)
+    after = [p.waypoints for p in m.predict_batch(items, generator=torch.Generator().manual_seed(3))]
+    for a, b in zip(after, batch_before):
+        assert np.allclose([w.pose.position for w in a], [w.pose.position for w in b], atol=1e-5)
+    m.set_decoding("static")
+    assert "_compiled_integrate" not in m.expert.__dict__

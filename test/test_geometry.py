@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from posevla_core.config import GeometryConfig
-from posevla_core.geometry import GeometryPrior, backproject, patch_points, project
+from posevla_core.geometry import GeometryPrior, backproject, depth_support, patch_points, project
 
 K = np.array([[100.0, 0, 7.5], [0, 120.0, 7.5], [0, 0, 1]])
 
@@ -72,3 +72,25 @@ def test_ray_map_is_the_inverse_intrinsics_applied_to_pixel_centers(fx, fy, skew
     v, u = np.mgrid[0:12, 0:10].astype(np.float64)
     ref = (np.linalg.inv(K) @ np.stack([u.ravel(), v.ravel(), np.ones(u.size)])).reshape(3, 12, 10)
     assert np.allclose(ray_map(K, 12, 10), ref, rtol=1e-5, atol=1e-6)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.floats(-20, 120), st.floats(-20, 100), st.floats(0.0, 1.0), st.integers(0, 2**16))
+def test_depth_support_is_the_valid_share_of_the_window(u, v, hole_share, seed):
+    """depth_support counts finite, positive readings in the clipped window around (u, v):
+    compared with a direct count, over random holes (NaN, 0, negative) and windows that leave
+    the image."""
+    rng = np.random.default_rng(seed)
+    depth = rng.uniform(0.3, 2.0, (80, 100)).astype(np.float32)
+    holes = rng.random(depth.shape) < hole_share
+    depth[holes] = rng.choice([np.nan, 0.0, -1.0], size=int(holes.sum()))
+    r = 3                                                     # 0.02 x 80 px rounds to 2: the 3-px floor
+    u0, u1, v0, v1 = max(0, int(np.floor(u)) - r), min(100, int(np.floor(u)) + r + 1), \
+        max(0, int(np.floor(v)) - r), min(80, int(np.floor(v)) + r + 1)
+    got = depth_support(depth, (u, v))
+    if u0 >= u1 or v0 >= v1:
+        assert got == 0.0
+    else:
+        win = depth[v0:v1, u0:u1]
+        assert np.isclose(got, np.mean(np.isfinite(win) & (win > 0)))
+    assert depth_support(depth, (np.nan, 10.0)) == 0.0

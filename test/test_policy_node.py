@@ -540,3 +540,34 @@ def test_a_model_that_reads_the_robot_state_gets_it_at_each_image(ros_context, t
         assert h.policy.outcomes().get("no_state") == 2
     finally:
         h.close()
+
+
+def test_an_object_the_depth_camera_does_not_see_is_refused(ros_context, spin_until):
+    """The shipped checkpoint on a sim frame: with clean depth it predicts; with the target's own
+    pixels missing from the depth image (what a RealSense gives on a black or shiny object) it
+    would answer decimeters off without refusing, so the node publishes nothing for that frame and
+    records why (min_object_depth_support)."""
+    from posevla_core.paths import default_checkpoint
+    from posevla_core.policy import load_policy
+    from posevla_core.sim.env import SimEnv
+    from posevla_core.sim.env import body_mask
+
+    with SimEnv(width=224, height=224) as env:
+        spec = env.reset(seed=1000, task="pick")
+        rgb, depth, Ks = env.render()
+        mask = body_mask(env, spec.target)
+    assert mask.sum() > 50
+    h = Harness(ros_context, load_policy(default_checkpoint(), device="cpu"))
+    try:
+        assert h.connected(spin_until) and h.instruct(spin_until, spec.instruction)
+        info = conv.K_to_camera_info(Ks, 224, 224)
+        stamp = h.send(conv.rgb_to_image(rgb), conv.depth_to_image(depth), info)
+        assert h.settle(spin_until, stamp), h.policy.outcomes()
+        assert spin_until(h.ex, lambda: h.preds, 30), h.policy.outcomes()
+        assert len(h.preds) == 1 and h.preds[0].object_found
+        holed = np.where(mask, np.nan, depth).astype(np.float32)
+        stamp = h.send(conv.rgb_to_image(rgb), conv.depth_to_image(holed), conv.K_to_camera_info(Ks, 224, 224))
+        assert h.settle(spin_until, stamp)
+        assert len(h.preds) == 1 and h.policy.outcomes().get("no_object_depth") == 1
+    finally:
+        h.close()

@@ -127,12 +127,39 @@ def test_decoding_option_is_checked(small):
 
 @pytest.mark.slow
 def test_small_model_compiled_static_step_equals_eager(small):
-    """torch.compile of the fixed-shape step (inductor on a CPU; CUDA graphs on CUDA)."""
+    """torch.compile of the fixed-shape step (inductor's C++ kernels on a CPU; CUDA graphs on CUDA),
+    compiled ahead by set_decoding as policy_node does, then one compilation for every step."""
     forbid_no_object(small)
     batch = items(2)
     eager = small.predict_batch(batch, decoding="eager")
-    compiled = small.predict_batch(batch, decoding="static-compile")
+    assert small.set_decoding("static-compile", batch=2) == "static-compile"
+    dec = small.static_decoder(2, compile=True)
+    compiled = small.predict_batch(batch)
     assert [p.token_ids for p in compiled] == [p.token_ids for p in eager]
+    assert small.predict_batch(batch)[0].token_ids == eager[0].token_ids
+    assert small.static_decoder(2, compile=True) is dec           # kept: no second compilation
+    small.decoding = "static"
+
+
+def test_set_decoding_falls_back_to_static_when_compiling_fails(small, monkeypatch):
+    """No C++ compiler (or a torch build inductor cannot use): the model keeps decoding, uncompiled,
+    and the caller gets one line to log."""
+    import posevla_core.decoding as D
+
+    def broken(fn, device):
+        def step(*a, **k):
+            raise OSError("no C++ compiler found")
+        return step
+
+    monkeypatch.setattr(D, "compile_step", broken)
+    small.__dict__.pop("_static_decoders", None)
+    with pytest.raises(RuntimeError, match="decoding 'static' instead"):
+        small.set_decoding("static-compile")
+    assert small.decoding == "static"
+    it = items(1)
+    assert small.predict_batch(it)[0].token_ids == small.predict_batch(it, decoding="eager")[0].token_ids
+    with pytest.raises(ValueError, match="unknown decoding mode"):
+        small.set_decoding("fast")
 
 
 @pytest.fixture(scope="module")

@@ -22,16 +22,22 @@ def vlm_checkpoint(tmp_path_factory):
     return make_tiny_vlm_checkpoint(tmp_path_factory.mktemp("vlm"))
 
 
-def test_policy_node_process_serves_a_paligemma_checkpoint(ros_context, vlm_checkpoint, node_process, spin_until):
-    assert json.loads((vlm_checkpoint / "config.json").read_text())["architecture"] == "paligemma"
-    proc = node_process("posevla_ros.policy_node", "-p", f"checkpoint:={vlm_checkpoint}", "-p", "device:=cpu",
-                        "-p", "instruction:=pick up the red cube", "-p", "max_image_age_s:=30.0")
+def served_answer(ros_context, node_process, spin_until, checkpoint, instruction: str):
+    """The first PosePrediction a policy_node process with ``checkpoint`` publishes for a random
+    RGB-D frame (and the process, for its log)."""
+    proc = node_process("posevla_ros.policy_node", "-p", f"checkpoint:={checkpoint}", "-p", "device:=cpu",
+                        "-p", f"instruction:={instruction}", "-p", "max_image_age_s:=30.0")
     rng = np.random.default_rng(0)
     rgb = rng.integers(0, 256, (H, W, 3), dtype=np.uint8)
     depth = rng.uniform(0.4, 1.5, (H, W)).astype(np.float32)
     preds = first_prediction(ros_context, proc, spin_until, rgb, depth, K, FRAME)
     assert preds, proc.output()
-    p = preds[0]
+    return preds[0], proc
+
+
+def test_policy_node_process_serves_a_paligemma_checkpoint(ros_context, vlm_checkpoint, node_process, spin_until):
+    assert json.loads((vlm_checkpoint / "config.json").read_text())["architecture"] == "paligemma"
+    p, _ = served_answer(ros_context, node_process, spin_until, vlm_checkpoint, "pick up the red cube")
     assert p.header.frame_id == FRAME and p.instruction == "pick up the red cube"
     # a random model may answer <no_object> (then nothing else), or a full act-grammar answer
     if p.object_found:
@@ -47,3 +53,29 @@ def test_demo_runs_with_a_paligemma_checkpoint(vlm_checkpoint, tmp_path):
     main(["demo", "--checkpoint", str(vlm_checkpoint), "--episodes", "1", "--timeout", "8", "--out", str(out)])
     summary = json.loads((out / "summary.json").read_text())
     assert summary["episodes"] == 1 and str(vlm_checkpoint) in json.dumps(summary)
+
+
+def test_paligemma_flow_head_trains_loads_and_is_served(ros_context, tmp_path, node_process, spin_until):
+    """`posevla train --model paligemma --head flow` on the tiny PaliGemma: it trains and saves, the
+    checkpoint loads as a flow head on the PaliGemma backbone, and policy_node serves it in its own
+    process (with the node's default decoding: the expert's Euler steps compiled at start)."""
+    from posevla_core.expert import FlowPolicy
+    from posevla_core.paligemma import PaliGemmaPoseVLA
+    from posevla_core.policy import load_policy
+    from posevla_ros.cli import main
+    from test_expert import write_demo
+    from tiny_vlm import make_tiny_paligemma
+
+    base = make_tiny_paligemma(tmp_path / "pg")
+    data = write_demo(tmp_path / "demo", n_frames=42)
+    out = tmp_path / "flow"
+    assert main(["train", "--model", "paligemma", "--base", str(base), "--stage", "embodiment", "--head", "flow",
+                 "--data", str(data), "--out", str(out), "--steps", "6", "--batch-size", "2", "--chunk-horizon", "4",
+                 "--no-state"]) == 0
+    m = load_policy(out, device="cpu")
+    assert isinstance(m, FlowPolicy) and isinstance(m.backbone, PaliGemmaPoseVLA) and m.cfg.horizon == 4
+    assert np.isfinite(json.loads((out / "offline_metrics.json").read_text())["chunk_pos_err_m"])
+    p, proc = served_answer(ros_context, node_process, spin_until, out, "pick up the cube")
+    assert p.instruction == "pick up the cube" and len(p.token_ids) == 0      # a chunk: no pose tokens
+    assert len(p.waypoints) == (4 if p.object_found else 0)
+    assert "could not compile" not in proc.output()

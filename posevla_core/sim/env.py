@@ -56,6 +56,27 @@ def render_rgbd(renderer, model, data, camera, scene_option=None) -> tuple[np.nd
     return rgb, depth
 
 
+def geom_mask(env, geoms) -> np.ndarray:
+    """(H, W) bool: the pixels of ``env``'s camera that MuJoCo's segmentation render gives to
+    ``geoms`` (geom ids), in the env's current state and image size (our sim or robosuite's)."""
+    mj = env._mj
+    r = mj.Renderer(env.model, env.height, env.width)
+    try:
+        r.enable_segmentation_rendering()
+        r.update_scene(env.data, camera=env._cam, scene_option=env.scene_option)
+        seg = r.render()
+    finally:
+        r.close()
+    return (seg[..., 1] == int(mj.mjtObj.mjOBJ_GEOM)) & np.isin(seg[..., 0], list(geoms))
+
+
+def body_mask(env, name: str) -> np.ndarray:
+    """``geom_mask`` of body ``name``'s own geoms (an object of the scene)."""
+    mj, m = env._mj, env.model
+    body = mj.mj_name2id(m, mj.mjtObj.mjOBJ_BODY, name)
+    return geom_mask(env, [g for g in range(m.ngeom) if m.geom_bodyid[g] == body])
+
+
 def nominal_camera_pose() -> np.ndarray:
     """Optical-frame pose in base of the un-randomized camera (config/robots/sim_panda.yaml)."""
     from scipy.spatial.transform import Rotation
