@@ -9,6 +9,8 @@ download, no real weights needed), adds the pose tokens and the geometry prior, 
      tokens/s, the batch-8 throughput, and the same prediction on the static-cache path
      compiled into CUDA graphs (decoding="static-compile": latency, first-call compile time,
      whether its tokens are the eager ones);
+  3. the flow head (a new action expert on that backbone): one chunk's latency (median, p90) with
+     its Euler steps compiled, chunks/s at batch 1 and at the batch size, peak memory;
 and writes bench_results/bench_gpu.json. Random weights make the predictions meaningless;
 speed and memory are those of the real model. Random weights also answer ``<no_object>`` to
 anything, which stops decoding after one token: that answer is forbidden at the first step
@@ -144,6 +146,7 @@ def run(out_dir: str | Path = "bench_results", train_steps: int = 5, batch: int 
                       "peak_memory_gib": peak_gib(),
                       "static": {"decoding": static, "latency_ms_median": statistics.median(lat_static),
                                  "first_call_s": warm_s, "same_tokens_as_eager": same}}
+    res["flow"] = flow_head(model, data, repeats, "static-compile" if cuda else "static", sync, reset_peak, peak_gib)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "bench_gpu.json").write_text(json.dumps(res, indent=2))
@@ -157,7 +160,47 @@ def run(out_dir: str | Path = "bench_results", train_steps: int = 5, batch: int 
           f"{warm_s:.1f} s), same tokens as eager: {same}")
     print(f"  predict batch {batch}            {batch_ms:.0f} ms ({res['predict'][f'batch{batch}_tokens_per_s']:.0f} tok/s), "
           f"peak {res['predict']['peak_memory_gib']:.1f} GiB")
+    fl = res["flow"]
+    print(f"  flow chunk ({fl['horizon']} actions, {fl['decoding']}) {fl['latency_ms_median']:.0f} ms median, p90 "
+          f"{fl['latency_ms_p90']:.0f} ms (first call {fl['first_call_s']:.1f} s); batch {batch}: "
+          f"{fl[f'batch{batch}_chunks_per_s']:.1f} chunks/s, peak {fl['peak_memory_gib']:.1f} GiB")
     return res
+
+
+def flow_head(model, data: list[dict], repeats: int, decoding: str, sync, reset_peak, peak_gib) -> dict:
+    """The flow head on the same backbone (a new default expert without proprioception, what
+    ``posevla train --model paligemma --head flow --no-state`` makes): one chunk's latency
+    (one prefix forward + 10 Euler steps, compiled as policy_node runs them on CUDA) and the
+    chunks/s of a batch. The backbone's refusal stays forbidden, so every chunk is a full one."""
+    from benchmarks.common import require_full_chunk
+    from posevla_core.expert import FlowPolicy
+
+    flow = FlowPolicy.attach(model, {"state": False}).to(model.device).eval()
+    f = data[0]
+    t = time.perf_counter()
+    flow.set_decoding(decoding)
+    require_full_chunk(BENCH, "the random PaliGemma's flow chunk",
+                       flow.predict(f["rgb"], f["depth"], f["K"], f["instruction"]), flow.cfg.horizon)
+    sync()
+    first_s = time.perf_counter() - t
+    reset_peak()
+    lat = []
+    for _ in range(repeats):
+        sync()
+        t = time.perf_counter()
+        flow.predict(f["rgb"], f["depth"], f["K"], f["instruction"])
+        sync()
+        lat.append((time.perf_counter() - t) * 1e3)
+    t = time.perf_counter()
+    chunks = flow.predict_batch(data)
+    sync()
+    batch_s = time.perf_counter() - t
+    for i, c in enumerate(chunks):
+        require_full_chunk(BENCH, f"row {i} of the flow head's batch", c, flow.cfg.horizon)
+    return {"horizon": flow.cfg.horizon, "num_steps": flow.cfg.num_steps, "decoding": decoding,
+            "latency_ms_median": statistics.median(lat), "latency_ms_p90": float(np.percentile(lat, 90)),
+            "first_call_s": first_s, f"batch{len(data)}_chunks_per_s": len(data) / batch_s,
+            "chunks_per_s": 1e3 / statistics.median(lat), "peak_memory_gib": peak_gib()}
 
 
 def main(argv=None) -> int:

@@ -63,7 +63,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from posevla_core.decoding import check_decoding, refusal_floor, refusal_score
+from posevla_core.decoding import check_decoding, compile_step, refusal_floor, refusal_score
 from posevla_core.policy import CONFIG_FILE, PosePolicy, eval_mode, policy_class, read_meta, resolve_device
 from posevla_core.types import Pose, Prediction, Waypoint
 
@@ -416,8 +416,6 @@ class ActionExpert(nn.Module):
         whole integration, shapes symbolic so any prefix length and batch reuse it) and compile it
         now on zeros (``prefix_dim``: the backbone's), not at a robot's first chunk. At H = 16
         tokens a step is bound by per-op overhead, which the compiled kernels remove."""
-        from posevla_core.decoding import compile_step
-
         self.__dict__["_compiled_integrate"] = compile_step(self._integrate, self.action_out.weight.device, dynamic=True)
         dev = self.action_out.weight.device
         state = torch.zeros(1, 10, device=dev) if self.cfg.state else None

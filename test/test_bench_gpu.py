@@ -18,4 +18,5 @@ def test_tiny_shape_runs_on_cpu(tmp_path):
     res = bench_gpu.run(tmp_path, train_steps=2, batch=2, repeats=2, lora_rank=0, shape="tiny", device="cpu")
     saved = json.loads((tmp_path / "bench_gpu.json").read_text())
     assert saved["predict"]["pose_tokens"] == 57 and len(res["train"]["losses"]) == 2
+    assert saved["flow"]["horizon"] == 16 and saved["flow"]["batch2_chunks_per_s"] > 0
     assert 0 < res["trainable_parameters"] < res["parameters"]
