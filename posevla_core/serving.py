@@ -207,8 +207,9 @@ class PolicyServer:
     @classmethod
     def from_checkpoint(cls, checkpoint: str, device: str = "auto", host: str = "127.0.0.1",
                         port: int = DEFAULT_PORT, decoding: str = "static") -> "PolicyServer":
-        """``decoding``: a small model's token decoding (``PoseVLA.set_decoding``: "static-compile"
-        compiles its step here; where that fails, a warning and "static")."""
+        """``decoding``: the model's ``set_decoding`` where it has one (the small model's decode
+        step, a flow head's Euler steps: "static-compile" compiles them here; where that fails, a
+        warning and the uncompiled step)."""
         from posevla_core.policy import load_policy
 
         model = load_policy(checkpoint, device=device)
@@ -519,8 +520,9 @@ def add_arguments(ap: argparse.ArgumentParser) -> argparse.ArgumentParser:
     ap.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0: every interface)")
     ap.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     ap.add_argument("--decoding", default="static-compile", choices=("static-compile", "static", "eager"),
-                    help="a small model's pose-token decoding (default static-compile: its decode step compiled at "
-                         "start, as policy_node's decoding parameter); other heads keep their own")
+                    help="default static-compile: a small model's pose-token decode step or a flow head's Euler "
+                         "steps compiled at start, as policy_node's decoding parameter; PaliGemma token heads keep "
+                         "their own")
     ap.add_argument("--no-warmup", action="store_true", help="skip the warm-up prediction at start")
     return ap
 
