@@ -27,11 +27,10 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=None, help="write the rows as JSON here")
     a = ap.parse_args(argv)
 
-    from posevla_core import se3
     from posevla_core.policy import load_policy
     from posevla_core.sim.camera import CameraPlacement, Orbit
     from posevla_core.sim.env import SimEnv
-    from posevla_core.train.pipeline import expert_clock
+    from posevla_core.train.pipeline import expert_targets_in_camera
 
     pol = load_policy(a.checkpoint, device="cpu")
     tok = pol.cfg.tokens
@@ -51,10 +50,7 @@ def main(argv=None) -> int:
                 x1, y1, x2, y2 = lab["box_xyxy"]
                 crop = min(rgb.shape[:2])
                 acc["box_px"].append(max(x2 - x1, y2 - y1) * rgb.shape[1] * side / crop)
-                _, poses, _ = expert_clock(env, tok.waypoint_dt)
-                T_cb = se3.inv_T(env.camera_pose_in_base())
-                pts = [lab["object_pose"][:3]] + [(T_cb @ T)[:3, 3] for T in poses[1:]]
-                pts = np.array(pts)
+                pts = np.vstack([lab["object_pose"][:3], expert_targets_in_camera(env, tok.waypoint_dt)[0]])
                 acc["outside_bins"].append(float(np.mean(np.any((pts < edges[:, 0]) | (pts > edges[:, 1]), axis=1))))
                 p = pol.predict(rgb, depth, K, spec.instruction)
                 true_p = np.asarray(lab["object_pose"][:3])

@@ -46,10 +46,9 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=None, help="write the rows as JSON here")
     a = ap.parse_args(argv)
 
-    from posevla_core import se3
     from posevla_core.policy import load_policy
     from posevla_core.sim.env import SimEnv, body_mask
-    from posevla_core.train.pipeline import expert_clock
+    from posevla_core.train.pipeline import expert_targets_in_camera
 
     pols = {c: load_policy(c, device="cpu") for c in a.checkpoints}
     dt = next(iter(pols.values())).cfg.tokens.waypoint_dt
@@ -61,13 +60,11 @@ def main(argv=None) -> int:
             if a.drop_target_depth:
                 depth = np.where(body_mask(env, spec.target), np.nan, depth).astype(depth.dtype)
             lab = env.object_labels(spec.target)
-            _, poses, grips = expert_clock(env, dt)
-            T_cb = se3.inv_T(env.camera_pose_in_base())
-            expert_pos = np.array([(T_cb @ T)[:3, 3] for T in poses[1:]])
+            expert_pos, expert_grip = expert_targets_in_camera(env, dt)
             row = {"seed": s, "instruction": spec.instruction}
             for c, pol in pols.items():
                 row[c] = grasp_row(pol, rgb, depth, K, spec.instruction, np.asarray(lab["object_pose"][:3]),
-                                   expert_pos, np.asarray(grips[1:], float).ravel())
+                                   expert_pos, expert_grip)
             rows.append(row)
             print(f"{s} {spec.instruction[:34]:<34} " + " | ".join(
                 f"{c.rsplit('/', 1)[-1]}: " + ("refused" if r["refused"] else

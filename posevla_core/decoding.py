@@ -251,14 +251,25 @@ def static_greedy(step: Callable[[torch.Tensor, int], torch.Tensor], first_logit
     return (out, first_p) if return_first_prob else out
 
 
-def compile_step(fn: Callable, device: torch.device, dynamic: bool | None = None) -> Callable:
-    """``fn`` under torch.compile: CUDA graphs on CUDA ("reduce-overhead"); on a CPU inductor's C++
-    kernels with its C++ wrapper, which calls them without a Python frame per kernel (the small
-    model's 4-layer step is ~150 tiny ops, so launch overhead is its whole cost: measured on a sim
-    frame, 1 thread, decode 74 -> 41 ms, against 48 ms with the Python wrapper)."""
+def compile_step(fn: Callable, device: torch.device, dynamic: bool | None = None,
+                 fullgraph: bool = True) -> Callable:
+    """``fn`` under torch.compile, the one place that decides how a decode or integration step is
+    compiled: CUDA graphs on CUDA ("reduce-overhead"); on a CPU inductor's C++ kernels with its
+    C++ wrapper, which calls them without a Python frame per kernel (the small model's 4-layer
+    step is ~150 tiny ops, so launch overhead is its whole cost: measured on a sim frame, 1
+    thread, decode 74 -> 41 ms, against 48 ms with the Python wrapper). ``fullgraph`` False for a
+    transformers forward that breaks the graph (PaliGemma's)."""
     if device.type == "cuda":
-        return torch.compile(fn, mode="reduce-overhead", fullgraph=True, dynamic=dynamic)
-    return torch.compile(fn, fullgraph=True, dynamic=dynamic, options={"cpp_wrapper": True})
+        return torch.compile(fn, mode="reduce-overhead", fullgraph=fullgraph, dynamic=dynamic)
+    return torch.compile(fn, fullgraph=fullgraph, dynamic=dynamic, options={"cpp_wrapper": True})
+
+
+def compile_failed(error: Exception, what: str, instead: str) -> RuntimeError:
+    """The one-line error of a compilation that failed (inductor's errors have no common base
+    class and can run to pages): ``what`` could not be compiled, ``instead`` says what runs."""
+    first = str(error).splitlines()[0] if str(error) else ""
+    return RuntimeError(f"decoding='static-compile' could not compile {what} ({type(error).__name__}: {first}); "
+                        f"{instead}")
 
 
 class StaticLlamaDecoder:

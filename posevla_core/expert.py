@@ -63,7 +63,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from posevla_core.decoding import check_decoding, compile_step, refusal_floor, refusal_score
+from posevla_core.decoding import check_decoding, compile_failed, compile_step, refusal_floor, refusal_score
 from posevla_core.policy import CONFIG_FILE, PosePolicy, eval_mode, policy_class, read_meta, resolve_device
 from posevla_core.types import Pose, Prediction, Waypoint
 
@@ -537,9 +537,7 @@ class FlowPolicy(PosePolicy):
                 self.expert.compile_integration(self.backbone.prefix_dim)
             except Exception as e:          # inductor's errors have no common base class
                 self.expert.__dict__.pop("_compiled_integrate", None)
-                raise RuntimeError(f"decoding='static-compile' could not compile the expert's steps "
-                                   f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
-                                   f"running them uncompiled") from e
+                raise compile_failed(e, "the expert's steps", "running them uncompiled") from e
         return mode
 
     @property

@@ -35,8 +35,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from posevla_core.config import PoseVLAConfig
-from posevla_core.decoding import (StaticLlamaDecoder, check_decoding, first_step_prob, grammar_bias, greedy_decode,
-                                    refusal_floor, refusal_score, static_greedy_decode)
+from posevla_core.decoding import (StaticLlamaDecoder, check_decoding, compile_failed, first_step_prob, grammar_bias,
+                                    greedy_decode, refusal_floor, refusal_score, static_greedy_decode)
 from posevla_core.geometry import GeometryPrior, PixelPrior, backproject, patch_points, ray_map
 from posevla_core.image import center_square_box, center_square_crop, check_frame, resize_with_intrinsics
 from posevla_core.policy import CONFIG_FILE, PosePolicy, eval_mode, prediction_from_tokens, resolve_device
@@ -711,9 +711,7 @@ class PoseVLA(PosePolicy):
             except Exception as e:          # inductor's errors have no common base class
                 self.__dict__.get("_static_decoders", {}).clear()
                 self.decoding = "static"
-                raise RuntimeError(f"decoding='static-compile' could not compile its step ({type(e).__name__}: "
-                                   f"{str(e).splitlines()[0] if str(e) else ''}); decoding 'static' instead, "
-                                   f"same tokens, uncompiled") from e
+                raise compile_failed(e, "its step", "decoding 'static' instead, same tokens, uncompiled") from e
         self.decoding = mode
         return mode
 

@@ -31,8 +31,8 @@ import torch
 import torch.nn.functional as F
 
 from posevla_core.config import PALIGEMMA_LOC_TOKENS, VLMConfig
-from posevla_core.decoding import (cache_kwargs, check_decoding, constrained_greedy, first_step_prob, grammar_bias,
-                                    no_object_floor, returned_cache, static_greedy)
+from posevla_core.decoding import (cache_kwargs, check_decoding, compile_step, constrained_greedy, first_step_prob,
+                                    grammar_bias, no_object_floor, returned_cache, static_greedy)
 from posevla_core.geometry import RayDepthPrior, depth_map, ray_map
 from posevla_core.image import check_frame, letterbox, unletterbox_uv
 from posevla_core.policy import CONFIG_FILE, PosePolicy, eval_mode, prediction_from_tokens, resolve_device
@@ -390,7 +390,7 @@ class PaliGemmaPoseVLA(PosePolicy):
                                 logits_to_keep=1, **cache_kwargs(self.vlm, cache)).logits[:, -1]
 
             if compile:
-                step = torch.compile(step, mode="reduce-overhead" if dev.type == "cuda" else None)
+                step = compile_step(step, dev, fullgraph=False)
             caches[key] = {"cache": cache, "step": step, "lock": threading.Lock(),
                            "length": longest + self.tokenizer.seq_len - 1}
         return caches[key]

@@ -178,6 +178,20 @@ def load_policy(directory: str | Path, device: str | torch.device = "auto") -> P
     return policy_class(architecture_of(d)).from_pretrained(d, device=device)
 
 
+def use_decoding(model, mode: str) -> str | None:
+    """``model.set_decoding(mode)`` where the model has one (the small model's decode step, a flow
+    head's Euler steps; PaliGemma token heads keep their own): what policy_node and ``posevla
+    serve`` do after loading. Returns the one-line message of a compilation that fell back to
+    the uncompiled step, for the caller's log; None when the mode took."""
+    if not hasattr(model, "set_decoding"):
+        return None
+    try:
+        model.set_decoding(mode)
+    except RuntimeError as e:
+        return str(e)
+    return None
+
+
 def prediction_from_tokens(tokenizer, ids: list[int], to_image_uv, waypoint_dt: float,
                            timings: dict, grammar: int = 0) -> Prediction:
     """Decoded pose-token ids -> Prediction; ``to_image_uv`` maps the model image's normalized

@@ -210,14 +210,12 @@ class PolicyServer:
         """``decoding``: the model's ``set_decoding`` where it has one (the small model's decode
         step, a flow head's Euler steps: "static-compile" compiles them here; where that fails, a
         warning and the uncompiled step)."""
-        from posevla_core.policy import load_policy
+        from posevla_core.policy import load_policy, use_decoding
 
         model = load_policy(checkpoint, device=device)
-        if hasattr(model, "set_decoding"):
-            try:
-                model.set_decoding(decoding)
-            except RuntimeError as e:
-                log.warning("%s", e)
+        fallback = use_decoding(model, decoding)
+        if fallback:
+            log.warning("%s", fallback)
         return cls(model, host, port, checkpoint=str(checkpoint))
 
     @property

@@ -179,17 +179,13 @@ def load_model(checkpoint: str, device: str, policy_server: str = "", timeout_s:
         except PolicyServerError as e:
             raise ValueError(f"policy_server: {e}") from None
         return remote
-    from posevla_core.policy import load_policy
+    from posevla_core.policy import load_policy, use_decoding
 
     model = load_policy(str(P.resolve_checkpoint(checkpoint)), device=device)
-    if hasattr(model, "set_decoding"):
-        t = time.perf_counter()
-        try:
-            model.set_decoding(decoding)
-        except RuntimeError as e:
-            if logger is not None:
-                logger.warn(str(e))
-        else:
-            if logger is not None and decoding == "static-compile":
-                logger.info(f"decoding: static-compile, compiled in {time.perf_counter() - t:.1f} s")
+    t = time.perf_counter()
+    fallback = use_decoding(model, decoding)
+    if logger is not None and fallback:
+        logger.warn(fallback)
+    elif logger is not None and decoding == "static-compile" and hasattr(model, "set_decoding"):
+        logger.info(f"decoding: static-compile, compiled in {time.perf_counter() - t:.1f} s")
     return model

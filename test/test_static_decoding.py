@@ -156,6 +156,9 @@ def test_set_decoding_falls_back_to_static_when_compiling_fails(small, monkeypat
     with pytest.raises(RuntimeError, match="decoding 'static' instead"):
         small.set_decoding("static-compile")
     assert small.decoding == "static"
+    from posevla_core.policy import use_decoding         # what policy_node / posevla serve call: a line to log
+    assert "no C++ compiler found" in use_decoding(small, "static-compile") and small.decoding == "static"
+    assert use_decoding(object(), "static-compile") is None                     # a model without the option
     it = items(1)
     assert small.predict_batch(it)[0].token_ids == small.predict_batch(it, decoding="eager")[0].token_ids
     with pytest.raises(ValueError, match="unknown decoding mode"):

@@ -178,6 +178,15 @@ def expert_clock(env, dt: float) -> tuple[np.ndarray, list[np.ndarray], list[flo
     return times, [env.ee_pose()] + [T for T, _ in plan], [1.0] + [float(g) for _, g in plan]
 
 
+def expert_targets_in_camera(env, dt: float) -> tuple[np.ndarray, np.ndarray]:
+    """The scripted demonstrator's keyframes after the current pose (``expert_clock``) in the
+    camera frame: (K, 3) positions and (K,) gripper values, what a prediction's waypoints are
+    compared with."""
+    _, poses, grip = expert_clock(env, dt)
+    T_cb = se3.inv_T(env.camera_pose_in_base())
+    return np.array([(T_cb @ T)[:3, 3] for T in poses[1:]]), np.asarray(grip[1:], dtype=float)
+
+
 def generate_motion(out: str | Path, scenes: int, dt: float, seed: int = 0, width: int = 224, height: int = 224,
                     progress: bool = True, first_seed: int | None = None, sim: str = "mujoco",
                     randomize=None, camera=None) -> Path:
