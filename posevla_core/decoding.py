@@ -211,13 +211,15 @@ def _stop_steps(add: torch.Tensor | None, S: int, stop_ids: tuple[int, ...], con
 def static_greedy(step: Callable[[torch.Tensor, int], torch.Tensor], first_logits: torch.Tensor,
                   step_bias: torch.Tensor, constrained: bool = True, extra_logits: torch.Tensor | None = None,
                   stop_ids: tuple[int, ...] = (), first_floor: tuple[int, float] | None = None,
-                  return_first_prob: bool = False):
+                  return_first_prob: bool = False, step_ids: Callable | None = None):
     """``constrained_greedy``'s answer (same arguments, same (B, S) ids, same fill after the last
     row stopped) from ``first_logits`` (B, V), the prefill's logits of step 0, and ``step(prev, s)``,
     the (B, V) logits of step s >= 1 given the (B,) ids of step s - 1. The mask and the prior are
     summed once up front (the mask is 0 or -inf, so the sum is the eager one bit for bit); the
     first-step floor is a ``torch.where`` (no host read of it); the host reads the ids only at
-    ``_stop_steps``."""
+    ``_stop_steps``. ``step_ids(prev, s, add_s)``, in place of ``step``: the (B,) ids of step
+    s >= 1 themselves, the argmax of its logits plus ``add_s`` (B, V) (zeros where nothing is
+    added), so that a compiled step does the whole greedy step in one call."""
     B, V = first_logits.shape
     device = first_logits.device
     S = step_bias.shape[-2]
@@ -226,6 +228,12 @@ def static_greedy(step: Callable[[torch.Tensor, int], torch.Tensor], first_logit
         add = step_bias if step_bias.dim() == 3 else step_bias.expand(B, S, V)
     if extra_logits is not None:
         add = extra_logits if add is None else extra_logits + add
+    if step_ids is not None:
+        # one layout for every call of a compiled step_ids: add[:, s] is a contiguous (B, V) row
+        rows = first_logits.new_zeros(S, B, V, dtype=torch.float32)
+        if add is not None:
+            rows.copy_(add.transpose(0, 1))
+        add = rows.transpose(0, 1)
     checks = _stop_steps(add, S, stop_ids, constrained)
     out = torch.empty(B, S, dtype=torch.long, device=device)
     done = torch.zeros(B, dtype=torch.bool, device=device)
@@ -233,10 +241,13 @@ def static_greedy(step: Callable[[torch.Tensor, int], torch.Tensor], first_logit
     first_p = torch.zeros(B, device=device)
     prev = None
     for s in range(S):
-        logits = (first_logits if s == 0 else step(prev, s)).float()
-        if add is not None:
-            logits = logits + add[:, s]
-        prev = logits.argmax(dim=-1)
+        if s and step_ids is not None:
+            prev = step_ids(prev, s, add[:, s])
+        else:
+            logits = (first_logits if s == 0 else step(prev, s)).float()
+            if add is not None:
+                logits = logits + add[:, s]
+            prev = logits.argmax(dim=-1)
         if s == 0 and first_floor is not None:
             first_p = torch.softmax(logits, dim=-1)[:, first_floor[0]]
             floor = torch.as_tensor(first_floor[1], device=device, dtype=first_p.dtype)
@@ -297,28 +308,37 @@ class StaticLlamaDecoder:
         self.values = torch.zeros_like(self.keys)
         self.valid = torch.zeros(batch, 1, 1, max_len, dtype=torch.bool, device=device)
         self.lock = threading.Lock()
-        self.compiled = None
+        self.compiled, self.warm = None, False
         if compile:
             for t in (self.keys, self.values, self.valid):
                 torch._dynamo.mark_static_address(t)
-            self.compiled = compile_step(self._step, torch.device(device))
+            self.compiled = compile_step(self._next_ids, torch.device(device), dynamic=False)
 
+    @torch.no_grad()
     def warm_up(self) -> None:
         """Run the compiled step once on zeros, so the compilation (seconds; inductor caches it on
-        disk for later processes) happens here and not at a robot's first prediction. The cache
-        written is garbage; ``prefill`` resets what a decode reads."""
-        if self.compiled is None:
+        disk for later processes) happens here and not at a robot's first prediction, on inputs
+        laid out as ``decode``'s. The cache written is garbage; ``prefill`` resets what a decode
+        reads."""
+        if self.compiled is None or self.warm:
             return
-        D = self.lm.config.hidden_size
-        x = self.keys.new_zeros(self.batch, 1, D)
+        B, V = self.batch, self.lm.config.vocab_size
+        ids = torch.zeros(B + 1, dtype=torch.long, device=self.keys.device)
         self.length = 0
-        cos, sin = self.rotary_table(1, x)
-        self.compiled(x, torch.zeros(1, dtype=torch.long, device=x.device), cos, sin)
+        cos, sin = self.rotary_table(1, self.keys)
+        try:
+            self.compiled(ids[:B], ids[B:], cos, sin, self.keys.new_zeros(2, B, V, dtype=torch.float32)[1])
+        except torch._dynamo.exc.FailOnRecompileLimitHit:
+            # dynamo keeps torch._dynamo.config.recompile_limit (8) graphs of one function: the
+            # decoder of a batch size beyond that runs the same step uncompiled (same tokens)
+            self.compiled = None
         self.valid.zero_()
+        self.warm = True
 
     def prefill(self, embeds: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """The eager prefill over ``embeds`` (B, P, D) with ``mask`` (B, P); its keys/values go to
         the first P cache slots. Returns the (B, V) logits of the last position."""
+        self.warm_up()              # compiled: the decode loop runs no guards, so compile before it
         res = self.lm(inputs_embeds=embeds, attention_mask=mask, use_cache=True, logits_to_keep=1)
         cache = returned_cache(res)
         P = embeds.shape[1]
@@ -368,21 +388,42 @@ class StaticLlamaDecoder:
             h = h + layer.mlp(layer.post_attention_layernorm(h))
         return self.lm.lm_head(self.lm.model.norm(h))[:, -1]
 
+    def _next_ids(self, prev: torch.Tensor, pos: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+                  add: torch.Tensor, n: int = 0) -> torch.Tensor:
+        """One whole greedy step: the (B,) ids after ``prev`` (B,), i.e. the argmax of ``_step``'s
+        logits plus ``add`` (B, V). Compiled, the embedding lookup, the bias and the argmax are
+        kernels of the one graph, not eager ops between its calls."""
+        x = self.lm.get_input_embeddings()(prev)[:, None]
+        return (self._step(x, pos, cos, sin, n).float() + add).argmax(dim=-1)
+
     def decode(self, embed_tokens, first_logits: torch.Tensor, step_bias: torch.Tensor, **kw):
-        """``static_greedy`` after ``prefill``: token s >= 1 feeds the ids of step s - 1."""
+        """``static_greedy`` after ``prefill``: token s >= 1 feeds the ids of step s - 1.
+        ``embed_tokens`` must be the decoder's input embedding (the compiled step looks the ids
+        up itself)."""
         S = step_bias.shape[-2]
         if self.length + S - 1 > self.max_len:
             raise ValueError(f"{self.length} prefix + {S} pose tokens do not fit the static cache of {self.max_len}")
+        if embed_tokens is not self.lm.get_input_embeddings():
+            raise ValueError("StaticLlamaDecoder embeds the fed-back ids with its own model's input embedding")
         cos, sin = self.rotary_table(S - 1, first_logits.new_empty(0).to(self.keys.dtype))
         slots = torch.arange(self.length, self.length + S - 1, device=first_logits.device)
 
-        def step(prev: torch.Tensor, s: int) -> torch.Tensor:
-            x, pos, c, si = embed_tokens(prev)[:, None], slots[s - 1:s], cos[s - 1:s], sin[s - 1:s]
-            if self.compiled is not None:
-                return self.compiled(x, pos, c, si)
-            return self._step(x, pos, c, si, self.length + s)
+        def step_ids(prev: torch.Tensor, s: int, add: torch.Tensor) -> torch.Tensor:
+            pos, c, si = slots[s - 1:s], cos[s - 1:s], sin[s - 1:s]
+            if self.compiled is None:
+                return self._next_ids(prev, pos, c, si, add, self.length + s)
+            if s == 1:
+                return self.compiled(prev, pos, c, si, add)
+            # Without dynamo's guard checks (~80 us a call, 10 % of a prediction on 2 CPU cores):
+            # step 1 ran every guard (and compiled again had the global state changed since
+            # warm_up: the grad mode, torch.set_num_threads), and later steps pass the same shapes,
+            # strides, buffers and global state, so only the guards that tell this decoder's graph
+            # from another's are needed. (set_stance as a decorator of the compiled function did
+            # not skip them, measured; the context manager does.)
+            with torch.compiler.set_stance(skip_guard_eval_unsafe=True):
+                return self.compiled(prev, pos, c, si, add)
 
-        return static_greedy(step, first_logits, step_bias, **kw)
+        return static_greedy(None, first_logits, step_bias, step_ids=step_ids, **kw)
 
 
 @torch.no_grad()

@@ -138,6 +138,27 @@ def test_small_model_compiled_static_step_equals_eager(small):
     assert [p.token_ids for p in compiled] == [p.token_ids for p in eager]
     assert small.predict_batch(batch)[0].token_ids == eager[0].token_ids
     assert small.static_decoder(2, compile=True) is dec           # kept: no second compilation
+    # another batch size, never warmed: its decoder compiles before its first decode (the decode
+    # loop skips dynamo's guards, so a compilation inside it would raise)
+    one = batch[:1]
+    assert small.predict_batch(one)[0].token_ids == small.predict_batch(one, decoding="eager")[0].token_ids
+    assert small.static_decoder(1, compile=True).warm
+    # global state a graph is guarded on, changed after the warm-up: the decode's first step
+    # compiles again (the later ones skip the guards)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert [p.token_ids for p in small.predict_batch(batch)] == [p.token_ids for p in eager]
+    finally:
+        torch.set_num_threads(threads)
+    # past dynamo's limit of graphs per function, a batch size decodes uncompiled, same tokens
+    torch._dynamo.config.recompile_limit, limit = 2, torch._dynamo.config.recompile_limit
+    try:
+        three = batch + batch[:1]
+        assert [p.token_ids for p in small.predict_batch(three)] == [p.token_ids for p in eager + eager[:1]]
+        assert small.static_decoder(3, compile=True).compiled is None
+    finally:
+        torch._dynamo.config.recompile_limit = limit
     small.decoding = "static"
 
 
@@ -146,7 +167,7 @@ def test_set_decoding_falls_back_to_static_when_compiling_fails(small, monkeypat
     and the caller gets one line to log."""
     import posevla_core.decoding as D
 
-    def broken(fn, device):
+    def broken(fn, device, **kw):
         def step(*a, **k):
             raise OSError("no C++ compiler found")
         return step
