@@ -103,10 +103,13 @@ def run(out_dir: str | Path, n: int = 20, warmup: int = 3) -> dict:
     kin = load_kinematics(ex_params)
     targets = [kin.fk(Q_HOME + d) for d in np.linspace(0, 1, 4)[:, None] * np.array([0.2, 0.2, 0, 0.15, 0, -0.1, 0.1])]
     wps = [Waypoint(Pose.from_matrix(se3.inv_T(T_base_cam) @ T), 1.0) for T in targets]
-    base_model, model_name = _load_model()
     from posevla_ros import params as P
+    from posevla_ros.inference import set_inference_threads
 
-    base_model.set_decoding(P.defaults(P.POLICY_PARAMS)["decoding"])     # what policy_node's load_model does
+    defaults = P.defaults(P.POLICY_PARAMS)
+    threads = set_inference_threads(defaults["inference_threads"])      # what policy_node does before its load
+    base_model, model_name = _load_model()
+    base_model.set_decoding(defaults["decoding"])                       # what policy_node's load_model does
     model = ReachableWaypoints(base_model, wps)
 
     rgb, depth, K, instruction, _ = sim_frame(width=W, height=H)
@@ -182,6 +185,7 @@ def run(out_dir: str | Path, n: int = 20, warmup: int = 3) -> dict:
     med = statistics.median
     result = {
         "model": model_name, "instruction": instruction, "frames": n, "image": [H, W], "ros_executor": executor_kind,
+        "inference_threads": threads,
         "e2e_ms_median": med(e2e), "e2e_ms_p90": float(np.percentile(e2e, 90)),
         "predict_ms_median": med(bare), "predict_ms_p90": float(np.percentile(bare, 90)),
         "ratio_e2e_over_predict": med(e2e) / med(bare), "ratio_goal": 1.10,

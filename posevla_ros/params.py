@@ -46,6 +46,10 @@ POLICY_PARAMS: list[ParamSpec] = [
               "see README Benchmarks); static = the same step uncompiled; eager = transformers' growing KV "
               "cache. A compilation that fails falls back to the uncompiled step with a warning. PaliGemma "
               "token heads keep their own (eager)", read_only=True, choices=("static-compile", "static", "eager")),
+    ParamSpec("inference_threads", 0, "torch's CPU threads for the model this node loads; 0 = half the CPUs "
+              "the process may use, at least 1 (the node predicts on a worker thread, where OpenMP with as "
+              "many threads as CPUs stops spin-waiting between kernels: on 2 cores a prediction took 2x as "
+              "long; see README Benchmarks)", 0, 1024, read_only=True),
     ParamSpec("use_depth", True, "feed the aligned depth image to the model (False: RGB only)"),
     ParamSpec("max_image_age_s", 1.0, "drop frames older than this (seconds, node clock)", 0.0, 3600.0),
     ParamSpec("min_object_depth_support", 0.1, "refuse (no motion) an answer whose grounded object has less "

@@ -47,7 +47,7 @@ from posevla_ros.markers import prediction_markers
 from posevla_ros.msg import PosePrediction
 from posevla_ros.topics import INSTRUCTION_QOS, TOPIC_INSTRUCTION, TOPIC_PREDICTION, camera_topics
 from posevla_ros.runner import SHUTDOWN, KeyedThrottle, LatestWorker
-from posevla_ros.inference import FrameError, PolicyCore, RawFrame, load_model
+from posevla_ros.inference import FrameError, PolicyCore, RawFrame, load_model, set_inference_threads
 from posevla_ros.robot_state import RobotStateAt
 from posevla_ros.timesync import HAVE_MESSAGE_FILTERS, subscribe_synced
 
@@ -78,6 +78,9 @@ class PolicyNode(Node):
             raise ValueError(f"camera_namespaces {namespaces} names a camera twice")
         self._own_model = model is None
         if model is None:   # clear error if missing; with policy_server the server's model (serving.RemotePolicy)
+            if not self.p["policy_server"].strip():
+                threads = set_inference_threads(self.p["inference_threads"])
+                self.get_logger().info(f"inference_threads: torch uses {threads} CPU thread(s)")
             model = load_model(self.p["checkpoint"], self.p["device"], self.p["policy_server"],
                                self.p["policy_server_timeout_s"], self.p["policy_server_wait_s"],
                                self.get_logger(), SHUTDOWN.is_set, self.p["decoding"])

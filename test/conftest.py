@@ -30,6 +30,17 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+@pytest.fixture(autouse=True)
+def _torch_threads():
+    """policy_node sets torch's CPU threads process-wide (its inference_threads parameter): each
+    test leaves the count as it found it (torch is not imported here for tests without it)."""
+    torch = sys.modules.get("torch")
+    n = torch.get_num_threads() if torch is not None else None
+    yield
+    if n is not None and torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+
+
 @pytest.fixture
 def ros_context():
     import rclpy

@@ -1,6 +1,7 @@
 """policy_node over real DDS with a tiny random PoseVLA: every supported encoding gives
 exactly one PosePrediction carrying the image's frame_id and stamp; bad, stale and
 malformed input and a crashing model give none and leave the node answering good input."""
+import os
 import threading
 import time
 
@@ -296,6 +297,23 @@ def test_no_depth_mode(ros_context, tiny_model, spin_until):
 def test_missing_checkpoint_is_a_clear_error(ros_context, tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         PolicyNode(context=ros_context, parameter_overrides=[Parameter("checkpoint", value=str(tmp_path / "x"))])
+
+
+def test_inference_threads_are_set_before_the_model_loads(ros_context, tmp_path):
+    """Half the CPUs by default (at least 1): a worker thread's OpenMP team that fits beside the
+    main thread's keeps spin-waiting between kernels; the parameter wins when given."""
+    import torch
+
+    from posevla_ros.inference import set_inference_threads
+
+    default = torch.get_num_threads()
+    cpus = len(os.sched_getaffinity(0))
+    assert set_inference_threads(0) == torch.get_num_threads() == max(1, min(default, cpus // 2))
+    torch.set_num_threads(default)
+    with pytest.raises(FileNotFoundError, match="does not exist"):     # set before the load is tried
+        PolicyNode(context=ros_context, parameter_overrides=[Parameter("checkpoint", value=str(tmp_path / "x")),
+                                                             Parameter("inference_threads", value=3)])
+    assert torch.get_num_threads() == 3
 
 
 @pytest.mark.slow
