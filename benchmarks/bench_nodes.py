@@ -104,7 +104,7 @@ def run(out_dir: str | Path, n: int = 20, warmup: int = 3) -> dict:
     targets = [kin.fk(Q_HOME + d) for d in np.linspace(0, 1, 4)[:, None] * np.array([0.2, 0.2, 0, 0.15, 0, -0.1, 0.1])]
     wps = [Waypoint(Pose.from_matrix(se3.inv_T(T_base_cam) @ T), 1.0) for T in targets]
     from posevla_ros import params as P
-    from posevla_ros.inference import set_inference_threads
+    from posevla_core.policy import set_inference_threads
 
     defaults = P.defaults(P.POLICY_PARAMS)
     threads = set_inference_threads(defaults["inference_threads"])      # what policy_node does before its load

@@ -77,10 +77,11 @@ def in_worker_thread(fn):
 
 def run(out_dir: str | Path = "bench_results", repeats: int = 40) -> dict:
     from posevla_core.paths import default_checkpoint
-    from posevla_core.policy import load_policy
+    from posevla_core.policy import load_policy, set_inference_threads
     from posevla_core.serving import RemotePolicy
 
     ckpt = default_checkpoint()
+    set_inference_threads(0)                  # as the server does by default (posevla serve --threads)
     model = load_policy(ckpt, device="cpu")
     model.set_decoding("static-compile")      # as the server does by default (posevla serve --decoding)
     proc, port = start_server(ckpt, Path(out_dir) / "bench_serving_server.log")

@@ -521,6 +521,9 @@ def add_arguments(ap: argparse.ArgumentParser) -> argparse.ArgumentParser:
                     help="default static-compile: a small model's pose-token decode step or a flow head's Euler "
                          "steps compiled at start, as policy_node's decoding parameter; PaliGemma token heads keep "
                          "their own")
+    ap.add_argument("--threads", type=int, default=0,
+                    help="torch's CPU threads; 0 (default) = half the CPUs, at least 1, as policy_node's "
+                         "inference_threads (each connection predicts on its own thread)")
     ap.add_argument("--no-warmup", action="store_true", help="skip the warm-up prediction at start")
     return ap
 
@@ -529,8 +532,10 @@ def main_args(a: argparse.Namespace) -> int:
     """``posevla serve`` / ``python -m posevla_core.serving``: load, warm up, serve until Ctrl-C."""
     logging.basicConfig(level=logging.INFO, format="[posevla serve] %(message)s")
     from posevla_core.paths import resolve_checkpoint
+    from posevla_core.policy import set_inference_threads   # torch: the server's side only, as from_checkpoint
 
     ckpt = resolve_checkpoint(a.checkpoint)
+    log.info("torch uses %d CPU thread(s)", set_inference_threads(a.threads))
     server = PolicyServer.from_checkpoint(str(ckpt), a.device, a.host, a.port, a.decoding)
     m = server.meta
     if not a.no_warmup:

@@ -9,7 +9,6 @@ server down, slow or restarting is a ``FrameError`` ("policy_server"): no predic
 """
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -140,23 +139,6 @@ class PolicyCore:
                                                 f"grounded ({support:.0%} of the pixels around its box center, "
                                                 f"min_object_depth_support {self.min_object_depth_support:g}): "
                                                 f"its distance would be a guess; not moving")
-
-
-def set_inference_threads(requested: int) -> int:
-    """Set torch's intra-op threads (process-wide) for a model that predicts on a worker thread,
-    before it is loaded and compiled (a compiled step is specialized to the thread count), and
-    return the count. ``requested`` > 0 is used as is; 0 = half the CPUs this process may use, at
-    least 1, and no more than torch's own default. Why half: libgomp, torch's OpenMP, spin-waits
-    between kernels only while it manages no more threads than there are CPUs, and a worker
-    thread's team counts on top of the main thread's; past that, each of the small model's ~150
-    tiny kernels per decode step waits for its threads to wake. Measured on 2 cores, policy_node's
-    predict median: 203 ms with 2 threads, 94 ms with 1 (on the main thread 2 threads give 85)."""
-    import torch        # heavy; a node whose model runs on a policy server never needs it
-
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    n = int(requested) or max(1, min(torch.get_num_threads(), cpus // 2))
-    torch.set_num_threads(n)
-    return n
 
 
 def load_model(checkpoint: str, device: str, policy_server: str = "", timeout_s: float = 1.0,

@@ -41,13 +41,14 @@ from std_msgs.msg import String
 from std_srvs.srv import Trigger
 from visualization_msgs.msg import MarkerArray
 
+from posevla_core.policy import set_inference_threads
 from posevla_ros import conversions as conv
 from posevla_ros import params as P
 from posevla_ros.markers import prediction_markers
 from posevla_ros.msg import PosePrediction
 from posevla_ros.topics import INSTRUCTION_QOS, TOPIC_INSTRUCTION, TOPIC_PREDICTION, camera_topics
 from posevla_ros.runner import SHUTDOWN, KeyedThrottle, LatestWorker
-from posevla_ros.inference import FrameError, PolicyCore, RawFrame, load_model, set_inference_threads
+from posevla_ros.inference import FrameError, PolicyCore, RawFrame, load_model
 from posevla_ros.robot_state import RobotStateAt
 from posevla_ros.timesync import HAVE_MESSAGE_FILTERS, subscribe_synced
 

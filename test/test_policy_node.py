@@ -304,7 +304,7 @@ def test_inference_threads_are_set_before_the_model_loads(ros_context, tmp_path)
     main thread's keeps spin-waiting between kernels; the parameter wins when given."""
     import torch
 
-    from posevla_ros.inference import set_inference_threads
+    from posevla_core.policy import set_inference_threads
 
     default = torch.get_num_threads()
     cpus = len(os.sched_getaffinity(0))
