@@ -196,8 +196,9 @@ def use_decoding(model, mode: str) -> str | None:
 def set_inference_threads(requested: int) -> int:
     """Set torch's intra-op threads (process-wide) for a model that predicts on a worker thread
     (policy_node's inference thread, ``posevla serve``'s connection threads), before it is loaded
-    and compiled (a compiled step is specialized to the thread count), and return the count. ``requested`` > 0 is used as is; 0 = half the CPUs this process may use, at
-    least 1, and no more than torch's own default. Why half: libgomp, torch's OpenMP, spin-waits
+    and compiled (a compiled step is specialized to the thread count), and return the count.
+    ``requested`` > 0 is used as is; 0 = half the CPUs this process may use, at least 1, and no
+    more than torch's own default. Why half: libgomp, torch's OpenMP, spin-waits
     between kernels only while it manages no more threads than there are CPUs, and a worker
     thread's team counts on top of the main thread's; past that, each of the small model's ~150
     tiny kernels per decode step waits for its threads to wake. Measured on 2 cores, policy_node's
