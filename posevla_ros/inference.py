@@ -142,7 +142,7 @@ class PolicyCore:
 
 
 def load_model(checkpoint: str, device: str, policy_server: str = "", timeout_s: float = 1.0,
-               wait_s: float = 30.0, logger=None, stop=None, decoding: str = "static"):
+               wait_s: float = 30.0, logger=None, stop=None, decoding: str = "static", threads: int = 0):
     """The model a policy_node runs: ``checkpoint`` loaded here, or with ``policy_server``
     ('host:port') a ``posevla_core.serving.RemotePolicy`` of that server (``checkpoint`` and
     ``device`` are then the server's business). The remote one is returned once the server's
@@ -151,7 +151,8 @@ def load_model(checkpoint: str, device: str, policy_server: str = "", timeout_s:
     then a ValueError, one line; ``logger`` (rclpy's) says what it waits for and each connection.
     ``decoding``: a local checkpoint's ``set_decoding`` (the small model's token decoding or a flow
     head's Euler steps; "static-compile" compiles here, before the first frame, and a failure is a
-    warning and the uncompiled step)."""
+    warning and the uncompiled step). ``threads``: torch's CPU threads for a local checkpoint, set
+    before it loads (``posevla_core.policy.set_inference_threads``; 0 = half the CPUs)."""
     if policy_server.strip():
         from posevla_core.serving import PolicyServerError, RemotePolicy
 
@@ -179,8 +180,11 @@ def load_model(checkpoint: str, device: str, policy_server: str = "", timeout_s:
         except PolicyServerError as e:
             raise ValueError(f"policy_server: {e}") from None
         return remote
-    from posevla_core.policy import load_policy, use_decoding
+    from posevla_core.policy import load_policy, set_inference_threads, use_decoding
 
+    n = set_inference_threads(threads)
+    if logger is not None:
+        logger.info(f"inference_threads: torch uses {n} CPU thread(s)")
     model = load_policy(str(P.resolve_checkpoint(checkpoint)), device=device)
     t = time.perf_counter()
     fallback = use_decoding(model, decoding)

@@ -41,7 +41,6 @@ from std_msgs.msg import String
 from std_srvs.srv import Trigger
 from visualization_msgs.msg import MarkerArray
 
-from posevla_core.policy import set_inference_threads
 from posevla_ros import conversions as conv
 from posevla_ros import params as P
 from posevla_ros.markers import prediction_markers
@@ -79,12 +78,9 @@ class PolicyNode(Node):
             raise ValueError(f"camera_namespaces {namespaces} names a camera twice")
         self._own_model = model is None
         if model is None:   # clear error if missing; with policy_server the server's model (serving.RemotePolicy)
-            if not self.p["policy_server"].strip():
-                threads = set_inference_threads(self.p["inference_threads"])
-                self.get_logger().info(f"inference_threads: torch uses {threads} CPU thread(s)")
             model = load_model(self.p["checkpoint"], self.p["device"], self.p["policy_server"],
                                self.p["policy_server_timeout_s"], self.p["policy_server_wait_s"],
-                               self.get_logger(), SHUTDOWN.is_set, self.p["decoding"])
+                               self.get_logger(), SHUTDOWN.is_set, self.p["decoding"], self.p["inference_threads"])
         if len(cams) > getattr(model, "max_cameras", 1):
             if self._own_model and hasattr(model, "close"):
                 model.close()
