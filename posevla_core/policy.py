@@ -203,6 +203,8 @@ def set_inference_threads(requested: int) -> int:
     thread's team counts on top of the main thread's; past that, each of the small model's ~150
     tiny kernels per decode step waits for its threads to wake. Measured on 2 cores, policy_node's
     predict median: 203 ms with 2 threads, 94 ms with 1 (on the main thread 2 threads give 85)."""
+    if int(requested) < 0:
+        raise ValueError(f"CPU threads must be >= 0 (0 = half the CPUs), got {requested}")
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     n = int(requested) or max(1, min(torch.get_num_threads(), cpus // 2))
     torch.set_num_threads(n)

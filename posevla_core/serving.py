@@ -512,6 +512,14 @@ def _why(e: BaseException) -> str:
 
 
 # ------------------------------------------------------------------ command line
+def _threads(text: str) -> int:
+    """``--threads``: an int >= 0, refused by argparse with one line otherwise."""
+    n = int(text)
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0 (0 = half the CPUs), got {n}")
+    return n
+
+
 def add_arguments(ap: argparse.ArgumentParser) -> argparse.ArgumentParser:
     ap.add_argument("--checkpoint", required=True, help="checkpoint directory (small, flow or PaliGemma)")
     ap.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"TCP port (default {DEFAULT_PORT}; 0 = a free one)")
@@ -521,7 +529,7 @@ def add_arguments(ap: argparse.ArgumentParser) -> argparse.ArgumentParser:
                     help="default static-compile: a small model's pose-token decode step or a flow head's Euler "
                          "steps compiled at start, as policy_node's decoding parameter; PaliGemma token heads keep "
                          "their own")
-    ap.add_argument("--threads", type=int, default=0,
+    ap.add_argument("--threads", type=_threads, default=0,
                     help="torch's CPU threads; 0 (default) = half the CPUs, at least 1, as policy_node's "
                          "inference_threads (each connection predicts on its own thread)")
     ap.add_argument("--no-warmup", action="store_true", help="skip the warm-up prediction at start")

@@ -310,6 +310,9 @@ def test_inference_threads_are_set_before_the_model_loads(ros_context, tmp_path)
     cpus = len(os.sched_getaffinity(0))
     assert set_inference_threads(0) == torch.get_num_threads() == max(1, min(default, cpus // 2))
     torch.set_num_threads(default)
+    with pytest.raises(ValueError, match=">= 0"):
+        set_inference_threads(-1)
+    assert torch.get_num_threads() == default
     with pytest.raises(FileNotFoundError, match="does not exist"):     # set before the load is tried
         PolicyNode(context=ros_context, parameter_overrides=[Parameter("checkpoint", value=str(tmp_path / "x")),
                                                              Parameter("inference_threads", value=3)])

@@ -96,6 +96,20 @@ def test_addresses():
             parse_address(bad)
 
 
+def test_serve_threads_argument(capsys):
+    """`posevla serve --threads`: 0 (half the CPUs) by default; a negative count is one argparse line."""
+    import argparse
+
+    from posevla_core.serving import add_arguments
+
+    ap = add_arguments(argparse.ArgumentParser(prog="posevla serve"))
+    assert ap.parse_args(["--checkpoint", "c"]).threads == 0
+    assert ap.parse_args(["--checkpoint", "c", "--threads", "3"]).threads == 3
+    with pytest.raises(SystemExit):
+        ap.parse_args(["--checkpoint", "c", "--threads", "-1"])
+    assert "--threads: must be >= 0" in capsys.readouterr().err
+
+
 def test_remote_predictions_equal_local(tiny_model, served):
     with RemotePolicy(served.address, timeout_s=60) as remote:
         meta = remote.connect()
