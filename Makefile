@@ -16,13 +16,14 @@ PKG_SOURCES := $(shell find posevla_ros posevla_core launch config bin msg srv -
                  -not -name '*.pyc' -not -path '*/__pycache__/*' 2>/dev/null) \
                CMakeLists.txt package.xml scripts/build_msgs.sh scripts/cmake_package.sh
 
-.PHONY: setup demo test test-fast bench bench-robosuite bench-gpu bench-generalization checkpoint checkpoint-wide clean help
+.PHONY: setup demo test test-fast bench bench-robosuite bench-robosuite-agentview bench-gpu bench-generalization checkpoint checkpoint-wide clean help
 help:
 	@echo "make demo        closed-loop MuJoCo demo with the shipped checkpoint"
 	@echo "make test        the whole test suite"
 	@echo "make test-fast   the fast subset (no slow sim/training tests)"
 	@echo "make bench       benchmarks (JSON + table in bench_results/)"
 	@echo "make bench-robosuite  robosuite Lift / PickPlaceCan: train on Panda demos, evaluate on 4 arms (~1.5 h)"
+	@echo "make bench-robosuite-agentview  the same at robosuite's own agentview, fine-tuned from checkpoints/wide"
 	@echo "make bench-gpu   PaliGemma-3B-shaped model on one CUDA GPU: LoRA steps, latency, memory"
 	@echo "make bench-generalization  shipped checkpoint across cameras, lenses, light, tables, depth noise, clutter (docs/generalization/)"
 	@echo "make checkpoint  retrain the shipped checkpoint from generated sim data"
@@ -91,6 +92,10 @@ bench: setup
 
 bench-robosuite: setup
 	$(PY) -m benchmarks.bench_robosuite --work runs/bench_robosuite --out bench_results/robosuite
+
+bench-robosuite-agentview: setup
+	$(PY) -m benchmarks.bench_robosuite --camera agentview --init checkpoints/wide --randomize-scenes --no-fewshot \
+		--work runs/bench_robosuite_agentview --out bench_results/robosuite_agentview
 
 bench-gpu: setup
 	$(PY) -m benchmarks.bench_gpu --out bench_results

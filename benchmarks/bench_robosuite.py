@@ -58,6 +58,8 @@ class BenchConfig:
     # (task, arm) -> demos collected on that arm for the few-demo fine-tune (evaluated with evals[key] episodes)
     fewshot: dict = field(default_factory=lambda: {"Lift:UR5e": 10})
     fewshot_steps: int = 150
+    camera: str = ""                     # robosuite camera of every step ("" = agentview moved to our scene's view)
+    randomize_scenes: bool = False       # our scene's shards drawn as make checkpoint-wide draws them
 
     @classmethod
     def quick(cls) -> "BenchConfig":
@@ -121,24 +123,31 @@ class Runner:
         print(f"[bench-robosuite] {name}: {wall / 60:.1f} min", flush=True)
 
 
+def camera_args(cfg: BenchConfig) -> list[str]:
+    """``--camera NAME`` for every robosuite step (collection, labeled scenes, evaluation)."""
+    return ["--camera", cfg.camera] if cfg.camera else []
+
+
 def robosuite_scenes(run: Runner, cfg: BenchConfig, task: str) -> None:
     run.step(f"make_data_{task}", ["make-data", "--kind", "motion", "--sim", f"robosuite:{task}", "--scenes",
-                                   str(cfg.robosuite_scenes), "--first-seed", str(SCENE_SEEDS[task]), "--out",
-                                   f"scenes_{task}"], run.work / f"scenes_{task}" / "meta.json")
+                                   str(cfg.robosuite_scenes), "--first-seed", str(SCENE_SEEDS[task]),
+                                   *camera_args(cfg), "--out", f"scenes_{task}"], run.work / f"scenes_{task}" / "meta.json")
 
 
 def train(run: Runner, cfg: BenchConfig, init: str) -> Path:
     w = run.work
+    randomize = ["--randomize"] if cfg.randomize_scenes else []
     run.step("make_data_motion", ["make-data", "--kind", "motion", "--scenes", str(cfg.motion_scenes),
-                                  "--first-seed", "100000", "--out", "motion"], w / "motion" / "meta.json")
+                                  "--first-seed", "100000", *randomize, "--out", "motion"], w / "motion" / "meta.json")
     run.step("make_data_grounding", ["make-data", "--kind", "grounding", "--scenes", str(cfg.grounding_scenes),
-                                     "--first-seed", "100000", "--out", "grounding"], w / "grounding" / "meta.json")
+                                     "--first-seed", "100000", *randomize, "--out", "grounding"],
+             w / "grounding" / "meta.json")
     for task in cfg.demos:
         robosuite_scenes(run, cfg, task)
     for task, n in cfg.demos.items():
         run.step(f"collect_{task}", ["collect", "--sim", f"robosuite:{task}", "--teleop", "scripted", "--task",
                                      family(task), "--episodes", str(n), "--seed", str(cfg.demo_seed), "--fps",
-                                     str(cfg.fps), "--out", f"demos_{task}"], w / f"demos_{task}" / "collect_summary.json")
+                                     str(cfg.fps), *camera_args(cfg), "--out", f"demos_{task}"], w / f"demos_{task}" / "collect_summary.json")
     run.step("train", ["train", "--stage", "embodiment", "--init", init, "--data", "motion",
                        *[f"scenes_{t}" for t in cfg.demos], *[f"demos_{t}" for t in cfg.demos], "--out", "finetune",
                        "--steps", str(cfg.train_steps)],
@@ -159,7 +168,7 @@ def _row(run: Runner, cfg: BenchConfig, out: str, task: str, arm: str, policy: s
 def _eval_args(cfg: BenchConfig, key: str) -> list[str]:
     task = key.split(":")[0]
     return ["--sim", sim_name(key), "--task", family(task), "--episodes", str(cfg.evals[key]),
-            "--seed", str(cfg.eval_seed)]
+            "--seed", str(cfg.eval_seed), *camera_args(cfg)]
 
 
 def evaluate(run: Runner, cfg: BenchConfig, ckpt: Path) -> list[dict]:
@@ -169,7 +178,10 @@ def evaluate(run: Runner, cfg: BenchConfig, ckpt: Path) -> list[dict]:
         tag = f"{task}_{arm}"
         run.step(f"eval_{tag}", ["evaluate", *_eval_args(cfg, key), "--checkpoint", str(ckpt), "--out", f"eval_{tag}"],
                  run.work / f"eval_{tag}" / "summary.json")
-        run.step(f"expert_{tag}", ["expert", *_eval_args(cfg, key), "--out", f"expert_{tag}"],
+        # the scripted expert reads the sim's state, not the image: no camera
+        expert_args = ["--sim", sim_name(key), "--task", family(task), "--episodes", str(cfg.evals[key]),
+                       "--seed", str(cfg.eval_seed)]
+        run.step(f"expert_{tag}", ["expert", *expert_args, "--out", f"expert_{tag}"],
                  run.work / f"expert_{tag}" / "summary.json")
         on_arm = cfg.demos.get(task, 0) if arm == "Panda" else 0
         rows.append(_row(run, cfg, f"eval_{tag}", task, arm, "Pose-VLA", on_arm))
@@ -187,7 +199,7 @@ def fewshot(run: Runner, cfg: BenchConfig, ckpt: Path) -> list[dict]:
         robosuite_scenes(run, cfg, task)
         run.step(f"fewshot_collect_{tag}", ["collect", "--sim", sim_name(key), "--teleop", "scripted", "--task",
                                             family(task), "--episodes", str(n), "--seed", str(cfg.demo_seed),
-                                            "--fps", str(cfg.fps), "--out", f"demos_{tag}"],
+                                            "--fps", str(cfg.fps), *camera_args(cfg), "--out", f"demos_{tag}"],
                  run.work / f"demos_{tag}" / "collect_summary.json")
         run.step(f"fewshot_train_{tag}", ["train", "--stage", "embodiment", "--init", str(ckpt), "--data",
                                           f"scenes_{task}", f"demos_{tag}", "--out", f"finetune_{tag}",
@@ -212,7 +224,7 @@ def table_md(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot(rows: list[dict], png: Path) -> None:
+def plot(rows: list[dict], png: Path, camera: str = "") -> None:
     import matplotlib
 
     matplotlib.use("Agg", force=True)
@@ -236,7 +248,8 @@ def plot(rows: list[dict], png: Path) -> None:
     ax.set_ylim(0, 1.22)                   # room for the legend above the bars
     ax.set_yticks(np.linspace(0, 1, 6))
     ax.set_ylabel("success (Wilson 95 %)")
-    ax.set_title("robosuite, seeds 1000+: trained on Panda demos (+ demos on the arm where marked)")
+    view = f"robosuite's {camera}" if camera else "our scene's viewpoint"
+    ax.set_title(f"robosuite, {view}, seeds 1000+: trained on Panda demos (+ demos on the arm where marked)")
     ax.legend(loc="upper right", ncol=2)
     fig.tight_layout()
     fig.savefig(png, dpi=110)
@@ -251,10 +264,20 @@ def main(argv=None) -> int:
     ap.add_argument("--init", default="checkpoints/demo", help="the checkpoint the fine-tune starts from")
     ap.add_argument("--checkpoint", default="", help="evaluate this checkpoint (skips collection and training)")
     ap.add_argument("--quick", action="store_true", help="every step once with tiny counts (a smoke run)")
+    ap.add_argument("--camera", default="", metavar="NAME",
+                    help="robosuite's own camera for demos, labeled scenes and evaluation (agentview, frontview, "
+                         "...); default: agentview moved to where our scene's camera sits")
+    ap.add_argument("--randomize-scenes", action="store_true",
+                    help="our scene's shards with randomized cameras, light and table (as checkpoints/wide was "
+                         "trained), so the fine-tune keeps what --init learned about viewpoints")
+    ap.add_argument("--no-fewshot", action="store_true", help="skip the few-demo fine-tune on another arm")
     a = ap.parse_args(argv)
     from posevla_core.paths import resolve_checkpoint
 
     cfg = BenchConfig.quick() if a.quick else BenchConfig()
+    cfg.camera, cfg.randomize_scenes = a.camera, a.randomize_scenes
+    if a.no_fewshot:
+        cfg.fewshot = {}
     work, out = Path(a.work).resolve(), Path(a.out).resolve()
     work.mkdir(parents=True, exist_ok=True)
     run = Runner(work)
@@ -279,7 +302,7 @@ def main(argv=None) -> int:
         "checkpoint": str(ckpt), "config": asdict(cfg), "rows": rows,
         "training_wall_s": None if a.checkpoint else round(train_s, 1), "fewshot_wall_s": round(fewshot_s, 1),
         "timings": run.timings}, indent=2))
-    plot(rows, out / "success.png")
+    plot(rows, out / "success.png", cfg.camera)
     print("\n" + md)
     if not a.checkpoint:
         print(f"[bench-robosuite] training budget (collection + data + fine-tune + verifier): {train_s / 60:.1f} min")

@@ -239,18 +239,32 @@ def _cmd_make_data(a: argparse.Namespace) -> int:
     from posevla_core.config import TokenizerConfig
     from posevla_core.train.pipeline import generate_grounding, generate_motion
 
-    from posevla_core.sim.select import parse_sim
+    from posevla_core.sim.camera import CameraPlacement
+    from posevla_core.sim.randomize import DomainRandomization
+    from posevla_core.sim.select import MUJOCO, check_camera, parse_sim
 
     try:
         sim = parse_sim(a.sim)
     except ValueError as e:
         print(f"posevla make-data: error: --sim: {e}", file=sys.stderr)
         return 2
+    try:
+        camera = check_camera(sim, a.camera, CameraPlacement.parse(a.camera_pose, a.fov))
+        randomize = DomainRandomization() if a.randomize else None
+        if randomize is not None and sim.backend != MUJOCO:
+            raise ValueError("--randomize draws our mujoco scene's camera, light and table per scene; "
+                             "robosuite's scenes take --camera / --camera-pose instead")
+        if randomize is not None and camera is not None:
+            raise ValueError("--randomize draws the camera per scene: give it or --camera / --camera-pose / --fov")
+    except ValueError as e:
+        print(f"posevla make-data: error: {e}", file=sys.stderr)
+        return 2
     if a.kind == "grounding":
-        generate_grounding(a.out, a.scenes, first_seed=a.first_seed, width=a.width, height=a.height, sim=sim)
+        generate_grounding(a.out, a.scenes, first_seed=a.first_seed, width=a.width, height=a.height, sim=sim,
+                           randomize=randomize, camera=camera)
     else:
         generate_motion(a.out, a.scenes, TokenizerConfig().waypoint_dt, first_seed=a.first_seed, width=a.width,
-                        height=a.height, sim=sim)
+                        height=a.height, sim=sim, randomize=randomize, camera=camera)
     print(f"[posevla make-data] {a.scenes} {a.kind} scenes (seeds {a.first_seed}..{a.first_seed + a.scenes - 1}) "
           f"-> {a.out}")
     return 0
@@ -415,6 +429,16 @@ def build_parser() -> argparse.ArgumentParser:
     md.add_argument("--width", type=int, default=224)
     md.add_argument("--height", type=int, default=224)
     md.add_argument("--sim", default="mujoco", help="mujoco (our scene) | robosuite:<Task>[:<Arm>]")
+    md.add_argument("--camera", default="", metavar="NAME",
+                    help="robosuite: render this camera of robosuite's model as robosuite has it (agentview, "
+                         "frontview, ...); default: agentview moved to where our scene's camera sits")
+    md.add_argument("--camera-pose", default="", metavar="X,Y,Z,QX,QY,QZ,QW",
+                    help="the camera's optical frame in the robot base (either sim); default: the nominal pose, "
+                         "jittered per scene")
+    md.add_argument("--fov", type=float, default=0.0, metavar="DEG", help="the camera's vertical field of view")
+    md.add_argument("--randomize", action="store_true",
+                    help="our scene: draw camera, lens, light, table color and depth faults per scene "
+                         "(DomainRandomization, the data of make checkpoint-wide)")
     md.add_argument("--out", required=True)
     md.set_defaults(func=_cmd_make_data)
 

@@ -67,3 +67,37 @@ def test_runner_skips_finished_steps_and_restarts_cut_ones(tmp_path):
         raise AssertionError("a failing step must raise")
     assert not (tmp_path / "b" / "partial").exists() and "b" not in json.loads(
         (tmp_path / "timings.json").read_text() if (tmp_path / "timings.json").exists() else "{}")
+
+
+class _Plan(B.Runner):
+    """The runner's plan without running it: every step's command, in order."""
+
+    def __init__(self, work):
+        super().__init__(work)
+        self.commands = {}
+
+    def step(self, name, args, done):
+        self.commands[name] = args
+
+
+def test_a_robosuite_camera_reaches_every_image_step_but_the_expert(tmp_path):
+    """--camera agentview: the demos, the labeled scenes and the evaluations render robosuite's
+    camera; the scripted expert reads the sim's state and takes none; --randomize-scenes draws our
+    scene's shards as checkpoints/wide's were."""
+    cfg = B.BenchConfig(camera="agentview", randomize_scenes=True)
+    run = _Plan(tmp_path)
+    B.train(run, cfg, "checkpoints/wide")
+    try:
+        B.evaluate(run, cfg, tmp_path / "ckpt")
+    except FileNotFoundError:              # the rows read summaries this plan never wrote
+        pass
+    c = run.commands
+    for name in ("collect_Lift", "collect_PickPlaceCan", "make_data_Lift", "make_data_PickPlaceCan", "eval_PickPlaceCan_Panda"):
+        i = c[name].index("--camera")
+        assert c[name][i + 1] == "agentview", name
+    assert "--camera" not in c["expert_PickPlaceCan_Panda"]
+    assert "--randomize" in c["make_data_motion"] and "--randomize" in c["make_data_grounding"]
+    assert "--init" in c["train"] and "checkpoints/wide" in c["train"]
+    plain = _Plan(tmp_path)
+    B.train(plain, B.BenchConfig(), "checkpoints/demo")
+    assert not any("--camera" in a or "--randomize" in a for a in plain.commands.values())

@@ -284,6 +284,37 @@ def test_make_data_writes_robosuite_shards(tmp_path, capsys):
 
 @pytest.mark.slow
 @needs_robosuite
+def test_make_data_at_robosuite_camera_and_randomized(tmp_path, capsys):
+    """`posevla make-data --camera agentview`: robosuite's own camera, unmoved (what
+    `make bench-robosuite-agentview` fine-tunes on); `--randomize`: our scene with a camera drawn
+    per scene; a camera that the sim cannot place, or both at once, is one line, exit 2."""
+    from posevla_core.data.shards import iter_shard_samples
+    from posevla_core.sim.select import make_env
+    from posevla_ros.cli import main
+
+    args = ["make-data", "--kind", "motion", "--scenes", "1", "--first-seed", "500000", "--width", "96", "--height", "96"]
+    assert main([*args, "--sim", "robosuite:Lift", "--camera", "agentview", "--out", str(tmp_path / "av")]) == 0
+    assert main([*args, "--sim", "robosuite:Lift", "--out", str(tmp_path / "moved")]) == 0
+    (av,), (moved,) = list(iter_shard_samples(tmp_path / "av")), list(iter_shard_samples(tmp_path / "moved"))
+    with make_env("robosuite:Lift", width=96, height=96, camera="agentview") as env:
+        env.reset(seed=500000, task="pick")
+        T = env.camera_pose_in_base()
+    np.testing.assert_allclose(av["camera_to_base"], se3.T_to_pose7(T), atol=1e-5)
+    assert np.linalg.norm(np.asarray(av["camera_to_base"][:3]) - np.asarray(moved["camera_to_base"][:3])) > 0.1
+
+    assert main([*args[:4], "3", *args[5:], "--randomize", "--out", str(tmp_path / "wide")]) == 0
+    poses = np.array([s["camera_to_base"][:3] for s in iter_shard_samples(tmp_path / "wide")])
+    assert len(poses) == 3 and np.ptp(poses, axis=0).max() > 0.05          # a camera drawn per scene
+    capsys.readouterr()
+    for bad in (["--sim", "robosuite:Lift", "--randomize"], ["--sim", "robosuite:Lift", "--camera", "nowhere"],
+                ["--randomize", "--fov", "60"], ["--camera", "agentview"]):
+        assert main([*args, *bad, "--out", str(tmp_path / "bad")]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("posevla make-data: error:") and not (tmp_path / "bad").exists()
+
+
+@pytest.mark.slow
+@needs_robosuite
 def test_expert_baseline_on_another_arm(tmp_path, capsys):
     """`posevla expert --sim robosuite:Lift:UR5e`: the scripted expert on the evaluation's seeds
     (make bench-robosuite's baseline rows), with robosuite's success and its sim time; a simulator
