@@ -16,6 +16,11 @@ trajectory runs, the arm holds its measured position. An arm without a gripper
 (``gripper_joint_names: []`` or ``gripper_topic: ""``) gets no gripper commands and no
 gripper dwell; the predicted gripper values are ignored.
 
+Empty grasps: when a sent plan ended with the gripper closed and, ``empty_grasp_wait_s`` after
+the close, the measured finger opening is below ``empty_grasp_opening`` (the fingers met), the
+arm is held where it is and the gripper opens (``planning.EmptyGraspWatch``); the next
+prediction then starts the reach over. Not in chunk mode.
+
 The robot model (URDF): ``robot_description_file``, else the URDF published on
 ``robot_description_topic`` (``/robot_description``, transient local, as robot_state_publisher
 does; ``robot_description.RobotModel``). Until one that names the configured joints and
@@ -42,10 +47,10 @@ from posevla_ros import backends
 from posevla_ros import conversions as conv
 from posevla_ros import params as P
 from posevla_ros.msg import PosePrediction
-from posevla_ros.planning import ExecResult, ExecutorCore, MotionWindow
+from posevla_ros.planning import EmptyGraspWatch, ExecResult, ExecutorCore, MotionWindow
 from posevla_ros.robot_description import RobotModel
 from posevla_ros.runner import KeyedThrottle, LatestWorker
-from posevla_ros.teleop import joint_vector
+from posevla_ros.teleop import gripper_opening, joint_vector
 from posevla_ros.tf import CameraToBase
 from posevla_ros.topics import TOPIC_JOINT_STATES, TOPIC_PREDICTION
 
@@ -70,7 +75,10 @@ class ExecutorNode(Node):
         self.backend = backends.make_backend(self, self.p)
         self._q_lock = threading.Lock()
         self._q: np.ndarray | None = None
+        self._opening: float | None = None
         self.sent = 0
+        self.empty_grasps = 0
+        self._send_lock = threading.Lock()      # the worker's plans and the empty-grasp timer's
         self.dry_run_plans = 0
         self.last_result: ExecResult | None = None
         self.motion = MotionWindow()
@@ -80,6 +88,8 @@ class ExecutorNode(Node):
             from posevla_ros.chunk_executor import ChunkExecution
 
             self.chunks = ChunkExecution(self.core, self.p)
+        self.grasp_watch = EmptyGraspWatch(self.p["empty_grasp_opening"] if self.core.has_gripper
+                                           and self.chunks is None else 0.0, self.p["empty_grasp_wait_s"])
 
         self.pub_targets = self.create_publisher(PoseArray, TOPIC_TARGET_POSES, QoSProfile(depth=10))
         self.create_subscription(PosePrediction, TOPIC_PREDICTION, self._on_prediction, QoSProfile(depth=10))
@@ -87,6 +97,8 @@ class ExecutorNode(Node):
         if self.core.deadman is not None:
             self.create_subscription(Bool, self.p["deadman_topic"], self._on_deadman, QoSProfile(depth=10))
             self.create_timer(min(0.05, self.p["deadman_timeout_s"] / 4), self._watch_deadman)
+        if self.grasp_watch.enabled:
+            self.create_timer(0.05, self._watch_grasp)
         self.create_service(Trigger, SRV_STOP, self._on_stop)
         self.create_service(Trigger, SRV_RESUME, self._on_resume)
         self._policy_resume = (self.create_client(Trigger, self.p["policy_resume_service"])
@@ -106,9 +118,13 @@ class ExecutorNode(Node):
 
     def _on_joint_state(self, msg) -> None:
         q = joint_vector(msg.name, msg.position, self.p["joint_names"])
-        if q is not None:
-            with self._q_lock:
+        g = gripper_opening(msg.name, msg.position, self.p["gripper_joint_names"], self.p["gripper_open_position"],
+                            self.p["gripper_closed_position"])
+        with self._q_lock:
+            if q is not None:
                 self._q = q
+            if g is not None:
+                self._opening = g
 
     def _on_deadman(self, msg) -> None:
         self.core.deadman.beat(bool(msg.data))
@@ -120,8 +136,29 @@ class ExecutorNode(Node):
         self.backend.hold(self.joint_positions())
         self.get_logger().warn(f"deadman: {self.core.deadman.check()}: holding position")
 
+    def _watch_grasp(self) -> None:
+        """An empty close (EmptyGraspWatch): hold the arm, open the gripper."""
+        now = self.get_clock().now().nanoseconds * 1e-9
+        with self._q_lock:
+            opening = self._opening
+        if not self.grasp_watch.check(opening, now):
+            return
+        q = self.joint_positions()
+        if (q is None or self.core.gate.stopped or self.p["dry_run"]
+                or (self.core.deadman is not None and self.core.deadman.check())):
+            return
+        plan = self.core.open_gripper_plan(q)
+        with self._send_lock:
+            self.backend.send(plan)
+            self.empty_grasps += 1
+            self.motion.start(now, float(plan.times[-1]), float(self.p["settle_time_s"]))
+        self.get_logger().warn(f"empty grasp: the gripper closed to {opening:.3f} of its opening (below "
+                               f"empty_grasp_opening {self.p['empty_grasp_opening']}): holding the arm, "
+                               f"opening the gripper to try again")
+
     def _on_stop(self, _req, resp):
         self.core.gate.stop()
+        self.grasp_watch.clear()
         self.backend.hold(self.joint_positions())
         self.motion.clear()
         if self.chunks is not None:
@@ -180,10 +217,12 @@ class ExecutorNode(Node):
             return
         if self.core.deadman is not None and self.core.deadman.check():   # released while planning
             return
-        self.backend.send(res.plan)
-        self.sent += 1
-        if res.plan.times is not None and len(res.plan.times):
-            self.motion.start(now, float(res.plan.times[-1]), float(self.p["settle_time_s"]))
+        with self._send_lock:
+            self.backend.send(res.plan)
+            self.sent += 1
+            self.grasp_watch.sent(res.plan, now)
+            if res.plan.times is not None and len(res.plan.times):
+                self.motion.start(now, float(res.plan.times[-1]), float(self.p["settle_time_s"]))
 
     def destroy_node(self):
         if hasattr(self, "worker"):      # a constructor that stopped on a config error made none

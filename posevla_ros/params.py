@@ -136,6 +136,11 @@ EXECUTOR_PARAMS: list[ParamSpec] = [
               "over this long", 0.0, 10.0),
     ParamSpec("settle_time_s", 0.5, "complete mode: wait this long after a trajectory ends", 0.0, 60.0),
     ParamSpec("gripper_dwell_s", 0.8, "hold the arm this long where the gripper opens/closes", 0.0, 10.0),
+    ParamSpec("empty_grasp_opening", 0.05,
+              "a closed gripper whose measured opening (0 closed .. 1 open, from gripper_joint_names in "
+              "/joint_states) stays below this held nothing: the arm holds and the gripper opens again, so "
+              "the policy can start the reach over; 0 = off (and off in chunk mode)", 0.0, 1.0),
+    ParamSpec("empty_grasp_wait_s", 1.0, "judge a close this long after it was commanded", 0.0, 60.0),
     ParamSpec("dry_run", False, "plan and publish /posevla/target_poses, but send no motion (first "
               "runs on a new robot); read once at start", read_only=True),
     ParamSpec("deadman_topic", "", "std_msgs/Bool heartbeat (true = operator present); motion only while "

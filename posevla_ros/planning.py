@@ -11,7 +11,8 @@ next plan may start.
   base frame and on to the same workspace / IK / planning steps.
 
 ``MotionWindow`` is the scheduling of ``execution_mode: complete``: a new prediction is taken
-only once the running plan has finished and settled.
+only once the running plan has finished and settled. ``EmptyGraspWatch`` notices a close that
+caught nothing, so the executor can open the hand again (``ExecutorCore.open_gripper_plan``).
 
 executor_node and teleop_node wire these to topics; tests construct them without ROS.
 """
@@ -121,6 +122,63 @@ class ExecutorCore:
         if self.has_gripper and gripper_dwell:   # no gripper: its predicted values mean nothing, no dwell
             plan = backends.add_gripper_dwell(plan, float(self.p.get("gripper_dwell_s", 0.0)))
         return ExecResult(True, "", "", targets, plan)
+
+    def open_gripper_plan(self, q_current) -> backends.JointPlan:
+        """The arm held at ``q_current`` while the gripper opens (over ``gripper_dwell_s``, at
+        least 0.3 s): what the executor sends after an empty close (``EmptyGraspWatch``)."""
+        q = np.asarray(q_current, dtype=float)
+        duration = max(float(self.p.get("gripper_dwell_s", 0.0)), 0.3)
+        return backends.JointPlan(True, "open the gripper after an empty close", [], q[None, :],
+                                  np.array([duration]), np.array([1.0]), [None])
+
+
+class EmptyGraspWatch:
+    """Notices a close that caught nothing: the last sent plan ends with the gripper closed, the
+    close was commanded ``wait_s`` ago or more, and the measured opening (0 closed .. 1 open) is
+    below ``below``: the fingers met with nothing between them (a 4.5 cm cube stops the sim
+    Panda's at 0.56, an empty close at 0.002).
+
+    Why the executor acts on it: the token head does not read the gripper's state, so after a
+    missed grasp it sees a closed hand in the air and does not start the reach over (the arm
+    stood still until the episode's timeout, docs/results/2026-12-07-wide-nominal-misses.md).
+    Opening the empty hand, with the arm held where it is, moves nothing that could be held and
+    shows the model a scene it knows. Fires once per sent close. The worker thread calls
+    ``sent``, a timer ``check``: both take the lock."""
+
+    def __init__(self, below: float, wait_s: float) -> None:
+        self.below, self.wait_s = float(below), float(wait_s)
+        self._lock = threading.Lock()
+        self._close_at: float | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.below > 0
+
+    def sent(self, plan: backends.JointPlan, now: float) -> None:
+        """A plan went out at ``now`` (node clock): remember when its final close is commanded
+        (the value of point i is commanded as the arm starts towards it, at ``times[i-1]``)."""
+        g = None if plan.grippers is None else np.asarray(plan.grippers, dtype=float)
+        with self._lock:
+            if g is None or len(g) == 0 or g[-1] >= 0.5:
+                self._close_at = None
+                return
+            still_open = np.nonzero(g >= 0.5)[0]
+            first_closed = int(still_open[-1]) + 1 if len(still_open) else 0
+            self._close_at = now + (float(plan.times[first_closed - 1]) if first_closed > 0 else 0.0)
+
+    def check(self, opening: float | None, now: float) -> bool:
+        """True (once) when the hand closed on nothing; ``opening`` None (no finger joints in
+        /joint_states) never fires."""
+        with self._lock:
+            if (not self.enabled or self._close_at is None or opening is None
+                    or now < self._close_at + self.wait_s or opening >= self.below):
+                return False
+            self._close_at = None
+            return True
+
+    def clear(self) -> None:
+        with self._lock:
+            self._close_at = None
 
 
 class MotionWindow:

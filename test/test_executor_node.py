@@ -523,3 +523,59 @@ def test_gripperless_6dof_arm_follows_reachable_predictions(ros_context, spin_un
         ex.shutdown()
         node.destroy_node()
         io.destroy_node()
+
+
+# ---------------------------------------------------------------- empty grasps
+def test_empty_grasp_watch_fires_once_after_the_close_and_only_on_an_empty_hand():
+    from posevla_ros.backends import JointPlan
+    from posevla_ros.planning import EmptyGraspWatch
+
+    q = np.zeros((4, 7))
+    closes = JointPlan(True, positions=q, times=np.array([1.0, 2.0, 2.2, 3.0]), grippers=np.array([1, 1, 0, 0.0]))
+    w = EmptyGraspWatch(below=0.05, wait_s=0.5)
+    w.sent(closes, now=10.0)                   # close commanded at 10 + times[1] = 12
+    assert not w.check(0.0, 12.4)              # not yet judged
+    assert not w.check(0.5, 12.6)              # the fingers stopped on an object: a grasp
+    assert w.check(0.01, 12.7)                 # the fingers met: empty
+    assert not w.check(0.01, 13.0)             # once per close
+    w.sent(JointPlan(True, positions=q[:2], times=np.array([0.5, 1.0]), grippers=np.array([0.0, 0.0])), now=20.0)
+    assert not w.check(None, 21.0)             # no finger joints in /joint_states: never
+    assert w.check(0.0, 21.0)                  # a plan that starts closed: judged from its start
+    w.sent(JointPlan(True, positions=q[:2], times=np.array([0.5, 1.0]), grippers=np.array([0.0, 1.0])), now=30.0)
+    assert not w.check(0.0, 40.0)              # ends open: nothing to judge
+    off = EmptyGraspWatch(below=0.0, wait_s=0.5)
+    off.sent(closes, now=0.0)
+    assert not off.enabled and not off.check(0.0, 100.0)
+
+
+@pytest.mark.parametrize("fingers,reopens", [(0.0, True), (0.02, False)])
+def test_node_reopens_an_empty_hand_and_holds_the_arm(ros_context, kin, spin_until, targets, fingers, reopens):
+    """A plan that closes the gripper, then /joint_states with the fingers met (0.0): the arm is
+    held where it is and the gripper opens, once. Fingers stopped half open (an object) or a plan
+    that leaves the hand open: nothing more is sent."""
+    h = Harness(ros_context, kin, empty_grasp_wait_s=0.2)
+    try:
+        assert h.ready(spin_until)
+        h.send(prediction(targets))
+        assert spin_until(h.ex, lambda: h.arm and h.gripper, 60)
+        h.arm.clear(), h.gripper.clear()
+        q_now = Q_HOME + 0.01
+        js = JointState(name=PARAMS["joint_names"] + PARAMS["gripper_joint_names"],
+                        position=list(q_now) + [fingers, fingers])
+        end = time.monotonic() + (15 if reopens else 4)
+        while time.monotonic() < end and not h.gripper:
+            h.pub_js.publish(js)
+            spin_until(h.ex, lambda: False, 0.1)
+        if not reopens:
+            assert h.gripper == [] and h.arm == [] and h.node.empty_grasps == 0
+            return
+        assert h.gripper and h.node.empty_grasps == 1
+        (g,), (arm,) = h.gripper, h.arm
+        assert [list(pt.positions) for pt in g.points] == [[0.04, 0.04]]
+        assert len(arm.points) == 1 and np.allclose(arm.points[0].positions, q_now)
+        for _ in range(10):                    # once per close
+            h.pub_js.publish(js)
+            spin_until(h.ex, lambda: False, 0.1)
+        assert h.node.empty_grasps == 1 and len(h.gripper) == 1
+    finally:
+        h.close()
