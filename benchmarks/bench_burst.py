@@ -1,4 +1,4 @@
-"""Burst benchmark (issue 15, "policy_node stalls after a burst"): how long does a
+"""Burst benchmark (a policy_node that stalled after a burst): how long does a
 ``python -m posevla_ros.policy_node`` process take to answer a good RGB-D frame right after
 a burst of color images + CameraInfo with no depth?
 

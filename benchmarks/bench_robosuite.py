@@ -271,6 +271,8 @@ def main(argv=None) -> int:
                     help="our scene's shards with randomized cameras, light and table (as checkpoints/wide was "
                          "trained), so the fine-tune keeps what --init learned about viewpoints")
     ap.add_argument("--no-fewshot", action="store_true", help="skip the few-demo fine-tune on another arm")
+    ap.add_argument("--arms", default="", metavar="A,B",
+                    help="evaluate on these arms only (default: Panda, UR5e, Kinova3, IIWA)")
     a = ap.parse_args(argv)
     from posevla_core.paths import resolve_checkpoint
 
@@ -278,6 +280,13 @@ def main(argv=None) -> int:
     cfg.camera, cfg.randomize_scenes = a.camera, a.randomize_scenes
     if a.no_fewshot:
         cfg.fewshot = {}
+    if a.arms:
+        arms = {x.strip().lower() for x in a.arms.split(",") if x.strip()}
+        unknown = arms - {x.lower() for x in ARMS}
+        if unknown:
+            ap.error(f"--arms: unknown {sorted(unknown)}; known: {', '.join(ARMS)}")
+        cfg.evals = {k: n for k, n in cfg.evals.items() if k.split(":")[1].lower() in arms}
+        cfg.fewshot = {k: n for k, n in cfg.fewshot.items() if k in cfg.evals}
     work, out = Path(a.work).resolve(), Path(a.out).resolve()
     work.mkdir(parents=True, exist_ok=True)
     run = Runner(work)

@@ -24,7 +24,7 @@ trajectory so that the arm never jumps:
    image taken before the commanded gripper last opened or closed keeps the gripper as it is
    commanded now. Why: with inference latency, a chunk from the frame before a close often
    places the close a little later; blended in, it reopened the gripper just after it had
-   closed on the object (seen on the flow expert's seed 1009, docs/expert.md).
+   closed on the object (seen on the flow expert's seed 1009, docs/results/2026-12-07-flow-expert-runs.md).
 
 ``seam_profile`` reconstructs what a joint_trajectory_controller executes from the sent
 trajectories (each one replaces the previous at its send time) and returns the finite

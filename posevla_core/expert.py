@@ -27,10 +27,9 @@ Proprioception (``state``): the end-effector pose at the image, in the action fr
 measured gripper opening (``robot_state``: FK of the joint states, the camera extrinsics); its
 position relative to the anchor (Fourier features) + its 6D rotation + the opening are added to
 every action token like the anchor; positions stay offsets from the anchor. Why: the image
-alone left the expert unsure where its hand was and whether it had closed: closed loop
-15/30 -> 26-29/30 (docs/expert.md). Offsets from the hand instead were better offline (chunk
-error median 0.48 vs 0.64 cm) and far worse closed loop (5/11); offsets from the hand only while
-the gripper is closed measured 28/30, no better: neither was kept.
+alone left the expert unsure where its hand was and whether it had closed (closed loop 15/30
+without the state, 26-29/30 with it; offsets from the hand instead were worse closed loop; the
+runs: docs/results/2026-12-07-flow-expert-runs.md).
 A ``state`` expert refuses to predict without a state (``needs_state``; the policy node
 computes it as the recorder does).
 
@@ -39,7 +38,7 @@ velocity action - noise; 1 - t ~ Beta(1.5, 1) (pi0: most weight at the noisy end
 Starting noise (``noise_scale``): inference integrates from ``noise_scale`` x Gaussian noise. 1 is
 pi0's sampling; 0 starts every chunk at x0 = 0, the noise's centre: one chunk per input, no
 sampling jitter between consecutive chunks. On our scripted demos (one way to do each task) 0
-measured 30/30 + 57/60 closed loop against 29/30 + 56/60 with 1 (docs/expert.md); demos that do
+measured 30/30 + 57/60 closed loop against 29/30 + 56/60 with 1 (README); demos that do
 a task in several different ways should keep 1 (the flow from the centre can land between them).
 
 Knowledge insulation (pi0.5 "KI"): the prefix is detached, so the expert's loss does not

@@ -113,8 +113,8 @@ def _sim_args(a: argparse.Namespace) -> dict:
     return {"sim": a.sim is not None, "simulator": a.sim or "mujoco"}
 
 
-def _add_camera_options(p: argparse.ArgumentParser) -> None:
-    """Where the sim camera stands (posevla_core/sim/camera.py); the executor gets its true pose."""
+def _add_camera_placement(p: argparse.ArgumentParser) -> None:
+    """--camera-pose / --fov / --camera: where the sim camera stands (posevla_core/sim/camera.py)."""
     p.add_argument("--camera-pose", default="", metavar="X,Y,Z,QX,QY,QZ,QW",
                    help="sim: the camera's optical frame (x right, y down, z forward) in the robot base, as in "
                         "camera_to_base and /sim/camera_pose (write --camera-pose=-0.1,... when it starts with "
@@ -125,6 +125,11 @@ def _add_camera_options(p: argparse.ArgumentParser) -> None:
                    help="sim robosuite: render this camera of robosuite's model as robosuite has it (agentview, "
                         "frontview, sideview, birdview, ...; a bad name lists them); default: agentview moved to "
                         "where our scene's camera sits")
+
+
+def _add_camera_options(p: argparse.ArgumentParser) -> None:
+    """The sim camera and scene of a run through the nodes; the executor gets the camera's true pose."""
+    _add_camera_placement(p)
     p.add_argument("--width", type=int, default=0, help="sim: image width (px); default 224")
     p.add_argument("--height", type=int, default=0, help="sim: image height (px); default 224")
     p.add_argument("--look", default="", metavar="KEY=VALUE,...",
@@ -429,13 +434,7 @@ def build_parser() -> argparse.ArgumentParser:
     md.add_argument("--width", type=int, default=224)
     md.add_argument("--height", type=int, default=224)
     md.add_argument("--sim", default="mujoco", help="mujoco (our scene) | robosuite:<Task>[:<Arm>]")
-    md.add_argument("--camera", default="", metavar="NAME",
-                    help="robosuite: render this camera of robosuite's model as robosuite has it (agentview, "
-                         "frontview, ...); default: agentview moved to where our scene's camera sits")
-    md.add_argument("--camera-pose", default="", metavar="X,Y,Z,QX,QY,QZ,QW",
-                    help="the camera's optical frame in the robot base (either sim); default: the nominal pose, "
-                         "jittered per scene")
-    md.add_argument("--fov", type=float, default=0.0, metavar="DEG", help="the camera's vertical field of view")
+    _add_camera_placement(md)
     md.add_argument("--randomize", action="store_true",
                     help="our scene: draw camera, lens, light, table color and depth faults per scene "
                          "(DomainRandomization, the data of make checkpoint-wide)")

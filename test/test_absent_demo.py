@@ -1,4 +1,4 @@
-"""Absent-object episodes (issue 12): the sim stages a pick scene with an instruction naming an
+"""Absent-object episodes: the sim stages a pick scene with an instruction naming an
 object that is not in it; the evaluator runs them through the real node chain (sim_node ->
 policy_node -> executor_node) and judges them from the predictions, the trajectories sent
 and the joint motion. A model that answers <no_object> is counted refused with no motion; one

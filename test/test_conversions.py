@@ -122,7 +122,7 @@ def test_stamp_sync_pairs_within_slop():
 
 
 def test_stamp_sync_equal_stamps_emit_at_once_and_never_pair_a_burst_with_later_depth():
-    """Issue 15: color + CameraInfo arrive in a burst without depth; the good frame's depth
+    """A burst: color + CameraInfo arrive without depth; the good frame's depth
     then arrives before its color image (the color stream is still behind). The depth must
     wait for its own color image, not pair with a burst image a few ms older."""
     out = []

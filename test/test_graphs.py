@@ -75,7 +75,7 @@ def test_launch_and_runner_get_the_same_nodes(graph, args):
 
 
 def test_graph_values_that_once_differed():
-    """The bug of issue 15: the launched evaluation ran the executor in replace mode without
+    """A bug once seen: the launched evaluation ran the executor in replace mode without
     the sim's camera pose. One description now gives both the same, sim and real."""
     sim = {s.name: s.parameters() for s in G.build("evaluate", {"sim": True, "task": "pick"})}
     assert sim["executor_node"]["execution_mode"] == "complete"

@@ -350,7 +350,7 @@ def test_policy_node_process(ros_context, tiny_model, tmp_path, node_process, sp
     io.destroy_node()
 
 
-# ------------------------------------------------------------------ burst (issue 15) and Ctrl-C
+# ------------------------------------------------------------------ burst and Ctrl-C
 class Spun:
     """Nodes spun by ``runner.spin_nodes`` (the executor every posevla process uses) on a
     background thread, so the test thread is free to publish and time."""
@@ -403,7 +403,7 @@ def burst_color(i: int) -> tuple[Image, CameraInfo]:
 
 
 def test_answers_a_good_frame_within_2s_after_a_burst_without_depth(ros_context, tiny_model):
-    """Issue 15: ~1000 color images + CameraInfo with no depth (some malformed), then a good
+    """A burst: ~1000 color images + CameraInfo with no depth (some malformed), then a good
     RGB-D frame from NEW publishers must be answered within 2 s (publish -> prediction
     received), 10 times in a row. The node runs on the production executor with production
     sync settings; only max_image_age_s is raised so that a slow answer is measured rather
@@ -459,7 +459,7 @@ def test_answers_a_good_frame_within_2s_after_a_burst_without_depth(ros_context,
 
 @pytest.mark.slow
 def test_ctrl_c_while_predicting_exits_cleanly(ros_context, tiny_model, tmp_path, node_process):
-    """Issue 15: SIGINT to `python -m posevla_ros.policy_node` while its worker is predicting:
+    """SIGINT to `python -m posevla_ros.policy_node` while its worker is predicting:
     exit status 0 and no traceback (the worker used to publish after the context was shut down)."""
     ckpt = tmp_path / "ckpt"
     tiny_model.save_pretrained(str(ckpt))

@@ -249,7 +249,7 @@ def test_evaluate_real_mode(ros_context, node_process, tmp_path, tiny_model):
 
 @pytest.mark.slow
 def test_ctrl_c_while_the_policy_works_is_clean(ros_context, node_process, spin_until):
-    """issue 15: Ctrl-C on a policy_node busy with inference printed an RCLError traceback
+    """Ctrl-C on a policy_node busy with inference printed an RCLError traceback
     (its worker published after the context was shut down). Now SIGINT ends the spin loop,
     the worker stops before the node and context go: exit 0, no traceback."""
     from rclpy.executors import SingleThreadedExecutor
