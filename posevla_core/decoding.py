@@ -413,7 +413,14 @@ class StaticLlamaDecoder:
             if self.compiled is None:
                 return self._next_ids(prev, pos, c, si, add, self.length + s)
             if s == 1:
-                return self.compiled(prev, pos, c, si, add)
+                try:
+                    return self.compiled(prev, pos, c, si, add)
+                except torch._dynamo.exc.FailOnRecompileLimitHit:
+                    # global state changed since warm_up and dynamo already keeps its limit of
+                    # graphs of this step: this decoder runs uncompiled from here (same tokens).
+                    # The limit is checked before the graph runs, so nothing was written.
+                    self.compiled = None
+                    return self._next_ids(prev, pos, c, si, add, self.length + s)
             # Without dynamo's guard checks (~80 us a call, 10 % of a prediction on 2 CPU cores):
             # step 1 ran every guard (and compiled again had the global state changed since
             # warm_up: the grad mode, torch.set_num_threads), and later steps pass the same shapes,

@@ -157,8 +157,15 @@ def test_small_model_compiled_static_step_equals_eager(small):
         three = batch + batch[:1]
         assert [p.token_ids for p in small.predict_batch(three)] == [p.token_ids for p in eager + eager[:1]]
         assert small.static_decoder(3, compile=True).compiled is None
+        # a warmed decoder whose first step must compile again (another thread count) past the
+        # limit: that decode goes on uncompiled, same tokens, instead of raising mid-answer
+        assert small.static_decoder(2, compile=True).compiled is not None
+        torch.set_num_threads(threads + 1)
+        assert [p.token_ids for p in small.predict_batch(batch)] == [p.token_ids for p in eager]
+        assert small.static_decoder(2, compile=True).compiled is None
     finally:
         torch._dynamo.config.recompile_limit = limit
+        torch.set_num_threads(threads)
     small.decoding = "static"
 
 
