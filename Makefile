@@ -94,7 +94,7 @@ bench-robosuite: setup
 	$(PY) -m benchmarks.bench_robosuite --work runs/bench_robosuite --out bench_results/robosuite
 
 bench-robosuite-agentview: setup
-	$(PY) -m benchmarks.bench_robosuite --camera agentview --init checkpoints/wide --randomize-scenes --no-fewshot --arms Panda,UR5e \
+	$(PY) -m benchmarks.bench_robosuite --camera agentview --init checkpoints/wide --randomize-scenes --no-fewshot \
 		--work runs/bench_robosuite_agentview --out bench_results/robosuite_agentview
 
 bench-gpu: setup
