@@ -156,7 +156,9 @@ class EmptyGraspWatch:
 
     def sent(self, plan: backends.JointPlan, now: float) -> None:
         """A plan went out at ``now`` (node clock): remember when its final close is commanded
-        (the value of point i is commanded as the arm starts towards it, at ``times[i-1]``)."""
+        (the value of point i is commanded as the arm starts towards it, at ``times[i-1]``). A plan
+        closed from its first point keeps a close already watched: in replace mode a new plan
+        every few hundred ms would otherwise push the judgement back forever."""
         g = None if plan.grippers is None else np.asarray(plan.grippers, dtype=float)
         with self._lock:
             if g is None or len(g) == 0 or g[-1] >= 0.5:
@@ -164,6 +166,8 @@ class EmptyGraspWatch:
                 return
             still_open = np.nonzero(g >= 0.5)[0]
             first_closed = int(still_open[-1]) + 1 if len(still_open) else 0
+            if first_closed == 0 and self._close_at is not None:
+                return                                  # still closed: the same close
             self._close_at = now + (float(plan.times[first_closed - 1]) if first_closed > 0 else 0.0)
 
     def check(self, opening: float | None, now: float) -> bool:

@@ -543,6 +543,11 @@ def test_empty_grasp_watch_fires_once_after_the_close_and_only_on_an_empty_hand(
     assert w.check(0.0, 21.0)                  # a plan that starts closed: judged from its start
     w.sent(JointPlan(True, positions=q[:2], times=np.array([0.5, 1.0]), grippers=np.array([0.0, 1.0])), now=30.0)
     assert not w.check(0.0, 40.0)              # ends open: nothing to judge
+    # replace mode: a closed plan every 0.2 s after a close is the same close, judged from its start
+    w.sent(closes, now=50.0)                   # close at 52
+    for t in np.arange(52.0, 52.6, 0.2):
+        w.sent(JointPlan(True, positions=q[:2], times=np.array([0.5, 1.0]), grippers=np.zeros(2)), now=t)
+    assert w.check(0.0, 52.6)
     off = EmptyGraspWatch(below=0.0, wait_s=0.5)
     off.sent(closes, now=0.0)
     assert not off.enabled and not off.check(0.0, 100.0)
