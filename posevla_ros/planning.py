@@ -133,56 +133,66 @@ class ExecutorCore:
 
 
 class EmptyGraspWatch:
-    """Notices a close that caught nothing: the last sent plan ends with the gripper closed, the
-    close was commanded ``wait_s`` ago or more, and the measured opening (0 closed .. 1 open) is
-    below ``below``: the fingers met with nothing between them (a 4.5 cm cube stops the sim
-    Panda's at 0.56, an empty close at 0.002).
+    """Notices a close that caught nothing: while a sent plan holds the gripper closed (from the
+    point where it closes to the point where it opens again, or its end), ``wait_s`` or more after
+    the close was commanded, the measured opening (0 closed .. 1 open) is below ``below``: the
+    fingers met with nothing between them (a 4.5 cm cube stops the sim Panda's at 0.56,
+    robosuite's can at 0.63, an empty close at 0.002-0.01).
 
     Why the executor acts on it: the token head does not read the gripper's state, so after a
     missed grasp it sees a closed hand in the air and does not start the reach over (the arm
-    stood still until the episode's timeout, docs/results/2026-12-07-wide-nominal-misses.md).
-    Opening the empty hand, with the arm held where it is, moves nothing that could be held and
-    shows the model a scene it knows. Fires once per sent close. The worker thread calls
-    ``sent``, a timer ``check``: both take the lock."""
+    stood still until the episode's timeout, docs/results/2026-12-07-wide-nominal-misses.md), or
+    a keyframe plan carries the empty hand to the bin and back. Opening the empty hand, with the
+    arm held where it is, moves nothing that could be held and shows the model a scene it knows.
+    Fires once per close. The worker thread calls ``sent``, a timer ``check``: both take the lock."""
 
     def __init__(self, below: float, wait_s: float) -> None:
         self.below, self.wait_s = float(below), float(wait_s)
         self._lock = threading.Lock()
-        self._close_at: float | None = None
+        self._windows: list[list[float]] = []      # [close commanded, open commanded) per close, node clock
 
     @property
     def enabled(self) -> bool:
         return self.below > 0
 
     def sent(self, plan: backends.JointPlan, now: float) -> None:
-        """A plan went out at ``now`` (node clock): remember when its final close is commanded
-        (the value of point i is commanded as the arm starts towards it, at ``times[i-1]``). A plan
-        closed from its first point keeps a close already watched: in replace mode a new plan
-        every few hundred ms would otherwise push the judgement back forever."""
-        g = None if plan.grippers is None else np.asarray(plan.grippers, dtype=float)
+        """A plan went out at ``now`` (node clock): the windows in which it holds the gripper
+        closed (the value of point i is commanded as the arm starts towards it, at
+        ``times[i-1]``). A plan closed from its first point continues a close already watched:
+        in replace mode a new plan every few hundred ms would otherwise push the judgement back
+        forever."""
+        g = None if plan.grippers is None else np.asarray(plan.grippers, dtype=float) < 0.5
+        t = [0.0] + [float(x) for x in (plan.times if plan.times is not None else [])]
         with self._lock:
-            if g is None or len(g) == 0 or g[-1] >= 0.5:
-                self._close_at = None
-                return
-            still_open = np.nonzero(g >= 0.5)[0]
-            first_closed = int(still_open[-1]) + 1 if len(still_open) else 0
-            if first_closed == 0 and self._close_at is not None:
-                return                                  # still closed: the same close
-            self._close_at = now + (float(plan.times[first_closed - 1]) if first_closed > 0 else 0.0)
+            running = next((w for w in self._windows if w[0] <= now < w[1]), None)
+            self._windows = []
+            i, n = 0, 0 if g is None else len(g)
+            while i < n:
+                if not g[i]:
+                    i += 1
+                    continue
+                j = i
+                while j < n and g[j]:
+                    j += 1
+                start = running[0] if i == 0 and running is not None else now + t[i]
+                self._windows.append([start, now + t[j] if j < n else float("inf")])
+                i = j
 
     def check(self, opening: float | None, now: float) -> bool:
-        """True (once) when the hand closed on nothing; ``opening`` None (no finger joints in
-        /joint_states) never fires."""
+        """True (once per close) when the hand closed on nothing; ``opening`` None (no finger
+        joints in /joint_states) never fires."""
         with self._lock:
-            if (not self.enabled or self._close_at is None or opening is None
-                    or now < self._close_at + self.wait_s or opening >= self.below):
+            if not self.enabled or opening is None or opening >= self.below:
                 return False
-            self._close_at = None
-            return True
+            for w in self._windows:
+                if w[0] + self.wait_s <= now < w[1]:
+                    self._windows.remove(w)
+                    return True
+            return False
 
     def clear(self) -> None:
         with self._lock:
-            self._close_at = None
+            self._windows = []
 
 
 class MotionWindow:

@@ -548,6 +548,13 @@ def test_empty_grasp_watch_fires_once_after_the_close_and_only_on_an_empty_hand(
     for t in np.arange(52.0, 52.6, 0.2):
         w.sent(JointPlan(True, positions=q[:2], times=np.array([0.5, 1.0]), grippers=np.zeros(2)), now=t)
     assert w.check(0.0, 52.6)
+    # a pick-and-place keyframe plan: close at the grasp, open over the bin; judged in between
+    place = JointPlan(True, positions=np.zeros((5, 7)), times=np.array([1.0, 2.0, 3.0, 6.0, 7.0]),
+                      grippers=np.array([1, 0, 0, 0, 1.0]))
+    w.sent(place, now=60.0)                    # closed from 61 (times[0]) to 66 (times[3])
+    assert not w.check(0.0, 61.4) and w.check(0.0, 61.6) and not w.check(0.0, 62.0)
+    w.sent(place, now=70.0)
+    assert not w.check(0.0, 76.5)              # the hand opened at 76: nothing to judge
     off = EmptyGraspWatch(below=0.0, wait_s=0.5)
     off.sent(closes, now=0.0)
     assert not off.enabled and not off.check(0.0, 100.0)
