@@ -165,10 +165,12 @@ def _row(run: Runner, cfg: BenchConfig, out: str, task: str, arm: str, policy: s
             "median_time_to_success_s": s["time_to_success_s"]["median"], "seed": cfg.eval_seed}
 
 
-def _eval_args(cfg: BenchConfig, key: str) -> list[str]:
+def _eval_args(cfg: BenchConfig, key: str, camera: bool = True) -> list[str]:
+    """The episodes of an evals key; ``camera`` False for the scripted expert, which reads the
+    sim's state, not the image."""
     task = key.split(":")[0]
     return ["--sim", sim_name(key), "--task", family(task), "--episodes", str(cfg.evals[key]),
-            "--seed", str(cfg.eval_seed), *camera_args(cfg)]
+            "--seed", str(cfg.eval_seed), *(camera_args(cfg) if camera else [])]
 
 
 def evaluate(run: Runner, cfg: BenchConfig, ckpt: Path) -> list[dict]:
@@ -178,10 +180,7 @@ def evaluate(run: Runner, cfg: BenchConfig, ckpt: Path) -> list[dict]:
         tag = f"{task}_{arm}"
         run.step(f"eval_{tag}", ["evaluate", *_eval_args(cfg, key), "--checkpoint", str(ckpt), "--out", f"eval_{tag}"],
                  run.work / f"eval_{tag}" / "summary.json")
-        # the scripted expert reads the sim's state, not the image: no camera
-        expert_args = ["--sim", sim_name(key), "--task", family(task), "--episodes", str(cfg.evals[key]),
-                       "--seed", str(cfg.eval_seed)]
-        run.step(f"expert_{tag}", ["expert", *expert_args, "--out", f"expert_{tag}"],
+        run.step(f"expert_{tag}", ["expert", *_eval_args(cfg, key, camera=False), "--out", f"expert_{tag}"],
                  run.work / f"expert_{tag}" / "summary.json")
         on_arm = cfg.demos.get(task, 0) if arm == "Panda" else 0
         rows.append(_row(run, cfg, f"eval_{tag}", task, arm, "Pose-VLA", on_arm))
