@@ -16,8 +16,8 @@ trajectory runs, the arm holds its measured position. An arm without a gripper
 (``gripper_joint_names: []`` or ``gripper_topic: ""``) gets no gripper commands and no
 gripper dwell; the predicted gripper values are ignored.
 
-Empty grasps: when a sent plan ended with the gripper closed and, ``empty_grasp_wait_s`` after
-the close, the measured finger opening is below ``empty_grasp_opening`` (the fingers met), the
+Empty grasps: while a sent plan holds the gripper closed and, ``empty_grasp_wait_s`` after the
+close, the measured finger opening is below ``empty_grasp_opening`` (the fingers met), the
 arm is held where it is and the gripper opens (``planning.EmptyGraspWatch``); the next
 prediction then starts the reach over. Not in chunk mode.
 
