@@ -1,5 +1,5 @@
 """Burst benchmark (a policy_node that stalled after a burst): how long does a
-``python -m posevla_ros.policy_node`` process take to answer a good RGB-D frame right after
+``python -m posevla_ros.nodes.policy_node`` process take to answer a good RGB-D frame right after
 a burst of color images + CameraInfo with no depth?
 
 Each try: publish ``--burst`` color images and CameraInfo (640x480 by default; every 10th
@@ -36,7 +36,7 @@ def _save_model(path: Path, tiny: bool = True) -> None:
     import torch
 
     from posevla_core.config import PoseVLAConfig
-    from posevla_core.model import PoseVLA
+    from posevla_core.policies.small.modeling import PoseVLA
 
     torch.manual_seed(0)
     PoseVLA(PoseVLAConfig.tiny() if tiny else PoseVLAConfig()).save_pretrained(str(path))
@@ -89,7 +89,7 @@ class Io:
         return self.node.get_clock().now().to_msg()
 
     def frame(self, stamp, depth: bool = True, malformed: bool = False):
-        from posevla_ros import conversions as conv
+        from posevla_ros.ros_io import conversions as conv
 
         K = np.array([[500.0, 0, self.W / 2], [0, 500.0, self.H / 2], [0, 0, 1]])
         rgb = conv.rgb_to_image(self.rgb)
@@ -175,7 +175,7 @@ def main(argv=None) -> int:
         cmd = ["-m", "posevla_ros.cli", "run", "policy", "--checkpoint", str(tmp / "ckpt"), "-p", "device=cpu",
                "-p", "instruction=pick up the red cube", "-p", f"rate_hz={a.rate_hz}"]
     else:
-        cmd = ["-m", "posevla_ros.policy_node", "--ros-args", "-p", f"checkpoint:={tmp / 'ckpt'}", "-p", "device:=cpu",
+        cmd = ["-m", "posevla_ros.nodes.policy_node", "--ros-args", "-p", f"checkpoint:={tmp / 'ckpt'}", "-p", "device:=cpu",
                "-p", "instruction:=pick up the red cube", "-p", f"rate_hz:={a.rate_hz}"]
     proc = subprocess.Popen([sys.executable, *cmd],
                             cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)

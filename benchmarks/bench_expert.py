@@ -32,9 +32,9 @@ BENCH = "bench_expert"
 
 def _load():
     from posevla_core.config import PoseVLAConfig
-    from posevla_core.expert import FlowPolicy
-    from posevla_core.model import PoseVLA
-    from posevla_core.policy import load_policy
+    from posevla_core.policies.flow.modeling import FlowPolicy
+    from posevla_core.policies.small.modeling import PoseVLA
+    from posevla_core.policies.base import load_policy
 
     if (REPO / "checkpoints" / "expert" / "expert.safetensors").exists():
         return load_policy(REPO / "checkpoints" / "expert", device="cpu"), "checkpoints/expert"
@@ -106,9 +106,9 @@ def run_vlm(repeats: int = 15) -> dict:
     model preprocessing a 640x480 frame costs half a prefix forward). Random
     weights refuse anything, so the backbone's ``<no_object>`` is forbidden (forbid_refusal) and
     the chunk checked to be a full one."""
-    from posevla_core.expert import FlowPolicy
-    from posevla_core.paligemma import PaliGemmaPoseVLA
-    from posevla_core.paligemma_random import random_paligemma
+    from posevla_core.policies.flow.modeling import FlowPolicy
+    from posevla_core.policies.paligemma.modeling import PaliGemmaPoseVLA
+    from posevla_core.policies.paligemma.random_init import random_paligemma
 
     from benchmarks.common import forbid_refusal
 

@@ -1,7 +1,7 @@
 """`make bench-gpu`: the PaliGemma path at its real size, on one CUDA GPU, in one script.
 
 Builds a model of paligemma-3b-pt-224's shape (SigLIP-So400m/14 at 224 px + Gemma-2B,
-257216-row vocabulary) with RANDOM weights in bf16 (posevla_core.paligemma_random: no
+257216-row vocabulary) with RANDOM weights in bf16 (posevla_core.policies.paligemma.random_init: no
 download, no real weights needed), adds the pose tokens and the geometry prior, then:
   1. a few LoRA training steps (peft; frozen vision tower, activation checkpointing) on
      synthetic 640x480 RGB-D frames: step time and peak memory;
@@ -48,9 +48,9 @@ def run(out_dir: str | Path = "bench_results", train_steps: int = 5, batch: int 
     import torch
 
     from posevla_core.config import VLMConfig
-    from posevla_core.paligemma import PaliGemmaPoseVLA
-    from posevla_core.paligemma_random import random_paligemma
-    from posevla_core.types import Pose, PoseTarget, Waypoint
+    from posevla_core.policies.paligemma.modeling import PaliGemmaPoseVLA
+    from posevla_core.policies.paligemma.random_init import random_paligemma
+    from posevla_core.poses import Pose, PoseTarget, Waypoint
 
     try:
         import peft  # noqa: F401
@@ -173,7 +173,7 @@ def flow_head(model, data: list[dict], repeats: int, decoding: str, sync, reset_
     (one prefix forward + 10 Euler steps, compiled as policy_node runs them on CUDA) and the
     chunks/s of a batch. The backbone's refusal stays forbidden, so every chunk is a full one."""
     from benchmarks.common import require_full_chunk
-    from posevla_core.expert import FlowPolicy
+    from posevla_core.policies.flow.modeling import FlowPolicy
 
     flow = FlowPolicy.attach(model, {"state": False}).to(model.device).eval()
     f = data[0]

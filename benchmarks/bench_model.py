@@ -4,7 +4,7 @@ the PaliGemma path's prediction time as a ratio to ONE forward pass over the sam
 All numbers come from one run on the same inputs, interleaved, so ratios are meaningful
 even on a noisy shared machine. Model: the shipped demo checkpoint when present, else a
 random model of the default config (same size and decode length). VLM path: the tiny
-random PaliGemma (posevla_core.paligemma_random) with the default pose grammar.
+random PaliGemma (posevla_core.policies.paligemma.random_init) with the default pose grammar.
 
 Input: a sim frame (benchmarks.common.sim_frame, seed 1000) on which the shipped checkpoint
 finds the object and decodes every pose token; each mode's answer is checked to be that full
@@ -34,8 +34,8 @@ BENCH = "bench_model"
 
 def _load_model():
     from posevla_core.config import PoseVLAConfig
-    from posevla_core.model import PoseVLA
-    from posevla_core.policy import load_policy
+    from posevla_core.policies.small.modeling import PoseVLA
+    from posevla_core.policies.base import load_policy
 
     from posevla_core.paths import default_checkpoint
 
@@ -133,8 +133,8 @@ def small_forwards(model, rgb, depth, K, instr) -> dict:
     the teacher-forced forward over the prefix and the model's own full answer (the pose tokens a
     prediction decodes one by one, here all in one pass: ``compute_loss``), and the prefix-only
     forward an action expert reads (``prefix_features``)."""
-    from posevla_core.policy import eval_mode
-    from posevla_core.types import PoseTarget
+    from posevla_core.policies.base import eval_mode
+    from posevla_core.poses import PoseTarget
 
     pred = model.predict(rgb, depth, K, instr, decoding="eager")
     target = PoseTarget(pred.category, pred.box_uv, pred.object_pose, pred.waypoints, box_xyxy=pred.box_xyxy,
@@ -156,9 +156,9 @@ def run_vlm(repeats: int = 15) -> dict:
     pass over the same prefix + pose tokens (preprocess included in both), interleaved. The
     random VLM refuses anything, so its ``<no_object>`` answer is forbidden (forbid_refusal)
     and the prediction checked to decode every pose token."""
-    from posevla_core.paligemma import PaliGemmaPoseVLA
-    from posevla_core.paligemma_random import random_paligemma
-    from posevla_core.types import Pose, PoseTarget
+    from posevla_core.policies.paligemma.modeling import PaliGemmaPoseVLA
+    from posevla_core.policies.paligemma.random_init import random_paligemma
+    from posevla_core.poses import Pose, PoseTarget
 
     vlm, tok = random_paligemma("tiny")
     model = forbid_refusal(PaliGemmaPoseVLA.from_vlm(vlm, tok).eval())

@@ -63,13 +63,13 @@ def _load_model():
 
     ckpt = P.default_checkpoint()
     if ckpt.is_dir():
-        from posevla_core.policy import load_policy
+        from posevla_core.policies.base import load_policy
 
         return load_policy(ckpt, device="cpu"), str(ckpt)
     import torch
 
     from posevla_core.config import PoseVLAConfig
-    from posevla_core.model import PoseVLA
+    from posevla_core.policies.small.modeling import PoseVLA
 
     torch.manual_seed(0)
     return forbid_refusal(PoseVLA(PoseVLAConfig.tiny()).eval()), "random tiny PoseVLA, <no_object> forbidden"
@@ -84,14 +84,14 @@ def run(out_dir: str | Path, n: int = 20, warmup: int = 3) -> dict:
     from std_msgs.msg import String
     from trajectory_msgs.msg import JointTrajectory
 
-    from posevla_core import se3
-    from posevla_core.types import Pose, Waypoint
-    from posevla_ros import conversions as conv
+    from posevla_core.geometry import se3
+    from posevla_core.poses import Pose, Waypoint
+    from posevla_ros.ros_io import conversions as conv
     from posevla_ros import params as P
-    from posevla_ros.executor_node import ExecutorNode
-    from posevla_ros.planning import load_kinematics
-    from posevla_ros.policy_node import PolicyNode
-    from posevla_ros.runner import close_graph, make_executor
+    from posevla_ros.nodes.executor_node import ExecutorNode
+    from posevla_ros.logic.planning import load_kinematics
+    from posevla_ros.nodes.policy_node import PolicyNode
+    from posevla_ros.launching.runner import close_graph, make_executor
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -104,7 +104,7 @@ def run(out_dir: str | Path, n: int = 20, warmup: int = 3) -> dict:
     targets = [kin.fk(Q_HOME + d) for d in np.linspace(0, 1, 4)[:, None] * np.array([0.2, 0.2, 0, 0.15, 0, -0.1, 0.1])]
     wps = [Waypoint(Pose.from_matrix(se3.inv_T(T_base_cam) @ T), 1.0) for T in targets]
     from posevla_ros import params as P
-    from posevla_core.policy import set_inference_threads
+    from posevla_core.policies.base import set_inference_threads
 
     defaults = P.defaults(P.POLICY_PARAMS)
     threads = set_inference_threads(defaults["inference_threads"])      # what policy_node does before its load

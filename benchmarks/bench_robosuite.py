@@ -71,7 +71,7 @@ class BenchConfig:
 
 def family(task: str) -> str:
     """The evaluator's task family of a robosuite task ("pick" / "put"), from its task table."""
-    from posevla_core.sim.robosuite_env import TASKS
+    from posevla_core.sim.robosuite.env import TASKS
 
     return TASKS[task].family
 
@@ -81,7 +81,7 @@ SCENE_SEEDS = {"Lift": 400000, "PickPlaceCan": 500000, "Stack": 600000, "NutAsse
 
 def sim_name(key: str) -> str:
     """``--sim`` of an evals key ("Lift:UR5e" -> "robosuite:Lift:UR5e"), spelled as select does."""
-    from posevla_core.sim.select import parse_sim
+    from posevla_core.sim.factory import parse_sim
 
     return str(parse_sim(f"robosuite:{key}"))
 

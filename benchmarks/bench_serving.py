@@ -77,8 +77,8 @@ def in_worker_thread(fn):
 
 def run(out_dir: str | Path = "bench_results", repeats: int = 40) -> dict:
     from posevla_core.paths import default_checkpoint
-    from posevla_core.policy import load_policy, set_inference_threads
-    from posevla_core.serving import RemotePolicy
+    from posevla_core.policies.base import load_policy, set_inference_threads
+    from posevla_core.serving.server import RemotePolicy
 
     ckpt = default_checkpoint()
     set_inference_threads(0)                  # as the server does by default (posevla serve --threads)

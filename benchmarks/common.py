@@ -22,8 +22,8 @@ def sim_frame(seed: int = SIM_SEED, width: int = 224, height: int = 224
     ``robot_state``. The shipped checkpoint finds the instructed object here and decodes every
     pose token; on a random frame its object verifier refuses after one step, so a timing of
     that frame measures a refusal, not what a user runs."""
-    from posevla_core.expert import robot_state
-    from posevla_core.sim.env import SimEnv
+    from posevla_core.policies.flow.modeling import robot_state
+    from posevla_core.sim.mujoco.env import SimEnv
 
     with SimEnv(width=width, height=height) as env:
         spec = env.reset(seed, "pick")
@@ -37,7 +37,7 @@ def forbid_refusal(model):
     PaliGemma one, whose pose ids are mapped). For RANDOM weights only, which have no trained
     answer and refuse anything: with the refusal forbidden every pose token is decoded, so a
     timing measures a full prediction. Never for a trained model a user runs."""
-    from posevla_core.tokens import NO_OBJECT
+    from posevla_core.tokens.grammar import NO_OBJECT
 
     nid = model.id_map[NO_OBJECT] if hasattr(model, "id_map") else NO_OBJECT
     model.step_bias[:, 0, nid] = float("-inf")

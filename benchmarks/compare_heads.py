@@ -89,7 +89,7 @@ class Listener:
 
 def seam_jerks(trajs: list) -> list[float]:
     """Peak |jerk| at the seams of each run of consecutive trajectories (a hold splits runs)."""
-    from posevla_core.chunking import seam_profile
+    from posevla_core.geometry.chunking import seam_profile
 
     runs, cur = [], []
     for t in trajs + [None]:
@@ -103,7 +103,7 @@ def seam_jerks(trajs: list) -> list[float]:
 
 
 def evaluate(checkpoint: str, episodes: int, seed: int, out: Path, listener: Listener, timeout_s: float) -> dict:
-    from posevla_ros.apps import evaluate_main
+    from posevla_ros.cli.apps import evaluate_main
 
     listener.take()
     s = evaluate_main(checkpoint=checkpoint, task="pick", episodes=episodes, out=str(out), seed=seed,

@@ -18,7 +18,7 @@ import numpy as np
 def grasp_row(pol, rgb, depth, K, instruction, true_object, expert_pos, expert_grip) -> dict:
     """One checkpoint's answer on one frame: refused, or its object / grasp errors in mm and the
     share of valid depth around its grounded box center."""
-    from posevla_core.geometry import depth_support
+    from posevla_core.policies.geometry_prior import depth_support
 
     p = pol.predict(rgb, depth, K, instruction)
     if not p.found:
@@ -46,8 +46,8 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=None, help="write the rows as JSON here")
     a = ap.parse_args(argv)
 
-    from posevla_core.policy import load_policy
-    from posevla_core.sim.env import SimEnv, body_mask
+    from posevla_core.policies.base import load_policy
+    from posevla_core.sim.mujoco.env import SimEnv, body_mask
     from posevla_core.train.pipeline import expert_targets_in_camera
 
     pols = {c: load_policy(c, device="cpu") for c in a.checkpoints}

@@ -61,12 +61,12 @@ class Labels:
 
 
 def collect(scenes: int, seed0: int) -> Labels:
-    from posevla_core import se3
+    from posevla_core.geometry import se3
     from posevla_core.config import TokenizerConfig
-    from posevla_core.sim import scene as sim_scene
-    from posevla_core.sim.env import SimEnv
+    from posevla_core.sim.mujoco import scene as sim_scene
+    from posevla_core.sim.mujoco.env import SimEnv
     from posevla_core.train.pipeline import expert_clock
-    from posevla_core.types import Pose, PoseTarget, Waypoint
+    from posevla_core.poses import Pose, PoseTarget, Waypoint
 
     dt = TokenizerConfig().waypoint_dt
     obj_R, kinds, hand_R, targets = [], [], [], []
@@ -91,7 +91,7 @@ def collect(scenes: int, seed0: int) -> Labels:
 def fitted_refs(labels: Labels, canonical: bool) -> tuple[np.ndarray, np.ndarray]:
     """Object and hand references of tokens.fit_bins (objects: with or without symmetries)."""
     from posevla_core.config import TokenizerConfig
-    from posevla_core.tokens import fit_bins
+    from posevla_core.tokens.grammar import fit_bins
     from posevla_core.train.pipeline import sim_categories, sim_symmetries
 
     cfg = TokenizerConfig(categories=sim_categories(), symmetries=sim_symmetries() if canonical else {})
@@ -129,7 +129,7 @@ def rotvec_scheme(ref: np.ndarray) -> Scheme:
 def euler_scheme(ref: np.ndarray) -> Scheme:
     """Through the shipped tokenizer (PoseTokenizer.rotation_tokens / rotation_from_tokens)."""
     from posevla_core.config import TokenizerConfig
-    from posevla_core.tokens import PoseTokenizer
+    from posevla_core.tokens.grammar import PoseTokenizer
 
     q = tuple(Rotation.from_matrix(ref).as_quat())
     tok = PoseTokenizer(TokenizerConfig(object_rotation_ref=q))
@@ -151,7 +151,7 @@ def euler_scheme(ref: np.ndarray) -> Scheme:
 def canon_boundary_deg(R: np.ndarray, kind: str, ref: np.ndarray) -> float:
     """Distance (degrees; a lower bound for the finite groups) from R to where its canonical
     label jumps to another member of the group."""
-    from posevla_core import symmetry
+    from posevla_core.geometry import symmetry
 
     if kind in ("none", "sphere"):
         return math.inf
@@ -191,7 +191,7 @@ def measure(scheme: Scheme, Rs: np.ndarray, label_of: Callable[[np.ndarray, int]
 
 
 def run(scenes: int = 300, out_dir: str = "bench_results", seed0: int = 100_000) -> dict:
-    from posevla_core import symmetry
+    from posevla_core.geometry import symmetry
 
     t0 = time.perf_counter()
     labels = collect(scenes, seed0)

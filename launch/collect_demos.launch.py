@@ -8,10 +8,10 @@ Per episode: the sim resets (sim:=true) or the operator gets the scene ready and
 (teleop key n/Enter, or /evaluator/ready); recording runs until the sim's success predicate
 or the operator's save (key e, /evaluator/success), a discard (key x, /evaluator/failure)
 or the timeout; only saved episodes stay in the dataset. Teleop goes through the
-executor's safety checks. The nodes come from posevla_ros.graphs ("collect"), the
+executor's safety checks. The nodes come from posevla_ros.launching.graphs ("collect"), the
 description `posevla collect [--sim]` runs in one process. Arguments: `--show-args`.
 """
-from posevla_ros.launch_graph import describe
+from posevla_ros.launching.launch_description import describe
 
 
 def generate_launch_description():

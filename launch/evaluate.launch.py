@@ -8,10 +8,10 @@ in <out>/results.jsonl, summary.json, report.html.
         #   ros2 service call /evaluator/ready std_srvs/srv/Trigger
         # and marks the outcome (/evaluator/success or /evaluator/failure); no mark = timeout
 
-The nodes come from posevla_ros.graphs ("evaluate"), the description `posevla evaluate
+The nodes come from posevla_ros.launching.graphs ("evaluate"), the description `posevla evaluate
 [--sim]` runs in one process. Arguments: `--show-args`.
 """
-from posevla_ros.launch_graph import describe
+from posevla_ros.launching.launch_description import describe
 
 
 def generate_launch_description():

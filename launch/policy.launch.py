@@ -4,11 +4,11 @@
     ros2 launch posevla_ros policy.launch.py robot:=sim_panda camera_ns:=/camera
     ros2 topic pub --once /posevla/instruction std_msgs/String "data: 'pick up the red cube'"
 
-The nodes, parameter files, values and remappings come from posevla_ros.graphs ("policy"),
+The nodes, parameter files, values and remappings come from posevla_ros.launching.graphs ("policy"),
 the same description `posevla run policy --robot sim_panda` runs in one process.
 Arguments: `ros2 launch posevla_ros policy.launch.py --show-args`.
 """
-from posevla_ros.launch_graph import describe
+from posevla_ros.launching.launch_description import describe
 
 
 def generate_launch_description():

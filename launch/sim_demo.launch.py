@@ -5,10 +5,10 @@ executor_node as on a real arm act on it, on sim time.
 
     ros2 launch posevla_ros sim_demo.launch.py task:="pick up the red cube" rviz:=true
 
-The nodes come from posevla_ros.graphs ("sim_demo"), the description `posevla run sim-demo`
+The nodes come from posevla_ros.launching.graphs ("sim_demo"), the description `posevla run sim-demo`
 runs in one process. Arguments: `ros2 launch posevla_ros sim_demo.launch.py --show-args`.
 """
-from posevla_ros.launch_graph import describe
+from posevla_ros.launching.launch_description import describe
 
 
 def generate_launch_description():

@@ -48,7 +48,7 @@ class TokenizerConfig:
     waypoint_dt: float = 1.0                # nominal seconds between waypoints
 
     def __post_init__(self) -> None:
-        from posevla_core.symmetry import KINDS
+        from posevla_core.geometry.symmetry import KINDS
 
         self.position_min = tuple(float(x) for x in self.position_min)
         self.position_max = tuple(float(x) for x in self.position_max)

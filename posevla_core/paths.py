@@ -17,7 +17,7 @@ from pathlib import Path
 PACKAGE = "posevla_ros"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # A checkpoint's config.json: read here, without torch, so that graphs / launch files can ask a
-# checkpoint's head before any model code loads (posevla_core.policy re-exports these).
+# checkpoint's head before any model code loads (posevla_core.policies.base re-exports these).
 CONFIG_FILE = "config.json"
 DEFAULT_ARCHITECTURE = "small"
 HEADS, DEFAULT_HEAD = ("tokens", "flow"), "tokens"

@@ -151,7 +151,7 @@ EXECUTOR_PARAMS: list[ParamSpec] = [
 
 #: executor parameter specs by name: what other nodes that share a parameter declare
 EXECUTOR_SPEC = {s.name: s for s in EXECUTOR_PARAMS}
-#: what a node that reads the robot's state at an image declares (posevla_ros.robot_state), beside
+#: what a node that reads the robot's state at an image declares (posevla_ros.ros_io.robot_state), beside
 #: its own ``camera_pose_topic``: the recorder always, policy_node for a model with proprioception
 ROBOT_STATE_PARAMS: list[ParamSpec] = [
     ParamSpec("joint_state_slop_s", 0.1, "max |stamp(joint_states) - stamp(image)|", 0.0, 10.0),
@@ -257,7 +257,7 @@ def load_params_file(path: str | Path, node_name: str) -> dict[str, Any]:
 def camera_remappings(camera_ns: str) -> list[tuple[str, str]]:
     """Launch remappings from the nodes' /camera/... topics to a camera driver's namespace
     (RealSense-style names: color/image_raw, color/camera_info, aligned_depth_to_color/image_raw)."""
-    from posevla_ros.topics import CAMERA_STREAMS, camera_topics
+    from posevla_ros.ros_io.topics import CAMERA_STREAMS, camera_topics
 
     ns = "/" + camera_ns.strip("/") if camera_ns.strip("/") else ""
     return [(camera_topics()[k], f"{ns}/{CAMERA_STREAMS[k]}") for k in ("rgb", "info", "depth")]
@@ -356,7 +356,7 @@ def check_robot_description(p: dict[str, Any], where: str = "executor_node") -> 
     at run time: it is checked when it arrives (``check_urdf_text``)."""
     import xml.etree.ElementTree as ET
 
-    from posevla_core.sim.assets import resolve_robot_description
+    from posevla_core.sim.mujoco.assets import resolve_robot_description
 
     if not p["robot_description_file"]:
         return

@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from posevla_ros import graphs as G
+from posevla_ros.launching import graphs as G
 
 
 @dataclass(frozen=True)

@@ -123,7 +123,7 @@ def tiny_model():
     import torch
 
     from posevla_core.config import PoseVLAConfig
-    from posevla_core.model import PoseVLA
+    from posevla_core.policies.small.modeling import PoseVLA
 
     from model_helpers import forbid_no_object
 

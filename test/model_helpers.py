@@ -1,7 +1,7 @@
 """Helpers the model tests share."""
 from __future__ import annotations
 
-from posevla_core.tokens import NO_OBJECT
+from posevla_core.tokens.grammar import NO_OBJECT
 
 
 def forbid_no_object(model):

@@ -9,9 +9,9 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
 
-from posevla_ros import conversions as conv
+from posevla_ros.ros_io import conversions as conv
 from posevla_ros.msg import PosePrediction
-from posevla_ros.topics import camera_topics
+from posevla_ros.ros_io.topics import camera_topics
 
 
 def first_prediction(ros_context, proc, spin_until, rgb: np.ndarray, depth: np.ndarray, K: np.ndarray,

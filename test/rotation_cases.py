@@ -3,7 +3,7 @@ import numpy as np
 from hypothesis import strategies as st
 from scipy.spatial.transform import Rotation
 
-from posevla_core import symmetry
+from posevla_core.geometry import symmetry
 
 unit = st.floats(-1.0, 1.0, allow_nan=False)
 quats = st.tuples(unit, unit, unit, unit).filter(lambda q: np.linalg.norm(q) > 1e-3)

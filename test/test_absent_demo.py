@@ -9,7 +9,8 @@ import json
 
 import pytest
 
-from posevla_core.sim import scene, tasks
+from posevla_core.sim.mujoco import scene
+from posevla_core.sim import tasks
 
 
 def test_absent_episode_names_an_object_not_in_the_scene():
@@ -24,7 +25,7 @@ def test_absent_episode_names_an_object_not_in_the_scene():
 
 
 def test_graph_checks_absent_args():
-    from posevla_ros.graphs import build
+    from posevla_ros.launching.graphs import build
 
     with pytest.raises(ValueError, match="need the sim"):
         build("evaluate", dict(sim=False, task="pick up the red cube", absent=2))
@@ -40,8 +41,8 @@ def tiny(refuse: bool):
     import torch
 
     from posevla_core.config import PoseVLAConfig
-    from posevla_core.model import PoseVLA
-    from posevla_core.tokens import ACT, NO_OBJECT
+    from posevla_core.policies.small.modeling import PoseVLA
+    from posevla_core.tokens.grammar import ACT, NO_OBJECT
 
     torch.manual_seed(0)
     m = PoseVLA(PoseVLAConfig.tiny()).eval()
@@ -56,7 +57,7 @@ def tiny(refuse: bool):
 
 @pytest.mark.slow
 def test_absent_episodes_through_the_node_chain(tmp_path):
-    from posevla_ros.apps import evaluate_main
+    from posevla_ros.cli.apps import evaluate_main
 
     out = tmp_path / "refuse"
     s = evaluate_main(None, "pick", 0, str(out), seed=1000, timeout_s=10.0, sim=True, model=tiny(refuse=True),

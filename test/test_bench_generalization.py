@@ -1,4 +1,4 @@
-"""The camera generalization suite (posevla_ros/generalization.py): level selection and flags
+"""The camera generalization suite (posevla_ros/cli/bench_generalization.py): level selection and flags
 (fast), and a real run of two levels on one seed that writes the table, results and plot with
 consistent numbers and resumes without re-running (slow)."""
 import json
@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from posevla_ros import generalization as GZ
+from posevla_ros.cli import bench_generalization as GZ
 
 
 def test_levels_cover_the_axes_and_stage_their_camera():
@@ -79,7 +79,7 @@ def test_new_axes_stage_their_sensor_objects_size_and_held_out_views():
 def test_suite_runs_two_levels_writes_consistent_results_and_resumes(tmp_path, monkeypatch):
     import os
 
-    from posevla_ros.report import wilson_interval
+    from posevla_ros.logic.report import wilson_interval
 
     monkeypatch.setenv("POSEVLA_BENCH_DOMAIN", os.environ["ROS_DOMAIN_ID"])   # this pytest process's own domain
 

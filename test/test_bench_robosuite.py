@@ -3,7 +3,7 @@ evaluation summaries, and the step runner's resume rule."""
 import json
 
 from benchmarks import bench_robosuite as B
-from posevla_ros.report import wilson_interval
+from posevla_ros.logic.report import wilson_interval
 
 
 def _rows():

@@ -1,4 +1,4 @@
-"""`posevla calibrate` (posevla_ros.calibrate): the robot YAML edit, the printed tf2
+"""`posevla calibrate` (posevla_ros.cli.calibrate): the robot YAML edit, the printed tf2
 command, bad input as one clear line, and the whole ROS path against the in-process
 MuJoCo sim (images, CameraInfo and /joint_states over real topics, the arm moved through
 JointTrajectory messages) within 5 mm / 0.5 deg of the sim's true camera pose."""
@@ -9,8 +9,8 @@ import pytest
 import yaml
 from scipy.spatial.transform import Rotation
 
-from posevla_core import se3
-from posevla_ros.calibrate import CalibrateConfig, static_transform_command, write_camera_to_base
+from posevla_core.geometry import se3
+from posevla_ros.cli.calibrate import CalibrateConfig, static_transform_command, write_camera_to_base
 from posevla_ros.params import robot_config_path  # noqa: E402
 
 T_CAM = se3.make_T([1.1, 0.4, 0.6], Rotation.from_euler("xyz", [-120, 5, 60], degrees=True).as_quat())
@@ -63,8 +63,8 @@ def test_bad_input_is_one_clear_line(capsys, argv, message):
 
 
 def test_no_robot_topics_is_one_clear_error(tmp_path):
-    from posevla_core.calibration import CalibrationError
-    from posevla_ros.calibrate import calibrate_main
+    from posevla_core.calibration.hand_eye import CalibrationError
+    from posevla_ros.cli.calibrate import calibrate_main
 
     with pytest.raises(CalibrationError, match="no /joint_states within 1 s"):
         calibrate_main(CalibrateConfig(poses=3, out=str(tmp_path), topic_timeout_s=1.0))
@@ -76,7 +76,7 @@ def test_no_robot_topics_is_one_clear_error(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["eye-to-hand", "eye-in-hand"])
 def test_calibrate_over_ros_in_the_sim(tmp_path, mode):
-    from posevla_ros.calibrate import calibrate_main
+    from posevla_ros.cli.calibrate import calibrate_main
 
     # eye-in-hand: the camera reported in panda_hand (the sim mounts it there at scene.WRIST_CAMERA)
     link = "panda_hand" if mode == "eye-in-hand" else ""
@@ -92,7 +92,7 @@ def test_calibrate_over_ros_in_the_sim(tmp_path, mode):
         assert "--frame-id base_link --child-frame-id camera_color_optical_frame" in summary["static_transform_command"]
     else:
         assert not (tmp_path / "sim_panda.yaml").exists()
-        from posevla_core.sim import scene
+        from posevla_core.sim.mujoco import scene
 
         assert "--frame-id panda_hand" in summary["static_transform_command"]
         np.testing.assert_allclose(summary["translation"], scene.WRIST_CAMERA[0], atol=0.005)
@@ -106,13 +106,13 @@ def test_calibrate_real_mode_operator_moves_the_arm(tmp_path, ros_context):
     import threading
     import time
 
-    from posevla_core.calibration import CharucoBoardSpec, plan_arm_poses, sim_pose_plan
-    from posevla_core.kinematics import RobotKinematics
-    from posevla_core.sim import scene
-    from posevla_core.sim.env import SimEnv
-    from posevla_ros.calibrate import calibrate_main
-    from posevla_ros.runner import spin_nodes
-    from posevla_ros.sim_node import SimNode
+    from posevla_core.calibration.hand_eye import CharucoBoardSpec, plan_arm_poses, sim_pose_plan
+    from posevla_core.geometry.kinematics import RobotKinematics
+    from posevla_core.sim.mujoco import scene
+    from posevla_core.sim.mujoco.env import SimEnv
+    from posevla_ros.cli.calibrate import calibrate_main
+    from posevla_ros.launching.runner import spin_nodes
+    from posevla_ros.nodes.sim_node import SimNode
     from rclpy.parameter import Parameter
 
     env = SimEnv(640, 480, calibration="eye-to-hand", board=CharucoBoardSpec())
@@ -122,8 +122,8 @@ def test_calibrate_real_mode_operator_moves_the_arm(tmp_path, ros_context):
     stop = threading.Event()
     from std_msgs.msg import String
 
-    from posevla_core.sim.assets import resolve_robot_description
-    from posevla_ros.robot_description import description_qos
+    from posevla_core.sim.mujoco.assets import resolve_robot_description
+    from posevla_ros.ros_io.robot_description import description_qos
 
     urdf_pub = robot.create_publisher(String, "/robot_description", description_qos())
     urdf_pub.publish(String(data=resolve_robot_description("posevla://panda").read_text()))

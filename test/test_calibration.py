@@ -1,4 +1,4 @@
-"""Hand-eye calibration (posevla_core.calibration): the solver on synthetic exact and noisy
+"""Hand-eye calibration (posevla_core.calibration.hand_eye): the solver on synthetic exact and noisy
 views against the ground truth, bad input, board detection on a rendered board, and the
 MuJoCo sim end to end (a ChArUco board on the Panda's hand, the sim's fixed camera)."""
 from __future__ import annotations
@@ -10,9 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.spatial.transform import Rotation
 
-from posevla_core import se3
-from posevla_core.calibration import (BoardDetection, CalibrationError, CalibrationView,
-                                      CharucoBoardSpec, aim_frame, detect_board, project, solve_hand_eye)
+from posevla_core.geometry import se3
+from posevla_core.calibration.hand_eye import (BoardDetection, CalibrationError, CalibrationView, CharucoBoardSpec, aim_frame, detect_board, project, solve_hand_eye)
 
 BOARD = CharucoBoardSpec()
 K = np.array([[515.0, 0, 319.5], [0, 515.0, 239.5], [0, 0, 1.0]])
@@ -147,10 +146,10 @@ def _sim_calibration(mode: str, n: int, seed: int, noise: float = 0.0):
     ``noise`` > 0: each render gets a 0.8 px Gaussian blur and pixel noise of that sigma
     (gray levels), a less perfect camera than the renderer's."""
     rng = np.random.default_rng(seed)
-    from posevla_core.calibration import plan_arm_poses, sim_pose_plan
-    from posevla_core.kinematics import RobotKinematics
-    from posevla_core.sim import scene
-    from posevla_core.sim.env import SimEnv
+    from posevla_core.calibration.hand_eye import plan_arm_poses, sim_pose_plan
+    from posevla_core.geometry.kinematics import RobotKinematics
+    from posevla_core.sim.mujoco import scene
+    from posevla_core.sim.mujoco.env import SimEnv
 
     kin = RobotKinematics("posevla://panda", "panda_grasptarget", scene.ARM_JOINTS)
     with SimEnv(640, 480, calibration=mode, board=BOARD) as env:

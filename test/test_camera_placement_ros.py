@@ -12,7 +12,7 @@ POSE = CameraPlacement.format_pose(Orbit(azimuth_deg=-45, elevation_deg=50, roll
 @pytest.mark.parametrize("graph, extra", [("sim_demo", {}), ("evaluate", {"sim": True}),
                                           ("collect", {"sim": True, "teleop": "scripted", "task": "pick"})])
 def test_graph_gives_sim_node_the_camera(graph, extra):
-    from posevla_ros import graphs as G
+    from posevla_ros.launching import graphs as G
 
     args = dict(extra, camera_pose=POSE, camera_fov_deg=70.0, width=320, height=240, scene_look="light=0.5")
     sim = next(s for s in G.build(graph, args) if s.name == "sim_node")
@@ -34,7 +34,7 @@ def test_graph_gives_sim_node_the_camera(graph, extra):
     ({"simulator": "robosuite:Lift", "scene_look": "light=0.5"}, "mujoco scene only"),
     ({"scene_look": "fog=1"}, "keys light")])
 def test_bad_camera_arguments_are_one_line(args, match):
-    from posevla_ros import graphs as G
+    from posevla_ros.launching import graphs as G
 
     with pytest.raises(ValueError, match=match) as e:
         G.build("evaluate", dict(sim=True, **args))
@@ -65,10 +65,10 @@ def test_sim_node_publishes_the_placed_pose(ros_context, node_process, spin_unti
     from rclpy.node import Node
     from sensor_msgs.msg import CameraInfo
 
-    from posevla_core.sim.env import pinhole_K
+    from posevla_core.sim.mujoco.env import pinhole_K
     from posevla_ros.srv import ResetEpisode
 
-    proc = node_process("posevla_ros.sim_node", "-p", "width:=96", "-p", "height:=72", "-p", f"camera_pose:={POSE}",
+    proc = node_process("posevla_ros.nodes.sim_node", "-p", "width:=96", "-p", "height:=72", "-p", f"camera_pose:={POSE}",
                         "-p", "camera_fov_deg:=70.0", "-p", "seed:=1000")
     node = Node("camera_placement_client", context=ros_context)
     ex = SingleThreadedExecutor(context=ros_context)
@@ -99,6 +99,6 @@ def test_sim_node_publishes_the_placed_pose(ros_context, node_process, spin_unti
 
 
 def test_sim_node_refuses_a_bad_pose_in_one_line(node_process):
-    proc = node_process("posevla_ros.sim_node", "-p", "camera_pose:=1,2,3")
+    proc = node_process("posevla_ros.nodes.sim_node", "-p", "camera_pose:=1,2,3")
     assert proc.proc.wait(60) != 0
     assert "camera pose '1,2,3': expected 7 numbers" in proc.output()

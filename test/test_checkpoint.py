@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from posevla_core.config import PoseVLAConfig
-from posevla_core.model import PoseVLA
+from posevla_core.policies.small.modeling import PoseVLA
 
 
 def test_save_load_identical_outputs(tmp_path):

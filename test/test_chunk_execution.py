@@ -1,4 +1,4 @@
-"""Chunk execution without seams: posevla_core.chunking (ROS-free) and the real executor_node
+"""Chunk execution without seams: posevla_core.geometry.chunking (ROS-free) and the real executor_node
 in execution_mode chunk over real topics. The sent trajectories, replayed as a
 joint_trajectory_controller runs them (each replaces the previous one at its stamp), never
 exceed the configured joint velocity and acceleration limits (finite differences), and every
@@ -6,10 +6,10 @@ trajectory starts at the commanded state (position and velocity) of the one befo
 import numpy as np
 import pytest
 
-from posevla_core import se3
-from posevla_core.chunking import ChunkConfig, ChunkStitcher, seam_profile
-from posevla_core.types import Pose, Prediction, Waypoint
-from posevla_ros import conversions as conv
+from posevla_core.geometry import se3
+from posevla_core.geometry.chunking import ChunkConfig, ChunkStitcher, seam_profile
+from posevla_core.poses import Pose, Prediction, Waypoint
+from posevla_ros.ros_io import conversions as conv
 
 VMAX, AMAX = np.full(7, 0.65), np.full(7, 2.0)
 TOL = 1e-6

@@ -33,8 +33,8 @@ def test_launch_files_static(name, args, exes):
 @pytest.mark.slow
 def test_collect_finetune_evaluate(tmp_path):
     from posevla_core import train
-    from posevla_core.model import PoseVLA
-    from posevla_ros.apps import collect_main, evaluate_main
+    from posevla_core.policies.small.modeling import PoseVLA
+    from posevla_ros.cli.apps import collect_main, evaluate_main
 
     demos = tmp_path / "demos"
     c = collect_main("scripted", "pick", 3, str(demos), seed=0, robot="sim_panda", fps=5.0, sim=True)

@@ -1,4 +1,4 @@
-"""The executor's control_msgs action clients (posevla_ros.controller_actions) against real
+"""The executor's control_msgs action clients (posevla_ros.ros_io.controller_actions) against real
 rclpy action servers over DDS: stand-ins for ros2_control's joint_trajectory_controller
 (FollowJointTrajectory) and gripper_action_controller (GripperCommand), and the real
 executor_node. A plan arrives as a FollowJointTrajectory goal and GripperCommand goals at
@@ -29,9 +29,9 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Header
 from trajectory_msgs.msg import JointTrajectory
 
-from posevla_core import se3
-from posevla_ros import conversions as conv
-from posevla_ros.executor_node import ExecutorNode
+from posevla_core.geometry import se3
+from posevla_ros.ros_io import conversions as conv
+from posevla_ros.nodes.executor_node import ExecutorNode
 from posevla_ros.msg import PosePrediction
 from posevla_ros.param_schema import ConfigError
 from test_executor_node import FRAME, PARAMS as TOPIC_PARAMS, Q_HOME, kin, prediction, targets  # noqa: F401 - fixtures
@@ -382,7 +382,7 @@ def test_action_without_control_msgs_refuses_to_start(tmp_path):
     """control_msgs made unimportable (as in a venv without it): the node exits 1 with one
     line on stderr, and never falls back to the topic."""
     code = ("import sys; sys.modules['control_msgs'] = None; "
-            "from posevla_ros.executor_node import main; sys.exit(main())")
+            "from posevla_ros.nodes.executor_node import main; sys.exit(main())")
     out = subprocess.run([sys.executable, "-c", code, "--ros-args", "-p", f"controller_action:={ARM_ACTION}",
                           "-p", "robot_description_file:=posevla://panda"],
                          capture_output=True, text=True, timeout=120)

@@ -1,14 +1,14 @@
-"""posevla_ros.conversions (images, CameraInfo, stamps), StampSync, markers, params, LatestWorker."""
+"""posevla_ros.ros_io.conversions (images, CameraInfo, stamps), StampSync, markers, params, LatestWorker."""
 import threading
 
 import numpy as np
 import pytest
 from sensor_msgs.msg import CameraInfo, Image
 
-from posevla_ros import conversions as conv
+from posevla_ros.ros_io import conversions as conv
 from posevla_ros import params as P
-from posevla_ros.timesync import StampSync
-from posevla_ros.runner import LatestWorker
+from posevla_ros.ros_io.timesync import StampSync
+from posevla_ros.launching.runner import LatestWorker
 
 RNG = np.random.default_rng(0)
 RGB = RNG.integers(0, 256, (6, 5, 3), dtype=np.uint8)
@@ -145,11 +145,11 @@ def test_stamp_sync_equal_stamps_emit_at_once_and_never_pair_a_burst_with_later_
 
 
 def test_markers():
-    from posevla_core.types import Pose, Prediction, Waypoint
+    from posevla_core.poses import Pose, Prediction, Waypoint
     from std_msgs.msg import Header
     from visualization_msgs.msg import Marker
 
-    from posevla_ros.markers import prediction_markers
+    from posevla_ros.ros_io.markers import prediction_markers
 
     pred = Prediction("cube", (0.5, 0.5), Pose([0, 0, 0.8], [0, 0, 0, 1]),
                       [Waypoint(Pose([0, 0, 0.5 + 0.1 * i], [0, 0, 0, 1]), g) for i, g in enumerate([1.0, 0.0])],
@@ -167,11 +167,11 @@ def test_markers():
 def test_markers_oriented_box_and_absent_object():
     """A known size: the object marker is the oriented 3D box (object pose, scale = size).
     <no_object>: no path, no gripper, no object, just a "no <category> in view" text."""
-    from posevla_core.types import Pose, Prediction, Waypoint
+    from posevla_core.poses import Pose, Prediction, Waypoint
     from std_msgs.msg import Header
     from visualization_msgs.msg import Marker
 
-    from posevla_ros.markers import prediction_markers
+    from posevla_ros.ros_io.markers import prediction_markers
 
     q = [0.0, 0.0, 0.38268343, 0.92387953]     # 45 deg about the optical z axis
     pred = Prediction("mug", (0.5, 0.5), Pose([0.1, 0.0, 0.8], q),
@@ -244,7 +244,7 @@ def test_latest_worker_survives_errors():
 
 
 def test_seconds_to_stamp_and_duration_carry_into_the_second():
-    from posevla_ros.conversions import duration_to_sec, sec_to_duration, sec_to_stamp, stamp_to_sec
+    from posevla_ros.ros_io.conversions import duration_to_sec, sec_to_duration, sec_to_stamp, stamp_to_sec
 
     st = sec_to_stamp(1.9999999999)
     assert (st.sec, st.nanosec) == (2, 0)
@@ -254,7 +254,7 @@ def test_seconds_to_stamp_and_duration_carry_into_the_second():
 
 
 def test_prediction_message_round_trip_keeps_waypoints():
-    from posevla_core.types import Pose, Prediction, Waypoint
+    from posevla_core.poses import Pose, Prediction, Waypoint
     from std_msgs.msg import Header
 
     pred = Prediction("cube", (0.25, 0.75), Pose([0.1, 0, 0.8], [0, 0, 0, 1]),
@@ -271,7 +271,7 @@ def test_prediction_message_round_trip_keeps_waypoints():
 def prediction_markers_lifetime(pred):
     from std_msgs.msg import Header
 
-    from posevla_ros.markers import prediction_markers
+    from posevla_ros.ros_io.markers import prediction_markers
 
     arr = prediction_markers(conv.prediction_to_msg(pred, Header(frame_id="cam"), "pick", 1.0), lifetime_s=1.5)
     return arr.markers[1].lifetime

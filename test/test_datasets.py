@@ -10,13 +10,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.spatial.transform import Rotation
 
-from posevla_core import se3
+from posevla_core.geometry import se3
 from posevla_core.config import TokenizerConfig
 from posevla_core.data import DataFormatError, ShardWriter, iter_shard_samples, load_samples
 from posevla_core.data.augment import crop, random_crop_resize
 from posevla_core.data.motion import waypoints_from_trajectory
-from posevla_core.se3 import interpolate_poses as sample_poses, pose7_to_T
-from posevla_core.types import Pose, PoseTarget
+from posevla_core.geometry.se3 import interpolate_poses as sample_poses, pose7_to_T
+from posevla_core.poses import Pose, PoseTarget
 
 from datagen import write_grounding, write_motion
 

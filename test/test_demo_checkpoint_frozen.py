@@ -34,7 +34,7 @@ def fixed_inputs():
 
 def test_shipped_checkpoint_predicts_the_recorded_tokens():
     from posevla_core.config import PoseVLAConfig
-    from posevla_core.policy import architecture_of, load_policy
+    from posevla_core.policies.base import architecture_of, load_policy
 
     meta = json.loads((CKPT / "config.json").read_text())
     assert architecture_of(CKPT) == "small"

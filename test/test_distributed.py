@@ -39,7 +39,7 @@ def test_two_process_ddp(tmp_path):
     assert "processes=2" in r.stdout, r.stdout[-2000:]
     rows = [json.loads(ln) for ln in (out / "metrics.jsonl").read_text().splitlines()]
     assert [x["step"] for x in rows if "loss" in x][-1] == 4
-    from posevla_core.model import PoseVLA
+    from posevla_core.policies.small.modeling import PoseVLA
 
     m = PoseVLA.from_pretrained(out, device="cpu")
     assert m.num_parameters() > 0 and not (out / "resume").exists()

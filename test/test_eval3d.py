@@ -7,11 +7,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.spatial.transform import Rotation
 
-from posevla_core import symmetry
+from posevla_core.geometry import symmetry
 from posevla_core.data.shards import Sample
-from posevla_core.eval3d import box_corners, box_iou_3d, intersection_volume
+from posevla_core.geometry.eval3d import box_corners, box_iou_3d, intersection_volume
 from posevla_core.train.metrics import aggregate, sample_metrics
-from posevla_core.types import Pose, PoseTarget, Prediction, Waypoint
+from posevla_core.poses import Pose, PoseTarget, Prediction, Waypoint
 from rotation_cases import quats
 
 

@@ -8,8 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from posevla_ros import report as R
-from posevla_ros.evaluation import EvaluationLoop, LoopConfig, MediaCollector, finish
+from posevla_ros.logic import report as R
+from posevla_ros.logic.evaluation import EvaluationLoop, LoopConfig, MediaCollector, finish
 
 
 @pytest.mark.parametrize("k,n,lo,hi", [(5, 10, 0.2366, 0.7634), (0, 10, 0.0, 0.2775), (10, 10, 0.7225, 1.0),
@@ -212,7 +212,7 @@ def test_evaluator_node_over_dds(ros_context, tmp_path, spin_until):
     from std_msgs.msg import String
     from std_srvs.srv import Trigger
 
-    from posevla_ros.evaluator_node import EvaluatorNode
+    from posevla_ros.nodes.evaluator_node import EvaluatorNode
     from posevla_ros.srv import ResetEpisode
 
     class World(Node):
@@ -273,7 +273,7 @@ def test_operator_input_takes_each_say_only_when_it_applies():
     loop's wait ends on "ready" from another thread, or on stop."""
     import threading
 
-    from posevla_ros.operator_input import OperatorInput
+    from posevla_ros.logic.operator_input import OperatorInput
 
     op = OperatorInput()
     assert op.set_ready()[0] is False and op.mark("success")[0] is False and op.outcome() is None

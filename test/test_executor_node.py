@@ -17,12 +17,12 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Header
 from trajectory_msgs.msg import JointTrajectory
 
-from posevla_core import se3
-from posevla_core.types import Pose, Prediction, Waypoint
-from posevla_ros import conversions as conv
+from posevla_core.geometry import se3
+from posevla_core.poses import Pose, Prediction, Waypoint
+from posevla_ros.ros_io import conversions as conv
 from posevla_ros import params as P
-from posevla_ros.executor_node import ExecutorNode
-from posevla_ros.planning import ExecutorCore, load_kinematics
+from posevla_ros.nodes.executor_node import ExecutorNode
+from posevla_ros.logic.planning import ExecutorCore, load_kinematics
 from posevla_ros.msg import PosePrediction
 
 PARAMS = dict(P.defaults(P.EXECUTOR_PARAMS), use_tf=False, robot_description_file="posevla://panda")
@@ -115,7 +115,7 @@ def test_gripper_dwell_holds_the_arm_while_the_gripper_switches(kin, targets):
     assert np.allclose(plan.positions[2:], base.positions[2])          # holds the grasp pose
     assert math.isclose(plan.times[2], base.times[2]) and math.isclose(plan.times[4], base.times[2] + 0.8)
     assert len(plan.fk_errors) == len(plan.times)
-    from posevla_ros.backends import add_gripper_dwell
+    from posevla_ros.ros_io.backends import add_gripper_dwell
 
     assert add_gripper_dwell(base, 0.0) is base
     no_switch = type(base)(True, "", base.targets, base.positions, base.times, np.ones(3), base.fk_errors)
@@ -359,19 +359,19 @@ def test_object_not_found_never_moves_the_arm(ros_context, kin, spin_until, targ
 
 @pytest.mark.slow
 def test_executor_process(ros_context, node_process, spin_until, targets):
-    """`python -m posevla_ros.executor_node --ros-args -p ...` in its own process, with no URDF
+    """`python -m posevla_ros.nodes.executor_node --ros-args -p ...` in its own process, with no URDF
     file: it takes the URDF from /robot_description, published (latched) by this test as
     robot_state_publisher would."""
     from std_msgs.msg import String
 
-    from posevla_core.sim.assets import resolve_robot_description
-    from posevla_ros.robot_description import description_qos
+    from posevla_core.sim.mujoco.assets import resolve_robot_description
+    from posevla_ros.ros_io.robot_description import description_qos
 
     args = []
     for k in ("use_tf", "camera_to_base.translation", "camera_to_base.rotation_xyzw"):
         v = PARAMS[k]
         args += ["-p", f"{k}:={str(v).lower() if isinstance(v, bool) else v}"]
-    proc = node_process("posevla_ros.executor_node", *args)
+    proc = node_process("posevla_ros.nodes.executor_node", *args)
     io = Node("executor_proc_io", context=ros_context)
     arm = []
     io.create_subscription(JointTrajectory, PARAMS["controller_topic"], arm.append, QoSProfile(depth=10))
@@ -401,7 +401,7 @@ def test_make_executor_choice(monkeypatch):
     import rclpy
     from rclpy.executors import MultiThreadedExecutor
 
-    from posevla_ros.runner import make_executor
+    from posevla_ros.launching.runner import make_executor
 
     ctx = rclpy.Context()
     rclpy.init(context=ctx)
@@ -480,7 +480,7 @@ def test_gripperless_6dof_arm_follows_reachable_predictions(ros_context, spin_un
     JointTrajectory of its six joints whose FK matches every target within the executor's
     tolerances, sends no gripper command and no gripper dwell although the prediction
     opens and closes the gripper, and sends nothing for an unreachable prediction."""
-    from posevla_core.kinematics import RobotKinematics
+    from posevla_core.geometry.kinematics import RobotKinematics
 
     kin6 = RobotKinematics(XARM["robot_description_file"], XARM["ee_link"], XARM["joint_names"])
     goals = [kin6.fk(XARM_HOME + d) for d in (np.zeros(6), np.full(6, 0.08), np.full(6, 0.15))]
@@ -527,8 +527,8 @@ def test_gripperless_6dof_arm_follows_reachable_predictions(ros_context, spin_un
 
 # ---------------------------------------------------------------- empty grasps
 def test_empty_grasp_watch_fires_once_after_the_close_and_only_on_an_empty_hand():
-    from posevla_ros.backends import JointPlan
-    from posevla_ros.planning import EmptyGraspWatch
+    from posevla_ros.ros_io.backends import JointPlan
+    from posevla_ros.logic.planning import EmptyGraspWatch
 
     q = np.zeros((4, 7))
     closes = JointPlan(True, positions=q, times=np.array([1.0, 2.0, 2.2, 3.0]), grippers=np.array([1, 1, 0, 0.0]))

@@ -1,4 +1,4 @@
-"""Flow-matching action expert (posevla_core/expert.py): action <-> pose round trips, the
+"""Flow-matching action expert (posevla_core/policies/flow/modeling.py): action <-> pose round trips, the
 policy contract (predict, save/load, load_policy dispatch), knowledge insulation, a loss
 that falls, chunk targets from a LeRobot dataset, `posevla train --head flow`, and the
 expert on the tiny PaliGemma's prefix."""
@@ -13,11 +13,10 @@ import torch
 import torch.nn.functional as F
 
 from posevla_core.config import PoseVLAConfig
-from posevla_core.expert import (ExpertConfig, FlowPolicy, actions_to_waypoints, matrix_from_rot6d, robot_state,
-                                 rot6d_from_matrix, state_vector, waypoints_to_actions)
-from posevla_core.model import PoseVLA
-from posevla_core.policy import load_policy
-from posevla_core.types import Pose, Waypoint
+from posevla_core.policies.flow.modeling import (ExpertConfig, FlowPolicy, actions_to_waypoints, matrix_from_rot6d, robot_state, rot6d_from_matrix, state_vector, waypoints_to_actions)
+from posevla_core.policies.small.modeling import PoseVLA
+from posevla_core.policies.base import load_policy
+from posevla_core.poses import Pose, Waypoint
 from scipy.spatial.transform import Rotation
 
 EXPERT = {"horizon": 4, "dt": 0.1, "width": 32, "layers": 1, "heads": 2}
@@ -228,7 +227,7 @@ def test_token_loss_is_kept_when_weighted():
 
 
 def _target():
-    from posevla_core.types import PoseTarget
+    from posevla_core.poses import PoseTarget
 
     return PoseTarget("cube", (0.5, 0.5), Pose([0, 0, 0.8], [0, 0, 0, 1]),
                       [Waypoint(Pose([0, 0.1, 0.7], [0, 0, 0, 1]), 1.0)] * 2, box_xyxy=(0.45, 0.45, 0.55, 0.55),
@@ -343,7 +342,7 @@ def test_train_cli_head_flow_from_a_token_checkpoint(tmp_path):
 
 def test_expert_on_the_tiny_paligemma_prefix(tmp_path):
     from posevla_core.config import TokenizerConfig, VLMConfig
-    from posevla_core.paligemma import PaliGemmaPoseVLA
+    from posevla_core.policies.paligemma.modeling import PaliGemmaPoseVLA
     from tiny_vlm import make_tiny_paligemma
 
     base = make_tiny_paligemma(tmp_path / "pg")

@@ -75,7 +75,7 @@ def losses(out: Path) -> dict[int, float]:
 
 def check_checkpoint(out: Path):
     """The loss fell; the checkpoint loads with the normal path and predicts one frame."""
-    from posevla_core.paligemma import PaliGemmaPoseVLA
+    from posevla_core.policies.paligemma.modeling import PaliGemmaPoseVLA
 
     c = losses(out)
     assert sorted(c) == list(range(1, STEPS + 1)), c
@@ -102,7 +102,7 @@ def test_fsdp_full_finetune_saves_loads_and_resumes(tmp_path):
 def test_fsdp_with_lora_keeps_the_pretrained_weights(tmp_path):
     from transformers import PaliGemmaForConditionalGeneration
 
-    from posevla_core.tokens import EOS
+    from posevla_core.tokens.grammar import EOS
 
     out = tmp_path / "lora"
     launch(tmp_path, out, {**MODEL, "lora_rank": 4}, eval_every=STEPS // 2)

@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from posevla_core.config import GeometryConfig
-from posevla_core.geometry import GeometryPrior, backproject, depth_support, patch_points, project
+from posevla_core.policies.geometry_prior import (GeometryPrior, backproject, depth_support, patch_points, project)
 
 K = np.array([[100.0, 0, 7.5], [0, 120.0, 7.5], [0, 0, 1]])
 
@@ -66,7 +66,7 @@ def test_patch_median_equals_numpys_nanmedian(seed, holes):
 @settings(max_examples=30, deadline=None)
 @given(st.floats(10, 2000), st.floats(10, 2000), st.floats(-2, 2), st.floats(-50, 100), st.floats(-50, 100))
 def test_ray_map_is_the_inverse_intrinsics_applied_to_pixel_centers(fx, fy, skew, cx, cy):
-    from posevla_core.geometry import ray_map
+    from posevla_core.policies.geometry_prior import ray_map
 
     K = np.array([[fx, skew, cx], [0, fy, cy], [0, 0, 1]])
     v, u = np.mgrid[0:12, 0:10].astype(np.float64)

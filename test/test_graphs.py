@@ -1,4 +1,4 @@
-"""One graph description (posevla_ros.graphs) for the launch files and the in-process runner.
+"""One graph description (posevla_ros.launching.graphs) for the launch files and the in-process runner.
 
 - Every graph, sim and real: the launch_ros kwargs (parameter files, then values) resolve to
   exactly the parameters the runner gives the node classes, with the same remappings, and
@@ -7,7 +7,7 @@
 - The launch files take their nodes from the same description: with launch_ros (a ROS
   install) their LaunchDescription is executed and compared with the runner's specs; here
   (no launch_ros) each launch file must be exactly one ``describe("<graph>")`` call and
-  launch_graph must build every Node from ``spec.launch_kwargs()``.
+  launching.launch_description must build every Node from ``spec.launch_kwargs()``.
 - Bad graph arguments are one clear error before anything starts (CLI: one line, exit 1).
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from posevla_ros import graphs as G
+from posevla_ros.launching import graphs as G
 from posevla_ros import params as P
 
 REPO = Path(__file__).resolve().parent.parent
@@ -126,7 +126,7 @@ def test_cli_refuses_an_instruction_the_sim_cannot_stage(tmp_path):
 
 def test_runner_builds_the_spec(ros_context):
     """The in-process runner: a graph's nodes get the spec's parameters and remappings."""
-    from posevla_ros.runner import build_graph, destroy_nodes
+    from posevla_ros.launching.runner import build_graph, destroy_nodes
 
     specs = [s for s in G.build("collect", {"sim": False, "teleop": "joy", "task": "lift it", "camera_ns": "/wrist"})
              if s.name in ("recorder_node", "evaluator_node")]
@@ -158,14 +158,14 @@ def _have_launch_ros() -> bool:
 @pytest.mark.parametrize("graph", sorted(G.LAUNCH_FILES))
 def test_launch_file_is_the_graph(graph):
     """Without launch_ros: each launch file is one ``describe(<its graph>)`` call (no nodes of
-    its own), and launch_graph builds every posevla node from ``spec.launch_kwargs()``."""
+    its own), and launching.launch_description builds every posevla node from ``spec.launch_kwargs()``."""
     tree = ast.parse((REPO / "launch" / G.LAUNCH_FILES[graph]).read_text())
     calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call)]
     assert [(getattr(c.func, "id", None), [a.value for a in c.args]) for c in calls] == [("describe", [graph])]
     imports = [n for n in tree.body if isinstance(n, ast.ImportFrom)]
-    assert [(i.module, [a.name for a in i.names]) for i in imports] == [("posevla_ros.launch_graph", ["describe"])]
+    assert [(i.module, [a.name for a in i.names]) for i in imports] == [("posevla_ros.launching.launch_description", ["describe"])]
 
-    lg = ast.parse((REPO / "posevla_ros" / "launch_graph.py").read_text())
+    lg = ast.parse((REPO / "posevla_ros" / "launching" / "launch_description.py").read_text())
     node_calls = [c for c in ast.walk(lg) if isinstance(c, ast.Call) and getattr(c.func, "id", None) == "Node"]
     ours = [c for c in node_calls if not any(k.arg == "package" for k in c.keywords)]
     assert len(ours) == 1 and ast.unparse(ours[0]).startswith("Node(**spec.launch_kwargs(), ")
@@ -215,8 +215,8 @@ def test_sim_instruction_reaches_a_policy_that_starts_later(ros_context, spin_un
     from rclpy.parameter import Parameter
     from std_msgs.msg import String
 
-    from posevla_ros.sim_node import SimNode
-    from posevla_ros.topics import INSTRUCTION_QOS, TOPIC_INSTRUCTION
+    from posevla_ros.nodes.sim_node import SimNode
+    from posevla_ros.ros_io.topics import INSTRUCTION_QOS, TOPIC_INSTRUCTION
 
     sim = SimNode(context=ros_context, start_thread=False, parameter_overrides=[
         Parameter("publish_instruction", value=True), Parameter("task", value="pick up the red cube"),
@@ -243,7 +243,7 @@ def test_describing_a_graph_imports_no_torch(tmp_path):
     flow.mkdir()
     (flow / "config.json").write_text('{"head": "flow", "architecture": "small"}')
     code = ("import sys\n"
-            "from posevla_ros import graphs as G\n"
+            "from posevla_ros.launching import graphs as G\n"
             "modes = [s.parameters()['execution_mode'] for c in ('', sys.argv[1])\n"
             "         for s in G.build('policy', {'checkpoint': c}) if s.name == 'executor_node']\n"
             "print(modes, 'torch' in sys.modules)\n")

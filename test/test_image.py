@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from posevla_core.geometry import project
+from posevla_core.policies.geometry_prior import project
 from posevla_core.image import crop_with_intrinsics, decode_color, decode_depth, resize_with_intrinsics
 
 RNG = np.random.default_rng(0)

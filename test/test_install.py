@@ -80,7 +80,7 @@ def test_demo_from_another_directory_headless(tmp_path):
     assert summary["episodes"] == 1
 
 
-RENDER = ("from posevla_core.sim.env import SimEnv; import os, numpy as np\n"
+RENDER = ("from posevla_core.sim.mujoco.env import SimEnv; import os, numpy as np\n"
           "env = SimEnv(width=64, height=48); env.reset(seed=0)\n"
           "rgb, depth, K = env.render()\n"
           "print(os.environ['MUJOCO_GL'], os.environ['PYOPENGL_PLATFORM'], rgb.shape, float(rgb.std()) > 1.0, "

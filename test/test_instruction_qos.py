@@ -7,8 +7,8 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from std_msgs.msg import String
 
-from posevla_ros.policy_node import PolicyNode
-from posevla_ros.topics import INSTRUCTION_QOS, TOPIC_INSTRUCTION
+from posevla_ros.nodes.policy_node import PolicyNode
+from posevla_ros.ros_io.topics import INSTRUCTION_QOS, TOPIC_INSTRUCTION
 
 
 def test_late_policy_gets_the_last_instruction(ros_context, spin_until, tiny_model):

@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from posevla_core.kinematics import RobotKinematics
-from posevla_core.sim import assets
-from posevla_core.trajectory import interpolate, time_parameterize, trapezoid_time
+from posevla_core.geometry.kinematics import RobotKinematics
+from posevla_core.sim.mujoco import assets
+from posevla_core.geometry.trajectory import interpolate, time_parameterize, trapezoid_time
 
 ARM = [f"panda_joint{i}" for i in range(1, 8)]
 HOME = np.array([0.0, -0.785, 0.0, -2.356, 0.0, 1.571, 0.785])

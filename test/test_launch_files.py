@@ -1,5 +1,5 @@
-"""Launch files. Each is one ``describe("<graph>")`` call (posevla_ros.launch_graph) over the
-graph description in posevla_ros.graphs; test_graphs.py compares that with the runner. Here
+"""Launch files. Each is one ``describe("<graph>")`` call (posevla_ros.launching.launch_description) over the
+graph description in posevla_ros.launching.graphs; test_graphs.py compares that with the runner. Here
 a static check: the launch file names a known graph, every executable of the graph is
 installed by CMakeLists.txt from bin/, every parameter file exists, and the documented
 launch arguments are declared. With launch_ros (a ROS install) the LaunchDescription is
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from posevla_ros import graphs as G
+from posevla_ros.launching import graphs as G
 
 REPO = Path(__file__).resolve().parent.parent
 LAUNCH = REPO / "launch"

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from posevla_core import se3
+from posevla_core.geometry import se3
 from posevla_core.config import TokenizerConfig
 from posevla_core.data import DataFormatError, LeRobotReader, LeRobotWriter, load_samples
 from posevla_core.data.lerobot import demo_frame

@@ -7,8 +7,8 @@ import textwrap
 import numpy as np
 import pytest
 
-from posevla_core.types import Pose, Prediction, Waypoint
-from posevla_ros import conversions as conv
+from posevla_core.poses import Pose, Prediction, Waypoint
+from posevla_ros.ros_io import conversions as conv
 
 PUBLISHER = textwrap.dedent("""
     import time, rclpy

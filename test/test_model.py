@@ -5,10 +5,10 @@ import torch
 
 from posevla_core.config import PoseVLAConfig
 from posevla_core.image import decode_color
-from posevla_core.model import PoseVLA
-from posevla_core.tokens import NO_OBJECT
+from posevla_core.policies.small.modeling import PoseVLA
+from posevla_core.tokens.grammar import NO_OBJECT
 from model_helpers import forbid_no_object, random_frame
-from posevla_core.types import Pose, PoseTarget, Waypoint
+from posevla_core.poses import Pose, PoseTarget, Waypoint
 
 
 @pytest.fixture(scope="module")

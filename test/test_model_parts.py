@@ -6,9 +6,9 @@ from pathlib import Path
 import torch
 
 from posevla_core.config import PoseVLAConfig
-from posevla_core.model import GroundingPointer, PoseVLA, VisionStem
-from posevla_core.text import InstructionEncoder
-from posevla_core.tokens import PoseTokenizer
+from posevla_core.policies.small.modeling import GroundingPointer, PoseVLA, VisionStem
+from posevla_core.policies.small.text_encoder import InstructionEncoder
+from posevla_core.tokens.grammar import PoseTokenizer
 
 CKPT = Path(__file__).resolve().parent.parent / "checkpoints" / "demo"
 
@@ -71,7 +71,7 @@ def test_text_encoder_cache_is_consistent_across_threads():
 def test_glimpse_is_cut_around_the_pointer():
     """The glimpse samples a glimpse_extent square of the high-res image centered on (u, v):
     a bright square there lands in the middle of the crop, and nothing else does."""
-    from posevla_core.model import GLIMPSE_GRID, ObjectGlimpse
+    from posevla_core.policies.small.modeling import GLIMPSE_GRID, ObjectGlimpse
 
     cfg = PoseVLAConfig(glimpse_size=224, glimpse_extent=0.18)
     g = ObjectGlimpse(cfg, PoseTokenizer(cfg.tokens), 16)
@@ -111,8 +111,8 @@ def test_glimpse_token_reads_the_high_res_image():
 
 
 def test_presence_loss_counts_categories_as_present_and_no_object_as_absent():
-    from posevla_core.model import IGNORE
-    from posevla_core.tokens import NO_OBJECT
+    from posevla_core.policies.small.modeling import IGNORE
+    from posevla_core.tokens.grammar import NO_OBJECT
 
     cat = 4                                   # any category token
     labels = torch.full((3, 5), IGNORE)
@@ -130,7 +130,7 @@ def test_glimpse_yaw_order_makes_the_cube_boundary_continuous():
     the labels' range [-45, 45) deg, at the predicted yaw."""
     import math
 
-    from posevla_core.model import IGNORE, ObjectGlimpse
+    from posevla_core.policies.small.modeling import IGNORE, ObjectGlimpse
 
     cfg = PoseVLAConfig(glimpse_size=224, glimpse_yaw_order=4)
     tok = PoseTokenizer(cfg.tokens)

@@ -2,7 +2,7 @@
 flag, shared by the worker, the services and the deadman timer."""
 import threading
 
-from posevla_ros.planning import MotionWindow
+from posevla_ros.logic.planning import MotionWindow
 
 
 def test_busy_until_plan_end_plus_settle_and_for_older_images():

@@ -53,7 +53,7 @@ def test_parses_and_valid(package):
 
 def test_declares_what_the_code_imports(package):
     deps = {d.name for d in package.build_depends + package.exec_depends + package.buildtool_depends}
-    files = list((REPO / "posevla_ros").glob("*.py")) + list((REPO / "launch").glob("*.py")) \
+    files = list((REPO / "posevla_ros").rglob("*.py")) + list((REPO / "launch").glob("*.py")) \
         + list((REPO / "posevla_core").rglob("*.py"))
     imported = _imports(files)
     missing = sorted(ROS_IMPORTS[m] for m in imported if m in ROS_IMPORTS and m not in IMPLIED
@@ -100,7 +100,7 @@ def test_pip_only_modules_are_pinned_not_rosdep(package):
     names = {d.name for d in package.build_depends + package.exec_depends + package.run_depends}
     assert "python3-opencv" not in names
     assert not any("bullet" in n for n in names), "pybullet must never be a ROS dependency"
-    imported = _imports(list((REPO / "posevla_ros").glob("*.py")) + list((REPO / "posevla_core").rglob("*.py")))
+    imported = _imports(list((REPO / "posevla_ros").rglob("*.py")) + list((REPO / "posevla_core").rglob("*.py")))
     for req in ROS_REQUIREMENTS:
         pins = _pins(req)
         for module, dist in PIP_IMPORTS.items():

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from posevla_core.config import TokenizerConfig, VLMConfig
-from posevla_core.paligemma import PaliGemmaPoseVLA, new_token_names
-from posevla_core.policy import architecture_of, load_policy
+from posevla_core.policies.paligemma.modeling import PaliGemmaPoseVLA, new_token_names
+from posevla_core.policies.base import architecture_of, load_policy
 from model_helpers import forbid_no_object, random_frame
-from posevla_core.types import Pose, PoseTarget, Waypoint
+from posevla_core.poses import Pose, PoseTarget, Waypoint
 from tiny_vlm import make_tiny_paligemma
 
 TOKENS = TokenizerConfig(box_bins=1024, num_waypoints=1, position_bins=32, rotation_bins=31)

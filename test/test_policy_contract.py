@@ -1,4 +1,4 @@
-"""The model contract (posevla_core/policy.py): one loader dispatching on config.json's
+"""The model contract (posevla_core/policies/base.py): one loader dispatching on config.json's
 architecture, the shared grammar mask, the small model's optional ray prior, and the
 letterbox that keeps K right."""
 import json
@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from posevla_core.config import PoseVLAConfig
-from posevla_core.decoding import grammar_bias
-from posevla_core.geometry import ray_map
+from posevla_core.tokens.decoding import grammar_bias
+from posevla_core.policies.geometry_prior import ray_map
 from posevla_core.image import letterbox, unletterbox_uv
-from posevla_core.model import PoseVLA
-from posevla_core.policy import PosePolicy, architecture_of, load_policy
+from posevla_core.policies.small.modeling import PoseVLA
+from posevla_core.policies.base import PosePolicy, architecture_of, load_policy
 
 
 def test_load_policy_dispatches_and_reports_bad_directories(tmp_path):
@@ -83,8 +83,8 @@ def test_letterbox_keeps_the_whole_image_and_K():
 def test_no_object_threshold_refuses_when_unsure():
     """<no_object> wins at the first step when its probability reaches the threshold, even
     when a category scores higher; 1.0 is plain argmax. The rest of the row is not decoded."""
-    from posevla_core.decoding import constrained_greedy
-    from posevla_core.tokens import NO_OBJECT
+    from posevla_core.tokens.decoding import constrained_greedy
+    from posevla_core.tokens.grammar import NO_OBJECT
 
     tok = PoseVLA(PoseVLAConfig.tiny()).tokenizer
     bias = grammar_bias(tok, tok.vocab_size)[0]
@@ -105,8 +105,8 @@ def test_no_object_threshold_refuses_when_unsure():
                                 return_first_prob=True)
     assert p.tolist() == pytest.approx([1 / (1 + math.e), 1 / (1 + math.e ** 4)], rel=1e-4)
     # ... and a "detect the ..." prompt (it moves nothing) is never refused by the floor, only by argmax
-    from posevla_core.decoding import no_object_floor
-    from posevla_core.tokens import ACT, DETECT
+    from posevla_core.tokens.decoding import no_object_floor
+    from posevla_core.tokens.grammar import ACT, DETECT
 
     floor = no_object_floor(torch.tensor([DETECT, ACT]), 0.01)
     assert floor.tolist() == pytest.approx([1.0, 0.01])

@@ -16,12 +16,12 @@ from std_msgs.msg import String
 from std_srvs.srv import Trigger
 from visualization_msgs.msg import MarkerArray
 
-from posevla_ros import conversions as conv
-from posevla_ros.inference import FrameError, PolicyCore, RawFrame
+from posevla_ros.ros_io import conversions as conv
+from posevla_ros.logic.inference import FrameError, PolicyCore, RawFrame
 from posevla_ros.msg import PosePrediction
-from posevla_ros.topics import INSTRUCTION_QOS, TOPIC_INSTRUCTION
-from posevla_ros.policy_node import PolicyNode
-from posevla_ros.runner import spin_nodes
+from posevla_ros.ros_io.topics import INSTRUCTION_QOS, TOPIC_INSTRUCTION
+from posevla_ros.nodes.policy_node import PolicyNode
+from posevla_ros.launching.runner import spin_nodes
 
 H, W = 48, 64
 K = np.array([[60.0, 0, W / 2], [0, 60.0, H / 2], [0, 0, 1]])
@@ -304,7 +304,7 @@ def test_inference_threads_are_set_before_the_model_loads(ros_context, tmp_path)
     main thread's keeps spin-waiting between kernels; the parameter wins when given."""
     import torch
 
-    from posevla_core.policy import set_inference_threads
+    from posevla_core.policies.base import set_inference_threads
 
     default = torch.get_num_threads()
     cpus = len(os.sched_getaffinity(0))
@@ -321,10 +321,10 @@ def test_inference_threads_are_set_before_the_model_loads(ros_context, tmp_path)
 
 @pytest.mark.slow
 def test_policy_node_process(ros_context, tiny_model, tmp_path, node_process, spin_until):
-    """`python -m posevla_ros.policy_node --ros-args -p checkpoint:=...` in its own process."""
+    """`python -m posevla_ros.nodes.policy_node --ros-args -p checkpoint:=...` in its own process."""
     ckpt = tmp_path / "ckpt"
     tiny_model.save_pretrained(str(ckpt))
-    proc = node_process("posevla_ros.policy_node", "-p", f"checkpoint:={ckpt}", "-p", "device:=cpu",
+    proc = node_process("posevla_ros.nodes.policy_node", "-p", f"checkpoint:={ckpt}", "-p", "device:=cpu",
                         "-p", "instruction:=pick up the cube", "-p", "max_image_age_s:=30.0")
     io = Node("policy_proc_io", context=ros_context)
     preds = []
@@ -459,11 +459,11 @@ def test_answers_a_good_frame_within_2s_after_a_burst_without_depth(ros_context,
 
 @pytest.mark.slow
 def test_ctrl_c_while_predicting_exits_cleanly(ros_context, tiny_model, tmp_path, node_process):
-    """SIGINT to `python -m posevla_ros.policy_node` while its worker is predicting:
+    """SIGINT to `python -m posevla_ros.nodes.policy_node` while its worker is predicting:
     exit status 0 and no traceback (the worker used to publish after the context was shut down)."""
     ckpt = tmp_path / "ckpt"
     tiny_model.save_pretrained(str(ckpt))
-    proc = node_process("posevla_ros.policy_node", "-p", f"checkpoint:={ckpt}", "-p", "device:=cpu",
+    proc = node_process("posevla_ros.nodes.policy_node", "-p", f"checkpoint:={ckpt}", "-p", "device:=cpu",
                         "-p", "instruction:=pick up the cube", "-p", "max_image_age_s:=30.0", "-p", "rate_hz:=0.0")
     io = Node("policy_sigint_io", context=ros_context)
     preds = []
@@ -504,9 +504,9 @@ def test_a_model_that_reads_the_robot_state_gets_it_at_each_image(ros_context, t
     from sensor_msgs.msg import JointState
 
     from posevla_ros import params as P
-    from posevla_ros.planning import load_kinematics
-    from posevla_core.sim.scene import HOME_Q
-    from posevla_core.types import Pose
+    from posevla_ros.logic.planning import load_kinematics
+    from posevla_core.sim.mujoco.scene import HOME_Q
+    from posevla_core.poses import Pose
 
     class Proprio:
         needs_state = True
@@ -569,9 +569,9 @@ def test_an_object_the_depth_camera_does_not_see_is_refused(ros_context, spin_un
     would answer decimeters off without refusing, so the node publishes nothing for that frame and
     records why (min_object_depth_support)."""
     from posevla_core.paths import default_checkpoint
-    from posevla_core.policy import load_policy
-    from posevla_core.sim.env import SimEnv
-    from posevla_core.sim.env import body_mask
+    from posevla_core.policies.base import load_policy
+    from posevla_core.sim.mujoco.env import SimEnv
+    from posevla_core.sim.mujoco.env import body_mask
 
     with SimEnv(width=224, height=224) as env:
         spec = env.reset(seed=1000, task="pick")

@@ -18,9 +18,8 @@ import numpy as np
 import pytest
 import torch
 
-from posevla_core.serving import (PolicyServer, PolicyServerError, RemoteModelError, RemotePolicy, packb,
-                                  parse_address, unpackb)
-from posevla_core.types import Pose, Prediction, Waypoint
+from posevla_core.serving.server import (PolicyServer, PolicyServerError, RemoteModelError, RemotePolicy, packb, parse_address, unpackb)
+from posevla_core.poses import Pose, Prediction, Waypoint
 
 from model_helpers import random_frame
 
@@ -100,7 +99,7 @@ def test_serve_threads_argument(capsys):
     """`posevla serve --threads`: 0 (half the CPUs) by default; a negative count is one argparse line."""
     import argparse
 
-    from posevla_core.serving import add_arguments
+    from posevla_core.serving.server import add_arguments
 
     ap = add_arguments(argparse.ArgumentParser(prog="posevla serve"))
     assert ap.parse_args(["--checkpoint", "c"]).threads == 0
@@ -186,8 +185,8 @@ def test_model_errors_come_back_and_the_connection_stays(tiny_model, served):
 
 def test_a_model_that_reads_the_robot_state_gets_it():
     from posevla_core.config import PoseVLAConfig
-    from posevla_core.expert import FlowPolicy, robot_state
-    from posevla_core.model import PoseVLA
+    from posevla_core.policies.flow.modeling import FlowPolicy, robot_state
+    from posevla_core.policies.small.modeling import PoseVLA
 
     torch.manual_seed(0)
     flow = FlowPolicy.attach(PoseVLA(PoseVLAConfig.tiny()), {"horizon": 4, "width": 32, "heads": 2}).eval()
@@ -219,7 +218,7 @@ def test_a_model_that_reads_the_robot_state_gets_it():
 
 def test_posevla_serve_command(tmp_path, tiny_model):
     """`posevla serve` (its own process) answers as the checkpoint does when loaded here."""
-    from posevla_core.policy import load_policy
+    from posevla_core.policies.base import load_policy
 
     ckpt = tmp_path / "ckpt"
     tiny_model.save_pretrained(ckpt)
@@ -250,7 +249,7 @@ def test_posevla_serve_command(tmp_path, tiny_model):
 def test_policy_node_with_a_server_that_stalls(ros_context, tiny_model, spin_until):
     """A frame the server does not answer within policy_server_timeout_s: no PosePrediction, a
     'policy_server' log line, the node keeps running; the next frame reconnects and publishes."""
-    from posevla_ros import conversions as conv
+    from posevla_ros.ros_io import conversions as conv
     from test_policy_node import DEPTH, Harness, color_msg
 
     gate = Gate(tiny_model)
@@ -277,10 +276,10 @@ def test_policy_node_sets_up_for_the_served_model(ros_context, spin_until):
     robot state makes the node read /joint_states (no joint state yet: no prediction); a server
     that is not there at start is one clear error."""
     from posevla_core.config import PoseVLAConfig
-    from posevla_core.expert import FlowPolicy
-    from posevla_core.model import PoseVLA
-    from posevla_ros import conversions as conv
-    from posevla_ros.policy_node import PolicyNode
+    from posevla_core.policies.flow.modeling import FlowPolicy
+    from posevla_core.policies.small.modeling import PoseVLA
+    from posevla_ros.ros_io import conversions as conv
+    from posevla_ros.nodes.policy_node import PolicyNode
     from rclpy.parameter import Parameter
     from test_policy_node import DEPTH, Harness, color_msg
 

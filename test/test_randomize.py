@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 
 from posevla_core.sim.camera import CAMERA_NOMINAL_TARGET
-from posevla_core.sim.randomize import DomainRandomization
+from posevla_core.sim.mujoco.randomize import DomainRandomization
 
 SEEDS = range(100_000, 100_012)
 
 
 @pytest.fixture(scope="module")
 def env():
-    from posevla_core.sim.env import SimEnv
+    from posevla_core.sim.mujoco.env import SimEnv
 
     with SimEnv(width=128, height=128, randomize=DomainRandomization()) as e:
         yield e

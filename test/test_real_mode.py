@@ -147,7 +147,7 @@ def _run_in_thread(fn):
 
 
 def _start_standin(node_process):
-    return node_process("posevla_ros.sim_node", "-p", "mode:=robot", "-p", "width:=96", "-p", "height:=96",
+    return node_process("posevla_ros.nodes.sim_node", "-p", "mode:=robot", "-p", "width:=96", "-p", "height:=96",
                         "-p", "seed:=3")
 
 
@@ -180,7 +180,7 @@ def test_standin_looks_like_a_robot(ros_context, node_process, spin_until):
 @pytest.mark.slow
 def test_collect_real_mode(ros_context, node_process, tmp_path):
     from posevla_core.data import LeRobotReader
-    from posevla_ros.apps import collect_main
+    from posevla_ros.cli.apps import collect_main
 
     proc = _start_standin(node_process)
     op = Operator(ros_context)
@@ -220,7 +220,7 @@ def test_collect_real_mode(ros_context, node_process, tmp_path):
 @pytest.mark.slow
 def test_evaluate_real_mode(ros_context, node_process, tmp_path, tiny_model):
     from posevla_core.data import LeRobotReader
-    from posevla_ros.apps import evaluate_main
+    from posevla_ros.cli.apps import evaluate_main
 
     proc = _start_standin(node_process)
     op = Operator(ros_context)
@@ -257,10 +257,10 @@ def test_ctrl_c_while_the_policy_works_is_clean(ros_context, node_process, spin_
     from std_msgs.msg import String
 
     from posevla_ros.msg import PosePrediction
-    from posevla_ros.topics import INSTRUCTION_QOS, TOPIC_INSTRUCTION
+    from posevla_ros.ros_io.topics import INSTRUCTION_QOS, TOPIC_INSTRUCTION
 
     _start_standin(node_process)
-    policy = node_process("posevla_ros.policy_node", "-p", "rate_hz:=0.0")      # as fast as it runs
+    policy = node_process("posevla_ros.nodes.policy_node", "-p", "rate_hz:=0.0")      # as fast as it runs
     node = Node("ctrl_c_probe", context=ros_context)
     ex = SingleThreadedExecutor(context=ros_context)
     ex.add_node(node)

@@ -15,12 +15,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from posevla_core import se3
+from posevla_core.geometry import se3
 from posevla_ros import params as P
-from posevla_ros.mcap_recording import _msgdef
-from posevla_ros.recorder_node import RECORDER_PARAMS
-from posevla_ros.recording import EpisodeRecorder, Observation, SerialWorker
-from posevla_ros.topics import INSTRUCTION_QOS, TOPIC_INSTRUCTION
+from posevla_ros.ros_io.mcap import _msgdef
+from posevla_ros.nodes.recorder_node import RECORDER_PARAMS
+from posevla_ros.logic.recording import EpisodeRecorder, Observation, SerialWorker
+from posevla_ros.ros_io.topics import INSTRUCTION_QOS, TOPIC_INSTRUCTION
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -166,9 +166,9 @@ def test_mcap_carries_every_pose_prediction_field(tmp_path):
     from mcap_ros2.decoder import DecoderFactory
     from rclpy.serialization import serialize_message
 
-    from posevla_ros.mcap_recording import McapEpisodeWriter
+    from posevla_ros.ros_io.mcap import McapEpisodeWriter
     from posevla_ros.msg import PosePrediction, PoseWaypoint
-    from posevla_ros.topics import TOPIC_PREDICTION
+    from posevla_ros.ros_io.topics import TOPIC_PREDICTION
 
     schema = _msgdef("posevla_ros/msg/PosePrediction", McapEpisodeWriter._share_dirs())
     assert "bool object_found" in schema and "float32[4] box" in schema
@@ -193,8 +193,8 @@ def test_mcap_carries_every_pose_prediction_field(tmp_path):
 def test_config_file_matches_params():
     names = {s.name for s in RECORDER_PARAMS}
     assert set(P.load_params_file(REPO / "config" / "recorder.yaml", "recorder_node")) <= names
-    from posevla_ros.evaluator_node import EVALUATOR_PARAMS
-    from posevla_ros.teleop_node import TELEOP_PARAMS
+    from posevla_ros.nodes.evaluator_node import EVALUATOR_PARAMS
+    from posevla_ros.nodes.teleop_node import TELEOP_PARAMS
 
     assert set(P.load_params_file(REPO / "config" / "evaluator.yaml", "evaluator_node")) <= \
         {s.name for s in EVALUATOR_PARAMS}
@@ -224,7 +224,7 @@ class FakeCamera:
         self.JointState, self.PoseStamped, self.PosePrediction = JointState, PoseStamped, PosePrediction
 
     def publish(self, t: float):
-        from posevla_ros import conversions as conv
+        from posevla_ros.ros_io import conversions as conv
 
         st = conv.sec_to_stamp(t)
         self.k += 1
@@ -255,7 +255,7 @@ def _read_dataset(root: Path):
 
 
 def _panda_fk():
-    from posevla_ros.planning import load_kinematics
+    from posevla_ros.logic.planning import load_kinematics
 
     return load_kinematics(dict(P.defaults(P.EXECUTOR_PARAMS), **P.robot_executor_params("sim_panda"))).fk
 
@@ -269,7 +269,7 @@ def test_recorder_node_over_dds(ros_context, tmp_path, spin_until):
     from std_msgs.msg import String
     from std_srvs.srv import Trigger
 
-    from posevla_ros.recorder_node import RecorderNode
+    from posevla_ros.nodes.recorder_node import RecorderNode
 
     root = tmp_path / "ds"
     rec = RecorderNode(context=ros_context, fk=_panda_fk(), parameter_overrides=[
@@ -375,8 +375,8 @@ def test_recorder_node_over_dds(ros_context, tmp_path, spin_until):
 RECORDER_SCRIPT = r"""
 import sys, time
 import numpy as np
-from posevla_ros.recording import EpisodeRecorder, Observation, make_writer
-from posevla_core import se3
+from posevla_ros.logic.recording import EpisodeRecorder, Observation, make_writer
+from posevla_core.geometry import se3
 root, n_done = sys.argv[1], int(sys.argv[2])
 fk = lambda q: se3.make_T([float(np.sum(q)), 0.0, 0.5], [0, 0, 0, 1])
 w = make_writer(root, 10.0, "test/crash", True)
@@ -420,7 +420,7 @@ def test_sigkill_keeps_earlier_episodes(tmp_path):
     for ep in range(2):
         assert ds.episode_length(ep) == 12
     # the dataset keeps working after the crash
-    from posevla_ros.recording import make_writer
+    from posevla_ros.logic.recording import make_writer
 
     w = make_writer(str(root), 10.0, "test/crash", True)
     r = EpisodeRecorder(w, fk, 10.0)

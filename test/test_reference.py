@@ -48,7 +48,7 @@ def test_reference_is_current():
 
 
 def test_executor_interfaces_are_documented(ros_context):
-    from posevla_ros.executor_node import ExecutorNode
+    from posevla_ros.nodes.executor_node import ExecutorNode
 
     params = {"robot_description_file": "", "deadman_topic": "/operator/deadman", "camera_pose_topic": "/cam/pose",
               "use_tf": False}
@@ -62,7 +62,7 @@ def test_executor_interfaces_are_documented(ros_context):
 
 
 def test_policy_interfaces_are_documented(ros_context, tiny_model):
-    from posevla_ros.policy_node import PolicyNode
+    from posevla_ros.nodes.policy_node import PolicyNode
 
     node = PolicyNode(model=tiny_model, context=ros_context)
     try:

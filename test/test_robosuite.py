@@ -1,4 +1,4 @@
-"""robosuite behind SimEnv's interface (posevla_core.sim.robosuite_env): the ``sim`` option,
+"""robosuite behind SimEnv's interface (posevla_core.sim.robosuite.env): the ``sim`` option,
 headless RGB-D, camera conventions checked against MuJoCo's own segmentation, seeded resets,
 the scripted expert judged by robosuite's ``_check_success()``, and sim_node serving it over DDS."""
 import math
@@ -7,8 +7,8 @@ from importlib.util import find_spec
 import numpy as np
 import pytest
 
-from posevla_core import se3
-from posevla_core.sim.select import SimChoice, parse_sim
+from posevla_core.geometry import se3
+from posevla_core.sim.factory import SimChoice, parse_sim
 from sim_helpers import geom_mask
 
 W = H = 128
@@ -30,7 +30,7 @@ def test_parse_sim_one_place():
 def env():
     if find_spec("robosuite") is None:
         pytest.skip("robosuite not installed (pip install --no-deps -r requirements/robosuite.txt)")
-    from posevla_core.sim.robosuite_env import RobosuiteEnv
+    from posevla_core.sim.robosuite.env import RobosuiteEnv
 
     e = RobosuiteEnv("Lift", width=W, height=H)
     yield e
@@ -62,9 +62,9 @@ def test_reset_renders_rgbd_headless(env):
 def test_the_default_camera_sits_where_our_scene_has_it(env):
     """camera="posevla": agentview moved to our sim's nominal camera pose in base, shifted with the
     table, with our field of view, after every reset; camera="agentview": robosuite's own pose."""
-    from posevla_core.sim import scene
-    from posevla_core.sim.env import nominal_camera_pose
-    from posevla_core.sim.robosuite_env import RobosuiteEnv
+    from posevla_core.sim.mujoco import scene
+    from posevla_core.sim.mujoco.env import nominal_camera_pose
+    from posevla_core.sim.robosuite.env import RobosuiteEnv
 
     want = nominal_camera_pose()
     want[2, 3] += env.table_z
@@ -116,7 +116,7 @@ def test_seeded_resets(env):
 @pytest.mark.slow
 def test_ee_pose_matches_the_panda_urdf(env):
     """The executor plans with our Panda URDF (pinocchio) in robosuite's robot base frame."""
-    from posevla_core.sim.expert import default_kinematics
+    from posevla_core.sim.demonstrator import default_kinematics
 
     kin = default_kinematics()
     env.reset(0)
@@ -129,7 +129,7 @@ def test_ee_pose_matches_the_panda_urdf(env):
 
 @pytest.mark.slow
 def test_scripted_expert_lifts(env):
-    from posevla_core.sim.expert import run_expert
+    from posevla_core.sim.demonstrator import run_expert
 
     ok = 0
     for seed in range(4):
@@ -156,7 +156,7 @@ def test_sim_node_serves_robosuite_over_dds(ros_context, node_process, spin_unti
 
     from posevla_ros.srv import ResetEpisode
 
-    proc = node_process("posevla_ros.sim_node", "-p", "sim:=robosuite:Lift", "-p", "width:=96", "-p", "height:=96",
+    proc = node_process("posevla_ros.nodes.sim_node", "-p", "sim:=robosuite:Lift", "-p", "width:=96", "-p", "height:=96",
                         "-p", "seed:=1")
     node = Node("robosuite_test_client", context=ros_context)
     ex = SingleThreadedExecutor(context=ros_context)
@@ -211,7 +211,7 @@ def test_sim_node_serves_robosuite_over_dds(ros_context, node_process, spin_unti
 def test_graphs_take_the_simulator():
     """evaluate / collect / sim_demo: ``simulator`` reaches sim_node, robosuite's Panda config
     replaces the default panda, and what robosuite cannot stage is refused in one line."""
-    from posevla_ros import graphs as G
+    from posevla_ros.launching import graphs as G
 
     for graph, args in (("evaluate", {"sim": True, "task": "pick"}), ("collect", {"sim": True, "teleop": "joy"}),
                         ("sim_demo", {"task": "lift the red cube"})):
@@ -289,7 +289,7 @@ def test_make_data_at_robosuite_camera_and_randomized(tmp_path, capsys):
     `make bench-robosuite-agentview` fine-tunes on); `--randomize`: our scene with a camera drawn
     per scene; a camera that the sim cannot place, or both at once, is one line, exit 2."""
     from posevla_core.data.shards import iter_shard_samples
-    from posevla_core.sim.select import make_env
+    from posevla_core.sim.factory import make_env
     from posevla_ros.cli import main
 
     args = ["make-data", "--kind", "motion", "--scenes", "1", "--first-seed", "500000", "--width", "96", "--height", "96"]

@@ -9,8 +9,8 @@ from importlib.util import find_spec
 import numpy as np
 import pytest
 
-from posevla_core import se3
-from posevla_core.sim.select import SimChoice, parse_sim, robot_config
+from posevla_core.geometry import se3
+from posevla_core.sim.factory import SimChoice, parse_sim, robot_config
 
 ARMS = ("UR5e", "Kinova3", "IIWA")
 DOF = {"UR5e": 6, "Kinova3": 7, "IIWA": 7}
@@ -21,7 +21,7 @@ def task_env(task: str):
     """A Panda RobosuiteEnv on ``task`` (64x64), closed afterwards; the test skips without robosuite."""
     if find_spec("robosuite") is None:
         pytest.skip("robosuite not installed (pip install --no-deps -r requirements/robosuite.txt)")
-    from posevla_core.sim.robosuite_env import RobosuiteEnv
+    from posevla_core.sim.robosuite.env import RobosuiteEnv
 
     env = RobosuiteEnv(task, width=64, height=64)
     try:
@@ -53,7 +53,7 @@ def test_robot_configs_validate(arm):
 
 
 def test_graphs_pick_the_arm_config():
-    from posevla_ros import graphs as G
+    from posevla_ros.launching import graphs as G
 
     nodes = {s.name: s.parameters() for s in G.build("evaluate", {"sim": True, "task": "pick",
                                                                   "simulator": "robosuite:lift:ur5e"})}
@@ -77,7 +77,7 @@ def test_graphs_pick_the_arm_config():
 def arm_env(request):
     if find_spec("robosuite") is None:
         pytest.skip("robosuite not installed (pip install --no-deps -r requirements/robosuite.txt)")
-    from posevla_core.sim.robosuite_env import RobosuiteEnv
+    from posevla_core.sim.robosuite.env import RobosuiteEnv
 
     e = RobosuiteEnv("Lift", robot=request.param, width=64, height=64)
     yield e
@@ -90,7 +90,7 @@ def test_shipped_urdf_is_robosuites_model(arm_env):
     that moves a joint fails here), and pinocchio's FK of it is robosuite's: the grasp target
     (ee_pose, from the gripper body) and robosuite's own ``grip_site`` (a fixed offset from it)
     over 200 random joint vectors within the URDF's limits."""
-    from posevla_core.sim.robosuite_urdf import export_urdf, urdf_path
+    from posevla_core.sim.robosuite.urdf import export_urdf, urdf_path
 
     env, mj = arm_env, arm_env._mj
     assert urdf_path(env.arm_spec.name).read_text() == export_urdf(env)
@@ -123,7 +123,7 @@ def test_shipped_urdf_is_robosuites_model(arm_env):
 def test_scripted_expert_lifts_on_each_arm(arm_env):
     """The same keyframe expert, planning with the arm's exported URDF, lifts the cube:
     robosuite's own success on two seeds."""
-    from posevla_core.sim.expert import run_expert
+    from posevla_core.sim.demonstrator import run_expert
 
     for seed in (1000, 1001):
         arm_env.reset(seed)
@@ -136,7 +136,7 @@ def test_pick_place_can_expert_puts_the_can_in_its_bin():
     """PickPlaceCan ("put the can in its bin") on the Panda: a ``put`` episode whose container is
     the can's quadrant of robosuite's bin2; the same expert releases above container_top and
     robosuite's own ``_check_success()`` (can in its quadrant, gripper away) says yes."""
-    from posevla_core.sim.expert import run_expert
+    from posevla_core.sim.demonstrator import run_expert
 
     assert parse_sim("robosuite:pickplacecan") == SimChoice("robosuite", "PickPlaceCan", "Panda")
     with task_env("PickPlaceCan") as env:
@@ -152,7 +152,7 @@ def test_pick_place_can_expert_puts_the_can_in_its_bin():
                                      - [0, 0, 0.05], env.rs.object_id)
         # the camera sits 0.10 m further back than on Lift: every expert keyframe lies inside the
         # shipped checkpoint's camera-frame depth bins (0.66-1.27 m)
-        from posevla_core.sim.expert import plan_keyframes
+        from posevla_core.sim.demonstrator import plan_keyframes
 
         depths = [float((se3.inv_T(env.camera_pose_in_base()) @ T)[2, 3]) for T, _ in plan_keyframes(env)]
         assert 0.67 < min(depths) and max(depths) < 1.26, depths
@@ -165,7 +165,7 @@ def test_stack_expert_stacks_the_red_cube_on_the_green_one():
     expert releases the red cube just above the green cube's top (container_top of an object is its
     top face), and turns its fingers off a neighbour on the finger axis (seed 1002 places the cubes
     6.7 cm apart, in line with the cube-face grasp: a finger landed on the green cube, 8/10 before)."""
-    from posevla_core.sim.expert import run_expert
+    from posevla_core.sim.demonstrator import run_expert
 
     assert parse_sim("robosuite:stack") == SimChoice("robosuite", "Stack", "Panda")
     with task_env("Stack") as env:
@@ -191,7 +191,7 @@ def test_nut_assembly_expert_puts_the_square_nut_on_its_peg():
     Seed 1008's nut sits at 37 deg: the smallest turn points the handle away from the robot, 5 cm
     beyond the Panda's reach over the peg (IK failed; 8/10 on seeds 1000-1009 before release_xy
     chose among the turns)."""
-    from posevla_core.sim.expert import run_expert
+    from posevla_core.sim.demonstrator import run_expert
 
     with task_env("NutAssemblySquare") as env:
         spec = env.reset(1008, "put")

@@ -8,9 +8,9 @@ from importlib.util import find_spec
 import numpy as np
 import pytest
 
-from posevla_core import se3
+from posevla_core.geometry import se3
 from posevla_core.sim.camera import CameraPlacement
-from posevla_core.sim.select import camera_choice
+from posevla_core.sim.factory import camera_choice
 from sim_helpers import geom_mask
 
 W = H = 128
@@ -39,7 +39,7 @@ def test_camera_choice_rules():
 def test_graphs_give_sim_node_the_camera(graph, extra):
     """sim_camera and, on robosuite too, camera_pose / camera_fov_deg reach sim_node's parameters,
     in-process and as launch strings; none of them when not given."""
-    from posevla_ros import graphs as G
+    from posevla_ros.launching import graphs as G
 
     def sim_params(args):
         return next(s for s in G.build(graph, args) if s.name == "sim_node").parameters()
@@ -60,8 +60,8 @@ def test_graphs_give_sim_node_the_camera(graph, extra):
 
 
 def test_sim_node_and_launch_declare_sim_camera():
-    from posevla_ros.graphs import ARGS
-    from posevla_ros.sim_node import SIM_PARAMS
+    from posevla_ros.launching.graphs import ARGS
+    from posevla_ros.nodes.sim_node import SIM_PARAMS
 
     assert ("sim_camera", "") in [(n, d) for n, d, _ in SIM_PARAMS]
     for graph in ("sim_demo", "evaluate", "collect"):
@@ -90,7 +90,7 @@ def test_cli_camera_flag(capsys, tmp_path):
 # ------------------------------------------------------------------ with robosuite (slow)
 def _gripper_mask(env) -> np.ndarray:
     """Pixels MuJoCo's segmentation gives to the PandaGripper's geoms (its root body and below)."""
-    from posevla_core.sim.robosuite_env import GRIPPER_BODY
+    from posevla_core.sim.robosuite.env import GRIPPER_BODY
 
     mj, m = env._mj, env.model
     root = mj.mj_name2id(m, mj.mjtObj.mjOBJ_BODY, GRIPPER_BODY)
@@ -109,8 +109,8 @@ def test_named_camera_projects_the_grip_site_where_it_is_rendered(name):
     """At robosuite's unmoved camera, the reported pose and K (pinhole_K of its own fovy) put
     robosuite's grip site (between the fingers) on the rendered gripper, in two arm poses, and
     move it across the image as the rendered gripper moves; the reported pose is the model's camera."""
-    from posevla_core.sim.env import OPTICAL_FROM_MJCAM, pinhole_K
-    from posevla_core.sim.robosuite_env import RobosuiteEnv
+    from posevla_core.sim.mujoco.env import OPTICAL_FROM_MJCAM, pinhole_K
+    from posevla_core.sim.robosuite.env import RobosuiteEnv
 
     env = RobosuiteEnv("Lift", width=W, height=H, camera=name)
     try:
@@ -151,9 +151,9 @@ def test_named_camera_projects_the_grip_site_where_it_is_rendered(name):
 def test_a_placement_renders_what_that_camera_sees():
     """agentview's reported pose and fov, given back as a CameraPlacement (``--camera-pose`` /
     ``--fov``), render agentview's image; the default stays ours; a bad name lists the model's."""
-    from posevla_core.sim import scene
-    from posevla_core.sim.robosuite_env import RobosuiteEnv
-    from posevla_core.sim.select import check_camera, make_env
+    from posevla_core.sim.mujoco import scene
+    from posevla_core.sim.robosuite.env import RobosuiteEnv
+    from posevla_core.sim.factory import check_camera, make_env
 
     own = make_env("robosuite:Lift", width=W, height=H, camera="agentview")
     placed = make_env("robosuite:Lift", width=W, height=H, camera=CameraPlacement.parse(
@@ -167,7 +167,7 @@ def test_a_placement_renders_what_that_camera_sees():
         (rgb_a, depth_a, _), (rgb_b, depth_b, _) = own.render(), placed.render()
         assert np.abs(rgb_a.astype(int) - rgb_b).mean() < 0.05 and np.nanmax(np.abs(depth_a - depth_b)) < 1e-3
         # a fov alone keeps our placement; the pose is the same as the default's (test_robosuite.py)
-        from posevla_core.sim.env import nominal_camera_pose
+        from posevla_core.sim.mujoco.env import nominal_camera_pose
 
         want = nominal_camera_pose()
         want[2, 3] += default.table_z
@@ -194,6 +194,6 @@ def test_cli_and_sim_node_refuse_a_name_robosuite_lacks(capsys, tmp_path, node_p
                  "--camera", "nosuch"]) == 1
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "no camera 'nosuch'" in err and "sideview" in err, err
-    proc = node_process("posevla_ros.sim_node", "-p", "sim:=robosuite:Lift", "-p", "sim_camera:=nosuch")
+    proc = node_process("posevla_ros.nodes.sim_node", "-p", "sim:=robosuite:Lift", "-p", "sim_camera:=nosuch")
     assert proc.proc.wait(90) != 0
     assert "robosuite Lift has no camera 'nosuch'; its cameras: " in proc.output()

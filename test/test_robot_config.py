@@ -68,7 +68,7 @@ def test_good_robot_configs_load():
 
 def test_relative_urdf_is_relative_to_the_yaml(tmp_path):
     """A robot described only by its own YAML + URDF side by side (no code, no cache)."""
-    from posevla_core.sim.assets import resolve_robot_description
+    from posevla_core.sim.mujoco.assets import resolve_robot_description
 
     urdf = resolve_robot_description("pybullet_data://xarm/xarm6_robot.urdf")
     (tmp_path / "arm").mkdir()
@@ -109,14 +109,14 @@ def _one_line_error(r, pattern: str) -> None:
 
 def test_executor_executable_refuses_bad_parameters(tmp_path):
     """The real node executable: -p overrides and a params file with a mistyped key."""
-    r = _run(["-m", "posevla_ros.executor_node", "--ros-args", "-p", "robot_description_file:=posevla://panda",
+    r = _run(["-m", "posevla_ros.nodes.executor_node", "--ros-args", "-p", "robot_description_file:=posevla://panda",
               "-p", "ee_link:=panda_hnad"])
     _one_line_error(r, r"ee_link 'panda_hnad' is not a link .*did you mean 'panda_hand'")
-    r = _run(["-m", "posevla_ros.executor_node", "--ros-args", "-p", "workspace.min:=[0.1, 0.2]"])
+    r = _run(["-m", "posevla_ros.nodes.executor_node", "--ros-args", "-p", "workspace.min:=[0.1, 0.2]"])
     _one_line_error(r, r"workspace.min: expected 3 values, got 2")
     pf = tmp_path / "executor.yaml"
     pf.write_text("executor_node:\n  ros__parameters:\n    max_joint_jmp: 0.5\n")
-    r = _run(["-m", "posevla_ros.executor_node", "--ros-args", "--params-file", str(pf)])
+    r = _run(["-m", "posevla_ros.nodes.executor_node", "--ros-args", "--params-file", str(pf)])
     _one_line_error(r, r"unknown parameter 'max_joint_jmp' \(did you mean 'max_joint_jump'\?\)")
 
 
@@ -143,7 +143,7 @@ def test_executor_executable_takes_an_empty_gripper_list(tmp_path, node_process)
     pf = tmp_path / "executor.yaml"
     pf.write_text("executor_node:\n  ros__parameters:\n    gripper_joint_names: []\n    use_tf: false\n")
     for args in (["--params-file", str(pf)], ["-p", "gripper_joint_names:=[]", "-p", "use_tf:=false"]):
-        proc = node_process("posevla_ros.executor_node", *args)
+        proc = node_process("posevla_ros.nodes.executor_node", *args)
         end = time.monotonic() + 120
         while proc.alive() and "ready" not in proc.output() and time.monotonic() < end:
             time.sleep(0.2)

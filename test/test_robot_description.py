@@ -15,9 +15,9 @@ import pytest
 from rclpy.node import Node
 from std_msgs.msg import String
 
-from posevla_core.kinematics import RobotKinematics
-from posevla_core.sim.assets import resolve_robot_description
-from posevla_ros.robot_description import description_qos
+from posevla_core.geometry.kinematics import RobotKinematics
+from posevla_core.sim.mujoco.assets import resolve_robot_description
+from posevla_ros.ros_io.robot_description import description_qos
 from test_executor_node import PARAMS, Q_HOME, Harness, check_plan, prediction
 
 TOPIC = "/robot_description"
@@ -120,9 +120,9 @@ def test_real_arm_configs_load_and_take_the_urdf_from_the_topic(robot):
 def test_ur5e_config_plans_on_a_ur_description():
     """ur5e.yaml's joint names and ee_link against a UR-named URDF (robosuite's UR5e export with
     ur_description's joint names, the grasp target as tool0): checked, built from text, planned."""
-    from posevla_core.types import Pose, Waypoint
+    from posevla_core.poses import Pose, Waypoint
     from posevla_ros import params as P
-    from posevla_ros.planning import ExecutorCore
+    from posevla_ros.logic.planning import ExecutorCore
 
     text = (P.config_path("robots/robosuite/ur5e.urdf")).read_text().replace('"ur5e_grasptarget"', '"tool0"')
     for i, name in enumerate(UR_JOINTS, 1):

@@ -1,12 +1,12 @@
-"""posevla_ros.safety: each check passes good input and names the problem in bad input."""
+"""posevla_ros.logic.safety: each check passes good input and names the problem in bad input."""
 import math
 
 import numpy as np
 import pytest
 
-from posevla_core import se3
-from posevla_core.types import Pose, Prediction, Waypoint
-from posevla_ros import safety
+from posevla_core.geometry import se3
+from posevla_core.poses import Pose, Prediction, Waypoint
+from posevla_ros.logic import safety
 
 
 @pytest.fixture

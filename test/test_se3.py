@@ -4,8 +4,8 @@ import math
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from posevla_core import se3
-from posevla_ros import safety
+from posevla_core.geometry import se3
+from posevla_ros.logic import safety
 
 
 def test_rotation_angle_is_the_geodesic_angle_and_accurate_near_zero():

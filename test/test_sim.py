@@ -4,11 +4,12 @@ import math
 import numpy as np
 import pytest
 
-from posevla_core import se3
-from posevla_core.sim import scene, tasks
+from posevla_core.geometry import se3
+from posevla_core.sim.mujoco import scene
+from posevla_core.sim import tasks
 from posevla_core.sim.controller import TrajectoryFollower  # noqa: E402
-from posevla_core.sim.env import SimEnv  # noqa: E402
-from posevla_core.sim.expert import plan_keyframes, run_expert, expert_waypoints  # noqa: E402
+from posevla_core.sim.mujoco.env import SimEnv  # noqa: E402
+from posevla_core.sim.demonstrator import plan_keyframes, run_expert, expert_waypoints  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +142,7 @@ def test_fingers_turn_off_a_neighbour_on_their_axis():
     """clear_of_neighbors: an object within NEIGHBOR_R on the finger axis turns the grasp 90 deg
     (the open fingers would land on it); one off the axis, or farther, changes nothing; our scene
     (objects >= 9 cm apart) is never affected."""
-    from posevla_core.sim.expert import NEIGHBOR_R, clear_of_neighbors
+    from posevla_core.sim.demonstrator import NEIGHBOR_R, clear_of_neighbors
 
     p = np.zeros(3)
     yaw = -math.pi / 2                                      # fingers close along base y
@@ -154,7 +155,7 @@ def test_fingers_turn_off_a_neighbour_on_their_axis():
 def test_release_turns_the_grasp_offset_with_the_hand():
     """release_xy: the held object's center lands on the target; a handle's offset turns with the
     hand; among turns a period apart the one that keeps the release point nearest the robot."""
-    from posevla_core.sim.expert import release_xy
+    from posevla_core.sim.demonstrator import release_xy
 
     center = np.array([0.79, 0.10])
     xy, t = release_xy(center, np.zeros(2), -math.pi / 2, 0.0, None)           # no offset, no turn

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from posevla_core import se3
+from posevla_core.geometry import se3
 from posevla_core.sim.camera import (NOMINAL_AZIMUTH_DEG, CameraPlacement, Orbit, look_at_optical,
                                      matrix_to_pose7, pose7_to_matrix)
 
@@ -14,7 +14,7 @@ pytest.importorskip("mujoco")
 
 
 def test_orbit_zero_is_the_nominal_pose():
-    from posevla_core.sim.env import nominal_camera_pose
+    from posevla_core.sim.mujoco.env import nominal_camera_pose
 
     np.testing.assert_allclose(Orbit().matrix(), nominal_camera_pose(), atol=1e-9)
     assert 30 < NOMINAL_AZIMUTH_DEG < 35
@@ -88,8 +88,8 @@ def test_placed_camera_renders_where_K_and_the_pose_say(placement):
     render at the depth the projection gives."""
     import mujoco
 
-    from posevla_core.sim import scene
-    from posevla_core.sim.env import SimEnv, pinhole_K
+    from posevla_core.sim.mujoco import scene
+    from posevla_core.sim.mujoco.env import SimEnv, pinhole_K
 
     with SimEnv(camera=placement) as env:
         for seed in (1000, 1001):
@@ -121,7 +121,7 @@ def test_placed_camera_renders_where_K_and_the_pose_say(placement):
 
 
 def test_jitter_stays_without_a_placement_and_fov_alone_keeps_it():
-    from posevla_core.sim.env import SimEnv
+    from posevla_core.sim.mujoco.env import SimEnv
 
     with SimEnv() as a, SimEnv(camera=CameraPlacement(fov_deg=70)) as b:
         a.reset(1000)
@@ -133,8 +133,8 @@ def test_jitter_stays_without_a_placement_and_fov_alone_keeps_it():
 
 def test_scene_look_changes_the_image_only():
     """A SceneLook changes the rendered colors (darker, tinted, another table), not the scene."""
-    from posevla_core.sim.env import SimEnv
-    from posevla_core.sim.look import SceneLook
+    from posevla_core.sim.mujoco.env import SimEnv
+    from posevla_core.sim.mujoco.look import SceneLook
 
     assert SceneLook.parse("") is None
     look = SceneLook.parse("light=0.4,light_color=1:0.75:0.5,light_azimuth=-90,light_elevation=30,table=0.9:0.9:0.9")

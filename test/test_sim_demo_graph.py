@@ -21,7 +21,7 @@ SIM_TIME_LIMIT_S = 120.0     # generous: the demo seeds succeed in ~10-25 s of s
 
 @pytest.mark.slow
 def test_sim_demo_default_arguments_succeed_and_end():
-    from posevla_ros import runner
+    from posevla_ros.launching import runner
 
     specs = runner.graph_specs("sim_demo", {}, overrides={"exit_on_success": True})
     sim_spec = {s.name: s for s in specs}["sim_node"].parameters()
@@ -71,7 +71,7 @@ def start(self):
 
 
 threading.Thread.start = start
-from posevla_ros import graphs as G, runner
+from posevla_ros.launching import graphs as G, runner
 
 assert not any(ready(m) for m in ("torch", "mujoco")), "imported before the build: the probe shows nothing"
 context = runner.init_context()
@@ -98,7 +98,7 @@ def test_heavy_modules_are_imported_before_the_first_node_thread():
 
 
 def test_preload_imports_once_and_skips_what_is_not_installed(monkeypatch):
-    from posevla_ros import runner
+    from posevla_ros.launching import runner
 
     monkeypatch.setitem(runner.PRELOAD, "some.node", ("json", "posevla_no_such_module_here", "json"))
     assert runner.preload(["some.node", "not.a.node"]) == ["json"]

@@ -1,4 +1,4 @@
-"""sim_node over real DDS: a subprocess (python -m posevla_ros.sim_node --ros-args ...),
+"""sim_node over real DDS: a subprocess (python -m posevla_ros.nodes.sim_node --ros-args ...),
 a client node here: reset service, camera topics, joint states, trajectory following."""
 import time
 
@@ -21,7 +21,7 @@ def test_sim_node_over_dds(ros_context, node_process, spin_until):
 
     from posevla_ros.srv import ResetEpisode
 
-    proc = node_process("posevla_ros.sim_node", "-p", "width:=96", "-p", "height:=96",
+    proc = node_process("posevla_ros.nodes.sim_node", "-p", "width:=96", "-p", "height:=96",
                         "-p", "task:=pick", "-p", "seed:=1")
     node = Node("sim_test_client", context=ros_context)
     ex = SingleThreadedExecutor(context=ros_context)

@@ -1,4 +1,4 @@
-"""The sim options the generalization suite sweeps beyond camera and look (posevla_core/sim/options.py):
+"""The sim options the generalization suite sweeps beyond camera and look (posevla_core/sim/mujoco/options.py):
 depth-sensor faults, the number of objects on the table, their size. Each left unset keeps every
 seed's episode as it was; each set reaches the scene, the labels and the expert; the CLI flags
 become launch arguments and sim_node parameters. Fast: no subprocess, no ROS graph."""
@@ -9,9 +9,10 @@ import hashlib
 import numpy as np
 import pytest
 
-from posevla_core.sim import scene, tasks
-from posevla_core.sim.options import DEPTH_NOISE_LEVELS, parse_depth_noise, scene_options
-from posevla_core.sim.randomize import DepthNoise
+from posevla_core.sim.mujoco import scene
+from posevla_core.sim import tasks
+from posevla_core.sim.mujoco.options import DEPTH_NOISE_LEVELS, parse_depth_noise, scene_options
+from posevla_core.sim.mujoco.randomize import DepthNoise
 
 # sha256 of the episodes below as sample_episode drew them before the objects option existed
 EPISODES_DIGEST = "f74369e881401a984ca057f6ed4f59fc62a3c856ee8e405dfb8c2499a8e18fbb"
@@ -83,7 +84,7 @@ mujoco = pytest.importorskip("mujoco")
 
 
 def _env(**kw):
-    from posevla_core.sim.env import SimEnv
+    from posevla_core.sim.mujoco.env import SimEnv
 
     return SimEnv(width=128, height=128, **kw)
 
@@ -130,7 +131,7 @@ def test_n_objects_stand_on_the_table_apart():
 
 @pytest.mark.parametrize("scale", [0.7, 1.3])
 def test_object_scale_reaches_geoms_labels_and_the_expert(scale):
-    from posevla_core.sim.expert import run_expert
+    from posevla_core.sim.demonstrator import run_expert
 
     with _env() as plain, _env(object_scale=scale) as env:
         g = mujoco.mj_name2id(env.model, mujoco.mjtObj.mjOBJ_GEOM, "red_cube_geom")
@@ -153,8 +154,8 @@ def test_object_scale_reaches_geoms_labels_and_the_expert(scale):
 # ------------------------------------------------------------------ flags -> launch arguments -> sim_node
 def test_flags_reach_the_graph_and_sim_node_parameters():
     from posevla_ros import cli
-    from posevla_ros import graphs as G
-    from posevla_ros.sim_node import SIM_PARAMS
+    from posevla_ros.launching import graphs as G
+    from posevla_ros.nodes.sim_node import SIM_PARAMS
 
     declared = {n: d for n, d, _ in SIM_PARAMS}
     for k, d in (("depth_noise", ""), ("objects", 0), ("object_scale", 1.0)):

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from posevla_core.config import PoseVLAConfig, TokenizerConfig, VLMConfig
-from posevla_core.decoding import constrained_greedy, greedy_decode, static_greedy, static_greedy_decode
-from posevla_core.model import PoseVLA
-from posevla_core.tokens import BOS, DETECT, EOS, NO_OBJECT
+from posevla_core.tokens.decoding import (constrained_greedy, greedy_decode, static_greedy, static_greedy_decode)
+from posevla_core.policies.small.modeling import PoseVLA
+from posevla_core.tokens.grammar import BOS, DETECT, EOS, NO_OBJECT
 from model_helpers import forbid_no_object, random_frame
 
 INSTR = ("pick up the red cube", "detect the blue cylinder", "put the green cube in the white bin", "detect the object")
@@ -172,7 +172,7 @@ def test_small_model_compiled_static_step_equals_eager(small):
 def test_set_decoding_falls_back_to_static_when_compiling_fails(small, monkeypatch):
     """No C++ compiler (or a torch build inductor cannot use): the model keeps decoding, uncompiled,
     and the caller gets one line to log."""
-    import posevla_core.decoding as D
+    import posevla_core.tokens.decoding as D
 
     def broken(fn, device, **kw):
         def step(*a, **k):
@@ -184,7 +184,7 @@ def test_set_decoding_falls_back_to_static_when_compiling_fails(small, monkeypat
     with pytest.raises(RuntimeError, match="decoding 'static' instead"):
         small.set_decoding("static-compile")
     assert small.decoding == "static"
-    from posevla_core.policy import use_decoding         # what policy_node / posevla serve call: a line to log
+    from posevla_core.policies.base import use_decoding         # what policy_node / posevla serve call: a line to log
     assert "no C++ compiler found" in use_decoding(small, "static-compile") and small.decoding == "static"
     assert use_decoding(object(), "static-compile") is None                     # a model without the option
     it = items(1)
@@ -195,8 +195,8 @@ def test_set_decoding_falls_back_to_static_when_compiling_fails(small, monkeypat
 
 @pytest.fixture(scope="module")
 def paligemma():
-    from posevla_core.paligemma import PaliGemmaPoseVLA
-    from posevla_core.paligemma_random import random_paligemma
+    from posevla_core.policies.paligemma.modeling import PaliGemmaPoseVLA
+    from posevla_core.policies.paligemma.random_init import random_paligemma
 
     torch.manual_seed(0)
     vlm, tok = random_paligemma("tiny")

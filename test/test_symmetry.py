@@ -7,7 +7,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from scipy.spatial.transform import Rotation
 
-from posevla_core import symmetry
+from posevla_core.geometry import symmetry
 from rotation_cases import cylinder_member, rotations, tie_margin
 
 angles = st.floats(-np.pi, np.pi, allow_nan=False)

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from posevla_ros import teleop as T
-from posevla_ros.safety import pose_error
+from posevla_ros.logic import teleop as T
+from posevla_ros.logic.safety import pose_error
 
 
 def test_keyboard_mapping_steps_and_events():
@@ -120,15 +120,15 @@ def test_raw_terminal_reads_keys_from_a_pipe():
 @pytest.fixture(scope="module")
 def panda():
     from posevla_ros import params as P
-    from posevla_ros.planning import load_kinematics
+    from posevla_ros.logic.planning import load_kinematics
 
     p = dict(P.defaults(P.EXECUTOR_PARAMS), **P.robot_executor_params("sim_panda"))
     return load_kinematics(p), p
 
 
 def _core(kin, p, sent):
-    from posevla_ros.planning import ExecutorCore
-    from posevla_ros.teleop_drivers import TeleopCore
+    from posevla_ros.logic.planning import ExecutorCore
+    from posevla_ros.logic.teleop_drivers import TeleopCore
 
     p = dict(p, max_prediction_age_s=0.0)
     clock = [0.0]
@@ -210,7 +210,7 @@ def test_teleop_episode_keys_call_the_evaluator(ros_context, panda, spin_until):
     from rclpy.parameter import Parameter
     from std_srvs.srv import Trigger
 
-    from posevla_ros.teleop_node import TeleopNode
+    from posevla_ros.nodes.teleop_node import TeleopNode
 
     kin, _ = panda
     calls: list[str] = []

@@ -11,10 +11,10 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from scipy.spatial.transform import Rotation
 
-from posevla_core import symmetry
+from posevla_core.geometry import symmetry
 from posevla_core.config import TokenizerConfig
-from posevla_core.tokens import DETECT, EOS, NO_OBJECT, PoseTokenizer, fit_bins, percentile_edges
-from posevla_core.types import Pose, PoseTarget, Waypoint
+from posevla_core.tokens.grammar import DETECT, EOS, NO_OBJECT, PoseTokenizer, fit_bins, percentile_edges
+from posevla_core.poses import Pose, PoseTarget, Waypoint
 from rotation_cases import cylinder_member, rotations, tie_margin
 
 # scipy warns at the gimbal lock (the middle angle at +-90 degrees), which these tests visit on purpose.

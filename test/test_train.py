@@ -39,7 +39,7 @@ def test_overfit_tiny_batch(tmp_path):
     assert curve[1] > 2.0, curve[1]
     assert r["final_loss"] < 0.05 * curve[1] and r["final_loss"] < 0.15, (curve[1], r["final_loss"])
     assert (out / "model.safetensors").is_file() and (out / "curves.png").stat().st_size > 1000
-    from posevla_core.model import PoseVLA
+    from posevla_core.policies.small.modeling import PoseVLA
 
     m = PoseVLA.from_pretrained(out, device="cpu")
     assert m.cfg.tokens.num_waypoints == 2

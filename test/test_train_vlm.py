@@ -11,7 +11,7 @@ from dataclasses import asdict
 import pytest
 
 from posevla_core.config import TokenizerConfig
-from posevla_core.policy import load_policy
+from posevla_core.policies.base import load_policy
 from posevla_core.train import Interrupted, train_main
 
 from datagen import write_grounding, write_motion

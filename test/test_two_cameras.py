@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from posevla_core import se3
+from posevla_core.geometry import se3
 from posevla_core.config import TokenizerConfig
 from posevla_core.data import LeRobotWriter, load_samples
 from posevla_core.data.lerobot import camera_keys, demo_frame
 from model_helpers import forbid_no_object
-from posevla_ros.topics import camera_topics
+from posevla_ros.ros_io.topics import camera_topics
 
 REPO = Path(__file__).resolve().parent.parent
 LEROBOT_PY = REPO / ".venv-lerobot" / "bin" / "python"
@@ -42,10 +42,10 @@ def test_policy_node_serves_paligemma_with_a_wrist_camera(ros_context, tmp_path,
     from policy_probe import first_prediction
     from tiny_vlm import make_tiny_vlm_checkpoint
 
-    from posevla_core.policy import load_policy
+    from posevla_core.policies.base import load_policy
 
     ckpt = make_tiny_vlm_checkpoint(tmp_path / "vlm")
-    proc = node_process("posevla_ros.policy_node", "-p", f"checkpoint:={ckpt}", "-p", "device:=cpu",
+    proc = node_process("posevla_ros.nodes.policy_node", "-p", f"checkpoint:={ckpt}", "-p", "device:=cpu",
                         "-p", f"instruction:={INSTRUCTION}", "-p", "max_image_age_s:=30.0",
                         "-p", "camera_namespaces:=[/camera, /wrist_camera]")
     rng = np.random.default_rng(0)
@@ -89,10 +89,10 @@ def test_policy_node_feeds_the_second_namespace_as_a_view(ros_context, tmp_path,
     from sensor_msgs.msg import CameraInfo, Image
     from tiny_vlm import make_tiny_vlm_checkpoint
 
-    from posevla_core.policy import load_policy
-    from posevla_ros import conversions as conv
+    from posevla_core.policies.base import load_policy
+    from posevla_ros.ros_io import conversions as conv
     from posevla_ros.msg import PosePrediction
-    from posevla_ros.policy_node import PolicyNode
+    from posevla_ros.nodes.policy_node import PolicyNode
 
     model = RecordingPolicy(load_policy(make_tiny_vlm_checkpoint(tmp_path / "vlm"), device="cpu"))
     params = {"camera_namespaces": ["/camera", "/wrist_camera"], "instruction": INSTRUCTION, "rate_hz": 0.0,
@@ -141,7 +141,7 @@ def test_policy_node_feeds_the_second_namespace_as_a_view(ros_context, tmp_path,
 def test_bad_camera_namespaces_are_refused_at_start(ros_context, namespaces, error):
     from rclpy.parameter import Parameter
 
-    from posevla_ros.policy_node import PolicyNode
+    from posevla_ros.nodes.policy_node import PolicyNode
 
     p = Parameter("camera_namespaces", Parameter.Type.STRING_ARRAY, namespaces)
     with pytest.raises(ValueError, match=error):
@@ -150,7 +150,7 @@ def test_bad_camera_namespaces_are_refused_at_start(ros_context, namespaces, err
 
 @pytest.mark.slow
 def test_one_camera_model_with_two_namespaces_is_one_error_at_start(node_process):
-    proc = node_process("posevla_ros.policy_node", "-p", "device:=cpu",
+    proc = node_process("posevla_ros.nodes.policy_node", "-p", "device:=cpu",
                         "-p", "camera_namespaces:=[/camera, /wrist_camera]")
     rc = proc.proc.wait(timeout=120)
     out = proc.output()
@@ -211,7 +211,7 @@ def test_paligemma_trains_on_two_camera_demos_and_predicts_with_the_view(tmp_pat
     from test_train_vlm import MODEL, falls, kw, losses
     from tiny_vlm import make_tiny_paligemma
 
-    from posevla_core.policy import load_policy
+    from posevla_core.policies.base import load_policy
     from posevla_core.train import train_main
 
     root = write_two_camera_demos(tmp_path / "ds")
@@ -243,7 +243,7 @@ def test_real_lerobot_loads_two_camera_demos(tmp_path):
 @pytest.mark.slow
 def test_sim_renders_the_wrist_camera_in_a_normal_episode():
     pytest.importorskip("mujoco")
-    from posevla_core.sim.env import SimEnv
+    from posevla_core.sim.mujoco.env import SimEnv
 
     with SimEnv(width=64, height=48) as env:
         env.reset(seed=3)
@@ -271,9 +271,9 @@ def test_sim_node_wrist_camera_drives_a_two_camera_policy_node(ros_context, tmp_
     from posevla_ros.msg import PosePrediction
 
     ckpt = make_tiny_vlm_checkpoint(tmp_path / "vlm")
-    sim = node_process("posevla_ros.sim_node", "-p", "width:=64", "-p", "height:=48",
+    sim = node_process("posevla_ros.nodes.sim_node", "-p", "width:=64", "-p", "height:=48",
                        "-p", "wrist_camera_ns:=/wrist_camera")
-    policy = node_process("posevla_ros.policy_node", "-p", f"checkpoint:={ckpt}", "-p", "device:=cpu",
+    policy = node_process("posevla_ros.nodes.policy_node", "-p", f"checkpoint:={ckpt}", "-p", "device:=cpu",
                           "-p", f"instruction:={INSTRUCTION}", "-p", "max_image_age_s:=0.0",
                           "-p", "camera_namespaces:=[/camera, /wrist_camera]")
     node = Node("two_camera_sim_client", context=ros_context)

@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from posevla_core.config import PoseVLAConfig
-from posevla_core.decoding import no_object_floor, refusal_floor, refusal_score
-from posevla_core.model import PoseVLA
-from posevla_core.policy import load_policy
-from posevla_core.tokens import ACT, DETECT
+from posevla_core.tokens.decoding import no_object_floor, refusal_floor, refusal_score
+from posevla_core.policies.small.modeling import PoseVLA
+from posevla_core.policies.base import load_policy
+from posevla_core.tokens.grammar import ACT, DETECT
 
 H, W = 48, 64
 COLORS = {"cube": (230, 30, 30), "cylinder": (30, 30, 230)}
@@ -82,7 +82,7 @@ def test_one_refusal_rule_gates_instructions_not_detect_prompts():
 
 
 def test_a_rejecting_verifier_refuses_instructions_in_both_heads(tmp_path):
-    from posevla_core.expert import FlowPolicy
+    from posevla_core.policies.flow.modeling import FlowPolicy
 
     rgb, depth, K, _ = two_object_scene(np.random.default_rng(0))
     base, accept = with_verifier(bias=20.0)
@@ -169,7 +169,7 @@ def test_train_verifier_cli(tmp_path, capsys):
     assert rep["examples"] == 8 * 6 and (out / "curves_verifier.png").stat().st_size > 0
     assert (out / "metrics_verifier.jsonl").read_text().count("\n") == 5
     # a flow-head checkpoint cannot take one (its expert would be dropped): one clear line, exit 1
-    from posevla_core.expert import FlowPolicy
+    from posevla_core.policies.flow.modeling import FlowPolicy
 
     FlowPolicy.attach(m, {"horizon": 4, "width": 32, "heads": 2}).save_pretrained(tmp_path / "flow")
     assert main(["train-verifier", "--init", str(tmp_path / "flow"), "--data", str(root), "--out",
@@ -188,7 +188,7 @@ def test_a_rejected_pointer_moves_to_the_next_peak_before_refusing():
     """Heatmap peaks on a blue square first, a red one second; the verifier accepts red only:
     an instruction is pointed at the red square (the first accepted proposal), a detect prompt
     keeps the first peak, and with one proposal allowed the instruction keeps it and is rejected."""
-    from posevla_core.model import STEM_STRIDE
+    from posevla_core.policies.small.modeling import STEM_STRIDE
 
     _, m = with_verifier()
     m.verifier = RedMeansYes()

@@ -25,7 +25,7 @@ def vlm_checkpoint(tmp_path_factory):
 def served_answer(ros_context, node_process, spin_until, checkpoint, instruction: str):
     """The first PosePrediction a policy_node process with ``checkpoint`` publishes for a random
     RGB-D frame (and the process, for its log)."""
-    proc = node_process("posevla_ros.policy_node", "-p", f"checkpoint:={checkpoint}", "-p", "device:=cpu",
+    proc = node_process("posevla_ros.nodes.policy_node", "-p", f"checkpoint:={checkpoint}", "-p", "device:=cpu",
                         "-p", f"instruction:={instruction}", "-p", "max_image_age_s:=30.0")
     rng = np.random.default_rng(0)
     rgb = rng.integers(0, 256, (H, W, 3), dtype=np.uint8)
@@ -59,9 +59,9 @@ def test_paligemma_flow_head_trains_loads_and_is_served(ros_context, tmp_path, n
     """`posevla train --model paligemma --head flow` on the tiny PaliGemma: it trains and saves, the
     checkpoint loads as a flow head on the PaliGemma backbone, and policy_node serves it in its own
     process (with the node's default decoding: the expert's Euler steps compiled at start)."""
-    from posevla_core.expert import FlowPolicy
-    from posevla_core.paligemma import PaliGemmaPoseVLA
-    from posevla_core.policy import load_policy
+    from posevla_core.policies.flow.modeling import FlowPolicy
+    from posevla_core.policies.paligemma.modeling import PaliGemmaPoseVLA
+    from posevla_core.policies.base import load_policy
     from posevla_ros.cli import main
     from test_expert import write_demo
     from tiny_vlm import make_tiny_paligemma

@@ -1,11 +1,11 @@
-"""The tests' tiny random PaliGemma directory (posevla_core.paligemma_random, built offline)."""
+"""The tests' tiny random PaliGemma directory (posevla_core.policies.paligemma.random_init, built offline)."""
 from __future__ import annotations
 
 from pathlib import Path
 
 
 def make_tiny_paligemma(path: str | Path, seed: int = 0) -> Path:
-    from posevla_core.paligemma_random import save_random_paligemma
+    from posevla_core.policies.paligemma.random_init import save_random_paligemma
 
     return save_random_paligemma(path, "tiny", seed)
 
@@ -15,7 +15,7 @@ def make_tiny_vlm_checkpoint(root: str | Path, num_waypoints: int = 6) -> Path:
     import torch
 
     from posevla_core.config import TokenizerConfig, VLMConfig
-    from posevla_core.paligemma import PaliGemmaPoseVLA
+    from posevla_core.policies.paligemma.modeling import PaliGemmaPoseVLA
 
     root = Path(root)
     torch.manual_seed(0)

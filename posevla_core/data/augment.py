@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from posevla_core.image import crop_with_intrinsics, resize_with_intrinsics
-from posevla_core.types import PoseTarget
+from posevla_core.poses import PoseTarget
 
 
 @dataclass

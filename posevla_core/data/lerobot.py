@@ -411,7 +411,7 @@ def demo_frame(rgb: np.ndarray, depth: np.ndarray | None, K: np.ndarray, q: np.n
     ``views``: extra cameras by name (``EXTRA_CAMERAS``), each {"rgb", "depth" (or None), "K"},
     stored under ``camera_keys(name)``. Poses stay in the first camera's frame.
     """
-    from posevla_core import se3
+    from posevla_core.geometry import se3
 
     def pose7(T):
         return se3.T_to_pose7(T).astype(np.float32)

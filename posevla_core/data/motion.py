@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from posevla_core import se3
-from posevla_core.types import Pose, Waypoint
+from posevla_core.geometry import se3
+from posevla_core.poses import Pose, Waypoint
 
 
 def hold_values(times: np.ndarray, values: np.ndarray, query: np.ndarray) -> np.ndarray:

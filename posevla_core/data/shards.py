@@ -48,7 +48,7 @@ from typing import Iterator
 
 import numpy as np
 
-from posevla_core.types import Pose, PoseTarget
+from posevla_core.poses import Pose, PoseTarget
 
 FORMAT = "posevla-shards"
 VERSION = 2

@@ -21,8 +21,8 @@ from tqdm.auto import tqdm
 from posevla_core.config import STAGES, TokenizerConfig
 from posevla_core.data.motion import waypoints_from_trajectory
 from posevla_core.data.shards import DataFormatError, Sample, grounding_target, iter_shard_samples, read_meta
-from posevla_core.se3 import pose7_to_T
-from posevla_core.types import Pose, PoseTarget
+from posevla_core.geometry.se3 import pose7_to_T
+from posevla_core.poses import Pose, PoseTarget
 
 
 NEAR_MISS_FRACTION = 0.5   # negative instructions that share a color with an object in view
@@ -152,7 +152,7 @@ def embodiment_samples(root: str | Path, tok: TokenizerConfig, cfg: SourceConfig
     cats = reader.info.get("annotation_categories")
     chunk_cfg = None
     if cfg.expert is not None:
-        from posevla_core.expert import ExpertConfig, chunk_from_trajectory, robot_state
+        from posevla_core.policies.flow.modeling import ExpertConfig, chunk_from_trajectory, robot_state
 
         chunk_cfg = ExpertConfig.from_dict(cfg.expert)
     out: list[Sample] = []

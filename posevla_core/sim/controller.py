@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from posevla_core.trajectory import default_velocities, interpolate
+from posevla_core.geometry.trajectory import default_velocities, interpolate
 
 
 class TrajectoryFollower:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from posevla_core.sim import scene
+from posevla_core.sim.mujoco import scene
 
 TASKS = ("pick", "put")            # the families a random episode draws from
 ABSENT = "absent"                  # a pick scene + an instruction naming an object not in it

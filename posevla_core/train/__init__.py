@@ -38,13 +38,13 @@ def expert_config(cfg: TrainConfig) -> dict | None:
     """The action expert's config of a flow-head run (None for the token head)."""
     if cfg.head != "flow":
         return None
-    from posevla_core.expert import ExpertConfig
+    from posevla_core.policies.flow.modeling import ExpertConfig
 
     return ExpertConfig.from_dict(cfg.expert).to_dict()
 
 
 def _tokenizer_config(init, cfg: TrainConfig):
-    from posevla_core.policy import architecture_of, policy_class, read_meta
+    from posevla_core.policies.base import architecture_of, policy_class, read_meta
 
     if init:
         return policy_class(architecture_of(init)).config_from(read_meta(init)["posevla"]).tokens
@@ -195,7 +195,7 @@ def eval_offline_main(checkpoint: str, data_dir, out_json: str | None = None, st
     import torch
 
     from posevla_core.data.sources import SourceConfig, detect_format, load_samples
-    from posevla_core.policy import load_policy
+    from posevla_core.policies.base import load_policy
     from posevla_core.train.metrics import aggregate, format_table, sample_metrics
     from tqdm.auto import tqdm
 
@@ -227,8 +227,8 @@ def fit_bins_main(data_dirs, out_json: str, tokens: dict | None = None, progress
 
     from posevla_core.config import TokenizerConfig
     from posevla_core.data.sources import SourceConfig, detect_format, load_samples
-    from posevla_core.tokens import fit_bins
-    from posevla_core.types import PoseTarget
+    from posevla_core.tokens.grammar import fit_bins
+    from posevla_core.poses import PoseTarget
 
     tok = TokenizerConfig(**(tokens or {}))
     targets = []

@@ -55,7 +55,7 @@ class TrainConfig:
         if self.cache_prefix and (self.head != "flow" or self.augment):
             raise ValueError("TrainConfig.cache_prefix needs head 'flow' and augment false (a cached prefix "
                              "is the unaugmented image's)")
-        from posevla_core.policy import ARCHITECTURES
+        from posevla_core.policies.base import ARCHITECTURES
 
         if self.architecture not in ARCHITECTURES:
             raise ValueError(f"TrainConfig.architecture must be one of {sorted(ARCHITECTURES)}, not {self.architecture!r}")

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from posevla_core import se3
+from posevla_core.geometry import se3
 from posevla_core.sim import tasks
 
 TRAIN_SEED_BASE = 100_000
@@ -82,13 +82,14 @@ def check_work_dir(work: Path, pc: PipelineConfig) -> None:
 
 
 def sim_categories() -> list[str]:
-    from posevla_core.sim import scene, tasks
+    from posevla_core.sim.mujoco import scene
+    from posevla_core.sim import tasks
 
     return [tasks.category_of(n) for n in scene.object_names() + scene.bin_names()] + ["object"]
 
 
 def sim_symmetries() -> dict[str, str]:
-    from posevla_core.sim import scene
+    from posevla_core.sim.mujoco import scene
 
     return {tasks.category_of(n): scene.symmetry_of(n) for n in scene.object_names() + scene.bin_names()}
 
@@ -120,7 +121,7 @@ def _ground(env, name: str) -> dict:
     """The shard fields of one object's grounding labels, plus every object in the scene, near
     to far (``scene_*``: what a negative instruction must not name, and every instance for
     multi-instance grounding), padded with NaN / "" to the sim's object count."""
-    from posevla_core.sim import scene
+    from posevla_core.sim.mujoco import scene
 
     by_name = {n: env.object_labels(n) for n in env.labeled_names()}
     g = dict(by_name[name])
@@ -144,12 +145,12 @@ def scene_seed(kind_offset: int, seed: int, i: int, first_seed: int | None) -> i
 def generate_grounding(out: str | Path, scenes: int, seed: int = 0, width: int = 224, height: int = 224,
                        progress: bool = True, first_seed: int | None = None, sim: str = "mujoco",
                        randomize=None, camera=None) -> Path:
-    """Grounding shards of ``sim`` (posevla_core.sim.select: our scene, or ``robosuite:<Task>[:<Arm>]``,
+    """Grounding shards of ``sim`` (posevla_core.sim.factory: our scene, or ``robosuite:<Task>[:<Arm>]``,
     whose scenes are labeled the same way from the simulator's state); ``randomize``: a
     DomainRandomization for our scene; ``camera``: make_env's (None = the sim's default; a
     robosuite camera name such as ``"frontview"``, or a CameraPlacement)."""
     from posevla_core.data.shards import ShardWriter
-    from posevla_core.sim.select import make_env, parse_sim
+    from posevla_core.sim.factory import make_env, parse_sim
 
     rng = np.random.default_rng([seed, 1])
     choice = parse_sim(sim)
@@ -171,7 +172,7 @@ def generate_grounding(out: str | Path, scenes: int, seed: int = 0, width: int =
 
 def expert_clock(env, dt: float) -> tuple[np.ndarray, list[np.ndarray], list[float]]:
     """The expert's plan on a fixed clock: times 0, dt, .., 6 dt; base-frame poses; gripper."""
-    from posevla_core.sim.expert import plan_keyframes
+    from posevla_core.sim.demonstrator import plan_keyframes
 
     plan = plan_keyframes(env)
     times = dt * np.arange(len(plan) + 1)
@@ -195,7 +196,7 @@ def generate_motion(out: str | Path, scenes: int, dt: float, seed: int = 0, widt
     scenes whose first pose token is supervised, which recorded demos are not); ``camera``: as in
     generate_grounding."""
     from posevla_core.data.shards import ShardWriter
-    from posevla_core.sim.select import make_env, parse_sim
+    from posevla_core.sim.factory import make_env, parse_sim
 
     choice = parse_sim(sim)
     with make_env(choice, width=width, height=height, randomize=randomize, camera=camera) as env, ShardWriter(out, "motion", extra_meta={
@@ -215,8 +216,8 @@ def run_clocked_expert(env, dt: float, on_frame, fps: int, kin=None, hold_s: flo
     """Execute the expert's keyframes in physics, reaching keyframe k at t_start + k*dt
     (joint-space cubic segments of exactly dt; gripper moves at the start of its segment).
     ``on_frame(env)`` is called every 1/fps s of sim time (first at t_start)."""
-    from posevla_core.sim import scene
-    from posevla_core.sim.expert import GRIPPER_SEGMENT_S, default_kinematics, plan_keyframes
+    from posevla_core.sim.mujoco import scene
+    from posevla_core.sim.demonstrator import GRIPPER_SEGMENT_S, default_kinematics, plan_keyframes
 
     kin = kin or default_kinematics()
     plan = plan_keyframes(env)
@@ -256,7 +257,7 @@ def generate_demos(out: str | Path, episodes: int, dt: float, fps: int = 5, seed
     rollouts are discarded, as a person collecting demos would. ``wrist``: also record the
     wrist camera (``observation.images.wrist`` ..., a two-camera dataset for the paligemma model)."""
     from posevla_core.data.lerobot import LeRobotWriter, demo_frame
-    from posevla_core.sim.env import SimEnv
+    from posevla_core.sim.mujoco.env import SimEnv
 
     cats = sim_categories()
     writer = LeRobotWriter(out, fps, repo_id="posevla/sim_demos", robot_type="panda",
@@ -316,7 +317,7 @@ def make_checkpoint(out_dir: str, work_dir: str | None = None, quick: bool = Fal
     work.mkdir(parents=True, exist_ok=True)
     check_work_dir(work, pc)
     dt = PoseVLAConfig().tokens.waypoint_dt
-    from posevla_core.sim.randomize import DomainRandomization
+    from posevla_core.sim.mujoco.randomize import DomainRandomization
 
     dr = DomainRandomization() if pc.randomize else None
     t0 = time.perf_counter()

@@ -33,8 +33,8 @@ from tqdm.auto import tqdm
 
 from posevla_core.data.augment import AugmentConfig, color_jitter, random_crop_resize
 from posevla_core.data.shards import Sample
-from posevla_core.model import IGNORE
-from posevla_core.policy import PosePolicy, load_policy, policy_class
+from posevla_core.policies.small.modeling import IGNORE
+from posevla_core.policies.base import PosePolicy, load_policy, policy_class
 from posevla_core.train.config import TrainConfig
 from posevla_core.train.metrics import aggregate, format_table, sample_metrics
 
@@ -207,7 +207,7 @@ class Trainer:
         else:
             model = policy_class(cfg.architecture).build(cfg.model, cfg.base)
         if cfg.head == "flow" and getattr(model, "head", "tokens") != "flow":   # a new action expert
-            from posevla_core.expert import FlowPolicy
+            from posevla_core.policies.flow.modeling import FlowPolicy
 
             model = FlowPolicy.attach(model, cfg.expert, [s.chunk for s in train_samples if s.chunk is not None])
         self.raw = model
@@ -290,7 +290,7 @@ class Trainer:
 
         if hasattr(self.raw, "load_weights"):
             raise ValueError("resuming a flow-head run under FSDP is not supported; rerun with --no-resume")
-        from posevla_core.paligemma import tied_names
+        from posevla_core.policies.paligemma.modeling import tied_names
 
         full = load_file(str(d / "model.safetensors"))
         for name, kept in tied_names(self.raw).items():      # stored once, loaded under every name

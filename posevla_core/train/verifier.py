@@ -296,8 +296,8 @@ def train_verifier_main(init: str, data: list, out_dir: str, cfg: VerifierConfig
     ``init``, e.g. its curves and offline metrics, are copied along)."""
     import shutil
 
-    from posevla_core.model import CONFIG_FILE, PoseVLA
-    from posevla_core.policy import architecture_of, head_of
+    from posevla_core.policies.small.modeling import CONFIG_FILE, PoseVLA
+    from posevla_core.policies.base import architecture_of, head_of
 
     cfg = cfg or VerifierConfig()
     if architecture_of(init) != "small" or head_of(init) != "tokens":

@@ -1,0 +1,1 @@
+"""Pose-VLA on a pretrained PaliGemma (transformers), with pose tokens added to its vocabulary."""

@@ -1,0 +1,1 @@
+"""Our MuJoCo Panda table-top scene: assets, scene, SimEnv, its look, options and randomization."""

@@ -1,0 +1,1 @@
+"""Pose tokens: the fixed grammar a prediction is written in, and its constrained decoding."""

@@ -1,0 +1,1 @@
+"""The ROS 2 nodes, one file each: thin adapters between topics and posevla_ros.logic."""
