@@ -12,7 +12,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export PYTHONDONTWRITEBYTECODE := 1
 
-PKG_SOURCES := $(shell find posevla_ros posevla_core launch config bin msg srv -type f \
+PKG_SOURCES := $(shell find posevla_ros posevla_core launch config msg srv -type f \
                  -not -name '*.pyc' -not -path '*/__pycache__/*' 2>/dev/null) \
                CMakeLists.txt package.xml scripts/build_msgs.sh scripts/cmake_package.sh
 
@@ -20,7 +20,7 @@ PKG_SOURCES := $(shell find posevla_ros posevla_core launch config bin msg srv -
 help:
 	@echo "make demo        closed-loop MuJoCo demo with the shipped checkpoint"
 	@echo "make test        the whole test suite"
-	@echo "make test-fast   the fast subset (no slow sim/training tests)"
+	@echo "make test-fast   the unit tier (test/unit: pure logic, well under a minute)"
 	@echo "make bench       benchmarks (JSON + table in bench_results/)"
 	@echo "make bench-robosuite  robosuite Lift / PickPlaceCan: train on Panda demos, evaluate on 4 arms (~1.5 h)"
 	@echo "make bench-robosuite-agentview  the same at robosuite's own agentview, fine-tuned from checkpoints/wide"
@@ -72,7 +72,7 @@ $(VENV)/.stamp-test-interfaces: $(VENV)/.stamp-req scripts/build_test_interfaces
 # venv imports from any directory (editable: edits are live). -I: the messages' CMake
 # install registers an egg-info of the same name, which pip would otherwise "uninstall"
 # by deleting the whole posevla_ros directory, generated messages included.
-$(VENV)/.stamp-cli: setup.py $(VENV)/.stamp-pkg
+$(VENV)/.stamp-cli: setup.py setup.cfg $(VENV)/.stamp-pkg
 	$(PY) -m pip install -q --no-deps --no-build-isolation -I -e . 2>&1 | grep -v "is ignored: it is neither" || true
 	test -x $(VENV)/bin/posevla
 	cd / && $(CURDIR)/$(VENV)/bin/posevla --help >/dev/null
@@ -84,8 +84,10 @@ demo: setup
 test: setup $(LEROBOT_VENV)/.stamp
 	$(PY) -m pytest -m "slow or not slow" test
 
+# The unit tier only (test/unit: no rclpy, no subprocesses, no sim episodes). Plain `pytest`
+# runs every tier but the slow tests; `make test` runs everything.
 test-fast: setup
-	$(PY) -m pytest test
+	$(PY) -m pytest test/unit
 
 bench: setup
 	$(PY) -m benchmarks.run --out bench_results

@@ -2,7 +2,8 @@
 which need rosidl: use `make setup` or colcon for those), the `posevla` CLI, and the
 package's share directory (config/, launch/, the shipped checkpoint, package.xml) under
 ``<prefix>/share/posevla_ros``, where ``posevla_ros.params.share_dir()`` finds it, as
-ament_python packages lay it out."""
+ament_python packages lay it out. Every node module ``posevla_ros/nodes/<name>_node.py`` is also a
+console script ``<name>_node`` (its ``main``): the node set is those files (posevla_ros.nodes)."""
 from pathlib import Path
 
 from setuptools import find_packages, setup
@@ -19,6 +20,11 @@ def share_files(*dirs: str) -> list[tuple[str, list[str]]]:
                 rel = f.relative_to(ROOT)
                 out.setdefault(str(Path("share/posevla_ros") / rel.parent), []).append(str(rel))
     return sorted(out.items())
+
+
+def node_scripts() -> list[str]:
+    """``<node> = posevla_ros.nodes.<node>:main`` for every ``posevla_ros/nodes/*_node.py``."""
+    return [f"{f.stem} = posevla_ros.nodes.{f.stem}:main" for f in sorted((ROOT / "posevla_ros/nodes").glob("*_node.py"))]
 
 
 setup(
@@ -40,5 +46,5 @@ setup(
     },
     data_files=[("share/ament_index/resource_index/packages", ["resource/posevla_ros"]),
                 ("share/posevla_ros", ["package.xml"])] + share_files("config", "launch", "checkpoints"),
-    entry_points={"console_scripts": ["posevla = posevla_ros.cli:main"]},
+    entry_points={"console_scripts": ["posevla = posevla_ros.cli:main"] + node_scripts()},
 )

@@ -35,7 +35,7 @@ sys.path.insert(0, str(REPO))
 def _save_model(path: Path, tiny: bool = True) -> None:
     import torch
 
-    from posevla_core.config import PoseVLAConfig
+    from posevla_core.policies.small.configuration import PoseVLAConfig
     from posevla_core.policies.small.modeling import PoseVLA
 
     torch.manual_seed(0)

@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 
 import torch
-
 from benchmarks.common import (bench_main, interleaved_medians, require_full_answer, require_full_chunk, sim_frame,
                                write_result)
 
@@ -31,10 +30,10 @@ BENCH = "bench_expert"
 
 
 def _load():
-    from posevla_core.config import PoseVLAConfig
+    from posevla_core.policies.factory import load_policy
     from posevla_core.policies.flow.modeling import FlowPolicy
+    from posevla_core.policies.small.configuration import PoseVLAConfig
     from posevla_core.policies.small.modeling import PoseVLA
-    from posevla_core.policies.base import load_policy
 
     if (REPO / "checkpoints" / "expert" / "expert.safetensors").exists():
         return load_policy(REPO / "checkpoints" / "expert", device="cpu"), "checkpoints/expert"
@@ -106,11 +105,11 @@ def run_vlm(repeats: int = 15) -> dict:
     model preprocessing a 640x480 frame costs half a prefix forward). Random
     weights refuse anything, so the backbone's ``<no_object>`` is forbidden (forbid_refusal) and
     the chunk checked to be a full one."""
+    from benchmarks.common import forbid_refusal
+
     from posevla_core.policies.flow.modeling import FlowPolicy
     from posevla_core.policies.paligemma.modeling import PaliGemmaPoseVLA
     from posevla_core.policies.paligemma.random_init import random_paligemma
-
-    from benchmarks.common import forbid_refusal
 
     torch.manual_seed(0)
     vlm, tok = random_paligemma("tiny")

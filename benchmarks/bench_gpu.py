@@ -29,7 +29,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from benchmarks.common import forbid_refusal, require_full_answer
 
 BENCH = "bench_gpu"
@@ -47,7 +46,7 @@ def run(out_dir: str | Path = "bench_results", train_steps: int = 5, batch: int 
     """``shape``/``device``: "tiny"/"cpu" is the CPU check of this script (test_bench_gpu.py)."""
     import torch
 
-    from posevla_core.config import VLMConfig
+    from posevla_core.policies.paligemma.configuration import VLMConfig
     from posevla_core.policies.paligemma.modeling import PaliGemmaPoseVLA
     from posevla_core.policies.paligemma.random_init import random_paligemma
     from posevla_core.poses import Pose, PoseTarget, Waypoint
@@ -173,6 +172,7 @@ def flow_head(model, data: list[dict], repeats: int, decoding: str, sync, reset_
     (one prefix forward + 10 Euler steps, compiled as policy_node runs them on CUDA) and the
     chunks/s of a batch. The backbone's refusal stays forbidden, so every chunk is a full one."""
     from benchmarks.common import require_full_chunk
+
     from posevla_core.policies.flow.modeling import FlowPolicy
 
     flow = FlowPolicy.attach(model, {"state": False}).to(model.device).eval()

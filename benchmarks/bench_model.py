@@ -26,18 +26,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from benchmarks.common import forbid_refusal, require_full_answer, sim_frame
 
 BENCH = "bench_model"
 
 
 def _load_model():
-    from posevla_core.config import PoseVLAConfig
-    from posevla_core.policies.small.modeling import PoseVLA
-    from posevla_core.policies.base import load_policy
-
     from posevla_core.paths import default_checkpoint
+    from posevla_core.policies.factory import load_policy
+    from posevla_core.policies.small.configuration import PoseVLAConfig
+    from posevla_core.policies.small.modeling import PoseVLA
 
     ckpt = default_checkpoint()
     if (ckpt / "model.safetensors").exists():

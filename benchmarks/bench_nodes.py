@@ -59,16 +59,16 @@ class ReachableWaypoints:
 
 
 def _load_model():
-    from posevla_ros import params as P
+    from posevla_ros import params
 
-    ckpt = P.default_checkpoint()
+    ckpt = params.default_checkpoint()
     if ckpt.is_dir():
-        from posevla_core.policies.base import load_policy
+        from posevla_core.policies.factory import load_policy
 
         return load_policy(ckpt, device="cpu"), str(ckpt)
     import torch
 
-    from posevla_core.config import PoseVLAConfig
+    from posevla_core.policies.small.configuration import PoseVLAConfig
     from posevla_core.policies.small.modeling import PoseVLA
 
     torch.manual_seed(0)
@@ -81,32 +81,31 @@ def run(out_dir: str | Path, n: int = 20, warmup: int = 3) -> dict:
     from rclpy.qos import QoSProfile, qos_profile_sensor_data
     from scipy.spatial.transform import Rotation
     from sensor_msgs.msg import CameraInfo, Image, JointState
-    from std_msgs.msg import String
     from trajectory_msgs.msg import JointTrajectory
 
     from posevla_core.geometry import se3
     from posevla_core.poses import Pose, Waypoint
-    from posevla_ros.ros_io import conversions as conv
-    from posevla_ros import params as P
-    from posevla_ros.nodes.executor_node import ExecutorNode
-    from posevla_ros.logic.planning import load_kinematics
-    from posevla_ros.nodes.policy_node import PolicyNode
+    from posevla_ros import params
     from posevla_ros.launching.runner import close_graph, make_executor
+    from posevla_ros.logic.planning import load_kinematics
+    from posevla_ros.nodes.executor_node import ExecutorNode
+    from posevla_ros.nodes.policy_node import PolicyNode
+    from posevla_ros.ros_io import conversions as conv
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     # the sim Panda's URDF from the package (the default, empty, waits for /robot_description)
-    ex_params = dict(P.defaults(P.EXECUTOR_PARAMS), use_tf=False, robot_description_file="posevla://panda")
+    ex_params = dict(params.defaults(params.EXECUTOR_PARAMS), use_tf=False, robot_description_file="posevla://panda")
     T_base_cam = se3.make_T([1.2, 0.05, 0.6], Rotation.from_euler("xyz", [-110, 0, 90], degrees=True).as_quat())
     t, q = se3.split_T(T_base_cam)
     ex_params["camera_to_base.translation"], ex_params["camera_to_base.rotation_xyzw"] = t.tolist(), q.tolist()
     kin = load_kinematics(ex_params)
     targets = [kin.fk(Q_HOME + d) for d in np.linspace(0, 1, 4)[:, None] * np.array([0.2, 0.2, 0, 0.15, 0, -0.1, 0.1])]
     wps = [Waypoint(Pose.from_matrix(se3.inv_T(T_base_cam) @ T), 1.0) for T in targets]
-    from posevla_ros import params as P
     from posevla_core.policies.base import set_inference_threads
+    from posevla_ros import params
 
-    defaults = P.defaults(P.POLICY_PARAMS)
+    defaults = params.defaults(params.POLICY_PARAMS)
     threads = set_inference_threads(defaults["inference_threads"])      # what policy_node does before its load
     base_model, model_name = _load_model()
     base_model.set_decoding(defaults["decoding"])                       # what policy_node's load_model does
@@ -124,7 +123,7 @@ def run(out_dir: str | Path, n: int = 20, warmup: int = 3) -> dict:
             Parameter("rate_hz", value=0.0), Parameter("instruction", value=instruction),
             Parameter("max_image_age_s", value=30.0)])
         executor = ExecutorNode(kinematics=kin, context=ctx, parameter_overrides=[
-            Parameter(k, value=v) for k, v in P.typed_overrides(P.EXECUTOR_PARAMS, ex_params).items()])
+            Parameter(k, value=v) for k, v in params.typed_overrides(params.EXECUTOR_PARAMS, ex_params).items()])
         io = rclpy.create_node("bench_io", context=ctx)
         nodes = [policy, executor, io]
         pubs = [io.create_publisher(Image, "/camera/color/image_raw", qos_profile_sensor_data),

@@ -180,7 +180,7 @@ def evaluate(run: Runner, cfg: BenchConfig, ckpt: Path) -> list[dict]:
         tag = f"{task}_{arm}"
         run.step(f"eval_{tag}", ["evaluate", *_eval_args(cfg, key), "--checkpoint", str(ckpt), "--out", f"eval_{tag}"],
                  run.work / f"eval_{tag}" / "summary.json")
-        run.step(f"expert_{tag}", ["expert", *_eval_args(cfg, key, camera=False), "--out", f"expert_{tag}"],
+        run.step(f"expert_{tag}", ["scripted", *_eval_args(cfg, key, camera=False), "--out", f"expert_{tag}"],
                  run.work / f"expert_{tag}" / "summary.json")
         on_arm = cfg.demos.get(task, 0) if arm == "Panda" else 0
         rows.append(_row(run, cfg, f"eval_{tag}", task, arm, "Pose-VLA", on_arm))

@@ -29,7 +29,6 @@ import time
 from pathlib import Path
 
 import torch
-
 from benchmarks.common import bench_main, interleaved_medians, require_full_answer, sim_frame, write_result
 
 REPO = Path(__file__).resolve().parent.parent
@@ -77,8 +76,9 @@ def in_worker_thread(fn):
 
 def run(out_dir: str | Path = "bench_results", repeats: int = 40) -> dict:
     from posevla_core.paths import default_checkpoint
-    from posevla_core.policies.base import load_policy, set_inference_threads
-    from posevla_core.serving.server import RemotePolicy
+    from posevla_core.policies.base import set_inference_threads
+    from posevla_core.policies.factory import load_policy
+    from posevla_core.serving.client import RemotePolicy
 
     ckpt = default_checkpoint()
     set_inference_threads(0)                  # as the server does by default (posevla serve --threads)

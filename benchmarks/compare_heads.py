@@ -103,7 +103,7 @@ def seam_jerks(trajs: list) -> list[float]:
 
 
 def evaluate(checkpoint: str, episodes: int, seed: int, out: Path, listener: Listener, timeout_s: float) -> dict:
-    from posevla_ros.cli.apps import evaluate_main
+    from posevla_ros.cli.evaluate import evaluate_main
 
     listener.take()
     s = evaluate_main(checkpoint=checkpoint, task="pick", episodes=episodes, out=str(out), seed=seed,

@@ -27,7 +27,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=None, help="write the rows as JSON here")
     a = ap.parse_args(argv)
 
-    from posevla_core.policies.base import load_policy
+    from posevla_core.policies.factory import load_policy
     from posevla_core.sim.camera import CameraPlacement, Orbit
     from posevla_core.sim.mujoco.env import SimEnv
     from posevla_core.train.pipeline import expert_targets_in_camera

@@ -42,9 +42,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-from scipy.spatial.transform import Rotation
-
 from benchmarks.common import write_result
+from scipy.spatial.transform import Rotation
 
 NEAR_DEG = 20.0
 PERTURB_DEG = 5.0
@@ -61,12 +60,12 @@ class Labels:
 
 
 def collect(scenes: int, seed0: int) -> Labels:
-    from posevla_core.geometry import se3
     from posevla_core.config import TokenizerConfig
+    from posevla_core.geometry import se3
+    from posevla_core.poses import Pose, PoseTarget, Waypoint
     from posevla_core.sim.mujoco import scene as sim_scene
     from posevla_core.sim.mujoco.env import SimEnv
     from posevla_core.train.pipeline import expert_clock
-    from posevla_core.poses import Pose, PoseTarget, Waypoint
 
     dt = TokenizerConfig().waypoint_dt
     obj_R, kinds, hand_R, targets = [], [], [], []
@@ -92,7 +91,7 @@ def fitted_refs(labels: Labels, canonical: bool) -> tuple[np.ndarray, np.ndarray
     """Object and hand references of tokens.fit_bins (objects: with or without symmetries)."""
     from posevla_core.config import TokenizerConfig
     from posevla_core.tokens.grammar import fit_bins
-    from posevla_core.train.pipeline import sim_categories, sim_symmetries
+    from posevla_core.train.demo_model import sim_categories, sim_symmetries
 
     cfg = TokenizerConfig(categories=sim_categories(), symmetries=sim_symmetries() if canonical else {})
     out = fit_bins(labels.targets, cfg)

@@ -109,6 +109,7 @@ def crop_with_intrinsics(rgb: np.ndarray, depth: np.ndarray | None, K: np.ndarra
 def resize_with_intrinsics(rgb: np.ndarray, depth: np.ndarray | None, K: np.ndarray, size: int | tuple[int, int]):
     """Resize to ``size`` (square int or (W, H)). RGB is area/bilinear filtered; depth takes the
     nearest sample so that no depth value is invented between an object and the background."""
+    # Pillow: optional (the train extra), only image files need it
     from PIL import Image
 
     W2, H2 = (size, size) if isinstance(size, int) else size

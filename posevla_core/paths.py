@@ -31,6 +31,7 @@ def _share_candidates() -> list[Path]:
     over any other install); the ament index; the running Python's prefix."""
     out = [REPO_ROOT] + [d / "share" / PACKAGE for d in (REPO_ROOT, *REPO_ROOT.parents[:3])]
     try:
+        # ROS: present only in a sourced ROS 2 install
         from ament_index_python.packages import get_package_share_directory
 
         out.append(Path(get_package_share_directory(PACKAGE)))

@@ -2,7 +2,7 @@
 (x right, y down, z forward, meters) unless a name says otherwise."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -69,7 +69,6 @@ class PoseTarget:
     def map_image(self, f) -> "PoseTarget":
         """A copy whose 2D box center and corners went through ``f((u, v)) -> (u', v')`` (a
         crop / letterbox / resize of the image; normalized coordinates in and out)."""
-        from dataclasses import replace
 
         box = None
         if self.box_xyxy is not None:

@@ -1,6 +1,9 @@
 """Parameters: one table per node (name, default, description, range), declaration with
 descriptors, and the YAML loading that the launch files and the in-process runner share.
 
+Why one module: Every node's parameter table and the loading/typing they share, so launch, CLI
+and docs read one source.
+
 A node calls ``declare_all(self, POLICY_PARAMS)`` in its constructor and then
 ``read_all(self, POLICY_PARAMS)`` to get a plain dict; everything else in the node works
 on that dict, so tests can build the same logic objects without ROS.
@@ -13,15 +16,17 @@ installed ``share/posevla_ros`` (pip, colcon, the venv's CMake install). Node de
 """
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from posevla_core.paths import default_checkpoint, resolve_checkpoint, share_dir  # noqa: F401 - the one home, used as P.*
-from posevla_ros.param_schema import (ConfigError, ParamSpec, check_min_max, check_value, did_you_mean,
-                                      unknown_key_error)
-
+from posevla_core.paths import (default_checkpoint, resolve_checkpoint,  # noqa: F401 - the one home, used as P.*
+                                share_dir)
+from posevla_core.sim.mujoco.assets import resolve_robot_description
+from posevla_ros.param_schema import ConfigError, ParamSpec, check_min_max, check_value, did_you_mean, unknown_key_error
+from posevla_ros.ros_io.topics import CAMERA_STREAMS, TOPIC_PREDICTION, camera_topics
 
 PANDA_ARM_JOINTS = [f"panda_joint{i}" for i in range(1, 8)]
 PANDA_FINGER_JOINTS = ["panda_finger_joint1", "panda_finger_joint2"]
@@ -161,13 +166,145 @@ ROBOT_STATE_PARAMS: list[ParamSpec] = [
                                 "gripper_joint_names", "gripper_open_position", "gripper_closed_position")]
 POLICY_PARAMS += ROBOT_STATE_PARAMS + [EXECUTOR_SPEC["camera_pose_topic"]]
 
-NODE_PARAMS = {"policy_node": POLICY_PARAMS, "executor_node": EXECUTOR_PARAMS}
+#: sim_node's table as (name, default, description): sim_node declares these untyped, as given
+SIM_PARAMS: list[tuple[str, Any, str]] = [
+    ("sim", "mujoco", "simulator: mujoco (our Panda table-top scene) | robosuite:<Task>[:<Arm>] (robosuite:Lift, robosuite:Lift:UR5e)"),
+    ("robot", "sim_panda", "robot config name (only sim_panda, or a robosuite arm, is simulated)"),
+    ("task", "pick", "default task family of /sim/reset with an empty task: pick | put"),
+    ("seed", 0, "seed of the first episode (reset at start)"),
+    ("width", 224, "image width (px)"),
+    ("height", 224, "image height (px)"),
+    ("camera_pose", "", "the camera's optical frame in base_frame, 'x,y,z,qx,qy,qz,qw' (the convention of "
+                        "camera_to_base and /sim/camera_pose), fixed across episodes; empty = the nominal pose "
+                        "(mujoco: jittered per episode; robosuite: where our scene's camera sits)"),
+    ("camera_fov_deg", 0.0, "the camera's vertical field of view (deg); 0 = the scene's (50)"),
+    ("sim_camera", "", "robosuite: render this camera of robosuite's model as robosuite has it (agentview, "
+                       "frontview, sideview, birdview, ...; not with camera_pose / camera_fov_deg); empty = "
+                       "agentview moved to where our scene's camera sits. mujoco: empty (its one camera)"),
+    ("scene_look", "", "mujoco: lights and table color, 'light=0.4,light_color=1:0.75:0.5,light_azimuth=-90,"
+                       "light_elevation=30,table=0.9:0.9:0.9' (posevla_core/sim/mujoco/look.py); empty = as trained"),
+    ("depth_noise", "", "mujoco: a depth sensor's faults in every frame, realsense | heavy | field=value,... "
+                        "(posevla_core/sim/mujoco/options.py); empty = the clean depth"),
+    ("objects", 0, "mujoco: objects on the table per episode, 1-8 (the episode as drawn, distractors added "
+                   "or dropped); 0 = as drawn (3-4)"),
+    ("object_scale", 1.0, "mujoco: size factor of the cubes and cylinders, 0.5-1.4; 1 = as trained (4.5 cm)"),
+    ("image_rate_hz", 10.0, "camera rate (sim time)"),
+    ("joint_state_rate_hz", 50.0, "joint state rate (sim time)"),
+    ("real_time_factor", 1.0, "sim seconds per wall second"),
+    ("physics_chunk_s", 0.01, "sim time advanced per physics chunk (and /clock message)"),
+    ("base_frame", "base_link", "robot base frame"),
+    ("camera_frame", "camera_color_optical_frame", "optical frame of the images"),
+    ("camera_ns", "/camera", "namespace of the camera topics"),
+    ("wrist_camera_ns", "", "namespace of the wrist camera's topics (e.g. /wrist_camera); empty = none"),
+    ("wrist_camera_frame", "wrist_camera_color_optical_frame", "optical frame of the wrist camera's images"),
+    ("mode", "sim", "sim | robot (a hardware stand-in: no /clock, sim services or camera pose)"),
+    ("publish_instruction", False, "publish the episode instruction on /posevla/instruction at every reset"),
+    ("hold_on_success", False, "at the episode's first success call /posevla/stop and /posevla/pause "
+                               "(the robot holds, the policy stops), as the evaluator ends an episode"),
+    ("exit_on_success", False, "end the node (and an in-process graph) at the episode's first success"),
+    ("arm_topic", "/arm_controller/joint_trajectory", "arm JointTrajectory topic"),
+    ("gripper_topic", "/gripper_controller/joint_trajectory", "gripper JointTrajectory topic"),
+]
+
+RECORDER_PARAMS: list[ParamSpec] = [
+    ParamSpec("root", "data/demos", "dataset directory (LeRobot v3.0); created if absent", read_only=True),
+    ParamSpec("repo_id", "posevla/demos", "LeRobot repo_id stored in the dataset", read_only=True),
+    ParamSpec("fps", 10.0, "recorded frames per second (subsampled by image stamp)", 0.1, 200.0,
+                read_only=True),
+    ParamSpec("use_depth", True, "record the aligned depth image"),
+    ParamSpec("sync_slop_s", 0.05, "max stamp spread of RGB / depth / CameraInfo", 0.0, 10.0),
+    ParamSpec("instruction", "", "instruction when none came on /posevla/instruction"),
+    ParamSpec("camera_pose_topic", "/sim/camera_pose",
+                "geometry_msgs/PoseStamped of the camera optical frame in base_frame (sim); "
+                "empty = tf2 / camera_to_base.* params (real arm)"),
+    ParamSpec("max_episode_s", 0.0, "auto-stop (save) an episode after this long; 0 = never", 0.0, 1e6),
+    ParamSpec("mcap", False, "also write the raw topics of each episode as MCAP (mcap/ subdir)"),
+    ParamSpec("status_period_s", 1.0, "period of /recorder/status", 0.05, 60.0),
+    ParamSpec("max_pending_frames", 30, "frames waiting for the writer before new ones are dropped",
+                1, 10000),
+] + ROBOT_STATE_PARAMS
+
+EVALUATOR_PARAMS: list[ParamSpec] = [
+    ParamSpec("task", "pick", "task family passed to the reset service (pick, put, ...)"),
+    ParamSpec("instruction", "", "instruction when the reset does not give one (real arm)"),
+    ParamSpec("episodes", 10, "number of episodes (0: absent-object episodes only)", 0, 100000),
+    ParamSpec("seed", 1000, "seed of the first episode (episode i uses seed + i)", 0, 2**31 - 1),
+    ParamSpec("timeout_s", 30.0, "episode timeout, node clock (sim time in sim)", 0.1, 1e5),
+    ParamSpec("settle_s", 0.5, "wait after the reset before releasing the robot", 0.0, 60.0),
+    ParamSpec("out", "runs/eval", "results directory (summary.json, results.jsonl, report.html)"),
+    ParamSpec("checkpoint", "", "checkpoint evaluated (only written into the summary)"),
+    ParamSpec("reset_service", "/sim/reset", "ResetEpisode service; '' = the operator resets the scene "
+                "and says ready (/evaluator/ready, or Enter with keyboard)"),
+    ParamSpec("success_service", "/sim/success", "Trigger success predicate; '' = the operator marks "
+                "(/evaluator/success | failure, or keys y / b)"),
+    ParamSpec("success_poll_hz", 2.0, "success checks per second", 0.1, 100.0),
+    ParamSpec("instruction_period_s", 1.0, "re-publish the instruction this often", 0.05, 60.0),
+    ParamSpec("record", True, "record every rollout through the recorder services"),
+    ParamSpec("recorder_prefix", "/recorder", "recorder services <prefix>/start|save|discard"),
+    ParamSpec("stop_service", "/posevla/stop", "holds the robot between episodes ('' = none)"),
+    ParamSpec("pause_service", "/posevla/pause", "pauses the policy between episodes ('' = none)"),
+    ParamSpec("resume_service", "/posevla/resume", "releases the robot + policy ('' = none)"),
+    ParamSpec("service_timeout_s", 30.0, "wall-clock wait for a service (and its discovery)", 0.1, 3600.0),
+    ParamSpec("max_wall_factor", 30.0, "an episode also ends after timeout_s * this in wall time "
+                "(guards against a stalled /clock)", 1.0, 1e4),
+    ParamSpec("frame_period_s", 0.5, "report frames (GIF, thumbnails) every this many seconds", 0.01, 60.0),
+    ParamSpec("keyboard", False, "operator keys in this terminal (Enter ready, y success, b failure, q quit)"),
+    ParamSpec("keep_failures", True, "record failed rollouts too (false: discard them)"),
+    ParamSpec("target_successes", 0, "> 0: stop after this many successes (episodes = max attempts)",
+                0, 100000),
+    ParamSpec("absent_episodes", 0, "sim: then this many episodes whose instruction names an object not in the "
+                "scene (seeds after the others); right = every prediction object_found false, no motion", 0, 100000),
+    ParamSpec("absent_predictions", 3, "an absent episode watches this many predictions", 1, 1000),
+    ParamSpec("absent_linger_s", 1.0, "... and this long after them (node clock) for a motion", 0.0, 60.0),
+    ParamSpec("motion_tol_rad", 1e-3, "an arm joint moving more than this (rad) in an absent episode is a motion",
+                0.0, 1.0),
+    ParamSpec("prediction_topic", TOPIC_PREDICTION, "PosePrediction topic watched in absent episodes"),
+] + [EXECUTOR_SPEC[n] for n in ("robot_description_file", "ee_link", "joint_names", "gripper_joint_names",
+                                  "gripper_open_position", "gripper_closed_position", "controller_topic",
+                                  "gripper_topic")]
+
+TELEOP_PARAMS: list[ParamSpec] = [
+    ParamSpec("mode", "keyboard", "keyboard | joy | leader | scripted | none", read_only=True),
+    ParamSpec("rate_hz", 10.0, "command rate of joy / leader modes", 0.5, 200.0),
+    ParamSpec("command_dt", 0.3, "min duration of one teleop motion segment (s)", 0.01, 10.0),
+    ParamSpec("max_step_m", 0.05, "max target translation per command (m)", 0.001, 1.0),
+    ParamSpec("max_step_rad", 0.3, "max target rotation per command (rad)", 0.001, 3.2),
+    ParamSpec("resync_after_s", 1.0, "idle time after which the target snaps to the measured pose", 0.0, 1e4),
+    ParamSpec("episode_services", "recorder", "where episode keys go: recorder (/recorder/start|stop|discard) "
+                "| evaluator (/evaluator/ready|success|failure|abort) | none", read_only=True),
+    ParamSpec("keyboard.linear_step", 0.01, "m per key press", 0.0001, 0.2),
+    ParamSpec("keyboard.angular_step", 0.05, "rad per key press", 0.0001, 1.0),
+    ParamSpec("joy.topic", "/joy", "sensor_msgs/Joy topic"),
+    ParamSpec("joy.axes", [0, 1, 2, 3, 4, 5], "Joy axis index for [x, y, z, roll, pitch, yaw] (-1 unused)"),
+    ParamSpec("joy.signs", [1.0, 1.0, 1.0, 1.0, 1.0, 1.0], "sign per command axis"),
+    ParamSpec("joy.max_linear_speed", 0.1, "m/s at full deflection", 0.0, 2.0),
+    ParamSpec("joy.max_angular_speed", 0.6, "rad/s at full deflection", 0.0, 6.0),
+    ParamSpec("joy.deadzone", 0.1, "axis dead zone", 0.0, 0.99),
+    ParamSpec("joy.button_gripper", 0, "button toggling the gripper (-1 none)", -1, 128),
+    ParamSpec("joy.button_start", -1, "button starting an episode (-1 none)", -1, 128),
+    ParamSpec("joy.button_stop", -1, "button saving the episode (-1 none)", -1, 128),
+    ParamSpec("joy.button_discard", 1, "button discarding the episode (-1 none)", -1, 128),
+    ParamSpec("leader.topic", "/leader/joint_states", "leader arm sensor_msgs/JointState topic"),
+    ParamSpec("leader.joint_names", [""], "leader joints driving joint_names in order ([''] = same names)"),
+    ParamSpec("leader.signs", [0.0], "sign per leader joint ([0.0] = all +1)"),
+    ParamSpec("leader.offsets", [0.0], "offset per leader joint (rad) ([0.0] = none)"),
+    ParamSpec("leader.gripper_joint", "", "leader joint driving the gripper ('' = keys/buttons)"),
+    ParamSpec("leader.gripper_closed", 0.0, "leader gripper joint value when closed"),
+    ParamSpec("leader.gripper_open", 0.04, "leader gripper joint value when open"),
+] + [s for s in EXECUTOR_PARAMS if s.name not in ("policy_resume_service", "max_prediction_age_s")]
+
+#: every node's declared parameters, by node name (posevla_ros.nodes.NODE_NAMES)
+NODE_PARAMS: dict[str, list[ParamSpec]] = {
+    "policy_node": POLICY_PARAMS, "executor_node": EXECUTOR_PARAMS,
+    "sim_node": [ParamSpec(n, d, desc) for n, d, desc in SIM_PARAMS], "recorder_node": RECORDER_PARAMS,
+    "evaluator_node": EVALUATOR_PARAMS, "teleop_node": TELEOP_PARAMS}
 
 
 def _descriptor(spec: ParamSpec):
     """Description, read-only flag and range for ``ros2 param describe``. Typing is dynamic:
     rclpy types an empty list as BYTE_ARRAY (and rcl an empty YAML list as NOT_SET), which a
     statically typed string-array parameter refuses; ``read_all`` checks the types instead."""
+    # ROS: graphs and the CLI read these tables without rclpy
     from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 
     d = ParameterDescriptor(description=spec.description, read_only=spec.read_only, dynamic_typing=True)
@@ -181,6 +318,7 @@ def _descriptor(spec: ParamSpec):
 def declare_all(node, specs: list[ParamSpec]) -> None:
     """Declare every parameter of ``specs`` on ``node`` with its descriptor; an override that
     rclpy refuses (out of range) becomes a one-line ConfigError."""
+    # ROS: graphs and the CLI read these tables without rclpy
     from rclpy.exceptions import InvalidParameterValueException
 
     for s in specs:
@@ -257,8 +395,6 @@ def load_params_file(path: str | Path, node_name: str) -> dict[str, Any]:
 def camera_remappings(camera_ns: str) -> list[tuple[str, str]]:
     """Launch remappings from the nodes' /camera/... topics to a camera driver's namespace
     (RealSense-style names: color/image_raw, color/camera_info, aligned_depth_to_color/image_raw)."""
-    from posevla_ros.ros_io.topics import CAMERA_STREAMS, camera_topics
-
     ns = "/" + camera_ns.strip("/") if camera_ns.strip("/") else ""
     return [(camera_topics()[k], f"{ns}/{CAMERA_STREAMS[k]}") for k in ("rgb", "info", "depth")]
 
@@ -354,9 +490,6 @@ def check_robot_description(p: dict[str, Any], where: str = "executor_node") -> 
     must exist in the URDF ``robot_description_file`` (parsed as XML; no kinematics built).
     An empty ``robot_description_file`` means the URDF comes from ``robot_description_topic``
     at run time: it is checked when it arrives (``check_urdf_text``)."""
-    import xml.etree.ElementTree as ET
-
-    from posevla_core.sim.mujoco.assets import resolve_robot_description
 
     if not p["robot_description_file"]:
         return
@@ -370,7 +503,6 @@ def check_robot_description(p: dict[str, Any], where: str = "executor_node") -> 
 
 def check_urdf_text(p: dict[str, Any], text: str, source: str, where: str = "executor_node") -> None:
     """The check of ``check_robot_description`` on URDF text (a /robot_description message)."""
-    import xml.etree.ElementTree as ET
 
     try:
         root = ET.fromstring(text)

@@ -4,8 +4,9 @@ written from the tables the code runs on, so the reference cannot drift from the
     python -m posevla_ros.reference             # rewrite docs/reference.md
     python -m posevla_ros.reference --check     # exit 1 when docs/reference.md is out of date
 
-Launch arguments come from ``graphs.ARGS``, parameters from each node's ``ParamSpec`` table
-(``graphs.node_param_specs``), and the ROS interfaces from ``INTERFACES`` below. A test builds
+Launch arguments come from ``graphs.ARGS``, the nodes from ``posevla_ros.nodes.NODE_NAMES`` (the
+``*_node.py`` files), parameters from each node's ``ParamSpec`` table (``params.NODE_PARAMS``), and
+the ROS interfaces from ``INTERFACES`` below. A test builds
 policy_node and executor_node and compares what they really advertise with ``INTERFACES``, and
 another regenerates this file and compares it with docs/reference.md.
 """
@@ -16,7 +17,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from posevla_ros.launching import graphs as G
+from posevla_ros import params
+from posevla_ros.launching import graphs
+from posevla_ros.nodes import NODE_NAMES
 
 
 @dataclass(frozen=True)
@@ -124,12 +127,11 @@ INTERFACES: dict[str, list[Interface]] = {
     ],
 }
 
-NODES = ("policy_node", "executor_node", "sim_node", "recorder_node", "evaluator_node", "teleop_node")
 DEFAULT_PATH = Path(__file__).resolve().parent.parent / "docs" / "reference.md"
 
 
 def _cell(value) -> str:
-    text = G.launch_default(value) if not isinstance(value, list) else "[" + ", ".join(map(str, value)) + "]"
+    text = graphs.launch_default(value) if not isinstance(value, list) else "[" + ", ".join(map(str, value)) + "]"
     text = text.replace("|", "\\|")
     return f"`{text}`" if text else '`""`'
 
@@ -167,20 +169,20 @@ def render() -> str:
     out += ["## Launch files", "",
             "`ros2 launch posevla_ros <file> name:=value ...`; the same graph runs in one process with the "
             "`posevla` command beside it (`-p name:=value` sets any node parameter there).", ""]
-    for graph, args in G.ARGS.items():
-        out += [f"### {G.LAUNCH_FILES[graph]}", "", "| argument | default | meaning |", "|---|---|---|"]
+    for graph, args in graphs.ARGS.items():
+        out += [f"### {graphs.LAUNCH_FILES[graph]}", "", "| argument | default | meaning |", "|---|---|---|"]
         out += [f"| `{k}` | {_cell(d)} | {_text(desc)} |" for k, (d, desc) in args.items()]
         out.append("")
     out += ["## Nodes", "",
-            "Executables: `ros2 run posevla_ros <node>` (or `python -m posevla_ros.<node>`), with "
+            "Executables: `ros2 run posevla_ros <node>` (or `python -m posevla_ros.nodes.<node>`), with "
             "`--ros-args -p name:=value --params-file FILE -r from:=to`. Unknown or mistyped parameters stop "
             "the node with one line.", ""]
-    for node in NODES:
+    for node in NODE_NAMES:
         out += [f"### {node}", "", "| interface | name | type | what | when |", "|---|---|---|---|---|"]
         out += [f"| {i.kind} | {_name(i.name)} | `{i.type}` | {_text(i.what)} | {_text(i.when) or 'always'} |"
                 for i in INTERFACES[node]]
         out += ["", "| parameter | type | default | range | read-only | meaning |", "|---|---|---|---|---|---|"]
-        for s in G.node_param_specs(node):
+        for s in params.NODE_PARAMS[node]:
             out.append(f"| `{s.name}` | {_type(s)} | {_cell(s.default)} | {_limits(s)} | "
                        f"{'yes' if s.read_only else ''} | {_text(s.description)} |")
         out.append("")

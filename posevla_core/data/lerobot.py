@@ -1,5 +1,8 @@
 """LeRobot v3.0 datasets: the crash-safe writer our recorder uses, and a reader for training.
 
+Why one module: the writer and the reader share the on-disk schema (features, chunking,
+file names); one file keeps what is written and what is read side by side.
+
 We write the layout the ``lerobot`` package reads (``LeRobotDataset(repo_id, root=...)``;
 ``scripts/check_lerobot_load.py`` proves it with the real package)::
 
@@ -30,6 +33,9 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+
+from posevla_core.data.shards import DataFormatError, depth_to_mm, mm_to_depth
+from posevla_core.geometry import se3
 
 CODEBASE_VERSION = "v3.0"
 CHUNKS_SIZE = 1000
@@ -63,6 +69,7 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 def _png(arr: np.ndarray) -> bytes:
+    # Pillow: optional (the train extra), only image files need it
     from PIL import Image
 
     buf = io.BytesIO()
@@ -71,6 +78,7 @@ def _png(arr: np.ndarray) -> bytes:
 
 
 def _unpng(data: bytes) -> np.ndarray:
+    # Pillow: optional (the train extra), only image files need it
     from PIL import Image
 
     return np.array(Image.open(io.BytesIO(data)))
@@ -165,6 +173,7 @@ class LeRobotWriter:
         self._frames = None
 
     def save_episode(self) -> int:
+        # pyarrow / pandas: optional (the train extra), only dataset files need them
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -184,7 +193,6 @@ class LeRobotWriter:
             vals = [fr[k] for fr in frames]
             if ft["dtype"] == "image":
                 if _is_depth(k):
-                    from posevla_core.data.shards import depth_to_mm
                     pngs = [_png(depth_to_mm(v)) for v in vals]
                 else:
                     pngs = [_png(np.ascontiguousarray(v, dtype=np.uint8)) for v in vals]
@@ -267,6 +275,7 @@ class LeRobotWriter:
             acc["max"] = np.array(s["max"]) if acc["max"] is None else np.maximum(acc["max"], s["max"])
 
     def _write_tasks(self) -> None:
+        # pyarrow / pandas: optional (the train extra), only dataset files need them
         import pandas as pd
 
         df = pd.DataFrame({"task_index": list(self.tasks.values())}, index=pd.Index(list(self.tasks), name="task"))
@@ -303,10 +312,9 @@ class LeRobotReader:
     """
 
     def __init__(self, root: str | Path, allow_stale_info: bool = False) -> None:
+        # pyarrow / pandas: optional (the train extra), only dataset files need them
         import pandas as pd
         import pyarrow.parquet as pq
-
-        from posevla_core.data.shards import DataFormatError
 
         self.root = Path(root)
         info_path = self.root / "meta" / "info.json"
@@ -355,9 +363,8 @@ class LeRobotReader:
     def read_episode(self, i: int, decode_images: bool = True) -> dict:
         """Columns of episode ``i`` as numpy arrays. Images -> (N, H, W, 3) uint8, depth ->
         (N, H, W) float32 meters with NaN where there was no reading."""
+        # pyarrow / pandas: optional (the train extra), only dataset files need them
         import pyarrow.parquet as pq
-
-        from posevla_core.data.shards import DataFormatError, mm_to_depth
 
         e = self.episodes[i]
         path = self.root / DATA_PATH.format(chunk_index=e["data/chunk_index"], file_index=e["data/file_index"])
@@ -411,7 +418,6 @@ def demo_frame(rgb: np.ndarray, depth: np.ndarray | None, K: np.ndarray, q: np.n
     ``views``: extra cameras by name (``EXTRA_CAMERAS``), each {"rgb", "depth" (or None), "K"},
     stored under ``camera_keys(name)``. Poses stay in the first camera's frame.
     """
-    from posevla_core.geometry import se3
 
     def pose7(T):
         return se3.T_to_pose7(T).astype(np.float32)

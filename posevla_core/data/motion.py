@@ -16,6 +16,8 @@ from __future__ import annotations
 import numpy as np
 
 from posevla_core.geometry import se3
+from posevla_core.policies.flow.configuration import ExpertConfig
+from posevla_core.policies.flow.processor import waypoints_to_actions
 from posevla_core.poses import Pose, Waypoint
 
 
@@ -42,3 +44,10 @@ def waypoints_from_trajectory(times: np.ndarray, T_base_ee: np.ndarray, gripper:
     T_cam_base = se3.inv_T(np.asarray(T_base_cam, dtype=np.float64))
     return [Waypoint(Pose.from_matrix(T_cam_base @ T_q[k]), 1.0 if g[k] >= open_threshold else 0.0)
             for k in range(num)]
+
+def chunk_from_trajectory(times: np.ndarray, T_base_ee: np.ndarray, gripper: np.ndarray, T_base_cam: np.ndarray,
+                          t0: float, cfg: ExpertConfig, open_threshold: float = 0.5) -> np.ndarray:
+    """The (H, 10) action chunk of a recorded trajectory at ``t0`` (``waypoints_from_trajectory``, as actions)."""
+    T_ref = T_base_cam if cfg.frame == "camera" else np.eye(4)
+    return waypoints_to_actions(waypoints_from_trajectory(times, T_base_ee, gripper, T_ref, t0, cfg.horizon,
+                                                          cfg.dt, open_threshold))

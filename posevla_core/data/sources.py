@@ -19,13 +19,14 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from posevla_core.config import STAGES, TokenizerConfig
-from posevla_core.data.motion import waypoints_from_trajectory
+from posevla_core.data.lerobot import EXTRA_CAMERAS, LeRobotReader, camera_keys
+from posevla_core.data.motion import chunk_from_trajectory, waypoints_from_trajectory
 from posevla_core.data.shards import DataFormatError, Sample, grounding_target, iter_shard_samples, read_meta
 from posevla_core.geometry.se3 import pose7_to_T
+from posevla_core.instructions import negative_instruction
+from posevla_core.policies.flow.configuration import ExpertConfig
+from posevla_core.policies.flow.processor import robot_state
 from posevla_core.poses import Pose, PoseTarget
-
-
-NEAR_MISS_FRACTION = 0.5   # negative instructions that share a color with an object in view
 
 
 @dataclass
@@ -92,27 +93,6 @@ def load_samples(root: str | Path, stage: str, tok: TokenizerConfig, cfg: Source
     return out
 
 
-def negative_instruction(scene_categories: list[str] | None, categories: list[str],
-                         rng: np.random.Generator) -> str | None:
-    """An instruction naming a category that is NOT in the scene (answered ``<no_object>``),
-    or None when the sample does not list its scene or every category is present. Objects
-    are picked up, containers found (the generic "object" category is never named).
-
-    Half of them (when the scene allows) are near misses: the absent category shares its
-    first word (a color) with an object in view, e.g. "the red cylinder" beside a red cube.
-    Those are the ones a model that matches only one attribute gets wrong; uniform draws
-    alone mostly name a color that is nowhere in the image."""
-    if scene_categories is None:
-        return None
-    absent = [c for c in categories if c not in scene_categories and c != "object"]
-    if not absent:
-        return None
-    colors = {c.split()[0] for c in scene_categories if " " in c}
-    near = [c for c in absent if " " in c and c.split()[0] in colors]
-    pool = near if near and rng.random() < NEAR_MISS_FRACTION else absent
-    c = pool[int(rng.integers(len(pool)))]
-    return f"find the {c}" if c.endswith("bin") else f"pick up the {c}"
-
 
 def detect_target(s: dict, categories: list[str], rng: np.random.Generator) -> tuple[str, PoseTarget]:
     """A "detect the {query}" prompt for a shard sample with its scene objects (near to far)
@@ -136,8 +116,6 @@ def detect_target(s: dict, categories: list[str], rng: np.random.Generator) -> t
 
 def embodiment_samples(root: str | Path, tok: TokenizerConfig, cfg: SourceConfig = SourceConfig(),
                        progress: bool = True) -> list[Sample]:
-    from posevla_core.data.lerobot import EXTRA_CAMERAS, LeRobotReader, camera_keys
-
     reader = LeRobotReader(root)
     need = ("observation.images.color", "observation.ee_pose_base", "observation.gripper",
             "observation.camera_intrinsics", "observation.camera_to_base")
@@ -152,8 +130,6 @@ def embodiment_samples(root: str | Path, tok: TokenizerConfig, cfg: SourceConfig
     cats = reader.info.get("annotation_categories")
     chunk_cfg = None
     if cfg.expert is not None:
-        from posevla_core.policies.flow.modeling import ExpertConfig, chunk_from_trajectory, robot_state
-
         chunk_cfg = ExpertConfig.from_dict(cfg.expert)
     out: list[Sample] = []
     for e in tqdm(range(reader.num_episodes), desc=f"load {Path(root).name}", disable=not progress, leave=False):

@@ -36,6 +36,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from posevla_core.sim.controller import TrajectoryFollower
+
 
 @dataclass
 class ChunkConfig:
@@ -200,7 +202,6 @@ def seam_profile(sent: list[tuple[float, np.ndarray, np.ndarray, np.ndarray | No
     not at time 0 starts from the commanded state at rest, as the sim's follower does), sampled every
     ``dt``: times, positions, finite-difference velocity / acceleration / jerk, and the peaks of
     |velocity|, |acceleration| and |jerk| within one sample of each seam (send time)."""
-    from posevla_core.sim.controller import TrajectoryFollower
 
     if not sent:
         raise ValueError("no trajectories")

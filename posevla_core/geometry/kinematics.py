@@ -16,15 +16,16 @@ from pathlib import Path
 
 import numpy as np
 
+from posevla_core.sim.mujoco.assets import resolve_robot_description
+
 
 def _resolve(urdf_path) -> Path:
-    from posevla_core.sim.mujoco.assets import resolve_robot_description
-
     return resolve_robot_description(urdf_path)
 
 
 class RobotKinematics:
     def __init__(self, urdf_path, ee_link: str, joint_names: list[str], _xml: str | None = None) -> None:
+        # pinocchio: optional (the sim extra), heavy; paths and configs are read without it
         import pinocchio as pin
 
         self._pin = pin

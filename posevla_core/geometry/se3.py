@@ -6,7 +6,7 @@ conventions (4x4 homogeneous matrices, T_a_b maps points in frame b into frame a
 from __future__ import annotations
 
 import numpy as np
-from scipy.spatial.transform import Rotation
+from scipy.spatial.transform import Rotation, Slerp
 
 
 def make_T(position, quat_xyzw) -> np.ndarray:
@@ -82,7 +82,6 @@ def interpolate_poses(times, T_seq, query) -> np.ndarray:
     """Interpolate 4x4 poses ``T_seq`` (L, 4, 4) at strictly increasing ``times`` (L,) to
     ``query`` (Q,) -> (Q, 4, 4): positions linearly, rotations by slerp (scipy); queries
     outside the range are clamped to the ends (a finished trajectory holds its last pose)."""
-    from scipy.spatial.transform import Slerp
 
     times = np.asarray(times, dtype=np.float64)
     T_seq = np.asarray(T_seq, dtype=np.float64)

@@ -47,10 +47,8 @@ def depth_support(depth: np.ndarray, uv, window: float = 0.02) -> float:
 
     Why: both shipped checkpoints place an object along the viewing ray from the depth under it.
     With that depth gone (a RealSense on a black or shiny object) they still answer, decimeters
-    off, and do not refuse (docs/results/2026-12-07-wide-nominal-misses.md); a caller refuses such
-    an answer instead. Measured at the grounded box center: 0 on 57 of 60 such answers, 1 on
-    every clean sim frame, and a median of 0.66 (minimum 0.05 over 40 scenes) at the true object
-    center on the sim's "heavy" depth-noise level.
+    off, and do not refuse; a caller refuses such an answer instead. Measured at the grounded box
+    center: 0 on 57 of 60 such answers, 1 on every clean sim frame.
     """
     H, W = depth.shape[:2]
     u, v = (float(x) for x in uv)

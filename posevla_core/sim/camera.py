@@ -22,6 +22,9 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.spatial.transform import Rotation
+
+from posevla_core.sim.mujoco.scene import look_at_quat
 
 # the nominal camera (config/robots/sim_panda.yaml camera_to_base; env.py imports these)
 CAMERA_NOMINAL_POS = np.array([1.2, 0.45, 0.55])
@@ -96,7 +99,6 @@ class Orbit:
 
 def pose7_to_matrix(pose) -> np.ndarray:
     """(x, y, z, qx, qy, qz, qw) -> 4x4; the quaternion is normalized."""
-    from scipy.spatial.transform import Rotation
 
     p = np.asarray(pose, float)
     T = np.eye(4)
@@ -107,7 +109,6 @@ def pose7_to_matrix(pose) -> np.ndarray:
 
 def matrix_to_pose7(T) -> tuple[float, ...]:
     """4x4 -> (x, y, z, qx, qy, qz, qw), qw >= 0."""
-    from scipy.spatial.transform import Rotation
 
     T = np.asarray(T, float)
     q = Rotation.from_matrix(T[:3, :3]).as_quat()
@@ -198,3 +199,11 @@ class CameraPlacement:
     def format_pose(T) -> str:
         """A 4x4 pose as the "x,y,z,qx,qy,qz,qw" text ``parse`` reads (``--camera-pose``)."""
         return ",".join(f"{v:.6f}" for v in matrix_to_pose7(T))
+
+def nominal_camera_pose() -> np.ndarray:
+    """Optical-frame pose in base of the un-randomized camera (config/robots/sim_panda.yaml)."""
+    qw, qx, qy, qz = look_at_quat(CAMERA_NOMINAL_POS, CAMERA_NOMINAL_TARGET)
+    T = np.eye(4)
+    T[:3, :3] = Rotation.from_quat([qx, qy, qz, qw]).as_matrix() @ OPTICAL_FROM_MJCAM
+    T[:3, 3] = CAMERA_NOMINAL_POS
+    return T

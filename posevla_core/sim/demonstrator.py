@@ -21,6 +21,8 @@ import math
 
 import numpy as np
 
+from posevla_core.geometry.kinematics import RobotKinematics
+from posevla_core.geometry.trajectory import time_parameterize
 from posevla_core.sim.mujoco import scene
 
 PRE_GRASP = 0.10
@@ -38,8 +40,6 @@ _KIN = {}
 
 def default_kinematics():
     if "panda" not in _KIN:
-        from posevla_core.geometry.kinematics import RobotKinematics
-
         _KIN["panda"] = RobotKinematics("posevla://panda", "panda_grasptarget", scene.ARM_JOINTS)
     return _KIN["panda"]
 
@@ -149,7 +149,6 @@ def run_expert(env, kin=None, settle_s: float = 0.3, final_wait_s: float = 1.0, 
                on_step=None, step_dt: float = 0.02) -> bool:
     """Execute plan_keyframes(env) on ``env``; returns env.success() at the end.
     ``on_step(env)`` is called every ``step_dt`` of sim time (e.g. to record frames)."""
-    from posevla_core.geometry.trajectory import time_parameterize
 
     kin = kin or env.kinematics()
     plan = plan_keyframes(env)

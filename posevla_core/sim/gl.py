@@ -57,6 +57,7 @@ def select_gl_backend() -> str:
 def import_mujoco():
     """``import mujoco`` after ``select_gl_backend()``: use this instead of a bare import."""
     select_gl_backend()
+    # MuJoCo: optional (the sim extra); sim.gl picks its GL backend first
     import mujoco
 
     return mujoco

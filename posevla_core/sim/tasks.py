@@ -7,7 +7,7 @@ Tasks
   inside the bin's inner footprint, below the wall top, and at rest.
 - ``absent``: a ``pick`` scene, but the instruction names an object that is NOT in it
   ("pick up the yellow cylinder" when there is none; the wording of the training negatives,
-  ``data.sources.negative_instruction``). The right answer is ``<no_object>`` and no motion:
+  ``instructions.negative_instruction``). The right answer is ``<no_object>`` and no motion:
   the sim has no success predicate for it (``SimEnv.success`` stays false), the evaluator
   judges it from the predictions, the trajectories sent and the joint motion.
 Each episode: the target + 2..3 distractors (every (color, shape) appears at most once,
@@ -20,10 +20,11 @@ or the last ones dropped.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from posevla_core.instructions import negative_instruction
 from posevla_core.sim.mujoco import scene
 
 TASKS = ("pick", "put")            # the families a random episode draws from
@@ -182,7 +183,6 @@ def with_objects(spec: EpisodeSpec, n: int) -> EpisodeSpec:
     strip, clear of the bins) from their own stream of the seed, the target's same-color other
     shape first (the hardest distractor), then the rest in random order. ValueError when the
     strip holds no more (``put`` with 8 objects may not fit)."""
-    from dataclasses import replace
 
     names = list(spec.objects)
     if n <= len(names):
@@ -213,9 +213,6 @@ def with_objects(spec: EpisodeSpec, n: int) -> EpisodeSpec:
 def absent_episode(seed: int, objects: int | None = None) -> EpisodeSpec:
     """Episode ``seed`` of task ``absent``: the pick scene of ``seed`` (with ``objects`` on the
     table, see ``with_objects``), its instruction naming an object category that is not in it."""
-    from dataclasses import replace
-
-    from posevla_core.data.sources import negative_instruction
 
     spec = sample_episode(seed, "pick", objects)
     if len(spec.objects) == len(scene.object_names()):

@@ -1,5 +1,8 @@
 """Grammar-constrained greedy decoding of pose tokens with a KV cache, for every backbone.
 
+Why one module: the grammar mask, the KV caches and the decode loop (eager, static and
+compiled) are one algorithm; every backbone calls it the same way.
+
 Every grammar step allows a fixed token set (see tokens.py), so the constraint is a
 precomputed (grammars, steps, vocab) additive mask: -inf outside the step's set. ``grammar_bias``
 is the one place that mask is built; a backbone whose pose tokens are not one contiguous id
@@ -13,9 +16,12 @@ from __future__ import annotations
 
 import functools
 import inspect
+import threading
 from typing import Callable
 
 import torch
+
+from posevla_core.tokens.grammar import DETECT
 
 
 @functools.lru_cache(maxsize=None)
@@ -42,7 +48,6 @@ def no_object_floor(grammar: torch.Tensor, threshold: float) -> torch.Tensor:
     move), the plain argmax (1.0) for a "detect the ..." prompt (it moves nothing; a floor there
     only drops correct detections: measured, 15 % false refusals on held-out grounding scenes
     at 0.1)."""
-    from posevla_core.tokens.grammar import DETECT
 
     return torch.where(grammar == DETECT, 1.0, float(threshold)).float()
 
@@ -50,10 +55,9 @@ def no_object_floor(grammar: torch.Tensor, threshold: float) -> torch.Tensor:
 def refusal_floor(grammar: torch.Tensor, threshold: float, p_match: torch.Tensor | None = None,
                   verify_threshold: float = 0.0) -> torch.Tensor:
     """``no_object_floor``, and 0 (refuse whatever the decoder says) on the instruction rows
-    whose object verifier (model.ObjectVerifier) gives P(match) below ``verify_threshold``.
+    whose object verifier (policies.small.layers.ObjectVerifier) gives P(match) below ``verify_threshold``.
     Every head refuses through this one rule: the token head as its first-step floor, an
     action expert as ``p_absent >= floor``."""
-    from posevla_core.tokens.grammar import DETECT
 
     floor = no_object_floor(grammar, threshold)
     if p_match is None:
@@ -65,7 +69,6 @@ def refusal_floor(grammar: torch.Tensor, threshold: float, p_match: torch.Tensor
 def refusal_score(p_absent: torch.Tensor, grammar: torch.Tensor, p_match: torch.Tensor | None = None) -> torch.Tensor:
     """(B,) confidence that the instructed object is there: 1 - P(<no_object>), times the
     verifier's P(match) for instructions (what a detection is ranked by in AP)."""
-    from posevla_core.tokens.grammar import DETECT
 
     score = 1.0 - p_absent.float()
     if p_match is None:
@@ -294,8 +297,6 @@ class StaticLlamaDecoder:
     compiles it ahead of the first prediction. Not thread-safe: the caller holds ``lock``."""
 
     def __init__(self, lm, batch: int, max_len: int, dtype: torch.dtype, device, compile: bool = False) -> None:
-        import threading
-
         cfg = lm.config
         if cfg.num_key_value_heads != cfg.num_attention_heads or cfg._attn_implementation != "sdpa":
             raise ValueError("StaticLlamaDecoder needs a Llama with sdpa attention and as many key/value heads as "
@@ -366,6 +367,7 @@ class StaticLlamaDecoder:
         """Logits (B, V) of the token after ``x`` (B, 1, D), written to cache slot ``pos`` (1,).
         ``n`` > 0: attend over the first ``n`` slots (the eager shapes); 0: over all of them, the
         unwritten ones masked (one shape for every step: what a CUDA graph captures)."""
+        # transformers: heavy, only the PaliGemma path needs it
         from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
 
         B, H, hd = x.shape[0], self.heads, self.head_dim

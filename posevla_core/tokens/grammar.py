@@ -1,5 +1,8 @@
 """Pose tokens: a prediction as a fixed-grammar token sequence, and back.
 
+Why one module: encoding and decoding must agree token for token; the vocabulary, the
+grammar, the bins and both directions sit in one file so they change together.
+
 Vocabulary (ids are contiguous blocks):
     PAD BOS EOS <no_object> | categories | box bins | position bins | rotation bins | size bins | gripper bins
 Grammar of one prediction (after BOS):
@@ -37,8 +40,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from posevla_core.geometry import symmetry
 from posevla_core.config import TokenizerConfig
+from posevla_core.geometry import symmetry
 from posevla_core.poses import Pose, PoseTarget, Waypoint
 
 PAD, BOS, EOS, NO_OBJECT = 0, 1, 2, 3

@@ -4,7 +4,8 @@ import argparse
 import sys
 
 from posevla_core.paths import resolve_checkpoint
-from posevla_core.train import STAGES, BinsError, train_main
+from posevla_core.train.config import STAGES
+from posevla_core.train.stages import BinsError, train_main
 
 
 def build_parser(prog: str = "python -m posevla_core.train") -> argparse.ArgumentParser:

@@ -6,7 +6,10 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
 from posevla_core.config import STAGES
+from posevla_core.policies.factory import ARCHITECTURES
 
 
 @dataclass
@@ -55,15 +58,12 @@ class TrainConfig:
         if self.cache_prefix and (self.head != "flow" or self.augment):
             raise ValueError("TrainConfig.cache_prefix needs head 'flow' and augment false (a cached prefix "
                              "is the unaugmented image's)")
-        from posevla_core.policies.base import ARCHITECTURES
 
         if self.architecture not in ARCHITECTURES:
             raise ValueError(f"TrainConfig.architecture must be one of {sorted(ARCHITECTURES)}, not {self.architecture!r}")
 
     @classmethod
     def from_file(cls, path: str | Path, **overrides) -> "TrainConfig":
-        import yaml
-
         p = Path(path)
         if not p.is_file():
             raise FileNotFoundError(f"training config {p} does not exist")

@@ -50,8 +50,8 @@ from collections.abc import Mapping
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from posevla_core.geometry import symmetry
 from posevla_core.data.shards import Sample
+from posevla_core.geometry import symmetry
 from posevla_core.geometry.eval3d import box_iou_3d
 from posevla_core.poses import Prediction
 

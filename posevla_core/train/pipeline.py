@@ -28,8 +28,18 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from posevla_core.policies.small.configuration import PoseVLAConfig
+from posevla_core.data.lerobot import LeRobotWriter, demo_frame
+from posevla_core.data.shards import ShardWriter
 from posevla_core.geometry import se3
-from posevla_core.sim import tasks
+from posevla_core.sim.demonstrator import GRIPPER_SEGMENT_S, default_kinematics, plan_keyframes
+from posevla_core.sim.factory import make_env, parse_sim
+from posevla_core.sim.mujoco import scene
+from posevla_core.sim.mujoco.env import SimEnv
+from posevla_core.sim.mujoco.randomize import DomainRandomization
+from posevla_core.train.demo_model import model_overrides, sim_categories
+from posevla_core.train.stages import fit_bins_main, train_main
+from posevla_core.train.verifier import VerifierConfig, train_verifier_main
 
 TRAIN_SEED_BASE = 100_000
 
@@ -81,47 +91,10 @@ def check_work_dir(work: Path, pc: PipelineConfig) -> None:
     stamp.write_text(json.dumps(now, indent=1))
 
 
-def sim_categories() -> list[str]:
-    from posevla_core.sim.mujoco import scene
-    from posevla_core.sim import tasks
-
-    return [tasks.category_of(n) for n in scene.object_names() + scene.bin_names()] + ["object"]
-
-
-def sim_symmetries() -> dict[str, str]:
-    from posevla_core.sim.mujoco import scene
-
-    return {tasks.category_of(n): scene.symmetry_of(n) for n in scene.object_names() + scene.bin_names()}
-
-
-def model_overrides(bins: dict | None = None) -> dict:
-    """The demo model: the default PoseVLAConfig with the sim's object categories and their
-    symmetries, and the bins fitted to the training data (``bins``, tokens.fit_bins)."""
-    from posevla_core.config import PoseVLAConfig
-
-    d = PoseVLAConfig().to_dict()
-    d["tokens"]["categories"] = sim_categories()
-    d["tokens"]["symmetries"] = sim_symmetries()
-    d["tokens"].update(bins or {})
-    d["geometry"]["use_rays"] = True       # the paper's ray prior: K counts even without depth
-    # 4.5 cm objects are ~10 px in the 224 px sim camera: keep the resolution (192 px input)
-    # and the token count (16 px patches -> 12 x 12) of the default model.
-    # The same objects get a 224 px glimpse (ObjectGlimpse) for their yaw and shape, and the
-    # heatmap a presence loss, so that "is it there at all" has a signal of its own.
-    # Every sim category is 4-fold (cube, square bin) or fully symmetric (cylinder) about its
-    # z axis, so the glimpse regresses 4 * yaw: continuous where a cube's canonical yaw wraps.
-    return {"tokens": d["tokens"], "geometry": d["geometry"], "image_size": 192, "patch_size": 16,
-            "glimpse_size": 224, "glimpse_yaw_order": 4, "presence_loss_weight": 0.5,
-            # Refusals: P(<no_object>) >= 0.5, or the object verifier (trained last, train/verifier.py)
-            # rejecting every proposal. Chosen on validation scenes (seeds 2000+), docs/pose_tokens.md.
-            "no_object_threshold": 0.5, "verify_threshold": 0.5}
-
-
 def _ground(env, name: str) -> dict:
     """The shard fields of one object's grounding labels, plus every object in the scene, near
     to far (``scene_*``: what a negative instruction must not name, and every instance for
     multi-instance grounding), padded with NaN / "" to the sim's object count."""
-    from posevla_core.sim.mujoco import scene
 
     by_name = {n: env.object_labels(n) for n in env.labeled_names()}
     g = dict(by_name[name])
@@ -149,8 +122,6 @@ def generate_grounding(out: str | Path, scenes: int, seed: int = 0, width: int =
     whose scenes are labeled the same way from the simulator's state); ``randomize``: a
     DomainRandomization for our scene; ``camera``: make_env's (None = the sim's default; a
     robosuite camera name such as ``"frontview"``, or a CameraPlacement)."""
-    from posevla_core.data.shards import ShardWriter
-    from posevla_core.sim.factory import make_env, parse_sim
 
     rng = np.random.default_rng([seed, 1])
     choice = parse_sim(sim)
@@ -172,7 +143,6 @@ def generate_grounding(out: str | Path, scenes: int, seed: int = 0, width: int =
 
 def expert_clock(env, dt: float) -> tuple[np.ndarray, list[np.ndarray], list[float]]:
     """The expert's plan on a fixed clock: times 0, dt, .., 6 dt; base-frame poses; gripper."""
-    from posevla_core.sim.demonstrator import plan_keyframes
 
     plan = plan_keyframes(env)
     times = dt * np.arange(len(plan) + 1)
@@ -195,8 +165,6 @@ def generate_motion(out: str | Path, scenes: int, dt: float, seed: int = 0, widt
     keyframes on the ``dt`` clock, from any simulator (``robosuite:<Task>`` too: robosuite
     scenes whose first pose token is supervised, which recorded demos are not); ``camera``: as in
     generate_grounding."""
-    from posevla_core.data.shards import ShardWriter
-    from posevla_core.sim.factory import make_env, parse_sim
 
     choice = parse_sim(sim)
     with make_env(choice, width=width, height=height, randomize=randomize, camera=camera) as env, ShardWriter(out, "motion", extra_meta={
@@ -216,8 +184,6 @@ def run_clocked_expert(env, dt: float, on_frame, fps: int, kin=None, hold_s: flo
     """Execute the expert's keyframes in physics, reaching keyframe k at t_start + k*dt
     (joint-space cubic segments of exactly dt; gripper moves at the start of its segment).
     ``on_frame(env)`` is called every 1/fps s of sim time (first at t_start)."""
-    from posevla_core.sim.mujoco import scene
-    from posevla_core.sim.demonstrator import GRIPPER_SEGMENT_S, default_kinematics, plan_keyframes
 
     kin = kin or default_kinematics()
     plan = plan_keyframes(env)
@@ -256,8 +222,6 @@ def generate_demos(out: str | Path, episodes: int, dt: float, fps: int = 5, seed
     """Expert demos in physics -> LeRobot (recorder schema + ``annotation.*``). Failed
     rollouts are discarded, as a person collecting demos would. ``wrist``: also record the
     wrist camera (``observation.images.wrist`` ..., a two-camera dataset for the paligemma model)."""
-    from posevla_core.data.lerobot import LeRobotWriter, demo_frame
-    from posevla_core.sim.mujoco.env import SimEnv
 
     cats = sim_categories()
     writer = LeRobotWriter(out, fps, repo_id="posevla/sim_demos", robot_type="panda",
@@ -309,15 +273,12 @@ def make_checkpoint(out_dir: str, work_dir: str | None = None, quick: bool = Fal
     """Generate the data and train the three stages; ``out_dir`` receives the final model,
     ``curves_<stage>.png``, ``metrics_<stage>.jsonl`` and ``offline_metrics.json``. ``wide``:
     ``PipelineConfig.wide()``, randomized cameras, lenses, lights and depth faults."""
-    from posevla_core.config import PoseVLAConfig
-    from posevla_core.train import train_main
 
     pc = PipelineConfig.quick(randomize=wide) if quick else (PipelineConfig.wide() if wide else PipelineConfig())
     work = Path(work_dir or Path(out_dir).parent / "_work")
     work.mkdir(parents=True, exist_ok=True)
     check_work_dir(work, pc)
     dt = PoseVLAConfig().tokens.waypoint_dt
-    from posevla_core.sim.mujoco.randomize import DomainRandomization
 
     dr = DomainRandomization() if pc.randomize else None
     t0 = time.perf_counter()
@@ -335,7 +296,6 @@ def make_checkpoint(out_dir: str, work_dir: str | None = None, quick: bool = Fal
         report["demos"] = generate_demos(data["embodiment"], pc.demo_episodes, dt, pc.demo_fps, seed, pc.width,
                                          pc.height, progress, randomize=dr)
     report["timings_s"]["data"] = round(time.perf_counter() - t0, 1)
-    from posevla_core.train import fit_bins_main
 
     bins = fit_bins_main([data["grounding"], data["motion"]], str(work / "bins.json"),
                          model_overrides()["tokens"], progress=progress)
@@ -355,8 +315,6 @@ def make_checkpoint(out_dir: str, work_dir: str | None = None, quick: bool = Fal
         init = str(sdir)
     # 5. the object verifier on the frozen model (model.ObjectVerifier): every labeled object as a
     #    positive for its category and a near-miss negative for the others
-    from posevla_core.train.verifier import VerifierConfig, train_verifier_main
-
     t1 = time.perf_counter()
     vdir = work / "stage_verifier"
     vcfg = VerifierConfig(steps=pc.verifier_steps, seed=seed)

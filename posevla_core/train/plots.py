@@ -4,16 +4,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-
 VAL_KEYS = ("val/center_err_m", "val/wp_pos_err_m", "val/category_acc", "val/gripper_acc")
 
 
 def plot_curves(jsonl: str | Path, png: str | Path, title: str = "", keys: tuple[str, ...] = VAL_KEYS,
                 right_title: str = "validation (errors in m, accuracies in [0, 1])") -> Path | None:
     """Train / validation loss (log scale) and, beside it, the validation ``keys`` present."""
+    # matplotlib: heavy, only the plots need it
     import matplotlib
 
     matplotlib.use("Agg")
+    # matplotlib: heavy, only the plots need it
     import matplotlib.pyplot as plt
 
     rows = [json.loads(ln) for ln in Path(jsonl).read_text().splitlines() if ln.strip()]

@@ -1,5 +1,8 @@
 """One trainer for the three Pose-VLA stages.
 
+Why one module: one Trainer class (setup, the loop, exact resume, checkpoints) shared by
+every stage and every backbone.
+
 The loop is deliberately plain (nanoGPT-like) and runs under HF ``accelerate``: the same code
 trains on a laptop CPU, on one GPU with bf16 autocast, or with ``accelerate launch`` on many
 processes (DDP, or FSDP via config/accelerate/fsdp.yaml).
@@ -21,22 +24,29 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import sys
+import tempfile
 import time
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors.torch import load_file, load_model
 from tqdm.auto import tqdm
 
 from posevla_core.data.augment import AugmentConfig, color_jitter, random_crop_resize
 from posevla_core.data.shards import Sample
-from posevla_core.policies.small.modeling import IGNORE
-from posevla_core.policies.base import PosePolicy, load_policy, policy_class
+from posevla_core.policies.base import PosePolicy
+from posevla_core.policies.factory import load_policy, policy_class
+from posevla_core.policies.flow.modeling import FlowPolicy
+from posevla_core.policies.base import tied_names
+from posevla_core.policies.base import IGNORE
 from posevla_core.train.config import TrainConfig
 from posevla_core.train.metrics import aggregate, format_table, sample_metrics
+from posevla_core.train.plots import plot_curves
 
 RESUME_DIR = "resume"
 
@@ -168,8 +178,8 @@ def fsdp_on_cpu(acc, mixed_precision: str) -> bool:
     and otherwise runs the processes as plain DDP over gloo (MULTI_CPU) without a word; torch's
     FSDP2 itself shards over gloo on CPU, so the state is switched to FSDP with the launcher's
     plugin (its wrap policy, version and state-dict settings). True when it switched."""
-    import os
 
+    # accelerate: optional (the train extra), only distributed training needs it
     from accelerate.state import PartialState
     from accelerate.utils import DistributedType, FullyShardedDataParallelPlugin
 
@@ -187,6 +197,7 @@ def fsdp_on_cpu(acc, mixed_precision: str) -> bool:
 class Trainer:
     def __init__(self, cfg: TrainConfig, train_samples: list[Sample], val_samples: list[Sample],
                  out_dir: str | Path, init: str | Path | None = None, progress: bool = True) -> None:
+        # accelerate: optional (the train extra), only distributed training needs it
         from accelerate import Accelerator
         from accelerate.utils import DataLoaderConfiguration, DistributedType, set_seed
 
@@ -207,7 +218,6 @@ class Trainer:
         else:
             model = policy_class(cfg.architecture).build(cfg.model, cfg.base)
         if cfg.head == "flow" and getattr(model, "head", "tokens") != "flow":   # a new action expert
-            from posevla_core.policies.flow.modeling import FlowPolicy
 
             model = FlowPolicy.attach(model, cfg.expert, [s.chunk for s in train_samples if s.chunk is not None])
         self.raw = model
@@ -225,6 +235,7 @@ class Trainer:
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_at(s, cfg))
         self.model, self.opt, self.sched = self.acc.prepare(model, opt, sched)
         if self.fsdp:          # how many modules FSDP sharded on their own (blocks, embeddings, the root)
+            # torch.distributed: only FSDP runs need it
             from torch.distributed.fsdp import FSDPModule
 
             self.fsdp_units = sum(isinstance(m, FSDPModule) for m in self.model.modules())
@@ -237,6 +248,7 @@ class Trainer:
     def save_resume(self) -> None:
         state = self.acc.get_state_dict(self.model)   # collective under FSDP: every process calls it
         if self.fsdp:        # the optimizer state is sharded too: gathered (a collective), keyed by parameter name
+            # torch.distributed: only FSDP runs need it
             from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
 
             opt_state = {"optimizer_full": get_optimizer_state_dict(
@@ -258,7 +270,6 @@ class Trainer:
         d = self.out / RESUME_DIR
         if not (d / "train_state.pt").is_file():
             return False
-        from safetensors.torch import load_model
 
         st = torch.load(d / "train_state.pt", map_location="cpu", weights_only=True)
         if ("optimizer_full" in st) != self.fsdp:
@@ -284,13 +295,12 @@ class Trainer:
     def _load_sharded(self, d: Path, optimizer_state: dict) -> tuple[list, list]:
         """FSDP resume: the full weights of ``d`` (tied names restored) and the full optimizer
         state, each process keeping its shards. Returns (missing, unexpected) weight names."""
-        from safetensors.torch import load_file
+        # torch.distributed: only FSDP runs need it
         from torch.distributed.checkpoint.state_dict import (StateDictOptions, set_model_state_dict,
                                                              set_optimizer_state_dict)
 
         if hasattr(self.raw, "load_weights"):
             raise ValueError("resuming a flow-head run under FSDP is not supported; rerun with --no-resume")
-        from posevla_core.policies.paligemma.modeling import tied_names
 
         full = load_file(str(d / "model.safetensors"))
         for name, kept in tied_names(self.raw).items():      # stored once, loaded under every name
@@ -410,7 +420,6 @@ class Trainer:
                 self._log({"step": self.step, **{f"val/{k}": v for k, v in val.items()}})
             (self.out / "offline_metrics.json").write_text(json.dumps({"stage": self.cfg.stage, **val}, indent=1))
             result["val"] = val
-            from posevla_core.train.plots import plot_curves
 
             plot_curves(self.out / "metrics.jsonl", self.out / "curves.png", title=f"Pose-VLA {self.cfg.stage}")
             if not self.cfg.keep_resume_state:
@@ -423,7 +432,6 @@ class Trainer:
     def eval_copy(self) -> PosePolicy | None:
         """FSDP: a full, unsharded copy of the model on the main process (None on the others), from
         the gathered weights written to a temporary directory and read back; every process calls it."""
-        import tempfile
 
         state = self.acc.get_state_dict(self.model)
         if not self.acc.is_main_process:

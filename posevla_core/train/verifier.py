@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import shutil
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -36,6 +37,11 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from posevla_core.data.shards import iter_shard_samples
+from posevla_core.data.sources import SourceConfig, detect_format, embodiment_samples
+from posevla_core.paths import architecture_of, head_of
+from posevla_core.paths import CONFIG_FILE
+from posevla_core.policies.small.modeling import PoseVLA
 from posevla_core.train.plots import plot_curves
 
 NEAR_MISS_FRACTION = 0.7      # other categories drawn among the near misses (same color or shape) this often
@@ -70,9 +76,6 @@ class _Scene:
 
 
 def _scenes(root: str | Path, tok, stride: int, progress: bool) -> list[_Scene]:
-    from posevla_core.data.shards import iter_shard_samples
-    from posevla_core.data.sources import SourceConfig, detect_format, embodiment_samples
-
     kind = detect_format(root)
     out = []
     if kind == "lerobot":
@@ -294,10 +297,6 @@ def train_verifier_main(init: str, data: list, out_dir: str, cfg: VerifierConfig
     """Load the small-model checkpoint ``init``, give it a verifier (a fresh one when it has
     none), train it on ``data`` and save the whole model to ``out_dir`` (the other files of
     ``init``, e.g. its curves and offline metrics, are copied along)."""
-    import shutil
-
-    from posevla_core.policies.small.modeling import CONFIG_FILE, PoseVLA
-    from posevla_core.policies.base import architecture_of, head_of
 
     cfg = cfg or VerifierConfig()
     if architecture_of(init) != "small" or head_of(init) != "tokens":

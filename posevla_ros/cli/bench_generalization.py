@@ -2,6 +2,8 @@
 success holds when the sim camera, the scene or the sensor moves away from what it was trained
 on, one axis at a time.
 
+Why one module: The suite's levels, runs, table and plots are one command's pieces, each small.
+
 Training jitters the camera only +-4 cm around one nominal pose, so the shipped policy has seen
 one viewpoint. The suite evaluates the sim's pick task on held-out seeds (1000+) at each level of
 each axis, every other axis at the nominal scene:
@@ -38,14 +40,27 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import numpy as np
+
+from posevla_core.image import letterbox
+from posevla_core.paths import resolve_checkpoint
+from posevla_core.sim.camera import (CAMERA_NOMINAL_TARGET, NOMINAL_DISTANCE_M, NOMINAL_ELEVATION_DEG, CameraPlacement,
+                                     Orbit)
+from posevla_core.sim.mujoco.look import SceneLook
+from posevla_core.sim.mujoco.options import scene_options
+from posevla_core.sim.mujoco.randomize import WORKSPACE_RADIUS_M
+from posevla_core.sim.mujoco.scene import CAMERA_FOVY
 
 if TYPE_CHECKING:                 # imported when used: `posevla --help` stays instant
     from posevla_core.sim.camera import CameraPlacement
@@ -77,7 +92,6 @@ class Level:
 
     def camera_flags(self) -> list[str]:
         """The `posevla evaluate` flags that stage this level's camera, look, sensor and objects."""
-        from posevla_core.sim.camera import CameraPlacement
 
         flags = [f"--look={self.look.format()}"] if self.look is not None else []
         flags += ["--depth-noise", self.depth_noise] if self.depth_noise is not None else []
@@ -115,13 +129,8 @@ def framing_fov_deg(orbit, radius_m: float | None = None, margin: float | None =
     about the orbit target, from the table top to 6 cm above it) fills the image as it does in
     the nominal camera at its 50 deg (``margin``: the nominal's tan ratio, 1.19); rounded to
     0.1 deg."""
-    import math
 
-    import numpy as np
 
-    from posevla_core.sim.camera import CAMERA_NOMINAL_TARGET, Orbit
-    from posevla_core.sim.mujoco.randomize import WORKSPACE_RADIUS_M
-    from posevla_core.sim.mujoco.scene import CAMERA_FOVY
 
     radius_m = WORKSPACE_RADIUS_M if radius_m is None else radius_m
 
@@ -142,7 +151,6 @@ def viewpoint_orbits() -> list:
     """The held-out viewpoints: azimuth -45 / 0 / +45 deg x elevation 25 / 45 / 65 deg, the
     distance (0.7 / 1.0 / 1.4 m) a Latin square over the two (each pair of the three coordinates
     crossed once), ordered so that none lies near the nominal orbit (az 0, el 31, d 0.97)."""
-    from posevla_core.sim.camera import Orbit
 
     azimuths, elevations, distances = (-45, 0, 45), (25, 45, 65), (1.0, 1.4, 0.7)
     return [Orbit(azimuth_deg=a, elevation_deg=e, distance_m=distances[(i + j) % 3])
@@ -151,8 +159,6 @@ def viewpoint_orbits() -> list:
 
 def default_levels() -> list[Level]:
     """The nominal scene, then every axis's levels (each axis alone)."""
-    from posevla_core.sim.camera import CameraPlacement, Orbit
-    from posevla_core.sim.mujoco.look import SceneLook
 
     def look(axis: str, label: str, **kw) -> Level:
         return Level(axis, label, look=SceneLook(**kw))
@@ -221,8 +227,6 @@ def run_level(work: Path, cfg: SuiteConfig, level: Level, env: dict) -> dict:
     if done.exists() and stamp.exists() and stamp.read_text().strip() == command:
         print(f"[bench-generalization] {level.key}: done before", flush=True)
     else:
-        import shutil
-
         shutil.rmtree(out, ignore_errors=True)           # cut short before, or another command
         out.mkdir(parents=True)
         print(f"[bench-generalization] {level.key}: {command}", flush=True)
@@ -258,11 +262,12 @@ def table_md(rows: list[dict], command: str) -> str:
 def plot(rows: list[dict], png: Path, title: str) -> None:
     """Success per level with its Wilson 95 % interval, grouped by axis; the nominal level's
     rate and interval as a band across the plot."""
+    # matplotlib: heavy, only the plots need it
     import matplotlib
 
     matplotlib.use("Agg", force=True)
+    # matplotlib: heavy, only the plots need it
     import matplotlib.pyplot as plt
-    import numpy as np
 
     rate = np.array([r["successes"] / max(r["episodes"], 1) for r in rows])
     lo = np.array([r["ci95"][0] for r in rows])
@@ -299,15 +304,15 @@ def render_views(levels: list[Level], seed: int, png: Path, tile: int = 160) -> 
     """What the policy sees at each level: the first frame of episode ``seed``, one tile per
     level (letterboxed to a square, as the model gets it), so that "azimuth -60" has a picture;
     a depth_noise level shows its depth frame (black: no reading)."""
+    # matplotlib: heavy, only the plots need it
     import matplotlib
 
     matplotlib.use("Agg", force=True)
+    # matplotlib: heavy, only the plots need it
     import matplotlib.pyplot as plt
-    import numpy as np
 
-    from posevla_core.image import letterbox
+    # the sim (MuJoCo): only the --sim sample renders need it
     from posevla_core.sim.mujoco.env import SimEnv
-    from posevla_core.sim.mujoco.options import scene_options
 
     cols = 8
     rows = (len(levels) + cols - 1) // cols
@@ -333,7 +338,6 @@ def render_views(levels: list[Level], seed: int, png: Path, tile: int = 160) -> 
 
 def run_suite(cfg: SuiteConfig, work: Path, out: Path, command: str) -> list[dict]:
     """Every level (resumable in ``work``), then the table, results and plot in ``out``."""
-    from posevla_core.sim.camera import NOMINAL_DISTANCE_M, NOMINAL_ELEVATION_DEG
 
     work.mkdir(parents=True, exist_ok=True)
     # a ROS domain of its own: two sim graphs on one domain answer each other's resets
@@ -372,9 +376,7 @@ def command_of(a: argparse.Namespace) -> str:
     return "posevla bench-generalization " + shlex.join(args)
 
 
-def main_args(a: argparse.Namespace) -> int:
-    from posevla_core.paths import resolve_checkpoint
-
+def run(a: argparse.Namespace) -> int:
     try:
         ckpt = str(resolve_checkpoint(a.checkpoint or None))
         levels = select_levels(default_levels(), [x for x in a.axes.split(",") if x],
@@ -394,7 +396,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     ap = argparse.ArgumentParser(prog="posevla bench-generalization", description=__doc__.split("\n\n")[0])
     add_arguments(ap)
-    return main_args(ap.parse_args(argv))
+    return run(ap.parse_args(argv))
 
 
 if __name__ == "__main__":

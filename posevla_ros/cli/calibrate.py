@@ -1,5 +1,8 @@
 """`posevla calibrate`: hand-eye calibration of a robot's camera over ROS topics.
 
+Why one module: The whole `posevla calibrate` session (config, ROS listener, arm motion, solve,
+YAML write) reads top to bottom.
+
     posevla calibrate --robot sim_panda --mode eye-to-hand --poses 12 --sim     # MuJoCo, arm moved for you
     posevla calibrate --robot myarm --mode eye-to-hand --poses 15           # real arm: you move it
 
@@ -21,6 +24,8 @@ Who moves the arm:
 """
 from __future__ import annotations
 
+import argparse
+import json
 import sys
 import threading
 import time
@@ -28,10 +33,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import yaml
+from geometry_msgs.msg import PoseStamped
+from rclpy.node import Node
+from tqdm.auto import tqdm
+from trajectory_msgs.msg import JointTrajectory
 
+from posevla_core.calibration.board import CalibrationError, CharucoBoardSpec, detect_board
+from posevla_core.calibration.hand_eye import CalibrationView, solve_hand_eye
+from posevla_core.calibration.pose_plan import plan_arm_poses
 from posevla_core.geometry import se3
-from posevla_core.calibration.hand_eye import (CalibrationError, CalibrationView, CharucoBoardSpec, detect_board)
-from posevla_ros.ros_io.conversions import stamp_to_sec
+from posevla_core.geometry.kinematics import RobotKinematics
+from posevla_core.geometry.trajectory import time_parameterize
+from posevla_core.sim.mujoco.calibration_rig import sim_pose_plan
+from posevla_ros.launching.runner import close_graph, spin_nodes
+from posevla_ros.params import EXECUTOR_PARAMS, defaults, robot_config_path, robot_executor_params
+from posevla_ros.ros_io import conversions as conv
+from posevla_ros.ros_io.robot_description import RobotModel
+from posevla_ros.ros_io.topics import TOPIC_JOINT_STATES
 
 
 @dataclass
@@ -64,7 +83,6 @@ def write_camera_to_base(src: Path, dst: Path, T: np.ndarray, note: str) -> None
     """Copy the robot YAML ``src`` to ``dst`` with its ``camera_to_base`` block replaced
     (appended if absent). A text edit on purpose: comments and the order of every other
     key survive. The result is parsed back and checked."""
-    import yaml
 
     pos, quat = se3.split_T(T)
     block = [f"camera_to_base:                             # {note}",
@@ -110,10 +128,7 @@ class CalibrationListener:
     latest messages (the main thread waits on them)."""
 
     def __init__(self, node, camera_ns: str, controller_topic: str) -> None:
-        from sensor_msgs.msg import CameraInfo, Image, JointState
-
-        from posevla_ros.ros_io.topics import TOPIC_JOINT_STATES
-        from trajectory_msgs.msg import JointTrajectory
+        from sensor_msgs.msg import CameraInfo, Image, JointState  # ROS messages: optional, heavy
 
         ns = "/" + camera_ns.strip("/") if camera_ns.strip("/") else ""
         self.node = node
@@ -124,7 +139,6 @@ class CalibrationListener:
         node.create_subscription(JointState, TOPIC_JOINT_STATES, lambda m: self._set("joints", m), 20)
         self.truth = None
         try:   # the sim's true camera pose (for the --sim comparison only)
-            from geometry_msgs.msg import PoseStamped
 
             node.create_subscription(PoseStamped, "/sim/camera_pose", lambda m: self._set("truth", m), 2)
         except ImportError:
@@ -147,30 +161,27 @@ class CalibrationListener:
 
 
 def _stamp(msg) -> float:
-    return stamp_to_sec(msg.header.stamp)
+    return conv.stamp_to_sec(msg.header.stamp)
 
 
 def _joint_vector(msg, names: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
-    idx = {n: i for i, n in enumerate(msg.name)}
-    missing = [n for n in names if n not in idx]
-    if missing:
-        raise CalibrationError(f"/joint_states lacks joints {missing} of the robot config (has {list(msg.name)})")
-    q = np.array([msg.position[idx[n]] for n in names], float)
-    v = np.array([msg.velocity[idx[n]] for n in names], float) if len(msg.velocity) == len(msg.name) else None
-    return q, v
+    """The arm's positions and (when the message has them all) velocities from a JointState."""
+    q = conv.joint_vector(msg, names)
+    if q is None:
+        missing = [n for n in names if n not in msg.name]
+        raise CalibrationError(f"/joint_states lacks joints {missing} of the robot config (has {list(msg.name)})"
+                               if missing else f"/joint_states has non-finite positions of joints {names}")
+    return q, conv.joint_vector(msg, names, "velocity")
 
 
 def _move(lst: CalibrationListener, names, q_now, q_target, limits: dict, kin) -> float:
     """Send one JointTrajectory to ``q_target``, timed within the robot's limits; returns
     the /joint_states-clock time at which it ends."""
-    from posevla_core.geometry.trajectory import time_parameterize
-    from posevla_ros.ros_io.backends import joint_trajectory_msg
-
     vmax = kin.velocity_limits * float(limits.get("velocity_scale", 0.3))
     amax = float(limits.get("max_joint_acceleration", 2.0))
     t_end = float(time_parameterize(np.stack([q_now, q_target]), vmax, amax, min_dt=1.0)[-1])
     t0 = _stamp(lst.joints)
-    lst.pub.publish(joint_trajectory_msg(names, np.asarray([q_target]), np.array([t_end])))
+    lst.pub.publish(conv.joint_trajectory_msg(names, np.asarray([q_target]), np.array([t_end])))
     return t0 + t_end
 
 
@@ -205,15 +216,13 @@ def _wait_still(lst: CalibrationListener, names, not_before: float, cfg) -> None
 def _grab(lst: CalibrationListener, names, kin, after: float, cfg: CalibrateConfig) -> tuple[CalibrationView, dict]:
     """One view: the first image stamped at or after ``after`` (the arm was still then),
     its CameraInfo and the latest joint state -> FK gripper pose + board detection."""
-    from posevla_ros.ros_io.conversions import camera_info_to_K, image_to_rgb
-
     lst.wait_for(lambda: lst.image is not None and lst.info is not None and _stamp(lst.image) >= after,
                  cfg.topic_timeout_s, f"image on {cfg.camera_ns}/color/image_raw")
     with lst.cond:
         img, info, js, truth = lst.image, lst.info, lst.joints, lst.truth
     q, _ = _joint_vector(js, names)
-    rgb = image_to_rgb(img)
-    K = camera_info_to_K(info, rgb.shape[1], rgb.shape[0])
+    rgb = conv.image_to_rgb(img)
+    K = conv.camera_info_to_K(info, rgb.shape[1], rgb.shape[0])
     view = CalibrationView(T_base_gripper=kin.fk(q), joints=q)
     extra = {"camera_frame": img.header.frame_id or info.header.frame_id}
     if truth is not None:
@@ -228,8 +237,9 @@ def _grab(lst: CalibrationListener, names, kin, after: float, cfg: CalibrateConf
 
 def _sim_node(cfg: CalibrateConfig, context):
     """sim_node in this process, its env built with the ChArUco plate, 640x480 images."""
-    from rclpy.parameter import Parameter
+    from rclpy.parameter import Parameter  # rclpy, mujoco: optional, heavy
 
+    # the sim (MuJoCo) and sim_node: only `posevla calibrate --sim` needs them
     from posevla_core.sim.mujoco.env import SimEnv
     from posevla_ros.nodes.sim_node import SimNode
 
@@ -241,17 +251,7 @@ def _sim_node(cfg: CalibrateConfig, context):
 
 def calibrate_main(cfg: CalibrateConfig, input_fn=input) -> dict:
     """Collect ``cfg.poses`` views, solve, write the results. Returns the summary dict."""
-    import json
-
-    import rclpy
-    from rclpy.node import Node
-    from tqdm.auto import tqdm
-
-    from posevla_core.calibration.hand_eye import plan_arm_poses, sim_pose_plan, solve_hand_eye
-    from posevla_core.geometry.kinematics import RobotKinematics
-    from posevla_ros.params import EXECUTOR_PARAMS, defaults, robot_config_path, robot_executor_params
-    from posevla_ros.ros_io.robot_description import RobotModel
-    from posevla_ros.launching.runner import close_graph, spin_nodes
+    import rclpy  # rclpy, pinocchio: optional, heavy
 
     robot_cfg = dict(defaults(EXECUTOR_PARAMS), **robot_executor_params(cfg.robot))   # validated
     missing = [k for k in ("ee_link", "joint_names") if not robot_cfg.get(k)]
@@ -394,8 +394,25 @@ def parse_board(text: str) -> tuple[int, int]:
     return x, y
 
 
-def cli_main(a) -> int:
-    """The `posevla calibrate` subcommand (flags parsed in posevla_ros.cli)."""
+def add_arguments(k: argparse.ArgumentParser) -> None:
+    k.add_argument("--robot", default="sim_panda", help="config/robots/<robot>.yaml or a YAML path")
+    k.add_argument("--mode", default="eye-to-hand", choices=["eye-to-hand", "eye-in-hand"],
+                   help="eye-to-hand: fixed camera, board on the gripper; eye-in-hand: wrist camera, board fixed")
+    k.add_argument("--poses", type=int, default=12, help="number of arm poses (views)")
+    k.add_argument("--sim", action="store_true", help="MuJoCo sim with a board; the arm is moved for you")
+    k.add_argument("--board", default="5x5", help="ChArUco squares, XxY")
+    k.add_argument("--square", type=float, default=0.04, help="square side (m), measured on the print")
+    k.add_argument("--marker", type=float, default=0.03, help="marker side (m), measured on the print")
+    k.add_argument("--dictionary", default="DICT_5X5_100", help="cv2.aruco dictionary of the board")
+    k.add_argument("--out", default="runs/calibrate", help="report, calibration.json and the YAML copy")
+    k.add_argument("--write", action="store_true", help="write camera_to_base into the robot YAML in place")
+    k.add_argument("--camera-ns", default="/camera", help="camera topics namespace (<ns>/color/image_raw)")
+    k.add_argument("--gripper-link", default="", help="eye-in-hand: report the camera in this link (default ee_link)")
+    k.add_argument("--seed", type=int, default=0, help="sim episode and pose sampling seed")
+
+
+def run(a: argparse.Namespace) -> int:
+    """The `posevla calibrate` subcommand."""
     try:
         sx, sy = parse_board(a.board)
         board = CharucoBoardSpec(squares_x=sx, squares_y=sy, square_length=a.square, marker_length=a.marker,

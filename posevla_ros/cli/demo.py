@@ -6,13 +6,42 @@ lives on top of the evaluator instead of re-implementing an episode loop.
 """
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
-from posevla_ros.params import resolve_checkpoint
+from posevla_ros.cli.evaluate import evaluate_main
+from posevla_ros.cli.options import add_camera_options, camera_ok, graph_args_ok
 from posevla_ros.logic.report import absent_line
+from posevla_ros.params import resolve_checkpoint
 
 ABSENT_DEFAULT = 5       # absent-object episodes of `posevla demo` / `make demo` (a few s each)
+
+
+def add_arguments(d: argparse.ArgumentParser) -> None:
+    d.add_argument("--episodes", type=int, default=10)
+    d.add_argument("--absent", type=int, default=None,
+                   help="then this many episodes whose instruction names an object not in the scene; right = "
+                        "object_found false and no motion (default 5; --episodes 0 --absent 30: the refusal check)")
+    d.add_argument("--seed", type=int, default=1000, help="first held-out seed")
+    d.add_argument("--out", default="runs/demo")
+    d.add_argument("--task", default="pick")
+    d.add_argument("--checkpoint", default="", help="default: the shipped demo checkpoint")
+    d.add_argument("--no-depth", action="store_true", help="ablation: the policy gets no depth image")
+    d.add_argument("--timeout", type=float, default=40.0, help="seconds (sim time) per episode")
+    add_camera_options(d)
+
+
+def run(a: argparse.Namespace) -> int:
+    a.absent = ABSENT_DEFAULT if a.absent is None else a.absent
+    camera = camera_ok("demo", a, True)
+    if camera is None or not graph_args_ok("demo", "evaluate", dict(sim=True, task=a.task, episodes=a.episodes,
+                                                                    absent=a.absent, **camera)):
+        return 1
+    summary = demo_main(episodes=a.episodes, seed=a.seed, out=a.out, task=a.task, checkpoint=a.checkpoint,
+                        timeout_s=a.timeout, use_depth=not a.no_depth, absent=a.absent, camera=camera)
+    done = summary.get("episodes", 0) + (summary.get("absent") or {}).get("episodes", 0)
+    return 0 if done > 0 else 1
 
 
 def demo_main(episodes: int = 10, seed: int = 1000, out: str = "runs/demo", task: str = "pick",
@@ -22,8 +51,6 @@ def demo_main(episodes: int = 10, seed: int = 1000, out: str = "runs/demo", task
     instruction names an object not in the scene (seeds after those): right when every
     prediction says object_found false and the arm never moves. ``camera``: where the sim
     camera stands (graph arguments camera_pose, camera_fov_deg, width, height, scene_look)."""
-    from posevla_ros.cli.apps import evaluate_main
-
     ckpt = resolve_checkpoint(checkpoint)
     print(f"[demo] checkpoint {ckpt}\n[demo] task family '{task}', {episodes} held-out episodes "
           f"from seed {seed}, then {absent} absent-object instructions; report in {out}/")
@@ -53,38 +80,4 @@ def demo_main(episodes: int = 10, seed: int = 1000, out: str = "runs/demo", task
         print(f"\n{absent_line(summary, prefix='[demo] ')}")
     print(f"[demo] wrote {Path(out) / 'summary.json'} and {Path(out) / 'report.html'}")
     Path(out, "summary.json").write_text(json.dumps(summary, indent=2, default=str))
-    return summary
-
-
-def expert_main(episodes: int = 10, seed: int = 1000, task: str = "pick", out: str = "runs/expert",
-                sim: str = "mujoco") -> dict:
-    """The scripted expert (privileged sim state, posevla_core.sim.demonstrator) on the demo's seeds:
-    the upper bound the learned policy is compared with. ``sim`` is any simulator choice
-    (``robosuite:Lift:UR5e``); time to success is the sim time of its first success."""
-    from tqdm.auto import tqdm
-
-    from posevla_core.sim.demonstrator import run_expert
-    from posevla_core.sim.factory import make_env
-    from posevla_ros.logic.report import summarize
-
-    recs = []
-    with make_env(sim) as env:
-        for i in tqdm(range(episodes), desc=f"expert {sim} {task}"):
-            spec = env.reset(seed=seed + i, task=task)
-            t0, first = env.time, []
-
-            def note_success(e) -> None:
-                if not first and e.success():
-                    first.append(e.time - t0)
-
-            ok = bool(run_expert(env, on_step=note_success))
-            recs.append({"episode": i, "seed": seed + i, "instruction": spec.instruction, "success": ok,
-                         "outcome": "success" if ok else "failure",
-                         "time_to_success_s": first[0] if ok and first else None})
-    summary = summarize(recs, task, simulator=str(sim), policy="scripted expert")
-    Path(out).mkdir(parents=True, exist_ok=True)
-    Path(out, "summary.json").write_text(json.dumps(summary, indent=2, default=str))
-    lo, hi = summary["ci95"]
-    print(f"[expert] success {summary['successes']}/{summary['episodes']} = {summary['success_rate']:.0%} "
-          f"(95% Wilson interval {lo:.0%}..{hi:.0%})")
     return summary

@@ -15,106 +15,23 @@ Both ways of starting a graph are built from ``build(graph, args)``:
 So launch and CLI cannot disagree (they once did: the launched evaluation ran the executor
 in ``replace`` mode without the sim's camera pose and scored 0/5 where the CLI scored 19/20).
 
-No rclpy here: the parameter tables are imported from the node modules only when a graph is
-built. Arguments arrive as strings from launch and as Python values from the CLI;
+No rclpy here: the parameter tables live in posevla_ros.params, a node's spec in
+posevla_ros.launching.node_spec. Arguments arrive as strings from launch and as Python values from the CLI;
 ``typed_args`` makes them one typed dict. Bad arguments are a ValueError with one line.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from posevla_ros import params as P
+from posevla_core.sim.camera import CameraPlacement
+from posevla_core.sim.factory import MUJOCO, camera_choice, check_task, parse_sim, with_robot
+from posevla_core.sim.mujoco.look import SceneLook
+from posevla_core.sim.mujoco.options import DEFAULTS, scene_options
+from posevla_ros import params
+from posevla_ros.launching.node_spec import NodeSpec, make_spec
 
-PACKAGE = "posevla_ros"
 SIM_CAMERA_POSE_TOPIC = "/sim/camera_pose"
-
-
-@dataclass(frozen=True)
-class NodeSpec:
-    """One node of a graph. ``params`` are applied after ``param_files`` (config/<file>,
-    section ``name``), exactly as launch_ros applies ``parameters=[files..., params]``."""
-
-    name: str                                   # ROS node name = params-file section
-    executable: str                             # bin/<executable> (installed to lib/posevla_ros)
-    target: str                                 # "module:Class" for the in-process runner
-    param_files: tuple[str, ...] = ()           # under config/
-    params: dict = field(default_factory=dict)  # typed values
-    remappings: tuple[tuple[str, str], ...] = ()
-    tty: bool = False                           # reads keys from the terminal
-
-    @property
-    def ends_graph(self) -> bool:
-        """True for a node whose exit ends the whole graph (sim_node with exit_on_success:
-        launch then shuts down, as the in-process runner stops)."""
-        return bool(self.params.get("exit_on_success"))
-
-    def file_paths(self) -> list[Path]:
-        return [P.config_path(f) for f in self.param_files]
-
-    def parameters(self) -> dict[str, Any]:
-        """The parameter values the node starts with: files in order, then ``params``."""
-        values: dict[str, Any] = {}
-        for path in self.file_paths():
-            values.update(P.load_params_file(path, self.name))
-        values.update(self.params)
-        return P.typed_overrides(node_param_specs(self.name), values)
-
-    def launch_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments of ``launch_ros.actions.Node`` for this node."""
-        return dict(package=PACKAGE, executable=self.executable, name=self.name, output="screen",
-                    emulate_tty=self.tty, parameters=[str(p) for p in self.file_paths()] + [dict(self.params)],
-                    remappings=[tuple(r) for r in self.remappings])
-
-    def node_class(self):
-        import importlib
-
-        module, cls = self.target.split(":")
-        return getattr(importlib.import_module(module), cls)
-
-
-# ------------------------------------------------------------------ parameter tables per node
-def node_param_specs(node_name: str) -> list[P.ParamSpec]:
-    """The declared parameters of ``node_name`` (imported lazily: node modules import ROS)."""
-    if node_name == "policy_node":
-        return P.POLICY_PARAMS
-    if node_name == "executor_node":
-        return P.EXECUTOR_PARAMS
-    if node_name == "sim_node":
-        from posevla_ros.nodes.sim_node import SIM_PARAMS
-
-        return [P.ParamSpec(n, d, desc) for n, d, desc in SIM_PARAMS]
-    if node_name == "recorder_node":
-        from posevla_ros.nodes.recorder_node import RECORDER_PARAMS
-
-        return RECORDER_PARAMS
-    if node_name == "evaluator_node":
-        from posevla_ros.nodes.evaluator_node import EVALUATOR_PARAMS
-
-        return EVALUATOR_PARAMS
-    if node_name == "teleop_node":
-        from posevla_ros.nodes.teleop_node import TELEOP_PARAMS
-
-        return TELEOP_PARAMS
-    raise ValueError(f"unknown node {node_name!r}")
-
-
-def _node(name: str, values: dict[str, Any], robot: str | None = None, files: tuple[str, ...] = (),
-          remappings=(), tty: bool = False) -> NodeSpec:
-    """A NodeSpec whose ``params`` are the robot config's values this node declares, then
-    ``values``, typed like the declarations."""
-    specs = node_param_specs(name)
-    merged: dict[str, Any] = {}
-    if robot is not None:
-        names = {s.name for s in specs}
-        merged.update({k: v for k, v in P.robot_executor_params(robot).items() if k in names})
-    merged.update(values)
-    short = name.removesuffix("_node")
-    cls = {"policy": "PolicyNode", "executor": "ExecutorNode", "sim": "SimNode", "recorder": "RecorderNode",
-           "evaluator": "EvaluatorNode", "teleop": "TeleopNode"}[short]
-    return NodeSpec(name, name, f"posevla_ros.nodes.{name}:{cls}", files, P.typed_overrides(specs, merged, strict=True),
-                    tuple(tuple(r) for r in remappings), tty)
 
 
 # ------------------------------------------------------------------ graph arguments
@@ -222,7 +139,7 @@ def typed_args(graph: str, given: dict[str, Any]) -> dict[str, Any]:
         if k not in spec:
             raise ValueError(f"graph {graph!r} has no argument {k!r} (known: {', '.join(spec)})")
         try:
-            out[k] = P.coerce(v, spec[k][0])
+            out[k] = params.coerce(v, spec[k][0])
         except (TypeError, ValueError) as e:
             raise ValueError(f"argument {k}:={v!r}: {e}") from None
     return out
@@ -239,7 +156,6 @@ def _sim_args(a: dict, task: str, sim: bool = True) -> dict:
     the sim can stage ``task`` (ValueError: one line saying what it can), and the robot config
     is the simulator's (robosuite's Panda: ``robosuite_panda``; ``robot`` may name a robosuite arm,
     select.with_robot)."""
-    from posevla_core.sim.factory import MUJOCO, check_task, parse_sim, with_robot
 
     choice = parse_sim(a.get("simulator", MUJOCO))
     if not sim:
@@ -256,7 +172,7 @@ def _sim_args(a: dict, task: str, sim: bool = True) -> dict:
 def _for_head(checkpoint: str, execution_mode: str) -> str:
     """A flow-head checkpoint (posevla_core.policies.flow.modeling) sends action chunks: they always run
     stitched (chunk mode), whatever the graph's default; a token head keeps ``execution_mode``."""
-    from posevla_core.paths import head_of, resolve_checkpoint   # config.json only: no torch
+    from posevla_core.paths import head_of, resolve_checkpoint  # config.json only: no torch
 
     try:
         head = head_of(resolve_checkpoint(checkpoint))
@@ -270,7 +186,7 @@ def _operator_flags(a: dict) -> dict:
     config: ``dry_run`` true here or there is a dry run; the deadman settings override the
     config only when given (not their defaults)."""
     out = {}
-    if a.get("dry_run") or (a.get("robot") and P.robot_executor_params(a["robot"], check_urdf=False).get("dry_run")):
+    if a.get("dry_run") or (a.get("robot") and params.robot_executor_params(a["robot"], check_urdf=False).get("dry_run")):
         out["dry_run"] = True
     for k in ("deadman_topic", "deadman_timeout_s"):
         if k in a and a[k] != ARGS["policy"][k][0]:
@@ -282,7 +198,7 @@ def _policy_pair(a: dict, sim: bool, execution_mode: str, camera_ns: str) -> lis
     execution_mode = _for_head(a["checkpoint"], execution_mode)
     if execution_mode not in EXECUTION_MODES:
         raise ValueError(f"execution_mode {execution_mode!r}: use {' | '.join(EXECUTION_MODES)}")
-    remap = P.camera_remappings(camera_ns)
+    remap = params.camera_remappings(camera_ns)
     policy = {"use_sim_time": sim, "use_depth": a["use_depth"]}
     if a["checkpoint"]:
         policy["checkpoint"] = a["checkpoint"]
@@ -296,16 +212,13 @@ def _policy_pair(a: dict, sim: bool, execution_mode: str, camera_ns: str) -> lis
         camera = dict(use_tf=False, camera_pose_topic=SIM_CAMERA_POSE_TOPIC)
     elif a.get("camera_pose_topic"):
         camera = dict(camera_pose_topic=a["camera_pose_topic"])
-    return [_node("policy_node", {**policy, **camera}, robot=a["robot"], files=("policy.yaml",), remappings=remap),
-            _node("executor_node", {**executor, **camera}, robot=a["robot"], files=("executor.yaml",))]
+    return [make_spec("policy_node", {**policy, **camera}, robot=a["robot"], files=("policy.yaml",), remappings=remap),
+            make_spec("executor_node", {**executor, **camera}, robot=a["robot"], files=("executor.yaml",))]
 
 
 def _sim(a: dict, publish_instruction: bool, task: str = "pick", seed: int = 0, **values) -> NodeSpec:
-    """sim_node; ``values``: more of its parameters (sim_node.SIM_PARAMS). The camera arguments
+    """sim_node; ``values``: more of its parameters (posevla_ros.params.SIM_PARAMS). The camera arguments
     are checked here (a bad pose or fov: ValueError, one line) and passed only when given."""
-    from posevla_core.sim.camera import CameraPlacement
-    from posevla_core.sim.mujoco.look import SceneLook
-    from posevla_core.sim.factory import camera_choice
 
     camera = {k: a[k] for k in ("camera_pose", "camera_fov_deg", "sim_camera", "width", "height", "scene_look")
               if a.get(k)}
@@ -313,7 +226,6 @@ def _sim(a: dict, publish_instruction: bool, task: str = "pick", seed: int = 0, 
                                       camera.get("height"))
     camera_choice(a.get("simulator", "mujoco"), camera.get("sim_camera"), placement)   # a name robosuite lacks: sim_node
     SceneLook.parse(camera.get("scene_look"))
-    from posevla_core.sim.mujoco.options import DEFAULTS, scene_options
 
     options = {k: a[k] for k in DEFAULTS if k in a and a[k] != DEFAULTS[k]}
     if scene_options(**options) and a.get("simulator", "mujoco") != "mujoco":   # a bad value: ValueError, one line
@@ -322,7 +234,7 @@ def _sim(a: dict, publish_instruction: bool, task: str = "pick", seed: int = 0, 
     if "scene_look" in camera and a.get("simulator", "mujoco") != "mujoco":
         raise ValueError(f"scene_look: the mujoco scene only, not {a['simulator']}")
     values = {**camera, **values}
-    return _node("sim_node", {"sim": a.get("simulator", "mujoco"), "robot": a["robot"],
+    return make_spec("sim_node", {"sim": a.get("simulator", "mujoco"), "robot": a["robot"],
                               "camera_ns": a.get("camera_ns", "/camera"),
                               "task": task, "seed": seed, "publish_instruction": publish_instruction, **values})
 
@@ -343,8 +255,8 @@ def sim_demo_graph(a: dict) -> list[NodeSpec]:
 
 def _recorder(a: dict, sim: bool, root: str, **values) -> NodeSpec:
     values.update(root=root, use_sim_time=sim, camera_pose_topic=SIM_CAMERA_POSE_TOPIC if sim else "")
-    return _node("recorder_node", values, robot=a["robot"], files=("recorder.yaml",),
-                 remappings=P.camera_remappings(a["camera_ns"]))
+    return make_spec("recorder_node", values, robot=a["robot"], files=("recorder.yaml",),
+                 remappings=params.camera_remappings(a["camera_ns"]))
 
 
 def _operator_services(sim: bool) -> dict:
@@ -369,8 +281,8 @@ def evaluate_graph(a: dict) -> list[NodeSpec]:
                      use_sim_time=sim, keyboard=bool(a["keyboard"]) and not sim, **_operator_services(sim))
     nodes = _policy_pair(a, sim, a["execution_mode"], camera_ns) + [
         _recorder(a, sim, str(Path(out) / "rollouts"), use_depth=True),
-        _node("evaluator_node", evaluator, robot=a["robot"], files=("evaluator.yaml",),
-              remappings=P.camera_remappings(camera_ns)[:1], tty=not sim)]
+        make_spec("evaluator_node", evaluator, robot=a["robot"], files=("evaluator.yaml",),
+              remappings=params.camera_remappings(camera_ns)[:1], tty=not sim)]
     return ([_sim(a, False, a["task"] or "pick")] if sim else []) + nodes   # a robosuite task stages one family
 
 
@@ -406,10 +318,10 @@ def collect_graph(a: dict) -> list[NodeSpec]:
     recorder = {"fps": a["fps"], "mcap": a["mcap"]}
     if not sim:
         recorder["instruction"] = a["task"]
-    nodes = [_node("teleop_node", teleop_params, robot=a["robot"], files=("teleop.yaml",), tty=True),
+    nodes = [make_spec("teleop_node", teleop_params, robot=a["robot"], files=("teleop.yaml",), tty=True),
              _recorder(a, sim, out, **recorder),
-             _node("evaluator_node", evaluator, robot=a["robot"], files=("evaluator.yaml",),
-                   remappings=P.camera_remappings(a["camera_ns"])[:1])]
+             make_spec("evaluator_node", evaluator, robot=a["robot"], files=("evaluator.yaml",),
+                   remappings=params.camera_remappings(a["camera_ns"])[:1])]
     return ([_sim(a, False, a["task"] or "pick")] if sim else []) + nodes   # a robosuite task stages one family
 
 

@@ -13,22 +13,22 @@ from launch.actions import DeclareLaunchArgument, OpaqueFunction, Shutdown
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from posevla_ros.launching import graphs as G
-from posevla_ros import params as P
+from posevla_ros import params
+from posevla_ros.launching import graphs
 
 
 def launch_nodes(graph: str, context) -> list:
     """The graph's nodes for the launch configuration in ``context`` (+ rviz2 with rviz:=true)."""
-    given = {k: LaunchConfiguration(k).perform(context) for k in G.ARGS[graph]}
+    given = {k: LaunchConfiguration(k).perform(context) for k in graphs.ARGS[graph]}
     try:
-        specs = G.build(graph, given)
+        specs = graphs.build(graph, given)
     except ValueError as e:
         print(f"[posevla_ros] {graph}: {e}", flush=True)
         return [Shutdown(reason=str(e))]
     nodes = [Node(**spec.launch_kwargs(), on_exit=[Shutdown(reason=f"{spec.name} finished")] if spec.ends_graph else None)
              for spec in specs]
-    if G.typed_args(graph, given).get("rviz"):
-        nodes.append(rviz_node(G.rviz_camera_ns(graph, given)))
+    if graphs.typed_args(graph, given).get("rviz"):
+        nodes.append(rviz_node(graphs.rviz_camera_ns(graph, given)))
     return nodes
 
 
@@ -36,12 +36,12 @@ def rviz_node(camera_ns: str) -> Node:
     """rviz2 with config/rviz/posevla.rviz: the robot from /robot_description, TF, the prediction
     markers, the target poses and the camera image, remapped to the graph's ``camera_ns``."""
     return Node(package="rviz2", executable="rviz2", name="rviz2", output="screen",
-                arguments=["-d", str(P.config_path("rviz/posevla.rviz"))],
-                remappings=P.camera_remappings(camera_ns))
+                arguments=["-d", str(params.config_path("rviz/posevla.rviz"))],
+                remappings=params.camera_remappings(camera_ns))
 
 
 def describe(graph: str) -> LaunchDescription:
     """The LaunchDescription of ``graph``: its arguments, then its nodes (``launch_nodes``)."""
-    args = [DeclareLaunchArgument(k, default_value=G.launch_default(d), description=desc)
-            for k, (d, desc) in G.ARGS[graph].items()]
+    args = [DeclareLaunchArgument(k, default_value=graphs.launch_default(d), description=desc)
+            for k, (d, desc) in graphs.ARGS[graph].items()]
     return LaunchDescription(args + [OpaqueFunction(function=lambda context: launch_nodes(graph, context))])

@@ -1,6 +1,5 @@
 """Running nodes: the in-process launch-graph runner (``posevla run policy --robot sim_panda``,
-``make demo``), the executor choice (``make_executor``) and two small helpers the nodes
-share (a newest-wins worker thread and a keyed log throttle).
+``make demo``) and the executor choice (``make_executor``).
 
 ``run_graph`` / ``run_specs`` are the stand-in for ``ros2 launch`` where ros2launch is not
 installed (the wheel-based venv): they build the node graphs of posevla_ros.launching.graphs - the
@@ -9,7 +8,7 @@ remappings - construct the node classes in one process and spin them on one exec
 (``make_executor``).
 
 ``preload`` imports the heavy modules of a process's nodes in the main thread before the first
-node is built (``build_graph``, ``node_main.run_node``). Why: nodes start threads in their
+node is built (``build_graph``, ``nodes.main.run_node``). Why: nodes start threads in their
 constructors (sim_node's physics thread) while later constructors still import; policy_node's
 model load imported torch while the physics thread ran scipy's Rotation, whose array-API check
 reads ``sys.modules["torch"]``, and got the half-imported module: "sim step failed:
@@ -17,105 +16,20 @@ AttributeError(partially initialized module 'torch' has no attribute 'Tensor')".
 """
 from __future__ import annotations
 
+import importlib
+import os
+import signal
+import sys
 import threading
-import time
-import traceback
 from typing import Any, Callable
 
+import rclpy
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.parameter import Parameter
+from rclpy.signals import SignalHandlerOptions
 
-class LatestWorker:
-    """One daemon thread that runs ``fn(item)`` on the newest submitted item. Submitting
-    while an item is still waiting replaces it (newest wins; the old one is counted in
-    ``dropped``). ``submit`` never blocks on ``fn``, so ROS callbacks stay instant.
-    ``min_period_s`` spaces the starts of consecutive runs (rate limit)."""
-
-    def __init__(self, fn: Callable[[Any], None], name: str = "worker", min_period_s: float = 0.0,
-                 on_error: Callable[[BaseException, str], None] | None = None) -> None:
-        self._fn, self._on_error = fn, on_error
-        self.min_period_s = float(min_period_s)
-        self._cv = threading.Condition()
-        self._item: Any = None
-        self._has_item = self._busy = False
-        self._stop = False
-        self._last_start = -1e18
-        self.dropped = self.processed = 0
-        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
-        self._thread.start()
-
-    def submit(self, item: Any) -> None:
-        with self._cv:
-            if self._has_item:
-                self.dropped += 1
-            self._item, self._has_item = item, True
-            self._cv.notify_all()
-
-    def idle(self) -> bool:
-        with self._cv:
-            return not self._has_item and not self._busy
-
-    def wait_idle(self, timeout: float) -> bool:
-        end = time.monotonic() + timeout
-        with self._cv:
-            while self._has_item or self._busy:
-                left = end - time.monotonic()
-                if left <= 0:
-                    return False
-                self._cv.wait(left)
-            return True
-
-    def stop(self, timeout: float = 5.0) -> None:
-        with self._cv:
-            self._stop = True
-            self._cv.notify_all()
-        if self._thread is not threading.current_thread():
-            self._thread.join(timeout)
-
-    def _loop(self) -> None:
-        while True:
-            with self._cv:
-                while not self._stop and (not self._has_item or
-                                          time.monotonic() - self._last_start < self.min_period_s):
-                    wait = None if not self._has_item else self.min_period_s - (time.monotonic() - self._last_start)
-                    self._cv.wait(wait)
-                if self._stop:
-                    return
-                item, self._item, self._has_item = self._item, None, False
-                self._busy = True
-                self._last_start = time.monotonic()
-            try:
-                self._fn(item)
-            except Exception as e:  # noqa: BLE001 - a bad item must not kill the worker
-                # after stop() the node is being torn down: its last item may fail on a
-                # destroyed publisher, which is no error worth a traceback at shutdown
-                if self._on_error is not None and not self._stop:
-                    self._on_error(e, traceback.format_exc())
-            finally:
-                with self._cv:
-                    self._busy = False
-                    self.processed += 1
-                    self._cv.notify_all()
-
-
-class KeyedThrottle:
-    """``logger.warn`` at most once per ``period_s`` per key (rclpy's own throttle keys on
-    the call site, which would merge different reasons logged from one helper)."""
-
-    def __init__(self, logger, period_s: float = 5.0) -> None:
-        self._logger, self.period_s = logger, period_s
-        self._last: dict[str, float] = {}
-        self._lock = threading.Lock()
-        self.counts: dict[str, int] = {}
-
-    def __call__(self, key: str, msg: str, level: str = "warn") -> None:
-        now = time.monotonic()
-        with self._lock:
-            self.counts[key] = self.counts.get(key, 0) + 1
-            n = self.counts[key]
-            if now - self._last.get(key, -1e18) < self.period_s:
-                return
-            self._last[key] = now
-        getattr(self._logger, level)(f"{msg} [{key}, seen {n}x]")
-
+from posevla_ros.launching.graphs import build
+from posevla_ros.launching.node_spec import with_overrides
 
 # --------------------------------------------------------------------------- heavy imports
 # node module -> what its constructor or its threads import lazily: "module", or "module:function"
@@ -136,7 +50,6 @@ def preload(node_modules) -> list[str]:
     """Import ``PRELOAD``'s entries of ``node_modules`` (e.g. "posevla_ros.nodes.sim_node") in this
     thread, once each; returns the entries that imported. Call it in the main thread before any
     node of the process starts a thread (module docstring)."""
-    import importlib
 
     done: list[str] = []
     for entry in dict.fromkeys(e for m in node_modules for e in PRELOAD.get(m, ())):
@@ -153,13 +66,11 @@ def preload(node_modules) -> list[str]:
 
 # --------------------------------------------------------------------------- the graph runner
 def _to_ros_params(values: dict[str, Any]):
-    from rclpy.parameter import Parameter
-
     return [Parameter(k, value=v) for k, v in values.items()]
 
 
 def build_graph(specs: list, context=None, model=None, kwargs: dict[str, dict] | None = None) -> list:
-    """Construct the nodes of ``specs`` (posevla_ros.launching.graphs.NodeSpec) in this process, with
+    """Construct the nodes of ``specs`` (posevla_ros.launching.node_spec.NodeSpec) in this process, with
     the parameters the launch files give them and the launch remappings. ``model``: a
     prebuilt policy model (tests); ``kwargs``: extra constructor arguments per node name.
     If one node fails to build, the ones built so far are destroyed and the error raised."""
@@ -198,19 +109,18 @@ def make_executor(context=None, num_threads: int = 4):
     run on their own threads), so that is safe here. Spin it with ``spin_once`` loops:
     here a node process blocked in ``EventsExecutor.spin()`` stopped answering its
     services after the first call, while the ``spin_once`` loop serves them all."""
-    import os
 
     choice = os.environ.get("POSEVLA_EXECUTOR", "events").strip().lower()
     if choice not in ("events", "multi-threaded"):
         raise ValueError(f"POSEVLA_EXECUTOR={choice!r}: use 'events' or 'multi-threaded'")
     if choice == "events":
         try:
+            # rclpy's EventsExecutor: Kilted and later only
             from rclpy.experimental import EventsExecutor
         except ImportError:        # Humble / Jazzy: no EventsExecutor in rclpy
             pass
         else:
             return EventsExecutor(context=context)
-    from rclpy.executors import MultiThreadedExecutor
 
     return MultiThreadedExecutor(num_threads=num_threads, context=context)
 
@@ -220,7 +130,6 @@ def spin_nodes(nodes: list, until: Callable[[], bool] | None = None, context=Non
     shuts down or ``until()`` returns True; the nodes are taken off the executor again (the
     caller destroys them). The one spin loop of every posevla process: node executables,
     ``run_graph``, and the in-process demo/evaluate/collect graphs."""
-    import rclpy
 
     ex = make_executor(context, num_threads)
     for n in nodes:
@@ -252,7 +161,6 @@ def close_graph(nodes: list, context) -> None:
     every in-process graph. The context must still be up while the nodes stop, so that a
     worker finishing its last item can still publish: processes init rclpy without its
     signal handlers (``init_context``), and Ctrl-C arrives as KeyboardInterrupt here."""
-    import rclpy
 
     destroy_nodes(nodes)
     if context.ok():
@@ -272,10 +180,6 @@ def init_context(args: list[str] | None = None, context=None):
     tracebacks; and a KeyboardInterrupt raised inside a callback that the C++
     EventsExecutor was running came out as a pybind11 RuntimeError traceback. A second
     signal exits at once."""
-    import signal
-
-    import rclpy
-    from rclpy.signals import SignalHandlerOptions
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, _on_signal)     # also when a script's background job inherited SIG_IGN
@@ -286,9 +190,6 @@ def init_context(args: list[str] | None = None, context=None):
 
 
 def _on_signal(signum, _frame) -> None:
-    import os
-    import sys
-
     if SHUTDOWN.is_set():
         print(f"signal {signum} again: exiting now", file=sys.stderr, flush=True)
         os._exit(128 + signum)
@@ -301,7 +202,6 @@ def run_specs(specs: list, model=None, until: Callable[[dict], bool] | None = No
     down. ``nodes`` / the result: {node name: node} (destroyed at return; their result
     attributes stay readable). ``after_build(nodes)`` runs before spinning (wire in-process
     drivers)."""
-    from rclpy.executors import ExternalShutdownException
 
     context = init_context()
     built: list = []
@@ -328,20 +228,9 @@ def graph_finished(nodes: dict) -> bool:
 
 def graph_specs(graph: str, args: dict | None = None, overrides: dict | None = None) -> list:
     """The NodeSpecs ``run_graph`` runs: ``graphs.build(graph, args)``, then ``overrides`` on
-    every node that declares them (ValueError: a name no node of the graph declares)."""
-    import dataclasses
-
-    from posevla_ros.launching import graphs as G
-
-    specs = G.build(graph, args)
-    if overrides:
-        specs = [dataclasses.replace(s, params=dict(s.params, **G.P.typed_overrides(
-            G.node_param_specs(s.name), overrides))) for s in specs]
-        known = {p.name for s in specs for p in G.node_param_specs(s.name)} | {"use_sim_time"}
-        unknown = sorted(set(overrides) - known)
-        if unknown:
-            raise ValueError(f"no node of graph {graph!r} has parameter(s) {', '.join(unknown)}")
-    return specs
+    every node that declares them (``node_spec.with_overrides``: a name no node of the graph
+    declares is a ConfigError)."""
+    return with_overrides(build(graph, args), overrides)
 
 
 def run_graph(graph: str, args: dict | None = None, overrides: dict | None = None, model=None) -> int:

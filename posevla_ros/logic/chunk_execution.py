@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from posevla_core.geometry.chunking import ChunkConfig, ChunkStitcher
-from posevla_ros.ros_io import backends
+from posevla_ros.logic import joint_path
 from posevla_ros.logic import safety
 
 
@@ -59,6 +59,6 @@ class ChunkExecution:
         if reason:
             self.stitcher.plan, self.stitcher.ref = before   # nothing sent: the previous trajectory runs on
             return type(res)(False, f"stitched trajectory: {reason}", "chunk_unsafe", res.targets)
-        res.plan = backends.JointPlan(True, "", res.targets, plan.positions, plan.times, plan.grippers,
+        res.plan = joint_path.JointPlan(True, "", res.targets, plan.positions, plan.times, plan.grippers,
                                       ik.fk_errors, velocities=plan.velocities, start_time=plan.t_start)
         return res

@@ -23,7 +23,8 @@ from typing import Any, Callable, Protocol
 
 import numpy as np
 
-from posevla_ros.logic import report as R
+from posevla_core.sim.tasks import ABSENT
+from posevla_ros.logic import report
 
 
 # ---------------------------------------------------------------------------- core (no ROS)
@@ -106,7 +107,6 @@ class EvaluationLoop:
 
     def run_absent_episode(self, j: int) -> dict:
         """One absent-object episode (module docstring); not recorded, no report media."""
-        from posevla_core.sim.tasks import ABSENT
 
         cfg, io = self.cfg, self.io
         seed = cfg.seed + cfg.episodes + j
@@ -259,13 +259,12 @@ class AbsentWatch:
             self._instruction, self._t0 = instruction, t0
             self._reset()
 
-    def on_prediction(self, msg) -> None:
-        from posevla_ros.ros_io.conversions import stamp_to_sec
-
-        refused = not msg.object_found
-        stamp, now = stamp_to_sec(msg.header.stamp), self.now()
+    def on_prediction(self, stamp: float, instruction: str, object_found: bool) -> None:
+        """One PosePrediction (its header stamp in seconds, instruction and object_found)."""
+        refused = not object_found
+        now = self.now()
         with self._lock:
-            if self._instruction is not None and msg.instruction == self._instruction \
+            if self._instruction is not None and instruction == self._instruction \
                     and self._t0 <= stamp <= now + 1e-6:
                 self._n += 1
                 self._refused += bool(refused)
@@ -275,12 +274,8 @@ class AbsentWatch:
             if self._instruction is not None:
                 self._traj += 1
 
-    def on_joint_state(self, msg) -> None:
-        from posevla_ros.logic.teleop import joint_vector
-
-        q = joint_vector(msg.name, msg.position, self.joint_names)
-        if q is None:
-            return
+    def on_joints(self, q) -> None:
+        """The arm's measured joint positions (``joint_names`` order)."""
         with self._lock:
             if self._instruction is None:
                 return
@@ -303,7 +298,7 @@ class MediaCollector:
     def __init__(self, frame_period_s: float = 0.5, max_frames: int = 120, max_side: int = 160,
                  fk: Callable | None = None) -> None:
         self.frame_period_s, self.max_frames, self.max_side, self.fk = frame_period_s, max_frames, max_side, fk
-        self.media: dict[int, R.EpisodeMedia] = {}
+        self.media: dict[int, report.EpisodeMedia] = {}
         self._lock = threading.Lock()
         self._current: int | None = None
         self._t0: float | None = None
@@ -312,7 +307,7 @@ class MediaCollector:
 
     def begin(self, episode: int, t0: float) -> None:
         with self._lock:
-            self.media[episode] = R.EpisodeMedia()
+            self.media[episode] = report.EpisodeMedia()
             self._current, self._t0 = episode, t0
             self._last_frame_t = self._last_joint_t = -1e18
 
@@ -360,6 +355,6 @@ class MediaCollector:
 
 def finish(out: str | Path, records: list[dict], task: str, media: dict | None = None, **extra) -> dict:
     """summary.json + results.jsonl + report.html (+ plots, GIF); returns the summary."""
-    summary = R.summarize(records, task, **extra)
-    R.write_report(out, summary, media or {})
+    summary = report.summarize(records, task, **extra)
+    report.write_report(out, summary, media or {})
     return summary

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from posevla_core.policies.geometry_prior import depth_support
+from posevla_ros import params
 from posevla_ros.ros_io import conversions as conv
-from posevla_ros import params as P
 from posevla_ros.ros_io.topics import TOPIC_INSTRUCTION
 
 
@@ -144,7 +144,7 @@ class PolicyCore:
 def load_model(checkpoint: str, device: str, policy_server: str = "", timeout_s: float = 1.0,
                wait_s: float = 30.0, logger=None, stop=None, decoding: str = "static", threads: int = 0):
     """The model a policy_node runs: ``checkpoint`` loaded here, or with ``policy_server``
-    ('host:port') a ``posevla_core.serving.server.RemotePolicy`` of that server (``checkpoint`` and
+    ('host:port') a ``posevla_core.serving.client.RemotePolicy`` of that server (``checkpoint`` and
     ``device`` are then the server's business). The remote one is returned once the server's
     handshake said what its model needs (robot state, cameras): the node sets itself up for
     that at start. It waits ``wait_s`` at most for the server (``stop()`` true: KeyboardInterrupt),
@@ -154,7 +154,9 @@ def load_model(checkpoint: str, device: str, policy_server: str = "", timeout_s:
     warning and the uncompiled step). ``threads``: torch's CPU threads for a local checkpoint, set
     before it loads (``posevla_core.policies.base.set_inference_threads``; 0 = half the CPUs)."""
     if policy_server.strip():
-        from posevla_core.serving.server import PolicyServerError, RemotePolicy
+        # websockets / msgpack: only a policy_server client needs them
+        from posevla_core.serving.client import RemotePolicy
+        from posevla_core.serving.protocol import PolicyServerError
 
         def on_connect(meta: dict) -> None:
             if logger is None:
@@ -180,12 +182,14 @@ def load_model(checkpoint: str, device: str, policy_server: str = "", timeout_s:
         except PolicyServerError as e:
             raise ValueError(f"policy_server: {e}") from None
         return remote
-    from posevla_core.policies.base import load_policy, set_inference_threads, use_decoding
+    # torch: only a local model needs it (a policy_server client does not)
+    from posevla_core.policies.base import set_inference_threads, use_decoding
+    from posevla_core.policies.factory import load_policy
 
     n = set_inference_threads(threads)
     if logger is not None:
         logger.info(f"inference_threads: torch uses {n} CPU thread(s)")
-    model = load_policy(str(P.resolve_checkpoint(checkpoint)), device=device)
+    model = load_policy(str(params.resolve_checkpoint(checkpoint)), device=device)
     t = time.perf_counter()
     fallback = use_decoding(model, decoding)
     if logger is not None and fallback:

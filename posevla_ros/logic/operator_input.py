@@ -8,6 +8,8 @@ from __future__ import annotations
 import threading
 from typing import Any, Callable
 
+from posevla_ros.logic.teleop import KeyboardMapper, RawTerminal
+
 OPERATOR_SERVICES = ("ready", "success", "failure", "abort")      # /evaluator/<name>, std_srvs/Trigger
 
 
@@ -73,8 +75,6 @@ OPERATOR_KEYS = {"start": "ready", "success": "success", "failure": "failure", "
 def read_operator_keys(stop: Callable[[], bool], say: Callable[[str], Any]) -> None:
     """The operator's keys in this terminal (Enter / n ready, y success, b failure, q abort;
     posevla_ros.logic.teleop key bindings) until ``stop()``; ``say(what)`` takes each."""
-    from posevla_ros.logic.teleop import KeyboardMapper, RawTerminal
-
     mapper = KeyboardMapper()
     with RawTerminal() as term:
         while not stop():

@@ -4,7 +4,7 @@ next plan may start.
 ``ExecutorCore`` has two entry points that run the same checks and planning:
 - ``plan_targets``: base-frame end-effector targets (pose + gripper each, and the time between
   them), what teleop and the scripted expert send: stopped, deadman, finite values,
-  workspace box, then ``backends.plan_joint_path`` (IK within joint limits, joint jumps, FK of
+  workspace box, then ``joint_path.plan_joint_path`` (IK within joint limits, joint jumps, FK of
   every point vs its target <= 5 mm / 3 deg, timing);
 - ``process``: a camera-frame ``Prediction`` (the policy's): the same gate checks, then object
   found, staleness, finite values and the camera->base transform, then the waypoints go to the
@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from posevla_core.geometry.kinematics import RobotKinematics
 from posevla_core.poses import Waypoint
-from posevla_ros.ros_io import backends
-from posevla_ros.logic import safety
+from posevla_ros.logic import joint_path, safety
 
 
 @dataclass
@@ -35,13 +35,12 @@ class ExecResult:
     reason: str = ""
     key: str = ""                                       # log-throttle group of the reason
     targets: list = field(default_factory=list)         # base-frame 4x4 per waypoint (if transformed)
-    plan: backends.JointPlan | None = None
+    plan: joint_path.JointPlan | None = None
 
 
 def load_kinematics(p: dict):
     """The kinematics of the URDF file ``robot_description_file`` (nodes whose URDF may come
     from /robot_description use ``robot_description.RobotModel``)."""
-    from posevla_core.geometry.kinematics import RobotKinematics
 
     if not p["robot_description_file"]:
         raise ValueError("robot_description_file is empty: this needs a URDF file (or posevla://<robot>)")
@@ -73,7 +72,7 @@ class ExecutorCore:
         if kin is not None:
             vel = np.asarray(kin.velocity_limits, dtype=float) * float(self.p["velocity_scale"])
             acc = np.full(len(vel), float(self.p["max_joint_acceleration"]))
-            self.motion = backends.MotionLimits(vel, acc)
+            self.motion = joint_path.MotionLimits(vel, acc)
 
     def _gate_checks(self) -> list[tuple[str, str | None]]:
         return [("stopped", self.gate.check()),
@@ -116,20 +115,20 @@ class ExecutorCore:
         if q_current is None:
             return ExecResult(False, f"no joint state yet for {list(self.p['joint_names'])} "
                                      f"(subscribe /joint_states)", "no_joint_states", targets)
-        plan = backends.plan_joint_path(self.kin, targets, grippers, np.asarray(q_current, dtype=float),
+        plan = joint_path.plan_joint_path(self.kin, targets, grippers, np.asarray(q_current, dtype=float),
                                         self.limits, self.motion, dt, list(self.p["joint_names"]))
         if not plan.ok:
             return ExecResult(False, plan.reason, "plan", targets, plan)
         if self.has_gripper and gripper_dwell:   # no gripper: its predicted values mean nothing, no dwell
-            plan = backends.add_gripper_dwell(plan, float(self.p.get("gripper_dwell_s", 0.0)))
+            plan = joint_path.add_gripper_dwell(plan, float(self.p.get("gripper_dwell_s", 0.0)))
         return ExecResult(True, "", "", targets, plan)
 
-    def open_gripper_plan(self, q_current) -> backends.JointPlan:
+    def open_gripper_plan(self, q_current) -> joint_path.JointPlan:
         """The arm held at ``q_current`` while the gripper opens (over ``gripper_dwell_s``, at
         least 0.3 s): what the executor sends after an empty close (``EmptyGraspWatch``)."""
         q = np.asarray(q_current, dtype=float)
         duration = max(float(self.p.get("gripper_dwell_s", 0.0)), 0.3)
-        return backends.JointPlan(True, "open the gripper after an empty close", [], q[None, :],
+        return joint_path.JointPlan(True, "open the gripper after an empty close", [], q[None, :],
                                   np.array([duration]), np.array([1.0]), [None])
 
 
@@ -156,7 +155,7 @@ class EmptyGraspWatch:
     def enabled(self) -> bool:
         return self.below > 0
 
-    def sent(self, plan: backends.JointPlan, now: float) -> None:
+    def sent(self, plan: joint_path.JointPlan, now: float) -> None:
         """A plan went out at ``now`` (node clock): the windows in which it holds the gripper
         closed (the value of point i is commanded as the arm starts towards it, at
         ``times[i-1]``). A plan closed from its first point continues a close already watched:

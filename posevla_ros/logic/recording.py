@@ -135,6 +135,7 @@ class EpisodeRecorder:
         return ""
 
     def _features(self, obs: Observation) -> dict:
+        # pyarrow / pandas (LeRobot files): only a recorder that writes needs them
         from posevla_core.data.lerobot import demo_frame
 
         return demo_frame(obs.rgb, obs.depth if self.use_depth else None, obs.K, obs.q, obs.gripper,
@@ -212,6 +213,7 @@ class SerialWorker:
 
 def make_writer(root: str, fps: float, repo_id: str, use_depth: bool):
     """The project's LeRobot v3.0 writer (posevla_core.data)."""
+    # pyarrow / pandas (LeRobot files): only a recorder that writes needs them
     from posevla_core.data import LeRobotWriter
 
     return LeRobotWriter(root, int(round(fps)), repo_id=repo_id, use_depth=use_depth)

@@ -17,13 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import jinja2
 import numpy as np
+from scipy.stats import binomtest
 
 
 def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
     """Wilson score interval of a binomial proportion (scipy ``binomtest(...).proportion_ci``).
     n == 0 gives the uninformative (0, 1)."""
-    from scipy.stats import binomtest
 
     if n < 0 or successes < 0 or successes > n:
         raise ValueError(f"need 0 <= successes <= n, got {successes}/{n}")
@@ -80,9 +81,11 @@ class EpisodeMedia:
 
 
 def _plt():
+    # matplotlib: heavy, only the plots need it
     import matplotlib
 
     matplotlib.use("Agg", force=True)
+    # matplotlib: heavy, only the plots need it
     import matplotlib.pyplot as plt
 
     return plt
@@ -160,6 +163,7 @@ def plot_episode(media: EpisodeMedia, record: dict, path: Path) -> Path:
 
 def write_gif(frames: list, path: Path, fps: float = 4.0, max_side: int = 240) -> Path | None:
     """Animated GIF of RGB uint8 frames (downscaled so the longer side is <= max_side)."""
+    # Pillow: only the GIF and image media need it
     from PIL import Image
 
     if not frames:
@@ -176,6 +180,7 @@ def write_gif(frames: list, path: Path, fps: float = 4.0, max_side: int = 240) -
 
 
 def write_thumbnail(frame, path: Path, max_side: int = 160) -> Path:
+    # Pillow: only the GIF and image media need it
     from PIL import Image
 
     im = Image.fromarray(np.asarray(frame, dtype=np.uint8))
@@ -288,7 +293,6 @@ def _num(x, nd: int = 2) -> str:
 
 def _html(summary: dict, rows) -> str:
     """report.html from ``_TEMPLATE`` (jinja2, every value HTML-escaped)."""
-    import jinja2
 
     env = jinja2.Environment(autoescape=True, undefined=jinja2.ChainableUndefined)
     env.filters["num"] = _num

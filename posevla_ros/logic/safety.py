@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -187,14 +188,10 @@ class Deadman:
         self._last: float | None = None
 
     def beat(self, go: bool, now: float | None = None) -> None:
-        import time
-
         with self._lock:
             self._last = (time.monotonic() if now is None else now) if go else None
 
     def check(self, now: float | None = None) -> str | None:
-        import time
-
         now = time.monotonic() if now is None else now
         with self._lock:
             last = self._last

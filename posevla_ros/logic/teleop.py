@@ -2,7 +2,7 @@
 end-effector target in the robot base frame (+ gripper), and the raw terminal reader.
 
 The teleop node turns every target into motion through the SAME path as the policy:
-``posevla_ros.ros_io.backends.plan_joint_path`` (IK, joint limits, joint jumps, FK match, timing)
+``posevla_ros.logic.joint_path.plan_joint_path`` (IK, joint limits, joint jumps, FK match, timing)
 after the workspace and finite checks of ``posevla_ros.logic.safety``, and sends the plan with
 the executor's backend (JointTrajectory topic / FollowJointTrajectory / MoveIt).
 
@@ -238,25 +238,6 @@ class LeaderMapper:
         return q, g, ""
 
 
-# ------------------------------------------------------------------ joint state helpers
-def joint_vector(names, positions, wanted) -> np.ndarray | None:
-    """Positions of ``wanted`` joints (in that order) from a JointState's name/position
-    lists, or None if any is missing or not finite."""
-    idx = {n: i for i, n in enumerate(names)}
-    if any(n not in idx or idx[n] >= len(positions) for n in wanted):
-        return None
-    q = np.array([positions[idx[n]] for n in wanted], dtype=float)
-    return q if np.all(np.isfinite(q)) else None
-
-
-def gripper_opening(names, positions, finger_joints, open_pos: float, closed_pos: float) -> float | None:
-    """Mean finger joint position mapped to 0 (closed) .. 1 (open); None if absent."""
-    q = joint_vector(names, positions, finger_joints) if finger_joints else None
-    if q is None or open_pos == closed_pos:
-        return None
-    return float(np.clip((np.mean(q) - closed_pos) / (open_pos - closed_pos), 0.0, 1.0))
-
-
 # ------------------------------------------------------------------ terminal
 class RawTerminal:
     """Context manager: stdin in cbreak/raw mode (no echo, no line buffering), restored on
@@ -269,6 +250,7 @@ class RawTerminal:
 
     def __enter__(self) -> "RawTerminal":
         try:
+            # termios / tty: POSIX terminals only, the keyboard driver
             import termios
             import tty
 
@@ -281,6 +263,7 @@ class RawTerminal:
 
     def __exit__(self, *exc) -> None:
         if self._old is not None:
+            # termios / tty: POSIX terminals only, the keyboard driver
             import termios
 
             termios.tcsetattr(self.stream.fileno(), termios.TCSADRAIN, self._old)

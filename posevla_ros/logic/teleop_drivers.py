@@ -16,7 +16,7 @@ import numpy as np
 
 from posevla_core.geometry import se3
 from posevla_core.poses import Pose, Waypoint
-from posevla_ros.logic import teleop as T
+from posevla_ros.logic.teleop import CartesianTarget, TeleopCommand
 
 
 class TeleopCore:
@@ -27,7 +27,7 @@ class TeleopCore:
                  command_dt: float = 0.3, max_step_m: float = 0.05, max_step_rad: float = 0.3,
                  resync_after_s: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.executor, self.send, self.fk, self.clock = executor, send, fk, clock
-        self.target = T.CartesianTarget(workspace_min, workspace_max, max_step_m, max_step_rad)
+        self.target = CartesianTarget(workspace_min, workspace_max, max_step_m, max_step_rad)
         self.command_dt, self.resync_after_s = float(command_dt), float(resync_after_s)
         self.q: np.ndarray | None = None
         self.sent = 0
@@ -50,7 +50,7 @@ class TeleopCore:
             self.refused.append(res.reason)
         return res
 
-    def apply(self, cmd: T.TeleopCommand):
+    def apply(self, cmd: TeleopCommand):
         """A keyboard / joy command. Returns the ExecResult, or None when nothing was sent."""
         if self.q is None:
             self.refused.append("no joint state yet")
@@ -173,12 +173,12 @@ class ExpertDriver:
 def make_expert_plan(sim_node) -> Callable[[], list]:
     """plan_fn for ExpertDriver from the in-process sim node's scripted expert
     (posevla_core.sim.demonstrator): base-frame (T, gripper) waypoints for the current episode."""
-    from posevla_core.sim import expert as E
+    from posevla_core.sim import demonstrator  # the sim packages (mujoco)
 
     def plan():
         sim = getattr(sim_node, "sim", None) or getattr(sim_node, "env", None)
         with getattr(sim_node, "lock", threading.Lock()):
-            wps = E.expert_waypoints(sim)
+            wps = demonstrator.expert_waypoints(sim)
         out = []
         for w in wps:
             if hasattr(w, "pose"):

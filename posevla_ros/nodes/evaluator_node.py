@@ -27,55 +27,30 @@ import threading
 from pathlib import Path
 from typing import Callable
 
-from posevla_ros import params as P
+from rclpy.callback_groups import ReentrantCallbackGroup
+from rclpy.qos import QoSProfile, qos_profile_sensor_data
+from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import String
+from std_srvs.srv import Trigger
+from trajectory_msgs.msg import JointTrajectory
+
+from posevla_ros import params
 from posevla_ros.logic.evaluation import AbsentWatch, EvaluationLoop, LoopConfig, MediaCollector, finish
-from posevla_ros.ros_io.evaluation_io import RosEpisodeIO
 from posevla_ros.logic.operator_input import OPERATOR_SERVICES, OperatorInput, read_operator_keys
+from posevla_ros.logic.planning import load_kinematics
 from posevla_ros.logic.report import absent_line
-from posevla_ros.launching.runner import KeyedThrottle
-from posevla_ros.ros_io.topics import INSTRUCTION_QOS, TOPIC_INSTRUCTION, TOPIC_JOINT_STATES, TOPIC_PREDICTION
+from posevla_ros.logic.workers import KeyedThrottle
+from posevla_ros.msg import PosePrediction
+from posevla_ros.nodes.main import run_node
+from posevla_ros.ros_io import conversions as conv
+from posevla_ros.ros_io.evaluation_io import RosEpisodeIO
+from posevla_ros.ros_io.topics import INSTRUCTION_QOS, TOPIC_INSTRUCTION, TOPIC_JOINT_STATES
+from posevla_ros.srv import ResetEpisode, SaveEpisode
 
 TOPIC_RGB = "/camera/color/image_raw"
 TOPIC_RECORDER_STATUS = "/recorder/status"
 
-EVALUATOR_PARAMS: list[P.ParamSpec] = [
-    P.ParamSpec("task", "pick", "task family passed to the reset service (pick, put, ...)"),
-    P.ParamSpec("instruction", "", "instruction when the reset does not give one (real arm)"),
-    P.ParamSpec("episodes", 10, "number of episodes (0: absent-object episodes only)", 0, 100000),
-    P.ParamSpec("seed", 1000, "seed of the first episode (episode i uses seed + i)", 0, 2**31 - 1),
-    P.ParamSpec("timeout_s", 30.0, "episode timeout, node clock (sim time in sim)", 0.1, 1e5),
-    P.ParamSpec("settle_s", 0.5, "wait after the reset before releasing the robot", 0.0, 60.0),
-    P.ParamSpec("out", "runs/eval", "results directory (summary.json, results.jsonl, report.html)"),
-    P.ParamSpec("checkpoint", "", "checkpoint evaluated (only written into the summary)"),
-    P.ParamSpec("reset_service", "/sim/reset", "ResetEpisode service; '' = the operator resets the scene "
-                "and says ready (/evaluator/ready, or Enter with keyboard)"),
-    P.ParamSpec("success_service", "/sim/success", "Trigger success predicate; '' = the operator marks "
-                "(/evaluator/success | failure, or keys y / b)"),
-    P.ParamSpec("success_poll_hz", 2.0, "success checks per second", 0.1, 100.0),
-    P.ParamSpec("instruction_period_s", 1.0, "re-publish the instruction this often", 0.05, 60.0),
-    P.ParamSpec("record", True, "record every rollout through the recorder services"),
-    P.ParamSpec("recorder_prefix", "/recorder", "recorder services <prefix>/start|save|discard"),
-    P.ParamSpec("stop_service", "/posevla/stop", "holds the robot between episodes ('' = none)"),
-    P.ParamSpec("pause_service", "/posevla/pause", "pauses the policy between episodes ('' = none)"),
-    P.ParamSpec("resume_service", "/posevla/resume", "releases the robot + policy ('' = none)"),
-    P.ParamSpec("service_timeout_s", 30.0, "wall-clock wait for a service (and its discovery)", 0.1, 3600.0),
-    P.ParamSpec("max_wall_factor", 30.0, "an episode also ends after timeout_s * this in wall time "
-                "(guards against a stalled /clock)", 1.0, 1e4),
-    P.ParamSpec("frame_period_s", 0.5, "report frames (GIF, thumbnails) every this many seconds", 0.01, 60.0),
-    P.ParamSpec("keyboard", False, "operator keys in this terminal (Enter ready, y success, b failure, q quit)"),
-    P.ParamSpec("keep_failures", True, "record failed rollouts too (false: discard them)"),
-    P.ParamSpec("target_successes", 0, "> 0: stop after this many successes (episodes = max attempts)",
-                0, 100000),
-    P.ParamSpec("absent_episodes", 0, "sim: then this many episodes whose instruction names an object not in the "
-                "scene (seeds after the others); right = every prediction object_found false, no motion", 0, 100000),
-    P.ParamSpec("absent_predictions", 3, "an absent episode watches this many predictions", 1, 1000),
-    P.ParamSpec("absent_linger_s", 1.0, "... and this long after them (node clock) for a motion", 0.0, 60.0),
-    P.ParamSpec("motion_tol_rad", 1e-3, "an arm joint moving more than this (rad) in an absent episode is a motion",
-                0.0, 1.0),
-    P.ParamSpec("prediction_topic", TOPIC_PREDICTION, "PosePrediction topic watched in absent episodes"),
-] + [P.EXECUTOR_SPEC[n] for n in ("robot_description_file", "ee_link", "joint_names", "gripper_joint_names",
-                                  "gripper_open_position", "gripper_closed_position", "controller_topic",
-                                  "gripper_topic")]
+
 
 
 try:
@@ -92,21 +67,11 @@ class EvaluatorNode(_RosNode):
     def __init__(self, node_name: str = "evaluator_node", autostart: bool = True, fk=None,
                  on_hold: Callable[[], None] | None = None, on_release: Callable[[], None] | None = None,
                  **kwargs) -> None:
-        from rclpy.callback_groups import ReentrantCallbackGroup
-        from rclpy.qos import QoSProfile, qos_profile_sensor_data
-        from sensor_msgs.msg import Image, JointState
-        from std_msgs.msg import String
-        from std_srvs.srv import Trigger
-
-        from posevla_ros.srv import ResetEpisode
-
         super().__init__(node_name, **kwargs)
-        P.declare_all(self, EVALUATOR_PARAMS)
-        self.p = p = P.read_all(self, EVALUATOR_PARAMS)
+        params.declare_all(self, params.EVALUATOR_PARAMS)
+        self.p = p = params.read_all(self, params.EVALUATOR_PARAMS)
         if fk is None:
             try:
-                from posevla_ros.logic.planning import load_kinematics
-
                 fk = load_kinematics(p).fk
             except Exception as e:  # noqa: BLE001 - plots then show joints only
                 self.get_logger().warn(f"no kinematics for end-effector plots: {e}")
@@ -129,7 +94,6 @@ class EvaluatorNode(_RosNode):
         self.cli_pause = client(Trigger, p["pause_service"])
         self.cli_resume = client(Trigger, p["resume_service"])
         pre = p["recorder_prefix"].rstrip("/")
-        from posevla_ros.srv import SaveEpisode
 
         self.cli_rec = {k: client(Trigger, f"{pre}/{k}") for k in ("start", "discard")} if p["record"] else {}
         self.cli_save = client(SaveEpisode, f"{pre}/save") if p["record"] else None
@@ -139,11 +103,8 @@ class EvaluatorNode(_RosNode):
         self.create_subscription(String, TOPIC_RECORDER_STATUS, self._on_recorder_status, QoSProfile(depth=10))
         self.watcher = AbsentWatch(p["joint_names"], lambda: self.get_clock().now().nanoseconds * 1e-9)
         if p["absent_episodes"]:        # what an absent episode is judged by: predictions, commands, joints
-            from trajectory_msgs.msg import JointTrajectory
 
-            from posevla_ros.msg import PosePrediction
-
-            self.create_subscription(PosePrediction, p["prediction_topic"], self.watcher.on_prediction,
+            self.create_subscription(PosePrediction, p["prediction_topic"], self._on_absent_prediction,
                                      QoSProfile(depth=10))
             for topic in {p["controller_topic"], p["gripper_topic"]} - {""}:
                 self.create_subscription(JointTrajectory, topic, self.watcher.on_trajectory, QoSProfile(depth=10))
@@ -166,8 +127,6 @@ class EvaluatorNode(_RosNode):
 
     # ---- callbacks: hand data on
     def _on_image(self, msg) -> None:
-        from posevla_ros.ros_io import conversions as conv
-
         t = conv.stamp_to_sec(msg.header.stamp)
         if not self.media.wants_frame(t):
             return
@@ -176,16 +135,17 @@ class EvaluatorNode(_RosNode):
         except ValueError:
             pass
 
-    def _on_joint_state(self, msg) -> None:
-        from posevla_ros.ros_io import conversions as conv
-        from posevla_ros.logic.teleop import gripper_opening, joint_vector
+    def _on_absent_prediction(self, msg) -> None:
+        self.watcher.on_prediction(conv.stamp_to_sec(msg.header.stamp), msg.instruction, msg.object_found)
 
-        self.watcher.on_joint_state(msg)
+    def _on_joint_state(self, msg) -> None:
+        q = conv.joint_vector(msg, self.p["joint_names"])
+        if q is not None:
+            self.watcher.on_joints(q)
         if not self.media.active:
             return
-        q = joint_vector(msg.name, msg.position, self.p["joint_names"])
         if q is not None:
-            g = gripper_opening(msg.name, msg.position, self.p["gripper_joint_names"],
+            g = conv.gripper_opening(msg, self.p["gripper_joint_names"],
                                 self.p["gripper_open_position"], self.p["gripper_closed_position"])
             self.media.add_joints(conv.stamp_to_sec(msg.header.stamp), q, g)
 
@@ -254,8 +214,6 @@ class EvaluatorNode(_RosNode):
 
 
 def main(argv: list[str] | None = None) -> int:
-    from posevla_ros.nodes.main import run_node
-
     return run_node(EvaluatorNode, argv, done=lambda n: n.done.is_set(),
                     exit_code=lambda n: 0 if n.summary is not None else 1)
 

@@ -1,7 +1,7 @@
 """executor_node: PosePrediction (camera frame) -> base frame -> safety -> IK -> trajectory.
 
 ``planning.ExecutorCore`` (no ROS) does the work for one prediction: object found, staleness,
-finiteness, camera->base, workspace box, then ``backends.plan_joint_path`` (IK within limits,
+finiteness, camera->base, workspace box, then ``joint_path.plan_joint_path`` (IK within limits,
 joint jumps, FK of every point vs its target <= 5 mm / 3 deg, timing); ``planning.MotionWindow``
 says when ``execution_mode: complete`` takes the next prediction. The node only moves data:
 the prediction callback hands the message to a newest-wins worker thread, which looks up
@@ -43,14 +43,14 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool
 from std_srvs.srv import Trigger
 
-from posevla_ros.ros_io import backends
-from posevla_ros.ros_io import conversions as conv
-from posevla_ros import params as P
-from posevla_ros.msg import PosePrediction
+from posevla_ros import params
+from posevla_ros.logic.chunk_execution import ChunkExecution
 from posevla_ros.logic.planning import EmptyGraspWatch, ExecResult, ExecutorCore, MotionWindow
+from posevla_ros.logic.workers import KeyedThrottle, LatestWorker
+from posevla_ros.msg import PosePrediction
+from posevla_ros.nodes.main import run_node
+from posevla_ros.ros_io import backends, conversions as conv
 from posevla_ros.ros_io.robot_description import RobotModel
-from posevla_ros.launching.runner import KeyedThrottle, LatestWorker
-from posevla_ros.logic.teleop import gripper_opening, joint_vector
 from posevla_ros.ros_io.tf import CameraToBase
 from posevla_ros.ros_io.topics import TOPIC_JOINT_STATES, TOPIC_PREDICTION
 
@@ -64,8 +64,8 @@ class ExecutorNode(Node):
 
     def __init__(self, kinematics=None, node_name: str = "executor_node", **kwargs) -> None:
         super().__init__(node_name, **kwargs)
-        P.declare_all(self, P.EXECUTOR_PARAMS)
-        self.p = P.read_all(self, P.EXECUTOR_PARAMS)
+        params.declare_all(self, params.EXECUTOR_PARAMS)
+        self.p = params.read_all(self, params.EXECUTOR_PARAMS)
         self._log = KeyedThrottle(self.get_logger(), self.p["log_throttle_s"])
         self.core = ExecutorCore(None, self.p)
         # the URDF: robot_description_file, else /robot_description (robot_state_publisher's)
@@ -85,8 +85,6 @@ class ExecutorNode(Node):
         # ---- chunk mode (flow-head action chunks, stitched without seams): chunk_executor.py
         self.chunks = None
         if self.p["execution_mode"] == "chunk":
-            from posevla_ros.logic.chunk_execution import ChunkExecution
-
             self.chunks = ChunkExecution(self.core, self.p)
         self.grasp_watch = EmptyGraspWatch(self.p["empty_grasp_opening"] if self.core.has_gripper
                                            and self.chunks is None else 0.0, self.p["empty_grasp_wait_s"])
@@ -117,8 +115,8 @@ class ExecutorNode(Node):
         self.worker.submit(msg)
 
     def _on_joint_state(self, msg) -> None:
-        q = joint_vector(msg.name, msg.position, self.p["joint_names"])
-        g = gripper_opening(msg.name, msg.position, self.p["gripper_joint_names"], self.p["gripper_open_position"],
+        q = conv.joint_vector(msg, self.p["joint_names"])
+        g = conv.gripper_opening(msg, self.p["gripper_joint_names"], self.p["gripper_open_position"],
                             self.p["gripper_closed_position"])
         with self._q_lock:
             if q is not None:
@@ -231,8 +229,6 @@ class ExecutorNode(Node):
 
 
 def main(argv: list[str] | None = None) -> int:
-    from posevla_ros.nodes.main import run_node
-
     return run_node(ExecutorNode, argv)
 
 

@@ -4,16 +4,17 @@ from __future__ import annotations
 import sys
 from typing import Callable
 
+import rclpy
+from rclpy.executors import ExternalShutdownException
+
+from posevla_ros.launching.runner import init_context, preload, spin_nodes
+
 
 def run_node(factory: Callable[[], object], argv: list[str] | None = None, num_threads: int = 2,
              done: Callable[[object], bool] | None = None, exit_code: Callable[[object], int] | None = None) -> int:
     """rclpy.init, build the node, spin it (``runner.spin_nodes``) until Ctrl-C / shutdown (or
     ``done(node)``), then clean up. A bad checkpoint or config is one clear line on stderr
     and exit status 1, not a traceback."""
-    import rclpy
-    from rclpy.executors import ExternalShutdownException
-
-    from posevla_ros.launching.runner import init_context, preload, spin_nodes
 
     context = init_context(argv if argv is not None else sys.argv)   # Ctrl-C ends the spin loop, see there
     node = None

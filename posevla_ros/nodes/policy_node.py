@@ -12,7 +12,7 @@ imports; else ``timesync.StampSync``, which keeps the last few messages per topi
 a set whose stamps lie within ``sync_slop_s`` of each other). A synced frame is only handed to a ``LatestWorker``:
 decoding and inference run on that thread, the newest frame wins, frames older than
 ``max_image_age_s`` are dropped. With ``policy_server`` (host:port of ``posevla serve``) the
-model runs there (``posevla_core.serving.server.RemotePolicy``, the same predict and Prediction); a
+model runs there (``posevla_core.serving.client.RemotePolicy``, the same predict and Prediction); a
 server that is down, slower than ``policy_server_timeout_s`` or restarting means no prediction
 for that frame, a throttled log line, and a fresh connection on the next. A model that reads the robot's state (a flow expert with
 proprioception) gets it at the image's stamp from /joint_states and the camera pose
@@ -41,15 +41,17 @@ from std_msgs.msg import String
 from std_srvs.srv import Trigger
 from visualization_msgs.msg import MarkerArray
 
-from posevla_ros.ros_io import conversions as conv
-from posevla_ros import params as P
-from posevla_ros.ros_io.markers import prediction_markers
-from posevla_ros.msg import PosePrediction
-from posevla_ros.ros_io.topics import INSTRUCTION_QOS, TOPIC_INSTRUCTION, TOPIC_PREDICTION, camera_topics
-from posevla_ros.launching.runner import SHUTDOWN, KeyedThrottle, LatestWorker
+from posevla_ros import params
+from posevla_ros.launching.runner import SHUTDOWN
 from posevla_ros.logic.inference import FrameError, PolicyCore, RawFrame, load_model
+from posevla_ros.logic.workers import KeyedThrottle, LatestWorker
+from posevla_ros.msg import PosePrediction
+from posevla_ros.nodes.main import run_node
+from posevla_ros.ros_io import conversions as conv
+from posevla_ros.ros_io.markers import prediction_markers
 from posevla_ros.ros_io.robot_state import RobotStateAt
 from posevla_ros.ros_io.timesync import HAVE_MESSAGE_FILTERS, subscribe_synced
+from posevla_ros.ros_io.topics import INSTRUCTION_QOS, TOPIC_INSTRUCTION, TOPIC_PREDICTION, camera_topics
 
 TOPIC_RGB, TOPIC_DEPTH, TOPIC_INFO = (camera_topics()[k] for k in ("rgb", "depth", "info"))   # the default camera
 TOPIC_MARKERS = "/posevla/markers"
@@ -67,8 +69,8 @@ class PolicyNode(Node):
 
     def __init__(self, model=None, node_name: str = "policy_node", **kwargs) -> None:
         super().__init__(node_name, **kwargs)
-        P.declare_all(self, P.POLICY_PARAMS)
-        self.p = P.read_all(self, P.POLICY_PARAMS)
+        params.declare_all(self, params.POLICY_PARAMS)
+        self.p = params.read_all(self, params.POLICY_PARAMS)
         self._log = KeyedThrottle(self.get_logger(), self.p["log_throttle_s"])
         namespaces = self.p["camera_namespaces"]
         if not namespaces:
@@ -242,8 +244,6 @@ class PolicyNode(Node):
 
 
 def main(argv: list[str] | None = None) -> int:
-    from posevla_ros.nodes.main import run_node
-
     return run_node(PolicyNode, argv)
 
 

@@ -28,11 +28,22 @@ import json
 import sys
 from pathlib import Path
 
-from posevla_ros import params as P
-from posevla_ros.ros_io.mcap import McapEpisodeWriter
+from rclpy.qos import QoSProfile, qos_profile_sensor_data
+from sensor_msgs.msg import CameraInfo, Image, JointState
+from std_msgs.msg import String
+from std_srvs.srv import Trigger
+
+from posevla_ros import params
 from posevla_ros.logic.recording import EpisodeRecorder, Observation, SerialWorker, make_writer
+from posevla_ros.logic.workers import KeyedThrottle
+from posevla_ros.msg import PosePrediction
+from posevla_ros.nodes.main import run_node
+from posevla_ros.ros_io import conversions as conv
+from posevla_ros.ros_io.mcap import McapEpisodeWriter
 from posevla_ros.ros_io.robot_state import RobotStateAt
+from posevla_ros.ros_io.timesync import subscribe_synced
 from posevla_ros.ros_io.topics import INSTRUCTION_QOS, TOPIC_INSTRUCTION, TOPIC_JOINT_STATES, TOPIC_PREDICTION
+from posevla_ros.srv import SaveEpisode
 
 TOPIC_RGB = "/camera/color/image_raw"
 TOPIC_DEPTH = "/camera/aligned_depth_to_color/image_raw"
@@ -41,23 +52,7 @@ TOPIC_STATUS = "/recorder/status"
 SRV_START, SRV_STOP, SRV_DISCARD = "/recorder/start", "/recorder/stop", "/recorder/discard"
 SRV_SAVE = "/recorder/save"          # posevla_ros/srv/SaveEpisode: /recorder/stop with the episode index
 
-RECORDER_PARAMS: list[P.ParamSpec] = [
-    P.ParamSpec("root", "data/demos", "dataset directory (LeRobot v3.0); created if absent", read_only=True),
-    P.ParamSpec("repo_id", "posevla/demos", "LeRobot repo_id stored in the dataset", read_only=True),
-    P.ParamSpec("fps", 10.0, "recorded frames per second (subsampled by image stamp)", 0.1, 200.0,
-                read_only=True),
-    P.ParamSpec("use_depth", True, "record the aligned depth image"),
-    P.ParamSpec("sync_slop_s", 0.05, "max stamp spread of RGB / depth / CameraInfo", 0.0, 10.0),
-    P.ParamSpec("instruction", "", "instruction when none came on /posevla/instruction"),
-    P.ParamSpec("camera_pose_topic", "/sim/camera_pose",
-                "geometry_msgs/PoseStamped of the camera optical frame in base_frame (sim); "
-                "empty = tf2 / camera_to_base.* params (real arm)"),
-    P.ParamSpec("max_episode_s", 0.0, "auto-stop (save) an episode after this long; 0 = never", 0.0, 1e6),
-    P.ParamSpec("mcap", False, "also write the raw topics of each episode as MCAP (mcap/ subdir)"),
-    P.ParamSpec("status_period_s", 1.0, "period of /recorder/status", 0.05, 60.0),
-    P.ParamSpec("max_pending_frames", 30, "frames waiting for the writer before new ones are dropped",
-                1, 10000),
-] + P.ROBOT_STATE_PARAMS
+
 
 
 # ---------------------------------------------------------------------------- node
@@ -71,17 +66,9 @@ class RecorderNode(_RosNode):
     """See the module docstring. ``writer`` / ``fk``: prebuilt objects (tests, runner)."""
 
     def __init__(self, writer=None, fk=None, node_name: str = "recorder_node", **kwargs) -> None:
-        from rclpy.qos import QoSProfile, qos_profile_sensor_data
-        from sensor_msgs.msg import CameraInfo, Image, JointState
-        from std_msgs.msg import String
-        from std_srvs.srv import Trigger
-
-        from posevla_ros.ros_io.timesync import subscribe_synced
-        from posevla_ros.launching.runner import KeyedThrottle
-
         super().__init__(node_name, **kwargs)
-        P.declare_all(self, RECORDER_PARAMS)
-        self.p = p = P.read_all(self, RECORDER_PARAMS)
+        params.declare_all(self, params.RECORDER_PARAMS)
+        self.p = p = params.read_all(self, params.RECORDER_PARAMS)
         self._log = KeyedThrottle(self.get_logger(), 5.0)
         self.robot = RobotStateAt(self, p, fk)      # /joint_states and the camera pose, at an image's stamp
         Path(p["root"]).expanduser().parent.mkdir(parents=True, exist_ok=True)
@@ -101,8 +88,6 @@ class RecorderNode(_RosNode):
             streams.append((Image, TOPIC_DEPTH))
         self._sync = subscribe_synced(self, streams, p["sync_slop_s"], self._on_frame, qos_profile_sensor_data)
         if self.mcap is not None:
-            from posevla_ros.msg import PosePrediction
-
             for t, n in streams + [(JointState, TOPIC_JOINT_STATES), (String, TOPIC_INSTRUCTION),
                                    (PosePrediction, TOPIC_PREDICTION)]:
                 tname = f"{t.__module__.split('.')[0]}/msg/{t.__name__}"
@@ -112,7 +97,6 @@ class RecorderNode(_RosNode):
         self.create_service(Trigger, SRV_START, self._srv(self.start))
         self.create_service(Trigger, SRV_STOP, self._srv(self.stop))
         self.create_service(Trigger, SRV_DISCARD, self._srv(self.discard))
-        from posevla_ros.srv import SaveEpisode
 
         self.create_service(SaveEpisode, SRV_SAVE, self._on_save)
         self.create_timer(p["status_period_s"], self._publish_status)
@@ -131,8 +115,6 @@ class RecorderNode(_RosNode):
     def _on_frame(self, rgb, info, depth=None) -> None:
         if not self.core.recording:
             return
-        from posevla_ros.ros_io import conversions as conv
-
         T_cam, reason = self.robot.camera_pose_at(rgb.header)
         if T_cam is None:
             self._log("no_transform" if not self.p["camera_pose_topic"] else "unsynced", f"not recording: {reason}")
@@ -155,8 +137,6 @@ class RecorderNode(_RosNode):
 
     # ---- writer thread
     def _record(self, rgb, info, depth, js, T_cam) -> None:
-        from posevla_ros.ros_io import conversions as conv
-
         img = conv.image_to_rgb(rgb)
         K = conv.camera_info_to_K(info, img.shape[1], img.shape[0])
         d = conv.image_to_depth(depth) if depth is not None else None
@@ -222,8 +202,6 @@ class RecorderNode(_RosNode):
         return s
 
     def _publish_status(self) -> None:
-        from std_msgs.msg import String
-
         self.pub_status.publish(String(data=json.dumps(self.status())))
 
     def close(self) -> None:
@@ -247,8 +225,6 @@ class RecorderNode(_RosNode):
 
 
 def main(argv: list[str] | None = None) -> int:
-    from posevla_ros.nodes.main import run_node
-
     return run_node(RecorderNode, argv)
 
 

@@ -46,51 +46,26 @@ import time
 from pathlib import Path
 
 import numpy as np
+from geometry_msgs.msg import PoseStamped, TransformStamped
+from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
+from rosgraph_msgs.msg import Clock
+from sensor_msgs.msg import CameraInfo, Image, JointState
+from std_msgs.msg import String
+from std_srvs.srv import Trigger
+from trajectory_msgs.msg import JointTrajectory
 
 from posevla_core.geometry import se3
+from posevla_core.sim.camera import CameraPlacement
+from posevla_core.sim.factory import MUJOCO, SIM_ROBOT, camera_choice, make_env, parse_sim, robot_config
+from posevla_core.sim.mujoco import options as sim_options
+from posevla_core.sim.mujoco.env import SimEnv
+from posevla_core.sim.mujoco.look import SceneLook
+from posevla_ros import params
+from posevla_ros.nodes.main import run_node
 from posevla_ros.ros_io import conversions as conv
-from posevla_ros.ros_io.topics import TOPIC_JOINT_STATES, camera_topics
-
-SIM_PARAMS = [
-    ("sim", "mujoco", "simulator: mujoco (our Panda table-top scene) | robosuite:<Task>[:<Arm>] (robosuite:Lift, robosuite:Lift:UR5e)"),
-    ("robot", "sim_panda", "robot config name (only sim_panda, or a robosuite arm, is simulated)"),
-    ("task", "pick", "default task family of /sim/reset with an empty task: pick | put"),
-    ("seed", 0, "seed of the first episode (reset at start)"),
-    ("width", 224, "image width (px)"),
-    ("height", 224, "image height (px)"),
-    ("camera_pose", "", "the camera's optical frame in base_frame, 'x,y,z,qx,qy,qz,qw' (the convention of "
-                        "camera_to_base and /sim/camera_pose), fixed across episodes; empty = the nominal pose "
-                        "(mujoco: jittered per episode; robosuite: where our scene's camera sits)"),
-    ("camera_fov_deg", 0.0, "the camera's vertical field of view (deg); 0 = the scene's (50)"),
-    ("sim_camera", "", "robosuite: render this camera of robosuite's model as robosuite has it (agentview, "
-                       "frontview, sideview, birdview, ...; not with camera_pose / camera_fov_deg); empty = "
-                       "agentview moved to where our scene's camera sits. mujoco: empty (its one camera)"),
-    ("scene_look", "", "mujoco: lights and table color, 'light=0.4,light_color=1:0.75:0.5,light_azimuth=-90,"
-                       "light_elevation=30,table=0.9:0.9:0.9' (posevla_core/sim/mujoco/look.py); empty = as trained"),
-    ("depth_noise", "", "mujoco: a depth sensor's faults in every frame, realsense | heavy | field=value,... "
-                        "(posevla_core/sim/mujoco/options.py); empty = the clean depth"),
-    ("objects", 0, "mujoco: objects on the table per episode, 1-8 (the episode as drawn, distractors added "
-                   "or dropped); 0 = as drawn (3-4)"),
-    ("object_scale", 1.0, "mujoco: size factor of the cubes and cylinders, 0.5-1.4; 1 = as trained (4.5 cm)"),
-    ("image_rate_hz", 10.0, "camera rate (sim time)"),
-    ("joint_state_rate_hz", 50.0, "joint state rate (sim time)"),
-    ("real_time_factor", 1.0, "sim seconds per wall second"),
-    ("physics_chunk_s", 0.01, "sim time advanced per physics chunk (and /clock message)"),
-    ("base_frame", "base_link", "robot base frame"),
-    ("camera_frame", "camera_color_optical_frame", "optical frame of the images"),
-    ("camera_ns", "/camera", "namespace of the camera topics"),
-    ("wrist_camera_ns", "", "namespace of the wrist camera's topics (e.g. /wrist_camera); empty = none"),
-    ("wrist_camera_frame", "wrist_camera_color_optical_frame", "optical frame of the wrist camera's images"),
-    ("mode", "sim", "sim | robot (a hardware stand-in: no /clock, sim services or camera pose)"),
-    ("publish_instruction", False, "publish the episode instruction on /posevla/instruction at every reset"),
-    ("hold_on_success", False, "at the episode's first success call /posevla/stop and /posevla/pause "
-                               "(the robot holds, the policy stops), as the evaluator ends an episode"),
-    ("exit_on_success", False, "end the node (and an in-process graph) at the episode's first success"),
-    ("arm_topic", "/arm_controller/joint_trajectory", "arm JointTrajectory topic"),
-    ("gripper_topic", "/gripper_controller/joint_trajectory", "gripper JointTrajectory topic"),
-]
-
+from posevla_ros.ros_io.topics import INSTRUCTION_QOS, TOPIC_INSTRUCTION, TOPIC_JOINT_STATES, camera_topics
+from posevla_ros.srv import ResetEpisode
 
 # what an episode's end holds (hold_on_success): the executor's stop, the policy's pause
 HOLD_SERVICES = ("/posevla/stop", "/posevla/pause")
@@ -99,21 +74,11 @@ HOLD_SERVICES = ("/posevla/stop", "/posevla/pause")
 class SimNode(Node):
     def __init__(self, node_name: str = "sim_node", env=None, start_thread: bool = True, **kwargs) -> None:
         super().__init__(node_name, **kwargs)
-        from rosgraph_msgs.msg import Clock
-        from sensor_msgs.msg import CameraInfo, Image, JointState
-        from geometry_msgs.msg import PoseStamped
-        from std_srvs.srv import Trigger
-        from trajectory_msgs.msg import JointTrajectory
 
-        from posevla_ros.srv import ResetEpisode
-
-        for name, default, desc in SIM_PARAMS:
+        for name, default, desc in params.SIM_PARAMS:
             if not self.has_parameter(name):
-                from rcl_interfaces.msg import ParameterDescriptor
-
                 self.declare_parameter(name, default, ParameterDescriptor(description=desc))
-        self.p = {name: self.get_parameter(name).value for name, _, _ in SIM_PARAMS}
-        from posevla_core.sim.factory import SIM_ROBOT, robot_config
+        self.p = {name: self.get_parameter(name).value for name, _, _ in params.SIM_PARAMS}
 
         simulated = robot_config(self.p["sim"], SIM_ROBOT)   # sim_panda, robosuite_panda, robosuite_ur5e, ...
         if self.p["robot"] and Path(str(self.p["robot"])).stem != simulated:
@@ -123,13 +88,6 @@ class SimNode(Node):
         self.robot_mode = self.p["mode"] == "robot"
         self.lock = threading.RLock()
         if env is None:
-            from posevla_core.sim.factory import make_env
-
-            from posevla_core.sim.camera import CameraPlacement
-            from posevla_core.sim.mujoco import options as sim_options
-            from posevla_core.sim.mujoco.look import SceneLook
-            from posevla_core.sim.factory import MUJOCO, camera_choice, parse_sim
-
             placement = CameraPlacement.parse(self.p["camera_pose"], self.p["camera_fov_deg"])  # ValueError: one line
             camera = camera_choice(self.p["sim"], self.p["sim_camera"], placement)              # ValueError: one line
             look = SceneLook.parse(self.p["scene_look"])
@@ -139,8 +97,6 @@ class SimNode(Node):
             if look is not None and parse_sim(self.p["sim"]).backend != MUJOCO:
                 raise ValueError(f"scene_look: the mujoco scene only, not sim {self.p['sim']!r}")
             if look is not None or scene_options:
-                from posevla_core.sim.mujoco.env import SimEnv
-
                 env = SimEnv(width=int(self.p["width"]), height=int(self.p["height"]), default_task=self.p["task"],
                              camera_jitter=not self.robot_mode, camera=placement, look=look, **scene_options)
             else:   # robosuite with an unknown sim_camera: ValueError, one line naming its cameras
@@ -162,16 +118,13 @@ class SimNode(Node):
         if not self.robot_mode:
             self.pub_cam_pose = self.create_publisher(PoseStamped, "/sim/camera_pose", 5)
             try:
+                # tf2_msgs: optional, /tf is published when it imports
                 from tf2_msgs.msg import TFMessage
 
                 self.pub_tf = self.create_publisher(TFMessage, "/tf", 10)
             except ImportError:
                 pass
         if self.p["publish_instruction"]:
-            from std_msgs.msg import String
-
-            from posevla_ros.ros_io.topics import INSTRUCTION_QOS, TOPIC_INSTRUCTION
-
             self.pub_instruction = self.create_publisher(String, TOPIC_INSTRUCTION, INSTRUCTION_QOS)
         self.create_subscription(JointTrajectory, self.p["arm_topic"], self._on_arm, 10)
         self.create_subscription(JointTrajectory, self.p["gripper_topic"], self._on_gripper, 10)
@@ -207,8 +160,6 @@ class SimNode(Node):
 
     def _announce(self, instruction: str) -> None:
         if self.pub_instruction is not None:
-            from std_msgs.msg import String
-
             self.pub_instruction.publish(String(data=instruction))
 
     # ----------------------------------------------------------------- physics loop
@@ -253,8 +204,6 @@ class SimNode(Node):
         self.get_logger().info(f"episode SUCCESS: {spec.instruction!r} (task {spec.task}, seed {spec.seed}) "
                                f"after {self.success_after_s:.1f} s sim time")
         if self._hold_clients:
-            from std_srvs.srv import Trigger
-
             missing = [c.srv_name for c in self._hold_clients if not c.service_is_ready()]
             for c in self._hold_clients:
                 c.call_async(Trigger.Request())
@@ -283,8 +232,6 @@ class SimNode(Node):
             self._publish_camera(stamp)
 
     def _publish_camera(self, stamp) -> None:
-        from geometry_msgs.msg import PoseStamped
-
         rgb, depth, K = self.env.render()
         h, w = rgb.shape[:2]
         frame = self.p["camera_frame"]
@@ -306,7 +253,7 @@ class SimNode(Node):
         ps.header.stamp, ps.header.frame_id = stamp, self.p["base_frame"]
         self.pub_cam_pose.publish(ps)
         if self.pub_tf is not None:
-            from geometry_msgs.msg import TransformStamped
+            # tf2_msgs: optional, /tf is published when it imports
             from tf2_msgs.msg import TFMessage
 
             tf = TransformStamped()
@@ -390,8 +337,6 @@ class SimNode(Node):
 
 
 def main(argv: list[str] | None = None) -> int:
-    from posevla_ros.nodes.main import run_node
-
     return run_node(SimNode, argv, done=lambda n: n.finished.is_set())
 
 

@@ -27,10 +27,18 @@ import sys
 import threading
 
 import numpy as np
+from rclpy.qos import QoSProfile
+from sensor_msgs.msg import JointState, Joy
+from std_srvs.srv import Trigger
 
-from posevla_ros import params as P
-from posevla_ros.logic import teleop as T
+from posevla_ros import params
+from posevla_ros.logic import teleop
+from posevla_ros.logic.planning import ExecutorCore
 from posevla_ros.logic.teleop_drivers import TeleopCore
+from posevla_ros.logic.workers import KeyedThrottle
+from posevla_ros.nodes.main import run_node
+from posevla_ros.ros_io import backends, conversions as conv
+from posevla_ros.ros_io.robot_description import RobotModel
 from posevla_ros.ros_io.topics import TOPIC_JOINT_STATES
 
 # episode event -> Trigger service, per ``episode_services``
@@ -41,35 +49,7 @@ EPISODE_SERVICES = {
     "none": {},
 }
 
-TELEOP_PARAMS: list[P.ParamSpec] = [
-    P.ParamSpec("mode", "keyboard", "keyboard | joy | leader | scripted | none", read_only=True),
-    P.ParamSpec("rate_hz", 10.0, "command rate of joy / leader modes", 0.5, 200.0),
-    P.ParamSpec("command_dt", 0.3, "min duration of one teleop motion segment (s)", 0.01, 10.0),
-    P.ParamSpec("max_step_m", 0.05, "max target translation per command (m)", 0.001, 1.0),
-    P.ParamSpec("max_step_rad", 0.3, "max target rotation per command (rad)", 0.001, 3.2),
-    P.ParamSpec("resync_after_s", 1.0, "idle time after which the target snaps to the measured pose", 0.0, 1e4),
-    P.ParamSpec("episode_services", "recorder", "where episode keys go: recorder (/recorder/start|stop|discard) "
-                "| evaluator (/evaluator/ready|success|failure|abort) | none", read_only=True),
-    P.ParamSpec("keyboard.linear_step", 0.01, "m per key press", 0.0001, 0.2),
-    P.ParamSpec("keyboard.angular_step", 0.05, "rad per key press", 0.0001, 1.0),
-    P.ParamSpec("joy.topic", "/joy", "sensor_msgs/Joy topic"),
-    P.ParamSpec("joy.axes", [0, 1, 2, 3, 4, 5], "Joy axis index for [x, y, z, roll, pitch, yaw] (-1 unused)"),
-    P.ParamSpec("joy.signs", [1.0, 1.0, 1.0, 1.0, 1.0, 1.0], "sign per command axis"),
-    P.ParamSpec("joy.max_linear_speed", 0.1, "m/s at full deflection", 0.0, 2.0),
-    P.ParamSpec("joy.max_angular_speed", 0.6, "rad/s at full deflection", 0.0, 6.0),
-    P.ParamSpec("joy.deadzone", 0.1, "axis dead zone", 0.0, 0.99),
-    P.ParamSpec("joy.button_gripper", 0, "button toggling the gripper (-1 none)", -1, 128),
-    P.ParamSpec("joy.button_start", -1, "button starting an episode (-1 none)", -1, 128),
-    P.ParamSpec("joy.button_stop", -1, "button saving the episode (-1 none)", -1, 128),
-    P.ParamSpec("joy.button_discard", 1, "button discarding the episode (-1 none)", -1, 128),
-    P.ParamSpec("leader.topic", "/leader/joint_states", "leader arm sensor_msgs/JointState topic"),
-    P.ParamSpec("leader.joint_names", [""], "leader joints driving joint_names in order ([''] = same names)"),
-    P.ParamSpec("leader.signs", [0.0], "sign per leader joint ([0.0] = all +1)"),
-    P.ParamSpec("leader.offsets", [0.0], "offset per leader joint (rad) ([0.0] = none)"),
-    P.ParamSpec("leader.gripper_joint", "", "leader joint driving the gripper ('' = keys/buttons)"),
-    P.ParamSpec("leader.gripper_closed", 0.0, "leader gripper joint value when closed"),
-    P.ParamSpec("leader.gripper_open", 0.04, "leader gripper joint value when open"),
-] + [s for s in P.EXECUTOR_PARAMS if s.name not in ("policy_resume_service", "max_prediction_age_s")]
+
 
 
 try:
@@ -82,18 +62,9 @@ class TeleopNode(_RosNode):
     """See the module docstring. ``kinematics``: a prebuilt RobotKinematics (optional)."""
 
     def __init__(self, kinematics=None, node_name: str = "teleop_node", **kwargs) -> None:
-        from rclpy.qos import QoSProfile
-        from sensor_msgs.msg import JointState, Joy
-        from std_srvs.srv import Trigger
-
-        from posevla_ros.ros_io import backends
-        from posevla_ros.logic.planning import ExecutorCore
-        from posevla_ros.ros_io.robot_description import RobotModel
-        from posevla_ros.launching.runner import KeyedThrottle
-
         super().__init__(node_name, **kwargs)
-        P.declare_all(self, TELEOP_PARAMS)
-        self.p = p = P.read_all(self, TELEOP_PARAMS)
+        params.declare_all(self, params.TELEOP_PARAMS)
+        self.p = p = params.read_all(self, params.TELEOP_PARAMS)
         p["max_prediction_age_s"] = 0.0          # SafetyLimits reads it; teleop targets have no age
         self._log = KeyedThrottle(self.get_logger(), p["log_throttle_s"])
         executor = ExecutorCore(None, p)
@@ -118,13 +89,13 @@ class TeleopNode(_RosNode):
         self.create_subscription(JointState, TOPIC_JOINT_STATES, self._on_joint_state, QoSProfile(depth=10))
         self._threads: list[threading.Thread] = []
         if self.mode == "keyboard":
-            self.keys = T.KeyboardMapper(p["keyboard.linear_step"], p["keyboard.angular_step"])
+            self.keys = teleop.KeyboardMapper(p["keyboard.linear_step"], p["keyboard.angular_step"])
             self._spawn(self._keyboard_loop, "teleop-keys")
-            self.get_logger().info(T.KEY_HELP)
+            self.get_logger().info(teleop.KEY_HELP)
         elif self.mode == "joy":
             b = {"gripper": p["joy.button_gripper"], "start": p["joy.button_start"],
                  "stop": p["joy.button_stop"], "discard": p["joy.button_discard"]}
-            self.joy = T.JoyMapper(T.JoyConfig(list(p["joy.axes"]), list(p["joy.signs"]), p["joy.max_linear_speed"],
+            self.joy = teleop.JoyMapper(teleop.JoyConfig(list(p["joy.axes"]), list(p["joy.signs"]), p["joy.max_linear_speed"],
                                                p["joy.max_angular_speed"], p["joy.deadzone"], b))
             self.create_subscription(Joy, p["joy.topic"], self._on_joy, QoSProfile(depth=10))
             self._spawn(self._rate_loop, "teleop-joy")
@@ -132,7 +103,7 @@ class TeleopNode(_RosNode):
             names = [n for n in p["leader.joint_names"] if n] or list(p["joint_names"])
             signs = p["leader.signs"] if any(p["leader.signs"]) else None
             offsets = p["leader.offsets"] if len(p["leader.offsets"]) == len(names) else None
-            self.leader = T.LeaderMapper(T.LeaderConfig(names, signs, offsets, p["leader.gripper_joint"],
+            self.leader = teleop.LeaderMapper(teleop.LeaderConfig(names, signs, offsets, p["leader.gripper_joint"],
                                                         p["leader.gripper_closed"], p["leader.gripper_open"]))
             self.create_subscription(JointState, p["leader.topic"], self._on_leader, QoSProfile(depth=10))
             self._spawn(self._rate_loop, "teleop-leader")
@@ -145,7 +116,7 @@ class TeleopNode(_RosNode):
 
     # ---- callbacks: hand data on
     def _on_joint_state(self, msg) -> None:
-        q = T.joint_vector(msg.name, msg.position, self.p["joint_names"])
+        q = conv.joint_vector(msg, self.p["joint_names"])
         if q is not None and self._have_model():
             with self._lock:
                 self.core.set_joint_state(q)
@@ -158,7 +129,7 @@ class TeleopNode(_RosNode):
 
     # ---- input threads
     def _keyboard_loop(self) -> None:
-        with T.RawTerminal() as term:
+        with teleop.RawTerminal() as term:
             while not self._stop.is_set():
                 k = term.read_key(0.1)
                 if k:
@@ -189,7 +160,7 @@ class TeleopNode(_RosNode):
         self._log("no_robot_model", f"no motion: {self.robot.reason}")
         return False
 
-    def handle_command(self, cmd: T.TeleopCommand):
+    def handle_command(self, cmd: teleop.TeleopCommand):
         """Apply one command (any thread); episode events go to the episode services."""
         with self._lock:
             res = self.core.apply(cmd) if self._have_model() else None
@@ -202,8 +173,6 @@ class TeleopNode(_RosNode):
         return res
 
     def _episode_event(self, what: str) -> None:
-        from std_srvs.srv import Trigger
-
         cli = self._episode_clients.get(what)
         if cli is None:
             return
@@ -235,8 +204,6 @@ class TeleopNode(_RosNode):
 
 
 def main(argv: list[str] | None = None) -> int:
-    from posevla_ros.nodes.main import run_node
-
     return run_node(TeleopNode, argv, done=lambda n: n.quit_requested)
 
 

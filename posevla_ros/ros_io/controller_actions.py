@@ -21,7 +21,7 @@ Gripper timing: the plan carries one gripper value per point (0 closed .. 1 open
 of point i is commanded when the arm starts towards point i (t = 0 for the first point,
 ``times[i-1]`` after it), the moment the topic path starts ramping the fingers; a goal is
 sent only when the value differs from the last commanded one by more than
-``GRIPPER_CHANGE``. With the executor's gripper dwell (``backends.add_gripper_dwell``) a
+``GRIPPER_CHANGE``. With the executor's gripper dwell (``joint_path.add_gripper_dwell``) a
 switch is commanded when the arm has arrived at the grasp pose and stands still. A timer in
 the node's clock (``TICK_S``) sends these goals and checks the deadlines.
 
@@ -36,8 +36,11 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
+from rclpy.action import ActionClient
 
+from posevla_ros.logic.workers import KeyedThrottle
 from posevla_ros.param_schema import ConfigError
+from posevla_ros.ros_io.conversions import joint_trajectory_msg
 
 try:
     from control_msgs.action import FollowJointTrajectory, GripperCommand
@@ -87,8 +90,6 @@ class _Slot:
     """One action client and the one goal of it that counts (the newest)."""
 
     def __init__(self, node, action_type, name: str, label: str) -> None:
-        from rclpy.action import ActionClient
-
         self.client = ActionClient(node, action_type, name)
         self.name, self.label = name, label
         self.goal: _Goal | None = None
@@ -114,8 +115,6 @@ class ControllerActions:
 
     def __init__(self, node, p: dict, on_failure: Callable[[str], None]) -> None:
         require_control_msgs(p)
-        from posevla_ros.launching.runner import KeyedThrottle
-
         self.node, self.p, self.on_failure = node, p, on_failure
         self.timeout = float(p["action_timeout_s"])
         self.arm = (_Slot(node, FollowJointTrajectory, p["controller_action"], "arm controller")
@@ -176,8 +175,6 @@ class ControllerActions:
 
     def hold_arm(self, q) -> bool:
         """Command the measured position ``q`` as a one-point goal (after cancel_all)."""
-        from posevla_ros.ros_io.backends import joint_trajectory_msg
-
         if self.arm is None or q is None or not self.arm.ready():
             return False
         msg = joint_trajectory_msg(self.p["joint_names"], [q], [HOLD_TIME_S])

@@ -1,5 +1,5 @@
 """ROS messages <-> posevla_core types. The one place nodes convert images, intrinsics,
-poses, stamps and predictions.
+poses, stamps, joint states, trajectories and predictions.
 
 Images: cv_bridge when it imports (every ROS install), else ``posevla_core.image``, which
 decodes the raw buffer honoring ``encoding``, ``step`` (row padding) and ``is_bigendian``.
@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from posevla_core.image import COLOR_ENCODINGS, DEPTH_ENCODINGS
+from posevla_core.image import COLOR_ENCODINGS, DEPTH_ENCODINGS, decode_color, decode_depth
 from posevla_core.poses import Pose, Prediction, Waypoint
 
 try:  # a real ROS install; absent in the wheel-based venv
@@ -40,6 +40,7 @@ def _sec_nanosec(t: float) -> tuple[int, int]:
 
 def sec_to_stamp(t: float):
     """Seconds -> builtin_interfaces/Time."""
+    # ROS messages: on use, so the image and stamp helpers work without the generated ones (pip install .)
     from builtin_interfaces.msg import Time
 
     sec, nanosec = _sec_nanosec(t)
@@ -48,6 +49,7 @@ def sec_to_stamp(t: float):
 
 def sec_to_duration(t: float):
     """Seconds -> builtin_interfaces/Duration (``time_from_start``, marker lifetimes)."""
+    # ROS messages: on use, so the image and stamp helpers work without the generated ones (pip install .)
     from builtin_interfaces.msg import Duration
 
     sec, nanosec = _sec_nanosec(t)
@@ -71,7 +73,6 @@ def image_to_rgb(msg) -> np.ndarray:
     if _BRIDGE is not None:
         img = _BRIDGE.imgmsg_to_cv2(msg, desired_encoding="rgb8")
         return np.ascontiguousarray(img, dtype=np.uint8)
-    from posevla_core.image import decode_color
 
     return decode_color(bytes(msg.data), msg.height, msg.width, msg.encoding, msg.step,
                         bool(msg.is_bigendian))
@@ -85,7 +86,6 @@ def image_to_depth(msg) -> np.ndarray:
         depth = raw.astype(np.float32) * (0.001 if raw.dtype == np.uint16 else 1.0)
         depth[~np.isfinite(depth) | (depth <= 0)] = np.nan
         return depth
-    from posevla_core.image import decode_depth
 
     return decode_depth(bytes(msg.data), msg.height, msg.width, msg.encoding, msg.step,
                         bool(msg.is_bigendian))
@@ -112,6 +112,7 @@ def _with_header(msg, stamp, frame_id: str):
 
 def rgb_to_image(rgb: np.ndarray, stamp=None, frame_id: str = "", encoding: str = "rgb8"):
     """RGB uint8 HxWx3 -> sensor_msgs/Image in ``encoding`` (rgb8 or bgr8), no padding."""
+    # ROS messages: on use, so the image and stamp helpers work without the generated ones (pip install .)
     from sensor_msgs.msg import Image
 
     arr = np.ascontiguousarray(rgb[..., ::-1] if encoding == "bgr8" else rgb, dtype=np.uint8)
@@ -123,6 +124,7 @@ def rgb_to_image(rgb: np.ndarray, stamp=None, frame_id: str = "", encoding: str 
 
 def depth_to_image(depth_m: np.ndarray, stamp=None, frame_id: str = "", encoding: str = "32FC1"):
     """float32 meters (NaN = none) -> sensor_msgs/Image 32FC1 (NaN kept) or 16UC1 (mm, 0 = none)."""
+    # ROS messages: on use, so the image and stamp helpers work without the generated ones (pip install .)
     from sensor_msgs.msg import Image
 
     d = np.asarray(depth_m, dtype=np.float32)
@@ -138,6 +140,7 @@ def depth_to_image(depth_m: np.ndarray, stamp=None, frame_id: str = "", encoding
 
 
 def K_to_camera_info(K: np.ndarray, width: int, height: int, stamp=None, frame_id: str = ""):
+    # ROS messages: on use, so the image and stamp helpers work without the generated ones (pip install .)
     from sensor_msgs.msg import CameraInfo
 
     K = np.asarray(K, dtype=float)
@@ -153,6 +156,7 @@ def K_to_camera_info(K: np.ndarray, width: int, height: int, stamp=None, frame_i
 
 # ---------------------------------------------------------------- poses
 def pose_to_msg(pose: Pose):
+    # ROS messages: on use, so the image and stamp helpers work without the generated ones (pip install .)
     from geometry_msgs.msg import Pose as PoseMsg
 
     m = PoseMsg()
@@ -181,13 +185,16 @@ def prediction_to_msg(pred: Prediction, header, instruction: str, inference_ms: 
     waypoints, whatever the model decoded after it: nothing downstream may move on it. An
     unknown 2D box or size (None) is written as zeros (a real box or size is never all zero);
     ``box_u`` / ``box_v`` stay the box center the model gave."""
+    # ROS messages: on use, so the image and stamp helpers work without the generated ones (pip install .)
     from geometry_msgs.msg import Vector3
 
+    # ROS messages: on use, so the image and stamp helpers work without the generated ones (pip install .)
     from posevla_ros.msg import PosePrediction, PoseWaypoint
 
     msg = PosePrediction()
     msg.header = header
     if getattr(pred, "frame_id", ""):      # a base-frame chunk (expert frame: base): say so
+        # ROS messages: on use, so the image and stamp helpers work without the generated ones (pip install .)
         from std_msgs.msg import Header
 
         msg.header = Header(stamp=header.stamp, frame_id=pred.frame_id)
@@ -225,3 +232,44 @@ def msg_to_prediction(msg) -> Prediction:
                       waypoint_dt=float(msg.waypoint_dt),
                       token_ids=list(msg.token_ids), timings_ms={"inference": float(msg.inference_ms)},
                       valid=bool(finite))
+
+
+# ---------------------------------------------------------------- trajectories
+def joint_trajectory_msg(joint_names, positions: np.ndarray, times: np.ndarray, stamp=None, velocities=None):
+    """trajectory_msgs/JointTrajectory, one point per row, time_from_start = times.
+    ``stamp`` None/zero means "start now" for joint_trajectory_controller; ``velocities``
+    (optional, one row per point) make the controller's interpolation continuous in velocity."""
+    # ROS messages: on use, so the image and stamp helpers work without the generated ones (pip install .)
+    from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+    msg = JointTrajectory()
+    if stamp is not None:
+        msg.header.stamp = stamp
+    msg.joint_names = list(joint_names)
+    vel = [None] * len(times) if velocities is None else np.asarray(velocities, dtype=float)
+    for q, t, v in zip(np.asarray(positions, dtype=float), np.asarray(times, dtype=float), vel):
+        pt = JointTrajectoryPoint(positions=[float(x) for x in np.atleast_1d(q)], time_from_start=sec_to_duration(float(t)))
+        if v is not None:
+            pt.velocities = [float(x) for x in np.atleast_1d(v)]
+        msg.points.append(pt)
+    return msg
+
+
+# ---------------------------------------------------------------- joint states
+def joint_vector(msg, wanted, field: str = "position") -> np.ndarray | None:
+    """The ``wanted`` joints' entries (in that order) of a sensor_msgs/JointState's ``field``
+    (``position`` or ``velocity``), or None if any is missing or not finite."""
+    values = getattr(msg, field)
+    idx = {n: i for i, n in enumerate(msg.name)}
+    if any(n not in idx or idx[n] >= len(values) for n in wanted):
+        return None
+    q = np.array([values[idx[n]] for n in wanted], dtype=float)
+    return q if np.all(np.isfinite(q)) else None
+
+
+def gripper_opening(msg, finger_joints, open_pos: float, closed_pos: float) -> float | None:
+    """A JointState's mean finger joint position mapped to 0 (closed) .. 1 (open); None if absent."""
+    q = joint_vector(msg, finger_joints) if finger_joints else None
+    if q is None or open_pos == closed_pos:
+        return None
+    return float(np.clip((np.mean(q) - closed_pos) / (open_pos - closed_pos), 0.0, 1.0))

@@ -13,6 +13,11 @@ import threading
 import time
 from typing import Callable
 
+from std_msgs.msg import String
+from std_srvs.srv import Trigger
+
+from posevla_ros.srv import ResetEpisode, SaveEpisode
+
 
 def call_service(cli, request, what: str, timeout_s: float, stop: Callable[[], bool] = lambda: False):
     """``cli.call_async(request)``'s result: RuntimeError when the service is not discovered or
@@ -54,8 +59,6 @@ class RosEpisodeIO:
         time.sleep(seconds)
 
     def _trigger(self, cli, what: str, must: bool = True) -> str:
-        from std_srvs.srv import Trigger
-
         if cli is None:
             return ""
         r = self.call(cli, Trigger.Request(), what)
@@ -82,7 +85,6 @@ class RosEpisodeIO:
     def reset(self, seed: int, task: str) -> str:
         if self.n.cli_reset is None:
             return self._operator_reset()
-        from posevla_ros.srv import ResetEpisode
 
         r = self.call(self.n.cli_reset, ResetEpisode.Request(seed=int(seed), task=task), "reset")
         if not r.success:
@@ -100,8 +102,6 @@ class RosEpisodeIO:
         return self.n.p["instruction"]
 
     def send_instruction(self, text: str) -> None:
-        from std_msgs.msg import String
-
         self.n.pub_instruction.publish(String(data=text))
 
     def outcome(self) -> str | None:
@@ -109,7 +109,6 @@ class RosEpisodeIO:
         mark = self.n.operator.outcome()
         if mark is not None or self.n.cli_success is None:
             return mark
-        from std_srvs.srv import Trigger
 
         ok = self.call(self.n.cli_success, Trigger.Request(), "success check").success
         return "success" if ok else None
@@ -122,8 +121,6 @@ class RosEpisodeIO:
         self._trigger(self.n.cli_rec.get("start"), "start recording")
 
     def record_stop(self) -> int | None:
-        from posevla_ros.srv import SaveEpisode
-
         if self.n.cli_save is None:
             return None
         r = self.call(self.n.cli_save, SaveEpisode.Request(), "save the rollout")

@@ -9,6 +9,10 @@ from __future__ import annotations
 import copy
 import math
 
+from geometry_msgs.msg import Point
+from std_msgs.msg import ColorRGBA
+from visualization_msgs.msg import Marker, MarkerArray
+
 from posevla_ros.ros_io.conversions import sec_to_duration
 
 NS_PATH, NS_GRIPPER, NS_OBJECT, NS_LABEL = "posevla/path", "posevla/gripper", "posevla/object", "posevla/label"
@@ -17,15 +21,11 @@ ABSENT_TEXT_AT = (0.0, 0.0, 0.5)   # camera optical frame: half a meter straight
 
 
 def _color(r, g, b, a=1.0):
-    from std_msgs.msg import ColorRGBA
-
     return ColorRGBA(r=float(r), g=float(g), b=float(b), a=float(a))
 
 
 def prediction_markers(pred_msg, lifetime_s: float = 0.0):
     """PosePrediction -> visualization_msgs/MarkerArray (first marker DELETEALL)."""
-    from geometry_msgs.msg import Point
-    from visualization_msgs.msg import Marker, MarkerArray
 
     header = pred_msg.header
     life = sec_to_duration(lifetime_s)

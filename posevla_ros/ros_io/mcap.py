@@ -3,13 +3,14 @@ recorder's optional second output, readable with the ``mcap`` reader and the
 ``mcap-ros2-support`` decoder."""
 from __future__ import annotations
 
+import os
+import re
 import sys
 from pathlib import Path
 
 
 def _msgdef(msg_type: str, share_dirs: list[Path]) -> str:
     """ROS 2 concatenated message definition (the 'ros2msg' schema MCAP readers expect)."""
-    import re
 
     def find(t: str) -> tuple[str, str]:
         pkg, _, name = t.replace("/msg/", "/").partition("/")
@@ -57,13 +58,12 @@ class McapEpisodeWriter:
 
     @staticmethod
     def _share_dirs() -> list[Path]:
-        import os
-
         dirs = [Path(p) / "share" for p in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep) if p]
         dirs.append(Path(sys.prefix) / "share")
         return [d for d in dirs if d.is_dir()]
 
     def open(self, index: int) -> Path:
+        # mcap: optional, only raw-topic recording needs it
         from mcap.writer import Writer
 
         path = self.dir / f"episode_{index:06d}.mcap"

@@ -20,12 +20,16 @@ from __future__ import annotations
 import threading
 from typing import Callable
 
-from posevla_ros import params as P
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from std_msgs.msg import String
+
+from posevla_core.geometry.kinematics import RobotKinematics
+from posevla_ros import params
+from posevla_ros.logic.planning import load_kinematics
 
 
 def description_qos():
     """robot_state_publisher's QoS for /robot_description: reliable, transient local, depth 1."""
-    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
     return QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
@@ -45,13 +49,10 @@ class RobotModel:
         if kinematics is not None:
             return
         if p["robot_description_file"]:
-            from posevla_ros.logic.planning import load_kinematics
-
-            P.check_robot_description(p, node.get_name())      # one clear line, before pinocchio
+            params.check_robot_description(p, node.get_name())      # one clear line, before pinocchio
             self._kin = load_kinematics(p)
             self.source = str(p["robot_description_file"])
             return
-        from std_msgs.msg import String
 
         self.source = p["robot_description_topic"]
         node.create_subscription(String, p["robot_description_topic"], self._on_description, description_qos())
@@ -70,11 +71,9 @@ class RobotModel:
                 f"(robot_state_publisher), or set robot_description_file")
 
     def _on_description(self, msg) -> None:
-        from posevla_core.geometry.kinematics import RobotKinematics
-
         where = self.node.get_name()
         try:
-            P.check_urdf_text(self.p, msg.data, self.source, where)
+            params.check_urdf_text(self.p, msg.data, self.source, where)
             kin = RobotKinematics.from_xml(msg.data, self.p["ee_link"], list(self.p["joint_names"]), self.source)
         except (ValueError, RuntimeError) as e:     # ConfigError is a ValueError; pinocchio raises either
             err = f"robot model from {self.source} not used: {str(e).splitlines()[0] if str(e) else e!r}"

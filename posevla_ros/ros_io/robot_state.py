@@ -7,7 +7,7 @@ as ``observation.*`` and what a model with proprioception reads (policy_node).
   that moves the camera a frame never gets the previous pose), else tf2 at the image stamp,
   else the static ``camera_to_base.*`` parameters (``tf.CameraToBase``);
 - end effector: FK of the arm joints (``kinematics.RobotKinematics``, pinocchio), gripper
-  opening 0 closed .. 1 open from the finger joints (``teleop.gripper_opening``).
+  opening 0 closed .. 1 open from the finger joints (``conversions.gripper_opening``).
 
 Why both nodes share it: a policy trained on recorded demos must see its state computed the
 same way at run time, from the same topics and the same robot config.
@@ -19,9 +19,14 @@ import threading
 from typing import Callable
 
 import numpy as np
+from geometry_msgs.msg import PoseStamped
+from rclpy.qos import QoSProfile
+from sensor_msgs.msg import JointState
 
 from posevla_ros.ros_io import conversions as conv
-from posevla_ros.logic.teleop import gripper_opening, joint_vector
+from posevla_ros.ros_io.robot_description import RobotModel
+from posevla_ros.ros_io.tf import CameraToBase
+from posevla_ros.ros_io.timesync import nearest
 from posevla_ros.ros_io.topics import TOPIC_JOINT_STATES
 
 
@@ -33,14 +38,6 @@ class RobotStateAt:
     may ask."""
 
     def __init__(self, node, p: dict, fk: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
-        from geometry_msgs.msg import PoseStamped
-        from rclpy.qos import QoSProfile
-        from sensor_msgs.msg import JointState
-
-        from posevla_ros.ros_io.tf import CameraToBase
-
-        from posevla_ros.ros_io.robot_description import RobotModel
-
         self.p, self._fk = p, fk
         # the URDF for FK: robot_description_file, else /robot_description (may arrive later)
         self.model = RobotModel(node, p) if fk is None else None
@@ -83,8 +80,6 @@ class RobotStateAt:
 
     def joint_state_at(self, t: float):
         """The /joint_states message nearest ``t`` (s) within ``joint_state_slop_s``, or None."""
-        from posevla_ros.ros_io.timesync import nearest
-
         with self._lock:
             msgs = list(self._joint_msgs)
         best = nearest(((conv.stamp_to_sec(m.header.stamp), m) for m in msgs), t, self.p["joint_state_slop_s"])
@@ -105,13 +100,14 @@ class RobotStateAt:
         """(arm joint positions in ``joint_names`` order or None when some are missing, gripper
         opening 0 closed .. 1 open; 1.0 for an arm whose fingers are not in the message)."""
         p = self.p
-        g = gripper_opening(js.name, js.position, p["gripper_joint_names"], p["gripper_open_position"],
-                            p["gripper_closed_position"])
-        return joint_vector(js.name, js.position, p["joint_names"]), 1.0 if g is None else g
+        g = conv.gripper_opening(js, p["gripper_joint_names"], p["gripper_open_position"],
+                                 p["gripper_closed_position"])
+        return conv.joint_vector(js, p["joint_names"]), 1.0 if g is None else g
 
     def at(self, header) -> tuple[dict | None, str]:
         """(``expert.robot_state`` at the image ``header``, or None with the reason)."""
-        from posevla_core.policies.flow.modeling import robot_state
+        # torch: only a proprioceptive model's state needs it
+        from posevla_core.policies.flow.processor import robot_state
 
         js = self.joint_state_at(conv.stamp_to_sec(header.stamp))
         if js is None:

@@ -16,6 +16,8 @@ set, the latest pose received there is used, and until one arrives there is no t
 from __future__ import annotations
 
 import numpy as np
+from geometry_msgs.msg import PoseStamped
+from rclpy.time import Time
 
 from posevla_core.geometry import se3
 from posevla_ros.logic.safety import static_transform
@@ -58,7 +60,6 @@ class CameraToBase:
 
     def subscribe(self, node, topic: str) -> None:
         """Take the camera pose from a PoseStamped topic (see the module docstring)."""
-        from geometry_msgs.msg import PoseStamped
 
         self.uses_topic = True
         node.create_subscription(PoseStamped, topic, self._on_pose, 10)
@@ -75,7 +76,6 @@ class CameraToBase:
             return (None, "no camera pose received on the camera pose topic yet") if T is None else (T.copy(), "")
         if not self.uses_tf:
             return self.static_T.copy(), ""
-        from rclpy.time import Time
 
         try:
             when = Time.from_msg(stamp) if stamp is not None else Time()

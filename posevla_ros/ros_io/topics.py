@@ -9,7 +9,7 @@ incompatible with the TRANSIENT_LOCAL subscribers, so always publish with ``INST
 """
 from __future__ import annotations
 
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from typing import Any
 
 TOPIC_INSTRUCTION = "/posevla/instruction"
 TOPIC_PREDICTION = "/posevla/prediction"     # posevla_ros/msg/PosePrediction: policy -> executor, recorder
@@ -27,5 +27,17 @@ def camera_topics(namespace: str = DEFAULT_CAMERA_NAMESPACE) -> dict[str, str]:
         raise ValueError(f"camera namespace {namespace!r} is empty (e.g. /camera)")
     return {k: f"{ns}/{t}" for k, t in CAMERA_STREAMS.items()}
 
-INSTRUCTION_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE,
-                             durability=DurabilityPolicy.TRANSIENT_LOCAL)
+_QOS: dict[str, Any] = {}
+
+
+def __getattr__(name: str) -> Any:
+    """``INSTRUCTION_QOS``, built on first use: the topic names above stay importable without
+    rclpy (the parameter tables in posevla_ros.params name them)."""
+    if name != "INSTRUCTION_QOS":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if name not in _QOS:
+        from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy  # rclpy: optional
+
+        _QOS[name] = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE,
+                                durability=DurabilityPolicy.TRANSIENT_LOCAL)
+    return _QOS[name]

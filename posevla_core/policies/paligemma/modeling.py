@@ -6,178 +6,36 @@ loaded from a LOCAL Hugging Face directory: nothing is downloaded at run time.
 
 - Prefix-LM attention, as PaliGemma was pretrained: ``token_type_ids`` 0 over image + prompt
   (bidirectional), 1 over the pose tokens (causal).
-- 2D box centers are PaliGemma's own ``<loc0000>``..``<loc1023>`` tokens; the other pose
-  tokens are added to its vocabulary BY NAME (``PoseTokenizer.token_names``), with embeddings
-  initialized to the mean of the pretrained ones.
+- The pose tokens in PaliGemma's vocabulary, the prompt and the letterboxed images: processor.py.
 - The geometry prior of the paper: rays K^-1 [u, v, 1] and depth + valid mask, each patchified
   at the vision patch size and passed through an MLP to the vision width, ADDED to the vision
   tower's output before the projector; each dropped with p = ``prior_dropout`` in training.
-- Letterbox resizing (processor), so K stays right and no side of a 4:3 image is lost.
-- Grammar-constrained greedy decoding with PaliGemma's KV cache (decoding.py, shared with
+- Grammar-constrained greedy decoding with PaliGemma's KV cache (tokens/decoding.py, shared with
   the small model).
 
 A checkpoint is self-contained: config.json (``architecture: paligemma``, our VLMConfig,
-the backbone's HF config), model.safetensors (all weights, LoRA layers included),
-tokenizer/ (the HF tokenizer with the pose tokens) and pose_vocab.json.
+the backbone's HF config), model.safetensors (all weights, LoRA layers included; the tied
+lm_head stored once), tokenizer/ (the HF tokenizer with the pose tokens) and pose_vocab.json.
 """
 from __future__ import annotations
 
-import json
-import time
+import threading
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
-from posevla_core.config import PALIGEMMA_LOC_TOKENS, VLMConfig
-from posevla_core.tokens.decoding import (cache_kwargs, check_decoding, compile_step, constrained_greedy, first_step_prob, grammar_bias, no_object_floor, returned_cache, static_greedy)
-from posevla_core.policies.geometry_prior import RayDepthPrior, depth_map, ray_map
-from posevla_core.image import check_frame, letterbox, unletterbox_uv
-from posevla_core.policies.base import (CONFIG_FILE, PosePolicy, eval_mode, prediction_from_tokens, resolve_device)
-from posevla_core.tokens.grammar import BOS, EOS, NO_OBJECT, PAD, PoseTokenizer, grammar_of
-from posevla_core.poses import PoseTarget, Prediction
+from posevla_core.image import unletterbox_uv
+from posevla_core.policies.base import IGNORE, VOCAB_FILE, PosePolicy, StageTimer, prediction_from_tokens, resolve_device
+from posevla_core.policies.geometry_prior import RayDepthPrior
+from posevla_core.policies.paligemma.configuration import VLMConfig
+from posevla_core.policies.paligemma.processor import VLMProcessor, add_pose_tokens, pose_id_map
+from posevla_core.poses import Prediction
+from posevla_core.tokens.decoding import (cache_kwargs, check_decoding, compile_step, constrained_greedy, first_step_prob,
+                                          grammar_bias, returned_cache, static_greedy)
+from posevla_core.tokens.grammar import EOS, NO_OBJECT, PoseTokenizer
 
-IGNORE = -100
-WEIGHTS_FILE, VOCAB_FILE, TOKENIZER_DIR = "model.safetensors", "pose_vocab.json", "tokenizer"
-SEPARATOR = "\n"          # ends PaliGemma's prompt
-
-
-def loc_token(i: int) -> str:
-    return f"<loc{i:04d}>"
-
-
-def new_token_names(pose: PoseTokenizer) -> list[str]:
-    """Names of the pose tokens added to the VLM vocabulary: everything but the special
-    tokens (PaliGemma's own pad/bos/eos) and the box bins (its own <loc> tokens)."""
-    names = pose.token_names()
-    box = pose.blocks["box"]
-    return [n for i, n in enumerate(names) if i > EOS and not box.start <= i < box.stop]
-
-
-def pose_id_map(pose: PoseTokenizer, text_tokenizer) -> torch.Tensor:
-    """(pose vocab,) the VLM vocabulary id of every pose token, looked up by name."""
-    names = pose.token_names()
-    box = pose.blocks["box"]
-    ids = []
-    for i, name in enumerate(names):
-        if i == PAD:
-            ids.append(text_tokenizer.pad_token_id)
-        elif i == BOS:
-            ids.append(text_tokenizer.bos_token_id)
-        elif i == EOS:
-            ids.append(text_tokenizer.eos_token_id)
-        else:
-            tok = loc_token(i - box.start) if box.start <= i < box.stop else name
-            tid = text_tokenizer.convert_tokens_to_ids(tok)
-            if tid is None or tid == text_tokenizer.unk_token_id:
-                raise ValueError(f"the VLM tokenizer has no token {tok!r}; a base PaliGemma directory needs "
-                                 f"{PALIGEMMA_LOC_TOKENS} <loc> tokens, a Pose-VLA checkpoint also its pose tokens")
-            ids.append(tid)
-    if any(i is None for i in ids[:3]):
-        raise ValueError("the VLM tokenizer needs pad, bos and eos tokens")
-    return torch.tensor(ids, dtype=torch.long)
-
-
-def add_pose_tokens(vlm, text_tokenizer, pose: PoseTokenizer) -> int:
-    """Add the pose tokens by name and initialize their embedding rows (input and output) to
-    the mean of the pretrained rows. Returns the first new id (rows below it are pretrained)."""
-    from tokenizers import AddedToken
-
-    first = len(text_tokenizer)
-    text_tokenizer.add_tokens([AddedToken(n, normalized=False, special=True) for n in new_token_names(pose)])
-    rows = vlm.get_input_embeddings().weight.shape[0]
-    vlm.resize_token_embeddings(max(rows, len(text_tokenizer)), mean_resizing=False)
-    with torch.no_grad():
-        for emb in {id(m.weight): m.weight for m in (vlm.get_input_embeddings(), vlm.get_output_embeddings())}.values():
-            emb[first:len(text_tokenizer)] = emb[:first].float().mean(0).to(emb.dtype)
-    return first
-
-
-def tied_names(module: torch.nn.Module) -> dict[str, str]:
-    """{name: the name it repeats} of the tensors that repeat another one (the tied lm_head and
-    embeddings): the first name of each group in sorted order is the one kept, as safetensors
-    chooses. Found by object identity, not by storage, so it also holds on a sharded (FSDP)
-    module whose full storage is not local."""
-    groups: dict[int, list[str]] = {}
-    for n, t in (*module.named_parameters(remove_duplicate=False), *module.named_buffers(remove_duplicate=False)):
-        groups.setdefault(id(t), []).append(n)
-    return {n: sorted(g)[0] for g in groups.values() for n in sorted(g)[1:]}
-
-
-class VLMProcessor:
-    """Camera frame (+ target) -> a numpy example; examples -> a left-padded batch."""
-
-    def __init__(self, cfg: VLMConfig, pose: PoseTokenizer, text_tokenizer, image_size: int, num_image_tokens: int,
-                 image_token_id: int) -> None:
-        self.cfg, self.pose, self.text_tokenizer = cfg, pose, text_tokenizer
-        self.image_size, self.num_image_tokens, self.image_token_id = image_size, num_image_tokens, image_token_id
-        self.sep_id = text_tokenizer.convert_tokens_to_ids(SEPARATOR)
-        if self.sep_id is None or self.sep_id == text_tokenizer.unk_token_id:
-            raise ValueError("the VLM tokenizer has no '\\n' token (PaliGemma's prompt separator)")
-
-    def prompt_ids(self, instruction: str, cameras: int = 1) -> list[int]:
-        """PaliGemma's prompt format: <image> x N per camera, <bos>, the prompt text, '\\n'."""
-        text = self.text_tokenizer(self.cfg.prompt.format(instruction=instruction), add_special_tokens=False).input_ids
-        return ([self.image_token_id] * self.num_image_tokens * cameras + [self.text_tokenizer.bos_token_id]
-                + list(text[: self.cfg.max_prompt_tokens]) + [self.sep_id])
-
-    def camera(self, rgb: np.ndarray, depth: np.ndarray | None, K: np.ndarray,
-               rng: np.random.Generator | None = None) -> dict:
-        """One camera's model inputs: letterboxed image, its ray and depth maps (each with its own
-        prior), and the letterbox transform. ``rng`` (training): drop each prior with p = prior_dropout."""
-        K = check_frame(rgb, depth, K)
-        H, W = rgb.shape[:2]
-        S = self.image_size
-        img, d, K2, tf = letterbox(rgb, depth, K, S)
-        use_rays, use_depth = True, depth is not None
-        if rng is not None:
-            use_rays = bool(rng.random() >= self.cfg.prior_dropout)
-            use_depth = use_depth and bool(rng.random() >= self.cfg.prior_dropout)
-        return {"pixel_values": np.ascontiguousarray(img.transpose(2, 0, 1)), "rays": ray_map(K2, S, S),
-                "depth": depth_map(d if use_depth else None, S, S), "use_rays": np.bool_(use_rays),
-                "use_depth": np.bool_(use_depth), "letterbox": np.array([*tf, W, H], np.float64)}
-
-    def make_example(self, rgb: np.ndarray, depth: np.ndarray | None, K: np.ndarray, instruction: str,
-                     target: PoseTarget | None = None, rng: np.random.Generator | None = None,
-                     views: list[dict] | None = None) -> dict:
-        """The first camera (rgb, depth, K) is the one whose frame the pose tokens are in; ``views``
-        are more cameras (e.g. a wrist camera: dicts with rgb, depth, K), each with its own
-        prior, their image tokens after the first camera's. Image arrays get a camera axis."""
-        if 1 + len(views or []) > self.cfg.max_cameras:
-            raise ValueError(f"{1 + len(views or [])} cameras, but this model takes at most "
-                             f"{self.cfg.max_cameras} (VLMConfig.max_cameras)")
-        cams = [self.camera(rgb, depth, K, rng)] + [self.camera(v["rgb"], v.get("depth"), v["K"], rng)
-                                                    for v in views or []]
-        ex = {k: np.stack([c[k] for c in cams]) for k in ("pixel_values", "rays", "depth", "use_rays", "use_depth")}
-        ex["letterbox"] = cams[0]["letterbox"]
-        ex["input_ids"] = np.array(self.prompt_ids(instruction, len(cams)), np.int64)
-        ex["grammar"] = np.int64(grammar_of(instruction))
-        H, W = rgb.shape[:2]
-        S = self.image_size
-        if target is not None:
-            sx, sy, x0, y0 = ex["letterbox"][:4]
-            t2 = target.map_image(lambda uv: ((uv[0] * W * sx + x0) / S, (uv[1] * H * sy + y0) / S))
-            ids, clipped = self.pose.encode(t2)
-            labels = np.full(self.pose.seq_len, IGNORE, np.int64)
-            labels[: len(ids)] = ids
-            ex["labels"], ex["clipped"] = labels, clipped
-        return ex
-
-    def collate(self, examples: list[dict]) -> dict:
-        """Prompts are LEFT-padded (so every row's last prefix token is the '\\n' the first pose
-        token is predicted from); positions count real tokens only."""
-        P = max(len(e["input_ids"]) for e in examples)
-        ids = np.full((len(examples), P), self.text_tokenizer.pad_token_id, np.int64)
-        mask = np.zeros((len(examples), P), np.int64)
-        for i, e in enumerate(examples):
-            n = len(e["input_ids"])
-            ids[i, P - n:], mask[i, P - n:] = e["input_ids"], 1
-        out = {"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(mask)}
-        for k in ("pixel_values", "rays", "depth", "use_rays", "use_depth", "letterbox", "grammar", "labels"):
-            if k in examples[0]:
-                out[k] = torch.from_numpy(np.stack([e[k] for e in examples]))
-        return out
+TOKENIZER_DIR = "tokenizer"        # the text tokenizer (with the pose tokens) in a checkpoint
 
 
 class PaliGemmaPoseVLA(PosePolicy):
@@ -211,6 +69,7 @@ class PaliGemmaPoseVLA(PosePolicy):
         lm = self.vlm.model.language_model
         if self.cfg.lora_rank > 0:
             try:
+                # peft: optional, only LoRA fine-tuning needs it
                 from peft import LoraConfig, inject_adapter_in_model
             except ImportError as e:
                 raise ImportError("VLMConfig.lora_rank > 0 needs peft (pip install peft); or set lora_rank 0 "
@@ -253,7 +112,7 @@ class PaliGemmaPoseVLA(PosePolicy):
         if g is None:
             return
         keep = self._learning_rows(g.shape[0], g.dtype, g.device)
-        from torch.distributed.tensor import DTensor, distribute_tensor
+        from torch.distributed.tensor import DTensor, distribute_tensor   # torch.distributed: FSDP training only
 
         if isinstance(g, DTensor):
             keep = distribute_tensor(keep, g.device_mesh, g.placements, src_data_rank=None)
@@ -304,7 +163,7 @@ class PaliGemmaPoseVLA(PosePolicy):
         return proj.reshape(B, -1, proj.shape[-1])
 
     def _lm(self, ids, mask, token_type, image=None, cache=None, use_cache=False, logits_to_keep=0, **kw):
-        from transformers.modeling_outputs import BaseModelOutputWithPooling
+        from transformers.modeling_outputs import BaseModelOutputWithPooling   # transformers: slow to import
 
         mm = {"image": BaseModelOutputWithPooling(pooler_output=image)} if image is not None else None
         past = cache.get_seq_length() if cache is not None else 0
@@ -364,9 +223,7 @@ class PaliGemmaPoseVLA(PosePolicy):
         (``max_cameras`` cameras' image tokens, <bos>, ``max_prompt_tokens``, '\n') + the pose
         tokens fed back, and its decode step (compiled when asked), made on first use and kept:
         a CUDA graph replays on the same buffers. Full-attention backbones (PaliGemma) only."""
-        import threading
-
-        from transformers import StaticCache
+        from transformers import StaticCache   # transformers: slow to import
 
         text = self.vlm.config.get_text_config()
         if getattr(text, "sliding_window", None) is not None:
@@ -419,64 +276,59 @@ class PaliGemmaPoseVLA(PosePolicy):
             return static_greedy(lambda prev, s: st["step"](prev[:, None], full, pos[:, s - 1:s]),
                                  out.logits[:, -1], **kw)
 
-    @torch.no_grad()
-    def predict_batch(self, items: list[dict], use_cache: bool = True, constrained: bool = True,
-                      decoding: str | None = None) -> list[Prediction]:
-        """``decoding``: see ``PaliGemmaPoseVLA.decoding`` (None: that attribute; "eager" without the cache)."""
+    def example_options(self, item: dict) -> dict:
+        return {"views": item.get("views")}
+
+    def infer(self, batch: dict, items: list[dict], timer: StageTimer, use_cache: bool = True,
+              constrained: bool = True, decoding: str | None = None) -> dict:
+        """Grammar-constrained greedy decoding of the pose tokens, the refusal floor on the first
+        step. ``decoding``: see ``PaliGemmaPoseVLA.decoding`` (None: that attribute; "eager"
+        without the cache)."""
         mode = decoding or (self.decoding if use_cache else "eager")
         static = check_decoding(mode, use_cache)
-        with eval_mode(self):
-            t0 = time.perf_counter()
-            batch = self.processor.collate([self.processor.make_example(it["rgb"], it.get("depth"), it["K"],
-                                                                        it["instruction"], views=it.get("views"))
-                                            for it in items])
-            dev = self.device
-            t1 = time.perf_counter()
-            image = self.image_features(batch)
-            st = {"ids": batch["input_ids"].to(dev), "mask": batch["attention_mask"].to(dev), "cache": None}
-            st["tt"] = torch.zeros_like(st["ids"])
-            B = st["ids"].shape[0]
+        dev = self.device
+        image = self.image_features(batch)
+        st = {"ids": batch["input_ids"].to(dev), "mask": batch["attention_mask"].to(dev), "cache": None}
+        st["tt"] = torch.zeros_like(st["ids"])
+        B = st["ids"].shape[0]
 
-            def step(prev):
-                if prev is not None:
-                    one = torch.ones(B, 1, dtype=st["mask"].dtype, device=dev)
-                    st["ids"], st["mask"] = torch.cat([st["ids"], prev[:, None]], 1), torch.cat([st["mask"], one], 1)
-                    st["tt"] = torch.cat([st["tt"], one], 1)
-                if not use_cache:
-                    return self._lm(st["ids"], st["mask"], st["tt"], image=image, logits_to_keep=1).logits[:, -1]
-                if st["cache"] is None:
-                    out = self._lm(st["ids"], st["mask"], st["tt"], image=image, use_cache=True, logits_to_keep=1)
-                else:
-                    out = self._lm(st["ids"][:, -1:], st["mask"], st["tt"][:, -1:], cache=st["cache"], use_cache=True,
-                                   logits_to_keep=1)
-                st["cache"] = returned_cache(out)
-                return out.logits[:, -1]
-
-            grammar = batch["grammar"].to(dev)
-            kw = dict(constrained=constrained, stop_ids=(int(self.id_map[NO_OBJECT]), int(self.id_map[EOS])),
-                      first_floor=(int(self.id_map[NO_OBJECT]), no_object_floor(grammar, self.cfg.no_object_threshold)),
-                      return_first_prob=True)
-            if static:
-                ids, p_absent = self._static_decode(st["ids"], st["mask"], image, mode == "static-compile",
-                                                    step_bias=self.step_bias[grammar], **kw)
+        def step(prev):
+            if prev is not None:
+                one = torch.ones(B, 1, dtype=st["mask"].dtype, device=dev)
+                st["ids"], st["mask"] = torch.cat([st["ids"], prev[:, None]], 1), torch.cat([st["mask"], one], 1)
+                st["tt"] = torch.cat([st["tt"], one], 1)
+            if not use_cache:
+                return self._lm(st["ids"], st["mask"], st["tt"], image=image, logits_to_keep=1).logits[:, -1]
+            if st["cache"] is None:
+                out = self._lm(st["ids"], st["mask"], st["tt"], image=image, use_cache=True, logits_to_keep=1)
             else:
-                ids, p_absent = constrained_greedy(step, B, self.step_bias[grammar], dev, **kw)
-            if dev.type == "cuda":
-                torch.cuda.synchronize()
-            t2 = time.perf_counter()
-        preds = []
-        for i, row in enumerate(self.vocab_to_pose[ids].tolist()):
-            lb = batch["letterbox"][i].tolist()
-            timings = {"preprocess": (t1 - t0) * 1e3, "decode": (t2 - t1) * 1e3, "total": (t2 - t0) * 1e3,
-                       "tokens": float(len(row))}
-            pred = prediction_from_tokens(
-                self.tokenizer, row, lambda uv, lb=lb: unletterbox_uv(uv, lb[:4], lb[4], lb[5], self.processor.image_size),
-                self.cfg.tokens.waypoint_dt, timings, int(grammar[i]))
-            pred.score = 1.0 - float(p_absent[i])
-            preds.append(pred)
-        return preds
+                out = self._lm(st["ids"][:, -1:], st["mask"], st["tt"][:, -1:], cache=st["cache"], use_cache=True,
+                               logits_to_keep=1)
+            st["cache"] = returned_cache(out)
+            return out.logits[:, -1]
 
-    # ---- checkpoints ------------------------------------------------------------------------
+        grammar = batch["grammar"].to(dev)
+        kw = dict(constrained=constrained, stop_ids=(int(self.id_map[NO_OBJECT]), int(self.id_map[EOS])),
+                  first_floor=(int(self.id_map[NO_OBJECT]), self.refusal_floor(grammar)), return_first_prob=True)
+        if static:
+            ids, p_absent = self._static_decode(st["ids"], st["mask"], image, mode == "static-compile",
+                                                step_bias=self.step_bias[grammar], **kw)
+        else:
+            ids, p_absent = constrained_greedy(step, B, self.step_bias[grammar], dev, **kw)
+        return {"ids": self.vocab_to_pose[ids].tolist(), "scores": self.refusal_score(p_absent, grammar)}
+
+    def prediction(self, out: dict, i: int, batch: dict, timings: dict) -> Prediction:
+        row, lb = out["ids"][i], batch["letterbox"][i].tolist()
+        timings["tokens"] = float(len(row))
+        pred = prediction_from_tokens(
+            self.tokenizer, row, lambda uv: unletterbox_uv(uv, lb[:4], lb[4], lb[5], self.processor.image_size),
+            self.cfg.tokens.waypoint_dt, timings, int(batch["grammar"][i]))
+        pred.score = out["scores"][i]
+        return pred
+
+    # ---- checkpoints: config.json, model.safetensors, pose_vocab.json (PosePolicy) + tokenizer/ -----
+    required_files = (TOKENIZER_DIR, VOCAB_FILE)
+
     @staticmethod
     def config_from(overrides: dict) -> VLMConfig:
         """The default config with ``overrides`` (TrainConfig.model) applied."""
@@ -493,7 +345,7 @@ class PaliGemmaPoseVLA(PosePolicy):
     def from_base(cls, base_dir: str | Path, cfg: VLMConfig | None = None, device: str | torch.device = "cpu",
                   dtype: torch.dtype | None = None) -> "PaliGemmaPoseVLA":
         """A new Pose-VLA from a pretrained PaliGemma directory (weights + tokenizer)."""
-        from transformers import AutoTokenizer, PaliGemmaForConditionalGeneration
+        from transformers import AutoTokenizer, PaliGemmaForConditionalGeneration   # transformers: slow to import
 
         base = Path(base_dir)
         if not base.is_dir():
@@ -511,45 +363,22 @@ class PaliGemmaPoseVLA(PosePolicy):
         add_pose_tokens(vlm, text_tokenizer, PoseTokenizer(cfg.tokens))
         return cls(cfg, vlm, text_tokenizer)
 
-    def save_pretrained(self, directory: str | Path, extra: dict | None = None,
-                        state_dict: dict[str, torch.Tensor] | None = None) -> Path:
-        """``state_dict``: write this instead of the module's own (a trainer's gathered FSDP state)."""
-        from safetensors.torch import save_file
+    def checkpoint_meta(self) -> dict:
+        return {**super().checkpoint_meta(), "backbone": self.vlm.config.to_dict()}
 
-        out = Path(directory)
-        out.mkdir(parents=True, exist_ok=True)
-        meta = {"architecture": self.architecture, "posevla": self.cfg.to_dict(), "backbone": self.vlm.config.to_dict()}
-        (out / CONFIG_FILE).write_text(json.dumps({**meta, **(extra or {})}, indent=2, default=str))
-        tied = tied_names(self)                                  # lm_head = embeddings, stored once
-        state = {k: v.detach().cpu().contiguous() for k, v in (state_dict or self.state_dict()).items()
-                 if k not in tied}
-        save_file(state, str(out / WEIGHTS_FILE), metadata={"format": "pt", "posevla_format": str(self.cfg.format_version)})
-        self.text_tokenizer.save_pretrained(str(out / TOKENIZER_DIR))
-        (out / VOCAB_FILE).write_text(json.dumps(self.tokenizer.token_names()))
-        return out
+    def save_extra_files(self, directory: Path) -> None:
+        self.text_tokenizer.save_pretrained(str(directory / TOKENIZER_DIR))
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path, device: str | torch.device = "auto") -> "PaliGemmaPoseVLA":
-        from safetensors.torch import load_model
+    def from_meta(cls, directory: Path, meta: dict) -> "PaliGemmaPoseVLA":
+        """PaliGemma of the saved backbone config, uninitialized (every weight comes from the file),
+        its lm_head tied to the embeddings (stored once), and the checkpoint's tokenizer."""
+        # transformers: slow to import
         from transformers import AutoTokenizer, PaliGemmaConfig, PaliGemmaForConditionalGeneration
-
-        d = Path(directory)
-        for f in (CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_DIR):
-            if not (d / f).exists():
-                raise FileNotFoundError(f"PaliGemma Pose-VLA checkpoint {d} has no {f}")
-        meta = json.loads((d / CONFIG_FILE).read_text())
-        cfg = VLMConfig.from_dict(meta["posevla"])
         from transformers.initialization import no_init_weights
 
-        with no_init_weights():      # every weight comes from the file: skip 3B random inits
+        with no_init_weights():      # skip 3B random inits
             vlm = PaliGemmaForConditionalGeneration(PaliGemmaConfig.from_dict(meta["backbone"]))
-        vlm.tie_weights()            # lm_head = embeddings, stored once in the file
-        tok = AutoTokenizer.from_pretrained(str(d / TOKENIZER_DIR), local_files_only=True)
-        model = cls(cfg, vlm, tok)
-        missing, unexpected = load_model(model, str(d / WEIGHTS_FILE), strict=False)
-        if missing or unexpected:
-            raise ValueError(f"checkpoint {d} does not match its config: missing {sorted(missing)[:5]}, "
-                             f"unexpected {sorted(unexpected)[:5]}")
-        if json.loads((d / VOCAB_FILE).read_text()) != model.tokenizer.token_names():
-            raise ValueError(f"{d / VOCAB_FILE} does not match the tokenizer built from {d / CONFIG_FILE}")
-        return model.to(resolve_device(device)).eval()
+        vlm.tie_weights()
+        tok = AutoTokenizer.from_pretrained(str(directory / TOKENIZER_DIR), local_files_only=True)
+        return cls(VLMConfig.from_dict(meta["posevla"]), vlm, tok)

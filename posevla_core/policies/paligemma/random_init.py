@@ -25,6 +25,7 @@ SHAPES = {
 
 def random_paligemma(shape: str = "tiny", seed: int = 0, device: str = "cpu", dtype=None):
     """(PaliGemmaForConditionalGeneration with random weights, its tokenizer)."""
+    # torch / tokenizers / transformers: heavy; the shape table above is read without them
     import torch
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import PaliGemmaConfig, PaliGemmaForConditionalGeneration, PreTrainedTokenizerFast

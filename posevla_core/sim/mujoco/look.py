@@ -20,6 +20,8 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from posevla_core.sim.camera import CAMERA_NOMINAL_TARGET
+
 KEY_LIGHT_DISTANCE_M = 1.6   # a moved key light stands this far from the table target, pointing at it
 
 
@@ -58,9 +60,8 @@ class SceneLook:
 
     def apply(self, model, key_light: str = "key", table_geom: str = "table") -> None:
         """Change ``model`` (a compiled MjModel of scene.build_model) in place."""
+        # MuJoCo: optional (the sim extra); sim.gl picks its GL backend first
         import mujoco
-
-        from posevla_core.sim.camera import CAMERA_NOMINAL_TARGET
 
         tint = np.array(self.light_color or (1.0, 1.0, 1.0))
         model.light_diffuse[:] = model.light_diffuse * self.light * tint

@@ -21,6 +21,8 @@ import math
 from dataclasses import fields, replace
 
 from posevla_core.sim.mujoco.randomize import DepthNoise
+from posevla_core.sim.mujoco.scene import check_object_scale
+from posevla_core.sim.tasks import check_objects
 
 DEPTH_NOISE_LEVELS = {
     "realsense": DepthNoise(),
@@ -74,8 +76,6 @@ def scene_options(depth_noise: str | None = "", objects: int | None = 0, object_
     """SimEnv keyword arguments of the options that differ from the scene as trained (an empty
     dict: none): ``depth_noise`` (parse_depth_noise), ``objects`` (tasks.check_objects),
     ``object_scale`` (scene.check_object_scale). ValueError in one line on a bad value."""
-    from posevla_core.sim.mujoco.scene import check_object_scale
-    from posevla_core.sim.tasks import check_objects
 
     out = {"depth_noise": parse_depth_noise(depth_noise), "objects": check_objects(objects),
            "object_scale": check_object_scale(1.0 if object_scale is None else object_scale)}

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from posevla_core.sim.camera import NOMINAL_AZIMUTH_DEG, Orbit
+from posevla_core.sim.camera import CAMERA_NOMINAL_TARGET, NOMINAL_AZIMUTH_DEG, Orbit, look_at_optical
 from posevla_core.sim.mujoco.look import SceneLook
 
 # the table workspace the camera must keep in view: objects at x 0.35-0.62, |y| <= 0.25 and
@@ -98,7 +98,6 @@ class DomainRandomization:
 
     def sample_camera(self, seed: int) -> tuple[np.ndarray, float] | None:
         """(4x4 optical pose in base, vertical fov) of episode ``seed``, or None: the nominal camera."""
-        from posevla_core.sim.camera import CAMERA_NOMINAL_TARGET, look_at_optical
 
         rng = np.random.default_rng([int(seed), 11])
         if rng.random() < self.nominal_fraction:

@@ -8,7 +8,13 @@ parks the rest out of view (see tasks.py).
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
+from scipy.spatial.transform import Rotation
+
+from posevla_core.sim.gl import import_mujoco
+from posevla_core.sim.mujoco.assets import panda_mujoco_urdf_path
 
 ARM_JOINTS = [f"panda_joint{i}" for i in range(1, 8)]
 FINGER_JOINTS = ["panda_finger_joint1", "panda_finger_joint2"]
@@ -95,8 +101,6 @@ def symmetry_of(name: str) -> str:
 
 
 def _mj():
-    from posevla_core.sim.gl import import_mujoco
-
     return import_mujoco()
 
 
@@ -107,7 +111,6 @@ def build_spec(calibration_board: tuple | None = None, object_scale: float = 1.0
     ``CAMERA_NAME`` and the wrist camera ``WRIST_CAMERA_NAME``. ``object_scale``: the cubes' and
     cylinders' size factor (check_object_scale; their density stays, so their mass grows with it)."""
     mujoco = _mj()
-    from posevla_core.sim.mujoco.assets import panda_mujoco_urdf_path
 
     spec = mujoco.MjSpec.from_file(str(panda_mujoco_urdf_path()))
     spec.modelname = "posevla_panda_scene"
@@ -257,8 +260,6 @@ def build_model(calibration_board: tuple | None = None, offscreen: tuple[int, in
     object_scale = check_object_scale(object_scale)
     key = ("xml", calibration_board, tuple(offscreen)) + ((object_scale,) if object_scale != 1.0 else ())
     if key not in _CACHE:
-        import warnings
-
         spec = build_spec(calibration_board, object_scale)
         spec.visual.global_.offwidth, spec.visual.global_.offheight = (max(640, int(offscreen[0])),
                                                                       max(480, int(offscreen[1])))
@@ -279,7 +280,6 @@ def look_at_quat(pos, target, up=(0.0, 0.0, 1.0)) -> np.ndarray:
     x /= np.linalg.norm(x)
     y = np.cross(z, x)
     R = np.stack([x, y, z], axis=1)
-    from scipy.spatial.transform import Rotation
 
     qx, qy, qz, qw = Rotation.from_matrix(R).as_quat()
     return np.array([qw, qx, qy, qz])

@@ -30,6 +30,8 @@ import os
 
 import numpy as np
 
+from posevla_core.sim.gl import import_mujoco
+
 _PATCHED = {}
 _KNOWN_NOISE = ("private macro file", "setup_macros.py", "robosuite_models", "mink-based whole-body IK",
                 "Loading controller configuration")
@@ -71,12 +73,12 @@ def import_robosuite():
     """``import robosuite`` (see the module docstring); returns the module."""
     if "robosuite" in _PATCHED:
         return _PATCHED["robosuite"]
-    from posevla_core.sim.gl import import_mujoco
 
     mujoco = import_mujoco()
     saved = {k: os.environ.get(k) for k in ("MUJOCO_GL", "PYOPENGL_PLATFORM")}
     logging.getLogger("robosuite_logs").addFilter(_not_known_noise)
     try:
+        # robosuite: optional, only the robosuite tasks need it
         import robosuite
         from robosuite.controllers.parts import controller
         from robosuite.utils import binding_utils

@@ -1,6 +1,9 @@
 """RobosuiteEnv: a robosuite task behind SimEnv's interface (no rclpy), so sim_node and
 everything behind it (policy, executor, recorder, evaluator) run on it unchanged.
 
+Why one module: RobosuiteEnv is one class that mirrors SimEnv's interface method for method,
+plus the task and arm tables it is built from.
+
     env = RobosuiteEnv("Lift", width=224, height=224)
     spec = env.reset(seed, task="pick")        # EpisodeSpec: "lift the red cube", target "red_cube"
     env.send_arm_trajectory(names, times, positions); env.send_gripper_trajectory(...)
@@ -47,20 +50,25 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 from posevla_core.geometry import se3
+from posevla_core.geometry.kinematics import RobotKinematics
+from posevla_core.sim.camera import OPTICAL_FROM_MJCAM, CameraPlacement, nominal_camera_pose
+from posevla_core.sim.controller import TrajectoryFollower
+from posevla_core.sim.demonstrator import default_kinematics
+from posevla_core.sim.gl import import_mujoco
 from posevla_core.sim.mujoco import scene
 from posevla_core.sim.mujoco.assets import GRASPTARGET_OFFSET
-from posevla_core.sim.controller import TrajectoryFollower
-from posevla_core.sim.mujoco.env import OPTICAL_FROM_MJCAM, SimEnvBase, pinhole_K
+from posevla_core.sim.mujoco.env import SimEnvBase, pinhole_K
+from posevla_core.sim.robosuite.compat import import_robosuite
+from posevla_core.sim.robosuite.urdf import GRIPPER_BODY, HAND_FROM_GRIPPER, urdf_path
 from posevla_core.sim.tasks import EpisodeSpec
 
 CONTROL_FREQ = 100           # Hz: robosuite's control frequency = sim_node's 0.01 s physics chunk
 SETTLE_S = 0.3               # s stepped after each reset (objects settle), as SimEnv
 GRIPPER_JOINTS = ["gripper0_right_finger_joint1", "gripper0_right_finger_joint2"]
 FINGER_SIGN = np.array([1.0, -1.0])   # robosuite finger joint = sign * our finger joint
-GRIPPER_BODY = "gripper0_right_right_gripper"   # the PandaGripper's root body, on every arm
-HAND_FROM_GRIPPER = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])   # Rz(+90 deg)
 BASE_BODY = "robot0_base"
 PLACEMENT, PLACED_CAMERA = "posevla", "agentview"   # camera="posevla": agentview, moved (module docstring)
 
@@ -146,7 +154,6 @@ def check_task(task: RobosuiteTask, words) -> None:
 
 def _make_suite(task: RobosuiteTask, arm: RobosuiteArm):
     """robosuite's env of ``task`` on ``arm`` (PandaGripper, JOINT_POSITION, no renderer of its own)."""
-    from posevla_core.sim.robosuite.compat import import_robosuite
 
     suite = import_robosuite()
     return suite.make(task.env_name, robots=arm.name, gripper_types="PandaGripper",
@@ -164,7 +171,6 @@ def camera_names(task: str = "Lift", robot: str = "Panda") -> list[str]:
     """The camera names of robosuite's model of ``task`` on ``robot`` (builds it: about 2 s with
     the import), e.g. Lift: frontview, birdview, agentview, sideview, robot0_robotview,
     robot0_eye_in_hand (PickPlaceCan has no sideview)."""
-    from posevla_core.sim.gl import import_mujoco
 
     if task not in TASKS:
         raise ValueError(f"robosuite task {task!r} is not staged here; known: {sorted(TASKS)}")
@@ -183,6 +189,7 @@ def camera_error(task: str, name: str, names: list[str]) -> ValueError:
 
 def _controller_config(robot: str = "Panda") -> dict:
     """robosuite's composite config of ``robot`` with the arm on JOINT_POSITION (absolute targets)."""
+    # robosuite: optional, only the robosuite tasks need it
     from robosuite.controllers import load_composite_controller_config, load_part_controller_config
 
     cfg = load_composite_controller_config(robot=robot)
@@ -200,8 +207,6 @@ class RobosuiteEnv(SimEnvBase):
         None = ``"posevla"``); an unknown name is a ValueError in one line that lists the names.
         ``default_task`` and ``camera_jitter`` are accepted for SimEnv's signature: a robosuite
         env stages its one task (an empty reset request is it) and its camera stays fixed."""
-        from posevla_core.sim.camera import CameraPlacement
-        from posevla_core.sim.gl import import_mujoco
 
         if task not in TASKS:
             raise ValueError(f"robosuite task {task!r} is not staged here; known: {sorted(TASKS)}")
@@ -381,13 +386,8 @@ class RobosuiteEnv(SimEnvBase):
         the URDF exported from robosuite's model (config/robots/robosuite/) on the others."""
         if self._kin is None:
             if self.arm_spec.name == "Panda":
-                from posevla_core.sim.demonstrator import default_kinematics
-
                 self._kin = default_kinematics()
             else:
-                from posevla_core.geometry.kinematics import RobotKinematics
-                from posevla_core.sim.robosuite.urdf import urdf_path
-
                 self._kin = RobotKinematics(urdf_path(self.arm_spec.name), f"{self.arm_spec.name.lower()}_grasptarget",
                                             self.arm_joint_names)
         return self._kin
@@ -462,9 +462,6 @@ class RobosuiteEnv(SimEnvBase):
         """Move PLACED_CAMERA to our scene's nominal camera pose in base, shifted by the table
         height and the task's ``camera_back``, with our field of view (see the module docstring);
         or to ``placement``'s pose (a CameraPlacement: optical frame in base, as given) and fov."""
-        from scipy.spatial.transform import Rotation
-
-        from posevla_core.sim.mujoco.env import nominal_camera_pose
 
         if self.model.cam_bodyid[self._cam] != 0:
             raise RuntimeError(f"robosuite's {PLACED_CAMERA} is not fixed in the world")

@@ -2,7 +2,7 @@
 own compiled MJCF and shipped in config/robots/robosuite/<arm>.urdf, so the executor, the
 teleop expert and the evaluator plan with exactly the chain the robosuite env simulates.
 
-    python -m posevla_core.sim.robosuite.urdf UR5e Kinova3 IIWA    # (re)writes the shipped files
+    python -m posevla_core.sim.robosuite.export_urdfs UR5e Kinova3 IIWA   # (re)writes the shipped files
     text = export_urdf(env)                                       # env: a RobosuiteEnv on that arm
 
 Why a URDF and not ``pinocchio.buildModelFromMJCF``: robosuite assembles arm + gripper + mount
@@ -23,15 +23,17 @@ Frames, the same on every arm (they are the PandaGripper's, not the arm's):
 from __future__ import annotations
 
 import math
-import sys
 import warnings
 from pathlib import Path
 
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from posevla_core.paths import share_dir
 from posevla_core.sim.mujoco.assets import GRASPTARGET_OFFSET
-from posevla_core.sim.robosuite.env import GRIPPER_BODY, HAND_FROM_GRIPPER, RobosuiteEnv
+
+GRIPPER_BODY = "gripper0_right_right_gripper"   # the PandaGripper's root body, on every arm
+HAND_FROM_GRIPPER = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])   # Rz(+90 deg)
 FINGER_ORIGIN_Z = 0.0584      # m, the Panda URDF's finger joints on panda_hand (visual only here)
 # rad/s, makers' data sheets (MJCF has no velocity limits): UR5e 180 deg/s every joint;
 # Kinova Gen3 79.64 deg/s (joints 1-4) and 69.91 deg/s (5-7); KUKA LBR iiwa 14 R820
@@ -44,8 +46,6 @@ VELOCITY_LIMITS = {
 
 def urdf_path(arm: str) -> Path:
     """The shipped URDF of ``arm`` (config/robots/robosuite/<arm lower>.urdf)."""
-    from posevla_core.paths import share_dir
-
     return share_dir() / "config" / "robots" / "robosuite" / f"{arm.lower()}.urdf"
 
 
@@ -61,7 +61,7 @@ def _origin(pos, quat_wxyz) -> str:
 def export_urdf(env) -> str:
     """The URDF text of ``env``'s arm (a RobosuiteEnv): base_link, the arm chain, <arm>_hand,
     <arm>_grasptarget, the two finger joints; joint names are the env's ``arm_joint_names``."""
-    import mujoco
+    import mujoco  # the env already runs MuJoCo; imported here so the URDF paths cost nothing
 
     m, arm = env.model, env.arm_spec
     name = lambda kind, i: mujoco.mj_id2name(m, kind, i)  # noqa: E731
@@ -80,7 +80,7 @@ def export_urdf(env) -> str:
     link = {base: "base_link"}
     out = ['<?xml version="1.0"?>',
            f"<!-- robosuite {arm.name} + PandaGripper, exported from robosuite's compiled MJCF by",
-           f"     python -m posevla_core.sim.robosuite.urdf {arm.name} (do not edit; kinematics only) -->",
+           f"     python -m posevla_core.sim.robosuite.export_urdfs {arm.name} (do not edit; kinematics only) -->",
            f'<robot name="robosuite_{arm.name.lower()}">', '  <link name="base_link"/>']
     for b in chain[1:]:
         link[b] = name(mujoco.mjtObj.mjOBJ_BODY, b).removeprefix("robot0_").removeprefix("gripper0_right_")
@@ -118,18 +118,3 @@ def export_urdf(env) -> str:
                 f'<axis xyz="0 {sign} 0"/><limit lower="0" upper="0.04" effort="20" velocity="0.2"/></joint>']
     out.append("</robot>")
     return "\n".join(out) + "\n"
-
-
-def main(argv=None) -> int:
-    for arm in (argv if argv is not None else sys.argv[1:]):
-        env = RobosuiteEnv("Lift", robot=arm, width=64, height=64)
-        path = urdf_path(env.arm_spec.name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(export_urdf(env))
-        env.close()
-        print(path)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,8 @@
+"""Shared test helpers, imported as ``test.helpers.<module>`` from every tier.
+
+- ``paths``: REPO (the repository root), TEST_DATA (``test/data``).
+- ``waiting``: ``wait_until`` / ``poll`` -- the one polling loop of the suite.
+- ``ros``: ``spin_until``, ``call_trigger``, ``NodeProcess`` (rclpy is imported lazily).
+- ``datagen``, ``models``, ``rotation_cases``, ``sim``, ``tiny_vlm``, ``policy_probe``:
+  data, model, rotation and sim fixtures shared by several test files.
+"""
