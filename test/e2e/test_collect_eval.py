@@ -7,11 +7,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from test.helpers.lerobot import LEROBOT_PY
 from test.helpers.paths import REPO
 
 import pytest
 
-LEROBOT_PY = REPO / ".venv-lerobot" / "bin" / "python"
 CHECK_LEROBOT = REPO / "scripts" / "check_lerobot_load.py"
 
 
@@ -22,7 +22,7 @@ CHECK_LEROBOT = REPO / "scripts" / "check_lerobot_load.py"
      {"recorder_node", "evaluator_node", "sim_node"}),
 ])
 def test_launch_files_static(name, args, exes):
-    from test.unit.posevla_ros.launching.test_launch_files import static_check
+    from test.helpers.launch_files import static_check
 
     problems, found = static_check(REPO / "launch" / name)
     assert not problems, problems

@@ -15,13 +15,13 @@ import os
 import subprocess
 import threading
 import time
+from test.helpers.lerobot import LEROBOT_PY
 from test.helpers.paths import REPO
 from test.helpers.waiting import poll
 
 import numpy as np
 import pytest
 
-LEROBOT_PY = REPO / ".venv-lerobot" / "bin" / "python"
 CHECK_LEROBOT = REPO / "scripts" / "check_lerobot_load.py"
 ARM = [f"panda_joint{i}" for i in range(1, 8)]
 

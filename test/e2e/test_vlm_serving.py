@@ -59,7 +59,7 @@ def test_paligemma_flow_head_trains_loads_and_is_served(ros_context, tmp_path, n
     checkpoint loads as a flow head on the PaliGemma backbone, and policy_node serves it in its own
     process (with the node's default decoding: the expert's Euler steps compiled at start)."""
     from test.helpers.tiny_vlm import make_tiny_paligemma
-    from test.unit.posevla_core.policies.flow.test_expert import write_demo
+    from test.helpers.flow import write_demo
 
     from posevla_core.policies.factory import load_policy
     from posevla_core.policies.flow.modeling import FlowPolicy

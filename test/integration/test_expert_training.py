@@ -10,8 +10,7 @@ from posevla_core.policies.small.configuration import PoseVLAConfig
 from posevla_core.policies.flow.modeling import FlowPolicy
 from posevla_core.policies.small.modeling import PoseVLA
 from posevla_core.policies.factory import load_policy
-from test.unit.posevla_core.policies.flow.test_expert import (STATE, batch_of, chunk_positions, frame, tiny_flow,  # noqa: F401
-                                                             write_demo)
+from test.helpers.flow import STATE, batch_of, chunk_positions, frame, tiny_flow, write_demo
 
 
 @pytest.mark.slow

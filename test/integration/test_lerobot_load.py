@@ -6,7 +6,7 @@ import os
 import subprocess
 import pytest
 from test.helpers.paths import REPO
-from test.unit.posevla_core.data.test_lerobot_format import LEROBOT_PY, write, write_annotated  # noqa: F401 - shared with the unit tests
+from test.helpers.lerobot import LEROBOT_PY, write, write_annotated
 
 
 @pytest.mark.skipif(not LEROBOT_PY.is_file(), reason=".venv-lerobot (real lerobot package) not built")

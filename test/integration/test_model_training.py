@@ -4,7 +4,7 @@ import torch
 from posevla_core.policies.small.configuration import PoseVLAConfig
 from posevla_core.policies.small.modeling import PoseVLA
 from posevla_core.poses import Pose, PoseTarget, Waypoint
-from test.unit.posevla_core.policies.small.test_model import frame  # noqa: F401 - shared with the unit tests
+from test.helpers.models import frame
 
 
 def test_loss_masks_grounding_only_targets_and_decreases():

@@ -2,7 +2,7 @@
 import pytest
 import torch
 from posevla_core.policies.factory import load_policy
-from test.unit.posevla_core.policies.paligemma.test_paligemma import INSTR, base, build, fit_one_frame, frame  # noqa: F401 - shared with the unit tests
+from test.helpers.paligemma import INSTR, base, build, fit_one_frame, frame  # noqa: F401 - fixtures
 
 
 def test_loss_falls_with_full_finetuning_and_frozen_vision(base):

@@ -9,7 +9,7 @@ import time
 from posevla_core.data import LeRobotReader
 from posevla_ros.logic.recording import EpisodeRecorder
 from test.helpers.paths import REPO
-from test.unit.posevla_ros.logic.test_recorder import fk, obs  # noqa: F401 - shared with the unit tests
+from test.helpers.recorder import fk, obs
 
 
 RECORDER_SCRIPT = r"""

@@ -6,37 +6,17 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict
 from test.helpers.datagen import write_grounding, write_motion
 from test.helpers.tiny_vlm import make_tiny_paligemma
+from test.helpers.vlm_training import MODEL, falls, kw, losses
 
 import pytest
 
-from posevla_core.config import TokenizerConfig
 from posevla_core.policies.factory import load_policy
 from posevla_core.train.stages import train_main
 from posevla_core.train.trainer import Interrupted
 
 pytestmark = pytest.mark.slow
-MODEL = {"tokens": asdict(TokenizerConfig(box_bins=1024, num_waypoints=2, position_bins=64, rotation_bins=63))}
-
-
-def kw(**extra) -> dict:
-    base = dict(batch_size=4, lr=3e-3, warmup_steps=2, eval_every=0, save_every=0, log_every=1, max_val_samples=2,
-                val_fraction=0.25, augment=False, progress=False)
-    base.update(extra)
-    return base
-
-
-def losses(out) -> dict[int, float]:
-    rows = [json.loads(ln) for ln in (out / "metrics.jsonl").read_text().splitlines()]
-    return {r["step"]: r["loss"] for r in rows if "loss" in r}
-
-
-def falls(out) -> bool:
-    c = losses(out)
-    first, last = [c[s] for s in sorted(c)[:3]], [c[s] for s in sorted(c)[-3:]]
-    return sum(last) < 0.8 * sum(first)
 
 
 def test_three_stages_chain_and_the_loss_falls(tmp_path):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 from posevla_core.policies.factory import load_policy
-from test.unit.posevla_core.policies.small.test_verifier import two_object_scene, with_verifier, write_scenes  # noqa: F401 - shared with the unit tests
+from test.helpers.verifier import two_object_scene, with_verifier, write_scenes
 
 
 def test_a_rejecting_verifier_refuses_instructions_in_both_heads(tmp_path):

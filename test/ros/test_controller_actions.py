@@ -15,8 +15,8 @@ import sys
 import threading
 import time
 from test.helpers.ros import call_trigger
-from test.ros.test_executor_node import (FRAME, PARAMS as TOPIC_PARAMS, Q_HOME, kin,  # noqa: F401 - fixtures
-                                         prediction, targets)
+from test.helpers.executor import (FRAME, PARAMS as TOPIC_PARAMS, Q_HOME, kin,  # noqa: F401 - fixtures
+                                   prediction, targets)
 
 import numpy as np
 import pytest

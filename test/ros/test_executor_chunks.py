@@ -9,7 +9,9 @@ from posevla_core.poses import Pose, Prediction, Waypoint
 # ---------------------------------------------------------------- the real node over DDS
 @pytest.fixture
 def chunk_harness(ros_context, spin_until):
-    from test.ros.test_executor_node import Harness, load_kinematics, PARAMS
+    from test.helpers.executor import PARAMS, Harness
+
+    from posevla_ros.logic.planning import load_kinematics
 
     h = Harness(ros_context, load_kinematics(PARAMS), execution_mode="chunk", max_prediction_age_s=0.0)
     assert h.ready(spin_until)
@@ -18,7 +20,7 @@ def chunk_harness(ros_context, spin_until):
 
 
 def test_executor_node_chunks_have_no_seams(chunk_harness, spin_until):
-    from test.ros.test_executor_node import PARAMS, Q_HOME, T_BASE_CAM
+    from test.helpers.executor import PARAMS, Q_HOME, T_BASE_CAM
 
     h = chunk_harness
     kin = h.node.core.kin

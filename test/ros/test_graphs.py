@@ -55,7 +55,7 @@ def _launch_side_parameters(spec) -> dict:
 
 
 def _installed_executables() -> set[str]:
-    from test.unit.posevla_ros.launching.test_launch_files import installed_executables
+    from test.helpers.launch_files import installed_executables
 
     return installed_executables()
 

@@ -250,7 +250,7 @@ def test_posevla_serve_command(tmp_path, tiny_model):
 def test_policy_node_with_a_server_that_stalls(ros_context, tiny_model, spin_until):
     """A frame the server does not answer within policy_server_timeout_s: no PosePrediction, a
     'policy_server' log line, the node keeps running; the next frame reconnects and publishes."""
-    from test.ros.test_policy_node import DEPTH, Harness, color_msg
+    from test.helpers.policy_node import DEPTH, Harness, color_msg
 
     from posevla_ros.ros_io import conversions as conv
 
@@ -277,7 +277,7 @@ def test_policy_node_sets_up_for_the_served_model(ros_context, spin_until):
     """The handshake tells the node what the served model needs: a server whose model reads the
     robot state makes the node read /joint_states (no joint state yet: no prediction); a server
     that is not there at start is one clear error."""
-    from test.ros.test_policy_node import DEPTH, Harness, color_msg
+    from test.helpers.policy_node import DEPTH, Harness, color_msg
 
     from rclpy.parameter import Parameter
 

@@ -10,7 +10,7 @@ robot_state_publisher publishes it), over real DDS.
 """
 from __future__ import annotations
 
-from test.ros.test_executor_node import PARAMS, Q_HOME, Harness, check_plan, prediction
+from test.helpers.executor import PARAMS, Q_HOME, Harness, check_plan, prediction
 
 import numpy as np
 import pytest

@@ -1,7 +1,7 @@
 """Teleop over DDS: the episode keys reach the evaluator's services."""
 from __future__ import annotations
 
-from test.unit.posevla_ros.logic.test_teleop import panda  # noqa: F401 - shared with the unit tests
+from test.helpers.teleop import panda  # noqa: F401 - fixtures
 
 from posevla_ros.logic import teleop
 

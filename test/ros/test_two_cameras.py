@@ -9,6 +9,7 @@ import os
 import subprocess
 from pathlib import Path
 from test.helpers.models import forbid_no_object
+from test.helpers.lerobot import LEROBOT_PY
 from test.helpers.paths import REPO
 
 import numpy as np
@@ -20,7 +21,6 @@ from posevla_core.data.lerobot import camera_keys, demo_frame
 from posevla_core.geometry import se3
 from posevla_ros.ros_io.topics import camera_topics
 
-LEROBOT_PY = REPO / ".venv-lerobot" / "bin" / "python"
 H, W = 48, 64
 K = np.array([[60.0, 0, W / 2], [0, 60.0, H / 2], [0, 0, 1]])
 KW = np.array([[30.0, 0, 20.0], [0, 30.0, 15.0], [0, 0, 1]])      # the wrist camera: 40 x 30
@@ -210,7 +210,7 @@ def test_small_model_refuses_two_camera_data(tmp_path):
 @pytest.mark.slow
 def test_paligemma_trains_on_two_camera_demos_and_predicts_with_the_view(tmp_path):
     from test.helpers.tiny_vlm import make_tiny_paligemma
-    from test.integration.test_train_vlm import MODEL, falls, kw, losses
+    from test.helpers.vlm_training import MODEL, falls, kw, losses
 
     from posevla_core.policies.factory import load_policy
     from posevla_core.train.stages import train_main

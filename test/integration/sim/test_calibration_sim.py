@@ -7,7 +7,7 @@ import pytest
 from posevla_core.geometry import se3
 from posevla_core.calibration.board import CalibrationError, detect_board
 from posevla_core.calibration.hand_eye import CalibrationView, solve_hand_eye
-from test.unit.posevla_core.calibration.test_calibration import BOARD, K, _err  # noqa: F401 - shared with the unit tests
+from test.helpers.calibration import BOARD, err_mm_deg
 
 
 # ----------------------------------------------------------------------------- MuJoCo sim
@@ -53,7 +53,7 @@ def _sim_calibration(mode: str, n: int, seed: int, noise: float = 0.0):
 @pytest.mark.parametrize("mode, noise", [("eye-to-hand", 0.0), ("eye-in-hand", 0.0), ("eye-to-hand", 6.0)])
 def test_sim_calibration_within_5mm_half_degree(mode, noise):
     truth, res = _sim_calibration(mode, n=10, seed=3, noise=noise)
-    mm, deg = _err(res.T, truth)
+    mm, deg = err_mm_deg(res.T, truth)
     print(res.report(), f"\nerror vs the sim's true camera pose: {mm:.2f} mm, {deg:.3f} deg")
     assert mm < 5.0 and deg < 0.5, res.report()
     assert len(res.used) >= 8

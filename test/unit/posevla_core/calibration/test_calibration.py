@@ -8,14 +8,12 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 from scipy.spatial.transform import Rotation
+from test.helpers.calibration import BOARD, K, err_mm_deg
 
 from posevla_core.calibration.board import BoardDetection, CalibrationError, CharucoBoardSpec, detect_board, project
 from posevla_core.calibration.hand_eye import CalibrationView, solve_hand_eye
 from posevla_core.calibration.pose_plan import aim_frame
 from posevla_core.geometry import se3
-
-BOARD = CharucoBoardSpec()
-K = np.array([[515.0, 0, 319.5], [0, 515.0, 239.5], [0, 0, 1.0]])
 
 
 def _rand_T(rng, t_scale=0.1) -> np.ndarray:
@@ -55,18 +53,13 @@ def synthetic_views(mode: str, n: int, seed: int, px_noise: float = 0.0):
     return X, Tb, views
 
 
-def _err(T_est, T_true) -> tuple[float, float]:
-    return (1000.0 * float(np.linalg.norm(T_est[:3, 3] - T_true[:3, 3])),
-            float(np.degrees(Rotation.from_matrix(T_est[:3, :3].T @ T_true[:3, :3]).magnitude())))
-
-
 @pytest.mark.parametrize("mode", ["eye-to-hand", "eye-in-hand"])
 def test_exact_views_recover_ground_truth(mode):
     X, Tb, views = synthetic_views(mode, 8, seed=1)
     res = solve_hand_eye(views, mode)
-    mm, deg = _err(res.T, X)
+    mm, deg = err_mm_deg(res.T, X)
     assert mm < 1e-3 and deg < 1e-4
-    mm, deg = _err(res.T_board, Tb)
+    mm, deg = err_mm_deg(res.T_board, Tb)
     assert mm < 1e-3 and deg < 1e-4
     assert res.rejected == {} and len(res.used) == 8
     assert np.max(res.axxb_rot_deg) < 1e-4 and np.max(res.axxb_trans_mm) < 1e-3
@@ -78,7 +71,7 @@ def test_exact_views_recover_ground_truth(mode):
        mode=st.sampled_from(["eye-to-hand", "eye-in-hand"]))
 def test_exact_views_property(seed, n, mode):
     X, _, views = synthetic_views(mode, n, seed=seed)
-    mm, deg = _err(solve_hand_eye(views, mode, refine=False).T, X)
+    mm, deg = err_mm_deg(solve_hand_eye(views, mode, refine=False).T, X)
     assert mm < 0.01 and deg < 1e-3
 
 
@@ -88,7 +81,7 @@ def test_noisy_views_within_tolerance_and_outlier_rejected(mode):
     # one view with a wrong robot pose (joint states from another instant)
     views[4].T_base_gripper = views[4].T_base_gripper @ se3.make_T([0.03, 0, 0], Rotation.from_euler("z", 8, degrees=True).as_quat())
     res = solve_hand_eye(views, mode)
-    mm, deg = _err(res.T, X)
+    mm, deg = err_mm_deg(res.T, X)
     assert mm < 5.0 and deg < 0.5, res.report()
     assert 4 in res.rejected and "outlier" in res.rejected[4]
     assert len(res.used) == 14
@@ -133,7 +126,7 @@ def test_detect_board_on_a_warped_print_and_not_on_blank():
     H = K @ np.column_stack([C[:3, 0] * px, C[:3, 1] * px, C[:3, :3] @ [-margin_m, -margin_m, 0] + C[:3, 3]])
     view = cv2.warpPerspective(img, H / H[2, 2], (640, 480), flags=cv2.INTER_AREA, borderValue=128)
     det = detect_board(np.repeat(view[..., None], 3, axis=2), K, None, BOARD)
-    mm, deg = _err(det.T_cam_board, C)
+    mm, deg = err_mm_deg(det.T_cam_board, C)
     assert det.n_corners == 16 and mm < 3.0 and deg < 0.5 and det.reprojection_px < 0.5
     with pytest.raises(CalibrationError, match="board not detected"):
         detect_board(np.full((480, 640, 3), 200, np.uint8), K, None, BOARD)

@@ -8,13 +8,14 @@ import sys
 import threading
 from pathlib import Path
 from test.helpers.paths import REPO
+from test.helpers.recorder import fk, obs
 
 import numpy as np
 import pytest
 
 from posevla_core.geometry import se3
 from posevla_ros import params as P
-from posevla_ros.logic.recording import EpisodeRecorder, Observation, SerialWorker
+from posevla_ros.logic.recording import EpisodeRecorder, SerialWorker
 from posevla_ros.params import RECORDER_PARAMS
 from posevla_ros.ros_io.mcap import _msgdef
 
@@ -38,18 +39,6 @@ class ListWriter:
 
     def discard_episode(self):
         self.current, self.discards = None, self.discards + 1
-
-
-def fk(q):
-    """A planar toy arm: ee x = sum(q), enough to check the frame bookkeeping."""
-    return se3.make_T([float(np.sum(q)), 0.0, 0.5], [0, 0, 0, 1])
-
-
-def obs(t, q0=0.0, g=1.0, T_cam=None):
-    T_cam = se3.make_T([1.0, 0.0, 1.0], [0, 0, 0, 1]) if T_cam is None else T_cam
-    K = np.array([[100.0, 0, 32], [0, 100.0, 24], [0, 0, 1]])
-    return Observation(t, np.full((48, 64, 3), int(t * 10) % 255, np.uint8), np.full((48, 64), 0.8, np.float32),
-                       K, np.full(7, q0), g, T_cam)
 
 
 def test_episode_frames_actions_and_features():

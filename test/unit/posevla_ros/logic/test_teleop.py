@@ -4,6 +4,7 @@ over DDS are in test/ros/test_teleop_node.py."""
 from __future__ import annotations
 
 import math
+from test.helpers.teleop import panda  # noqa: F401 - fixtures
 
 import numpy as np
 import pytest
@@ -124,15 +125,6 @@ def test_raw_terminal_reads_keys_from_a_pipe():
 
 
 # ------------------------------------------------------------ through the executor's checks
-@pytest.fixture(scope="module")
-def panda():
-    from posevla_ros import params
-    from posevla_ros.logic.planning import load_kinematics
-
-    p = dict(params.defaults(params.EXECUTOR_PARAMS), **params.robot_executor_params("sim_panda"))
-    return load_kinematics(p), p
-
-
 def _core(kin, p, sent):
     from posevla_ros.logic.planning import ExecutorCore
     from posevla_ros.logic.teleop_drivers import TeleopCore

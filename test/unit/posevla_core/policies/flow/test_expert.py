@@ -12,6 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from scipy.spatial.transform import Rotation
+from test.helpers.flow import EXPERT, STATE, T_CAM, batch_of, chunk_positions, frame, tiny_flow, transform, write_demo
 
 from posevla_core.policies.factory import load_policy
 from posevla_core.policies.flow.configuration import ExpertConfig
@@ -21,48 +22,6 @@ from posevla_core.policies.flow.processor import (actions_to_waypoints, matrix_f
 from posevla_core.policies.small.configuration import PoseVLAConfig
 from posevla_core.policies.small.modeling import PoseVLA
 from posevla_core.poses import Pose, Waypoint
-
-EXPERT = {"horizon": 4, "dt": 0.1, "width": 32, "layers": 1, "heads": 2}
-
-
-def _T(xyz, rotvec=(0.0, 0.0, 0.0)):
-    T = np.eye(4)
-    T[:3, :3], T[:3, 3] = Rotation.from_rotvec(rotvec).as_matrix(), xyz
-    return T
-
-
-# the hand 0.3 m in front of the base, a camera 0.8 m above it looking down
-T_CAM = _T([0.3, 0.0, 0.8], [np.pi, 0.0, 0.0])
-STATE = robot_state(_T([0.3, 0.05, 0.2], [np.pi, 0.0, 0.3]), 1.0, T_CAM)
-
-
-def frame(seed=0, H=48, W=64):
-    rng = np.random.default_rng(seed)
-    K = np.array([[50.0, 0, W / 2 - 0.5], [0, 50.0, H / 2 - 0.5], [0, 0, 1]])
-    return rng.integers(0, 255, (H, W, 3), dtype=np.uint8), rng.uniform(0.6, 1.0, (H, W)).astype(np.float32), K
-
-
-def tiny_flow(**kw) -> FlowPolicy:
-    torch.manual_seed(0)
-    return FlowPolicy.attach(PoseVLA(PoseVLAConfig.tiny()), {**EXPERT, **kw})
-
-
-def batch_of(model, n=2):
-    exs = []
-    for i in range(n):
-        rgb, depth, K = frame(i)
-        ex = model.processor.make_example(rgb, depth, K, "pick up the cube")
-        ex["chunk"] = np.random.default_rng(i).normal(size=(4, 10)).astype(np.float32)
-        ex["state"] = STATE
-        exs.append(ex)
-    return model.processor.collate(exs)
-
-
-def chunk_positions(model, state=STATE, seed=1) -> np.ndarray:
-    """(H, 3) positions of the chunk ``model`` predicts on ``frame()`` with ``state``, noise seeded."""
-    rgb, depth, K = frame()
-    p = model.predict(rgb, depth, K, "pick up the cube", generator=torch.Generator().manual_seed(seed), state=state)
-    return np.stack([w.pose.position for w in p.waypoints])
 
 
 def test_rot6d_and_actions_round_trip():
@@ -166,7 +125,7 @@ def test_the_expert_reads_the_robot_state_and_will_not_guess_it(tmp_path):
 
     closed = dict(STATE, gripper=0.0)
     # positions are offsets from the anchor, not the hand: at init (velocity 0) moving the hand moves nothing
-    moved = dict(STATE, T_base_ee=STATE["T_base_ee"] @ _T([0.05, 0.0, 0.0]))
+    moved = dict(STATE, T_base_ee=STATE["T_base_ee"] @ transform([0.05, 0.0, 0.0]))
     assert np.allclose(chunk_positions(m, moved) - chunk_positions(m, STATE), 0.0, atol=1e-6)
     torch.nn.init.normal_(m.expert.action_out.weight, std=0.5)
     assert np.abs(chunk_positions(m, STATE) - chunk_positions(m, closed)).max() > 1e-3
@@ -235,26 +194,6 @@ def _target():
     return PoseTarget("cube", (0.5, 0.5), Pose([0, 0, 0.8], [0, 0, 0, 1]),
                       [Waypoint(Pose([0, 0.1, 0.7], [0, 0, 0, 1]), 1.0)] * 2, box_xyxy=(0.45, 0.45, 0.55, 0.55),
                       size=np.full(3, 0.05))
-
-
-def write_demo(root, n_frames=12, fps=5):
-    """One LeRobot episode: the end effector moves along x at 0.1 m/s, gripper closes halfway."""
-    from posevla_core.data.lerobot import LeRobotWriter, demo_frame
-
-    w = LeRobotWriter(root, fps, extra_info={})
-    w.start_episode("pick up the cube")
-    T_cam = np.eye(4)
-    T_cam[:3, 3] = [0.0, 0.0, -0.8]
-    for i in range(n_frames):
-        rgb, depth, K = frame(i)
-        T = np.eye(4)
-        T[:3, 3] = [0.1 * i / fps, 0.0, 0.1]
-        f = demo_frame(rgb, depth, K, np.zeros(7), 1.0 if i < n_frames // 2 else 0.0, T, T_cam, "pick up the cube")
-        f["action"] = np.zeros(8, np.float32)
-        w.add_frame(f)
-    w.save_episode()
-    w.close()
-    return root
 
 
 def test_chunks_come_from_lerobot_demos_in_camera_or_base_frame(tmp_path):

@@ -3,57 +3,17 @@ test/helpers/tiny_vlm.py): pose tokens by name with mean embeddings, boxes on <l
 prefix-LM attention, the geometry prior before the projector, grammar-constrained KV-cache
 decoding, and save -> load giving identical tensors and tokens."""
 import json
-from test.helpers.models import forbid_no_object, random_frame
-from test.helpers.tiny_vlm import make_tiny_paligemma
+from test.helpers.models import forbid_no_object
+from test.helpers.paligemma import INSTR, base, build, frame, target  # noqa: F401 - fixtures
 
 import numpy as np
 import pytest
 import torch
 
-from posevla_core.config import TokenizerConfig
 from posevla_core.paths import architecture_of
 from posevla_core.policies.factory import load_policy
-from posevla_core.policies.paligemma.configuration import VLMConfig
 from posevla_core.policies.paligemma.modeling import PaliGemmaPoseVLA
 from posevla_core.policies.paligemma.processor import new_token_names
-from posevla_core.poses import Pose, PoseTarget, Waypoint
-
-TOKENS = TokenizerConfig(box_bins=1024, num_waypoints=1, position_bins=32, rotation_bins=31)
-INSTR = "pick up the red cube"
-
-
-@pytest.fixture(scope="module")
-def base(tmp_path_factory):
-    return make_tiny_paligemma(tmp_path_factory.mktemp("paligemma"))
-
-
-def build(base, **kw):
-    torch.manual_seed(0)
-    return PaliGemmaPoseVLA.from_base(base, VLMConfig(tokens=TOKENS, **kw))
-
-
-def frame(seed=0, H=30, W=40):
-    return random_frame(seed, H, W, f=40.0, depth=(0.5, 1.0))
-
-
-def target(u=0.3, v=0.6):
-    pose = Pose([0.05, -0.02, 0.7], [0, 0, 0, 1])
-    return PoseTarget("cube", (u, v), pose, [Waypoint(Pose([0.0, 0.1, 0.6], [0, 0, 0, 1]), 0.0)],
-                      box_xyxy=(u - 0.05, v - 0.05, u + 0.05, v + 0.05), size=np.full(3, 0.05))
-
-
-def fit_one_frame(m, opt, steps=15) -> list[float]:
-    """``steps`` optimizer steps on one labeled frame; the losses."""
-    rgb, depth, K = frame()
-    b = m.processor.collate([m.processor.make_example(rgb, depth, K, INSTR, target())])
-    losses = []
-    for _ in range(steps):
-        loss, _ = m.compute_loss(b)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(float(loss.detach()))
-    return losses
 
 
 def test_pose_tokens_added_by_name_with_mean_embeddings_and_boxes_on_loc_tokens(base):

@@ -1,6 +1,6 @@
 """PoseVLA: outputs always parse, depth is wired in, input conversions agree (the loss falling:
 test/integration/test_model_training.py)."""
-from test.helpers.models import forbid_no_object, random_frame
+from test.helpers.models import forbid_no_object, frame
 
 import numpy as np
 import pytest
@@ -16,10 +16,6 @@ from posevla_core.tokens.grammar import NO_OBJECT
 def model():
     torch.manual_seed(0)
     return PoseVLA(PoseVLAConfig.tiny()).eval()
-
-
-def frame(seed=0, h=48, w=64):
-    return random_frame(seed, h, w, f=60.0, depth=(0.5, 1.5))
 
 
 @pytest.mark.parametrize("seed", range(5))
