@@ -21,7 +21,7 @@ def sim_frame(seed: int = SIM_SEED, width: int = 224, height: int = 224
     ``robot_state``. The shipped checkpoint finds the instructed object here and decodes every
     pose token; on a random frame its object verifier refuses after one step, so a timing of
     that frame measures a refusal, not what a user runs."""
-    from posevla_core.policies.flow.processor import robot_state
+    from posevla_core.policies.flow.codec import robot_state
     from posevla_core.sim.mujoco.env import SimEnv
 
     with SimEnv(width=width, height=height) as env:

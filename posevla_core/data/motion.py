@@ -16,8 +16,8 @@ from __future__ import annotations
 import numpy as np
 
 from posevla_core.geometry import se3
+from posevla_core.policies.flow.codec import waypoints_to_actions
 from posevla_core.policies.flow.configuration import ExpertConfig
-from posevla_core.policies.flow.processor import waypoints_to_actions
 from posevla_core.poses import Pose, Waypoint
 
 

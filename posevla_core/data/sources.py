@@ -24,8 +24,8 @@ from posevla_core.data.motion import chunk_from_trajectory, waypoints_from_traje
 from posevla_core.data.shards import DataFormatError, Sample, grounding_target, iter_shard_samples, read_meta
 from posevla_core.geometry.se3 import pose7_to_T
 from posevla_core.instructions import negative_instruction
+from posevla_core.policies.flow.codec import robot_state
 from posevla_core.policies.flow.configuration import ExpertConfig
-from posevla_core.policies.flow.processor import robot_state
 from posevla_core.poses import Pose, PoseTarget
 
 

@@ -4,7 +4,6 @@ Training jitters the camera only a few cm around one nominal pose (env.CAMERA_NO
 looking at env.CAMERA_NOMINAL_TARGET), so a policy that works there may not work a metre to
 the side. A placement puts the camera anywhere, so that users can stage their own camera and
 the generalization suite (benchmarks/bench_generalization.py) can sweep viewpoints:
-
     CameraPlacement(pose=(x, y, z, qx, qy, qz, qw))              # optical frame in the robot base
     CameraPlacement(orbit=Orbit(azimuth_deg=45))                 # 45 deg around the table target
     CameraPlacement(fov_deg=80, width=640, height=480)           # nominal pose, other intrinsics
@@ -22,7 +21,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
 from posevla_core.sim.mujoco.scene import look_at_quat
 
@@ -99,6 +97,8 @@ class Orbit:
 
 def pose7_to_matrix(pose) -> np.ndarray:
     """(x, y, z, qx, qy, qz, qw) -> 4x4; the quaternion is normalized."""
+    # scipy: loaded on use, so the launch graphs and the CLI that import this module do not pay for it
+    from scipy.spatial.transform import Rotation
 
     p = np.asarray(pose, float)
     T = np.eye(4)
@@ -109,6 +109,8 @@ def pose7_to_matrix(pose) -> np.ndarray:
 
 def matrix_to_pose7(T) -> tuple[float, ...]:
     """4x4 -> (x, y, z, qx, qy, qz, qw), qw >= 0."""
+    # scipy: loaded on use, so the launch graphs and the CLI that import this module do not pay for it
+    from scipy.spatial.transform import Rotation
 
     T = np.asarray(T, float)
     q = Rotation.from_matrix(T[:3, :3]).as_quat()
@@ -202,6 +204,9 @@ class CameraPlacement:
 
 def nominal_camera_pose() -> np.ndarray:
     """Optical-frame pose in base of the un-randomized camera (config/robots/sim_panda.yaml)."""
+    # scipy: loaded on use, so the launch graphs and the CLI that import this module do not pay for it
+    from scipy.spatial.transform import Rotation
+
     qw, qx, qy, qz = look_at_quat(CAMERA_NOMINAL_POS, CAMERA_NOMINAL_TARGET)
     T = np.eye(4)
     T[:3, :3] = Rotation.from_quat([qx, qy, qz, qw]).as_matrix() @ OPTICAL_FROM_MJCAM

@@ -14,12 +14,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from posevla_core.sim.mujoco.env import SimEnv
-from posevla_core.sim.mujoco.scene import CAMERA_NAME
-from posevla_core.sim.robosuite.env import (ARMS, PLACEMENT, TASKS, RobosuiteEnv, camera_error, camera_names,
-                                            check_task as check_robosuite_task, find_arm)
-from posevla_core.sim.tasks import parse_task
-
 MUJOCO = "mujoco"
 ROBOSUITE = "robosuite"
 #: the robot config of the simulated Panda (config/robots/sim_panda.yaml); with robosuite it stands
@@ -45,6 +39,9 @@ def parse_sim(text) -> SimChoice:
     A SimChoice is returned as it is (every function here takes either)."""
     if isinstance(text, SimChoice):
         return text
+    # the sim modules pull in scipy (and MuJoCo / robosuite on use): loaded only when needed,
+    # so the launch graphs and the CLI parse a sim choice without them
+    from posevla_core.sim.robosuite.env import ARMS, TASKS, find_arm
 
     raw = str(text).strip()
     if raw.lower() in _MUJOCO_WORDS:
@@ -68,8 +65,16 @@ def check_task(sim, task) -> None:
     """ValueError (one line) unless ``sim`` can stage ``task`` (a family or an instruction)."""
     choice = parse_sim(sim)
     if choice.backend == ROBOSUITE:
+        # the sim modules pull in scipy (and MuJoCo / robosuite on use): loaded only when needed,
+        # so the launch graphs and the CLI parse a sim choice without them
+        from posevla_core.sim.robosuite.env import TASKS, check_task as check_robosuite_task
+
         check_robosuite_task(TASKS[choice.task], task)
     else:
+        # the sim modules pull in scipy (and MuJoCo / robosuite on use): loaded only when needed,
+        # so the launch graphs and the CLI parse a sim choice without them
+        from posevla_core.sim.tasks import parse_task
+
         parse_task(task)
 
 
@@ -79,6 +84,10 @@ def robot_config(sim, robot: str) -> str:
     ``robosuite_ur5e``, ... in config/robots/)."""
     choice = parse_sim(sim)
     if choice.backend == ROBOSUITE and robot == SIM_ROBOT:
+        # the sim modules pull in scipy (and MuJoCo / robosuite on use): loaded only when needed,
+        # so the launch graphs and the CLI parse a sim choice without them
+        from posevla_core.sim.robosuite.env import ARMS
+
         return ARMS[choice.robot].config
     return robot
 
@@ -90,6 +99,10 @@ def with_robot(sim, robot: str) -> tuple[SimChoice, str]:
     robot config (robot_config)."""
     choice = parse_sim(sim)
     if choice.backend == ROBOSUITE and robot != SIM_ROBOT:
+        # the sim modules pull in scipy (and MuJoCo / robosuite on use): loaded only when needed,
+        # so the launch graphs and the CLI parse a sim choice without them
+        from posevla_core.sim.robosuite.env import find_arm
+
         try:
             arm = find_arm(robot).name
         except ValueError:
@@ -108,6 +121,9 @@ def camera_choice(sim, name: str | None = "", placement=None):
     (scene.CAMERA_NAME), placed by a placement only; robosuite renders a named camera as its
     model has it, so a name and a pose or fov together are refused. Cheap (no robosuite import):
     whether robosuite's model has the name is checked when the env is built (check_camera)."""
+    # the sim modules pull in scipy (and MuJoCo / robosuite on use): loaded only when needed,
+    # so the launch graphs and the CLI parse a sim choice without them
+    from posevla_core.sim.mujoco.scene import CAMERA_NAME
 
     choice = parse_sim(sim)
     name = str(name or "").strip()
@@ -131,6 +147,10 @@ def check_camera(sim, name: str | None = "", placement=None):
     camera = camera_choice(sim, name, placement)
     choice = parse_sim(sim)
     if choice.backend == ROBOSUITE and isinstance(camera, str):
+        # the sim modules pull in scipy (and MuJoCo / robosuite on use): loaded only when needed,
+        # so the launch graphs and the CLI parse a sim choice without them
+        from posevla_core.sim.robosuite.env import PLACEMENT, camera_error, camera_names
+
         names = camera_names(choice.task, choice.robot)
         if camera != PLACEMENT and camera not in names:
             raise camera_error(choice.task, camera, names)
@@ -147,8 +167,15 @@ def make_env(sim, width: int = 224, height: int = 224, default_task: str = "pick
     if isinstance(camera, str):
         camera = camera_choice(choice, camera)
     if choice.backend == ROBOSUITE:
+        # the sim modules pull in scipy (and MuJoCo / robosuite on use): loaded only when needed,
+        # so the launch graphs and the CLI parse a sim choice without them
+        from posevla_core.sim.robosuite.env import RobosuiteEnv
+
         return RobosuiteEnv(choice.task, width=width, height=height, default_task=default_task, robot=choice.robot,
                             camera=camera)
+    # the sim modules pull in scipy (and MuJoCo / robosuite on use): loaded only when needed,
+    # so the launch graphs and the CLI parse a sim choice without them
+    from posevla_core.sim.mujoco.env import SimEnv
 
     return SimEnv(width=width, height=height, default_task=default_task, camera_jitter=camera_jitter,
                   randomize=randomize, camera=camera or None)

@@ -8,8 +8,6 @@ from __future__ import annotations
 import threading
 from typing import Any, Callable
 
-from posevla_ros.logic.teleop import KeyboardMapper, RawTerminal
-
 OPERATOR_SERVICES = ("ready", "success", "failure", "abort")      # /evaluator/<name>, std_srvs/Trigger
 
 
@@ -75,6 +73,9 @@ OPERATOR_KEYS = {"start": "ready", "success": "success", "failure": "failure", "
 def read_operator_keys(stop: Callable[[], bool], say: Callable[[str], Any]) -> None:
     """The operator's keys in this terminal (Enter / n ready, y success, b failure, q abort;
     posevla_ros.logic.teleop key bindings) until ``stop()``; ``say(what)`` takes each."""
+    # logic.teleop pulls in scipy; only a run that reads the operator's keys needs it
+    from posevla_ros.logic.teleop import KeyboardMapper, RawTerminal
+
     mapper = KeyboardMapper()
     with RawTerminal() as term:
         while not stop():

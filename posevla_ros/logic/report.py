@@ -2,7 +2,6 @@
 HTML report. No ROS here: the evaluator node hands over plain records and frames.
 
 One episode record (a dict, one line of results.jsonl)::
-
     {"episode": 0, "seed": 1000, "task": "pick", "instruction": "pick up the red cube",
      "success": true, "time_to_success_s": 7.4, "duration_s": 7.4, "timeout": false,
      "reason": "success", "num_frames": 74, "dataset_episode_index": 0}
@@ -19,12 +18,13 @@ from typing import Any
 
 import jinja2
 import numpy as np
-from scipy.stats import binomtest
 
 
 def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
     """Wilson score interval of a binomial proportion (scipy ``binomtest(...).proportion_ci``).
     n == 0 gives the uninformative (0, 1)."""
+    # scipy: loaded on use, so the launch graphs and the CLI that import this module do not pay for it
+    from scipy.stats import binomtest
 
     if n < 0 or successes < 0 or successes > n:
         raise ValueError(f"need 0 <= successes <= n, got {successes}/{n}")

@@ -37,7 +37,6 @@ from trajectory_msgs.msg import JointTrajectory
 from posevla_ros import params
 from posevla_ros.logic.evaluation import AbsentWatch, EvaluationLoop, LoopConfig, MediaCollector, finish
 from posevla_ros.logic.operator_input import OPERATOR_SERVICES, OperatorInput, read_operator_keys
-from posevla_ros.logic.planning import load_kinematics
 from posevla_ros.logic.report import absent_line
 from posevla_ros.logic.workers import KeyedThrottle
 from posevla_ros.msg import PosePrediction
@@ -72,6 +71,9 @@ class EvaluatorNode(_RosNode):
         self.p = p = params.read_all(self, params.EVALUATOR_PARAMS)
         if fk is None:
             try:
+                # kinematics (pinocchio, scipy): only the end-effector plots need it, and only without a given fk
+                from posevla_ros.logic.planning import load_kinematics
+
                 fk = load_kinematics(p).fk
             except Exception as e:  # noqa: BLE001 - plots then show joints only
                 self.get_logger().warn(f"no kinematics for end-effector plots: {e}")

@@ -23,6 +23,7 @@ from geometry_msgs.msg import PoseStamped
 from rclpy.qos import QoSProfile
 from sensor_msgs.msg import JointState
 
+from posevla_core.policies.flow.codec import robot_state
 from posevla_ros.ros_io import conversions as conv
 from posevla_ros.ros_io.robot_description import RobotModel
 from posevla_ros.ros_io.tf import CameraToBase
@@ -105,10 +106,7 @@ class RobotStateAt:
         return conv.joint_vector(js, p["joint_names"]), 1.0 if g is None else g
 
     def at(self, header) -> tuple[dict | None, str]:
-        """(``expert.robot_state`` at the image ``header``, or None with the reason)."""
-        # torch: only a proprioceptive model's state needs it
-        from posevla_core.policies.flow.processor import robot_state
-
+        """(``codec.robot_state`` at the image ``header``, or None with the reason)."""
         js = self.joint_state_at(conv.stamp_to_sec(header.stamp))
         if js is None:
             return None, f"no {TOPIC_JOINT_STATES} within joint_state_slop_s ({self.p['joint_state_slop_s']} s) of the image"

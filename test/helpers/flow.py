@@ -11,8 +11,8 @@ import numpy as np
 import torch
 from scipy.spatial.transform import Rotation
 
+from posevla_core.policies.flow.codec import robot_state
 from posevla_core.policies.flow.modeling import FlowPolicy
-from posevla_core.policies.flow.processor import robot_state
 from posevla_core.policies.small.configuration import PoseVLAConfig
 from posevla_core.policies.small.modeling import PoseVLA
 

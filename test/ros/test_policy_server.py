@@ -185,8 +185,8 @@ def test_model_errors_come_back_and_the_connection_stays(tiny_model, served):
 
 
 def test_a_model_that_reads_the_robot_state_gets_it():
+    from posevla_core.policies.flow.codec import robot_state
     from posevla_core.policies.flow.modeling import FlowPolicy
-    from posevla_core.policies.flow.processor import robot_state
     from posevla_core.policies.small.configuration import PoseVLAConfig
     from posevla_core.policies.small.modeling import PoseVLA
 

@@ -49,9 +49,9 @@ from posevla_core.paths import CONFIG_FILE
 from posevla_core.policies.base import WEIGHTS_FILE, PosePolicy, StageTimer, eval_mode
 from posevla_core.policies.factory import policy_class
 from posevla_core.policies.flow.action_expert import ActionExpert
+from posevla_core.policies.flow.codec import action_stats, actions_to_waypoints, matrix_from_rot6d, waypoints_to_actions
 from posevla_core.policies.flow.configuration import ACTION_DIM, ExpertConfig
-from posevla_core.policies.flow.processor import (FlowProcessor, action_stats, actions_to_waypoints, matrix_from_rot6d,
-                                                  state_rows, waypoints_to_actions)
+from posevla_core.policies.flow.processor import FlowProcessor, state_rows
 from posevla_core.poses import Pose, Prediction
 from posevla_core.tokens.decoding import check_decoding, compile_failed
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
 from posevla_core.sim.gl import import_mujoco
 from posevla_core.sim.mujoco.assets import panda_mujoco_urdf_path
@@ -273,6 +272,9 @@ def build_model(calibration_board: tuple | None = None, offscreen: tuple[int, in
 
 def look_at_quat(pos, target, up=(0.0, 0.0, 1.0)) -> np.ndarray:
     """MuJoCo camera quaternion (w, x, y, z): camera looks along -z, y up."""
+    # scipy: loaded on use, so the launch graphs and the CLI that import this module do not pay for it
+    from scipy.spatial.transform import Rotation
+
     pos, target = np.asarray(pos, float), np.asarray(target, float)
     z = pos - target
     z /= np.linalg.norm(z)

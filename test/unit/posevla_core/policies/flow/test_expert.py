@@ -6,19 +6,19 @@ from __future__ import annotations
 
 import json
 import types
+from test.helpers.flow import EXPERT, STATE, T_CAM, batch_of, chunk_positions, frame, tiny_flow, transform, write_demo
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from scipy.spatial.transform import Rotation
-from test.helpers.flow import EXPERT, STATE, T_CAM, batch_of, chunk_positions, frame, tiny_flow, transform, write_demo
 
 from posevla_core.policies.factory import load_policy
+from posevla_core.policies.flow.codec import (actions_to_waypoints, matrix_from_rot6d, robot_state, rot6d_from_matrix,
+                                              state_vector, waypoints_to_actions)
 from posevla_core.policies.flow.configuration import ExpertConfig
 from posevla_core.policies.flow.modeling import FlowPolicy
-from posevla_core.policies.flow.processor import (actions_to_waypoints, matrix_from_rot6d, robot_state,
-                                                  rot6d_from_matrix, state_vector, waypoints_to_actions)
 from posevla_core.policies.small.configuration import PoseVLAConfig
 from posevla_core.policies.small.modeling import PoseVLA
 from posevla_core.poses import Pose, Waypoint
