@@ -92,7 +92,7 @@ class Sample:
     supervise_grounding: bool = True
     source: str = ""
     views: list[dict] | None = None     # extra cameras ({"rgb", "depth", "K"}), e.g. a wrist camera
-    chunk: np.ndarray | None = None     # (H, 10) action chunk for the flow head (expert.py), when loaded
+    chunk: np.ndarray | None = None     # (H, 10) action chunk for the flow head (policies/flow), when loaded
     state: dict | None = None           # the robot at the frame (expert.robot_state), with the chunk
 
     def predict_item(self) -> dict:

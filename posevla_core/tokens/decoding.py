@@ -3,7 +3,7 @@
 Why one module: the grammar mask, the KV caches and the decode loop (eager, static and
 compiled) are one algorithm; every backbone calls it the same way.
 
-Every grammar step allows a fixed token set (see tokens.py), so the constraint is a
+Every grammar step allows a fixed token set (see grammar.py), so the constraint is a
 precomputed (grammars, steps, vocab) additive mask: -inf outside the step's set. ``grammar_bias``
 is the one place that mask is built; a backbone whose pose tokens are not one contiguous id
 range (PaliGemma: boxes on its own ``<loc>`` tokens, the rest appended to its vocabulary)
@@ -150,7 +150,7 @@ def greedy_decode(lm, prefix_embeds: torch.Tensor, prefix_mask: torch.Tensor, bo
 
     prefix_embeds (B, P, D), prefix_mask (B, P) bool; bos_embed (D,); embed_tokens: ids -> embeds;
     step_bias (S, V) or (B, S, V): see ``grammar_bias``. extra_logits (B, S, V): part of the model's own
-    logits computed outside the LM (the pointer prior of model.py), always added.
+    logits computed outside the LM (the pointer prior of the small model), always added.
     Returns (B, S) token ids.
     """
     B = prefix_embeds.shape[0]

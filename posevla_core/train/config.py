@@ -39,7 +39,7 @@ class TrainConfig:
     model: dict = field(default_factory=dict)   # model config overrides when training from scratch / a base
     architecture: str = "small"          # small | paligemma (ignored with an init checkpoint: its config.json decides)
     base: str | None = None              # paligemma: local Hugging Face PaliGemma directory to start from
-    head: str = "tokens"                 # tokens | flow (embodiment: train the flow-matching action expert, expert.py)
+    head: str = "tokens"                 # tokens | flow (embodiment: train the flow-matching action expert, policies/flow)
     expert: dict = field(default_factory=dict)  # expert.ExpertConfig overrides (horizon, dt, frame, insulate, ...)
     cache_prefix: bool = False           # flow head on a frozen backbone: backbone prefix once per sample (no augment)
 

@@ -13,7 +13,7 @@ augmentation of each item from (seed, s, index). A resume therefore needs only t
 the optimizer and scheduler state and the step number (``out/resume``), and an interrupted
 run continues the very same loss curve.
 
-Any backbone of the model contract (policy.py) trains here: the small model or PaliGemma
+Any backbone of the model contract (policies/base.py) trains here: the small model or PaliGemma
 (``architecture`` + ``base``), from scratch/base or from an ``init`` checkpoint.
 
 Outputs in ``out/``: the model (``config.json`` + ``model.safetensors``, loadable with

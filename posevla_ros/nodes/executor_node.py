@@ -82,7 +82,7 @@ class ExecutorNode(Node):
         self.dry_run_plans = 0
         self.last_result: ExecResult | None = None
         self.motion = MotionWindow()
-        # ---- chunk mode (flow-head action chunks, stitched without seams): chunk_executor.py
+        # ---- chunk mode (flow-head action chunks, stitched without seams): logic/chunk_execution.py
         self.chunks = None
         if self.p["execution_mode"] == "chunk":
             self.chunks = ChunkExecution(self.core, self.p)

@@ -1,4 +1,4 @@
-"""sim_node: the MuJoCo Panda scene (posevla_core.sim.SimEnv) as a ROS 2 node, stepped in
+"""sim_node: the MuJoCo Panda scene (posevla_core.sim.mujoco.env.SimEnv) as a ROS 2 node, stepped in
 real time (``real_time_factor``) in its own thread. ``sim:=robosuite:Lift`` serves a robosuite
 task instead (posevla_core.sim.robosuite.env.RobosuiteEnv: same topics, services and frames;
 parsed by posevla_core.sim.factory).

@@ -1,4 +1,4 @@
-"""Pose tokens v2 (tokens.py): bounded quantization error everywhere (rotations near +-pi,
+"""Pose tokens v2 (tokens/grammar.py): bounded quantization error everywhere (rotations near +-pi,
 fitted non-uniform bins), symmetric objects, <no_object>, clipping by name, the grammar,
 fitted bins that are a valid config."""
 import json
