@@ -59,9 +59,9 @@ class ReachableWaypoints:
 
 
 def _load_model():
-    from posevla_ros import params
+    from posevla_core.paths import default_checkpoint
 
-    ckpt = params.default_checkpoint()
+    ckpt = default_checkpoint()
     if ckpt.is_dir():
         from posevla_core.policies.factory import load_policy
 

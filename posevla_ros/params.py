@@ -22,8 +22,7 @@ from typing import Any
 
 import yaml
 
-from posevla_core.paths import (default_checkpoint, resolve_checkpoint,  # noqa: F401 - the one home, used as P.*
-                                share_dir)
+from posevla_core.paths import share_dir
 from posevla_core.sim.mujoco.assets import resolve_robot_description
 from posevla_ros.param_schema import ConfigError, ParamSpec, check_min_max, check_value, did_you_mean, unknown_key_error
 from posevla_ros.ros_io.topics import CAMERA_STREAMS, TOPIC_PREDICTION, camera_topics

@@ -10,10 +10,10 @@ import argparse
 import json
 from pathlib import Path
 
+from posevla_core.paths import resolve_checkpoint
 from posevla_ros.cli.evaluate import evaluate_main
 from posevla_ros.cli.options import add_camera_options, camera_ok, graph_args_ok
 from posevla_ros.logic.report import absent_line
-from posevla_ros.params import resolve_checkpoint
 
 ABSENT_DEFAULT = 5       # absent-object episodes of `posevla demo` / `make demo` (a few s each)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from posevla_ros.params import default_checkpoint, resolve_checkpoint
+from posevla_core.paths import default_checkpoint, resolve_checkpoint
 
 
 def add_arguments(e: argparse.ArgumentParser) -> None:
@@ -15,7 +15,7 @@ def add_arguments(e: argparse.ArgumentParser) -> None:
 
 
 def run(a: argparse.Namespace) -> int:
-    from posevla_core.train.stages import eval_offline_main       # torch
+    from posevla_core.train.stages import eval_offline_main  # torch
 
     ckpt = resolve_checkpoint(a.checkpoint)
     # beside the checkpoint, except the shipped one: that directory stays as shipped (and may be read-only)

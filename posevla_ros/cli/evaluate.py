@@ -14,11 +14,11 @@ import json
 import sys
 from pathlib import Path
 
+from posevla_core.paths import resolve_checkpoint
 from posevla_ros.cli.options import SIM_OPTION, add_camera_options, camera_ok, graph_args_ok, sim_args
 from posevla_ros.launching import graphs
 from posevla_ros.launching.node_spec import with_overrides
 from posevla_ros.launching.runner import run_specs
-from posevla_ros.params import resolve_checkpoint
 
 
 def add_arguments(v: argparse.ArgumentParser) -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from posevla_ros.params import default_checkpoint
+from posevla_core.paths import default_checkpoint
 
 
 def add_arguments(m: argparse.ArgumentParser) -> None:
@@ -17,7 +17,7 @@ def add_arguments(m: argparse.ArgumentParser) -> None:
 
 
 def run(a: argparse.Namespace) -> int:
-    from posevla_core.train.pipeline import make_checkpoint      # torch
+    from posevla_core.train.pipeline import make_checkpoint  # torch
 
     work = a.work or ("runs/make_checkpoint_wide" if a.wide else "runs/make_checkpoint")
     make_checkpoint(out_dir=a.out or str(default_checkpoint()), work_dir=work, quick=a.quick, seed=a.seed,

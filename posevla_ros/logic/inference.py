@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from posevla_core.paths import resolve_checkpoint
 from posevla_core.policies.geometry_prior import depth_support
-from posevla_ros import params
 from posevla_ros.ros_io import conversions as conv
 from posevla_ros.ros_io.topics import TOPIC_INSTRUCTION
 
@@ -189,7 +189,7 @@ def load_model(checkpoint: str, device: str, policy_server: str = "", timeout_s:
     n = set_inference_threads(threads)
     if logger is not None:
         logger.info(f"inference_threads: torch uses {n} CPU thread(s)")
-    model = load_policy(str(params.resolve_checkpoint(checkpoint)), device=device)
+    model = load_policy(str(resolve_checkpoint(checkpoint)), device=device)
     t = time.perf_counter()
     fallback = use_decoding(model, decoding)
     if logger is not None and fallback:

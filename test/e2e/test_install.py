@@ -46,8 +46,8 @@ def test_share_dir_of_a_pip_target_install(tmp_path):
              "--target", str(target)], cwd=tmp_path, env=dict(os.environ), timeout=600)
     assert r.returncode == 0, r.stderr
     assert (target / "share/posevla_ros/config/robots/xarm6.yaml").is_file()
-    code = ("from posevla_ros import params as P; import json; print(json.dumps([P.__file__, str(P.share_dir()), "
-            "str(P.default_checkpoint()), P.robot_executor_params('xarm6')['ee_link']]))")
+    code = ("from posevla_ros import params as P; from posevla_core.paths import default_checkpoint; import json; print(json.dumps([P.__file__, str(P.share_dir()), "
+            "str(default_checkpoint()), P.robot_executor_params('xarm6')['ee_link']]))")
     r = run([sys.executable, "-c", code], cwd=tmp_path, env=bare_env(PYTHONPATH=str(target)))
     assert r.returncode == 0, r.stderr
     module, share, ckpt, ee = json.loads(r.stdout.strip().splitlines()[-1])

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from sensor_msgs.msg import CameraInfo, Image
 
+from posevla_core.paths import resolve_checkpoint
 from posevla_ros import params
 from posevla_ros.logic.workers import LatestWorker
 from posevla_ros.ros_io import conversions as conv
@@ -210,7 +211,7 @@ def test_params_coerce_and_files(tmp_path):
     with pytest.raises(KeyError):
         params.typed_overrides(params.EXECUTOR_PARAMS, {"bogus": 1}, strict=True)
     with pytest.raises(FileNotFoundError, match="does not exist"):
-        params.resolve_checkpoint(str(tmp_path / "nope"))
+        resolve_checkpoint(str(tmp_path / "nope"))
 
 
 def test_latest_worker_newest_wins():
